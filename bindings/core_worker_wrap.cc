@@ -1,0 +1,463 @@
+// NativeCoreWorker: the JS face of core/core_worker. Calls from JS are short
+// non-blocking operations on the CoreWorker (plasma create/get are a short
+// blocking round trip to the node server, see BlockingChannel). Results come
+// back as batches of events: the core calls `notify` when its queue becomes
+// non-empty, which makes one thread-safe-function call; the JS callback then
+// drains every queued event with drainEvents(). Core threads never touch JS
+// values.
+#include <atomic>
+#include <memory>
+
+#include "bindings/napi_api.h"
+#include "core/core_worker/core_worker.h"
+
+namespace rayts::bindings {
+
+namespace {
+
+std::shared_ptr<const std::string> BytesOf(const Napi::Value& v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<uint8_t>>();
+    return std::make_shared<const std::string>(reinterpret_cast<const char*>(b.Data()), b.Length());
+  }
+  if (v.IsTypedArray()) {
+    auto t = v.As<Napi::TypedArray>();
+    auto ab = t.ArrayBuffer();
+    return std::make_shared<const std::string>(static_cast<const char*>(ab.Data()) + t.ByteOffset(), t.ByteLength());
+  }
+  if (v.IsString()) return std::make_shared<const std::string>(v.As<Napi::String>().Utf8Value());
+  return nullptr;
+}
+
+Napi::Value StrOrUndef(Napi::Env env, const std::string& s) {
+  return s.empty() ? env.Undefined() : Napi::String::New(env, s);
+}
+
+class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "NativeCoreWorker",
+        {InstanceMethod("info", &CoreWorkerWrap::Info),
+         InstanceMethod("storeBuffer", &CoreWorkerWrap::StoreBuffer),
+         InstanceMethod("putInline", &CoreWorkerWrap::PutInline),
+         InstanceMethod("nextPutId", &CoreWorkerWrap::NextPutId),
+         InstanceMethod("plasmaCreate", &CoreWorkerWrap::PlasmaCreate),
+         InstanceMethod("plasmaSeal", &CoreWorkerWrap::PlasmaSeal),
+         InstanceMethod("plasmaGet", &CoreWorkerWrap::PlasmaGet),
+         InstanceMethod("plasmaRelease", &CoreWorkerWrap::PlasmaRelease),
+         InstanceMethod("tryGet", &CoreWorkerWrap::TryGet),
+         InstanceMethod("subscribe", &CoreWorkerWrap::Subscribe),
+         InstanceMethod("addLocalRef", &CoreWorkerWrap::AddLocalRef),
+         InstanceMethod("removeLocalRefs", &CoreWorkerWrap::RemoveLocalRefs),
+         InstanceMethod("submitTask", &CoreWorkerWrap::SubmitTask),
+         InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
+         InstanceMethod("taskDone", &CoreWorkerWrap::TaskDone),
+         InstanceMethod("reportGeneratorItem", &CoreWorkerWrap::ReportGeneratorItem),
+         InstanceMethod("setBlocked", &CoreWorkerWrap::SetBlocked),
+         InstanceMethod("gcsCall", &CoreWorkerWrap::GcsCall),
+         InstanceMethod("drainEvents", &CoreWorkerWrap::DrainEvents),
+         InstanceMethod("stats", &CoreWorkerWrap::Stats),
+         InstanceMethod("setRef", &CoreWorkerWrap::SetRef),
+         InstanceMethod("shutdown", &CoreWorkerWrap::Shutdown)});
+  }
+
+  // new NativeCoreWorker({nodeSocket, listenPath, isDriver, jobId, workerId?}, onEvents)
+  explicit CoreWorkerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CoreWorkerWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      ThrowType(env, "NativeCoreWorker expects (options, onEvents)");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    CoreWorkerOptions opts;
+    opts.node_socket = o.Get("nodeSocket").ToString();
+    opts.listen_path = o.Get("listenPath").ToString();
+    opts.is_driver = o.Get("isDriver").ToBoolean();
+    opts.job_id = o.Has("jobId") ? o.Get("jobId").ToNumber().Uint32Value() : 0;
+    if (o.Has("workerId") && o.Get("workerId").IsString()) {
+      std::string hex = o.Get("workerId").ToString();
+      if (hex.size() == 2 * WorkerID::kSize) {
+        std::string bin(WorkerID::kSize, '\0');
+        for (size_t i = 0; i < WorkerID::kSize; i++) bin[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+        opts.worker_id = WorkerID::FromBinary(bin);
+      }
+    }
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "rayts-events", 0, 1);
+    auto pending = pending_;
+    Napi::ThreadSafeFunction tsfn = tsfn_;
+    opts.notify = [tsfn, pending]() mutable {
+      // One call per batch: the JS side drains everything queued.
+      if (!pending->exchange(true)) tsfn.NonBlockingCall();
+    };
+    auto cw = CoreWorker::Start(std::move(opts));
+    if (!cw.ok()) {
+      tsfn_.Release();
+      ThrowStatus(env, cw.status());
+      return;
+    }
+    core_ = std::shared_ptr<CoreWorker>(std::move(cw).value().release());
+    tsfn_.Unref(env);
+  }
+
+  ~CoreWorkerWrap() override {
+    if (core_) core_->Shutdown();
+  }
+
+ private:
+  bool Alive(Napi::Env env) {
+    if (!core_ || down_) {
+      Napi::Error::New(env, "rayts: the runtime of this process is shut down").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("workerId", core_->worker_id().Hex());
+    o.Set("nodeId", core_->node_id().Hex());
+    o.Set("jobId", Napi::Number::New(env, core_->job_id()));
+    o.Set("address", core_->address());
+    o.Set("sessionDir", core_->session_dir());
+    o.Set("storeSize", Napi::Number::New(env, static_cast<double>(core_->store_size())));
+    return o;
+  }
+
+  // One external ArrayBuffer over the whole shared-memory region: values in
+  // plasma are read as views over it with no copy. The buffer keeps the
+  // CoreWorker (and so the mapping) alive.
+  Napi::Value StoreBuffer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    auto* hold = new std::shared_ptr<CoreWorker>(core_);
+    return Napi::ArrayBuffer::New(env, core_->store_base(), core_->store_size(),
+                                  [](Napi::Env, void*, std::shared_ptr<CoreWorker>* h) { delete h; }, hold);
+  }
+
+  Napi::Value NextPutId(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    return IdToBuffer(env, core_->NextPutId());
+  }
+
+  // putInline(data) -> id
+  Napi::Value PutInline(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id = core_->NextPutId();
+    core_->PutInline(id, BytesOf(info[0]));
+    return IdToBuffer(env, id);
+  }
+
+  // plasmaCreate(id, size) -> offset
+  Napi::Value PlasmaCreate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaCreate: bad object id"); return env.Undefined(); }
+    auto off = core_->PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+    if (!off.ok()) { ThrowStatus(env, off.status()); return env.Undefined(); }
+    return Napi::Number::New(env, static_cast<double>(*off));
+  }
+
+  Napi::Value PlasmaSeal(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaSeal: bad object id"); return env.Undefined(); }
+    Status s = core_->PlasmaSeal(id, info[1].ToBoolean());
+    if (!s.ok()) ThrowStatus(env, s);
+    return env.Undefined();
+  }
+
+  // plasmaGet(id) -> [offset, size]
+  Napi::Value PlasmaGet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaGet: bad object id"); return env.Undefined(); }
+    auto v = core_->PlasmaGet(id);
+    if (!v.ok()) { ThrowStatus(env, v.status()); return env.Undefined(); }
+    Napi::Array a = Napi::Array::New(env, 2);
+    a.Set(0u, Napi::Number::New(env, static_cast<double>(v->offset)));
+    a.Set(1u, Napi::Number::New(env, static_cast<double>(v->size)));
+    return a;
+  }
+
+  Napi::Value PlasmaRelease(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_) return env.Undefined();
+    ObjectID id;
+    if (IdFromValue(info[0], &id)) core_->PlasmaRelease(id);
+    return env.Undefined();
+  }
+
+  // tryGet(id) -> null (unknown) | false (pending) | true (ready, in plasma)
+  //             | Buffer (ready inline value) | {error: string} (ready error)
+  Napi::Value TryGet(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "tryGet: bad object id"); return env.Undefined(); }
+    LookupResult r = core_->TryGet(id);
+    if (!r.known) return env.Null();
+    if (!r.ready) return Napi::Boolean::New(env, false);
+    if (r.is_error) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("error", Napi::String::New(env, r.data ? *r.data : std::string("{}")));
+      return o;
+    }
+    if (r.in_plasma) return Napi::Boolean::New(env, true);
+    if (!r.data) return Napi::Buffer<uint8_t>::New(env, 0);
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(r.data->data()), r.data->size());
+  }
+
+  Napi::Value Subscribe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "subscribe: bad object id"); return env.Undefined(); }
+    core_->Subscribe(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+    return env.Undefined();
+  }
+
+  Napi::Value AddLocalRef(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "addLocalRef: bad object id"); return env.Undefined(); }
+    core_->AddLocalRef(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+    return env.Undefined();
+  }
+
+  Napi::Value RemoveLocalRefs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_ || !info[0].IsArray()) return env.Undefined();
+    Napi::Array a = info[0].As<Napi::Array>();
+    std::vector<ObjectID> ids;
+    ids.reserve(a.Length());
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      ObjectID id;
+      if (IdFromValue(a.Get(i), &id)) ids.push_back(id);
+    }
+    core_->RemoveLocalRefs(ids);
+    return env.Undefined();
+  }
+
+  // submitTask(fn: [hash, source, moduleUrl, exportName], name, args, resources, numReturns, maxRetries)
+  //   args: Array<Buffer (by value) | [id: Buffer, owner: string] (by ref)>
+  //   resources: [name, amount, name, amount, ...]
+  // -> Buffer: task id (16 bytes) followed by the return ids (20 bytes each)
+  Napi::Value SubmitTask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    SubmitRequest req;
+    Napi::Array fn = info[0].As<Napi::Array>();
+    req.function.hash = fn.Get(0u).ToString();
+    if (fn.Get(1u).IsString()) req.function.source = fn.Get(1u).ToString();
+    if (fn.Get(2u).IsString()) req.function.module_url = fn.Get(2u).ToString();
+    if (fn.Get(3u).IsString()) req.function.export_name = fn.Get(3u).ToString();
+    req.name = info[1].ToString();
+    Napi::Array args = info[2].As<Napi::Array>();
+    req.args.reserve(args.Length());
+    for (uint32_t i = 0; i < args.Length(); i++) {
+      Napi::Value a = args.Get(i);
+      TaskArgIn in;
+      if (a.IsArray()) {
+        Napi::Array pair = a.As<Napi::Array>();
+        in.by_ref = true;
+        if (!IdFromValue(pair.Get(0u), &in.id)) { ThrowType(env, "submitTask: bad argument ref"); return env.Undefined(); }
+        Napi::Value owner = pair.Get(1u);
+        if (owner.IsString()) in.owner_address = owner.As<Napi::String>().Utf8Value();
+      } else {
+        in.data = BytesOf(a);
+        if (!in.data) { ThrowType(env, "submitTask: argument must be bytes"); return env.Undefined(); }
+      }
+      req.args.push_back(std::move(in));
+    }
+    Napi::Array res = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
+      req.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
+    req.num_returns = info[4].ToNumber().Int32Value();
+    req.max_retries = info[5].ToNumber().Int32Value();
+    std::vector<ObjectID> ids;
+    auto tid = core_->SubmitTask(std::move(req), &ids);
+    if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
+    auto out = Napi::Buffer<uint8_t>::New(env, TaskID::kSize + ids.size() * ObjectID::kSize);
+    std::memcpy(out.Data(), tid->data(), TaskID::kSize);
+    for (size_t i = 0; i < ids.size(); i++)
+      std::memcpy(out.Data() + TaskID::kSize + i * ObjectID::kSize, ids[i].data(), ObjectID::kSize);
+    return out;
+  }
+
+  Napi::Value CancelTask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    TaskID tid;
+    if (!IdFromValue(info[0], &tid)) { ThrowType(env, "cancelTask: bad task id"); return env.Undefined(); }
+    core_->CancelTask(tid, info[1].ToBoolean(), info[2].ToBoolean());
+    return env.Undefined();
+  }
+
+  static ReturnValue ReturnFrom(const Napi::Value& data, const Napi::Value& in_plasma, const Napi::Value& is_error,
+                                const Napi::Value& size) {
+    ReturnValue v;
+    v.data = BytesOf(data);
+    v.in_plasma = in_plasma.ToBoolean();
+    v.is_error = is_error.ToBoolean();
+    v.size = static_cast<uint64_t>(size.ToNumber().DoubleValue());
+    return v;
+  }
+
+  // taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>)
+  Napi::Value TaskDone(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_) return env.Undefined();
+    uint64_t handle = static_cast<uint64_t>(info[0].ToNumber().DoubleValue());
+    std::vector<ReturnValue> rets;
+    if (info[1].IsArray()) {
+      Napi::Array a = info[1].As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Array r = a.Get(i).As<Napi::Array>();
+        rets.push_back(ReturnFrom(r.Get(0u), r.Get(1u), r.Get(2u), r.Get(3u)));
+      }
+    }
+    core_->TaskDone(handle, std::move(rets));
+    return env.Undefined();
+  }
+
+  // reportGeneratorItem(handle, index, data|null, inPlasma, isError, size)
+  Napi::Value ReportGeneratorItem(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_) return env.Undefined();
+    core_->ReportGeneratorItem(static_cast<uint64_t>(info[0].ToNumber().DoubleValue()),
+                               static_cast<int64_t>(info[1].ToNumber().DoubleValue()),
+                               ReturnFrom(info[2], info[3], info[4], info[5]));
+    return env.Undefined();
+  }
+
+  Napi::Value SetBlocked(const Napi::CallbackInfo& info) {
+    if (core_ && !down_) core_->SetBlocked(info[0].ToBoolean());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GcsCall(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    std::string body = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+    return Napi::Number::New(env, static_cast<double>(core_->GcsCall(info[0].ToString(), body)));
+  }
+
+  Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    pending_->store(false);
+    if (!core_) return Napi::Array::New(env, 0);
+    std::vector<Event> events = core_->DrainEvents();
+    Napi::Array out = Napi::Array::New(env, events.size());
+    for (size_t i = 0; i < events.size(); i++) {
+      Event& e = events[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("t", Napi::Number::New(env, static_cast<int>(e.type)));
+      switch (e.type) {
+        case Event::Type::kObjectReady:
+          o.Set("id", IdToBuffer(env, e.object_id));
+          break;
+        case Event::Type::kExecuteTask: {
+          ExecTask& t = *e.task;
+          o.Set("handle", Napi::Number::New(env, static_cast<double>(t.handle)));
+          o.Set("taskId", IdToBuffer(env, t.task_id));
+          o.Set("fnHash", t.function.hash);
+          o.Set("fnSource", StrOrUndef(env, t.function.source));
+          o.Set("moduleUrl", StrOrUndef(env, t.function.module_url));
+          o.Set("exportName", StrOrUndef(env, t.function.export_name));
+          o.Set("name", t.name);
+          o.Set("numReturns", Napi::Number::New(env, t.num_returns));
+          Napi::Array args = Napi::Array::New(env, t.args.size());
+          for (size_t j = 0; j < t.args.size(); j++) {
+            ExecArg& a = t.args[j];
+            if (!a.by_ref) {
+              args.Set(j, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(a.data->data()), a.data->size()));
+            } else {
+              Napi::Array r = Napi::Array::New(env, 3);
+              r.Set(0u, IdToBuffer(env, a.id));
+              r.Set(1u, Napi::String::New(env, a.owner_address));
+              r.Set(2u, Napi::Boolean::New(env, a.in_plasma));
+              args.Set(j, r);
+            }
+          }
+          o.Set("args", args);
+          break;
+        }
+        case Event::Type::kGeneratorItem:
+          o.Set("taskId", IdToBuffer(env, e.task_id));
+          o.Set("id", IdToBuffer(env, e.object_id));
+          o.Set("index", Napi::Number::New(env, static_cast<double>(e.index)));
+          break;
+        case Event::Type::kGeneratorEnd:
+          o.Set("taskId", IdToBuffer(env, e.task_id));
+          o.Set("count", Napi::Number::New(env, static_cast<double>(e.index)));
+          break;
+        case Event::Type::kGcsReply:
+          o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
+          o.Set("code", Napi::Number::New(env, e.code));
+          o.Set("text", e.text);
+          break;
+        case Event::Type::kCancelTask:
+          o.Set("taskId", IdToBuffer(env, e.task_id));
+          o.Set("force", Napi::Boolean::New(env, e.force));
+          break;
+      }
+      out.Set(i, o);
+    }
+    return out;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    auto s = core_->GetStats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ownedRefs", Napi::Number::New(env, static_cast<double>(s.owned_refs)));
+    o.Set("memoryStoreObjects", Napi::Number::New(env, static_cast<double>(s.memory_store_objects)));
+    o.Set("queuedTasks", Napi::Number::New(env, static_cast<double>(s.queued_tasks)));
+    o.Set("inflightTasks", Napi::Number::New(env, static_cast<double>(s.inflight_tasks)));
+    o.Set("leases", Napi::Number::New(env, static_cast<double>(s.leases)));
+    o.Set("badDecrements", Napi::Number::New(env, static_cast<double>(s.bad_decrements)));
+    return o;
+  }
+
+  // setRef(true) keeps the Node event loop alive while JS waits on the core.
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_) return env.Undefined();
+    if (info[0].ToBoolean()) tsfn_.Ref(env); else tsfn_.Unref(env);
+    return env.Undefined();
+  }
+
+  Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (core_ && !down_) {
+      down_ = true;
+      core_->Shutdown();
+      tsfn_.Release();
+    }
+    return env.Undefined();
+  }
+
+  std::shared_ptr<CoreWorker> core_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
+  bool down_ = false;
+};
+
+}  // namespace
+
+Napi::Object InitCoreWorker(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeCoreWorker", CoreWorkerWrap::Define(env));
+  return exports;
+}
+
+}  // namespace rayts::bindings

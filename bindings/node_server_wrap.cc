@@ -1,0 +1,74 @@
+// NativeNodeServer: hosts a NodeServer (raylet + plasma + GCS) on its own
+// C++ thread inside this Node process (embedded mode) or in `rayts start`.
+#include <memory>
+
+#include "bindings/napi_api.h"
+#include "core/raylet/node_server.h"
+
+namespace rayts::bindings {
+
+namespace {
+
+class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeNodeServer",
+                       {InstanceMethod("stop", &NodeServerWrap::Stop),
+                        InstanceMethod("stats", &NodeServerWrap::Stats),
+                        InstanceAccessor("nodeId", &NodeServerWrap::NodeId, nullptr)});
+  }
+
+  explicit NodeServerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NodeServerWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      ThrowType(env, "NativeNodeServer expects an options object");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    raylet::NodeServerOptions opts;
+    opts.socket_path = o.Get("socketPath").ToString();
+    opts.session_dir = o.Get("sessionDir").ToString();
+    opts.store_bytes = static_cast<uint64_t>(o.Get("storeBytes").ToNumber().DoubleValue());
+    opts.prestart_workers = o.Get("prestart").ToNumber().Int32Value();
+    opts.max_workers = o.Get("maxWorkers").ToNumber().Int32Value();
+    if (o.Has("workingDir") && o.Get("workingDir").IsString()) opts.working_dir = o.Get("workingDir").ToString();
+    Napi::Object res = o.Get("resources").As<Napi::Object>();
+    Napi::Array names = res.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string n = names.Get(i).ToString();
+      opts.resources.emplace_back(n, res.Get(n).ToNumber().DoubleValue());
+    }
+    Napi::Array argv = o.Get("workerArgv").As<Napi::Array>();
+    for (uint32_t i = 0; i < argv.Length(); i++) opts.worker_argv.push_back(argv.Get(i).ToString());
+    Napi::Array envv = o.Get("workerEnv").As<Napi::Array>();
+    for (uint32_t i = 0; i < envv.Length(); i++) opts.worker_env.push_back(envv.Get(i).ToString());
+    auto s = raylet::NodeServer::Start(std::move(opts));
+    if (!s.ok()) {
+      ThrowStatus(env, s.status());
+      return;
+    }
+    server_ = std::move(s).value();
+  }
+
+ private:
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (server_) server_->Stop();
+    return info.Env().Undefined();
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->StatsJson() : "{}");
+  }
+  Napi::Value NodeId(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->node_id().Hex() : "");
+  }
+  std::unique_ptr<raylet::NodeServer> server_;
+};
+
+}  // namespace
+
+Napi::Object InitNodeServer(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeNodeServer", NodeServerWrap::Define(env));
+  return exports;
+}
+
+}  // namespace rayts::bindings

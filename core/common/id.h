@@ -1,0 +1,101 @@
+// Fixed-size binary identifiers: NodeID, WorkerID, JobID, TaskID, ObjectID.
+//
+// Layout: an ObjectID is the TaskID that created it plus a 4-byte index
+// (returns count up from 1; ray.put objects set the top bit), so the owner of
+// an object can always name the task in its lineage.
+// Thread safety: plain values; FromRandom() is safe from any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace rayts {
+
+template <size_t N>
+struct BaseId {
+  static constexpr size_t kSize = N;
+  std::array<uint8_t, N> bytes{};
+
+  static BaseId FromBinary(std::string_view b) {
+    BaseId id;
+    if (b.size() == N) std::memcpy(id.bytes.data(), b.data(), N);
+    return id;
+  }
+  static BaseId FromBytes(const uint8_t* p) {
+    BaseId id;
+    std::memcpy(id.bytes.data(), p, N);
+    return id;
+  }
+  static BaseId FromRandom() {
+    thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                     (uint64_t)std::hash<const void*>{}(&rng)};
+    BaseId id;
+    for (size_t i = 0; i < N; i += 8) {
+      uint64_t r = rng();
+      std::memcpy(id.bytes.data() + i, &r, std::min<size_t>(8, N - i));
+    }
+    return id;
+  }
+  static BaseId Nil() { return BaseId(); }
+  bool IsNil() const {
+    for (auto b : bytes) if (b) return false;
+    return true;
+  }
+  std::string Binary() const { return std::string(reinterpret_cast<const char*>(bytes.data()), N); }
+  std::string Hex() const {
+    static const char* d = "0123456789abcdef";
+    std::string s(2 * N, '0');
+    for (size_t i = 0; i < N; i++) { s[2 * i] = d[bytes[i] >> 4]; s[2 * i + 1] = d[bytes[i] & 15]; }
+    return s;
+  }
+  const uint8_t* data() const { return bytes.data(); }
+  bool operator==(const BaseId& o) const { return bytes == o.bytes; }
+  bool operator!=(const BaseId& o) const { return bytes != o.bytes; }
+  bool operator<(const BaseId& o) const { return bytes < o.bytes; }
+  size_t Hash() const {
+    // Ids are random or counter-suffixed: mix the first and last 8 bytes.
+    uint64_t a, b;
+    std::memcpy(&a, bytes.data(), 8);
+    std::memcpy(&b, bytes.data() + N - 8, 8);
+    uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull);
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+
+struct NodeIdTag {};
+struct WorkerIdTag {};
+using NodeID = BaseId<16>;
+using WorkerID = BaseId<16>;
+using TaskID = BaseId<16>;
+using ObjectID = BaseId<20>;
+using JobID = uint32_t;
+
+constexpr uint32_t kPutIndexBit = 0x80000000u;
+
+inline ObjectID ObjectIdFor(const TaskID& task, uint32_t index) {
+  ObjectID id;
+  std::memcpy(id.bytes.data(), task.data(), 16);
+  std::memcpy(id.bytes.data() + 16, &index, 4);
+  return id;
+}
+inline TaskID TaskIdOf(const ObjectID& obj) {
+  return TaskID::FromBytes(obj.data());
+}
+inline uint32_t ObjectIndexOf(const ObjectID& obj) {
+  uint32_t i;
+  std::memcpy(&i, obj.data() + 16, 4);
+  return i;
+}
+inline bool IsPutObject(const ObjectID& obj) { return (ObjectIndexOf(obj) & kPutIndexBit) != 0; }
+
+struct IdHash {
+  template <size_t N>
+  size_t operator()(const BaseId<N>& id) const { return id.Hash(); }
+};
+
+}  // namespace rayts

@@ -1,0 +1,244 @@
+// CoreWorker: the runtime inside every rayts process (driver and workers).
+//
+// Role: owns this process's objects (MemoryStore + ReferenceCounter), submits
+// tasks through worker leases with direct push to the leased worker
+// (TaskSubmitter), receives tasks pushed to this process and hands them to the
+// host language, and talks to the node server: a blocking channel for plasma
+// (create/get/release; the store memfd is mapped once at Start) and an async
+// control connection for leases and GCS calls.
+// Threads: one io thread runs all socket I/O. The host (JS) thread calls the
+// public methods; they take `mu_`, update state and queue outgoing frames,
+// which the io thread writes in batches (one post per batch). Results go back
+// to the host as Events through DrainEvents(); `notify` fires when the event
+// queue goes from empty to non-empty (the bindings turn that into one
+// thread-safe-function call per batch).
+// Invariants: a lease is returned exactly once; every task's return objects
+// become ready exactly once (value, error, or cancellation).
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "core/common/id.h"
+#include "core/common/status.h"
+#include "core/core_worker/memory_store.h"
+#include "core/core_worker/reference_counter.h"
+#include "core/plasma/shm_region.h"
+#include "core/protocol/blocking_channel.h"
+#include "core/protocol/connection.h"
+
+namespace rayts {
+
+struct CoreWorkerOptions {
+  std::string node_socket;   // the node server's unix socket
+  std::string listen_path;   // this process's own socket (direct task push)
+  bool is_driver = true;
+  WorkerID worker_id = WorkerID::FromRandom();
+  JobID job_id = 0;
+  std::function<void()> notify;  // any thread; must not call back into CoreWorker
+};
+
+struct FunctionRef {
+  std::string hash, source, module_url, export_name;
+};
+
+struct TaskArgIn {           // from the host at submit time
+  bool by_ref = false;
+  ObjectID id;               // by_ref
+  std::string owner_address; // by_ref: empty if this process owns it
+  std::shared_ptr<const std::string> data;  // by value: serialized bytes
+};
+
+struct SubmitRequest {
+  FunctionRef function;
+  std::string name;
+  std::vector<TaskArgIn> args;
+  std::vector<std::pair<std::string, double>> resources;
+  int num_returns = 1;       // -1: streaming
+  int max_retries = 3;
+};
+
+struct ExecArg {             // to the host at execution time
+  bool by_ref = false;       // value must be fetched (plasma or the owner)
+  bool in_plasma = false;
+  ObjectID id;
+  std::string owner_address;
+  std::shared_ptr<const std::string> data;
+};
+
+struct ExecTask {
+  uint64_t handle = 0;
+  TaskID task_id;
+  FunctionRef function;
+  std::string name;
+  std::vector<ExecArg> args;
+  int num_returns = 1;
+};
+
+struct ReturnValue {         // from the host when a task finishes
+  std::shared_ptr<const std::string> data;  // inline bytes or error JSON
+  bool in_plasma = false;    // already created and sealed in plasma under its id
+  bool is_error = false;
+  uint64_t size = 0;
+};
+
+struct Event {
+  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask };
+  Type type;
+  ObjectID object_id;
+  TaskID task_id;
+  uint64_t id = 0;           // request id / task handle
+  int64_t index = 0;
+  int code = 0;
+  std::string text;          // message or reply body
+  std::shared_ptr<ExecTask> task;
+  bool force = false;
+};
+
+struct LookupResult {
+  bool known = false, ready = false, in_plasma = false, is_error = false;
+  std::shared_ptr<const std::string> data;
+  uint64_t size = 0;
+};
+
+struct PlasmaView { uint64_t offset = 0, size = 0; };
+
+class CoreWorker {
+ public:
+  static StatusOr<std::unique_ptr<CoreWorker>> Start(CoreWorkerOptions opts);
+  ~CoreWorker();
+  void Shutdown();
+
+  const WorkerID& worker_id() const { return opts_.worker_id; }
+  const NodeID& node_id() const { return node_id_; }
+  const std::string& address() const { return opts_.listen_path; }
+  JobID job_id() const { return job_id_; }
+  const std::string& session_dir() const { return session_dir_; }
+  uint8_t* store_base() const { return store_ ? store_->data() : nullptr; }
+  uint64_t store_size() const { return store_ ? store_->size() : 0; }
+
+  // ---- objects ----
+  ObjectID NextPutId();
+  void PutInline(const ObjectID& id, std::shared_ptr<const std::string> data);
+  // Allocates `size` bytes in plasma for `id`; the host writes, then seals.
+  StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size);
+  Status PlasmaSeal(const ObjectID& id, bool owned_put);
+  StatusOr<PlasmaView> PlasmaGet(const ObjectID& id);
+  void PlasmaRelease(const ObjectID& id);
+  LookupResult TryGet(const ObjectID& id);
+  // Emits kObjectReady for `id` once it is ready (at once if it already is).
+  void Subscribe(const ObjectID& id, const std::string& owner_address);
+  void AddLocalRef(const ObjectID& id, const std::string& owner_address);
+  void RemoveLocalRefs(const std::vector<ObjectID>& ids);
+
+  // ---- tasks ----
+  StatusOr<TaskID> SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
+  void CancelTask(const TaskID& task, bool force, bool recursive);
+  void TaskDone(uint64_t handle, std::vector<ReturnValue> returns);
+  void ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item);
+  void SetBlocked(bool blocked);
+
+  // ---- control plane ----
+  uint64_t GcsCall(const std::string& method, const std::string& body);
+
+  std::vector<Event> DrainEvents();
+
+  struct Stats {
+    size_t owned_refs, memory_store_objects, queued_tasks, inflight_tasks, leases;
+    uint64_t bad_decrements;
+  };
+  Stats GetStats();
+
+ private:
+  struct Pending;
+  struct KeyState;
+  struct Lease;
+
+  explicit CoreWorker(CoreWorkerOptions opts);
+  Status Connect();
+  void Accept();
+  void OnInbound(const std::shared_ptr<Connection>& c, const proto::Envelope& env);
+  void OnControl(const proto::Envelope& env);
+  void OnWorkerMessage(const std::shared_ptr<Lease>& lease, const proto::Envelope& env);
+  void OnOwnerMessage(const std::string& address, const proto::Envelope& env);
+
+  // All below: caller holds mu_.
+  void EmitLocked(Event e);
+  void QueueControlLocked(flatbuffers::DetachedBuffer frame);
+  void QueueToLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame);
+  void ScheduleFlushLocked();
+  void FlushOutbox();
+  void ObjectReadyLocked(const ObjectID& id);
+  void StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret);
+  void StoreErrorLocked(const ObjectID& id, const std::string& json);
+  void FailTaskLocked(const std::shared_ptr<Pending>& t, const std::string& json);
+  void ResolveDependenciesLocked(const std::shared_ptr<Pending>& t);
+  void EnqueueReadyLocked(const std::shared_ptr<Pending>& t);
+  void DispatchLocked(KeyState& ks);
+  void PushLocked(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pending>& t);
+  void RequestLeaseLocked(KeyState& ks);
+  void OnLeaseReplyLocked(const proto::LeaseReply* r);
+  void MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease);
+  void ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting);
+  void OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s);
+  void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r);
+  void FinishTaskLocked(const std::shared_ptr<Pending>& t);
+  void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref);
+  std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
+  void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);
+
+  CoreWorkerOptions opts_;
+  NodeID node_id_;
+  JobID job_id_ = 0;
+  std::string session_dir_;
+  std::unique_ptr<plasma::ShmRegion> store_;
+  BlockingChannel plasma_;
+
+  asio::io_context io_;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
+  std::thread io_thread_;
+  std::shared_ptr<Connection> control_;
+
+  std::mutex mu_;
+  bool shutting_down_ = false;
+  MemoryStore memory_store_;
+  ReferenceCounter refs_;
+  std::vector<Event> events_;
+  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> outbox_;
+  bool flush_scheduled_ = false;
+
+  TaskID put_task_id_;
+  uint64_t put_counter_ = 0;
+  uint64_t task_counter_ = 0;
+  uint64_t next_request_id_ = 1;
+
+  std::unordered_set<ObjectID, IdHash> js_subscribed_;
+  std::unordered_map<ObjectID, std::vector<std::shared_ptr<Pending>>, IdHash> dependents_;
+  std::unordered_map<ObjectID, std::vector<std::pair<std::shared_ptr<Connection>, uint64_t>>, IdHash> remote_waiters_;
+  std::unordered_set<ObjectID, IdHash> borrowed_fetching_;
+
+  std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_;
+  std::unordered_map<uint64_t, uint64_t> lease_requests_;        // request id -> key
+  std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_;  // submitted, not finished
+  std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_;
+
+  // Execution side.
+  struct Executing { std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0; };
+  std::unordered_map<uint64_t, Executing> executing_;
+  std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_;
+  uint64_t next_exec_handle_ = 1;
+  int blocked_depth_ = 0;
+};
+
+}  // namespace rayts

@@ -1,0 +1,157 @@
+// PlasmaStore: the node's object table over the shared-memory region.
+//
+// Role: bookkeeping for plasma objects. Clients (local processes, by ClientId)
+// Create an object, write it through their own mapping, Seal it, Get it (which
+// takes a reference), Release it; the owner Deletes it. The store works purely
+// in offsets through an Allocator; it never reads or writes object bytes.
+// Lifecycle: CREATED (being written; the creator holds one ref) -> SEALED
+// (immutable, readable) -> gone, through Delete, Abort (CREATED only), eviction
+// or the creator's disconnect.
+// Eviction: an object is evictable when SEALED, unpinned, unreferenced and not
+// delete-pending; evictable objects are kept in LRU order of the moment they
+// became evictable (so a Release that drops the last ref makes an object the
+// most recent). Create evicts least-recent first only when the allocator
+// cannot fit the request and eviction can free enough bytes.
+// Delete while referenced: the object stays readable (Get and Contains still
+// see it, Create of the same id is AlreadyExists) until its last ref is
+// released, then it is freed.
+// Ownership: owns the Allocator and all entries; `base` is borrowed, only for
+// stats and debugging.
+// Thread safety: none. The node server calls every method on its io thread.
+// Get callbacks run on that thread, synchronously inside Get, Seal or
+// CancelGet, after the store's state is consistent; they may call back in.
+// Invariants: an object's memory is freed exactly once; a pinned or referenced
+// object is never evicted; every pending get completes exactly once (callback)
+// or is dropped silently with its client (DisconnectClient).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/common/id.h"
+#include "core/common/status.h"
+#include "core/plasma/allocator.h"
+
+namespace rayts::plasma {
+
+using ClientId = uint64_t;
+
+struct GetResult {
+  ObjectID id;
+  bool found = false;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+using GetCallback = std::function<void(std::vector<GetResult>)>;
+
+class PlasmaStore {
+ public:
+  PlasmaStore(uint64_t capacity, uint8_t* base);
+  ~PlasmaStore();
+
+  PlasmaStore(const PlasmaStore&) = delete;
+  PlasmaStore& operator=(const PlasmaStore&) = delete;
+
+  // Reserves `size` bytes for `id` and returns their offset; client `c` holds
+  // a ref until Seal or Abort. AlreadyExists if `id` is present; OutOfMemory
+  // (ObjectStoreFull) if the request cannot fit even after evicting.
+  StatusOr<uint64_t> Create(ClientId c, const ObjectID& id, uint64_t size, bool pinned);
+  // CREATED -> SEALED by its creator; completes gets waiting on it.
+  Status Seal(ClientId c, const ObjectID& id);
+  // Frees an unsealed object; only its creator may abort it.
+  Status Abort(ClientId c, const ObjectID& id);
+
+  // Takes one ref for `c` per sealed id. If every id is sealed, calls cb now
+  // and returns 0; else returns a non-zero get id and calls cb (results in
+  // request order) when the last one seals, or at CancelGet.
+  uint64_t Get(ClientId c, std::vector<ObjectID> ids, GetCallback cb);
+  // Completes a pending get now; ids still missing get found=false (no ref).
+  // Unknown or completed get ids are ignored.
+  void CancelGet(uint64_t get_id);
+
+  // Drops one ref of `c`. No-op if `c` holds none or the object is unsealed.
+  void Release(ClientId c, const ObjectID& id);
+  // The owner freed the object: unpin it and free it now if unreferenced,
+  // else when its last ref is released. No-op if absent.
+  void Delete(const ObjectID& id);
+  // Makes the object evictable once unreferenced. No-op if absent.
+  void Unpin(const ObjectID& id);
+  // Drops every ref of `c`, aborts its unsealed creations and forgets its
+  // pending gets without calling their callbacks.
+  void DisconnectClient(ClientId c);
+
+  // True if `id` is present and sealed.
+  bool Contains(const ObjectID& id) const;
+
+  uint64_t used_bytes() const { return allocator_.used(); }  // reserved, 64-byte units
+  uint64_t capacity() const { return allocator_.capacity(); }
+  uint64_t num_objects() const { return objects_.size(); }    // created + sealed
+  uint64_t pinned_bytes() const { return pinned_bytes_; }
+  uint64_t evicted_count() const { return evicted_count_; }
+  uint64_t evictable_bytes() const { return evictable_bytes_; }
+  size_t num_pending_gets() const { return pending_gets_.size(); }
+  const uint8_t* base() const { return base_; }
+
+ private:
+  enum class State { kCreated, kSealed };
+
+  struct Entry {
+    uint64_t offset = 0;
+    uint64_t size = 0;        // as requested
+    uint64_t alloc_size = 0;  // as reserved by the allocator
+    State state = State::kCreated;
+    ClientId creator = 0;
+    std::unordered_map<ClientId, uint32_t> refs;
+    uint64_t total_refs = 0;
+    bool pinned = false;
+    bool delete_pending = false;
+    bool in_lru = false;
+    std::list<ObjectID>::iterator lru_it;
+  };
+
+  struct PendingGet {
+    ClientId client = 0;
+    std::vector<GetResult> results;
+    // Distinct ids still missing -> the result slots waiting for each.
+    std::unordered_map<ObjectID, std::vector<size_t>, IdHash> missing;
+    GetCallback cb;
+  };
+
+  struct ClientState {
+    std::unordered_set<ObjectID, IdHash> objects;  // ids it holds refs on
+    std::unordered_set<uint64_t> gets;             // its pending gets
+  };
+
+  using Completion = std::pair<GetCallback, std::vector<GetResult>>;
+
+  void AddRef(ClientId c, const ObjectID& id, Entry& e);
+  // Drops `n` refs of c (all of them if n == 0). Returns true if it had any.
+  bool DropRefs(ClientId c, const ObjectID& id, Entry& e, uint32_t n);
+  // Frees an unreferenced delete-pending object or files it as evictable.
+  void AfterRefsChanged(const ObjectID& id, Entry& e);
+  void UpdateLru(const ObjectID& id, Entry& e);
+  void FreeObject(const ObjectID& id);
+  bool EvictOne();
+  Status OutOfMemoryError(const ObjectID& id, uint64_t size) const;
+  Completion TakePendingGet(uint64_t get_id);
+
+  Allocator allocator_;
+  uint8_t* const base_;
+  std::unordered_map<ObjectID, Entry, IdHash> objects_;
+  std::list<ObjectID> lru_;  // evictable objects, least recent first
+  std::unordered_map<uint64_t, PendingGet> pending_gets_;
+  std::unordered_map<ObjectID, std::vector<uint64_t>, IdHash> waiters_;  // id -> get ids
+  std::unordered_map<ClientId, ClientState> clients_;
+  uint64_t next_get_id_ = 1;
+  uint64_t pinned_bytes_ = 0;
+  uint64_t evictable_bytes_ = 0;
+  uint64_t evicted_count_ = 0;
+};
+
+}  // namespace rayts::plasma

@@ -1,0 +1,43 @@
+// BlockingChannel: a framed unix-socket client with blocking request/reply.
+//
+// Role: the plasma data path of a CoreWorker. Object create/get need an
+// answer before a JS `put`/`get` can continue, and they never wait on other
+// work (objects a CoreWorker asks for are already sealed), so they run as a
+// short blocking round trip on the calling thread instead of a hop through
+// the io thread. Also receives the store's memfd (SCM_RIGHTS) at Register.
+// Thread safety: every method takes an internal mutex; callers on any thread.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "core/protocol/frame_codec.h"
+
+namespace rayts {
+
+class BlockingChannel {
+ public:
+  ~BlockingChannel();
+  Status Connect(const std::string& path);
+  // Writes one frame (fire-and-forget messages such as seal/release).
+  Status Send(const flatbuffers::DetachedBuffer& frame);
+  // Writes `frame` and reads frames until one has body type `want`; the
+  // reply is copied into *reply_frame (a whole size-prefixed frame).
+  // If received_fd is non-null, one SCM_RIGHTS fd is captured from the reply.
+  Status Call(const flatbuffers::DetachedBuffer& frame, proto::Body want,
+              std::vector<uint64_t>* reply_storage, const proto::Envelope** reply,
+              int* received_fd = nullptr);
+  void Close();
+  int fd() const { return fd_; }
+
+ private:
+  Status SendLocked(const uint8_t* p, size_t n);
+  Status ReadExact(uint8_t* p, size_t n, int* received_fd);
+  std::mutex mu_;
+  int fd_ = -1;
+};
+
+// Sends `frame` on a connected unix socket fd together with `fd_to_pass`.
+Status SendFrameWithFd(int sock, const flatbuffers::DetachedBuffer& frame, int fd_to_pass);
+
+}  // namespace rayts

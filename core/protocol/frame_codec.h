@@ -1,0 +1,50 @@
+// FrameDecoder: splits a byte stream into length-prefixed FlatBuffers frames.
+//
+// Frame format: 4-byte little-endian payload length, then a FlatBuffers
+// Envelope (core/protocol/messages.fbs) of that length. Writers build frames
+// with FlatBufferBuilder::FinishSizePrefixed, which produces exactly this.
+// A length of 0 or above kMaxFrameBytes, or a payload that fails the
+// FlatBuffers verifier, is garbage: the decoder reports Status::Invalid and
+// the connection is closed. A truncated frame simply waits for more bytes.
+// Thread safety: none; one decoder per connection, used by its io thread.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/common/status.h"
+#include "protocol/messages_generated.h"
+
+namespace rayts {
+
+constexpr uint32_t kMaxFrameBytes = 256u << 20;  // 256 MiB; large values travel by plasma
+
+// Verifies one whole frame (length prefix included, 8-byte aligned); on
+// success *out points into `frame`.
+Status VerifyEnvelope(const uint8_t* frame, size_t n, const proto::Envelope** out);
+
+class FrameDecoder {
+ public:
+  // Space to read into: at least `min` writable bytes at the tail.
+  uint8_t* PrepareWrite(size_t min, size_t* avail);
+  void CommitWrite(size_t n) { end_ += n; }
+  // Appends bytes (tests and blocking readers).
+  void Feed(const uint8_t* p, size_t n);
+
+  // Returns OK and sets *env when a whole verified frame is available,
+  // OK with *env == nullptr when more bytes are needed, Invalid on garbage.
+  // The returned envelope stays valid until the next call on this decoder.
+  Status Next(const proto::Envelope** env);
+
+  size_t buffered() const { return end_ - begin_; }
+
+ private:
+  void Compact();
+  std::vector<uint8_t> buf_;
+  std::vector<uint64_t> scratch_;  // aligned copy of a misaligned payload
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+}  // namespace rayts

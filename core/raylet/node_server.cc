@@ -1,0 +1,400 @@
+#include "core/raylet/node_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <future>
+
+#include "core/common/json.h"
+#include "core/protocol/blocking_channel.h"
+
+namespace rayts::raylet {
+
+namespace {
+using Fbb = flatbuffers::FlatBufferBuilder;
+template <size_t N>
+flatbuffers::Offset<flatbuffers::Vector<uint8_t>> IdBytes(Fbb& fbb, const BaseId<N>& id) {
+  return fbb.CreateVector(id.data(), N);
+}
+std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+std::vector<ObjectID> IdsFrom(const flatbuffers::Vector<uint8_t>* v) {
+  std::vector<ObjectID> out;
+  if (!v) return out;
+  for (size_t i = 0; i + ObjectID::kSize <= v->size(); i += ObjectID::kSize)
+    out.push_back(ObjectID::FromBytes(v->data() + i));
+  return out;
+}
+}  // namespace
+
+struct NodeServer::Client {
+  std::shared_ptr<Connection> conn;
+  WorkerID worker_id;
+  bool registered = false;
+  bool is_driver = false;
+  bool control = false;
+  int pid = 0;
+  std::unordered_map<uint64_t, uint64_t> requests;  // request id -> key
+};
+
+NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {}
+
+NodeServer::~NodeServer() { Stop(); }
+
+StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(NodeServerOptions opts) {
+  std::unique_ptr<NodeServer> ns(new NodeServer(std::move(opts)));
+  RAYTS_RETURN_IF_ERROR(ns->Init());
+  return ns;
+}
+
+Status NodeServer::Init() {
+  auto total = ResourceSet::FromMap(opts_.resources);
+  if (!total.ok()) return total.status();
+  auto region = plasma::ShmRegion::Create(opts_.store_bytes);
+  if (!region.ok()) return region.status();
+  region_ = std::move(region).value();
+  region_->StartPrefault();
+  store_ = std::make_unique<plasma::PlasmaStore>(region_->size(), region_->data());
+
+  ProcessWorkerLauncher::Config lc;
+  lc.argv = opts_.worker_argv;
+  lc.env = opts_.worker_env;
+  lc.env.push_back("RAYTS_NODE_SOCKET=" + opts_.socket_path);
+  lc.env.push_back("RAYTS_SESSION_DIR=" + opts_.session_dir);
+  lc.working_dir = opts_.working_dir;
+  launcher_ = std::make_unique<ProcessWorkerLauncher>(lc);
+  pool_ = std::make_unique<WorkerPool>(launcher_.get(), std::max(1, opts_.max_workers));
+  leases_ = std::make_unique<LeaseManager>(std::move(total).value(), pool_.get());
+
+  gcs::NodeInfo node;
+  node.node_id = node_id_;
+  node.address = opts_.socket_path;
+  node.resources = opts_.resources;
+  gcs_.RegisterNode(node);
+
+  ::unlink(opts_.socket_path.c_str());
+  acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
+  asio::error_code ec;
+  acceptor_->open(asio::local::stream_protocol(), ec);
+  if (!ec) acceptor_->bind(asio::local::stream_protocol::endpoint(opts_.socket_path), ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("node server cannot listen on " + opts_.socket_path + ": " + ec.message());
+  reap_timer_ = std::make_unique<asio::steady_timer>(io_);
+  Accept();
+  ScheduleReap();
+  // The pool forks from the io thread: PR_SET_PDEATHSIG is tied to it.
+  asio::post(io_, [this] { if (opts_.prestart_workers > 0) pool_->Prestart(opts_.prestart_workers); });
+  thread_ = std::thread([this] { io_.run(); });
+  return Status::OK();
+}
+
+void NodeServer::Stop() {
+  if (stopped_.exchange(true)) return;
+  std::promise<void> done;
+  auto fut = done.get_future();
+  asio::post(io_, [this, &done] {
+    asio::error_code ec;
+    acceptor_->close(ec);
+    reap_timer_->cancel();
+    pool_->KillAll();
+    auto clients = clients_;  // close handlers erase from clients_
+    for (auto& [id, c] : clients) c->conn->Close();
+    clients_.clear();
+    done.set_value();
+  });
+  if (thread_.joinable()) {
+    fut.wait_for(std::chrono::seconds(5));
+    io_.stop();
+    thread_.join();
+  }
+  ::unlink(opts_.socket_path.c_str());
+}
+
+void NodeServer::ScheduleReap() {
+  reap_timer_->expires_after(std::chrono::milliseconds(100));
+  reap_timer_->async_wait([this](const asio::error_code& ec) {
+    if (ec || stopped_) return;
+    std::vector<std::pair<int, int>> exited;
+    launcher_->Reap(&exited);
+    for (auto& [pid, code] : exited) {
+      for (auto& [wid, p] : worker_pid_) {
+        if (p == pid) { WorkerGone(wid); break; }
+      }
+    }
+    ScheduleReap();
+  });
+}
+
+void NodeServer::Accept() {
+  acceptor_->async_accept([this](const asio::error_code& ec, UnixSocket sock) {
+    if (ec) return;
+    auto c = std::make_shared<Client>();
+    c->conn = std::make_shared<Connection>(std::move(sock));
+    clients_[c->conn->id()] = c;
+    std::weak_ptr<Client> weak = c;
+    c->conn->Start([this, weak](const proto::Envelope& e) { if (auto c = weak.lock()) OnMessage(c, e); },
+                   [this, weak](const Status&) { if (auto c = weak.lock()) OnClose(c); });
+    Accept();
+  });
+}
+
+void NodeServer::WorkerGone(const WorkerID& id) {
+  if (!worker_pid_.count(id)) return;
+  worker_pid_.erase(id);
+  worker_address_.erase(id);
+  if (auto lease = leases_->OnWorkerDied(id)) lease_owner_.erase(*lease);
+  pool_->OnWorkerDied(id);
+}
+
+void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
+  uint64_t cid = c->conn->id();
+  store_->DisconnectClient(cid);
+  // Owner went away: its queued requests and its leases go back.
+  auto requests = c->requests;  // the cancel callbacks erase from c->requests
+  for (auto& [req, key] : requests) {
+    leases_->CancelRequest(key);
+    request_owner_.erase(key);
+  }
+  std::vector<uint64_t> owned;
+  for (auto& [lease, owner] : lease_owner_) if (owner == cid) owned.push_back(lease);
+  for (auto lease : owned) {
+    lease_owner_.erase(lease);
+    leases_->ReturnLease(lease, false);
+  }
+  if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
+  clients_.erase(cid);
+}
+
+void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
+  uint64_t cid = c->conn->id();
+  switch (env.body_type()) {
+    case proto::Body::RegisterClient:
+      HandleRegister(c, env.body_as_RegisterClient());
+      break;
+    case proto::Body::RequestWorkerLease:
+      HandleLease(c, env.body_as_RequestWorkerLease());
+      break;
+    case proto::Body::CancelLeaseRequest: {
+      auto it = c->requests.find(env.body_as_CancelLeaseRequest()->request_id());
+      if (it != c->requests.end()) leases_->CancelRequest(it->second);  // callback replies Cancelled
+      break;
+    }
+    case proto::Body::ReturnWorkerLease: {
+      auto* r = env.body_as_ReturnWorkerLease();
+      lease_owner_.erase(r->lease_id());
+      leases_->ReturnLease(r->lease_id(), r->worker_exiting());
+      break;
+    }
+    case proto::Body::NotifyBlocked:
+      if (c->registered) leases_->SetBlocked(c->worker_id, env.body_as_NotifyBlocked()->blocked());
+      break;
+    case proto::Body::PlasmaCreate: {
+      auto* r = env.body_as_PlasmaCreate();
+      ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
+                        ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
+      auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true);
+      Fbb fbb(128);
+      auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());
+      c->conn->Send(FinishFrame(fbb, proto::CreatePlasmaCreateReply(
+                                         fbb, r->request_id(), static_cast<int>(off.status().code()), msg,
+                                         off.ok() ? *off : 0)));
+      break;
+    }
+    case proto::Body::PlasmaSeal: {
+      auto ids = IdsFrom(env.body_as_PlasmaSeal()->object_id());
+      Status s = ids.size() == 1 ? store_->Seal(cid, ids[0]) : Status::InvalidArgument("bad object id");
+      Fbb fbb(64);
+      auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
+      c->conn->Send(FinishFrame(fbb, proto::CreateAck(fbb, 0, static_cast<int>(s.code()), msg)));
+      break;
+    }
+    case proto::Body::PlasmaAbort:
+      for (auto& id : IdsFrom(env.body_as_PlasmaAbort()->object_id())) store_->Abort(cid, id);
+      break;
+    case proto::Body::PlasmaGet:
+      HandlePlasmaGet(c, env.body_as_PlasmaGet());
+      break;
+    case proto::Body::PlasmaRelease:
+      for (auto& id : IdsFrom(env.body_as_PlasmaRelease()->object_ids())) store_->Release(cid, id);
+      break;
+    case proto::Body::PlasmaDelete:
+      for (auto& id : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) store_->Delete(id);
+      break;
+    case proto::Body::GcsRequest:
+      HandleGcs(c, env.body_as_GcsRequest());
+      break;
+    default:
+      break;
+  }
+}
+
+void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r) {
+  c->worker_id = r->worker_id() && r->worker_id()->size() == WorkerID::kSize
+                     ? WorkerID::FromBytes(r->worker_id()->data()) : WorkerID::Nil();
+  c->is_driver = r->is_driver();
+  c->control = r->control();
+  c->pid = r->pid();
+  c->registered = true;
+  Fbb fbb(256);
+  Status s;
+  JobID job = r->job_id();
+  if (!c->control) {
+    if (!c->is_driver) {
+      worker_address_[c->worker_id] = Str(r->listen_path());
+      worker_pid_[c->worker_id] = c->pid;
+      s = pool_->OnWorkerRegistered(c->worker_id, c->pid);
+    } else if (job == 0) {
+      job = gcs_.AddJob(c->pid, "");
+    }
+  }
+  auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
+  auto nid = IdBytes(fbb, node_id_);
+  auto sd = fbb.CreateString(opts_.session_dir);
+  auto reply = proto::CreateRegisterReply(fbb, static_cast<int>(s.code()), msg, nid, region_->size(), sd, job);
+  auto frame = FinishFrame(fbb, reply);
+  if (!c->control) {
+    // Nothing else has been written on this connection yet: send inline with the fd.
+    Status ws = SendFrameWithFd(c->conn->socket().native_handle(), frame, region_->fd());
+    if (!ws.ok()) c->conn->Close();
+  }
+}
+
+int NodeServer::SpareFor(const ResourceSet& req) {
+  ResourceSet avail = leases_->available();
+  int spare = -1;
+  for (auto& [name, amount] : req.ToVector()) {
+    if (amount <= 0) continue;
+    int n = static_cast<int>(std::floor(avail.Get(name) / amount + 1e-9));
+    spare = spare < 0 ? n : std::min(spare, n);
+  }
+  return spare < 0 ? 0 : spare;
+}
+
+void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r) {
+  std::vector<std::pair<std::string, double>> shape;
+  if (r->resources())
+    for (auto* e : *r->resources()) shape.emplace_back(Str(e->name()), e->amount());
+  uint64_t req_id = r->request_id();
+  uint64_t cid = c->conn->id();
+  auto reply_error = [c, req_id](const Status& s) {
+    Fbb fbb(256);
+    auto msg = fbb.CreateString(s.message());
+    proto::LeaseReplyBuilder b(fbb);
+    b.add_request_id(req_id);
+    b.add_code(static_cast<int>(s.code()));
+    b.add_message(msg);
+    c->conn->Send(FinishFrame(fbb, b.Finish()));
+  };
+  auto rs = ResourceSet::FromMap(shape);
+  if (!rs.ok()) { reply_error(rs.status()); return; }
+  uint64_t key = next_request_key_++;
+  c->requests[req_id] = key;
+  request_owner_[key] = {cid, req_id};
+  std::weak_ptr<Client> weak = c;
+  ResourceSet req = *rs;
+  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid](StatusOr<Lease> lease) {
+    request_owner_.erase(key);
+    auto c = weak.lock();
+    if (c) c->requests.erase(req_id);
+    if (!c || c->conn->closed()) {
+      if (lease.ok()) leases_->ReturnLease(lease->lease_id, false);
+      return;
+    }
+    if (!lease.ok()) { reply_error(lease.status()); return; }
+    lease_owner_[lease->lease_id] = cid;
+    Fbb fbb(256);
+    auto wid = IdBytes(fbb, lease->worker_id);
+    auto addr = fbb.CreateString(worker_address_[lease->worker_id]);
+    proto::LeaseReplyBuilder b(fbb);
+    b.add_request_id(req_id);
+    b.add_lease_id(lease->lease_id);
+    b.add_worker_id(wid);
+    b.add_worker_address(addr);
+    b.add_spare(SpareFor(req));
+    c->conn->Send(FinishFrame(fbb, b.Finish()));
+  });
+}
+
+void NodeServer::HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r) {
+  auto ids = IdsFrom(r->object_ids());
+  uint64_t req_id = r->request_id();
+  std::weak_ptr<Client> weak = c;
+  auto reply = [weak, req_id](std::vector<plasma::GetResult> results) {
+    auto c = weak.lock();
+    if (!c) return;
+    Fbb fbb(256);
+    std::vector<flatbuffers::Offset<proto::PlasmaObject>> objs;
+    for (auto& g : results)
+      objs.push_back(proto::CreatePlasmaObject(fbb, IdBytes(fbb, g.id), g.found, g.offset, g.size));
+    auto v = fbb.CreateVector(objs);
+    c->conn->Send(FinishFrame(fbb, proto::CreatePlasmaGetReply(fbb, req_id, v)));
+  };
+  uint64_t get_id = store_->Get(c->conn->id(), ids, reply);
+  if (get_id != 0) {
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, r->timeout_ms())));
+    timer->async_wait([this, timer, get_id](const asio::error_code&) { store_->CancelGet(get_id); });
+  }
+}
+
+std::string NodeServer::StatsJsonLocked() {
+  return "{\"storeCapacity\":" + std::to_string(store_->capacity()) +
+         ",\"storeUsed\":" + std::to_string(store_->used_bytes()) +
+         ",\"storeObjects\":" + std::to_string(store_->num_objects()) +
+         ",\"storePinned\":" + std::to_string(store_->pinned_bytes()) +
+         ",\"storeEvicted\":" + std::to_string(store_->evicted_count()) +
+         ",\"prefaulted\":" + std::to_string(region_->prefaulted_bytes()) +
+         ",\"leased\":" + std::to_string(leases_->num_leased()) +
+         ",\"queuedLeases\":" + std::to_string(leases_->num_queued()) +
+         ",\"workers\":" + std::to_string(pool_->AllWorkers().size()) +
+         ",\"idleWorkers\":" + std::to_string(pool_->num_idle()) +
+         ",\"clients\":" + std::to_string(clients_.size()) + "}";
+}
+
+std::string NodeServer::StatsJson() {
+  if (stopped_) return "{}";
+  std::promise<std::string> p;
+  auto f = p.get_future();
+  asio::post(io_, [this, &p] { p.set_value(StatsJsonLocked()); });
+  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
+  return f.get();
+}
+
+void NodeServer::HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsRequest* r) {
+  std::string method = Str(r->method());
+  std::string body = Str(r->body());
+  Status s;
+  std::string out;
+  if (method == "nodes") {
+    out = gcs_.NodesJson();
+  } else if (method == "cluster_resources") {
+    out = gcs::ResourcesJson(leases_->total().ToVector());
+  } else if (method == "available_resources") {
+    // Every resource the node has, including those at zero.
+    std::vector<std::pair<std::string, double>> avail;
+    ResourceSet a = leases_->available();
+    for (auto& [name, total] : leases_->total().ToVector()) avail.emplace_back(name, std::max(0.0, a.Get(name)));
+    out = gcs::ResourcesJson(avail);
+  } else if (method == "stats") {
+    out = StatsJsonLocked();
+  } else if (method == "jobs") {
+    out = gcs_.JobsJson();
+  } else if (method == "kv_put") {
+    size_t z = body.find('\0');
+    if (z == std::string::npos) s = Status::InvalidArgument("kv_put body must be key\\0value");
+    else gcs_.KvPut(body.substr(0, z), body.substr(z + 1));
+  } else if (method == "kv_get") {
+    auto v = gcs_.KvGet(body);
+    if (v.ok()) out = *v; else s = v.status();
+  } else if (method == "kv_del") {
+    out = gcs_.KvDel(body) ? "1" : "0";
+  } else {
+    s = Status::InvalidArgument("unknown GCS method '" + method + "'");
+  }
+  Fbb fbb(128 + out.size());
+  auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
+  auto b = fbb.CreateString(out);
+  c->conn->Send(FinishFrame(fbb, proto::CreateGcsReply(fbb, r->request_id(), static_cast<int>(s.code()), msg, b)));
+}
+
+}  // namespace rayts::raylet

@@ -1,0 +1,94 @@
+// NodeServer: the per-node daemon logic (the "raylet"): plasma store, worker
+// pool, lease manager, and in embedded mode the GCS tables, behind one unix
+// socket.
+//
+// Role: accepts CoreWorker connections; each CoreWorker opens a plasma
+// channel (registers, receives the store memfd over SCM_RIGHTS, then
+// create/seal/get/release) and a control connection (leases, GCS calls).
+// Workers are real `node` processes spawned through ProcessWorkerLauncher.
+// Hosted on its own io thread, inside the driver (embedded) or a daemon.
+// Ownership: owns the shared-memory region, the store, the pool, the lease
+// manager and the GCS tables. Leases are tracked per owner connection: when
+// an owner disconnects, its leases are returned and its requests cancelled.
+// Thread safety: all state lives on the io thread; Start/Stop/StatsJson may
+// be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "core/gcs/gcs_server.h"
+#include "core/plasma/plasma_store.h"
+#include "core/plasma/shm_region.h"
+#include "core/protocol/connection.h"
+#include "core/raylet/lease_manager.h"
+#include "core/raylet/worker_pool.h"
+
+namespace rayts::raylet {
+
+struct NodeServerOptions {
+  std::string socket_path;
+  std::string session_dir;
+  uint64_t store_bytes = 512ull << 20;
+  std::vector<std::pair<std::string, double>> resources;  // e.g. {"CPU", 2}
+  int prestart_workers = 0;
+  int max_workers = 8;
+  std::vector<std::string> worker_argv;
+  std::vector<std::string> worker_env;
+  std::string working_dir;
+};
+
+class NodeServer {
+ public:
+  static StatusOr<std::unique_ptr<NodeServer>> Start(NodeServerOptions opts);
+  ~NodeServer();
+  void Stop();  // idempotent: kills workers, closes the socket
+  const NodeID& node_id() const { return node_id_; }
+  std::string StatsJson();  // blocking hop to the io thread
+
+ private:
+  struct Client;
+  explicit NodeServer(NodeServerOptions opts);
+  Status Init();
+  void Accept();
+  void OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env);
+  void OnClose(const std::shared_ptr<Client>& c);
+  void HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r);
+  void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
+  void HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r);
+  void HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsRequest* r);
+  void WorkerGone(const WorkerID& id);
+  void ScheduleReap();
+  std::string StatsJsonLocked();
+  int SpareFor(const ResourceSet& req);
+
+  NodeServerOptions opts_;
+  NodeID node_id_ = NodeID::FromRandom();
+  asio::io_context io_;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
+  std::unique_ptr<asio::steady_timer> reap_timer_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+
+  std::unique_ptr<plasma::ShmRegion> region_;
+  std::unique_ptr<plasma::PlasmaStore> store_;
+  std::unique_ptr<ProcessWorkerLauncher> launcher_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<LeaseManager> leases_;
+  gcs::GcsServer gcs_;
+
+  std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_;
+  std::unordered_map<WorkerID, std::string, IdHash> worker_address_;
+  std::unordered_map<WorkerID, int, IdHash> worker_pid_;
+  std::unordered_map<uint64_t, uint64_t> lease_owner_;  // lease id -> owner client id
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
+  uint64_t next_request_key_ = 1;
+};
+
+}  // namespace rayts::raylet

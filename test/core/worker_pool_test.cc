@@ -1,0 +1,306 @@
+#include "core/raylet/worker_pool.h"
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+
+namespace rayts::raylet {
+namespace {
+
+class FakeLauncher : public WorkerLauncher {
+ public:
+  StatusOr<int> Launch(const WorkerID& id) override {
+    if (fail_launches > 0) {
+      fail_launches--;
+      return Status::IOError("fake launch failure");
+    }
+    launched.emplace_back(id, next_pid);
+    return next_pid++;
+  }
+  void Kill(int pid) override { killed.push_back(pid); }
+
+  std::vector<std::pair<WorkerID, int>> launched;
+  std::vector<int> killed;
+  int fail_launches = 0;
+  int next_pid = 1000;
+};
+
+// Records every PopWorker result.
+struct Pops {
+  std::vector<StatusOr<WorkerID>> results;
+  WorkerPool::PopCallback cb() {
+    return [this](StatusOr<WorkerID> w) { results.push_back(std::move(w)); };
+  }
+};
+
+class WorkerPoolTest : public ::testing::Test {
+ protected:
+  void Register(size_t i) {
+    ASSERT_LT(i, launcher_.launched.size());
+    ASSERT_TRUE(pool_->OnWorkerRegistered(launcher_.launched[i].first,
+                                          launcher_.launched[i].second).ok());
+  }
+  WorkerID Launched(size_t i) { return launcher_.launched.at(i).first; }
+  void MakePool(int max_workers) { pool_ = std::make_unique<WorkerPool>(&launcher_, max_workers); }
+
+  FakeLauncher launcher_;
+  std::unique_ptr<WorkerPool> pool_ = std::make_unique<WorkerPool>(&launcher_, 4);
+};
+
+TEST_F(WorkerPoolTest, PrestartedWorkersBecomeIdleWhenTheyRegister) {
+  pool_->Prestart(3);
+  EXPECT_EQ(launcher_.launched.size(), 3u);
+  EXPECT_EQ(pool_->num_starting(), 3);
+  EXPECT_EQ(pool_->num_idle(), 0);
+  for (size_t i = 0; i < 3; i++) Register(i);
+  EXPECT_EQ(pool_->num_starting(), 0);
+  EXPECT_EQ(pool_->num_idle(), 3);
+  EXPECT_EQ(pool_->AllWorkers().size(), 3u);
+  EXPECT_EQ(pool_->PidOf(Launched(1)), launcher_.launched[1].second);
+  EXPECT_EQ(pool_->PidOf(WorkerID::FromRandom()), std::nullopt);
+}
+
+TEST_F(WorkerPoolTest, PrestartRespectsMaxWorkers) {
+  MakePool(2);
+  pool_->Prestart(5);
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+  pool_->Prestart(1);
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+}
+
+TEST_F(WorkerPoolTest, PopWaitsForRegistration) {
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  EXPECT_TRUE(pops.results.empty());
+  EXPECT_EQ(pool_->num_waiting(), 1);
+  Register(0);
+  ASSERT_EQ(pops.results.size(), 1u);
+  ASSERT_TRUE(pops.results[0].ok());
+  EXPECT_EQ(*pops.results[0], Launched(0));
+  EXPECT_EQ(pool_->num_idle(), 0);
+  EXPECT_EQ(pool_->num_waiting(), 0);
+}
+
+TEST_F(WorkerPoolTest, PopTakesAPrestartingWorkerInsteadOfLaunchingAnother) {
+  pool_->Prestart(1);
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  EXPECT_EQ(launcher_.launched.size(), 1u);
+  Register(0);
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(*pops.results[0], Launched(0));
+}
+
+TEST_F(WorkerPoolTest, IdleWorkerIsReusedWithoutLaunching) {
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  Register(0);
+  pool_->PushIdleWorker(Launched(0));
+  EXPECT_EQ(pool_->num_idle(), 1);
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(pops.results.size(), 2u);
+  EXPECT_EQ(*pops.results[1], Launched(0));
+  EXPECT_EQ(launcher_.launched.size(), 1u);
+  EXPECT_EQ(pool_->num_idle(), 0);
+}
+
+TEST_F(WorkerPoolTest, WorkerDyingDuringStartupIsReplacedAndTheWaiterKept) {
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  pool_->OnWorkerDied(Launched(0));
+  EXPECT_EQ(launcher_.killed, std::vector<int>{launcher_.launched[0].second});
+  ASSERT_EQ(launcher_.launched.size(), 2u);
+  EXPECT_TRUE(pops.results.empty());
+  EXPECT_EQ(pool_->num_starting(), 1);
+  // The dead worker can no longer register.
+  EXPECT_EQ(pool_->OnWorkerRegistered(Launched(0), launcher_.launched[0].second).code(),
+            StatusCode::kInvalidArgument);
+  Register(1);
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(*pops.results[0], Launched(1));
+}
+
+TEST_F(WorkerPoolTest, MaxWorkersIsRespectedAndWaitersGetReturnedWorkers) {
+  MakePool(2);
+  Pops pops;
+  for (int i = 0; i < 3; i++) pool_->PopWorker(pops.cb());
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+  Register(0);
+  Register(1);
+  ASSERT_EQ(pops.results.size(), 2u);
+  EXPECT_EQ(pool_->num_waiting(), 1);
+  pool_->PushIdleWorker(Launched(0));
+  ASSERT_EQ(pops.results.size(), 3u);
+  EXPECT_EQ(*pops.results[2], Launched(0));
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+}
+
+TEST_F(WorkerPoolTest, DeathOfALeasedWorkerAtTheCapStartsAReplacementForWaiters) {
+  MakePool(1);
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  Register(0);
+  pool_->PopWorker(pops.cb());
+  EXPECT_EQ(launcher_.launched.size(), 1u);
+  pool_->OnWorkerDied(Launched(0));
+  ASSERT_EQ(launcher_.launched.size(), 2u);
+  Register(1);
+  ASSERT_EQ(pops.results.size(), 2u);
+  EXPECT_EQ(*pops.results[1], Launched(1));
+  EXPECT_EQ(pool_->AllWorkers(), std::vector<WorkerID>{Launched(1)});
+}
+
+TEST_F(WorkerPoolTest, WaitersAreServedOldestFirst) {
+  std::vector<int> order;
+  for (int i = 0; i < 3; i++) {
+    pool_->PopWorker([&order, i](StatusOr<WorkerID> w) { order.push_back(i); });
+  }
+  Register(2);
+  Register(0);
+  Register(1);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+}
+
+TEST_F(WorkerPoolTest, RegistrationOfUnknownOrDuplicateOrWrongPidIsRejected) {
+  EXPECT_EQ(pool_->OnWorkerRegistered(WorkerID::FromRandom(), 5).code(),
+            StatusCode::kInvalidArgument);
+  pool_->Prestart(1);
+  EXPECT_EQ(pool_->OnWorkerRegistered(Launched(0), 4242).code(), StatusCode::kInvalidArgument);
+  Register(0);
+  EXPECT_EQ(pool_->OnWorkerRegistered(Launched(0), launcher_.launched[0].second).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool_->num_idle(), 1);
+}
+
+TEST_F(WorkerPoolTest, LaunchFailureFailsTheWaiter) {
+  launcher_.fail_launches = 1;
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(pops.results[0].status().code(), StatusCode::kIOError);
+  EXPECT_EQ(pool_->num_waiting(), 0);
+  EXPECT_TRUE(pool_->AllWorkers().empty());
+  pool_->PopWorker(pops.cb());  // the next launch succeeds
+  EXPECT_EQ(launcher_.launched.size(), 1u);
+}
+
+TEST_F(WorkerPoolTest, BlockedWorkerDoesNotCountAgainstTheCap) {
+  MakePool(1);
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  Register(0);
+  pool_->PopWorker(pops.cb());
+  EXPECT_EQ(launcher_.launched.size(), 1u);
+  pool_->SetWorkerBlocked(Launched(0), true);
+  ASSERT_EQ(launcher_.launched.size(), 2u);
+  Register(1);
+  EXPECT_EQ(pops.results.size(), 2u);
+  pool_->SetWorkerBlocked(Launched(0), false);  // over the cap for now
+  pool_->PopWorker(pops.cb());
+  EXPECT_EQ(launcher_.launched.size(), 2u);  // waits: at the cap
+  pool_->PushIdleWorker(Launched(1));
+  EXPECT_EQ(pops.results.size(), 3u);
+}
+
+TEST_F(WorkerPoolTest, KillAllKillsEveryWorkerAndCancelsWaiters) {
+  MakePool(2);
+  Pops pops;
+  pool_->Prestart(1);
+  Register(0);
+  pool_->PopWorker(pops.cb());  // takes the idle one
+  pool_->PopWorker(pops.cb());  // launches
+  pool_->PopWorker(pops.cb());  // waits at the cap
+  pool_->KillAll();
+  EXPECT_EQ(launcher_.killed.size(), 2u);
+  EXPECT_TRUE(pool_->AllWorkers().empty());
+  ASSERT_EQ(pops.results.size(), 3u);
+  EXPECT_EQ(pops.results[1].status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(pops.results[2].status().code(), StatusCode::kCancelled);
+}
+
+TEST_F(WorkerPoolTest, CallbackMayPopAgainReentrantly) {
+  Pops pops;
+  pool_->PopWorker([&](StatusOr<WorkerID> w) {
+    pool_->PushIdleWorker(*w);
+    pool_->PopWorker(pops.cb());
+  });
+  Register(0);
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(*pops.results[0], Launched(0));
+  EXPECT_EQ(launcher_.launched.size(), 1u);
+}
+
+// ---- ProcessWorkerLauncher: real processes, no sleeps. ---------------------
+
+// Polls Reap until `pid` has exited; bounded by a deadline, not a sleep.
+std::optional<int> WaitForExit(ProcessWorkerLauncher& launcher, int pid) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::vector<std::pair<int, int>> exited;
+  while (std::chrono::steady_clock::now() < deadline) {
+    EXPECT_TRUE(launcher.Reap(&exited).ok());
+    for (auto& [p, code] : exited) {
+      if (p == pid) return code;
+    }
+    sched_yield();
+  }
+  return std::nullopt;
+}
+
+TEST(ProcessWorkerLauncherTest, LaunchesBinTrueAndReapsItsExit) {
+  ProcessWorkerLauncher launcher({{"/bin/true"}, {}, ""});
+  StatusOr<int> pid = launcher.Launch(WorkerID::FromRandom());
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  EXPECT_GT(*pid, 0);
+  EXPECT_EQ(launcher.num_running(), 1u);
+  EXPECT_EQ(WaitForExit(launcher, *pid), 0);
+  EXPECT_EQ(launcher.num_running(), 0u);
+}
+
+TEST(ProcessWorkerLauncherTest, ChildGetsWorkerIdEnvWorkingDirAndNoInheritedFds) {
+  int stray = open("/dev/null", O_RDONLY);  // no O_CLOEXEC: the child must close it
+  ASSERT_GE(stray, 3);
+  WorkerID id = WorkerID::FromRandom();
+  std::string fd = std::to_string(stray);
+  std::string script = "[ \"$RAYTS_WORKER_ID\" = " + id.Hex() + " ] || exit 1; "
+                       "[ \"$FOO\" = bar ] || exit 2; "
+                       "[ \"$(pwd -P)\" = \"$(cd /tmp && pwd -P)\" ] || exit 3; "
+                       "[ -e /proc/$$/fd/" + fd + " ] && exit 4; exit 7";
+  ProcessWorkerLauncher launcher(
+      {{"/bin/sh", "-c", script}, {"FOO=bar", "RAYTS_WORKER_ID=stale"}, "/tmp"});
+  StatusOr<int> pid = launcher.Launch(id);
+  close(stray);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  EXPECT_EQ(WaitForExit(launcher, *pid), 7);
+}
+
+TEST(ProcessWorkerLauncherTest, ExecFailureIsReportedByLaunch) {
+  ProcessWorkerLauncher launcher({{"/nonexistent/rayts-worker"}, {}, ""});
+  StatusOr<int> pid = launcher.Launch(WorkerID::FromRandom());
+  ASSERT_FALSE(pid.ok());
+  EXPECT_EQ(pid.status().code(), StatusCode::kIOError);
+  EXPECT_NE(pid.status().message().find("/nonexistent/rayts-worker"), std::string::npos);
+  EXPECT_EQ(launcher.num_running(), 0u);
+
+  ProcessWorkerLauncher bad_dir({{"/bin/true"}, {}, "/nonexistent-dir"});
+  EXPECT_EQ(bad_dir.Launch(WorkerID::FromRandom()).status().code(), StatusCode::kIOError);
+  EXPECT_EQ(ProcessWorkerLauncher({{}, {}, ""}).Launch(WorkerID::FromRandom()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(ProcessWorkerLauncherTest, KillSendsSigkill) {
+  ProcessWorkerLauncher launcher({{"/bin/sleep", "1000"}, {}, ""});
+  StatusOr<int> pid = launcher.Launch(WorkerID::FromRandom());
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  launcher.Kill(*pid);
+  EXPECT_EQ(WaitForExit(launcher, *pid), -SIGKILL);
+  launcher.Kill(*pid);  // reaped: no longer ours to signal; a no-op
+}
+
+}  // namespace
+}  // namespace rayts::raylet

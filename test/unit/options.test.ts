@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import {
+  validateActorOptions,
+  validateCancelOptions,
+  validateGetOptions,
+  validateInitOptions,
+  validateTaskOptions,
+  validateWaitOptions,
+} from '../../ts/options.js';
+
+function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('validateTaskOptions', () => {
+  it('accepts every valid option and copies them', () => {
+    const given = {
+      numCpus: 0.5,
+      numGpus: 1,
+      resources: { disk: 1, 'custom.res': 0 },
+      maxRetries: -1,
+      retryExceptions: ['TypeError'],
+      numReturns: 2,
+      name: 'work',
+    };
+    const out = validateTaskOptions(given, 'ray.remote');
+    expect(out).toStrictEqual(given);
+    expect(out).not.toBe(given);
+    expect(out.resources).not.toBe(given.resources);
+    expect(validateTaskOptions({ numReturns: 'streaming', retryExceptions: true }, 'ray.remote')).toStrictEqual({
+      numReturns: 'streaming',
+      retryExceptions: true,
+    });
+    expect(validateTaskOptions(undefined, 'ray.remote')).toStrictEqual({});
+    expect(validateTaskOptions({ numCpus: undefined }, 'ray.remote')).toStrictEqual({});
+  });
+
+  it('unknown option: TypeError listing known names', () => {
+    const e = thrown(() => validateTaskOptions({ numCPUs: 1 }, 'ray.remote'));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toBe(
+      "unknown option 'numCPUs' for ray.remote (known: numCpus, numGpus, resources, maxRetries, retryExceptions, numReturns, name); did you mean 'numCpus'?",
+    );
+    expect(thrown(() => validateTaskOptions({ maxRetry: 1 }, '.options()')).message).toMatch(
+      /^unknown option 'maxRetry' for \.options\(\) \(known: .*\); did you mean 'maxRetries'\?$/,
+    );
+    expect(thrown(() => validateTaskOptions({ runtimeEnv: {} }, 'ray.remote')).message).toMatch(
+      /^unknown option 'runtimeEnv' for ray\.remote \(known: numCpus, [^)]*\)$/,
+    );
+  });
+
+  it('not an object', () => {
+    const e = thrown(() => validateTaskOptions(5, 'ray.remote'));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toBe('options for ray.remote must be an object, got 5');
+    expect(thrown(() => validateTaskOptions([], 'ray.remote')).message).toBe('options for ray.remote must be an object, got an array');
+  });
+
+  it('wrong types: TypeError naming the option', () => {
+    const cases: [object, string][] = [
+      [{ numCpus: '2' }, "numCpus must be a number, got string '2'"],
+      [{ numGpus: true }, 'numGpus must be a number, got boolean true'],
+      [{ resources: 3 }, 'resources must be an object mapping resource names to amounts, got 3'],
+      [{ resources: { disk: 'x' } }, "resources.disk must be a number, got string 'x'"],
+      [{ resources: { CPU: 1 } }, 'resources.CPU is not allowed: use numCpus instead'],
+      [{ maxRetries: '3' }, "maxRetries must be a number, got string '3'"],
+      [{ retryExceptions: 'TypeError' }, "retryExceptions must be a boolean or an array of error names, got string 'TypeError'"],
+      [{ retryExceptions: [1] }, 'retryExceptions[0] must be an error name (string), got 1'],
+      [{ numReturns: true }, "numReturns must be a positive integer or 'streaming', got boolean true"],
+      [{ name: 5 }, 'name must be a string, got 5'],
+    ];
+    for (const [opts, message] of cases) {
+      const e = thrown(() => validateTaskOptions(opts, 'ray.remote'));
+      expect(e, message).toBeInstanceOf(TypeError);
+      expect(e.message).toBe(message);
+    }
+  });
+
+  it('bad ranges: RangeError naming the option and the value', () => {
+    const cases: [object, string][] = [
+      [{ numCpus: -1 }, 'numCpus must be >= 0, got -1'],
+      [{ numCpus: Infinity }, 'numCpus must be >= 0, got Infinity'],
+      [{ numCpus: NaN }, 'numCpus must be a number, got NaN'],
+      [{ numGpus: -0.5 }, 'numGpus must be >= 0, got -0.5'],
+      [{ resources: { disk: -1 } }, 'resources.disk must be >= 0, got -1'],
+      [{ maxRetries: -2 }, 'maxRetries must be an integer >= -1 (-1 retries forever), got -2'],
+      [{ maxRetries: 1.5 }, 'maxRetries must be an integer >= -1 (-1 retries forever), got 1.5'],
+      [{ numReturns: 0 }, "numReturns must be a positive integer or 'streaming', got 0"],
+      [{ numReturns: 1.5 }, "numReturns must be a positive integer or 'streaming', got 1.5"],
+      [{ numReturns: 'stream' }, "numReturns must be a positive integer or 'streaming', got 'stream'"],
+      [{ name: '' }, 'name must not be empty'],
+    ];
+    for (const [opts, message] of cases) {
+      const e = thrown(() => validateTaskOptions(opts, 'ray.remote'));
+      expect(e, message).toBeInstanceOf(RangeError);
+      expect(e.message).toBe(message);
+    }
+  });
+});
+
+describe('validateActorOptions', () => {
+  it('accepts the actor options of the API contract', () => {
+    const given = {
+      name: 'c1',
+      namespace: 'ns',
+      lifetime: 'detached' as const,
+      maxRestarts: 2,
+      maxTaskRetries: 1,
+      maxConcurrency: 8,
+      numCpus: 0,
+      getIfExists: true,
+    };
+    expect(validateActorOptions(given, 'Counter.options()')).toStrictEqual(given);
+  });
+  it('rejects bad ones', () => {
+    expect(thrown(() => validateActorOptions({ lifetime: 'forever' }, 'ray.remote')).message).toBe(
+      "lifetime must be 'detached' or 'non_detached', got 'forever'",
+    );
+    expect(thrown(() => validateActorOptions({ maxConcurrency: 0 }, 'ray.remote'))).toBeInstanceOf(RangeError);
+    expect(thrown(() => validateActorOptions({ getIfExists: true }, 'ray.remote')).message).toBe('getIfExists requires a name');
+    expect(thrown(() => validateActorOptions({ numReturns: 1 }, 'ray.remote')).message).toMatch(/^unknown option 'numReturns' for ray\.remote/);
+  });
+});
+
+describe('validateInitOptions', () => {
+  it('accepts valid options', () => {
+    const given = {
+      address: '10.0.0.1:6379',
+      numCpus: 4,
+      numGpus: 0,
+      resources: { disk: 2 },
+      objectStoreMemory: 64 * 1024 * 1024,
+      namespace: 'prod',
+      runtimeEnv: { envVars: { A: '1' }, workingDir: '/srv/app' },
+      logToDriver: false,
+    };
+    expect(validateInitOptions(given)).toStrictEqual(given);
+    expect(validateInitOptions({ address: 'auto' })).toStrictEqual({ address: 'auto' });
+    expect(validateInitOptions({ address: 'localhost:1' })).toStrictEqual({ address: 'localhost:1' });
+    expect(validateInitOptions(undefined)).toStrictEqual({});
+  });
+  it('rejects bad options with precise errors', () => {
+    const cases: [object, typeof TypeError | typeof RangeError, string][] = [
+      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver); did you mean 'address'?"],
+      [{ address: 6379 }, TypeError, "address must be a string ('host:port' or 'auto'), got 6379"],
+      [{ address: 'localhost' }, RangeError, "address must be 'host:port' or 'auto', got 'localhost'"],
+      [{ address: 'h:70000' }, RangeError, "address must be 'host:port' or 'auto', got 'h:70000'"],
+      [{ numCpus: -2 }, RangeError, 'numCpus must be >= 0, got -2'],
+      [{ objectStoreMemory: 1000 }, RangeError, 'objectStoreMemory must be an integer number of bytes >= 1048576 (1 MiB), got 1000'],
+      [{ objectStoreMemory: '1G' }, TypeError, "objectStoreMemory must be a number, got string '1G'"],
+      [{ namespace: 1 }, TypeError, 'namespace must be a string, got 1'],
+      [{ runtimeEnv: { env: {} } }, TypeError, "unknown option 'env' for runtimeEnv (known: envVars, workingDir)"],
+      [{ runtimeEnv: { envVars: { A: 1 } } }, TypeError, 'runtimeEnv.envVars.A must be a string, got 1'],
+      [{ runtimeEnv: null }, TypeError, 'runtimeEnv must be an object, got null'],
+      [{ runtimeEnv: { workingDir: 3 } }, TypeError, 'runtimeEnv.workingDir must be a string, got 3'],
+      [{ logToDriver: 'yes' }, TypeError, "logToDriver must be a boolean, got string 'yes'"],
+    ];
+    for (const [opts, cls, message] of cases) {
+      const e = thrown(() => validateInitOptions(opts));
+      expect(e, message).toBeInstanceOf(cls);
+      expect(e.message).toBe(message);
+    }
+  });
+});
+
+describe('get / wait / cancel options', () => {
+  it('get', () => {
+    expect(validateGetOptions({ timeoutMs: 500 })).toStrictEqual({ timeoutMs: 500 });
+    expect(validateGetOptions({ timeoutMs: 0 })).toStrictEqual({ timeoutMs: 0 });
+    expect(validateGetOptions({ timeoutMs: Infinity })).toStrictEqual({ timeoutMs: Infinity });
+    expect(validateGetOptions(undefined)).toStrictEqual({});
+    const e = thrown(() => validateGetOptions({ timeoutMs: -1 }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toBe('timeoutMs must be >= 0 (or Infinity to wait forever), got -1');
+    expect(thrown(() => validateGetOptions({ timeout: 5 })).message).toBe("unknown option 'timeout' for ray.get (known: timeoutMs); did you mean 'timeoutMs'?");
+    expect(thrown(() => validateGetOptions({ timeoutMs: '5' }))).toBeInstanceOf(TypeError);
+  });
+  it('wait', () => {
+    expect(validateWaitOptions({ numReturns: 2, timeoutMs: 10, fetchLocal: false }, 3)).toStrictEqual({
+      numReturns: 2,
+      timeoutMs: 10,
+      fetchLocal: false,
+    });
+    expect(thrown(() => validateWaitOptions({ numReturns: 0 })).message).toBe('numReturns must be a positive integer, got 0');
+    expect(thrown(() => validateWaitOptions({ numReturns: 5 }, 3)).message).toBe('numReturns must be <= the number of refs (3), got 5');
+    expect(thrown(() => validateWaitOptions({ fetchLocal: 1 })).message).toBe('fetchLocal must be a boolean, got 1');
+    expect(thrown(() => validateWaitOptions({ timeoutMs: NaN }))).toBeInstanceOf(RangeError);
+  });
+  it('cancel', () => {
+    expect(validateCancelOptions({ force: true, recursive: false })).toStrictEqual({ force: true, recursive: false });
+    expect(thrown(() => validateCancelOptions({ force: 'yes' })).message).toBe("force must be a boolean, got string 'yes'");
+    expect(thrown(() => validateCancelOptions({ recurse: true })).message).toBe(
+      "unknown option 'recurse' for ray.cancel (known: force, recursive); did you mean 'recursive'?",
+    );
+  });
+});

@@ -1,0 +1,249 @@
+// The public API functions (re-exported from index.ts).
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { ObjectRef } from './object_ref.js';
+import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
+import { loadAddon, workerMainPath } from './native.js';
+import {
+  validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions, validateWaitOptions,
+  type InitOptions, type TaskOptions,
+} from './options.js';
+import {
+  makeRemote, remoteFromFunction, ObjectRefGenerator,
+  type MultiReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,
+} from './remote_function.js';
+import { RaySystemError } from './errors.js';
+
+const DEFAULT_STORE_CAP = 1024 * 1024 * 1024; // 1 GiB (Ray: 30% of RAM; capped to keep init cheap)
+
+let initPromise: Promise<void> | undefined;
+
+/** Starts an embedded local cluster (no address) and connects this process. */
+export async function init(opts?: InitOptions): Promise<void> {
+  const o = validateInitOptions(opts ?? {});
+  const cur = currentRuntime();
+  if (cur && !cur.closed) {
+    if (!cur.isDriver) return; // inside a task: already connected
+    throw new RaySystemError('rayts is already initialized: call ray.shutdown() first, or check ray.isInitialized()');
+  }
+  if (initPromise) return initPromise;
+  initPromise = (async () => {
+    if (o.address !== undefined) {
+      throw new RaySystemError(`connecting to an existing cluster (address '${o.address}') is not supported yet: call ray.init() without an address for an embedded local cluster`);
+    }
+    const addon = loadAddon();
+    const base = path.join(os.tmpdir(), 'rayts');
+    mkdirSync(base, { recursive: true });
+    const sessionDir = mkdtempSync(path.join(base, `session_${process.pid}_`));
+    mkdirSync(path.join(sessionDir, 'sockets'));
+    const numCpus = o.numCpus ?? os.availableParallelism();
+    const resources: Record<string, number> = { CPU: numCpus };
+    if (o.numGpus) resources.GPU = o.numGpus;
+    Object.assign(resources, o.resources ?? {});
+    const storeBytes = o.objectStoreMemory ?? Math.min(DEFAULT_STORE_CAP, Math.floor(os.totalmem() * 0.3));
+    const env = { ...process.env, ...(o.runtimeEnv?.envVars ?? {}) };
+    const workerEnv = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+    const socketPath = path.join(sessionDir, 'sockets', 'node.sock');
+    const node = new addon.NativeNodeServer({
+      socketPath,
+      sessionDir,
+      storeBytes,
+      resources,
+      prestart: Math.ceil(numCpus),
+      maxWorkers: Math.max(4, Math.ceil(numCpus) * 2),
+      workerArgv: [process.execPath, '--enable-source-maps', workerMainPath()],
+      workerEnv,
+      workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
+    });
+    let rt: Runtime;
+    try {
+      rt = new Runtime({ nodeSocket: socketPath, listenPath: path.join(sessionDir, 'sockets', 'driver.sock'), isDriver: true, namespace: o.namespace ?? '' });
+    } catch (e) {
+      node.stop();
+      throw e;
+    }
+    rt.node = node;
+    setCurrentRuntime(rt);
+    cleanupOnExit(rt, sessionDir);
+  })();
+  try {
+    await initPromise;
+  } finally {
+    initPromise = undefined;
+  }
+}
+
+const sessions = new Map<Runtime, string>();
+let exitHookInstalled = false;
+
+function cleanupOnExit(rt: Runtime, sessionDir: string): void {
+  sessions.set(rt, sessionDir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const [r, dir] of sessions) {
+      try {
+        r.shutdown();
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // best effort at exit
+      }
+    }
+  });
+}
+
+/** Disconnects and stops the embedded cluster. Idempotent. */
+export async function shutdown(): Promise<void> {
+  const rt = currentRuntime();
+  if (!rt || !rt.isDriver) return;
+  setCurrentRuntime(undefined);
+  rt.shutdown();
+  const dir = sessions.get(rt);
+  sessions.delete(rt);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+export function isInitialized(): boolean {
+  const rt = currentRuntime();
+  return rt !== undefined && !rt.closed;
+}
+
+type AnyFn = (...args: never[]) => unknown;
+
+/** Makes a remote function: `ray.remote(fn)` or `ray.remote(options, fn)`. */
+export function remote<A extends unknown[], R>(fn: (...args: A) => R): RemoteFunction<A, R>;
+export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: 'streaming' }, fn: (...args: A) => R): StreamingRemoteFunction<A, R>;
+export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: number }, fn: (...args: A) => R): MultiReturnRemoteFunction<A, R>;
+export function remote<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): RemoteFunction<A, R>;
+export function remote(a: unknown, b?: unknown): unknown {
+  let opts: TaskOptions = {};
+  let fn: unknown = a;
+  if (b !== undefined) {
+    opts = validateTaskOptions(a, 'ray.remote');
+    fn = b;
+  }
+  if (typeof fn !== 'function') {
+    throw new TypeError(`ray.remote expects a function${b !== undefined ? ' as its second argument' : ''}, got ${fn === null ? 'null' : typeof fn}`);
+  }
+  if (/^class[\s{]/.test(Function.prototype.toString.call(fn))) {
+    throw new TypeError('ray.remote(class ...): actors are not available yet in this version of rayts');
+  }
+  return remoteFromFunction(fn as AnyFn as (...args: unknown[]) => unknown, opts);
+}
+
+/** Module mode: exported functions of `url` become remote functions. */
+export function importModule<M extends object>(url: URL | string): { [K in keyof M]: M[K] extends (...args: infer A) => infer R ? RemoteFunction<A, R> : never } {
+  const href = typeof url === 'string' ? (url.startsWith('file:') ? url : new URL(url, `file://${process.cwd()}/`).href) : url.href;
+  if (!href.startsWith('file:')) throw new TypeError(`ray.importModule expects a file: URL or path, got '${href}'`);
+  const cache = new Map<string, unknown>();
+  return new Proxy({}, {
+    get(_t, prop) {
+      if (typeof prop !== 'string' || prop === 'then') return undefined;
+      let rf = cache.get(prop);
+      if (!rf) {
+        rf = makeRemote({ hash: `${href}#${prop}`, name: prop, moduleUrl: href, exportName: prop }, {});
+        cache.set(prop, rf);
+      }
+      return rf;
+    },
+  }) as { [K in keyof M]: M[K] extends (...args: infer A) => infer R ? RemoteFunction<A, R> : never };
+}
+
+/** Stores a value in the object store; returns its ref at once. */
+export function put<T>(value: T): ObjectRef<T> {
+  return requireRuntime('ray.put()').put(value);
+}
+
+/** Values of refs: one ref, or an array of refs (in order). */
+export function get<T>(ref: ObjectRef<T>, options?: { timeoutMs?: number }): Promise<T>;
+export function get<T extends readonly ObjectRef<unknown>[]>(refs: T, options?: { timeoutMs?: number }): Promise<{ [K in keyof T]: T[K] extends ObjectRef<infer V> ? V : never }>;
+export function get<T>(refs: ObjectRef<T>[], options?: { timeoutMs?: number }): Promise<T[]>;
+export async function get(refs: unknown, options?: { timeoutMs?: number }): Promise<unknown> {
+  const o = validateGetOptions(options ?? {});
+  const rt = requireRuntime('ray.get()');
+  if (Array.isArray(refs)) {
+    refs.forEach((r, i) => {
+      if (!(r instanceof ObjectRef)) throw new TypeError(`ray.get: element ${i} is not an ObjectRef`);
+    });
+    return rt.get(refs as ObjectRef<unknown>[], o.timeoutMs);
+  }
+  if (!(refs instanceof ObjectRef)) throw new TypeError(`ray.get expects an ObjectRef or an array of ObjectRefs, got ${refs === null ? 'null' : typeof refs}`);
+  return rt.get(refs, o.timeoutMs);
+}
+
+/** Waits until `numReturns` of `refs` are ready: [ready, notReady], input order kept. */
+export async function wait<T>(refs: ObjectRef<T>[], options?: { numReturns?: number; timeoutMs?: number; fetchLocal?: boolean }): Promise<[ObjectRef<T>[], ObjectRef<T>[]]> {
+  if (!Array.isArray(refs)) throw new TypeError('ray.wait expects an array of ObjectRefs');
+  refs.forEach((r, i) => {
+    if (!(r instanceof ObjectRef)) throw new TypeError(`ray.wait: element ${i} is not an ObjectRef`);
+  });
+  const o = validateWaitOptions(options ?? {}, refs.length);
+  if (new Set(refs).size !== refs.length) throw new TypeError('ray.wait: refs must not contain duplicates');
+  const rt = requireRuntime('ray.wait()');
+  return rt.wait(refs as ObjectRef<unknown>[], o.numReturns ?? 1, o.timeoutMs) as Promise<[ObjectRef<T>[], ObjectRef<T>[]]>;
+}
+
+const taskOf = new WeakMap<object, Uint8Array>();
+/** @internal Remembers which task produced a ref (for ray.cancel). */
+export function recordTaskOf(ref: object, taskId: Uint8Array): void {
+  taskOf.set(ref, taskId);
+}
+
+/** Cancels the task that produces `ref` (or a streaming generator). */
+export function cancel(ref: ObjectRef<unknown> | ObjectRefGenerator<unknown>, options?: { force?: boolean; recursive?: boolean }): void {
+  const o = validateCancelOptions(options ?? {});
+  const rt = requireRuntime('ray.cancel()');
+  let taskId: Uint8Array;
+  if (ref instanceof ObjectRefGenerator) taskId = ref.taskBinary;
+  else if (ref instanceof ObjectRef) taskId = ref.binary.subarray(0, 16);
+  else throw new TypeError('ray.cancel expects an ObjectRef or an ObjectRefGenerator');
+  rt.cancel(taskId, o.force ?? false, o.recursive ?? true);
+}
+
+export interface RuntimeContext {
+  jobId: string;
+  nodeId: string;
+  workerId: string;
+  taskId?: string;
+  actorId?: string;
+  namespace: string;
+}
+
+export function getRuntimeContext(): RuntimeContext {
+  const rt = requireRuntime('ray.getRuntimeContext()');
+  const ctx: RuntimeContext = {
+    jobId: rt.jobId.toString(16).padStart(8, '0'),
+    nodeId: rt.nodeId,
+    workerId: rt.workerId,
+    namespace: rt.namespace,
+  };
+  if (rt.currentTaskId !== undefined) ctx.taskId = rt.currentTaskId;
+  return ctx;
+}
+
+export interface NodeInfo {
+  nodeId: string;
+  alive: boolean;
+  address: string;
+  resources: Record<string, number>;
+  startTimeMs: number;
+}
+
+export async function nodes(): Promise<NodeInfo[]> {
+  return JSON.parse(await requireRuntime('ray.nodes()').gcs('nodes')) as NodeInfo[];
+}
+
+export async function clusterResources(): Promise<Record<string, number>> {
+  return JSON.parse(await requireRuntime('ray.clusterResources()').gcs('cluster_resources')) as Record<string, number>;
+}
+
+export async function availableResources(): Promise<Record<string, number>> {
+  return JSON.parse(await requireRuntime('ray.availableResources()').gcs('available_resources')) as Record<string, number>;
+}
+
+/** @internal Store and runtime statistics for tests and the CLI. */
+export async function debugStats(): Promise<{ node: Record<string, number>; core: Record<string, number> }> {
+  const rt = requireRuntime('debugStats()');
+  return { node: JSON.parse(await rt.gcs('stats')) as Record<string, number>, core: rt.core.stats() };
+}

@@ -1,0 +1,16 @@
+// rayts: Ray for TypeScript. The package root re-exports the public API.
+export {
+  init, shutdown, isInitialized, remote, importModule, put, get, wait, cancel,
+  getRuntimeContext, nodes, clusterResources, availableResources, debugStats,
+} from './api.js';
+export type { RuntimeContext, NodeInfo } from './api.js';
+export { ObjectRef } from './object_ref.js';
+export {
+  RemoteFunction, MultiReturnRemoteFunction, StreamingRemoteFunction, ObjectRefGenerator,
+} from './remote_function.js';
+export type { RemoteArgs } from './remote_function.js';
+export {
+  RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
+  GetTimeoutError, TaskCancelledError, ObjectStoreFullError, RaySystemError,
+} from './errors.js';
+export type { TaskOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './options.js';

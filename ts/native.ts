@@ -1,0 +1,101 @@
+// The native addon (bindings/): loading it and its typed surface.
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import { distDir } from './here.js';
+import * as errors from './errors.js';
+
+export type NativeArg = Uint8Array | [Uint8Array, string];
+export type NativeReturn = [Uint8Array | null, boolean, boolean, number];
+
+export interface NativeEvent {
+  t: number;
+  id?: Uint8Array | number;
+  handle?: number;
+  taskId?: Uint8Array;
+  fnHash?: string;
+  fnSource?: string;
+  moduleUrl?: string;
+  exportName?: string;
+  name?: string;
+  numReturns?: number;
+  args?: Array<Uint8Array | [Uint8Array, string, boolean]>;
+  index?: number;
+  count?: number;
+  code?: number;
+  text?: string;
+  force?: boolean;
+}
+
+export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5 } as const;
+
+export interface NativeCoreWorker {
+  info(): { workerId: string; nodeId: string; jobId: number; address: string; sessionDir: string; storeSize: number };
+  storeBuffer(): ArrayBuffer;
+  putInline(data: Uint8Array): Uint8Array;
+  nextPutId(): Uint8Array;
+  plasmaCreate(id: Uint8Array, size: number): number;
+  plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
+  plasmaGet(id: Uint8Array): [number, number];
+  plasmaRelease(id: Uint8Array): void;
+  tryGet(id: Uint8Array): null | false | true | Uint8Array | { error: string };
+  subscribe(id: Uint8Array, owner: string): void;
+  addLocalRef(id: Uint8Array, owner: string): void;
+  removeLocalRefs(ids: Uint8Array[]): void;
+  submitTask(fn: [string, string | undefined, string | undefined, string | undefined], name: string,
+    args: NativeArg[], resources: Array<string | number>, numReturns: number, maxRetries: number): Uint8Array;
+  cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
+  taskDone(handle: number, returns: NativeReturn[]): void;
+  reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
+  setBlocked(blocked: boolean): void;
+  gcsCall(method: string, body: string): number;
+  drainEvents(): NativeEvent[];
+  stats(): Record<string, number>;
+  setRef(ref: boolean): void;
+  shutdown(): void;
+}
+
+export interface NativeNodeServerOptions {
+  socketPath: string;
+  sessionDir: string;
+  storeBytes: number;
+  resources: Record<string, number>;
+  prestart: number;
+  maxWorkers: number;
+  workerArgv: string[];
+  workerEnv: string[];
+  workingDir: string;
+}
+
+export interface NativeNodeServer {
+  stop(): void;
+  stats(): string;
+  readonly nodeId: string;
+}
+
+interface Addon {
+  setErrorClasses(classes: Record<string, unknown>): void;
+  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string },
+    onEvents: () => void) => NativeCoreWorker;
+  NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
+}
+
+export const packageRoot: string = path.resolve(distDir, '..', '..');
+
+let addon: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (addon) return addon;
+  const file = path.join(packageRoot, 'build', 'Release', 'rayts_native.node');
+  if (!existsSync(file)) {
+    throw new Error(`rayts: native addon not built (${file} is missing). Run: npm run build`);
+  }
+  const req = createRequire(path.join(packageRoot, 'package.json'));
+  addon = req(file) as Addon;
+  addon.setErrorClasses({ ...errors });
+  return addon;
+}
+
+export function workerMainPath(): string {
+  return path.join(packageRoot, 'dist', 'esm', 'worker_main.js');
+}

@@ -1,0 +1,483 @@
+// Runtime: one per process. Binds the API to this process's CoreWorker:
+// object get/put/wait, task submission, event dispatch from the core, and
+// reference bookkeeping for ObjectRefs. The driver's runtime also hosts the
+// embedded node server (raylet + plasma + GCS on C++ threads).
+import { ObjectRef, toHex, type RefRuntime } from './object_ref.js';
+import {
+  EventType, loadAddon,
+  type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
+} from './native.js';
+import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
+import { errorFromRecord, GetTimeoutError, ObjectLostError, RaySystemError, type ErrorRecord } from './errors.js';
+
+/** Values up to this size live in the owner's memory store and travel inline. */
+export const MAX_INLINE_BYTES = 100 * 1024;
+
+export interface FunctionDescriptor {
+  hash: string;
+  source?: string;
+  moduleUrl?: string;
+  exportName?: string;
+  name: string;
+}
+
+export interface SubmitOptions {
+  resources: Array<string | number>;
+  numReturns: number; // -1 streaming
+  maxRetries: number;
+}
+
+const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+type Waiter = (ready: boolean) => void;
+
+interface GeneratorState {
+  items: ObjectRef<unknown>[];
+  ended: boolean;
+  wake: (() => void) | undefined;
+}
+
+export class Runtime implements RefRuntime {
+  readonly core: NativeCoreWorker;
+  readonly isDriver: boolean;
+  readonly address: string;
+  readonly workerId: string;
+  readonly nodeId: string;
+  readonly jobId: number;
+  readonly sessionDir: string;
+  readonly namespace: string;
+  node: NativeNodeServer | undefined;
+  closed = false;
+  /** Worker side: receives execute/cancel events. */
+  onExecute: ((ev: NativeEvent) => void) | undefined;
+  onCancel: ((ev: NativeEvent) => void) | undefined;
+  /** Worker side: true while a task runs (gets then tell the raylet we block). */
+  executing = 0;
+  currentTaskId: string | undefined;
+
+  readonly hooks: RefHooks;
+  #store: Uint8Array;
+  #waiters = new Map<string, Waiter[]>();
+  #gcs = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
+  #generators = new Map<string, GeneratorState>();
+  #drops: Uint8Array[] = [];
+  #dropScheduled = false;
+  #holds = 0;
+  #plasmaHolds = new FinalizationRegistry<Uint8Array>((id) => {
+    if (!this.closed) this.core.plasmaRelease(id);
+  });
+
+  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
+    const addon = loadAddon();
+    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string } = {
+      nodeSocket: opts.nodeSocket, listenPath: opts.listenPath, isDriver: opts.isDriver,
+    };
+    if (opts.workerId) init.workerId = opts.workerId;
+    this.core = new addon.NativeCoreWorker(init, () => this.#onEvents());
+    const info = this.core.info();
+    this.isDriver = opts.isDriver;
+    this.address = info.address;
+    this.workerId = info.workerId;
+    this.nodeId = info.nodeId;
+    this.jobId = info.jobId;
+    this.sessionDir = info.sessionDir;
+    this.namespace = opts.namespace ?? '';
+    this.#store = new Uint8Array(this.core.storeBuffer());
+    const self = this;
+    this.hooks = {
+      isRef: (v: unknown): boolean => v instanceof ObjectRef,
+      encodeRef(v: object): Uint8Array {
+        const ref = v as ObjectRef<unknown>;
+        const owner = Buffer.from(ref.ownerAddress === '' ? self.address : ref.ownerAddress, 'utf8');
+        const out = new Uint8Array(20 + owner.length);
+        out.set(ref.binary, 0);
+        out.set(owner, 20);
+        return out;
+      },
+      decodeRef(b: Uint8Array): object {
+        const id = Uint8Array.prototype.slice.call(b, 0, 20);
+        let owner = Buffer.from(b.buffer, b.byteOffset + 20, b.byteLength - 20).toString('utf8');
+        if (owner === self.address) owner = '';
+        self.core.addLocalRef(id, owner);
+        return new ObjectRef(id, owner, self);
+      },
+    };
+  }
+
+  // ------------------------------------------------------------ lifecycle --
+
+  shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [, list] of this.#waiters) for (const w of list) w(false);
+    this.#waiters.clear();
+    for (const [, p] of this.#gcs) p.reject(new RaySystemError('rayts was shut down while a cluster call was pending'));
+    this.#gcs.clear();
+    this.core.shutdown();
+    if (this.node) {
+      this.node.stop();
+      this.node = undefined;
+    }
+  }
+
+  #hold(delta: number): void {
+    const before = this.#holds;
+    this.#holds += delta;
+    if (this.closed) return;
+    if (before === 0 && this.#holds > 0) this.core.setRef(true);
+    else if (before > 0 && this.#holds === 0) this.core.setRef(false);
+  }
+
+  /** Keeps the process alive (workers). */
+  keepAlive(): void {
+    this.#hold(1);
+  }
+
+  // ---------------------------------------------------------------- events --
+
+  #onEvents(): void {
+    if (this.closed) return;
+    const events = this.core.drainEvents();
+    for (const ev of events) {
+      switch (ev.t) {
+        case EventType.Ready: {
+          const k = keyOf(ev.id as Uint8Array);
+          const list = this.#waiters.get(k);
+          if (list) {
+            this.#waiters.delete(k);
+            this.#hold(-1);
+            for (const w of list) w(true);
+          }
+          break;
+        }
+        case EventType.Execute:
+          this.onExecute?.(ev);
+          break;
+        case EventType.GenItem: {
+          const st = this.#generators.get(keyOf(ev.taskId!));
+          const ref = new ObjectRef<unknown>(ev.id as Uint8Array, '', this);
+          if (!st) {
+            ref.release();
+            break;
+          }
+          st.items.push(ref);
+          st.wake?.();
+          break;
+        }
+        case EventType.GenEnd: {
+          const st = this.#generators.get(keyOf(ev.taskId!));
+          if (st) {
+            st.ended = true;
+            st.wake?.();
+          }
+          break;
+        }
+        case EventType.Gcs: {
+          const p = this.#gcs.get(ev.id as number);
+          if (p) {
+            this.#gcs.delete(ev.id as number);
+            this.#hold(-1);
+            if (ev.code === 0) p.resolve(ev.text ?? '');
+            else p.reject(new RaySystemError(ev.text ?? 'cluster call failed'));
+          }
+          break;
+        }
+        case EventType.Cancel:
+          this.onCancel?.(ev);
+          break;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ refs --
+
+  dropRef(binary: Uint8Array): void {
+    if (this.closed) return;
+    this.#drops.push(binary);
+    if (!this.#dropScheduled) {
+      this.#dropScheduled = true;
+      setImmediate(() => {
+        this.#dropScheduled = false;
+        const drops = this.#drops;
+        this.#drops = [];
+        if (!this.closed) this.core.removeLocalRefs(drops);
+      });
+    }
+  }
+
+  /** A ref this process already counts (returned by the core with count 1). */
+  adoptRef<T>(binary: Uint8Array): ObjectRef<T> {
+    return new ObjectRef<T>(binary, '', this);
+  }
+
+  // --------------------------------------------------------------- objects --
+
+  #checkOpen(what: string): void {
+    if (this.closed) throw new RaySystemError(`rayts is shut down: ${what} after ray.shutdown()`);
+  }
+
+  put<T>(value: T): ObjectRef<T> {
+    this.#checkOpen('ray.put()');
+    const s = serialize(value, this.hooks, 'ray.put value');
+    if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
+      const bytes = new Uint8Array(s.totalSize);
+      writeTo(s, bytes);
+      return this.adoptRef<T>(this.core.putInline(bytes));
+    }
+    const id = this.core.nextPutId();
+    this.#writePlasma(id, s);
+    this.core.plasmaSeal(id, true);
+    return this.adoptRef<T>(id);
+  }
+
+  #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
+    const offset = this.core.plasmaCreate(id, s.totalSize);
+    writeTo(s, this.#store.subarray(offset, offset + s.totalSize));
+  }
+
+  /** Worker side: encodes a task's return value for the reply. */
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string): [Uint8Array | null, boolean, boolean, number] {
+    const s = serialize(value, this.hooks, label);
+    if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
+      const bytes = new Uint8Array(s.totalSize);
+      writeTo(s, bytes);
+      return [bytes, false, false, s.totalSize];
+    }
+    this.#writePlasma(returnId, s);
+    this.core.plasmaSeal(returnId, false);
+    return [null, true, false, s.totalSize];
+  }
+
+  #decode(ref: ObjectRef<unknown>, r: ReturnType<NativeCoreWorker['tryGet']>): unknown {
+    if (r instanceof Uint8Array) return deserialize(r, this.hooks);
+    if (r === true) return this.#readPlasma(ref.binary);
+    if (r === null || r === false) {
+      throw new ObjectLostError(ref.id, `object ${ref.id} is not known to this process (it was freed or never existed)`);
+    }
+    throw errorFromRecord(JSON.parse(r.error) as ErrorRecord);
+  }
+
+  #readPlasma(id: Uint8Array): unknown {
+    const [offset, size] = this.core.plasmaGet(id);
+    const view = this.#store.subarray(offset, offset + size);
+    let value: unknown;
+    try {
+      value = deserialize(view, this.hooks);
+    } catch (e) {
+      this.core.plasmaRelease(id);
+      throw e;
+    }
+    // Out-of-band buffers are views over shared memory: keep the store copy
+    // pinned for as long as the value that holds them lives.
+    const oob = size >= 12 && (view[8]! | (view[9]! << 8) | (view[10]! << 16) | (view[11]! << 24)) !== 0;
+    if (oob && typeof value === 'object' && value !== null) this.#plasmaHolds.register(value, id);
+    else this.core.plasmaRelease(id);
+    return value;
+  }
+
+  /** Resolves true when `ref` is ready here, false on timeout or shutdown. */
+  waitReady(ref: ObjectRef<unknown>, timeoutMs?: number): Promise<boolean> {
+    const k = keyOf(ref.binary);
+    return new Promise<boolean>((resolve) => {
+      let list = this.#waiters.get(k);
+      const first = !list;
+      if (!list) {
+        list = [];
+        this.#waiters.set(k, list);
+        this.#hold(1);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const blocked = !this.isDriver && this.executing > 0;
+      if (blocked) this.core.setBlocked(true);
+      const done: Waiter = (ok) => {
+        if (timer) clearTimeout(timer);
+        if (blocked) this.core.setBlocked(false);
+        resolve(ok);
+      };
+      list.push(done);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const l = this.#waiters.get(k);
+          if (l) {
+            const i = l.indexOf(done);
+            if (i >= 0) l.splice(i, 1);
+            if (l.length === 0) {
+              this.#waiters.delete(k);
+              this.#hold(-1);
+            }
+          }
+          done(false);
+        }, timeoutMs);
+      }
+      if (first) this.core.subscribe(ref.binary, ref.ownerAddress);
+    });
+  }
+
+  #isReadyNow(ref: ObjectRef<unknown>): boolean {
+    const r = this.core.tryGet(ref.binary);
+    return !(r === false || (r === null && ref.ownerAddress !== ''));
+  }
+
+  async getValue(ref: ObjectRef<unknown>, deadline?: number): Promise<unknown> {
+    this.#checkOpen('ray.get()');
+    let r = this.core.tryGet(ref.binary);
+    if (r === false || (r === null && ref.ownerAddress !== '')) {
+      const timeout = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      const ok = await this.waitReady(ref, timeout);
+      if (!ok) {
+        if (this.closed) throw new RaySystemError('rayts was shut down while ray.get() was waiting');
+        throw new GetTimeoutError(`ray.get() timed out after ${deadline === undefined ? 0 : timeout} ms waiting for ${ref.id}`);
+      }
+      r = this.core.tryGet(ref.binary);
+    }
+    return this.#decode(ref, r);
+  }
+
+  async get(refs: ObjectRef<unknown> | ObjectRef<unknown>[], timeoutMs?: number): Promise<unknown> {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    if (Array.isArray(refs)) return Promise.all(refs.map((r) => this.getValue(r, deadline)));
+    return this.getValue(refs, deadline);
+  }
+
+  async wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
+    this.#checkOpen('ray.wait()');
+    const readySet = new Set<ObjectRef<unknown>>();
+    for (const r of refs) if (this.#isReadyNow(r)) readySet.add(r);
+    if (readySet.size < numReturns) {
+      await new Promise<void>((resolve) => {
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        const finish = (): void => {
+          if (settled) return;
+          settled = true;
+          if (timer) clearTimeout(timer);
+          resolve();
+        };
+        if (timeoutMs !== undefined) timer = setTimeout(finish, timeoutMs);
+        for (const r of refs) {
+          if (readySet.has(r)) continue;
+          void this.waitReady(r, timeoutMs).then((ok) => {
+            if (ok) readySet.add(r);
+            if (readySet.size >= numReturns || this.closed) finish();
+          });
+        }
+      });
+    }
+    const ready: ObjectRef<unknown>[] = [];
+    const notReady: ObjectRef<unknown>[] = [];
+    for (const r of refs) {
+      if (readySet.has(r) && ready.length < numReturns) ready.push(r);
+      else notReady.push(r);
+    }
+    return [ready, notReady];
+  }
+
+  // ----------------------------------------------------------------- tasks --
+
+  /** Encodes task arguments: top-level refs by reference, large values via plasma. */
+  encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
+    const wire: NativeArg[] = new Array(args.length);
+    const temps: ObjectRef<unknown>[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (a instanceof ObjectRef) {
+        if (a.released) throw new TypeError(`argument ${i + 1} of ${fnName}: ObjectRef ${a.id} was already released`);
+        wire[i] = [a.binary, a.ownerAddress];
+        continue;
+      }
+      const label = `argument ${i + 1} of ${fnName}`;
+      const s = serialize(a, this.hooks, label);
+      if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
+        const bytes = new Uint8Array(s.totalSize);
+        writeTo(s, bytes);
+        wire[i] = bytes;
+      } else {
+        // Large arguments go through the object store once, as in Ray.
+        const id = this.core.nextPutId();
+        this.#writePlasma(id, s);
+        this.core.plasmaSeal(id, true);
+        const ref = this.adoptRef(id);
+        temps.push(ref);
+        wire[i] = [ref.binary, ''];
+      }
+    }
+    return { wire, temps };
+  }
+
+  submit(fn: FunctionDescriptor, args: unknown[], opts: SubmitOptions): { taskId: Uint8Array; returns: Uint8Array[] } {
+    this.#checkOpen(`${fn.name}.remote()`);
+    const { wire, temps } = this.encodeArgs(args, fn.name);
+    const out = this.core.submitTask([fn.hash, fn.source, fn.moduleUrl, fn.exportName], fn.name, wire,
+      opts.resources, opts.numReturns, opts.maxRetries);
+    for (const t of temps) t.release(); // the submitted task holds them now
+    const taskId = out.subarray(0, 16);
+    const returns: Uint8Array[] = [];
+    for (let off = 16; off < out.length; off += 20) returns.push(out.subarray(off, off + 20));
+    return { taskId, returns };
+  }
+
+  cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
+    this.#checkOpen('ray.cancel()');
+    this.core.cancelTask(taskId, force, recursive);
+  }
+
+  // ------------------------------------------------------------ generators --
+
+  openGenerator(taskId: Uint8Array): GeneratorState {
+    const st: GeneratorState = { items: [], ended: false, wake: undefined };
+    this.#generators.set(keyOf(taskId), st);
+    return st;
+  }
+
+  async nextGeneratorItem(taskId: Uint8Array, st: GeneratorState): Promise<ObjectRef<unknown> | undefined> {
+    while (st.items.length === 0 && !st.ended) {
+      if (this.closed) throw new RaySystemError('rayts was shut down while iterating a generator');
+      this.#hold(1);
+      try {
+        await new Promise<void>((resolve) => { st.wake = resolve; });
+      } finally {
+        st.wake = undefined;
+        this.#hold(-1);
+      }
+    }
+    const item = st.items.shift();
+    if (item === undefined) this.#generators.delete(keyOf(taskId));
+    return item;
+  }
+
+  // ---------------------------------------------------------- control plane --
+
+  gcs(method: string, body = ''): Promise<string> {
+    this.#checkOpen(`cluster call '${method}'`);
+    return new Promise<string>((resolve, reject) => {
+      const id = this.core.gcsCall(method, body);
+      this.#gcs.set(id, { resolve, reject });
+      this.#hold(1);
+    });
+  }
+
+  idHex(b: Uint8Array): string {
+    return toHex(b);
+  }
+}
+
+// ---------------------------------------------------------------- current --
+
+let current: Runtime | undefined;
+
+export function setCurrentRuntime(rt: Runtime | undefined): void {
+  current = rt;
+}
+
+export function currentRuntime(): Runtime | undefined {
+  return current;
+}
+
+export function requireRuntime(what: string): Runtime {
+  if (!current || current.closed) {
+    throw new RaySystemError(`rayts is not initialized: call 'await ray.init()' before ${what}`);
+  }
+  return current;
+}
+
+export { serializeToBytes };

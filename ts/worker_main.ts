@@ -1,0 +1,22 @@
+// Entry point of a worker process (spawned by the node server). Connects the
+// CoreWorker to the node socket, then executes the tasks pushed to it.
+import * as path from 'node:path';
+import { Runtime, setCurrentRuntime } from './runtime.js';
+import { Executor } from './executor.js';
+
+const nodeSocket = process.env.RAYTS_NODE_SOCKET;
+const sessionDir = process.env.RAYTS_SESSION_DIR;
+const workerId = process.env.RAYTS_WORKER_ID;
+if (!nodeSocket || !sessionDir || !workerId) {
+  process.stderr.write('rayts worker: RAYTS_NODE_SOCKET, RAYTS_SESSION_DIR and RAYTS_WORKER_ID must be set (workers are started by the node server)\n');
+  process.exit(2);
+}
+const rt = new Runtime({
+  nodeSocket,
+  listenPath: path.join(sessionDir, 'sockets', `w-${workerId.slice(0, 16)}.sock`),
+  isDriver: false,
+  workerId,
+});
+setCurrentRuntime(rt);
+rt.keepAlive();
+new Executor(rt);
