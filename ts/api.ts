@@ -52,7 +52,7 @@ export async function init(opts?: InitOptions): Promise<void> {
       resources,
       prestart: Math.ceil(numCpus),
       maxWorkers: Math.max(4, Math.ceil(numCpus) * 2),
-      workerArgv: [process.execPath, '--enable-source-maps', workerMainPath()],
+      workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
       workerEnv,
       workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
     });

@@ -58,12 +58,21 @@ struct BaseId {
   bool operator!=(const BaseId& o) const { return bytes != o.bytes; }
   bool operator<(const BaseId& o) const { return bytes < o.bytes; }
   size_t Hash() const {
-    // Ids are random or counter-suffixed: mix the first and last 8 bytes.
-    uint64_t a, b;
-    std::memcpy(&a, bytes.data(), 8);
-    std::memcpy(&b, bytes.data() + N - 8, 8);
-    uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull);
-    return static_cast<size_t>(h ^ (h >> 29));
+    // Ids share long prefixes (one task id per process, counters, return
+    // indexes): mix every byte, not just the ends.
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ N;
+    size_t i = 0;
+    for (; i + 8 <= N; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, bytes.data() + i, 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    }
+    for (; i < N; i++) h = (h ^ bytes[i]) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return static_cast<size_t>(h);
   }
 };
 

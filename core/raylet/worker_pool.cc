@@ -59,6 +59,12 @@ void CloseRange(unsigned lo, unsigned hi) {
   if (cwd != nullptr && chdir(cwd) != 0) {
     ce = {0, errno};
   } else {
+    // Workers share the raylet's stdout/stderr (logs reach the driver's
+    // terminal); the host may have marked them close-on-exec.
+    for (int fd = 0; fd <= 2; fd++) {
+      int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
     unsigned efd = static_cast<unsigned>(err_fd);
     if (efd > 3) CloseRange(3, efd - 1);
     CloseRange(efd + 1, ~0u);
