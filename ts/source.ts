@@ -162,6 +162,7 @@ export const BUILD_HELPER_NAMES: readonly string[] = [
   '__create',
   '__copyProps',
   '__vite_ssr_dynamic_import__',
+  '__rayts_dynamic_import__', // import() rewritten by compileFunction; bound again in every worker
 ];
 
 const DYNAMIC_IMPORT_ALIAS = '__vite_ssr_dynamic_import__';

@@ -12,6 +12,9 @@
 // to the host as Events through DrainEvents(); `notify` fires when the event
 // queue goes from empty to non-empty (the bindings turn that into one
 // thread-safe-function call per batch).
+// Implementation: core_worker.cc (lifecycle, objects, control plane),
+// task_submission.cc (owner side: leases, push, replies, retries) and
+// task_execution.cc (tasks pushed to this process).
 // Invariants: a lease is returned exactly once; every task's return objects
 // become ready exactly once (value, error, or cancellation).
 #pragma once
@@ -94,6 +97,7 @@ struct ReturnValue {         // from the host when a task finishes
 
 struct Event {
   enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask };
+  explicit Event(Type t) : type(t) {}
   Type type;
   ObjectID object_id;
   TaskID task_id;

@@ -1,0 +1,98 @@
+// Internal to core/core_worker/: wire helpers and the submitter's state
+// records, shared by core_worker.cc (objects, control plane),
+// task_submission.cc (owner side) and task_execution.cc (executor side).
+// Thread safety: every record is guarded by CoreWorker::mu_.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/core_worker/core_worker.h"
+
+namespace rayts {
+namespace wire {
+inline constexpr size_t kMaxInflightPerLease = 64;
+inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
+
+using Fbb = flatbuffers::FlatBufferBuilder;
+
+inline flatbuffers::Offset<flatbuffers::Vector<uint8_t>> Bytes(Fbb& fbb, const uint8_t* p, size_t n) {
+  return fbb.CreateVector(p, n);
+}
+template <size_t N>
+inline flatbuffers::Offset<flatbuffers::Vector<uint8_t>> IdBytes(Fbb& fbb, const BaseId<N>& id) {
+  return fbb.CreateVector(id.data(), N);
+}
+template <typename Id>
+Id IdFrom(const flatbuffers::Vector<uint8_t>* v) {
+  if (!v || v->size() != Id::kSize) return Id::Nil();
+  return Id::FromBytes(v->data());
+}
+inline std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+inline uint64_t KeyOf(const SubmitRequest& r) {
+  std::string k = r.function.hash;
+  for (auto& [name, amount] : r.resources) {
+    k += '|';
+    k += name;
+    k += '=';
+    k += std::to_string(amount);
+  }
+  return std::hash<std::string>{}(k);
+}
+
+inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const ObjectID& id, const ReturnValue& v) {
+  auto oid = IdBytes(fbb, id);
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
+  if (v.data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(v.data->data()), v.data->size());
+  proto::ReturnObjectBuilder b(fbb);
+  b.add_object_id(oid);
+  if (v.data) b.add_data(data);
+  b.add_in_plasma(v.in_plasma);
+  b.add_is_error(v.is_error);
+  b.add_size(v.size);
+  return b.Finish();
+}
+}  // namespace wire
+
+struct CoreWorker::Pending {
+  TaskID task_id;
+  SubmitRequest req;
+  uint64_t key = 0;
+  int retries_left = 0;
+  int attempt = 0;
+  int unresolved = 0;
+  bool cancelled = false;
+  std::vector<ObjectID> return_ids;
+  std::vector<ObjectID> owned_arg_refs;
+  std::shared_ptr<Lease> lease;
+};
+
+struct CoreWorker::Lease {
+  uint64_t lease_id = 0;
+  WorkerID worker_id;
+  std::string address;
+  uint64_t key = 0;
+  std::shared_ptr<Connection> conn;
+  std::unordered_set<std::string> sent_functions;
+  std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight;
+  bool returned = false;
+  uint64_t idle_epoch = 0;
+  std::unique_ptr<asio::steady_timer> idle_timer;
+};
+
+struct CoreWorker::KeyState {
+  uint64_t key = 0;
+  std::vector<std::pair<std::string, double>> resources;
+  std::deque<std::shared_ptr<Pending>> queue;
+  std::vector<std::shared_ptr<Lease>> leases;
+  int pending_requests = 0;
+  uint64_t pending_request_id = 0;
+  int spare_hint = 1;
+};
+
+}  // namespace rayts

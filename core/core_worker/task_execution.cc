@@ -1,0 +1,127 @@
+#include "core/core_worker/core_worker.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/common/json.h"
+#include "core/core_worker/internal.h"
+
+namespace rayts {
+
+using namespace wire;  // NOLINT: file-local wire helpers
+
+// ------------------------------------------------------------- execution --
+
+void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::Envelope& env) {
+  std::lock_guard<std::mutex> lock(mu_);
+  switch (env.body_type()) {
+    case proto::Body::PushTask: {
+      auto* spec = env.body_as_PushTask()->spec();
+      if (!spec) return;
+      auto task = std::make_shared<ExecTask>();
+      task->handle = next_exec_handle_++;
+      task->task_id = IdFrom<TaskID>(spec->task_id());
+      if (auto* f = spec->function()) {
+        task->function.hash = Str(f->hash());
+        task->function.source = Str(f->source());
+        task->function.module_url = Str(f->module_url());
+        task->function.export_name = Str(f->export_name());
+      }
+      task->name = Str(spec->name());
+      task->num_returns = spec->num_returns();
+      if (spec->args()) {
+        for (auto* a : *spec->args()) {
+          ExecArg arg;
+          if (a->data()) arg.data = std::make_shared<const std::string>(reinterpret_cast<const char*>(a->data()->data()), a->data()->size());
+          arg.by_ref = !arg.data;
+          arg.in_plasma = a->in_plasma();
+          arg.id = IdFrom<ObjectID>(a->object_id());
+          arg.owner_address = Str(a->owner_address());
+          task->args.push_back(std::move(arg));
+        }
+      }
+      executing_[task->handle] = Executing{c, task->task_id, task->num_returns, 0};
+      executing_by_task_[task->task_id] = task->handle;
+      Event e{Event::Type::kExecuteTask};
+      e.task = std::move(task);
+      EmitLocked(std::move(e));
+      break;
+    }
+    case proto::Body::GetObject: {
+      auto* g = env.body_as_GetObject();
+      ObjectID id = IdFrom<ObjectID>(g->object_id());
+      const StoredObject* o = memory_store_.Find(id);
+      if (o && o->ready) {
+        Fbb fbb(256);
+        ReturnValue v{o->data, o->in_plasma, o->is_error, o->size};
+        auto item = BuildReturn(fbb, id, v);
+        QueueToLocked(c, FinishFrame(fbb, proto::CreateGetObjectReply(fbb, g->request_id(), 0, 0, item)));
+      } else if (o || refs_.Has(id)) {
+        remote_waiters_[id].emplace_back(c, g->request_id());
+      } else {
+        Fbb fbb(256);
+        auto item = BuildReturn(fbb, id, ReturnValue{});
+        auto msg = fbb.CreateString("object " + id.Hex() + " is not owned by this process or was already freed");
+        QueueToLocked(c, FinishFrame(fbb, proto::CreateGetObjectReply(fbb, g->request_id(),
+                                                                       static_cast<int>(StatusCode::kObjectLost), msg, item)));
+      }
+      break;
+    }
+    case proto::Body::CancelTask: {
+      auto* ct = env.body_as_CancelTask();
+      TaskID tid = IdFrom<TaskID>(ct->task_id());
+      if (ct->force() && executing_by_task_.count(tid)) {
+        // Force: the task may be stuck in JS; end the process from here.
+        ::_exit(1);
+      }
+      Event e{Event::Type::kCancelTask};
+      e.task_id = tid;
+      e.force = ct->force();
+      EmitLocked(std::move(e));
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg) {
+  auto it = executing_.find(handle);
+  if (it == executing_.end()) return;
+  Executing ex = it->second;
+  executing_.erase(it);
+  executing_by_task_.erase(ex.task_id);
+  auto c = ex.conn.lock();
+  if (!c) return;
+  Fbb fbb(256);
+  std::vector<flatbuffers::Offset<proto::ReturnObject>> rets;
+  for (size_t i = 0; i < returns.size(); i++) {
+    uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
+    rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i]));
+  }
+  auto rv = fbb.CreateVector(rets);
+  auto tid = IdBytes(fbb, ex.task_id);
+  auto m = msg.empty() ? 0 : fbb.CreateString(msg);
+  QueueToLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed))));
+}
+
+void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SendReplyLocked(handle, std::move(returns), 0, "");
+}
+
+void CoreWorker::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = executing_.find(handle);
+  if (it == executing_.end()) return;
+  auto c = it->second.conn.lock();
+  it->second.streamed = std::max(it->second.streamed, index + 1);
+  if (!c) return;
+  Fbb fbb(256);
+  auto ret = BuildReturn(fbb, ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1)), item);
+  auto tid = IdBytes(fbb, it->second.task_id);
+  QueueToLocked(c, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));
+}
+
+}  // namespace rayts

@@ -1,0 +1,380 @@
+#include "core/core_worker/core_worker.h"
+
+#include <cstring>
+
+#include "core/common/json.h"
+#include "core/core_worker/internal.h"
+
+namespace rayts {
+
+using namespace wire;  // NOLINT: file-local wire helpers
+
+// ----------------------------------------------------------------- tasks --
+
+StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return Status::Disconnected("rayts is shutting down");
+  auto t = std::make_shared<Pending>();
+  TaskID tid = put_task_id_;
+  uint64_t counter = ++task_counter_;
+  std::memcpy(tid.bytes.data() + 8, &counter, 8);
+  t->task_id = tid;
+  t->key = KeyOf(req);
+  t->retries_left = req.max_retries;
+  for (int i = 0; i < req.num_returns; i++) {
+    ObjectID id = ObjectIdFor(tid, static_cast<uint32_t>(i + 1));
+    refs_.AddOwned(id, 1);
+    memory_store_.GetOrCreate(id);
+    t->return_ids.push_back(id);
+  }
+  if (return_ids) *return_ids = t->return_ids;
+  for (auto& a : req.args) {
+    if (!a.by_ref || !(a.owner_address.empty() || a.owner_address == opts_.listen_path)) continue;
+    a.owner_address.clear();
+    refs_.AddSubmitted(a.id);
+    t->owned_arg_refs.push_back(a.id);
+    const StoredObject* o = memory_store_.Find(a.id);
+    if (o && !o->ready) {
+      t->unresolved++;
+      dependents_[a.id].push_back(t);
+    }
+  }
+  t->req = std::move(req);
+  auto& ks = keys_[t->key];
+  if (!ks) {
+    ks = std::make_unique<KeyState>();
+    ks->key = t->key;
+    ks->resources = t->req.resources;
+  }
+  tasks_[tid] = t;
+  if (t->unresolved == 0) EnqueueReadyLocked(t);
+  return tid;
+}
+
+void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
+  // A failed dependency fails the task with the same error (as in Ray).
+  for (auto& id : t->owned_arg_refs) {
+    const StoredObject* o = memory_store_.Find(id);
+    if (o && o->ready && o->is_error) {
+      FailTaskLocked(t, o->data ? *o->data : std::string("{}"));
+      return;
+    }
+    if (!o) {
+      FailTaskLocked(t, ErrorRecordJson("object_lost", "ObjectLostError",
+                                        "argument object " + id.Hex() + " was freed before the task ran", id.Hex()));
+      return;
+    }
+  }
+  auto& ks = *keys_[t->key];
+  ks.queue.push_back(t);
+  DispatchLocked(ks);
+}
+
+void CoreWorker::DispatchLocked(KeyState& ks) {
+  size_t cap = ks.spare_hint > 0 ? 1 : kMaxInflightPerLease;
+  for (auto& lease : ks.leases) {
+    if (lease->returned) continue;
+    while (!ks.queue.empty() && lease->inflight.size() < cap) {
+      auto t = ks.queue.front();
+      ks.queue.pop_front();
+      PushLocked(lease, t);
+    }
+  }
+  if (!ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
+  if (ks.queue.empty() && ks.pending_requests > 0) {
+    // Nothing left to run: withdraw the outstanding lease request.
+    Fbb fbb(64);
+    QueueControlLocked(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
+  }
+}
+
+void CoreWorker::RequestLeaseLocked(KeyState& ks) {
+  uint64_t req_id = next_request_id_++;
+  ks.pending_requests++;
+  ks.pending_request_id = req_id;
+  lease_requests_[req_id] = ks.key;
+  Fbb fbb(256);
+  std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
+  for (auto& [name, amount] : ks.resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
+  auto rv = fbb.CreateVector(res);
+  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv)));
+}
+
+void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
+  auto it = lease_requests_.find(r->request_id());
+  if (it == lease_requests_.end()) return;
+  uint64_t key = it->second;
+  lease_requests_.erase(it);
+  auto kit = keys_.find(key);
+  if (kit == keys_.end()) return;
+  KeyState& ks = *kit->second;
+  ks.pending_requests--;
+  if (r->code() != 0) {
+    if (static_cast<StatusCode>(r->code()) == StatusCode::kCancelled) {
+      DispatchLocked(ks);
+      return;
+    }
+    // Infeasible or failed: every queued task of this shape fails now.
+    std::string json = ErrorRecordJson("system", r->code() == static_cast<int>(StatusCode::kInfeasible)
+                                                     ? "InfeasibleResourceError" : "RaySystemError",
+                                       Str(r->message()));
+    auto queue = std::move(ks.queue);
+    ks.queue.clear();
+    for (auto& t : queue) FailTaskLocked(t, json);
+    return;
+  }
+  ks.spare_hint = r->spare();
+  auto lease = std::make_shared<Lease>();
+  lease->lease_id = r->lease_id();
+  lease->worker_id = IdFrom<WorkerID>(r->worker_id());
+  lease->address = Str(r->worker_address());
+  lease->key = key;
+  auto sock = ConnectUnix(io_, lease->address);
+  if (!sock.ok()) {
+    ReturnLeaseLocked(lease, true);
+    DispatchLocked(ks);
+    return;
+  }
+  lease->conn = std::make_shared<Connection>(std::move(sock).value());
+  std::weak_ptr<Lease> weak = lease;
+  lease->conn->Start(
+      [this, weak](const proto::Envelope& e) {
+        if (auto l = weak.lock()) OnWorkerMessage(l, e);
+      },
+      [this, weak](const Status& s) {
+        if (auto l = weak.lock()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          OnLeaseConnectionClosedLocked(l, s);
+        }
+      });
+  lease->idle_timer = std::make_unique<asio::steady_timer>(io_);
+  ks.leases.push_back(lease);
+  DispatchLocked(ks);
+  MaybeReturnLeaseLocked(lease);
+}
+
+void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pending>& t) {
+  t->lease = lease;
+  lease->inflight[t->task_id] = t;
+  lease->idle_epoch++;
+  const SubmitRequest& r = t->req;
+  Fbb fbb(512);
+  auto& fn = r.function;
+  bool send_source = lease->sent_functions.insert(fn.hash).second;
+  auto fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString(fn.hash),
+                                            send_source ? fbb.CreateString(fn.source) : 0,
+                                            fn.module_url.empty() ? 0 : fbb.CreateString(fn.module_url),
+                                            fn.export_name.empty() ? 0 : fbb.CreateString(fn.export_name));
+  std::vector<flatbuffers::Offset<proto::TaskArg>> args;
+  args.reserve(r.args.size());
+  for (auto& a : r.args) {
+    if (!a.by_ref) {
+      auto data = Bytes(fbb, reinterpret_cast<const uint8_t*>(a.data->data()), a.data->size());
+      proto::TaskArgBuilder b(fbb);
+      b.add_data(data);
+      args.push_back(b.Finish());
+      continue;
+    }
+    auto oid = IdBytes(fbb, a.id);
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
+    bool in_plasma = false;
+    if (a.owner_address.empty()) {
+      const StoredObject* o = memory_store_.Find(a.id);
+      if (o && o->in_plasma) in_plasma = true;
+      else if (o && o->data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(o->data->data()), o->data->size());
+    }
+    auto owner = fbb.CreateString(a.owner_address.empty() ? opts_.listen_path : a.owner_address);
+    proto::TaskArgBuilder b(fbb);
+    b.add_object_id(oid);
+    if (!data.IsNull()) b.add_data(data);
+    b.add_in_plasma(in_plasma);
+    b.add_owner_address(owner);
+    args.push_back(b.Finish());
+  }
+  auto argv = fbb.CreateVector(args);
+  auto tid = IdBytes(fbb, t->task_id);
+  auto caller = IdBytes(fbb, opts_.worker_id);
+  auto owner = fbb.CreateString(opts_.listen_path);
+  auto name = fbb.CreateString(r.name);
+  auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt);
+  QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
+}
+
+void CoreWorker::OnWorkerMessage(const std::shared_ptr<Lease>& lease, const proto::Envelope& env) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (env.body_type() == proto::Body::PushTaskReply) {
+    OnPushReplyLocked(lease, env.body_as_PushTaskReply());
+  } else if (env.body_type() == proto::Body::GeneratorItem) {
+    auto* g = env.body_as_GeneratorItem();
+    if (!g->item()) return;
+    ObjectID id = IdFrom<ObjectID>(g->item()->object_id());
+    TaskID tid = IdFrom<TaskID>(g->task_id());
+    refs_.AddOwned(id, 1);  // held for the generator until JS adopts it
+    StoreResultLocked(id, g->item());
+    Event e{Event::Type::kGeneratorItem};
+    e.task_id = tid;
+    e.object_id = id;
+    e.index = g->index();
+    EmitLocked(std::move(e));
+  }
+}
+
+void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r) {
+  TaskID tid = IdFrom<TaskID>(r->task_id());
+  auto it = lease->inflight.find(tid);
+  if (it == lease->inflight.end()) return;
+  auto t = it->second;
+  lease->inflight.erase(it);
+  if (r->code() != 0) {
+    FailTaskLocked(t, ErrorRecordJson("system", "RaySystemError", Str(r->message())));
+  } else if (t->req.num_returns < 0) {
+    // Streaming: an error (if any) is the last item.
+    int64_t n = r->num_streamed();
+    if (r->returns() && r->returns()->size() > 0) {
+      auto* ret = r->returns()->Get(0);
+      ObjectID id = IdFrom<ObjectID>(ret->object_id());
+      refs_.AddOwned(id, 1);
+      StoreResultLocked(id, ret);
+      Event e{Event::Type::kGeneratorItem};
+      e.task_id = tid;
+      e.object_id = id;
+      e.index = n;
+      EmitLocked(std::move(e));
+      n++;
+    }
+    Event e{Event::Type::kGeneratorEnd};
+    e.task_id = tid;
+    e.index = n;
+    EmitLocked(std::move(e));
+    FinishTaskLocked(t);
+  } else {
+    if (r->returns()) {
+      for (auto* ret : *r->returns()) StoreResultLocked(IdFrom<ObjectID>(ret->object_id()), ret);
+    }
+    FinishTaskLocked(t);
+  }
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end()) DispatchLocked(*kit->second);
+  MaybeReturnLeaseLocked(lease);
+}
+
+void CoreWorker::FinishTaskLocked(const std::shared_ptr<Pending>& t) {
+  tasks_.erase(t->task_id);
+  t->lease.reset();
+  auto args = std::move(t->owned_arg_refs);
+  t->owned_arg_refs.clear();
+  for (auto& id : args) refs_.RemoveSubmitted(id);
+}
+
+void CoreWorker::FailTaskLocked(const std::shared_ptr<Pending>& t, const std::string& json) {
+  auto data = std::make_shared<const std::string>(json);
+  if (t->req.num_returns < 0) {
+    ObjectID id = ObjectIdFor(t->task_id, 1);
+    refs_.AddOwned(id, 1);
+    memory_store_.Put(id, data, false, true, data->size());
+    Event e{Event::Type::kGeneratorItem};
+    e.task_id = t->task_id;
+    e.object_id = id;
+    e.index = 0;
+    EmitLocked(std::move(e));
+    Event end{Event::Type::kGeneratorEnd};
+    end.task_id = t->task_id;
+    end.index = 1;
+    EmitLocked(std::move(end));
+  }
+  for (auto& id : t->return_ids) {
+    if (!refs_.Has(id)) continue;
+    memory_store_.Put(id, data, false, true, data->size());
+    ObjectReadyLocked(id);
+  }
+  FinishTaskLocked(t);
+}
+
+void CoreWorker::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
+  if (lease->returned || !lease->inflight.empty()) return;
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end() && !kit->second->queue.empty()) return;
+  uint64_t epoch = ++lease->idle_epoch;
+  std::weak_ptr<Lease> weak = lease;
+  lease->idle_timer->expires_after(kLeaseIdleReturn);
+  lease->idle_timer->async_wait([this, weak, epoch](const asio::error_code& ec) {
+    if (ec) return;
+    auto l = weak.lock();
+    if (!l) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (l->idle_epoch == epoch && l->inflight.empty()) ReturnLeaseLocked(l, false);
+  });
+}
+
+void CoreWorker::ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) {
+  if (lease->returned) return;
+  lease->returned = true;
+  Fbb fbb(64);
+  QueueControlLocked(FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease->lease_id, worker_exiting)));
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end()) {
+    auto& v = kit->second->leases;
+    v.erase(std::remove(v.begin(), v.end(), lease), v.end());
+  }
+  if (lease->conn) {
+    auto c = lease->conn;
+    asio::post(io_, [c] { c->Close(); });
+  }
+}
+
+void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) {
+  if (shutting_down_) return;
+  bool was_returned = lease->returned;
+  lease->returned = true;
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end()) {
+    auto& v = kit->second->leases;
+    v.erase(std::remove(v.begin(), v.end(), lease), v.end());
+  }
+  auto inflight = std::move(lease->inflight);
+  lease->inflight.clear();
+  if (!was_returned) {
+    // The worker died (its lease is reclaimed by the node server).
+  }
+  for (auto& [tid, t] : inflight) {
+    t->lease.reset();
+    if (t->cancelled) {
+      FailTaskLocked(t, ErrorRecordJson("cancelled", "TaskCancelledError",
+                                        "task " + t->req.name + " (" + tid.Hex() + ") was cancelled"));
+    } else if (t->retries_left != 0) {
+      if (t->retries_left > 0) t->retries_left--;
+      t->attempt++;
+      if (kit != keys_.end()) kit->second->queue.push_front(t);
+    } else {
+      FailTaskLocked(t, ErrorRecordJson("worker_crashed", "WorkerCrashedError",
+                                        "the worker running task " + t->req.name +
+                                            " died unexpectedly (" + s.message() + "); retries exhausted"));
+    }
+  }
+  if (kit != keys_.end()) DispatchLocked(*kit->second);
+}
+
+void CoreWorker::CancelTask(const TaskID& task, bool force, bool recursive) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tasks_.find(task);
+  if (it == tasks_.end()) return;
+  auto t = it->second;
+  t->cancelled = true;
+  std::string json = ErrorRecordJson("cancelled", "TaskCancelledError",
+                                     "task " + t->req.name + " (" + task.Hex() + ") was cancelled");
+  if (!t->lease) {
+    auto kit = keys_.find(t->key);
+    if (kit != keys_.end()) {
+      auto& q = kit->second->queue;
+      q.erase(std::remove(q.begin(), q.end(), t), q.end());
+    }
+    for (auto& [id, v] : dependents_) v.erase(std::remove(v.begin(), v.end(), t), v.end());
+    FailTaskLocked(t, json);
+    return;
+  }
+  Fbb fbb(64);
+  auto tid = IdBytes(fbb, task);
+  QueueToLocked(t->lease->conn, FinishFrame(fbb, proto::CreateCancelTask(fbb, tid, force, recursive)));
+}
+
+}  // namespace rayts
