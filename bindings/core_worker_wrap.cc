@@ -59,6 +59,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("drainEvents", &CoreWorkerWrap::DrainEvents),
          InstanceMethod("stats", &CoreWorkerWrap::Stats),
          InstanceMethod("setRef", &CoreWorkerWrap::SetRef),
+         InstanceMethod("adjustExternalMemory", &CoreWorkerWrap::AdjustExternalMemory),
          InstanceMethod("shutdown", &CoreWorkerWrap::Shutdown)});
   }
 
@@ -435,6 +436,14 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!core_ || down_) return env.Undefined();
     if (info[0].ToBoolean()) tsfn_.Ref(env); else tsfn_.Unref(env);
     return env.Undefined();
+  }
+
+  // A ref that pins a large plasma object tells V8 its size, so garbage
+  // collection keeps pace with store usage in programs that never call gc().
+  Napi::Value AdjustExternalMemory(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int64_t delta = static_cast<int64_t>(info[0].ToNumber().DoubleValue());
+    return Napi::Number::New(env, static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(env, delta)));
   }
 
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {

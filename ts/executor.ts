@@ -67,7 +67,15 @@ export class Executor {
   async #arg(a: Uint8Array | [Uint8Array, string, boolean]): Promise<unknown> {
     const rt = this.#rt;
     if (a instanceof Uint8Array) return deserialize(a, rt.hooks);
-    const [id, owner] = a;
+    const [id, owner, inPlasma] = a;
+    if (inPlasma) {
+      // The owner already knows it is sealed in this node's store.
+      try {
+        return rt.readPlasmaArg(id);
+      } catch {
+        // not (or no longer) in the local store: ask the owner below
+      }
+    }
     const ownerAddr = owner === rt.address ? '' : owner;
     rt.core.addLocalRef(id, ownerAddr);
     const ref = new ObjectRef<unknown>(id, ownerAddr, rt);

@@ -52,6 +52,7 @@ export interface NativeCoreWorker {
   drainEvents(): NativeEvent[];
   stats(): Record<string, number>;
   setRef(ref: boolean): void;
+  adjustExternalMemory(delta: number): number;
   shutdown(): void;
 }
 

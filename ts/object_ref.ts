@@ -8,11 +8,17 @@
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
   getValue(ref: ObjectRef<unknown>): Promise<unknown>;
-  dropRef(binary: Uint8Array): void;
+  dropRef(binary: Uint8Array, externalBytes: number): void;
 }
 
-const registry = new FinalizationRegistry<{ binary: Uint8Array; rt: RefRuntime }>((held) => {
-  held.rt.dropRef(held.binary);
+interface Held {
+  binary: Uint8Array;
+  rt: RefRuntime;
+  externalBytes: number;
+}
+
+const registry = new FinalizationRegistry<Held>((held) => {
+  held.rt.dropRef(held.binary, held.externalBytes);
 });
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -31,15 +37,17 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   /** Socket address of the owner; '' when this process owns the object. */
   readonly ownerAddress: string;
   #rt: RefRuntime;
+  #held: Held;
   #released = false;
   #hex: string | undefined;
 
   /** @internal Created by the runtime; user code gets refs from remote calls and put(). */
-  constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime) {
+  constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0) {
     this.binary = binary;
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
-    registry.register(this, { binary, rt }, this);
+    this.#held = { binary, rt, externalBytes };
+    registry.register(this, this.#held, this);
   }
 
   /** Hex string of the object id. */
@@ -63,7 +71,7 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     if (this.#released) return;
     this.#released = true;
     registry.unregister(this);
-    this.#rt.dropRef(this.binary);
+    this.#rt.dropRef(this.binary, this.#held.externalBytes);
   }
 
   [Symbol.dispose](): void {

@@ -63,8 +63,8 @@ export class Runtime implements RefRuntime {
   #drops: Uint8Array[] = [];
   #dropScheduled = false;
   #holds = 0;
-  #plasmaHolds = new FinalizationRegistry<Uint8Array>((id) => {
-    if (!this.closed) this.core.plasmaRelease(id);
+  #plasmaHolds = new FinalizationRegistry<{ id: Uint8Array; remaining: number }>((hold) => {
+    if (--hold.remaining === 0 && !this.closed) this.core.plasmaRelease(hold.id);
   });
 
   constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
@@ -191,8 +191,9 @@ export class Runtime implements RefRuntime {
 
   // ------------------------------------------------------------------ refs --
 
-  dropRef(binary: Uint8Array): void {
+  dropRef(binary: Uint8Array, externalBytes = 0): void {
     if (this.closed) return;
+    if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
     this.#drops.push(binary);
     if (!this.#dropScheduled) {
       this.#dropScheduled = true;
@@ -206,8 +207,9 @@ export class Runtime implements RefRuntime {
   }
 
   /** A ref this process already counts (returned by the core with count 1). */
-  adoptRef<T>(binary: Uint8Array): ObjectRef<T> {
-    return new ObjectRef<T>(binary, '', this);
+  adoptRef<T>(binary: Uint8Array, externalBytes = 0): ObjectRef<T> {
+    if (externalBytes > 0) this.core.adjustExternalMemory(externalBytes);
+    return new ObjectRef<T>(binary, '', this, externalBytes);
   }
 
   // --------------------------------------------------------------- objects --
@@ -227,7 +229,7 @@ export class Runtime implements RefRuntime {
     const id = this.core.nextPutId();
     this.#writePlasma(id, s);
     this.core.plasmaSeal(id, true);
-    return this.adoptRef<T>(id);
+    return this.adoptRef<T>(id, s.totalSize);
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
@@ -260,19 +262,28 @@ export class Runtime implements RefRuntime {
   #readPlasma(id: Uint8Array): unknown {
     const [offset, size] = this.core.plasmaGet(id);
     const view = this.#store.subarray(offset, offset + size);
+    const views: ArrayBufferView[] = [];
     let value: unknown;
     try {
-      value = deserialize(view, this.hooks);
+      value = deserialize(view, this.hooks, views);
     } catch (e) {
       this.core.plasmaRelease(id);
       throw e;
     }
-    // Out-of-band buffers are views over shared memory: keep the store copy
-    // pinned for as long as the value that holds them lives.
-    const oob = size >= 12 && (view[8]! | (view[9]! << 8) | (view[10]! << 16) | (view[11]! << 24)) !== 0;
-    if (oob && typeof value === 'object' && value !== null) this.#plasmaHolds.register(value, id);
-    else this.core.plasmaRelease(id);
+    // Out-of-band buffers are views over shared memory: the store copy stays
+    // pinned (one plasma ref) until the last of those views is collected.
+    if (views.length === 0) {
+      this.core.plasmaRelease(id);
+    } else {
+      const hold = { id, remaining: views.length };
+      for (const v of views) this.#plasmaHolds.register(v, hold);
+    }
     return value;
+  }
+
+  /** Worker side: reads an argument the owner reported as being in plasma. */
+  readPlasmaArg(id: Uint8Array): unknown {
+    return this.#readPlasma(id);
   }
 
   /** Resolves true when `ref` is ready here, false on timeout or shutdown. */

@@ -1,8 +1,8 @@
 // Value codec for values that cross processes (task arguments, return values,
 // ray.put objects).
 //
-// Codec choice (measured on this machine kind, Node 20.20, 2 cores, best of
-// 5 runs, ns per call, encode / decode; script kept out of the tree):
+// Codec choice (measured on this machine kind, Node 20.20, 2 cores shared
+// with other builds, so +-30%; best of 5-7 runs, ns per call, encode / decode):
 //
 //   value                        v8.serialize      msgpackr structuredClone+records
 //   number 42.5                  2086 / 1407       ~300 / 110
@@ -18,6 +18,12 @@
 // back as an object; they also make arrays of same-shaped objects 3x faster
 // to decode. Record definitions are inline in each message (no shared
 // structures), so any process can decode any message.
+//
+// This module as built (validation scan + layout header included):
+// serializeToBytes / deserialize: number 254 / 324, string 371 / 280,
+// small object 1438 / 985, 1000 numbers 25979 / 16674, 100 objects
+// 32141 / 8891; an 8 MiB Float64Array: serialize+writeTo 682 us
+// (12 GB/s, one memcpy), deserialize 474 ns (a view, no copy).
 //
 // Contract and decisions:
 // - Supported: primitives incl. undefined and -0, BigInt of any size,
@@ -173,6 +179,8 @@ const BUILTIN_ERRORS: Record<string, new (message?: string) => Error> = {
 let decodeData: Uint8Array | undefined;
 let decodeHooks: RefHooks | undefined;
 let decodeCount = 0;
+/** Collects the zero-copy views deserialize() makes (views over `data`'s memory). */
+let decodeViews: ArrayBufferView[] | undefined;
 
 addExtension({ Class: RefMarker, type: EXT_REF, write: (m: RefMarker) => m.bytes, read: (b: Uint8Array) => readRef(b) });
 addExtension({ Class: OobMarker, type: EXT_OOB, write: (m: OobMarker) => m.index, read: (i: number) => readOob(i) });
@@ -216,19 +224,23 @@ function readOob(index: number): unknown {
     throw new RaySystemError(`out-of-band buffer #${index} (${offset}+${length}) is outside the ${data.byteLength}-byte layout`);
   }
   const abs = data.byteOffset + offset;
+  const zeroCopy = <V extends ArrayBufferView>(view: V): V => {
+    decodeViews?.push(view);
+    return view;
+  };
   switch (kind) {
     case BufferKind.ArrayBuffer:
       return data.buffer.slice(abs, abs + length);
     case BufferKind.Buffer:
-      return Buffer.from(data.buffer, abs, length);
+      return zeroCopy(Buffer.from(data.buffer, abs, length));
     case BufferKind.DataView:
-      return new DataView(data.buffer, abs, length);
+      return zeroCopy(new DataView(data.buffer, abs, length));
     default: {
       const Ctor = KIND_CTORS[kind];
       if (Ctor === undefined) throw new RaySystemError(`out-of-band buffer #${index} has unknown kind ${kind}`);
       const size = Ctor.BYTES_PER_ELEMENT;
       if (length % size !== 0) throw new RaySystemError(`out-of-band buffer #${index}: ${length} bytes is not a whole number of elements`);
-      if (abs % size === 0) return new Ctor(data.buffer, abs, length / size);
+      if (abs % size === 0) return zeroCopy(new Ctor(data.buffer, abs, length / size));
       // Input not aligned for this element size (not plasma memory): copy.
       return new Ctor(data.slice(offset, offset + length).buffer);
     }
@@ -674,9 +686,11 @@ export function serializeToBytes(value: unknown, hooks: RefHooks, label = 'value
 
 /**
  * Reads a layout written by writeTo() or serializeToBytes(). Out-of-band
- * typed arrays, Buffers and DataViews are views over data.buffer (no copy).
+ * typed arrays, Buffers and DataViews are views over data.buffer (no copy);
+ * each such view is also pushed to `views` when given (the caller keeps the
+ * memory alive for as long as any of them lives).
  */
-export function deserialize(data: Uint8Array, hooks: RefHooks): unknown {
+export function deserialize(data: Uint8Array, hooks: RefHooks, views?: ArrayBufferView[]): unknown {
   if (data.byteLength < HEADER_SIZE) throw new RaySystemError(`object layout too short: ${data.byteLength} bytes`);
   const magic = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
   if (magic !== LAYOUT_MAGIC) {
@@ -691,9 +705,11 @@ export function deserialize(data: Uint8Array, hooks: RefHooks): unknown {
   const savedData = decodeData;
   const savedHooks = decodeHooks;
   const savedCount = decodeCount;
+  const savedViews = decodeViews;
   decodeData = data;
   decodeHooks = hooks;
   decodeCount = count;
+  decodeViews = views;
   try {
     // start/end instead of a subarray: msgpackr caches its DataView on the
     // source object, so repeated reads of one buffer make no new views.
@@ -702,5 +718,6 @@ export function deserialize(data: Uint8Array, hooks: RefHooks): unknown {
     decodeData = savedData;
     decodeHooks = savedHooks;
     decodeCount = savedCount;
+    decodeViews = savedViews;
   }
 }

@@ -92,6 +92,7 @@ struct CoreWorker::KeyState {
   std::vector<std::shared_ptr<Lease>> leases;
   int pending_requests = 0;
   uint64_t pending_request_id = 0;
+  bool cancel_sent = false;  // CancelLeaseRequest already sent for pending_request_id
   int spare_hint = 1;
 };
 

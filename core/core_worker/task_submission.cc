@@ -81,8 +81,9 @@ void CoreWorker::DispatchLocked(KeyState& ks) {
     }
   }
   if (!ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
-  if (ks.queue.empty() && ks.pending_requests > 0) {
-    // Nothing left to run: withdraw the outstanding lease request.
+  if (ks.queue.empty() && ks.pending_requests > 0 && !ks.cancel_sent) {
+    // Nothing left to run: withdraw the outstanding lease request (once).
+    ks.cancel_sent = true;
     Fbb fbb(64);
     QueueControlLocked(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
   }
@@ -92,6 +93,7 @@ void CoreWorker::RequestLeaseLocked(KeyState& ks) {
   uint64_t req_id = next_request_id_++;
   ks.pending_requests++;
   ks.pending_request_id = req_id;
+  ks.cancel_sent = false;
   lease_requests_[req_id] = ks.key;
   Fbb fbb(256);
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;

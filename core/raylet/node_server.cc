@@ -97,6 +97,13 @@ void NodeServer::Stop() {
     acceptor_->close(ec);
     reap_timer_->cancel();
     pool_->KillAll();
+    // Reap what was killed so a long-lived host (init/shutdown in a loop)
+    // collects no zombies. SIGKILLed children exit at once; bounded anyway.
+    std::vector<std::pair<int, int>> exited;
+    for (int i = 0; i < 2000 && launcher_->num_running() > 0; i++) {
+      launcher_->Reap(&exited);
+      if (launcher_->num_running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     auto clients = clients_;  // close handlers erase from clients_
     for (auto& [id, c] : clients) c->conn->Close();
     clients_.clear();

@@ -1,0 +1,200 @@
+// `rayts microbenchmark`: runs the Ray-shaped rows (ray_perf.ts) with Ray's
+// timer (timeit.ts) on an embedded local cluster, prints each row as Ray
+// does (`name per second mean +- std`) on stdout, and optionally writes the
+// results as JSON. Notes, progress and skipped rows go to stderr.
+//
+// A row that throws or overruns its time limit is skipped with a message;
+// the cluster is then restarted so the remaining rows run on a clean one.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import * as ray from '../index.js';
+import { distDir } from '../here.js';
+import { formatRow, timeit, TimeitAborted } from './timeit.js';
+import { rayPerfRows, REFERENCE, type BenchContext, type BenchRow, type Unit } from './ray_perf.js';
+
+export interface MicrobenchmarkOptions {
+  /** Write the results here as a JSON array of {name, mean, std, unit}. */
+  json?: string;
+  /** Run only rows whose name contains this (Ray: TESTS_TO_RUN). */
+  filter?: string;
+  /** Skip rows whose name contains this (Ray: TESTS_TO_SKIP). */
+  skip?: string;
+  /** Length of each of the 4 measured runs; Ray: 2000. */
+  durationMs?: number;
+  /** Idle time before each row; Ray sleeps 10 s. */
+  sleepMs?: number;
+  /** Per-row limit (setup + timer); default: the timer's own length + 60 s. */
+  rowTimeoutMs?: number;
+  numCpus?: number;
+  objectStoreMemory?: number;
+  /** Put rows release each put's ref at once (see BenchContext.releaseRefs). */
+  releaseRefs?: boolean;
+  /** Print the comparison with Ray / piscina / the targets at the end (stderr). */
+  summary?: boolean;
+}
+
+export interface RowResult {
+  name: string;
+  mean: number | null;
+  std: number | null;
+  unit: Unit;
+  /** Present when the row was skipped. */
+  error?: string;
+}
+
+const GiB = 1024 ** 3;
+
+class RowTimeout extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+    this.name = 'RowTimeout';
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+const log = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+
+type Pool = { run(task: unknown): Promise<unknown>; destroy(): Promise<void> };
+
+export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promise<RowResult[]> {
+  const durationMs = opts.durationMs ?? 2000;
+  const sleepMs = opts.sleepMs ?? 0;
+  const warmupMs = Math.min(1000, durationMs);
+  const rowTimeoutMs = opts.rowTimeoutMs ?? sleepMs + warmupMs + 4 * durationMs + 60_000;
+  const numCpus = opts.numCpus ?? os.availableParallelism();
+  const objectStoreMemory = opts.objectStoreMemory ?? 2 * GiB;
+  const filter = opts.filter ?? process.env.TESTS_TO_RUN ?? '';
+  const skip = opts.skip ?? process.env.TESTS_TO_SKIP ?? '';
+
+  const rows = rayPerfRows().filter((r) => (!filter || r.name.includes(filter)) && (!skip || !r.name.includes(skip)));
+  const results: RowResult[] = [];
+  if (rows.length === 0) {
+    log(`rayts microbenchmark: no row matches filter '${filter}'`);
+    return results;
+  }
+
+  log(`rayts microbenchmark: numCpus=${numCpus}, objectStoreMemory=${(objectStoreMemory / GiB).toFixed(2)} GiB, ` +
+    `timer: ${warmupMs} ms warm-up + 4 x ${durationMs} ms (Ray: 1 s + 4 x 2 s), sleep ${sleepMs} ms before each row (Ray: 10 s)`);
+  if (opts.releaseRefs) log('note: --release-refs: put rows call ref.release() on every put (Ray\'s shape drops the ref by refcounting; JS default is GC)');
+  const load = os.loadavg()[0]!;
+  log(`rayts microbenchmark: load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.availableParallelism()} cores`);
+  if (load > os.availableParallelism() / 2) {
+    log(`WARNING: the machine is busy (1-minute load ${load.toFixed(2)}); rows will be slow and noisy`);
+  }
+  log('Tip: use --filter SUBSTR (or TESTS_TO_RUN) to run a subset of benchmarks');
+
+  // A rejection left behind by an aborted row must not end the process.
+  const onStrayRejection = (e: unknown): void => log(`rayts microbenchmark: stray rejection after a skipped row: ${describe(e)}`);
+  process.on('unhandledRejection', onStrayRejection);
+
+  let clusterUp = false;
+  const startCluster = async (): Promise<void> => {
+    const t0 = performance.now();
+    await ray.init({ numCpus, objectStoreMemory });
+    clusterUp = true;
+    log(`rayts microbenchmark: cluster up in ${(performance.now() - t0).toFixed(0)} ms`);
+  };
+  const stopCluster = async (): Promise<void> => {
+    if (!clusterUp) return;
+    clusterUp = false;
+    await ray.shutdown();
+  };
+
+  let pool: Pool | undefined;
+  const ctx: BenchContext = {
+    ray,
+    releaseRefs: opts.releaseRefs ?? false,
+    async piscina() {
+      if (!pool) {
+        const { Piscina } = await import('piscina');
+        pool = new Piscina({ filename: pathToFileURL(path.join(distDir, 'bench', 'piscina_task.js')).href }) as unknown as Pool;
+      }
+      return pool;
+    },
+  };
+
+  try {
+    for (const row of rows) {
+      if (row.kind === 'rayts' && !clusterUp) await startCluster();
+      if (row.note) log(`note: ${row.name}: ${row.note}`);
+      let aborted = false;
+      let timer: NodeJS.Timeout | undefined;
+      const attempt = (async () => {
+        const fn = await setupRow(row, ctx);
+        return timeit(row.name, fn, row.multiplier, { durationMs, warmupMs, sleepMs, aborted: () => aborted });
+      })();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RowTimeout(rowTimeoutMs)), rowTimeoutMs);
+      });
+      try {
+        const r = await Promise.race([attempt, deadline]);
+        process.stdout.write(`${formatRow(r.name, r.mean, r.std)}\n`);
+        results.push({ name: row.name, mean: r.mean, std: r.std, unit: row.unit });
+      } catch (e) {
+        aborted = true;
+        attempt.catch(() => undefined);
+        const why = e instanceof TimeitAborted ? 'aborted' : describe(e);
+        log(`rayts microbenchmark: SKIPPED '${row.name}': ${why}`);
+        results.push({ name: row.name, mean: null, std: null, unit: row.unit, error: why });
+        if (row.kind === 'rayts') {
+          log('rayts microbenchmark: restarting the cluster for the remaining rows');
+          await stopCluster();
+        } else if (pool) {
+          const p = pool;
+          pool = undefined;
+          await p.destroy().catch(() => undefined);
+        }
+      } finally {
+        clearTimeout(timer);
+        await row.teardown?.();
+      }
+    }
+  } finally {
+    await stopCluster();
+    if (pool) await pool.destroy().catch(() => undefined);
+    // Let stray rejections of aborted rows surface before detaching the handler.
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('unhandledRejection', onStrayRejection);
+  }
+
+  log(`rayts microbenchmark: done; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  if (opts.json) {
+    writeFileSync(opts.json, `${JSON.stringify(results, null, 2)}\n`);
+    log(`rayts microbenchmark: wrote ${results.length} rows to ${opts.json}`);
+  }
+  if (opts.summary ?? true) printSummary(results);
+  return results;
+}
+
+async function setupRow(row: BenchRow, ctx: BenchContext): Promise<() => unknown> {
+  return row.setup(ctx);
+}
+
+function fmt(x: number | undefined): string {
+  if (x === undefined) return '—';
+  if (x >= 100) return Math.round(x).toLocaleString('en-US');
+  return x.toFixed(2);
+}
+
+function printSummary(results: RowResult[]): void {
+  const lines: string[][] = [['row', 'rayts', 'Ray 2.58', 'piscina 5', 'target', '']];
+  for (const r of results) {
+    const ref = REFERENCE[r.name] ?? {};
+    const unit = r.unit === 'GB/s' ? ' GB/s' : '';
+    let verdict = '';
+    if (r.mean === null) verdict = 'SKIPPED';
+    else if (ref.target !== undefined) verdict = r.mean >= ref.target ? 'meets target' : `${((100 * r.mean) / ref.target).toFixed(1)}% of target`;
+    lines.push([r.name, r.mean === null ? '—' : fmt(r.mean) + unit, fmt(ref.ray), fmt(ref.piscina), fmt(ref.target), verdict]);
+  }
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  log('\nsummary (BRIEF.md reference numbers for this machine kind):');
+  for (const l of lines) log(l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+}

@@ -1,0 +1,290 @@
+// The task and object rows of Ray's `ray microbenchmark`
+// (python/ray/_private/ray_perf.py), in Ray's order and with Ray's shapes:
+// the same values, batch sizes and multipliers (what counts as one op).
+//
+// Python -> TypeScript:
+//   small_value() returns b"ok"            -> returns 'ok'
+//   np.zeros(k, dtype=np.int64)            -> new BigInt64Array(k)   (8k bytes of zeros)
+//   ray.get / ray.wait inside a task       -> `await import('rayts')` in the task
+//
+// Deviation (rayts has no actors yet): Ray's "multi client tasks async" uses
+// m = 4 `Actor` instances (num_cpus=0) as clients, each submitting 10,000
+// small_value tasks. Here each client is a remote *task* with numCpus: 0 that
+// submits its 10,000 tasks from inside its worker (nested submission). The
+// shape (4 clients x 10,000 tasks, multiplier 40,000) is Ray's. The multi
+// client put rows are tasks in Ray too, so they need no deviation.
+import type * as RayApi from '../index.js';
+
+export type Unit = 'ops/s' | 'GB/s';
+
+/** A row: `setup` runs once (untimed) and returns the timed body. */
+export interface BenchRow {
+  name: string;
+  unit: Unit;
+  multiplier: number;
+  /** 'rayts' rows need a running cluster; 'piscina' rows need the piscina pool. */
+  kind: 'rayts' | 'piscina';
+  note?: string;
+  setup(ctx: BenchContext): Promise<() => unknown> | (() => unknown);
+  /** Frees what setup made (untimed). */
+  teardown?(): Promise<void> | void;
+}
+
+export interface BenchContext {
+  ray: typeof RayApi;
+  /**
+   * --release-refs: the put rows call ref.release() on each put's ref.
+   * Python drops a ref the moment it goes out of scope (refcounting); in JS
+   * an unreferenced ObjectRef waits for garbage collection. Off by default
+   * (Ray's shape; the runtime is meant to keep pace through GC).
+   */
+  releaseRefs: boolean;
+  /** piscina pool running the no-op task (only for 'piscina' rows). */
+  piscina(): Promise<{ run(task: unknown): Promise<unknown> }>;
+}
+
+// The remote functions of ray_perf.py. Each is self-contained: a task that
+// needs the API imports it (`'rayts' as string` keeps tsc from resolving the
+// package by its own name; the emitted code is a plain `import('rayts')`).
+type Api = typeof RayApi;
+
+function remoteFunctions(ray: Api) {
+  // @ray.remote def small_value(): return b"ok"
+  const smallValue = ray.remote(() => 'ok');
+
+  // @ray.remote def do_put_small(): for _ in range(100): ray.put(0)
+  const doPutSmall = ray.remote(async () => {
+    const r = (await import('rayts' as string)) as Api;
+    for (let i = 0; i < 100; i++) r.put(0);
+  });
+
+  // @ray.remote def do_put(): for _ in range(10): ray.put(np.zeros(10 * 1024 * 1024, dtype=np.int64))
+  const doPut = ray.remote(async () => {
+    const r = (await import('rayts' as string)) as Api;
+    for (let i = 0; i < 10; i++) r.put(new BigInt64Array(10 * 1024 * 1024));
+  });
+
+  // @ray.remote def create_object_containing_ref(): return [ray.put(1) for _ in range(10000)]
+  const createObjectContainingRef = ray.remote(async () => {
+    const r = (await import('rayts' as string)) as Api;
+    const refs = [];
+    for (let i = 0; i < 10000; i++) refs.push(r.put(1));
+    return refs;
+  });
+
+  // Actor.small_value_batch(n) of ray_perf.py, as a task (see the header):
+  //   ray.get([small_value.remote() for _ in range(n)])
+  const clientSmallValueBatch = ray.remote({ numCpus: 0 }, async (n: number) => {
+    const r = (await import('rayts' as string)) as Api;
+    const smallValue = r.remote(() => 'ok');
+    const submitted = [];
+    for (let i = 0; i < n; i++) submitted.push(smallValue.remote());
+    await r.get(submitted);
+    return 0;
+  });
+
+  // --release-refs variants: the same bodies, dropping each put's ref at once.
+  const doPutSmallRelease = ray.remote(async () => {
+    const r = (await import('rayts' as string)) as Api;
+    for (let i = 0; i < 100; i++) r.put(0).release();
+  });
+  const doPutRelease = ray.remote(async () => {
+    const r = (await import('rayts' as string)) as Api;
+    for (let i = 0; i < 10; i++) r.put(new BigInt64Array(10 * 1024 * 1024)).release();
+  });
+
+  return { smallValue, doPutSmall, doPut, createObjectContainingRef, clientSmallValueBatch, doPutSmallRelease, doPutRelease };
+}
+
+type Fns = ReturnType<typeof remoteFunctions>;
+const fnCache = new WeakMap<object, Fns>();
+function fns(ray: Api): Fns {
+  // One set per API object; the runtime is looked up at submit time, so the
+  // set survives a shutdown + init (the harness restarts after a failed row).
+  let f = fnCache.get(ray);
+  if (!f) {
+    f = remoteFunctions(ray);
+    fnCache.set(ray, f);
+  }
+  return f;
+}
+
+const MULTI_CLIENTS = 4; // ray_perf.py: m = 4
+const MULTI_CLIENT_TASKS = 10000; // ray_perf.py: n = 10000
+
+let bigArray: BigInt64Array | undefined;
+
+export function rayPerfRows(): BenchRow[] {
+  return [
+    {
+      name: 'single client get calls (Plasma Store)',
+      unit: 'ops/s', multiplier: 1, kind: 'rayts',
+      setup({ ray }) {
+        const value = ray.put(0);
+        return () => ray.get(value);
+      },
+    },
+    {
+      name: 'single client put calls (Plasma Store)',
+      unit: 'ops/s', multiplier: 1, kind: 'rayts',
+      setup({ ray, releaseRefs }) {
+        if (releaseRefs) return () => ray.put(0).release();
+        return () => {
+          ray.put(0);
+        };
+      },
+    },
+    {
+      name: 'multi client put calls (Plasma Store)',
+      unit: 'ops/s', multiplier: 1000, kind: 'rayts',
+      setup({ ray, releaseRefs }) {
+        const f = fns(ray);
+        const doPutSmall = releaseRefs ? f.doPutSmallRelease : f.doPutSmall;
+        return async () => {
+          const refs = [];
+          for (let i = 0; i < 10; i++) refs.push(doPutSmall.remote());
+          await ray.get(refs);
+        };
+      },
+    },
+    {
+      // arr = np.zeros(100 * 1024 * 1024, dtype=np.int64): 800 MiB; multiplier 8 * 0.1
+      name: 'single client put gigabytes',
+      unit: 'GB/s', multiplier: 8 * 0.1, kind: 'rayts',
+      setup({ ray, releaseRefs }) {
+        const arr = (bigArray = new BigInt64Array(100 * 1024 * 1024));
+        if (releaseRefs) return () => ray.put(arr).release();
+        return () => {
+          ray.put(arr);
+        };
+      },
+      teardown() {
+        bigArray = undefined;
+      },
+    },
+    {
+      name: 'single client tasks and get batch',
+      unit: 'ops/s', multiplier: 1, kind: 'rayts',
+      setup({ ray }) {
+        const { smallValue } = fns(ray);
+        return async () => {
+          const submitted = [];
+          for (let i = 0; i < 1000; i++) submitted.push(smallValue.remote());
+          await ray.get(submitted);
+          return 0;
+        };
+      },
+    },
+    {
+      name: 'multi client put gigabytes',
+      unit: 'GB/s', multiplier: 10 * 8 * 0.1, kind: 'rayts',
+      setup({ ray, releaseRefs }) {
+        const f = fns(ray);
+        const doPut = releaseRefs ? f.doPutRelease : f.doPut;
+        return async () => {
+          const refs = [];
+          for (let i = 0; i < 10; i++) refs.push(doPut.remote());
+          await ray.get(refs);
+        };
+      },
+    },
+    {
+      name: 'single client get object containing 10k refs',
+      unit: 'ops/s', multiplier: 1, kind: 'rayts',
+      setup({ ray }) {
+        const objContainingRef = fns(ray).createObjectContainingRef.remote();
+        return () => ray.get(objContainingRef);
+      },
+    },
+    {
+      name: 'single client wait 1k refs',
+      unit: 'ops/s', multiplier: 1, kind: 'rayts',
+      setup({ ray }) {
+        const { smallValue } = fns(ray);
+        return async () => {
+          const numObjs = 1000;
+          let notReady = [];
+          for (let i = 0; i < numObjs; i++) notReady.push(smallValue.remote());
+          // ray_perf.py passes fetch_local=True on the first wait only.
+          let fetchLocal = true;
+          for (let i = 0; i < numObjs; i++) {
+            [, notReady] = await ray.wait(notReady, { fetchLocal });
+            if (fetchLocal) fetchLocal = false;
+          }
+        };
+      },
+    },
+    {
+      name: 'single client tasks sync',
+      unit: 'ops/s', multiplier: 1, kind: 'rayts',
+      setup({ ray }) {
+        const { smallValue } = fns(ray);
+        return () => ray.get(smallValue.remote());
+      },
+    },
+    {
+      name: 'piscina tasks sync',
+      unit: 'ops/s', multiplier: 1, kind: 'piscina',
+      note: 'piscina 5, default pool, no-op task returning \'ok\'',
+      async setup({ piscina }) {
+        const pool = await piscina();
+        return () => pool.run(null);
+      },
+    },
+    {
+      name: 'single client tasks async',
+      unit: 'ops/s', multiplier: 1000, kind: 'rayts',
+      setup({ ray }) {
+        const { smallValue } = fns(ray);
+        return () => {
+          const submitted = [];
+          for (let i = 0; i < 1000; i++) submitted.push(smallValue.remote());
+          return ray.get(submitted);
+        };
+      },
+    },
+    {
+      name: 'piscina tasks async',
+      unit: 'ops/s', multiplier: 1000, kind: 'piscina',
+      note: 'piscina 5, default pool, 1000 runs then await all',
+      async setup({ piscina }) {
+        const pool = await piscina();
+        return () => {
+          const submitted = [];
+          for (let i = 0; i < 1000; i++) submitted.push(pool.run(null));
+          return Promise.all(submitted);
+        };
+      },
+    },
+    {
+      name: 'multi client tasks async',
+      unit: 'ops/s', multiplier: MULTI_CLIENT_TASKS * MULTI_CLIENTS, kind: 'rayts',
+      note: `clients are ${MULTI_CLIENTS} numCpus:0 tasks submitting nested tasks (Ray: ${MULTI_CLIENTS} num_cpus=0 actors; rayts has no actors yet)`,
+      setup({ ray }) {
+        const { clientSmallValueBatch } = fns(ray);
+        return async () => {
+          const submitted = [];
+          for (let i = 0; i < MULTI_CLIENTS; i++) submitted.push(clientSmallValueBatch.remote(MULTI_CLIENT_TASKS));
+          await ray.get(submitted);
+        };
+      },
+    },
+  ];
+}
+
+/** `ray microbenchmark` on this machine kind and the rayts targets (BRIEF.md). */
+export const REFERENCE: Record<string, { ray?: number; piscina?: number; target?: number }> = {
+  'single client tasks sync': { ray: 449, piscina: 12266, target: 15000 },
+  'single client tasks async': { ray: 1358, piscina: 30935, target: 100000 },
+  'single client tasks and get batch': { ray: 1.82, target: 60 },
+  'multi client tasks async': { ray: 1910, target: 100000 },
+  'single client put calls (Plasma Store)': { ray: 1580, target: 500000 },
+  'single client get calls (Plasma Store)': { ray: 9482, target: 1000000 },
+  'multi client put calls (Plasma Store)': { ray: 1378, target: 50000 },
+  'single client put gigabytes': { ray: 2.07, target: 8 },
+  'multi client put gigabytes': { ray: 9.38, target: 10 },
+  'single client get object containing 10k refs': { ray: 9.04, target: 200 },
+  'single client wait 1k refs': { ray: 1.26, target: 50 },
+  'piscina tasks sync': { piscina: 12266 },
+  'piscina tasks async': { piscina: 30935 },
+};
