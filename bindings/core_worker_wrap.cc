@@ -50,6 +50,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("subscribe", &CoreWorkerWrap::Subscribe),
          InstanceMethod("addLocalRef", &CoreWorkerWrap::AddLocalRef),
          InstanceMethod("removeLocalRefs", &CoreWorkerWrap::RemoveLocalRefs),
+         InstanceMethod("registerTaskClass", &CoreWorkerWrap::RegisterTaskClass),
          InstanceMethod("submitTask", &CoreWorkerWrap::SubmitTask),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
          InstanceMethod("taskDone", &CoreWorkerWrap::TaskDone),
@@ -248,21 +249,33 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     return env.Undefined();
   }
 
-  // submitTask(fn: [hash, source, moduleUrl, exportName], name, args, resources, numReturns, maxRetries)
-  //   args: Array<Buffer (by value) | [id: Buffer, owner: string] (by ref)>
+  // registerTaskClass(hash, source, moduleUrl, exportName, name, resources) -> class id
   //   resources: [name, amount, name, amount, ...]
+  Napi::Value RegisterTaskClass(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    TaskClass c;
+    c.function.hash = info[0].ToString();
+    if (info[1].IsString()) c.function.source = info[1].As<Napi::String>().Utf8Value();
+    if (info[2].IsString()) c.function.module_url = info[2].As<Napi::String>().Utf8Value();
+    if (info[3].IsString()) c.function.export_name = info[3].As<Napi::String>().Utf8Value();
+    c.name = info[4].ToString();
+    Napi::Array res = info[5].As<Napi::Array>();
+    for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
+      c.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
+    return Napi::Number::New(env, core_->RegisterTaskClass(std::move(c)));
+  }
+
+  // submitTask(classId, args, numReturns, maxRetries)
+  //   args: Array<Buffer (by value) | [id: Buffer, owner: string] (by ref)>
   // -> Buffer: task id (16 bytes) followed by the return ids (20 bytes each)
   Napi::Value SubmitTask(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     SubmitRequest req;
-    Napi::Array fn = info[0].As<Napi::Array>();
-    req.function.hash = fn.Get(0u).ToString();
-    if (fn.Get(1u).IsString()) req.function.source = fn.Get(1u).ToString();
-    if (fn.Get(2u).IsString()) req.function.module_url = fn.Get(2u).ToString();
-    if (fn.Get(3u).IsString()) req.function.export_name = fn.Get(3u).ToString();
-    req.name = info[1].ToString();
-    Napi::Array args = info[2].As<Napi::Array>();
+    req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
+    if (!req.cls) { ThrowType(env, "submitTask: unknown task class"); return env.Undefined(); }
+    Napi::Array args = info[1].As<Napi::Array>();
     req.args.reserve(args.Length());
     for (uint32_t i = 0; i < args.Length(); i++) {
       Napi::Value a = args.Get(i);
@@ -279,11 +292,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
       }
       req.args.push_back(std::move(in));
     }
-    Napi::Array res = info[3].As<Napi::Array>();
-    for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
-      req.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
-    req.num_returns = info[4].ToNumber().Int32Value();
-    req.max_retries = info[5].ToNumber().Int32Value();
+    req.num_returns = info[2].ToNumber().Int32Value();
+    req.max_retries = info[3].ToNumber().Int32Value();
     std::vector<ObjectID> ids;
     auto tid = core_->SubmitTask(std::move(req), &ids);
     if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
@@ -360,6 +370,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     Napi::Array out = Napi::Array::New(env, events.size());
     for (size_t i = 0; i < events.size(); i++) {
       Event& e = events[i];
+      if (e.type == Event::Type::kObjectReady) {
+        // The common event travels as just its id (a Buffer).
+        out.Set(i, IdToBuffer(env, e.object_id));
+        continue;
+      }
       Napi::Object o = Napi::Object::New(env);
       o.Set("t", Napi::Number::New(env, static_cast<int>(e.type)));
       switch (e.type) {
@@ -405,6 +420,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
           o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
           o.Set("code", Napi::Number::New(env, e.code));
           o.Set("text", e.text);
+          break;
+        case Event::Type::kTriggerGc:
           break;
         case Event::Type::kCancelTask:
           o.Set("taskId", IdToBuffer(env, e.task_id));

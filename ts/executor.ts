@@ -4,8 +4,12 @@ import * as api from './index.js';
 import { ObjectRef, toHex } from './object_ref.js';
 import { deserialize } from './serialization.js';
 import { compileFunction, createImportResolver, installBuildHelpers, type ImportResolver } from './source.js';
-import { recordFromThrown, type ErrorRecord } from './errors.js';
-import type { NativeEvent, NativeReturn } from './native.js';
+import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from './errors.js';
+
+/** How long a task result waits for room in a full store before failing. */
+const STORE_FULL_WAIT_MS = 10_000;
+import { packageRoot, type NativeEvent, type NativeReturn } from './native.js';
+import * as path from 'node:path';
 import type { Runtime } from './runtime.js';
 
 type Callable = (...args: unknown[]) => unknown;
@@ -23,7 +27,11 @@ export class Executor {
   constructor(rt: Runtime) {
     this.#rt = rt;
     installBuildHelpers();
-    this.#resolver = createImportResolver({ api, cwd: process.cwd() });
+    this.#resolver = createImportResolver({
+      api,
+      cwd: process.cwd(),
+      apiFiles: [path.join(packageRoot, 'dist', 'esm', 'index.js'), path.join(packageRoot, 'dist', 'cjs', 'index.js')],
+    });
     rt.onExecute = (ev) => this.#enqueue(ev);
     rt.onCancel = (ev) => this.#cancelled.add(keyOf(ev.taskId!));
   }
@@ -93,6 +101,23 @@ export class Executor {
     return id;
   }
 
+  /**
+   * Encodes a result. When the store is full, waits (bounded, with backoff)
+   * for owners and readers to release memory: the node server has asked
+   * every process to collect garbage. Spilling comes with fault tolerance.
+   */
+  async #encode(value: unknown, id: Uint8Array, label: string): Promise<NativeReturn> {
+    const deadline = Date.now() + STORE_FULL_WAIT_MS;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+      try {
+        return this.#rt.encodeReturn(value, id, label);
+      } catch (e) {
+        if (!(e instanceof ObjectStoreFullError) || Date.now() + delay > deadline) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   #errorReturn(rec: ErrorRecord): NativeReturn {
     const bytes = Buffer.from(JSON.stringify(rec), 'utf8');
     return [bytes, false, true, bytes.length];
@@ -112,8 +137,14 @@ export class Executor {
     rt.executing++;
     rt.currentTaskId = toHex(taskId);
     try {
-      const fn = await this.#resolve(ev);
-      const args = await Promise.all((ev.args ?? []).map((a) => this.#arg(a)));
+      const fn = this.#functions.get(ev.fnHash!) ?? (await this.#resolve(ev));
+      const wireArgs = ev.args ?? [];
+      let args: unknown[];
+      if (wireArgs.every((a) => a instanceof Uint8Array)) {
+        args = wireArgs.map((a) => deserialize(a as Uint8Array, rt.hooks)); // all inline: no await
+      } else {
+        args = await Promise.all(wireArgs.map((a) => this.#arg(a)));
+      }
       if (n < 0) {
         const it = fn(...args) as AsyncIterable<unknown> | Iterable<unknown>;
         if (it === null || typeof it !== 'object' || (!(Symbol.asyncIterator in it) && !(Symbol.iterator in it))) {
@@ -121,14 +152,17 @@ export class Executor {
         }
         let i = 0;
         for await (const v of it as AsyncIterable<unknown>) {
-          const [data, inPlasma, isError, size] = rt.encodeReturn(v, this.#returnId(taskId, i + 1), `yielded value ${i}`);
+          const [data, inPlasma, isError, size] = await this.#encode(v, this.#returnId(taskId, i + 1), `yielded value ${i}`);
           rt.core.reportGeneratorItem(handle, i, data, inPlasma, isError, size);
           i++;
         }
         rt.core.taskDone(handle, []);
         return;
       }
-      const result = await fn(...args);
+      let result = fn(...args);
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        result = await result;
+      }
       let values: unknown[];
       if (n === 1) values = [result];
       else {
@@ -137,7 +171,10 @@ export class Executor {
         }
         values = result;
       }
-      const rets = values.map((v, i) => rt.encodeReturn(v, this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`));
+      const rets: NativeReturn[] = [];
+      for (let i = 0; i < values.length; i++) {
+        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`));
+      }
       rt.core.taskDone(handle, rets);
     } catch (e) {
       const rec = recordFromThrown(e, name);

@@ -27,7 +27,7 @@ export interface NativeEvent {
   force?: boolean;
 }
 
-export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5 } as const;
+export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6 } as const;
 
 export interface NativeCoreWorker {
   info(): { workerId: string; nodeId: string; jobId: number; address: string; sessionDir: string; storeSize: number };
@@ -42,14 +42,16 @@ export interface NativeCoreWorker {
   subscribe(id: Uint8Array, owner: string): void;
   addLocalRef(id: Uint8Array, owner: string): void;
   removeLocalRefs(ids: Uint8Array[]): void;
-  submitTask(fn: [string, string | undefined, string | undefined, string | undefined], name: string,
-    args: NativeArg[], resources: Array<string | number>, numReturns: number, maxRetries: number): Uint8Array;
+  registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
+    name: string, resources: Array<string | number>): number;
+  submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array;
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;
   gcsCall(method: string, body: string): number;
-  drainEvents(): NativeEvent[];
+  /** Ready events arrive as the bare object id; others as NativeEvent. */
+  drainEvents(): Array<NativeEvent | Uint8Array>;
   stats(): Record<string, number>;
   setRef(ref: boolean): void;
   adjustExternalMemory(delta: number): number;

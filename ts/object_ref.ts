@@ -9,6 +9,7 @@
 export interface RefRuntime {
   getValue(ref: ObjectRef<unknown>): Promise<unknown>;
   dropRef(binary: Uint8Array, externalBytes: number): void;
+  releaseRef(binary: Uint8Array, externalBytes: number): void;
 }
 
 interface Held {
@@ -71,7 +72,7 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     if (this.#released) return;
     this.#released = true;
     registry.unregister(this);
-    this.#rt.dropRef(this.binary, this.#held.externalBytes);
+    this.#rt.releaseRef(this.binary, this.#held.externalBytes);
   }
 
   [Symbol.dispose](): void {

@@ -36,7 +36,7 @@ export class ObjectRefGenerator<T> implements AsyncIterable<ObjectRef<T>> {
 
   async next(): Promise<IteratorResult<ObjectRef<T>, undefined>> {
     const item = await this.#rt.nextGeneratorItem(this.#taskId, this.#state);
-    return item === undefined ? { done: true, value: undefined } : { done: false, value: item as ObjectRef<T> };
+    return item === undefined ? { done: true, value: undefined } : { done: false, value: item.ref as ObjectRef<T> };
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ObjectRef<T>, undefined> {
@@ -72,36 +72,49 @@ export function resourcesOf(o: { numCpus?: number | undefined; numGpus?: number 
 class RemoteFunctionBase {
   /** @internal */ readonly fn: FunctionSourceRef;
   /** @internal */ readonly opts: TaskOptions;
+  #cls: { rt: Runtime; id: number } | undefined;
+  readonly #name: string;
+  readonly #numReturns: number;
+  readonly #maxRetries: number;
 
   /** @internal */
   constructor(fn: FunctionSourceRef, opts: TaskOptions) {
     this.fn = fn;
     this.opts = opts;
+    this.#name = opts.name ?? fn.name;
+    const n = opts.numReturns;
+    this.#numReturns = n === 'streaming' ? -1 : n ?? 1;
+    this.#maxRetries = opts.maxRetries ?? TASK_DEFAULTS.maxRetries;
+    // Reject a bad resource shape here, where the options were given.
+    resourcesOf(opts, TASK_DEFAULTS.numCpus);
   }
 
-  /** @internal */
-  submitWith(args: unknown[]): { rt: Runtime; taskId: Uint8Array; returns: Uint8Array[] } {
-    const name = this.opts.name ?? this.fn.name;
-    const rt = requireRuntime(`${name}.remote()`);
-    const n = this.opts.numReturns;
-    const desc: FunctionDescriptor = { hash: this.fn.hash, name };
+  /** @internal The task class in the current runtime (registered once per runtime). */
+  classIn(rt: Runtime): number {
+    const c = this.#cls;
+    if (c !== undefined && c.rt === rt) return c.id;
+    const desc: FunctionDescriptor = { hash: this.fn.hash, name: this.#name };
     if (this.fn.source !== undefined) desc.source = this.fn.source;
     if (this.fn.moduleUrl !== undefined) desc.moduleUrl = this.fn.moduleUrl;
     if (this.fn.exportName !== undefined) desc.exportName = this.fn.exportName;
-    const { taskId, returns } = rt.submit(desc, args, {
-      resources: resourcesOf(this.opts, TASK_DEFAULTS.numCpus),
-      numReturns: n === 'streaming' ? -1 : n ?? 1,
-      maxRetries: this.opts.maxRetries ?? TASK_DEFAULTS.maxRetries,
-    });
-    return { rt, taskId, returns };
+    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus));
+    this.#cls = { rt, id };
+    return id;
+  }
+
+  /** @internal */
+  submitWith(args: unknown[]): { rt: Runtime; out: Uint8Array } {
+    const rt = requireRuntime(`${this.#name}.remote()`);
+    const out = rt.submit(this.classIn(rt), this.#name, args, this.#numReturns, this.#maxRetries);
+    return { rt, out };
   }
 }
 
 export class RemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
   /** Submits the task; returns a ref to its result at once. */
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>> {
-    const { rt, returns } = this.submitWith(args);
-    return rt.adoptRef<Awaited<R>>(returns[0]!);
+    const { rt, out } = this.submitWith(args);
+    return rt.adoptRef<Awaited<R>>(out.subarray(16, 36));
   }
 
   /** A copy with these options merged over the current ones. */
@@ -116,8 +129,10 @@ export class RemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
 
 export class MultiReturnRemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R> extends readonly (infer E)[] ? E : unknown>[] {
-    const { rt, returns } = this.submitWith(args);
-    return returns.map((b) => rt.adoptRef(b));
+    const { rt, out } = this.submitWith(args);
+    const refs: ObjectRef<Awaited<R> extends readonly (infer E)[] ? E : unknown>[] = [];
+    for (let off = 16; off < out.length; off += 20) refs.push(rt.adoptRef(out.subarray(off, off + 20)));
+    return refs;
   }
   options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
     return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
@@ -126,8 +141,8 @@ export class MultiReturnRemoteFunction<A extends unknown[], R> extends RemoteFun
 
 export class StreamingRemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
   remote(...args: RemoteArgs<A>): ObjectRefGenerator<Yielded<R>> {
-    const { rt, taskId } = this.submitWith(args);
-    return new ObjectRefGenerator<Yielded<R>>(rt, taskId);
+    const { rt, out } = this.submitWith(args);
+    return new ObjectRefGenerator<Yielded<R>>(rt, out.subarray(0, 16));
   }
   options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
     return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });

@@ -2,13 +2,15 @@
 // object get/put/wait, task submission, event dispatch from the core, and
 // reference bookkeeping for ObjectRefs. The driver's runtime also hosts the
 // embedded node server (raylet + plasma + GCS on C++ threads).
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { ObjectRef, toHex, type RefRuntime } from './object_ref.js';
 import {
   EventType, loadAddon,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
-import { errorFromRecord, GetTimeoutError, ObjectLostError, RaySystemError, type ErrorRecord } from './errors.js';
+import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
 
 /** Values up to this size live in the owner's memory store and travel inline. */
 export const MAX_INLINE_BYTES = 100 * 1024;
@@ -21,15 +23,31 @@ export interface FunctionDescriptor {
   name: string;
 }
 
-export interface SubmitOptions {
-  resources: Array<string | number>;
-  numReturns: number; // -1 streaming
-  maxRetries: number;
-}
-
 const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 type Waiter = (ready: boolean) => void;
+
+let gcFn: (() => void) | null | undefined;
+/** A full garbage collection function (V8's gc), or null where unavailable. */
+function fullGc(): (() => void) | null {
+  if (gcFn !== undefined) return gcFn;
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return (gcFn = g);
+  try {
+    // Expose gc without a command-line flag: set the flag, then take gc from
+    // a fresh context (the flag applies to contexts created afterwards).
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as () => void;
+  } catch {
+    gcFn = null;
+  }
+  return gcFn;
+}
+
+/** Binary data too large to inline: skip the all-inline fast path. */
+function isLargeBinary(v: unknown): boolean {
+  return (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) && v.byteLength > MAX_INLINE_BYTES;
+}
 
 interface GeneratorState {
   items: ObjectRef<unknown>[];
@@ -63,8 +81,11 @@ export class Runtime implements RefRuntime {
   #drops: Uint8Array[] = [];
   #dropScheduled = false;
   #holds = 0;
-  #plasmaHolds = new FinalizationRegistry<{ id: Uint8Array; remaining: number }>((hold) => {
-    if (--hold.remaining === 0 && !this.closed) this.core.plasmaRelease(hold.id);
+  #plasmaHolds = new FinalizationRegistry<{ id: Uint8Array; remaining: number; size: number }>((hold) => {
+    if (--hold.remaining === 0 && !this.closed) {
+      this.core.adjustExternalMemory(-hold.size);
+      this.core.plasmaRelease(hold.id);
+    }
   });
 
   constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
@@ -139,17 +160,17 @@ export class Runtime implements RefRuntime {
     if (this.closed) return;
     const events = this.core.drainEvents();
     for (const ev of events) {
-      switch (ev.t) {
-        case EventType.Ready: {
-          const k = keyOf(ev.id as Uint8Array);
-          const list = this.#waiters.get(k);
-          if (list) {
-            this.#waiters.delete(k);
-            this.#hold(-1);
-            for (const w of list) w(true);
-          }
-          break;
+      if (ev instanceof Uint8Array) {
+        const k = keyOf(ev);
+        const list = this.#waiters.get(k);
+        if (list) {
+          this.#waiters.delete(k);
+          this.#hold(-1);
+          for (const w of list) w(true);
         }
+        continue;
+      }
+      switch (ev.t) {
         case EventType.Execute:
           this.onExecute?.(ev);
           break;
@@ -185,25 +206,51 @@ export class Runtime implements RefRuntime {
         case EventType.Cancel:
           this.onCancel?.(ev);
           break;
+        case EventType.TriggerGc:
+          this.#collectGarbage();
+          break;
       }
     }
   }
 
+  /**
+   * The node's store is under pressure: collect now so handles and
+   * zero-copy views nobody can reach give their objects back (as Ray's
+   * raylet-triggered global GC). Finalizers run on the next turn; the
+   * resulting decrements are flushed right after them.
+   */
+  #collectGarbage(): void {
+    const gc = fullGc();
+    if (gc) gc();
+    setImmediate(() => setImmediate(() => this.flushDrops()));
+  }
+
   // ------------------------------------------------------------------ refs --
 
+  /** A handle was garbage-collected: batch the decrements. */
   dropRef(binary: Uint8Array, externalBytes = 0): void {
     if (this.closed) return;
     if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
     this.#drops.push(binary);
     if (!this.#dropScheduled) {
       this.#dropScheduled = true;
-      setImmediate(() => {
-        this.#dropScheduled = false;
-        const drops = this.#drops;
-        this.#drops = [];
-        if (!this.closed) this.core.removeLocalRefs(drops);
-      });
+      setImmediate(() => this.flushDrops());
     }
+  }
+
+  /** ref.release(): the count drops now, so a loop that releases frees as it goes. */
+  releaseRef(binary: Uint8Array, externalBytes = 0): void {
+    if (this.closed) return;
+    if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
+    this.core.removeLocalRefs([binary]);
+  }
+
+  flushDrops(): void {
+    this.#dropScheduled = false;
+    const drops = this.#drops;
+    if (drops.length === 0) return;
+    this.#drops = [];
+    if (!this.closed) this.core.removeLocalRefs(drops);
   }
 
   /** A ref this process already counts (returned by the core with count 1). */
@@ -220,6 +267,10 @@ export class Runtime implements RefRuntime {
 
   put<T>(value: T): ObjectRef<T> {
     this.#checkOpen('ray.put()');
+    if (!isLargeBinary(value)) {
+      const small = serializeToBytes(value, this.hooks, 'ray.put value');
+      if (small.byteLength <= MAX_INLINE_BYTES) return this.adoptRef<T>(this.core.putInline(small));
+    }
     const s = serialize(value, this.hooks, 'ray.put value');
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
@@ -233,12 +284,24 @@ export class Runtime implements RefRuntime {
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
-    const offset = this.core.plasmaCreate(id, s.totalSize);
+    let offset: number;
+    try {
+      offset = this.core.plasmaCreate(id, s.totalSize);
+    } catch (e) {
+      if (!(e instanceof ObjectStoreFullError) || this.#drops.length === 0) throw e;
+      // Handles already collected but not yet counted down may free room.
+      this.flushDrops();
+      offset = this.core.plasmaCreate(id, s.totalSize);
+    }
     writeTo(s, this.#store.subarray(offset, offset + s.totalSize));
   }
 
   /** Worker side: encodes a task's return value for the reply. */
   encodeReturn(value: unknown, returnId: Uint8Array, label: string): [Uint8Array | null, boolean, boolean, number] {
+    if (!isLargeBinary(value)) {
+      const small = serializeToBytes(value, this.hooks, label);
+      if (small.byteLength <= MAX_INLINE_BYTES) return [small, false, false, small.byteLength];
+    }
     const s = serialize(value, this.hooks, label);
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
@@ -275,7 +338,9 @@ export class Runtime implements RefRuntime {
     if (views.length === 0) {
       this.core.plasmaRelease(id);
     } else {
-      const hold = { id, remaining: views.length };
+      // Tell V8 what these views pin, so collection keeps pace with the store.
+      this.core.adjustExternalMemory(size);
+      const hold = { id, remaining: views.length, size };
       for (const v of views) this.#plasmaHolds.register(v, hold);
     }
     return value;
@@ -397,6 +462,13 @@ export class Runtime implements RefRuntime {
         continue;
       }
       const label = `argument ${i + 1} of ${fnName}`;
+      if (!isLargeBinary(a)) {
+        const small = serializeToBytes(a, this.hooks, label);
+        if (small.byteLength <= MAX_INLINE_BYTES) {
+          wire[i] = small; // copied by the addon at once
+          continue;
+        }
+      }
       const s = serialize(a, this.hooks, label);
       if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
         const bytes = new Uint8Array(s.totalSize);
@@ -415,16 +487,18 @@ export class Runtime implements RefRuntime {
     return { wire, temps };
   }
 
-  submit(fn: FunctionDescriptor, args: unknown[], opts: SubmitOptions): { taskId: Uint8Array; returns: Uint8Array[] } {
+  /** Registers what all tasks of one remote function share; returns its class id. */
+  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>): number {
     this.#checkOpen(`${fn.name}.remote()`);
-    const { wire, temps } = this.encodeArgs(args, fn.name);
-    const out = this.core.submitTask([fn.hash, fn.source, fn.moduleUrl, fn.exportName], fn.name, wire,
-      opts.resources, opts.numReturns, opts.maxRetries);
-    for (const t of temps) t.release(); // the submitted task holds them now
-    const taskId = out.subarray(0, 16);
-    const returns: Uint8Array[] = [];
-    for (let off = 16; off < out.length; off += 20) returns.push(out.subarray(off, off + 20));
-    return { taskId, returns };
+    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources);
+  }
+
+  submit(classId: number, fnName: string, args: unknown[], numReturns: number, maxRetries: number): Uint8Array {
+    this.#checkOpen(`${fnName}.remote()`);
+    const { wire, temps } = this.encodeArgs(args, fnName);
+    const out = this.core.submitTask(classId, wire, numReturns, maxRetries);
+    for (let i = 0; i < temps.length; i++) temps[i]!.release(); // the submitted task holds them now
+    return out;
   }
 
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
@@ -440,7 +514,12 @@ export class Runtime implements RefRuntime {
     return st;
   }
 
-  async nextGeneratorItem(taskId: Uint8Array, st: GeneratorState): Promise<ObjectRef<unknown> | undefined> {
+  /**
+   * Next ref of a streaming generator, or undefined at the end. The ref is
+   * wrapped: an ObjectRef is thenable, so an async function returning it
+   * bare would resolve to the object's value instead.
+   */
+  async nextGeneratorItem(taskId: Uint8Array, st: GeneratorState): Promise<{ ref: ObjectRef<unknown> } | undefined> {
     while (st.items.length === 0 && !st.ended) {
       if (this.closed) throw new RaySystemError('rayts was shut down while iterating a generator');
       this.#hold(1);
@@ -452,8 +531,11 @@ export class Runtime implements RefRuntime {
       }
     }
     const item = st.items.shift();
-    if (item === undefined) this.#generators.delete(keyOf(taskId));
-    return item;
+    if (item === undefined) {
+      this.#generators.delete(keyOf(taskId));
+      return undefined;
+    }
+    return { ref: item };
   }
 
   // ---------------------------------------------------------- control plane --

@@ -725,6 +725,8 @@ export interface ImportResolverOptions {
   api?: unknown;
   /** Directory bare and relative specifiers resolve from. Default process.cwd(). */
   cwd?: string;
+  /** Files that are the rayts entry point itself (import them -> `api`). */
+  apiFiles?: string[];
 }
 
 type ExportsTarget = string | null | ExportsTarget[] | { [condition: string]: ExportsTarget };
@@ -792,7 +794,14 @@ export function createImportResolver(options: ImportResolverOptions = {}): Impor
       return import(specifier);
     }
     if (specifier.startsWith('./') || specifier.startsWith('../') || path.isAbsolute(specifier)) {
-      return import(pathToFileURL(path.resolve(cwd, specifier)).href);
+      let file = path.resolve(cwd, specifier);
+      // Vite/vitest rewrite import('rayts') to a root-relative path such as
+      // '/dist/esm/index.js': try it under the working directory.
+      if (path.isAbsolute(specifier) && !existsSync(file) && existsSync(path.join(cwd, specifier))) {
+        file = path.join(cwd, specifier);
+      }
+      if (options.api !== undefined && options.apiFiles?.includes(file)) return options.api;
+      return import(pathToFileURL(file).href);
     }
     let resolved: string | undefined;
     try {

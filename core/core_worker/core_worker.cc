@@ -405,6 +405,9 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
       EmitLocked(std::move(e));
       break;
     }
+    case proto::Body::TriggerGc:
+      EmitLocked(Event(Event::Type::kTriggerGc));
+      break;
     default:
       break;
   }

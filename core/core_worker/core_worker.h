@@ -62,11 +62,18 @@ struct TaskArgIn {           // from the host at submit time
   std::shared_ptr<const std::string> data;  // by value: serialized bytes
 };
 
-struct SubmitRequest {
+// What every task of one remote function (with one option set) shares:
+// registered once, referenced by id on each submit (no per-call strings).
+struct TaskClass {
   FunctionRef function;
   std::string name;
-  std::vector<TaskArgIn> args;
   std::vector<std::pair<std::string, double>> resources;
+  uint64_t scheduling_key = 0;  // computed at registration
+};
+
+struct SubmitRequest {
+  std::shared_ptr<const TaskClass> cls;
+  std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;
 };
@@ -96,7 +103,7 @@ struct ReturnValue {         // from the host when a task finishes
 };
 
 struct Event {
-  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask };
+  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc };
   explicit Event(Type t) : type(t) {}
   Type type;
   ObjectID object_id;
@@ -146,6 +153,8 @@ class CoreWorker {
   void RemoveLocalRefs(const std::vector<ObjectID>& ids);
 
   // ---- tasks ----
+  uint32_t RegisterTaskClass(TaskClass cls);
+  std::shared_ptr<const TaskClass> GetTaskClass(uint32_t id);
   StatusOr<TaskID> SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
   void CancelTask(const TaskID& task, bool force, bool recursive);
   void TaskDone(uint64_t handle, std::vector<ReturnValue> returns);
@@ -226,6 +235,7 @@ class CoreWorker {
   uint64_t put_counter_ = 0;
   uint64_t task_counter_ = 0;
   uint64_t next_request_id_ = 1;
+  std::vector<std::shared_ptr<const TaskClass>> task_classes_;
 
   std::unordered_set<ObjectID, IdHash> js_subscribed_;
   std::unordered_map<ObjectID, std::vector<std::shared_ptr<Pending>>, IdHash> dependents_;

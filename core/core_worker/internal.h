@@ -16,6 +16,8 @@
 namespace rayts {
 namespace wire {
 inline constexpr size_t kMaxInflightPerLease = 64;
+// Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
+inline constexpr double kPipelineBelowUs = 2000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
 
 using Fbb = flatbuffers::FlatBufferBuilder;
@@ -34,9 +36,9 @@ Id IdFrom(const flatbuffers::Vector<uint8_t>* v) {
 }
 inline std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
-inline uint64_t KeyOf(const SubmitRequest& r) {
-  std::string k = r.function.hash;
-  for (auto& [name, amount] : r.resources) {
+inline uint64_t KeyOf(const TaskClass& c) {
+  std::string k = c.function.hash;
+  for (auto& [name, amount] : c.resources) {
     k += '|';
     k += name;
     k += '=';
@@ -70,6 +72,7 @@ struct CoreWorker::Pending {
   std::vector<ObjectID> return_ids;
   std::vector<ObjectID> owned_arg_refs;
   std::shared_ptr<Lease> lease;
+  std::chrono::steady_clock::time_point pushed_at;
 };
 
 struct CoreWorker::Lease {
@@ -94,6 +97,10 @@ struct CoreWorker::KeyState {
   uint64_t pending_request_id = 0;
   bool cancel_sent = false;  // CancelLeaseRequest already sent for pending_request_id
   int spare_hint = 1;
+  // Round trip (push -> reply) of recent tasks, EWMA in microseconds; < 0
+  // until the first reply. Pipelining several tasks per worker only pays
+  // for short tasks: a long one would hold the tasks queued behind it.
+  double avg_roundtrip_us = -1;
 };
 
 }  // namespace rayts

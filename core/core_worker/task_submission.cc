@@ -11,6 +11,18 @@ using namespace wire;  // NOLINT: file-local wire helpers
 
 // ----------------------------------------------------------------- tasks --
 
+uint32_t CoreWorker::RegisterTaskClass(TaskClass cls) {
+  cls.scheduling_key = KeyOf(cls);
+  std::lock_guard<std::mutex> lock(mu_);
+  task_classes_.push_back(std::make_shared<const TaskClass>(std::move(cls)));
+  return static_cast<uint32_t>(task_classes_.size() - 1);
+}
+
+std::shared_ptr<const TaskClass> CoreWorker::GetTaskClass(uint32_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return id < task_classes_.size() ? task_classes_[id] : nullptr;
+}
+
 StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
@@ -19,7 +31,8 @@ StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>
   uint64_t counter = ++task_counter_;
   std::memcpy(tid.bytes.data() + 8, &counter, 8);
   t->task_id = tid;
-  t->key = KeyOf(req);
+  if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
+  t->key = req.cls->scheduling_key;
   t->retries_left = req.max_retries;
   for (int i = 0; i < req.num_returns; i++) {
     ObjectID id = ObjectIdFor(tid, static_cast<uint32_t>(i + 1));
@@ -44,7 +57,7 @@ StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>
   if (!ks) {
     ks = std::make_unique<KeyState>();
     ks->key = t->key;
-    ks->resources = t->req.resources;
+    ks->resources = t->req.cls->resources;
   }
   tasks_[tid] = t;
   if (t->unresolved == 0) EnqueueReadyLocked(t);
@@ -71,7 +84,10 @@ void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
 }
 
 void CoreWorker::DispatchLocked(KeyState& ks) {
-  size_t cap = ks.spare_hint > 0 ? 1 : kMaxInflightPerLease;
+  // One task per worker while the node has room for more workers of this
+  // shape, or while tasks of this key are not known to be short.
+  bool pipeline = ks.spare_hint <= 0 && ks.avg_roundtrip_us >= 0 && ks.avg_roundtrip_us < kPipelineBelowUs;
+  size_t cap = pipeline ? kMaxInflightPerLease : 1;
   for (auto& lease : ks.leases) {
     if (lease->returned) continue;
     while (!ks.queue.empty() && lease->inflight.size() < cap) {
@@ -157,11 +173,12 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
 
 void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pending>& t) {
   t->lease = lease;
+  t->pushed_at = std::chrono::steady_clock::now();
   lease->inflight[t->task_id] = t;
   lease->idle_epoch++;
   const SubmitRequest& r = t->req;
   Fbb fbb(512);
-  auto& fn = r.function;
+  auto& fn = r.cls->function;
   bool send_source = lease->sent_functions.insert(fn.hash).second;
   auto fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString(fn.hash),
                                             send_source ? fbb.CreateString(fn.source) : 0,
@@ -197,7 +214,7 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
   auto tid = IdBytes(fbb, t->task_id);
   auto caller = IdBytes(fbb, opts_.worker_id);
   auto owner = fbb.CreateString(opts_.listen_path);
-  auto name = fbb.CreateString(r.name);
+  auto name = fbb.CreateString(r.cls->name);
   auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
@@ -227,6 +244,14 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   if (it == lease->inflight.end()) return;
   auto t = it->second;
   lease->inflight.erase(it);
+  {
+    auto kit = keys_.find(lease->key);
+    if (kit != keys_.end()) {
+      double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t->pushed_at).count();
+      double& avg = kit->second->avg_roundtrip_us;
+      avg = avg < 0 ? us : 0.8 * avg + 0.2 * us;
+    }
+  }
   if (r->code() != 0) {
     FailTaskLocked(t, ErrorRecordJson("system", "RaySystemError", Str(r->message())));
   } else if (t->req.num_returns < 0) {
@@ -342,14 +367,14 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
     t->lease.reset();
     if (t->cancelled) {
       FailTaskLocked(t, ErrorRecordJson("cancelled", "TaskCancelledError",
-                                        "task " + t->req.name + " (" + tid.Hex() + ") was cancelled"));
+                                        "task " + t->req.cls->name + " (" + tid.Hex() + ") was cancelled"));
     } else if (t->retries_left != 0) {
       if (t->retries_left > 0) t->retries_left--;
       t->attempt++;
       if (kit != keys_.end()) kit->second->queue.push_front(t);
     } else {
       FailTaskLocked(t, ErrorRecordJson("worker_crashed", "WorkerCrashedError",
-                                        "the worker running task " + t->req.name +
+                                        "the worker running task " + t->req.cls->name +
                                             " died unexpectedly (" + s.message() + "); retries exhausted"));
     }
   }
@@ -363,7 +388,7 @@ void CoreWorker::CancelTask(const TaskID& task, bool force, bool recursive) {
   auto t = it->second;
   t->cancelled = true;
   std::string json = ErrorRecordJson("cancelled", "TaskCancelledError",
-                                     "task " + t->req.name + " (" + task.Hex() + ") was cancelled");
+                                     "task " + t->req.cls->name + " (" + task.Hex() + ") was cancelled");
   if (!t->lease) {
     auto kit = keys_.find(t->key);
     if (kit != keys_.end()) {

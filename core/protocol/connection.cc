@@ -1,6 +1,9 @@
 #include "core/protocol/connection.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 
 namespace rayts {
 
@@ -27,14 +30,14 @@ void Connection::ReadMore() {
   uint8_t* dst = decoder_.PrepareWrite(kReadChunk, &avail);
   auto self = shared_from_this();
   socket_.async_read_some(asio::buffer(dst, avail), [this, self](const asio::error_code& ec, size_t n) {
-    if (closed_) return;
+    if (closed()) return;
     if (ec) {
       Fail(ec == asio::error::eof ? Status::Disconnected("peer closed the connection")
                                   : Status::IOError("read failed: " + ec.message()));
       return;
     }
     decoder_.CommitWrite(n);
-    while (!closed_) {
+    while (!closed()) {
       const proto::Envelope* env;
       Status s = decoder_.Next(&env);
       if (!s.ok()) {
@@ -44,32 +47,77 @@ void Connection::ReadMore() {
       if (!env) break;
       on_message_(*env);
     }
-    if (!closed_) ReadMore();
+    if (!closed()) ReadMore();
   });
 }
 
 void Connection::Send(flatbuffers::DetachedBuffer frame) {
-  if (closed_) return;
-  queued_.push_back(std::move(frame));
-  if (!write_in_flight_) WriteMore();
+  std::vector<flatbuffers::DetachedBuffer> one;
+  one.push_back(std::move(frame));
+  SendBatch(&one);
 }
 
-void Connection::SendFromAnyThread(flatbuffers::DetachedBuffer frame) {
-  auto self = shared_from_this();
-  auto holder = std::make_shared<flatbuffers::DetachedBuffer>(std::move(frame));
-  asio::post(socket_.get_executor(), [self, holder] { self->Send(std::move(*holder)); });
+void Connection::SendBatch(std::vector<flatbuffers::DetachedBuffer>* frames) {
+  if (frames->empty()) return;
+  std::unique_lock<std::mutex> lock(write_mu_);
+  if (closed()) {
+    frames->clear();
+    return;
+  }
+  size_t skip = 0;
+  size_t first = 0;
+  if (!write_in_flight_ && queued_.empty()) {
+    // Nothing ahead of us: write now, from this thread.
+    iovec iov[64];
+    size_t n = std::min<size_t>(frames->size(), 64);
+    for (size_t i = 0; i < n; i++) iov[i] = iovec{(*frames)[i].data(), (*frames)[i].size()};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    ssize_t w;
+    do {
+      w = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    size_t written = w > 0 ? static_cast<size_t>(w) : 0;
+    // Skip whole frames written; remember how much of the next one went out.
+    while (first < frames->size() && written >= (*frames)[first].size()) {
+      written -= (*frames)[first].size();
+      first++;
+    }
+    skip = written;
+    if (first == frames->size()) {
+      frames->clear();
+      return;
+    }
+    // EAGAIN or an error: the io thread takes the rest (and reports errors).
+  }
+  if (queued_.empty()) queued_skip_ = skip;
+  for (size_t i = first; i < frames->size(); i++) queued_.push_back(std::move((*frames)[i]));
+  frames->clear();
+  if (!write_in_flight_) {
+    write_in_flight_ = true;
+    lock.unlock();
+    auto self = shared_from_this();
+    asio::post(socket_.get_executor(), [self] { self->WriteMore(); });
+  }
 }
 
 void Connection::WriteMore() {
-  if (queued_.empty() || closed_) {
-    write_in_flight_ = false;
-    return;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (queued_.empty() || closed()) {
+      write_in_flight_ = false;
+      return;
+    }
+    writing_.swap(queued_);
+    queued_.clear();
+    gather_.clear();
+    for (size_t i = 0; i < writing_.size(); i++) {
+      size_t skip = i == 0 ? queued_skip_ : 0;
+      gather_.emplace_back(writing_[i].data() + skip, writing_[i].size() - skip);
+    }
+    queued_skip_ = 0;
   }
-  write_in_flight_ = true;
-  writing_.swap(queued_);
-  queued_.clear();
-  gather_.clear();
-  for (auto& b : writing_) gather_.emplace_back(b.data(), b.size());
   auto self = shared_from_this();
   asio::async_write(socket_, gather_, [this, self](const asio::error_code& ec, size_t) {
     writing_.clear();
@@ -82,11 +130,15 @@ void Connection::WriteMore() {
 }
 
 void Connection::Fail(const Status& s) {
-  if (closed_) return;
-  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (closed()) return;
+    closed_.store(true, std::memory_order_release);
+    queued_.clear();
+    write_in_flight_ = false;
+  }
   asio::error_code ec;
   socket_.close(ec);
-  queued_.clear();
   if (on_close_) {
     auto cb = std::move(on_close_);
     on_close_ = nullptr;
@@ -95,7 +147,11 @@ void Connection::Fail(const Status& s) {
 
 }
 
-void Connection::Close() { Fail(Status::Disconnected("closed locally")); }
+void Connection::Close() {
+  // Close may come from any thread; the socket is closed on the io thread.
+  auto self = shared_from_this();
+  asio::dispatch(socket_.get_executor(), [self] { self->Fail(Status::Disconnected("closed locally")); });
+}
 
 StatusOr<UnixSocket> ConnectUnix(asio::io_context& io, const std::string& path) {
   UnixSocket s(io);

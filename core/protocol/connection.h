@@ -1,15 +1,22 @@
 // Connection: one framed, bidirectional unix-socket stream on an asio io_context.
 //
 // Role: reads frames (FrameDecoder) and hands each verified Envelope to the
-// message handler; Send() queues frames and writes everything queued in one
-// gathered write (batched writes: many small messages cost one syscall).
+// message handler. Sending: Send()/SendBatch() write at once from the calling
+// thread when nothing is queued (one non-blocking sendmsg for the whole
+// batch, no hop to the io thread); otherwise, or for the unwritten rest, the
+// frames queue and the io thread writes everything queued in one gathered
+// write.
 // Ownership: held by shared_ptr; the pending async operations keep it alive.
-// Thread safety: every method runs on the io_context's thread, except
-// SendFromAnyThread(), which posts. The close handler runs exactly once.
+// Thread safety: Send, SendBatch, SendFromAnyThread and Close may be called
+// from any thread (the write side is guarded by write_mu_); Start and the
+// read side run on the io_context's thread. The close handler runs exactly
+// once, on the io thread.
 #pragma once
 
 #include <asio.hpp>
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -38,26 +45,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Start(MessageHandler on_message, CloseHandler on_close);
   void Send(flatbuffers::DetachedBuffer frame);
-  void SendFromAnyThread(flatbuffers::DetachedBuffer frame);
+  void SendBatch(std::vector<flatbuffers::DetachedBuffer>* frames);  // consumes *frames
+  void SendFromAnyThread(flatbuffers::DetachedBuffer frame) { Send(std::move(frame)); }
   void Close();
-  bool closed() const { return closed_; }
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
   UnixSocket& socket() { return socket_; }
   uint64_t id() const { return id_; }
 
  private:
   void ReadMore();
-  void WriteMore();
-  void Fail(const Status& s);
+  void WriteMore();  // io thread
+  void Fail(const Status& s);  // io thread
 
   UnixSocket socket_;
   FrameDecoder decoder_;
   MessageHandler on_message_;
   CloseHandler on_close_;
-  std::vector<flatbuffers::DetachedBuffer> queued_;
-  std::vector<flatbuffers::DetachedBuffer> writing_;
-  std::vector<asio::const_buffer> gather_;
-  bool write_in_flight_ = false;
-  bool closed_ = false;
+  std::mutex write_mu_;
+  std::vector<flatbuffers::DetachedBuffer> queued_;   // guarded by write_mu_
+  size_t queued_skip_ = 0;  // bytes of queued_[0] already written directly
+  bool write_in_flight_ = false;                      // guarded by write_mu_
+  std::vector<flatbuffers::DetachedBuffer> writing_;  // io thread only
+  std::vector<asio::const_buffer> gather_;            // io thread only
+  std::atomic<bool> closed_{false};
   uint64_t id_;
 };
 

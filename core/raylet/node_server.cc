@@ -200,6 +200,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
                         ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
       auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true);
+      if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
       Fbb fbb(128);
       auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());
       c->conn->Send(FinishFrame(fbb, proto::CreatePlasmaCreateReply(
@@ -252,8 +253,11 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
       s = pool_->OnWorkerRegistered(c->worker_id, c->pid);
     } else if (job == 0) {
       job = gcs_.AddJob(c->pid, "");
+      current_job_ = job;
     }
   }
+  // Workers of an embedded node serve its driver's job.
+  if (!c->is_driver && job == 0) job = current_job_;
   auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
   auto nid = IdBytes(fbb, node_id_);
   auto sd = fbb.CreateString(opts_.session_dir);
@@ -263,6 +267,18 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
     // Nothing else has been written on this connection yet: send inline with the fd.
     Status ws = SendFrameWithFd(c->conn->socket().native_handle(), frame, region_->fd());
     if (!ws.ok()) c->conn->Close();
+  }
+}
+
+void NodeServer::BroadcastGc() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_gc_broadcast_ < std::chrono::milliseconds(100)) return;
+  last_gc_broadcast_ = now;
+  for (auto& [id, c] : clients_) {
+    if (!c->control) continue;
+    Fbb fbb(32);
+    proto::TriggerGcBuilder b(fbb);
+    c->conn->Send(FinishFrame(fbb, b.Finish()));
   }
 }
 

@@ -67,6 +67,7 @@ class NodeServer {
   void ScheduleReap();
   std::string StatsJsonLocked();
   int SpareFor(const ResourceSet& req);
+  void BroadcastGc();  // rate-limited TriggerGc to every client
 
   NodeServerOptions opts_;
   NodeID node_id_ = NodeID::FromRandom();
@@ -89,6 +90,8 @@ class NodeServer {
   std::unordered_map<uint64_t, uint64_t> lease_owner_;  // lease id -> owner client id
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
   uint64_t next_request_key_ = 1;
+  JobID current_job_ = 0;
+  std::chrono::steady_clock::time_point last_gc_broadcast_{};  // the latest driver's job (embedded mode: the only one)
 };
 
 }  // namespace rayts::raylet
