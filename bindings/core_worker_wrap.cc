@@ -7,6 +7,7 @@
 // values.
 #include <atomic>
 #include <memory>
+#include <unordered_map>
 
 #include "bindings/napi_api.h"
 #include "core/core_worker/core_worker.h"
@@ -50,6 +51,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("subscribe", &CoreWorkerWrap::Subscribe),
          InstanceMethod("addLocalRef", &CoreWorkerWrap::AddLocalRef),
          InstanceMethod("removeLocalRefs", &CoreWorkerWrap::RemoveLocalRefs),
+         InstanceMethod("addLocalRefs", &CoreWorkerWrap::AddLocalRefs),
+         InstanceMethod("readyMask", &CoreWorkerWrap::ReadyMask),
+         InstanceMethod("trackWeak", &CoreWorkerWrap::TrackWeak),
+         InstanceMethod("untrackWeak", &CoreWorkerWrap::UntrackWeak),
+         InstanceMethod("sweepWeak", &CoreWorkerWrap::SweepWeak),
          InstanceMethod("registerTaskClass", &CoreWorkerWrap::RegisterTaskClass),
          InstanceMethod("submitTask", &CoreWorkerWrap::SubmitTask),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
@@ -233,6 +239,66 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!IdFromValue(info[0], &id)) { ThrowType(env, "addLocalRef: bad object id"); return env.Undefined(); }
     core_->AddLocalRef(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
     return env.Undefined();
+  }
+
+  // addLocalRefs(ids, owners): the refs decoded from one value, counted at once.
+  Napi::Value AddLocalRefs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_ || !info[0].IsArray() || !info[1].IsArray()) return env.Undefined();
+    Napi::Array ids = info[0].As<Napi::Array>();
+    Napi::Array owners = info[1].As<Napi::Array>();
+    std::vector<std::pair<ObjectID, std::string>> refs;
+    refs.reserve(ids.Length());
+    for (uint32_t i = 0; i < ids.Length(); i++) {
+      ObjectID id;
+      if (!IdFromValue(ids.Get(i), &id)) continue;
+      Napi::Value o = owners.Get(i);
+      refs.emplace_back(id, o.IsString() ? o.As<Napi::String>().Utf8Value() : std::string());
+    }
+    core_->AddLocalRefs(refs);
+    return env.Undefined();
+  }
+
+  // Weak handles without KeepDuringJob: after a full GC, sweepWeak() tells
+  // at once which tracked objects were collected (a FinalizationRegistry
+  // would only say so on a later turn, and a WeakRef made in this job keeps
+  // its target alive until the job ends). Used for large refs and views
+  // under store pressure.
+  Napi::Value TrackWeak(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) { ThrowType(env, "trackWeak expects an object"); return env.Undefined(); }
+    uint32_t token = next_weak_++;
+    weak_.emplace(token, Napi::Weak(info[0].As<Napi::Object>()));
+    return Napi::Number::New(env, token);
+  }
+  Napi::Value UntrackWeak(const Napi::CallbackInfo& info) {
+    weak_.erase(info[0].ToNumber().Uint32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value SweepWeak(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<uint32_t> dead;
+    for (auto& [token, ref] : weak_) {
+      if (ref.Value().IsEmpty()) dead.push_back(token);
+    }
+    Napi::Array out = Napi::Array::New(env, dead.size());
+    for (size_t i = 0; i < dead.size(); i++) {
+      weak_.erase(dead[i]);
+      out.Set(i, Napi::Number::New(env, dead[i]));
+    }
+    return out;
+  }
+
+  // readyMask(ids) -> Uint8Array, 1 where the object is ready in this process.
+  Napi::Value ReadyMask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env) || !info[0].IsArray()) return env.Undefined();
+    Napi::Array ids = info[0].As<Napi::Array>();
+    std::vector<ObjectID> v(ids.Length());
+    for (uint32_t i = 0; i < ids.Length(); i++) IdFromValue(ids.Get(i), &v[i]);
+    auto out = Napi::Uint8Array::New(env, v.size());
+    core_->ReadyMask(v, out.Data());
+    return out;
   }
 
   Napi::Value RemoveLocalRefs(const Napi::CallbackInfo& info) {
@@ -477,6 +543,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::ThreadSafeFunction tsfn_;
   std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
   bool down_ = false;
+  std::unordered_map<uint32_t, Napi::ObjectReference> weak_;
+  uint32_t next_weak_ = 1;
 };
 
 }  // namespace

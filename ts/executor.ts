@@ -2,7 +2,6 @@
 // arrival order, and reports results (inline, or in plasma when large).
 import * as api from './index.js';
 import { ObjectRef, toHex } from './object_ref.js';
-import { deserialize } from './serialization.js';
 import { compileFunction, createImportResolver, installBuildHelpers, type ImportResolver } from './source.js';
 import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from './errors.js';
 
@@ -74,7 +73,7 @@ export class Executor {
 
   async #arg(a: Uint8Array | [Uint8Array, string, boolean]): Promise<unknown> {
     const rt = this.#rt;
-    if (a instanceof Uint8Array) return deserialize(a, rt.hooks);
+    if (a instanceof Uint8Array) return rt.deserialize(a);
     const [id, owner, inPlasma] = a;
     if (inPlasma) {
       // The owner already knows it is sealed in this node's store.
@@ -141,7 +140,7 @@ export class Executor {
       const wireArgs = ev.args ?? [];
       let args: unknown[];
       if (wireArgs.every((a) => a instanceof Uint8Array)) {
-        args = wireArgs.map((a) => deserialize(a as Uint8Array, rt.hooks)); // all inline: no await
+        args = wireArgs.map((a) => rt.deserialize(a as Uint8Array)); // all inline: no await
       } else {
         args = await Promise.all(wireArgs.map((a) => this.#arg(a)));
       }

@@ -41,6 +41,13 @@ export interface NativeCoreWorker {
   tryGet(id: Uint8Array): null | false | true | Uint8Array | { error: string };
   subscribe(id: Uint8Array, owner: string): void;
   addLocalRef(id: Uint8Array, owner: string): void;
+  addLocalRefs(ids: Uint8Array[], owners: string[]): void;
+  /** 1 per id that is ready here (value, error, or in plasma); 0 otherwise. */
+  readyMask(ids: Uint8Array[]): Uint8Array;
+  trackWeak(obj: object): number;
+  untrackWeak(token: number): void;
+  /** Tokens of tracked objects collected by now (each reported once). */
+  sweepWeak(): number[];
   removeLocalRefs(ids: Uint8Array[]): void;
   registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
     name: string, resources: Array<string | number>): number;

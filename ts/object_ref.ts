@@ -8,18 +8,27 @@
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
   getValue(ref: ObjectRef<unknown>): Promise<unknown>;
-  dropRef(binary: Uint8Array, externalBytes: number): void;
-  releaseRef(binary: Uint8Array, externalBytes: number): void;
+  dropRef(binary: Uint8Array, externalBytes: number, held: HeldRef): void;
+  releaseRef(binary: Uint8Array, externalBytes: number, held: HeldRef): void;
+  /** Refs that pin large objects are also tracked weakly (see Runtime.sweep). */
+  trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void;
 }
 
-interface Held {
+/** What is left of a handle after it is gone: enough to count it down once. */
+export interface HeldRef {
   binary: Uint8Array;
   rt: RefRuntime;
   externalBytes: number;
+  /** Set once the count was dropped (release, finalizer or sweep): never twice. */
+  dropped: boolean;
+  /** Weak-tracking token for large refs (Runtime.sweep). */
+  token?: number;
 }
 
-const registry = new FinalizationRegistry<Held>((held) => {
-  held.rt.dropRef(held.binary, held.externalBytes);
+const registry = new FinalizationRegistry<HeldRef>((held) => {
+  if (held.dropped) return;
+  held.dropped = true;
+  held.rt.dropRef(held.binary, held.externalBytes, held);
 });
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -38,7 +47,7 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   /** Socket address of the owner; '' when this process owns the object. */
   readonly ownerAddress: string;
   #rt: RefRuntime;
-  #held: Held;
+  #held: HeldRef;
   #released = false;
   #hex: string | undefined;
 
@@ -47,8 +56,9 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     this.binary = binary;
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
-    this.#held = { binary, rt, externalBytes };
+    this.#held = { binary, rt, externalBytes, dropped: false };
     registry.register(this, this.#held, this);
+    if (externalBytes > 0) rt.trackLarge(this.#held, this);
   }
 
   /** Hex string of the object id. */
@@ -72,7 +82,9 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     if (this.#released) return;
     this.#released = true;
     registry.unregister(this);
-    this.#rt.releaseRef(this.binary, this.#held.externalBytes);
+    if (this.#held.dropped) return;
+    this.#held.dropped = true;
+    this.#rt.releaseRef(this.binary, this.#held.externalBytes, this.#held);
   }
 
   [Symbol.dispose](): void {

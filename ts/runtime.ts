@@ -4,7 +4,7 @@
 // embedded node server (raylet + plasma + GCS on C++ threads).
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { ObjectRef, toHex, type RefRuntime } from './object_ref.js';
+import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
 import {
   EventType, loadAddon,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
@@ -26,6 +26,24 @@ export interface FunctionDescriptor {
 const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 type Waiter = (ready: boolean) => void;
+
+/** One plasma get whose zero-copy views keep the store copy pinned. */
+interface ViewHold {
+  id: Uint8Array;
+  remaining: number;
+  size: number;
+  released: boolean;
+}
+/** One view of a ViewHold; counted down once (finalizer or sweep). */
+interface ViewEntry {
+  hold: ViewHold;
+  token: number;
+  counted: boolean;
+}
+
+/** How long a put waits for other processes to free room in a full store. */
+const PUT_FULL_WAIT_MS = 2000;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 let gcFn: (() => void) | null | undefined;
 /** A full garbage collection function (V8's gc), or null where unavailable. */
@@ -81,12 +99,11 @@ export class Runtime implements RefRuntime {
   #drops: Uint8Array[] = [];
   #dropScheduled = false;
   #holds = 0;
-  #plasmaHolds = new FinalizationRegistry<{ id: Uint8Array; remaining: number; size: number }>((hold) => {
-    if (--hold.remaining === 0 && !this.closed) {
-      this.core.adjustExternalMemory(-hold.size);
-      this.core.plasmaRelease(hold.id);
-    }
-  });
+  #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
+  /** Large refs and zero-copy views by weak token: a sweep under store pressure frees the dead ones at once. */
+  #weak = new Map<number, HeldRef | ViewEntry>();
+  #pendingAdds: Uint8Array[] = [];
+  #pendingAddOwners: string[] = [];
 
   constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
     const addon = loadAddon();
@@ -119,7 +136,9 @@ export class Runtime implements RefRuntime {
         const id = Uint8Array.prototype.slice.call(b, 0, 20);
         let owner = Buffer.from(b.buffer, b.byteOffset + 20, b.byteLength - 20).toString('utf8');
         if (owner === self.address) owner = '';
-        self.core.addLocalRef(id, owner);
+        // Counted in one native call when the decode finishes (flushAdds).
+        self.#pendingAdds.push(id);
+        self.#pendingAddOwners.push(owner);
         return new ObjectRef(id, owner, self);
       },
     };
@@ -227,8 +246,63 @@ export class Runtime implements RefRuntime {
 
   // ------------------------------------------------------------------ refs --
 
+  #viewGone(e: ViewEntry): void {
+    if (e.counted) return;
+    e.counted = true;
+    this.#weak.delete(e.token);
+    if (!this.closed) this.core.untrackWeak(e.token);
+    if (--e.hold.remaining === 0) this.#releaseHold(e.hold);
+  }
+
+  #releaseHold(hold: ViewHold): void {
+    if (hold.released) return;
+    hold.released = true;
+    if (this.closed) return;
+    this.core.adjustExternalMemory(-hold.size);
+    this.core.plasmaRelease(hold.id);
+  }
+
+  trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void {
+    held.token = this.core.trackWeak(ref);
+    this.#weak.set(held.token, held);
+  }
+
+  #untrackHeld(held: HeldRef): void {
+    if (held.token === undefined) return;
+    this.#weak.delete(held.token);
+    if (!this.closed) this.core.untrackWeak(held.token);
+    held.token = undefined;
+  }
+
+  /**
+   * Store pressure: run a full collection, then drop at once every large ref
+   * and zero-copy view it found dead. Their finalizers would only run on a
+   * later turn, too late for a synchronous put in a loop.
+   */
+  sweep(): void {
+    if (this.closed) return;
+    const gc = fullGc();
+    if (gc) gc();
+    for (const token of this.core.sweepWeak()) {
+      const e = this.#weak.get(token);
+      this.#weak.delete(token);
+      if (e === undefined) continue;
+      if ('hold' in e) {
+        e.token = 0;
+        this.#viewGone(e);
+      } else if (!e.dropped) {
+        e.dropped = true;
+        e.token = undefined;
+        if (e.externalBytes > 0) this.core.adjustExternalMemory(-e.externalBytes);
+        this.#drops.push(e.binary);
+      }
+    }
+    this.flushDrops();
+  }
+
   /** A handle was garbage-collected: batch the decrements. */
-  dropRef(binary: Uint8Array, externalBytes = 0): void {
+  dropRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
+    if (held) this.#untrackHeld(held);
     if (this.closed) return;
     if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
     this.#drops.push(binary);
@@ -239,7 +313,8 @@ export class Runtime implements RefRuntime {
   }
 
   /** ref.release(): the count drops now, so a loop that releases frees as it goes. */
-  releaseRef(binary: Uint8Array, externalBytes = 0): void {
+  releaseRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
+    if (held) this.#untrackHeld(held);
     if (this.closed) return;
     if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
     this.core.removeLocalRefs([binary]);
@@ -288,12 +363,32 @@ export class Runtime implements RefRuntime {
     try {
       offset = this.core.plasmaCreate(id, s.totalSize);
     } catch (e) {
-      if (!(e instanceof ObjectStoreFullError) || this.#drops.length === 0) throw e;
-      // Handles already collected but not yet counted down may free room.
-      this.flushDrops();
-      offset = this.core.plasmaCreate(id, s.totalSize);
+      if (!(e instanceof ObjectStoreFullError)) throw e;
+      offset = this.#createUnderPressure(id, s.totalSize, e);
     }
     writeTo(s, this.#store.subarray(offset, offset + s.totalSize));
+  }
+
+  /**
+   * The store is full. Free what this process holds but can no longer reach
+   * (sweep), then give other processes (asked by the node server to collect
+   * too) a bounded time to release theirs; put is synchronous, so this
+   * waits in place. Spilling to disk comes with the fault-tolerance work.
+   */
+  #createUnderPressure(id: Uint8Array, size: number, first: ObjectStoreFullError): number {
+    this.sweep();
+    const deadline = Date.now() + PUT_FULL_WAIT_MS;
+    let last: unknown = first;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        return this.core.plasmaCreate(id, size);
+      } catch (e) {
+        if (!(e instanceof ObjectStoreFullError)) throw e;
+        last = e;
+      }
+      if (Date.now() + delay > deadline) throw last;
+      Atomics.wait(sleepCell, 0, 0, delay);
+    }
   }
 
   /** Worker side: encodes a task's return value for the reply. */
@@ -313,8 +408,25 @@ export class Runtime implements RefRuntime {
     return [null, true, false, s.totalSize];
   }
 
+  /** Deserializes with nested refs counted in one native call. */
+  deserialize(data: Uint8Array, views?: ArrayBufferView[]): unknown {
+    try {
+      return deserialize(data, this.hooks, views);
+    } finally {
+      if (this.#pendingAdds.length > 0) this.#flushAdds();
+    }
+  }
+
+  #flushAdds(): void {
+    const ids = this.#pendingAdds;
+    const owners = this.#pendingAddOwners;
+    this.#pendingAdds = [];
+    this.#pendingAddOwners = [];
+    this.core.addLocalRefs(ids, owners);
+  }
+
   #decode(ref: ObjectRef<unknown>, r: ReturnType<NativeCoreWorker['tryGet']>): unknown {
-    if (r instanceof Uint8Array) return deserialize(r, this.hooks);
+    if (r instanceof Uint8Array) return this.deserialize(r);
     if (r === true) return this.#readPlasma(ref.binary);
     if (r === null || r === false) {
       throw new ObjectLostError(ref.id, `object ${ref.id} is not known to this process (it was freed or never existed)`);
@@ -328,7 +440,7 @@ export class Runtime implements RefRuntime {
     const views: ArrayBufferView[] = [];
     let value: unknown;
     try {
-      value = deserialize(view, this.hooks, views);
+      value = this.deserialize(view, views);
     } catch (e) {
       this.core.plasmaRelease(id);
       throw e;
@@ -340,8 +452,12 @@ export class Runtime implements RefRuntime {
     } else {
       // Tell V8 what these views pin, so collection keeps pace with the store.
       this.core.adjustExternalMemory(size);
-      const hold = { id, remaining: views.length, size };
-      for (const v of views) this.#plasmaHolds.register(v, hold);
+      const hold: ViewHold = { id, remaining: views.length, size, released: false };
+      for (const v of views) {
+        const e: ViewEntry = { hold, token: this.core.trackWeak(v), counted: false };
+        this.#weak.set(e.token, e);
+        this.#plasmaHolds.register(v, e);
+      }
     }
     return value;
   }
@@ -417,9 +533,12 @@ export class Runtime implements RefRuntime {
 
   async wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
     this.#checkOpen('ray.wait()');
+    // One native call for the readiness of every ref. Borrowed refs not yet
+    // fetched read as not ready and are subscribed below.
+    const mask = this.core.readyMask(refs.map((r) => r.binary));
     const readySet = new Set<ObjectRef<unknown>>();
-    for (const r of refs) if (this.#isReadyNow(r)) readySet.add(r);
-    if (readySet.size < numReturns) {
+    for (let i = 0; i < refs.length && readySet.size < numReturns; i++) if (mask[i]) readySet.add(refs[i]!);
+    if (readySet.size < numReturns && timeoutMs !== 0) {
       await new Promise<void>((resolve) => {
         let settled = false;
         let timer: NodeJS.Timeout | undefined;
@@ -430,8 +549,9 @@ export class Runtime implements RefRuntime {
           resolve();
         };
         if (timeoutMs !== undefined) timer = setTimeout(finish, timeoutMs);
-        for (const r of refs) {
-          if (readySet.has(r)) continue;
+        for (let i = 0; i < refs.length; i++) {
+          const r = refs[i]!;
+          if (mask[i] || readySet.has(r)) continue;
           void this.waitReady(r, timeoutMs).then((ok) => {
             if (ok) readySet.add(r);
             if (readySet.size >= numReturns || this.closed) finish();
@@ -439,10 +559,12 @@ export class Runtime implements RefRuntime {
         }
       });
     }
+    // Ray's contract: at most numReturns ready, in input order; the rest
+    // (even if ready by now) are returned as not ready.
     const ready: ObjectRef<unknown>[] = [];
     const notReady: ObjectRef<unknown>[] = [];
     for (const r of refs) {
-      if (readySet.has(r) && ready.length < numReturns) ready.push(r);
+      if (ready.length < numReturns && readySet.has(r)) ready.push(r);
       else notReady.push(r);
     }
     return [ready, notReady];

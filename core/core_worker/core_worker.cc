@@ -322,6 +322,19 @@ void CoreWorker::AddLocalRef(const ObjectID& id, const std::string& owner_addres
   refs_.AddLocal(id, owner_address == opts_.listen_path ? std::string() : owner_address);
 }
 
+void CoreWorker::AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, owner] : refs) refs_.AddLocal(id, owner == opts_.listen_path ? std::string() : owner);
+}
+
+void CoreWorker::ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < ids.size(); i++) {
+    const StoredObject* o = memory_store_.Find(ids[i]);
+    out[i] = o && o->ready ? 1 : 0;
+  }
+}
+
 void CoreWorker::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& id : ids) refs_.RemoveLocal(id);

@@ -150,6 +150,9 @@ class CoreWorker {
   // Emits kObjectReady for `id` once it is ready (at once if it already is).
   void Subscribe(const ObjectID& id, const std::string& owner_address);
   void AddLocalRef(const ObjectID& id, const std::string& owner_address);
+  void AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs);
+  // out[i] = 1 if ids[i] is ready in this process (value, error or plasma).
+  void ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out);
   void RemoveLocalRefs(const std::vector<ObjectID>& ids);
 
   // ---- tasks ----
