@@ -67,10 +67,13 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("stats", &CoreWorkerWrap::Stats),
          InstanceMethod("setRef", &CoreWorkerWrap::SetRef),
          InstanceMethod("adjustExternalMemory", &CoreWorkerWrap::AdjustExternalMemory),
+         InstanceMethod("flush", &CoreWorkerWrap::Flush),
          InstanceMethod("shutdown", &CoreWorkerWrap::Shutdown)});
   }
 
-  // new NativeCoreWorker({nodeSocket, listenPath, isDriver, jobId, workerId?}, onEvents)
+  // new NativeCoreWorker({nodeSocket, listenPath, isDriver, jobId, workerId?}, onEvents, kick)
+  //   kick(): called when frames were queued this turn; it must arrange one
+  //   flush() call at the end of the turn (a microtask).
   explicit CoreWorkerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CoreWorkerWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
@@ -91,6 +94,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
         opts.worker_id = WorkerID::FromBinary(bin);
       }
     }
+    if (info.Length() >= 3 && info[2].IsFunction()) kick_ = Napi::Persistent(info[2].As<Napi::Function>());
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "rayts-events", 0, 1);
     auto pending = pending_;
     Napi::ThreadSafeFunction tsfn = tsfn_;
@@ -113,6 +117,16 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   }
 
  private:
+  // Frames were queued by the call just made: have JS flush at turn end.
+  void MaybeKick() {
+    if (core_ && core_->TakeHostFlushRequest() && !kick_.IsEmpty()) kick_.Call({});
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    if (core_ && !down_) core_->FlushOutbox();
+    return info.Env().Undefined();
+  }
+
   bool Alive(Napi::Env env) {
     if (!core_ || down_) {
       Napi::Error::New(env, "rayts: the runtime of this process is shut down").ThrowAsJavaScriptException();
@@ -229,6 +243,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     ObjectID id;
     if (!IdFromValue(info[0], &id)) { ThrowType(env, "subscribe: bad object id"); return env.Undefined(); }
     core_->Subscribe(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+    MaybeKick();
     return env.Undefined();
   }
 
@@ -312,6 +327,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
       if (IdFromValue(a.Get(i), &id)) ids.push_back(id);
     }
     core_->RemoveLocalRefs(ids);
+    MaybeKick();
     return env.Undefined();
   }
 
@@ -362,6 +378,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     req.max_retries = info[3].ToNumber().Int32Value();
     std::vector<ObjectID> ids;
     auto tid = core_->SubmitTask(std::move(req), &ids);
+    MaybeKick();
     if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
     auto out = Napi::Buffer<uint8_t>::New(env, TaskID::kSize + ids.size() * ObjectID::kSize);
     std::memcpy(out.Data(), tid->data(), TaskID::kSize);
@@ -376,6 +393,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     TaskID tid;
     if (!IdFromValue(info[0], &tid)) { ThrowType(env, "cancelTask: bad task id"); return env.Undefined(); }
     core_->CancelTask(tid, info[1].ToBoolean(), info[2].ToBoolean());
+    MaybeKick();
     return env.Undefined();
   }
 
@@ -403,6 +421,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
       }
     }
     core_->TaskDone(handle, std::move(rets));
+    MaybeKick();
     return env.Undefined();
   }
 
@@ -413,11 +432,13 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     core_->ReportGeneratorItem(static_cast<uint64_t>(info[0].ToNumber().DoubleValue()),
                                static_cast<int64_t>(info[1].ToNumber().DoubleValue()),
                                ReturnFrom(info[2], info[3], info[4], info[5]));
+    MaybeKick();
     return env.Undefined();
   }
 
   Napi::Value SetBlocked(const Napi::CallbackInfo& info) {
     if (core_ && !down_) core_->SetBlocked(info[0].ToBoolean());
+    MaybeKick();
     return info.Env().Undefined();
   }
 
@@ -425,7 +446,9 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     std::string body = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
-    return Napi::Number::New(env, static_cast<double>(core_->GcsCall(info[0].ToString(), body)));
+    auto id = core_->GcsCall(info[0].ToString(), body);
+    MaybeKick();
+    return Napi::Number::New(env, static_cast<double>(id));
   }
 
   Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
@@ -544,6 +567,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
   bool down_ = false;
   std::unordered_map<uint32_t, Napi::ObjectReference> weak_;
+  Napi::FunctionReference kick_;
   uint32_t next_weak_ = 1;
 };
 

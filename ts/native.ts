@@ -62,6 +62,8 @@ export interface NativeCoreWorker {
   stats(): Record<string, number>;
   setRef(ref: boolean): void;
   adjustExternalMemory(delta: number): number;
+  /** Writes the frames queued by this turn's calls (see kick). */
+  flush(): void;
   shutdown(): void;
 }
 
@@ -86,7 +88,7 @@ export interface NativeNodeServer {
 interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void;
   NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string },
-    onEvents: () => void) => NativeCoreWorker;
+    onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
 }
 

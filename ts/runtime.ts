@@ -111,7 +111,19 @@ export class Runtime implements RefRuntime {
       nodeSocket: opts.nodeSocket, listenPath: opts.listenPath, isDriver: opts.isDriver,
     };
     if (opts.workerId) init.workerId = opts.workerId;
-    this.core = new addon.NativeCoreWorker(init, () => this.#onEvents());
+    // kick: the addon queued frames this turn; one flush at the turn's end
+    // sends them all (one sendmsg per connection, from this thread).
+    let flushQueued = false;
+    const flush = (): void => {
+      flushQueued = false;
+      if (!this.closed) this.core.flush();
+    };
+    const kick = (): void => {
+      if (flushQueued) return;
+      flushQueued = true;
+      queueMicrotask(flush);
+    };
+    this.core = new addon.NativeCoreWorker(init, () => this.#onEvents(), kick);
     const info = this.core.info();
     this.isDriver = opts.isDriver;
     this.address = info.address;
@@ -377,6 +389,9 @@ export class Runtime implements RefRuntime {
    */
   #createUnderPressure(id: Uint8Array, size: number, first: ObjectStoreFullError): number {
     this.sweep();
+    // Frees (plasma deletes) wait in the outbox until the turn ends: this is
+    // a synchronous loop, so send them now.
+    this.core.flush();
     const deadline = Date.now() + PUT_FULL_WAIT_MS;
     let last: unknown = first;
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {

@@ -81,13 +81,16 @@ Status CoreWorker::Connect() {
 
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
   Accept();
-  io_thread_ = std::thread([this] { io_.run(); });
+  io_thread_ = std::thread([this] {
+    io_thread_id_.store(std::this_thread::get_id());
+    io_.run();
+  });
   return Status::OK();
 }
 
 void CoreWorker::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    Guard lock(this);
     if (shutting_down_) return;
     shutting_down_ = true;
   }
@@ -97,7 +100,7 @@ void CoreWorker::Shutdown() {
     if (control_) control_->Close();
     std::vector<std::shared_ptr<Connection>> conns;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      Guard lock(this);
       for (auto& [k, ks] : keys_)
         for (auto& l : ks->leases) if (l->conn) conns.push_back(l->conn);
       for (auto& [a, c] : owner_conns_) conns.push_back(c);
@@ -128,13 +131,21 @@ void CoreWorker::Accept() {
 // ---------------------------------------------------------------- outbox --
 
 void CoreWorker::EmitLocked(Event e) {
-  bool was_empty = events_.empty();
+  // The host is notified when the lock is released (Guard), so the JS thread
+  // it wakes does not find mu_ still held.
+  if (events_.empty()) notify_pending_ = true;
   events_.push_back(std::move(e));
-  if (was_empty && opts_.notify) opts_.notify();
+}
+
+CoreWorker::Guard::~Guard() {
+  bool notify = cw_->notify_pending_;
+  cw_->notify_pending_ = false;
+  lock_.unlock();
+  if (notify && cw_->opts_.notify) cw_->opts_.notify();
 }
 
 std::vector<Event> CoreWorker::DrainEvents() {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   std::vector<Event> out;
   out.swap(events_);
   return out;
@@ -145,34 +156,58 @@ void CoreWorker::QueueControlLocked(flatbuffers::DetachedBuffer frame) { QueueTo
 void CoreWorker::QueueToLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame) {
   if (!c) return;
   outbox_.emplace_back(c, std::move(frame));
-  ScheduleFlushLocked();
+  if (std::this_thread::get_id() == io_thread_id_.load(std::memory_order_relaxed)) {
+    // io thread: flush once the current handler (a whole read batch) is done.
+    // A post from the io thread itself costs no wake-up.
+    if (!io_flush_scheduled_) {
+      io_flush_scheduled_ = true;
+      asio::post(io_, [this] {
+        Guard lock(this);
+        io_flush_scheduled_ = false;
+        SendOutboxLocked();
+      });
+    }
+    return;
+  }
+  // Host (JS) thread: the host flushes at the end of its turn.
+  host_flush_requested_.store(true, std::memory_order_relaxed);
 }
 
-void CoreWorker::ScheduleFlushLocked() {
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  asio::post(io_, [this] { FlushOutbox(); });
+void CoreWorker::SendOutboxLocked() {
+  // Consecutive frames to one connection go out in one sendmsg.
+  std::vector<flatbuffers::DetachedBuffer> run;
+  Connection* current = nullptr;
+  std::shared_ptr<Connection> conn;
+  for (auto& [c, f] : outbox_) {
+    if (c.get() != current) {
+      if (conn) conn->SendBatch(&run);
+      conn = c;
+      current = c.get();
+    }
+    run.push_back(std::move(f));
+  }
+  if (conn) conn->SendBatch(&run);
+  outbox_.clear();
 }
 
 void CoreWorker::FlushOutbox() {
-  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> batch;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch.swap(outbox_);
-    flush_scheduled_ = false;
-  }
-  for (auto& [c, f] : batch) c->Send(std::move(f));
+  Guard lock(this);
+  SendOutboxLocked();
+}
+
+bool CoreWorker::TakeHostFlushRequest() {
+  return host_flush_requested_.exchange(false, std::memory_order_relaxed);
 }
 
 // --------------------------------------------------------------- objects --
 
 ObjectID CoreWorker::NextPutId() {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   return ObjectIdFor(put_task_id_, kPutIndexBit | static_cast<uint32_t>(++put_counter_ & 0x7fffffff));
 }
 
 void CoreWorker::PutInline(const ObjectID& id, std::shared_ptr<const std::string> data) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   refs_.AddOwned(id, 1);
   uint64_t size = data ? data->size() : 0;
   memory_store_.Put(id, std::move(data), false, false, size);
@@ -200,7 +235,7 @@ Status CoreWorker::PlasmaSeal(const ObjectID& id, bool owned_put) {
   auto* a = env->body_as_Ack();
   if (a->code() != 0) return Status(static_cast<StatusCode>(a->code()), Str(a->message()));
   if (owned_put) {
-    std::lock_guard<std::mutex> lock(mu_);
+    Guard lock(this);
     refs_.AddOwned(id, 1);
     memory_store_.Put(id, nullptr, true, false, 0);
   }
@@ -229,7 +264,7 @@ void CoreWorker::PlasmaRelease(const ObjectID& id) {
 }
 
 LookupResult CoreWorker::TryGet(const ObjectID& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   LookupResult r;
   const StoredObject* o = memory_store_.Find(id);
   if (!o) return r;
@@ -243,7 +278,7 @@ LookupResult CoreWorker::TryGet(const ObjectID& id) {
 }
 
 void CoreWorker::Subscribe(const ObjectID& id, const std::string& owner_address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   const StoredObject* o = memory_store_.Find(id);
   if (o && o->ready) {
     Event e{Event::Type::kObjectReady};
@@ -284,7 +319,7 @@ std::shared_ptr<Connection> CoreWorker::OwnerConnectionLocked(const std::string&
   asio::post(io_, [this, c, address] {
     c->Start([this, address](const proto::Envelope& e) { OnOwnerMessage(address, e); },
              [this, address](const Status& s) {
-               std::lock_guard<std::mutex> lock(mu_);
+               Guard lock(this);
                // Every fetch still waiting on this owner fails.
                std::vector<ObjectID> lost;
                for (auto& id : borrowed_fetching_) {
@@ -306,7 +341,7 @@ std::shared_ptr<Connection> CoreWorker::OwnerConnectionLocked(const std::string&
 void CoreWorker::OnOwnerMessage(const std::string& address, const proto::Envelope& env) {
   if (env.body_type() != proto::Body::GetObjectReply) return;
   auto* r = env.body_as_GetObjectReply();
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   if (!r->item()) return;
   ObjectID id = IdFrom<ObjectID>(r->item()->object_id());
   borrowed_fetching_.erase(id);
@@ -318,17 +353,17 @@ void CoreWorker::OnOwnerMessage(const std::string& address, const proto::Envelop
 }
 
 void CoreWorker::AddLocalRef(const ObjectID& id, const std::string& owner_address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   refs_.AddLocal(id, owner_address == opts_.listen_path ? std::string() : owner_address);
 }
 
 void CoreWorker::AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   for (auto& [id, owner] : refs) refs_.AddLocal(id, owner == opts_.listen_path ? std::string() : owner);
 }
 
 void CoreWorker::ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   for (size_t i = 0; i < ids.size(); i++) {
     const StoredObject* o = memory_store_.Find(ids[i]);
     out[i] = o && o->ready ? 1 : 0;
@@ -336,7 +371,7 @@ void CoreWorker::ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out) {
 }
 
 void CoreWorker::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   for (auto& id : ids) refs_.RemoveLocal(id);
 }
 
@@ -404,7 +439,7 @@ void CoreWorker::ObjectReadyLocked(const ObjectID& id) {
 }
 
 void CoreWorker::OnControl(const proto::Envelope& env) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   switch (env.body_type()) {
     case proto::Body::LeaseReply:
       OnLeaseReplyLocked(env.body_as_LeaseReply());
@@ -427,7 +462,7 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
 }
 
 void CoreWorker::SetBlocked(bool blocked) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   if (opts_.is_driver) return;
   int before = blocked_depth_;
   blocked_depth_ += blocked ? 1 : -1;
@@ -439,7 +474,7 @@ void CoreWorker::SetBlocked(bool blocked) {
 }
 
 uint64_t CoreWorker::GcsCall(const std::string& method, const std::string& body) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   uint64_t id = next_request_id_++;
   Fbb fbb(128 + body.size());
   auto m = fbb.CreateString(method);
@@ -449,7 +484,7 @@ uint64_t CoreWorker::GcsCall(const std::string& method, const std::string& body)
 }
 
 CoreWorker::Stats CoreWorker::GetStats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   Stats s{};
   s.owned_refs = refs_.size();
   s.memory_store_objects = memory_store_.size();

@@ -6,9 +6,12 @@
 // host language, and talks to the node server: a blocking channel for plasma
 // (create/get/release; the store memfd is mapped once at Start) and an async
 // control connection for leases and GCS calls.
-// Threads: one io thread runs all socket I/O. The host (JS) thread calls the
-// public methods; they take `mu_`, update state and queue outgoing frames,
-// which the io thread writes in batches (one post per batch). Results go back
+// Threads: one io thread reads every socket and handles what arrives. The
+// host (JS) thread calls the public methods; they take `mu_`, update state
+// and queue outgoing frames in an outbox that the host flushes at the end of
+// its turn (FlushOutbox), writing straight from its own thread. Frames made
+// on the io thread go to the same outbox (order kept) and are written when
+// the handler of the current read batch returns. Results go back
 // to the host as Events through DrainEvents(); `notify` fires when the event
 // queue goes from empty to non-empty (the bindings turn that into one
 // thread-safe-function call per batch).
@@ -169,6 +172,13 @@ class CoreWorker {
 
   std::vector<Event> DrainEvents();
 
+  // Frames queued by host-thread calls wait in an outbox until the host
+  // flushes (once per JS turn: many submits, one sendmsg per connection,
+  // written from the host thread). TakeHostFlushRequest() says whether a
+  // flush is owed since the last one.
+  void FlushOutbox();
+  bool TakeHostFlushRequest();
+
   struct Stats {
     size_t owned_refs, memory_store_objects, queued_tasks, inflight_tasks, leases;
     uint64_t bad_decrements;
@@ -179,6 +189,16 @@ class CoreWorker {
   struct Pending;
   struct KeyState;
   struct Lease;
+
+  // Holds mu_; on release, notifies the host if events were queued meanwhile.
+  class Guard {
+   public:
+    explicit Guard(CoreWorker* cw) : cw_(cw), lock_(cw->mu_) {}
+    ~Guard();
+   private:
+    CoreWorker* cw_;
+    std::unique_lock<std::mutex> lock_;
+  };
 
   explicit CoreWorker(CoreWorkerOptions opts);
   Status Connect();
@@ -192,8 +212,7 @@ class CoreWorker {
   void EmitLocked(Event e);
   void QueueControlLocked(flatbuffers::DetachedBuffer frame);
   void QueueToLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame);
-  void ScheduleFlushLocked();
-  void FlushOutbox();
+  void SendOutboxLocked();
   void ObjectReadyLocked(const ObjectID& id);
   void StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret);
   void StoreErrorLocked(const ObjectID& id, const std::string& json);
@@ -232,7 +251,10 @@ class CoreWorker {
   ReferenceCounter refs_;
   std::vector<Event> events_;
   std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> outbox_;
-  bool flush_scheduled_ = false;
+  std::atomic<bool> host_flush_requested_{false};
+  bool io_flush_scheduled_ = false;  // guarded by mu_
+  bool notify_pending_ = false;      // guarded by mu_
+  std::atomic<std::thread::id> io_thread_id_{};
 
   TaskID put_task_id_;
   uint64_t put_counter_ = 0;

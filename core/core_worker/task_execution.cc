@@ -14,7 +14,7 @@ using namespace wire;  // NOLINT: file-local wire helpers
 // ------------------------------------------------------------- execution --
 
 void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::Envelope& env) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   switch (env.body_type()) {
     case proto::Body::PushTask: {
       auto* spec = env.body_as_PushTask()->spec();
@@ -107,12 +107,12 @@ void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> retur
 }
 
 void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   SendReplyLocked(handle, std::move(returns), 0, "");
 }
 
 void CoreWorker::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   auto it = executing_.find(handle);
   if (it == executing_.end()) return;
   auto c = it->second.conn.lock();

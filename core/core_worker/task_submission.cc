@@ -13,18 +13,18 @@ using namespace wire;  // NOLINT: file-local wire helpers
 
 uint32_t CoreWorker::RegisterTaskClass(TaskClass cls) {
   cls.scheduling_key = KeyOf(cls);
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   task_classes_.push_back(std::make_shared<const TaskClass>(std::move(cls)));
   return static_cast<uint32_t>(task_classes_.size() - 1);
 }
 
 std::shared_ptr<const TaskClass> CoreWorker::GetTaskClass(uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   return id < task_classes_.size() ? task_classes_[id] : nullptr;
 }
 
 StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
   auto t = std::make_shared<Pending>();
   TaskID tid = put_task_id_;
@@ -161,7 +161,7 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
       },
       [this, weak](const Status& s) {
         if (auto l = weak.lock()) {
-          std::lock_guard<std::mutex> lock(mu_);
+          Guard lock(this);
           OnLeaseConnectionClosedLocked(l, s);
         }
       });
@@ -220,7 +220,7 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
 }
 
 void CoreWorker::OnWorkerMessage(const std::shared_ptr<Lease>& lease, const proto::Envelope& env) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   if (env.body_type() == proto::Body::PushTaskReply) {
     OnPushReplyLocked(lease, env.body_as_PushTaskReply());
   } else if (env.body_type() == proto::Body::GeneratorItem) {
@@ -328,7 +328,7 @@ void CoreWorker::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
     if (ec) return;
     auto l = weak.lock();
     if (!l) return;
-    std::lock_guard<std::mutex> lock(mu_);
+    Guard lock(this);
     if (l->idle_epoch == epoch && l->inflight.empty()) ReturnLeaseLocked(l, false);
   });
 }
@@ -382,7 +382,7 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
 }
 
 void CoreWorker::CancelTask(const TaskID& task, bool force, bool recursive) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Guard lock(this);
   auto it = tasks_.find(task);
   if (it == tasks_.end()) return;
   auto t = it->second;
