@@ -305,13 +305,15 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   }
 
   // readyMask(ids) -> Uint8Array, 1 where the object is ready in this process.
+  //   ids: the object ids concatenated (20 bytes each), one native call for all.
   Napi::Value ReadyMask(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!Alive(env) || !info[0].IsArray()) return env.Undefined();
-    Napi::Array ids = info[0].As<Napi::Array>();
-    std::vector<ObjectID> v(ids.Length());
-    for (uint32_t i = 0; i < ids.Length(); i++) IdFromValue(ids.Get(i), &v[i]);
-    auto out = Napi::Uint8Array::New(env, v.size());
+    if (!Alive(env) || !info[0].IsTypedArray()) { ThrowType(env, "readyMask expects concatenated ids"); return env.Undefined(); }
+    auto t = info[0].As<Napi::Uint8Array>();
+    size_t n = t.ByteLength() / ObjectID::kSize;
+    std::vector<ObjectID> v(n);
+    for (size_t i = 0; i < n; i++) v[i] = ObjectID::FromBytes(t.Data() + i * ObjectID::kSize);
+    auto out = Napi::Uint8Array::New(env, n);
     core_->ReadyMask(v, out.Data());
     return out;
   }

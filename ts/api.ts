@@ -175,11 +175,14 @@ export async function get(refs: unknown, options?: { timeoutMs?: number }): Prom
 /** Waits until `numReturns` of `refs` are ready: [ready, notReady], input order kept. */
 export async function wait<T>(refs: ObjectRef<T>[], options?: { numReturns?: number; timeoutMs?: number; fetchLocal?: boolean }): Promise<[ObjectRef<T>[], ObjectRef<T>[]]> {
   if (!Array.isArray(refs)) throw new TypeError('ray.wait expects an array of ObjectRefs');
-  refs.forEach((r, i) => {
+  const seen = new Set<ObjectRef<T>>();
+  for (let i = 0; i < refs.length; i++) {
+    const r = refs[i];
     if (!(r instanceof ObjectRef)) throw new TypeError(`ray.wait: element ${i} is not an ObjectRef`);
-  });
+    if (seen.has(r)) throw new TypeError(`ray.wait: refs must not contain duplicates (element ${i} repeats ${r.id})`);
+    seen.add(r);
+  }
   const o = validateWaitOptions(options ?? {}, refs.length);
-  if (new Set(refs).size !== refs.length) throw new TypeError('ray.wait: refs must not contain duplicates');
   const rt = requireRuntime('ray.wait()');
   return rt.wait(refs as ObjectRef<unknown>[], o.numReturns ?? 1, o.timeoutMs) as Promise<[ObjectRef<T>[], ObjectRef<T>[]]>;
 }

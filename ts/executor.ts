@@ -111,7 +111,7 @@ export class Executor {
       try {
         return this.#rt.encodeReturn(value, id, label);
       } catch (e) {
-        if (!(e instanceof ObjectStoreFullError) || Date.now() + delay > deadline) throw e;
+        if (!(e instanceof ObjectStoreFullError) || (e as { permanent?: boolean }).permanent || Date.now() + delay > deadline) throw e;
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -43,7 +43,7 @@ export interface NativeCoreWorker {
   addLocalRef(id: Uint8Array, owner: string): void;
   addLocalRefs(ids: Uint8Array[], owners: string[]): void;
   /** 1 per id that is ready here (value, error, or in plasma); 0 otherwise. */
-  readyMask(ids: Uint8Array[]): Uint8Array;
+  readyMask(concatenatedIds: Uint8Array): Uint8Array;
   trackWeak(obj: object): number;
   untrackWeak(token: number): void;
   /** Tokens of tracked objects collected by now (each reported once). */

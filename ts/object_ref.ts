@@ -61,6 +61,13 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     if (externalBytes > 0) rt.trackLarge(this.#held, this);
   }
 
+  #key: string | undefined;
+
+  /** @internal The id as a compact map key (latin1 string of the bytes). */
+  get key(): string {
+    return (this.#key ??= Buffer.from(this.binary.buffer, this.binary.byteOffset, this.binary.byteLength).toString('latin1'));
+  }
+
   /** Hex string of the object id. */
   get id(): string {
     return (this.#hex ??= toHex(this.binary));

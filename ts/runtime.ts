@@ -82,6 +82,7 @@ export class Runtime implements RefRuntime {
   readonly jobId: number;
   readonly sessionDir: string;
   readonly namespace: string;
+  readonly storeCapacity: number;
   node: NativeNodeServer | undefined;
   closed = false;
   /** Worker side: receives execute/cancel events. */
@@ -94,6 +95,11 @@ export class Runtime implements RefRuntime {
   readonly hooks: RefHooks;
   #store: Uint8Array;
   #waiters = new Map<string, Waiter[]>();
+  /** Keys the core was asked to report (subscribe) and has not reported yet. */
+  #subscribed = new Set<string>();
+  /** ray.wait calls in progress: told the key of every object that becomes ready. */
+  #anyReady = new Set<(key: string) => void>();
+  #shutdownHooks = new Set<() => void>();
   #gcs = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
   #generators = new Map<string, GeneratorState>();
   #drops: Uint8Array[] = [];
@@ -131,6 +137,7 @@ export class Runtime implements RefRuntime {
     this.nodeId = info.nodeId;
     this.jobId = info.jobId;
     this.sessionDir = info.sessionDir;
+    this.storeCapacity = info.storeSize;
     this.namespace = opts.namespace ?? '';
     this.#store = new Uint8Array(this.core.storeBuffer());
     const self = this;
@@ -163,6 +170,8 @@ export class Runtime implements RefRuntime {
     this.closed = true;
     for (const [, list] of this.#waiters) for (const w of list) w(false);
     this.#waiters.clear();
+    for (const h of this.#shutdownHooks) h();
+    this.#shutdownHooks.clear();
     for (const [, p] of this.#gcs) p.reject(new RaySystemError('rayts was shut down while a cluster call was pending'));
     this.#gcs.clear();
     this.core.shutdown();
@@ -193,12 +202,14 @@ export class Runtime implements RefRuntime {
     for (const ev of events) {
       if (ev instanceof Uint8Array) {
         const k = keyOf(ev);
+        this.#subscribed.delete(k);
         const list = this.#waiters.get(k);
         if (list) {
           this.#waiters.delete(k);
           this.#hold(-1);
           for (const w of list) w(true);
         }
+        for (const l of this.#anyReady) l(k);
         continue;
       }
       switch (ev.t) {
@@ -371,6 +382,12 @@ export class Runtime implements RefRuntime {
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
+    if (s.totalSize > this.storeCapacity) {
+      // Can never fit: fail at once, no waiting for room.
+      const e = new ObjectStoreFullError(`cannot store an object of ${s.totalSize} bytes: larger than the whole object store (${this.storeCapacity} bytes); start rayts with a larger objectStoreMemory`);
+      (e as { permanent?: boolean }).permanent = true;
+      throw e;
+    }
     let offset: number;
     try {
       offset = this.core.plasmaCreate(id, s.totalSize);
@@ -482,18 +499,45 @@ export class Runtime implements RefRuntime {
     return this.#readPlasma(id);
   }
 
+  /**
+   * Calls `cb(true)` once `ref` is ready here (`cb(false)` at shutdown).
+   * Returns an unwatch function that removes the callback without calling it.
+   */
+  #watch(ref: ObjectRef<unknown>, cb: Waiter): () => void {
+    const k = ref.key;
+    let list = this.#waiters.get(k);
+    const first = !list;
+    if (!list) {
+      list = [];
+      this.#waiters.set(k, list);
+      this.#hold(1);
+    }
+    list.push(cb);
+    if (first) this.#subscribe(ref);
+    return () => {
+      const l = this.#waiters.get(k);
+      if (!l) return;
+      const i = l.indexOf(cb);
+      if (i >= 0) l.splice(i, 1);
+      if (l.length === 0) {
+        this.#waiters.delete(k);
+        this.#hold(-1);
+      }
+    };
+  }
+
+  #subscribe(ref: ObjectRef<unknown>): void {
+    const k = ref.key;
+    if (this.#subscribed.has(k)) return;
+    this.#subscribed.add(k);
+    this.core.subscribe(ref.binary, ref.ownerAddress);
+  }
+
   /** Resolves true when `ref` is ready here, false on timeout or shutdown. */
   waitReady(ref: ObjectRef<unknown>, timeoutMs?: number): Promise<boolean> {
-    const k = keyOf(ref.binary);
     return new Promise<boolean>((resolve) => {
-      let list = this.#waiters.get(k);
-      const first = !list;
-      if (!list) {
-        list = [];
-        this.#waiters.set(k, list);
-        this.#hold(1);
-      }
       let timer: NodeJS.Timeout | undefined;
+      // A worker waiting inside a task gives its CPU back meanwhile.
       const blocked = !this.isDriver && this.executing > 0;
       if (blocked) this.core.setBlocked(true);
       const done: Waiter = (ok) => {
@@ -501,22 +545,13 @@ export class Runtime implements RefRuntime {
         if (blocked) this.core.setBlocked(false);
         resolve(ok);
       };
-      list.push(done);
+      const unwatch = this.#watch(ref, done);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          const l = this.#waiters.get(k);
-          if (l) {
-            const i = l.indexOf(done);
-            if (i >= 0) l.splice(i, 1);
-            if (l.length === 0) {
-              this.#waiters.delete(k);
-              this.#hold(-1);
-            }
-          }
+          unwatch();
           done(false);
         }, timeoutMs);
       }
-      if (first) this.core.subscribe(ref.binary, ref.ownerAddress);
     });
   }
 
@@ -550,28 +585,40 @@ export class Runtime implements RefRuntime {
     this.#checkOpen('ray.wait()');
     // One native call for the readiness of every ref. Borrowed refs not yet
     // fetched read as not ready and are subscribed below.
-    const mask = this.core.readyMask(refs.map((r) => r.binary));
+    const ids = new Uint8Array(refs.length * 20);
+    for (let i = 0; i < refs.length; i++) ids.set(refs[i]!.binary, i * 20);
+    const mask = this.core.readyMask(ids);
     const readySet = new Set<ObjectRef<unknown>>();
     for (let i = 0; i < refs.length && readySet.size < numReturns; i++) if (mask[i]) readySet.add(refs[i]!);
     if (readySet.size < numReturns && timeoutMs !== 0) {
+      const pending = new Map<string, ObjectRef<unknown>>();
+      for (let i = 0; i < refs.length; i++) {
+        const r = refs[i]!;
+        if (mask[i] || readySet.has(r)) continue;
+        pending.set(r.key, r);
+        this.#subscribe(r); // one core subscription per object, kept across waits
+      }
       await new Promise<void>((resolve) => {
-        let settled = false;
         let timer: NodeJS.Timeout | undefined;
+        const blocked = !this.isDriver && this.executing > 0;
+        if (blocked) this.core.setBlocked(true);
+        this.#hold(1);
         const finish = (): void => {
-          if (settled) return;
-          settled = true;
+          if (!this.#anyReady.delete(listener)) return;
+          this.#shutdownHooks.delete(finish);
           if (timer) clearTimeout(timer);
+          if (blocked) this.core.setBlocked(false);
+          this.#hold(-1);
           resolve();
         };
+        const listener = (key: string): void => {
+          const r = pending.get(key);
+          if (r !== undefined) readySet.add(r);
+          if (readySet.size >= numReturns) finish();
+        };
+        this.#anyReady.add(listener);
+        this.#shutdownHooks.add(finish);
         if (timeoutMs !== undefined) timer = setTimeout(finish, timeoutMs);
-        for (let i = 0; i < refs.length; i++) {
-          const r = refs[i]!;
-          if (mask[i] || readySet.has(r)) continue;
-          void this.waitReady(r, timeoutMs).then((ok) => {
-            if (ok) readySet.add(r);
-            if (readySet.size >= numReturns || this.closed) finish();
-          });
-        }
       });
     }
     // Ray's contract: at most numReturns ready, in input order; the rest
