@@ -65,6 +65,10 @@ Status CoreWorker::Connect() {
   auto region = plasma::ShmRegion::Map(fd, reply->store_size());
   if (!region.ok()) return region.status();
   store_ = std::move(region).value();
+  // Fill this process's page tables for the store in the background, so a
+  // large write or read here takes no page fault per 4 KiB page (the pages
+  // themselves were allocated by the node server's prefault).
+  store_->StartPrefault();
 
   // 3. Control connection (async, io thread).
   auto sock = ConnectUnix(io_, opts_.node_socket);

@@ -1,5 +1,8 @@
 #include "core/plasma/shm_region.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -117,6 +120,10 @@ void ShmRegion::WaitPrefaultForTest() {
 }
 
 void ShmRegion::PrefaultLoop(bool use_madvise) {
+  // Background work: only use CPU nobody else wants (the owner's first task
+  // should not wait behind it).
+  sched_param idle{};
+  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   for (uint64_t off = prefaulted_bytes(); off < size_;) {
     if (stop_.load(std::memory_order_relaxed)) return;
