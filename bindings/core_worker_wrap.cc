@@ -6,6 +6,7 @@
 // drains every queued event with drainEvents(). Core threads never touch JS
 // values.
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <unordered_map>
 
@@ -42,6 +43,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
         {InstanceMethod("info", &CoreWorkerWrap::Info),
          InstanceMethod("storeBuffer", &CoreWorkerWrap::StoreBuffer),
          InstanceMethod("putInline", &CoreWorkerWrap::PutInline),
+         InstanceMethod("setScratch", &CoreWorkerWrap::SetScratch),
          InstanceMethod("nextPutId", &CoreWorkerWrap::NextPutId),
          InstanceMethod("plasmaCreate", &CoreWorkerWrap::PlasmaCreate),
          InstanceMethod("plasmaSeal", &CoreWorkerWrap::PlasmaSeal),
@@ -165,13 +167,28 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     return IdToBuffer(env, core_->NextPutId());
   }
 
-  // putInline(data) -> id
+  // putInline(data) -> undefined: the new id is written to the scratch
+  // buffer (setScratch), which JS copies out; no Buffer made per call.
   Napi::Value PutInline(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
-    ObjectID id = core_->NextPutId();
-    core_->PutInline(id, BytesOf(info[0]));
+    ObjectID id = core_->PutInlineNew(BytesOf(info[0]));
+    if (scratch_ && scratch_len_ >= ObjectID::kSize) {
+      std::memcpy(scratch_, id.data(), ObjectID::kSize);
+      return env.Undefined();
+    }
     return IdToBuffer(env, id);
+  }
+
+  // setScratch(u8): a JS-owned buffer the addon writes ids into.
+  Napi::Value SetScratch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray()) { ThrowType(env, "setScratch expects a Uint8Array"); return env.Undefined(); }
+    auto u = info[0].As<Napi::Uint8Array>();
+    scratch_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    scratch_ = u.Data();
+    scratch_len_ = u.ByteLength();
+    return env.Undefined();
   }
 
   // plasmaCreate(id, size) -> offset
@@ -256,19 +273,28 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     return env.Undefined();
   }
 
-  // addLocalRefs(ids, owners): the refs decoded from one value, counted at once.
+  // addLocalRefs(ids, ownerIndex, owners): the refs decoded from one value,
+  // counted at once. ids: concatenated 20-byte ids; ownerIndex[i] indexes
+  // owners (the distinct owner addresses; '' = this process).
   Napi::Value AddLocalRefs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!core_ || down_ || !info[0].IsArray() || !info[1].IsArray()) return env.Undefined();
-    Napi::Array ids = info[0].As<Napi::Array>();
-    Napi::Array owners = info[1].As<Napi::Array>();
+    if (!core_ || down_) return env.Undefined();
+    if (!info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsArray()) {
+      ThrowType(env, "addLocalRefs expects (ids, ownerIndex, owners)");
+      return env.Undefined();
+    }
+    auto ids = info[0].As<Napi::Uint8Array>();
+    auto index = info[1].As<Napi::Uint32Array>();
+    Napi::Array owner_vals = info[2].As<Napi::Array>();
+    std::vector<std::string> owners(owner_vals.Length());
+    for (uint32_t i = 0; i < owner_vals.Length(); i++) owners[i] = owner_vals.Get(i).ToString();
+    size_t n = ids.ByteLength() / ObjectID::kSize;
+    if (index.ElementLength() < n) { ThrowType(env, "addLocalRefs: ownerIndex too short"); return env.Undefined(); }
     std::vector<std::pair<ObjectID, std::string>> refs;
-    refs.reserve(ids.Length());
-    for (uint32_t i = 0; i < ids.Length(); i++) {
-      ObjectID id;
-      if (!IdFromValue(ids.Get(i), &id)) continue;
-      Napi::Value o = owners.Get(i);
-      refs.emplace_back(id, o.IsString() ? o.As<Napi::String>().Utf8Value() : std::string());
+    refs.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+      uint32_t oi = index[i];
+      refs.emplace_back(ObjectID::FromBytes(ids.Data() + i * ObjectID::kSize), oi < owners.size() ? owners[oi] : std::string());
     }
     core_->AddLocalRefs(refs);
     return env.Undefined();
@@ -382,11 +408,20 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     auto tid = core_->SubmitTask(std::move(req), &ids);
     MaybeKick();
     if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
-    auto out = Napi::Buffer<uint8_t>::New(env, TaskID::kSize + ids.size() * ObjectID::kSize);
-    std::memcpy(out.Data(), tid->data(), TaskID::kSize);
+    size_t need = TaskID::kSize + ids.size() * ObjectID::kSize;
+    uint8_t* dst;
+    Napi::Value result = env.Undefined();
+    if (scratch_ && scratch_len_ >= need) {
+      dst = scratch_;  // JS reads the ids from its scratch buffer
+    } else {
+      auto out = Napi::Buffer<uint8_t>::New(env, need);
+      dst = out.Data();
+      result = out;
+    }
+    std::memcpy(dst, tid->data(), TaskID::kSize);
     for (size_t i = 0; i < ids.size(); i++)
-      std::memcpy(out.Data() + TaskID::kSize + i * ObjectID::kSize, ids[i].data(), ObjectID::kSize);
-    return out;
+      std::memcpy(dst + TaskID::kSize + i * ObjectID::kSize, ids[i].data(), ObjectID::kSize);
+    return result;
   }
 
   Napi::Value CancelTask(const Napi::CallbackInfo& info) {
@@ -570,6 +605,9 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   bool down_ = false;
   std::unordered_map<uint32_t, Napi::ObjectReference> weak_;
   Napi::FunctionReference kick_;
+  Napi::ObjectReference scratch_ref_;
+  uint8_t* scratch_ = nullptr;
+  size_t scratch_len_ = 0;
   uint32_t next_weak_ = 1;
 };
 

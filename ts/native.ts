@@ -32,7 +32,9 @@ export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, 
 export interface NativeCoreWorker {
   info(): { workerId: string; nodeId: string; jobId: number; address: string; sessionDir: string; storeSize: number };
   storeBuffer(): ArrayBuffer;
-  putInline(data: Uint8Array): Uint8Array;
+  /** Writes the new id to the scratch buffer (setScratch) when one is set; else returns it. */
+  putInline(data: Uint8Array): Uint8Array | undefined;
+  setScratch(buf: Uint8Array): void;
   nextPutId(): Uint8Array;
   plasmaCreate(id: Uint8Array, size: number): number;
   plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
@@ -41,7 +43,7 @@ export interface NativeCoreWorker {
   tryGet(id: Uint8Array): null | false | true | Uint8Array | { error: string };
   subscribe(id: Uint8Array, owner: string): void;
   addLocalRef(id: Uint8Array, owner: string): void;
-  addLocalRefs(ids: Uint8Array[], owners: string[]): void;
+  addLocalRefs(ids: Uint8Array, ownerIndex: Uint32Array, owners: string[]): void;
   /** 1 per id that is ready here (value, error, or in plasma); 0 otherwise. */
   readyMask(concatenatedIds: Uint8Array): Uint8Array;
   trackWeak(obj: object): number;
@@ -51,7 +53,8 @@ export interface NativeCoreWorker {
   removeLocalRefs(ids: Uint8Array[]): void;
   registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
     name: string, resources: Array<string | number>): number;
-  submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array;
+  /** Task id + return ids: in the scratch buffer when they fit (returns undefined), else a new buffer. */
+  submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array | undefined;
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;

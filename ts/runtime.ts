@@ -62,6 +62,11 @@ function fullGc(): (() => void) | null {
   return gcFn;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Binary data too large to inline: skip the all-inline fast path. */
 function isLargeBinary(v: unknown): boolean {
   return (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) && v.byteLength > MAX_INLINE_BYTES;
@@ -108,7 +113,11 @@ export class Runtime implements RefRuntime {
   #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
   /** Large refs and zero-copy views by weak token: a sweep under store pressure frees the dead ones at once. */
   #weak = new Map<number, HeldRef | ViewEntry>();
+  /** The addon writes new ids here (no Buffer allocated per call). */
+  #scratch = new Uint8Array(16 + 20 * 64);
   #pendingAdds: Uint8Array[] = [];
+  #lastOwnerBytes: Uint8Array | undefined;
+  #lastOwner = '';
   #pendingAddOwners: string[] = [];
 
   constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
@@ -140,6 +149,7 @@ export class Runtime implements RefRuntime {
     this.storeCapacity = info.storeSize;
     this.namespace = opts.namespace ?? '';
     this.#store = new Uint8Array(this.core.storeBuffer());
+    this.core.setScratch(this.#scratch);
     const self = this;
     this.hooks = {
       isRef: (v: unknown): boolean => v instanceof ObjectRef,
@@ -153,8 +163,18 @@ export class Runtime implements RefRuntime {
       },
       decodeRef(b: Uint8Array): object {
         const id = Uint8Array.prototype.slice.call(b, 0, 20);
-        let owner = Buffer.from(b.buffer, b.byteOffset + 20, b.byteLength - 20).toString('utf8');
-        if (owner === self.address) owner = '';
+        // Refs in one value mostly share an owner: reuse the decoded string.
+        const ob = b.subarray(20);
+        let owner: string;
+        const last = self.#lastOwnerBytes;
+        if (last !== undefined && last.length === ob.length && sameBytes(last, ob)) {
+          owner = self.#lastOwner;
+        } else {
+          owner = Buffer.from(ob.buffer, ob.byteOffset, ob.byteLength).toString('utf8');
+          if (owner === self.address) owner = '';
+          self.#lastOwnerBytes = Uint8Array.prototype.slice.call(ob);
+          self.#lastOwner = owner;
+        }
         // Counted in one native call when the decode finishes (flushAdds).
         self.#pendingAdds.push(id);
         self.#pendingAddOwners.push(owner);
@@ -367,13 +387,16 @@ export class Runtime implements RefRuntime {
     this.#checkOpen('ray.put()');
     if (!isLargeBinary(value)) {
       const small = serializeToBytes(value, this.hooks, 'ray.put value');
-      if (small.byteLength <= MAX_INLINE_BYTES) return this.adoptRef<T>(this.core.putInline(small));
+      if (small.byteLength <= MAX_INLINE_BYTES) {
+        const id = this.core.putInline(small) ?? this.#scratch;
+        return this.adoptRef<T>(id.slice(0, 20));
+      }
     }
     const s = serialize(value, this.hooks, 'ray.put value');
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
-      return this.adoptRef<T>(this.core.putInline(bytes));
+      return this.adoptRef<T>((this.core.putInline(bytes) ?? this.#scratch).slice(0, 20));
     }
     const id = this.core.nextPutId();
     this.#writePlasma(id, s);
@@ -454,7 +477,23 @@ export class Runtime implements RefRuntime {
     const owners = this.#pendingAddOwners;
     this.#pendingAdds = [];
     this.#pendingAddOwners = [];
-    this.core.addLocalRefs(ids, owners);
+    const n = ids.length;
+    const concat = new Uint8Array(n * 20);
+    const index = new Uint32Array(n);
+    const distinct: string[] = [];
+    const slot = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      concat.set(ids[i]!, i * 20);
+      const o = owners[i]!;
+      let k = slot.get(o);
+      if (k === undefined) {
+        k = distinct.length;
+        distinct.push(o);
+        slot.set(o, k);
+      }
+      index[i] = k;
+    }
+    this.core.addLocalRefs(concat, index, distinct);
   }
 
   #decode(ref: ObjectRef<unknown>, r: ReturnType<NativeCoreWorker['tryGet']>): unknown {
@@ -682,7 +721,8 @@ export class Runtime implements RefRuntime {
     const { wire, temps } = this.encodeArgs(args, fnName);
     const out = this.core.submitTask(classId, wire, numReturns, maxRetries);
     for (let i = 0; i < temps.length; i++) temps[i]!.release(); // the submitted task holds them now
-    return out;
+    // Copy out of the scratch buffer: the next call overwrites it.
+    return out ?? this.#scratch.slice(0, 16 + 20 * Math.max(0, numReturns));
   }
 
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {

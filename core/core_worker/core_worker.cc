@@ -210,6 +210,15 @@ ObjectID CoreWorker::NextPutId() {
   return ObjectIdFor(put_task_id_, kPutIndexBit | static_cast<uint32_t>(++put_counter_ & 0x7fffffff));
 }
 
+ObjectID CoreWorker::PutInlineNew(std::shared_ptr<const std::string> data) {
+  Guard lock(this);
+  ObjectID id = ObjectIdFor(put_task_id_, kPutIndexBit | static_cast<uint32_t>(++put_counter_ & 0x7fffffff));
+  refs_.AddOwned(id, 1);
+  uint64_t size = data ? data->size() : 0;
+  memory_store_.Put(id, std::move(data), false, false, size);
+  return id;
+}
+
 void CoreWorker::PutInline(const ObjectID& id, std::shared_ptr<const std::string> data) {
   Guard lock(this);
   refs_.AddOwned(id, 1);

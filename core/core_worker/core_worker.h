@@ -144,6 +144,8 @@ class CoreWorker {
   // ---- objects ----
   ObjectID NextPutId();
   void PutInline(const ObjectID& id, std::shared_ptr<const std::string> data);
+  // NextPutId + PutInline under one lock.
+  ObjectID PutInlineNew(std::shared_ptr<const std::string> data);
   // Allocates `size` bytes in plasma for `id`; the host writes, then seals.
   StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size);
   Status PlasmaSeal(const ObjectID& id, bool owned_put);
