@@ -82,8 +82,6 @@ Status NodeServer::Init() {
   reap_timer_ = std::make_unique<asio::steady_timer>(io_);
   Accept();
   ScheduleReap();
-  // The pool forks from the io thread: PR_SET_PDEATHSIG is tied to it.
-  asio::post(io_, [this] { if (opts_.prestart_workers > 0) pool_->Prestart(opts_.prestart_workers); });
   thread_ = std::thread([this] { io_.run(); });
   return Status::OK();
 }
@@ -254,6 +252,13 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
     } else if (job == 0) {
       job = gcs_.AddJob(c->pid, "");
       current_job_ = job;
+    }
+    if (c->is_driver && !prestarted_) {
+      // Prestart once the first driver is registered: forking first would
+      // hold up the driver's blocking registration (and so its ray.init).
+      // The pool forks from this io thread: PR_SET_PDEATHSIG is tied to it.
+      prestarted_ = true;
+      if (opts_.prestart_workers > 0) asio::post(io_, [this] { pool_->Prestart(opts_.prestart_workers); });
     }
   }
   // Workers of an embedded node serve its driver's job.

@@ -91,6 +91,7 @@ class NodeServer {
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
   uint64_t next_request_key_ = 1;
   JobID current_job_ = 0;
+  bool prestarted_ = false;
   std::chrono::steady_clock::time_point last_gc_broadcast_{};  // the latest driver's job (embedded mode: the only one)
 };
 
