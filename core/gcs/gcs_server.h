@@ -13,6 +13,7 @@
 
 #include "core/common/id.h"
 #include "core/common/status.h"
+#include "core/gcs/actor_table.h"
 
 namespace rayts::gcs {
 
@@ -47,6 +48,11 @@ class GcsServer {
   bool KvDel(const std::string& key) { return kv_.erase(key) > 0; }
   std::vector<std::string> KvKeys(const std::string& prefix) const;
 
+  // Actor table (lifecycle state machine, names per namespace). The actor
+  // runtime that drives it comes with the actors issue.
+  ActorTable& actors() { return actors_; }
+  const ActorTable& actors() const { return actors_; }
+
   // JSON views used by ray.nodes() and the job listing.
   std::string NodesJson() const;
   std::string JobsJson() const;
@@ -55,6 +61,7 @@ class GcsServer {
   std::vector<NodeInfo> nodes_;
   std::map<JobID, JobInfo> jobs_;
   std::map<std::string, std::string> kv_;
+  ActorTable actors_;
   JobID next_job_id_ = 1;
 };
 
