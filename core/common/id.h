@@ -1,8 +1,9 @@
 // Fixed-size binary identifiers: NodeID, WorkerID, JobID, TaskID, ObjectID.
 //
-// Layout: an ObjectID is the TaskID that created it plus a 4-byte index
-// (returns count up from 1; ray.put objects set the top bit), so the owner of
-// an object can always name the task in its lineage.
+// Layout: an ObjectID is a 16-byte TaskID plus a 4-byte index. Task returns
+// use the task's id and count up from 1, so the owner can name the task in
+// an object's lineage; ray.put objects use a per-process random "put task"
+// id and set the index's top bit.
 // Thread safety: plain values; FromRandom() is safe from any thread.
 #pragma once
 

@@ -3,10 +3,15 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 namespace rayts {
+
+namespace {
+constexpr int kReplyTimeoutSeconds = 30;
+}  // namespace
 
 BlockingChannel::~BlockingChannel() { Close(); }
 
@@ -32,6 +37,11 @@ Status BlockingChannel::Connect(const std::string& path) {
     ::close(fd);
     return Status::IOError("cannot connect to " + path + ": " + std::strerror(e));
   }
+  // Every reply this channel waits for comes at once or within the node
+  // server's own bounded wait (plasma get: 5 s): bound the wait here too, so
+  // a wedged peer fails the call instead of hanging the caller.
+  timeval tv{kReplyTimeoutSeconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   fd_ = fd;
   return Status::OK();
 }
@@ -69,6 +79,9 @@ Status BlockingChannel::ReadExact(uint8_t* p, size_t n, int* received_fd) {
     ssize_t r = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
     if (r < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return Status::TimedOut("node server did not answer within " + std::to_string(kReplyTimeoutSeconds) + " s");
+      }
       return Status::IOError(std::string("recv: ") + std::strerror(errno));
     }
     if (r == 0) return Status::Disconnected("node server closed the connection");

@@ -5,6 +5,7 @@
 // work (objects a CoreWorker asks for are already sealed), so they run as a
 // short blocking round trip on the calling thread instead of a hop through
 // the io thread. Also receives the store's memfd (SCM_RIGHTS) at Register.
+// Every reply is awaited for at most 30 s (SO_RCVTIMEO): then TimedOut.
 // Thread safety: every method takes an internal mutex; callers on any thread.
 #pragma once
 
@@ -19,7 +20,7 @@ class BlockingChannel {
  public:
   ~BlockingChannel();
   Status Connect(const std::string& path);
-  // Writes one frame (fire-and-forget messages such as seal/release).
+  // Writes one frame without waiting for an answer (release).
   Status Send(const flatbuffers::DetachedBuffer& frame);
   // Writes `frame` and reads frames until one has body type `want`; the
   // reply is copied into *reply_frame (a whole size-prefixed frame).
