@@ -60,6 +60,9 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("sweepWeak", &CoreWorkerWrap::SweepWeak),
          InstanceMethod("registerTaskClass", &CoreWorkerWrap::RegisterTaskClass),
          InstanceMethod("submitTask", &CoreWorkerWrap::SubmitTask),
+         InstanceMethod("createActor", &CoreWorkerWrap::CreateActor),
+         InstanceMethod("submitActorTask", &CoreWorkerWrap::SubmitActorTask),
+         InstanceMethod("killActor", &CoreWorkerWrap::KillActor),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
          InstanceMethod("taskDone", &CoreWorkerWrap::TaskDone),
          InstanceMethod("reportGeneratorItem", &CoreWorkerWrap::ReportGeneratorItem),
@@ -379,6 +382,89 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   // submitTask(classId, args, numReturns, maxRetries)
   //   args: Array<Buffer (by value) | [id: Buffer, owner: string] (by ref)>
   // -> Buffer: task id (16 bytes) followed by the return ids (20 bytes each)
+  // Parses task arguments: Array<Buffer (by value) | [id, owner] (by ref)>.
+  static bool ParseArgs(Napi::Env env, const Napi::Value& v, std::vector<TaskArgIn>* out) {
+    Napi::Array args = v.As<Napi::Array>();
+    out->reserve(args.Length());
+    for (uint32_t i = 0; i < args.Length(); i++) {
+      Napi::Value a = args.Get(i);
+      TaskArgIn in;
+      if (a.IsArray()) {
+        Napi::Array pair = a.As<Napi::Array>();
+        in.by_ref = true;
+        if (!IdFromValue(pair.Get(0u), &in.id)) { ThrowType(env, "bad argument ref"); return false; }
+        Napi::Value owner = pair.Get(1u);
+        if (owner.IsString()) in.owner_address = owner.As<Napi::String>().Utf8Value();
+      } else {
+        in.data = BytesOf(a);
+        if (!in.data) { ThrowType(env, "argument must be bytes"); return false; }
+      }
+      out->push_back(std::move(in));
+    }
+    return true;
+  }
+
+  // Writes the ids to the scratch buffer (returns undefined) or a new Buffer.
+  Napi::Value IdsOut(Napi::Env env, const TaskID& first, const std::vector<ObjectID>& ids) {
+    size_t need = TaskID::kSize + ids.size() * ObjectID::kSize;
+    uint8_t* dst;
+    Napi::Value result = env.Undefined();
+    if (scratch_ && scratch_len_ >= need) {
+      dst = scratch_;
+    } else {
+      auto out = Napi::Buffer<uint8_t>::New(env, need);
+      dst = out.Data();
+      result = out;
+    }
+    std::memcpy(dst, first.data(), TaskID::kSize);
+    for (size_t i = 0; i < ids.size(); i++)
+      std::memcpy(dst + TaskID::kSize + i * ObjectID::kSize, ids[i].data(), ObjectID::kSize);
+    return result;
+  }
+
+  // createActor(classId, args) -> actor id (16) + ready id (20), via scratch
+  Napi::Value CreateActor(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    SubmitRequest req;
+    req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
+    if (!req.cls) { ThrowType(env, "createActor: unknown class"); return env.Undefined(); }
+    if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
+    ObjectID ready;
+    auto actor = core_->CreateActor(std::move(req), &ready);
+    MaybeKick();
+    if (!actor.ok()) { ThrowStatus(env, actor.status()); return env.Undefined(); }
+    return IdsOut(env, *actor, {ready});
+  }
+
+  // submitActorTask(classId, actorId, method, args, numReturns) -> task id + return ids
+  Napi::Value SubmitActorTask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    SubmitRequest req;
+    req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
+    if (!req.cls) { ThrowType(env, "submitActorTask: unknown class"); return env.Undefined(); }
+    if (!IdFromValue(info[1], &req.actor_id)) { ThrowType(env, "submitActorTask: bad actor id"); return env.Undefined(); }
+    req.method = info[2].ToString();
+    if (!ParseArgs(env, info[3], &req.args)) return env.Undefined();
+    req.num_returns = info[4].ToNumber().Int32Value();
+    std::vector<ObjectID> ids;
+    auto tid = core_->SubmitActorTask(std::move(req), &ids);
+    MaybeKick();
+    if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
+    return IdsOut(env, *tid, ids);
+  }
+
+  Napi::Value KillActor(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    TaskID actor;
+    if (!IdFromValue(info[0], &actor)) { ThrowType(env, "killActor: bad actor id"); return env.Undefined(); }
+    core_->KillActor(actor, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("killed by ray.kill"));
+    MaybeKick();
+    return env.Undefined();
+  }
+
   Napi::Value SubmitTask(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
@@ -517,6 +603,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
           o.Set("exportName", StrOrUndef(env, t.function.export_name));
           o.Set("name", t.name);
           o.Set("numReturns", Napi::Number::New(env, t.num_returns));
+          if (!t.actor_id.IsNil()) {
+            o.Set("actorId", IdToBuffer(env, t.actor_id));
+            o.Set("actorCreation", Napi::Boolean::New(env, t.actor_creation));
+            if (!t.method.empty()) o.Set("method", t.method);
+          }
           Napi::Array args = Napi::Array::New(env, t.args.size());
           for (size_t j = 0; j < t.args.size(); j++) {
             ExecArg& a = t.args[j];

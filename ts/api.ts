@@ -6,9 +6,10 @@ import { ObjectRef } from './object_ref.js';
 import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
 import { loadAddon, workerMainPath } from './native.js';
 import {
-  validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions, validateWaitOptions,
-  type InitOptions, type TaskOptions,
+  validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions, validateWaitOptions,
+  type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
+import { ActorClass, killActor, type ActorHandle } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
   type MultiReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,
@@ -51,7 +52,9 @@ export async function init(opts?: InitOptions): Promise<void> {
       storeBytes,
       resources,
       prestart: Math.ceil(numCpus),
-      maxWorkers: Math.max(4, Math.ceil(numCpus) * 2),
+      // Tasks are bounded by CPUs; the extra room is for actors, which keep
+      // their worker for life, and for workers blocked in a nested get.
+      maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
       workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
       workerEnv,
       workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
@@ -111,25 +114,38 @@ export function isInitialized(): boolean {
 
 type AnyFn = (...args: never[]) => unknown;
 
-/** Makes a remote function: `ray.remote(fn)` or `ray.remote(options, fn)`. */
+/** Makes a remote function or an actor class: `ray.remote(fn | class)`, `ray.remote(options, fn | class)`. */
+export function remote<A extends unknown[], I extends object>(cls: new (...args: A) => I): ActorClass<I, A>;
+export function remote<A extends unknown[], I extends object>(options: ActorOptions, cls: new (...args: A) => I): ActorClass<I, A>;
 export function remote<A extends unknown[], R>(fn: (...args: A) => R): RemoteFunction<A, R>;
 export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: 'streaming' }, fn: (...args: A) => R): StreamingRemoteFunction<A, R>;
 export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: number }, fn: (...args: A) => R): MultiReturnRemoteFunction<A, R>;
 export function remote<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): RemoteFunction<A, R>;
 export function remote(a: unknown, b?: unknown): unknown {
-  let opts: TaskOptions = {};
-  let fn: unknown = a;
-  if (b !== undefined) {
-    opts = validateTaskOptions(a, 'ray.remote');
-    fn = b;
-  }
+  const fn: unknown = b !== undefined ? b : a;
   if (typeof fn !== 'function') {
-    throw new TypeError(`ray.remote expects a function${b !== undefined ? ' as its second argument' : ''}, got ${fn === null ? 'null' : typeof fn}`);
+    throw new TypeError(`ray.remote expects a function or a class${b !== undefined ? ' as its second argument' : ''}, got ${fn === null ? 'null' : typeof fn}`);
   }
   if (/^class[\s{]/.test(Function.prototype.toString.call(fn))) {
-    throw new TypeError('ray.remote(class ...): actors are not available yet in this version of rayts');
+    const opts = b !== undefined ? validateActorOptions(a, 'ray.remote') : {};
+    return new ActorClass(fn, opts);
   }
+  const opts: TaskOptions = b !== undefined ? validateTaskOptions(a, 'ray.remote') : {};
   return remoteFromFunction(fn as AnyFn as (...args: unknown[]) => unknown, opts);
+}
+
+/** Ends an actor: its process exits and its calls fail with ActorDiedError. */
+export function kill(handle: ActorHandle<unknown>, options?: { noRestart?: boolean }): void {
+  if (options !== undefined) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('ray.kill options must be an object');
+    for (const k of Object.keys(options)) {
+      if (k !== 'noRestart') throw new TypeError(`unknown option '${k}' for ray.kill (known: noRestart)`);
+    }
+    if (options.noRestart !== undefined && typeof options.noRestart !== 'boolean') {
+      throw new TypeError(`noRestart must be a boolean, got ${typeof options.noRestart}`);
+    }
+  }
+  killActor(handle);
 }
 
 /** Module mode: exported functions of `url` become remote functions. */

@@ -37,6 +37,8 @@ export interface ErrorRecord {
   taskName?: string | undefined;
   objectId?: string | undefined;
   actorId?: string | undefined;
+  /** actor_died: the error that killed the actor (its constructor threw). */
+  cause?: ErrorRecord | undefined;
 }
 
 /** Base class of every error raised by rayts. */
@@ -168,12 +170,14 @@ export function errorFromRecord(rec: ErrorRecord): RayError {
       return new RayTaskError(taskName ?? '<unknown>', { name: rec.name, message: rec.message, stack: rec.stack });
     case 'worker_crashed':
       return new WorkerCrashedError(rec.message, taskName);
-    case 'actor_died':
-      return new ActorDiedError(
-        rec.actorId ?? '<unknown>',
-        rec.message,
-        rec.stack !== undefined ? { name: rec.name, message: rec.message, stack: rec.stack } : undefined,
-      );
+    case 'actor_died': {
+      // rec.cause: the error record of a constructor that threw.
+      const c = rec.cause;
+      const cause = c !== undefined
+        ? { name: c.name, message: c.message, stack: c.stack }
+        : rec.stack !== undefined ? { name: rec.name, message: rec.message, stack: rec.stack } : undefined;
+      return new ActorDiedError(rec.actorId ?? '<unknown>', rec.message, cause);
+    }
     case 'object_lost':
       return new ObjectLostError(rec.objectId ?? '<unknown>', rec.message);
     case 'owner_died':

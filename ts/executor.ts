@@ -12,6 +12,14 @@ import * as path from 'node:path';
 import type { Runtime } from './runtime.js';
 
 type Callable = (...args: unknown[]) => unknown;
+const NOOP: Callable = () => undefined;
+
+/** A call on an actor that is not alive here: reported as ActorDiedError. */
+class ActorCallError extends Error {
+  constructor(readonly record: ErrorRecord) {
+    super(record.message);
+  }
+}
 
 const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
@@ -21,6 +29,8 @@ export class Executor {
   readonly #functions = new Map<string, Callable>();
   readonly #queue: NativeEvent[] = [];
   readonly #cancelled = new Set<string>();
+  /** Actors living in this worker, by actor id. */
+  readonly #actors = new Map<string, { instance?: object; error?: ErrorRecord }>();
   #running = false;
 
   constructor(rt: Runtime) {
@@ -117,6 +127,32 @@ export class Executor {
     }
   }
 
+  /** Constructs the actor, or calls a method on it. */
+  #actorCall(ev: NativeEvent, cls: Callable, args: unknown[]): unknown {
+    const key = keyOf(ev.actorId!);
+    if (ev.actorCreation) {
+      try {
+        const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
+        this.#actors.set(key, { instance });
+      } catch (e) {
+        this.#actors.set(key, { error: recordFromThrown(e, `${ev.name} constructor`) });
+        throw e;
+      }
+      return null;
+    }
+    const a = this.#actors.get(key);
+    const actorHex = toHex(ev.actorId!);
+    if (a === undefined || a.instance === undefined) {
+      const rec: ErrorRecord = { kind: 'actor_died', name: 'ActorDiedError', actorId: actorHex,
+        message: a?.error ? "its constructor threw" : "it does not live in this worker" };
+      if (a?.error) rec.cause = a.error;
+      throw new ActorCallError(rec);
+    }
+    const m = (a.instance as Record<string, unknown>)[ev.method!];
+    if (typeof m !== 'function') throw new TypeError(`actor ${ev.name} has no method '${ev.method}'`);
+    return (m as Callable).apply(a.instance, args);
+  }
+
   #errorReturn(rec: ErrorRecord): NativeReturn {
     const bytes = Buffer.from(JSON.stringify(rec), 'utf8');
     return [bytes, false, true, bytes.length];
@@ -136,7 +172,9 @@ export class Executor {
     rt.executing++;
     rt.currentTaskId = toHex(taskId);
     try {
-      const fn = this.#functions.get(ev.fnHash!) ?? (await this.#resolve(ev));
+      const fn = ev.actorId !== undefined && !ev.actorCreation
+        ? NOOP // a method call: the instance is already here
+        : this.#functions.get(ev.fnHash!) ?? (await this.#resolve(ev));
       const wireArgs = ev.args ?? [];
       let args: unknown[];
       if (wireArgs.every((a) => a instanceof Uint8Array)) {
@@ -158,7 +196,12 @@ export class Executor {
         rt.core.taskDone(handle, []);
         return;
       }
-      let result = fn(...args);
+      let result: unknown;
+      if (ev.actorId !== undefined) {
+        result = this.#actorCall(ev, fn, args);
+      } else {
+        result = fn(...args);
+      }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
         result = await result;
       }
@@ -176,7 +219,7 @@ export class Executor {
       }
       rt.core.taskDone(handle, rets);
     } catch (e) {
-      const rec = recordFromThrown(e, name);
+      const rec = e instanceof ActorCallError ? e.record : recordFromThrown(e, name);
       rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)));
     } finally {
       rt.executing--;

@@ -1,6 +1,6 @@
 // rayts: Ray for TypeScript. The package root re-exports the public API.
 export {
-  init, shutdown, isInitialized, remote, importModule, put, get, wait, cancel,
+  init, shutdown, isInitialized, remote, importModule, put, get, wait, cancel, kill,
   getRuntimeContext, nodes, clusterResources, availableResources, debugStats,
 } from './api.js';
 export type { RuntimeContext, NodeInfo } from './api.js';
@@ -9,8 +9,10 @@ export {
   RemoteFunction, MultiReturnRemoteFunction, StreamingRemoteFunction, ObjectRefGenerator,
 } from './remote_function.js';
 export type { RemoteArgs } from './remote_function.js';
+export { ActorClass } from './actor.js';
+export type { ActorHandle, ActorMethod } from './actor.js';
 export {
   RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
   GetTimeoutError, TaskCancelledError, ObjectStoreFullError, RaySystemError,
 } from './errors.js';
-export type { TaskOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './options.js';
+export type { TaskOptions, ActorOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './options.js';

@@ -25,6 +25,9 @@ export interface NativeEvent {
   code?: number;
   text?: string;
   force?: boolean;
+  actorId?: Uint8Array;
+  actorCreation?: boolean;
+  method?: string;
 }
 
 export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6 } as const;
@@ -56,6 +59,10 @@ export interface NativeCoreWorker {
   /** Task id + return ids: in the scratch buffer when they fit (returns undefined), else a new buffer. */
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array | undefined;
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
+  /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
+  createActor(classId: number, args: NativeArg[]): Uint8Array | undefined;
+  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number): Uint8Array | undefined;
+  killActor(actorId: Uint8Array, cause?: string): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;

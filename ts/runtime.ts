@@ -725,6 +725,31 @@ export class Runtime implements RefRuntime {
     return out ?? this.#scratch.slice(0, 16 + 20 * Math.max(0, numReturns));
   }
 
+  /** Creates an actor; returns its id (16 bytes). */
+  createActor(classId: number, className: string, args: unknown[]): Uint8Array {
+    this.#checkOpen(`${className}.remote()`);
+    const { wire, temps } = this.encodeArgs(args, `${className} constructor`);
+    const out = (this.core.createActor(classId, wire) ?? this.#scratch).slice(0, 36);
+    for (let i = 0; i < temps.length; i++) temps[i]!.release();
+    // The constructor call's result only reports success or the error that
+    // kills the actor (which every later call then reports): not kept.
+    this.releaseRef(out.subarray(16, 36));
+    return out.slice(0, 16);
+  }
+
+  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number): Uint8Array {
+    this.#checkOpen(`${method}.remote()`);
+    const { wire, temps } = this.encodeArgs(args, method);
+    const out = this.core.submitActorTask(classId, actorId, method, wire, numReturns);
+    for (let i = 0; i < temps.length; i++) temps[i]!.release();
+    return out ?? this.#scratch.slice(0, 16 + 20 * numReturns);
+  }
+
+  killActor(actorId: Uint8Array): void {
+    this.#checkOpen('ray.kill()');
+    this.core.killActor(actorId, 'killed by ray.kill()');
+  }
+
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
     this.#checkOpen('ray.cancel()');
     this.core.cancelTask(taskId, force, recursive);

@@ -76,6 +76,10 @@ struct TaskClass {
 
 struct SubmitRequest {
   std::shared_ptr<const TaskClass> cls;
+  // Actor tasks: the actor, the method (empty for the constructor call).
+  TaskID actor_id;
+  bool actor_creation = false;
+  std::string method;
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;
@@ -92,6 +96,9 @@ struct ExecArg {             // to the host at execution time
 struct ExecTask {
   uint64_t handle = 0;
   TaskID task_id;
+  TaskID actor_id;           // nil for normal tasks
+  bool actor_creation = false;
+  std::string method;
   FunctionRef function;
   std::string name;
   std::vector<ExecArg> args;
@@ -164,6 +171,12 @@ class CoreWorker {
   uint32_t RegisterTaskClass(TaskClass cls);
   std::shared_ptr<const TaskClass> GetTaskClass(uint32_t id);
   StatusOr<TaskID> SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
+  // Actors (owned by this process). CreateActor leases a worker for the
+  // actor's whole life and pushes the constructor call; calls then go to that
+  // worker in submission order. A dead actor fails calls with ActorDiedError.
+  StatusOr<TaskID> CreateActor(SubmitRequest req, ObjectID* ready_id);
+  StatusOr<TaskID> SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
+  void KillActor(const TaskID& actor_id, const std::string& cause);
   void CancelTask(const TaskID& task, bool force, bool recursive);
   void TaskDone(uint64_t handle, std::vector<ReturnValue> returns);
   void ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item);
@@ -231,6 +244,9 @@ class CoreWorker {
   void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r);
   void FinishTaskLocked(const std::shared_ptr<Pending>& t);
   void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref);
+  void ActorDiedLocked(KeyState& ks, const std::string& cause);
+  StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
+  std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);
 

@@ -101,6 +101,12 @@ struct CoreWorker::KeyState {
   // until the first reply. Pipelining several tasks per worker only pays
   // for short tasks: a long one would hold the tasks queued behind it.
   double avg_roundtrip_us = -1;
+  // Actor keys: one lease held for the actor's life, calls pushed in order.
+  bool actor = false;
+  TaskID actor_id;
+  bool actor_dead = false;
+  std::string death_cause;
+  std::string death_cause_record;  // JSON error record of a failed constructor
 };
 
 }  // namespace rayts

@@ -29,6 +29,9 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
         task->function.export_name = Str(f->export_name());
       }
       task->name = Str(spec->name());
+      task->actor_id = IdFrom<TaskID>(spec->actor_id());
+      task->actor_creation = spec->actor_creation();
+      task->method = Str(spec->method());
       task->num_returns = spec->num_returns();
       if (spec->args()) {
         for (auto* a : *spec->args()) {

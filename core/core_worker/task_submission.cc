@@ -25,14 +25,20 @@ std::shared_ptr<const TaskClass> CoreWorker::GetTaskClass(uint32_t id) {
 
 StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
   Guard lock(this);
+  if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
+  uint64_t key = req.cls->scheduling_key;
+  return SubmitLocked(std::move(req), key, return_ids);
+}
+
+StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) {
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
+  if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
   auto t = std::make_shared<Pending>();
   TaskID tid = put_task_id_;
   uint64_t counter = ++task_counter_;
   std::memcpy(tid.bytes.data() + 8, &counter, 8);
   t->task_id = tid;
-  if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
-  t->key = req.cls->scheduling_key;
+  t->key = key;
   t->retries_left = req.max_retries;
   for (int i = 0; i < req.num_returns; i++) {
     ObjectID id = ObjectIdFor(tid, static_cast<uint32_t>(i + 1));
@@ -59,10 +65,90 @@ StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>
     ks->key = t->key;
     ks->resources = t->req.cls->resources;
   }
+  if (ks->actor && ks->actor_dead) {
+    tasks_[tid] = t;
+    FailTaskLocked(t, ActorDiedJson(ks->actor_id, ks->death_cause));
+    return tid;
+  }
   tasks_[tid] = t;
   if (t->unresolved == 0) EnqueueReadyLocked(t);
   return tid;
 }
+
+// ---------------------------------------------------------------- actors --
+
+namespace {
+uint64_t ActorKey(const TaskID& actor) { return actor.Hash() ^ 0xac7042ac7042ull; }
+}  // namespace
+
+std::string CoreWorker::ActorDiedJson(const TaskID& actor, const std::string& cause) {
+  std::string out = "{\"kind\":\"actor_died\",\"name\":\"ActorDiedError\",\"message\":";
+  JsonEscapeTo(&out, cause);
+  out += ",\"actorId\":";
+  JsonEscapeTo(&out, actor.Hex());
+  auto kit = keys_.find(ActorKey(actor));
+  if (kit != keys_.end() && !kit->second->death_cause_record.empty()) {
+    out += ",\"cause\":" + kit->second->death_cause_record;  // the constructor's error record (JSON)
+  }
+  out += "}";
+  return out;
+}
+
+StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) {
+  Guard lock(this);
+  if (!req.cls) return Status::InvalidArgument("CreateActor: unknown class");
+  TaskID actor = TaskID::FromRandom();
+  uint64_t key = ActorKey(actor);
+  auto& ks = keys_[key];
+  ks = std::make_unique<KeyState>();
+  ks->key = key;
+  ks->resources = req.cls->resources;
+  ks->actor = true;
+  ks->actor_id = actor;
+  req.actor_id = actor;
+  req.actor_creation = true;
+  req.num_returns = 1;
+  req.max_retries = 0;
+  std::vector<ObjectID> ids;
+  auto tid = SubmitLocked(std::move(req), key, &ids);
+  if (!tid.ok()) return tid.status();
+  if (ready_id) *ready_id = ids[0];
+  return actor;
+}
+
+StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
+  Guard lock(this);
+  uint64_t key = ActorKey(req.actor_id);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || !it->second->actor) {
+    return Status::InvalidArgument("actor " + req.actor_id.Hex() + " is not owned by this process (handles passed to other processes come with the actors work)");
+  }
+  req.max_retries = 0;
+  return SubmitLocked(std::move(req), key, return_ids);
+}
+
+void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
+  if (!ks.actor_dead) {
+    ks.actor_dead = true;
+    ks.death_cause = cause;
+  }
+  std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+  auto queue = std::move(ks.queue);
+  ks.queue.clear();
+  for (auto& t : queue) FailTaskLocked(t, json);
+}
+
+void CoreWorker::KillActor(const TaskID& actor, const std::string& cause) {
+  Guard lock(this);
+  auto it = keys_.find(ActorKey(actor));
+  if (it == keys_.end() || !it->second->actor) return;
+  KeyState& ks = *it->second;
+  ActorDiedLocked(ks, cause);
+  // The worker exits with its lease: calls in flight fail when it closes.
+  auto leases = ks.leases;
+  for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
+}
+
 
 void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
   // A failed dependency fails the task with the same error (as in Ray).
@@ -84,6 +170,21 @@ void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
 }
 
 void CoreWorker::DispatchLocked(KeyState& ks) {
+  if (ks.actor) {
+    // The actor's one worker runs calls in arrival order: push them all, in
+    // order; lease once, keep it for the actor's life.
+    if (ks.actor_dead) return;
+    for (auto& lease : ks.leases) {
+      if (lease->returned) continue;
+      while (!ks.queue.empty()) {
+        auto t = ks.queue.front();
+        ks.queue.pop_front();
+        PushLocked(lease, t);
+      }
+    }
+    if (!ks.queue.empty() && ks.leases.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
+    return;
+  }
   // One task per worker while the node has room for more workers of this
   // shape, or while tasks of this key are not known to be short.
   bool pipeline = ks.spare_hint <= 0 && ks.avg_roundtrip_us >= 0 && ks.avg_roundtrip_us < kPipelineBelowUs;
@@ -215,7 +316,14 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
   auto caller = IdBytes(fbb, opts_.worker_id);
   auto owner = fbb.CreateString(opts_.listen_path);
   auto name = fbb.CreateString(r.cls->name);
-  auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt);
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
+  flatbuffers::Offset<flatbuffers::String> method;
+  if (!r.actor_id.IsNil()) {
+    actor = IdBytes(fbb, r.actor_id);
+    if (!r.method.empty()) method = fbb.CreateString(r.method);
+  }
+  auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt,
+                                    actor, r.actor_creation, method);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
@@ -277,6 +385,15 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   } else {
     if (r->returns()) {
       for (auto* ret : *r->returns()) StoreResultLocked(IdFrom<ObjectID>(ret->object_id()), ret);
+      if (t->req.actor_creation && r->returns()->size() > 0 && r->returns()->Get(0)->is_error()) {
+        // The constructor threw: the actor is dead, with that error as cause.
+        auto kit = keys_.find(lease->key);
+        auto* d = r->returns()->Get(0)->data();
+        if (kit != keys_.end()) {
+          if (d) kit->second->death_cause_record.assign(reinterpret_cast<const char*>(d->data()), d->size());
+          ActorDiedLocked(*kit->second, "its constructor threw");
+        }
+      }
     }
     FinishTaskLocked(t);
   }
@@ -321,6 +438,7 @@ void CoreWorker::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
   if (lease->returned || !lease->inflight.empty()) return;
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end() && !kit->second->queue.empty()) return;
+  if (kit != keys_.end() && kit->second->actor) return;  // held for the actor's life
   uint64_t epoch = ++lease->idle_epoch;
   std::weak_ptr<Lease> weak = lease;
   lease->idle_timer->expires_after(kLeaseIdleReturn);
@@ -360,8 +478,16 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
   }
   auto inflight = std::move(lease->inflight);
   lease->inflight.clear();
-  if (!was_returned) {
-    // The worker died (its lease is reclaimed by the node server).
+  if (kit != keys_.end() && kit->second->actor) {
+    // The actor's process is gone: it is dead (restarts come later).
+    KeyState& ks = *kit->second;
+    ActorDiedLocked(ks, was_returned ? ks.death_cause : "its worker process died (" + s.message() + ")");
+    std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+    for (auto& [tid, t] : inflight) {
+      t->lease.reset();
+      FailTaskLocked(t, json);
+    }
+    return;
   }
   for (auto& [tid, t] : inflight) {
     t->lease.reset();

@@ -147,7 +147,10 @@ void NodeServer::WorkerGone(const WorkerID& id) {
   if (!worker_pid_.count(id)) return;
   worker_pid_.erase(id);
   worker_address_.erase(id);
-  if (auto lease = leases_->OnWorkerDied(id)) lease_owner_.erase(*lease);
+  if (auto lease = leases_->OnWorkerDied(id)) {
+    lease_owner_.erase(*lease);
+    lease_worker_.erase(*lease);
+  }
   pool_->OnWorkerDied(id);
 }
 
@@ -164,6 +167,7 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   for (auto& [lease, owner] : lease_owner_) if (owner == cid) owned.push_back(lease);
   for (auto lease : owned) {
     lease_owner_.erase(lease);
+    lease_worker_.erase(lease);
     leases_->ReturnLease(lease, false);
   }
   if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
@@ -187,7 +191,12 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::ReturnWorkerLease: {
       auto* r = env.body_as_ReturnWorkerLease();
       lease_owner_.erase(r->lease_id());
+      auto w = lease_worker_.find(r->lease_id());
+      WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
+      if (w != lease_worker_.end()) lease_worker_.erase(w);
       leases_->ReturnLease(r->lease_id(), r->worker_exiting());
+      // An exiting worker (a killed actor) does not go back to the pool: end it.
+      if (r->worker_exiting() && !worker.IsNil()) WorkerGone(worker);
       break;
     }
     case proto::Body::NotifyBlocked:
@@ -330,6 +339,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
     }
     if (!lease.ok()) { reply_error(lease.status()); return; }
     lease_owner_[lease->lease_id] = cid;
+    lease_worker_[lease->lease_id] = lease->worker_id;
     Fbb fbb(256);
     auto wid = IdBytes(fbb, lease->worker_id);
     auto addr = fbb.CreateString(worker_address_[lease->worker_id]);

@@ -1,0 +1,97 @@
+// Actors (first slice): creation, ordered calls, state, errors, kill, crash.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ray from 'rayts';
+
+beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
+afterAll(() => ray.shutdown());
+
+const Counter = ray.remote(class Counter {
+  n: number;
+  constructor(start = 0) { this.n = start; }
+  inc(by = 1): number { return (this.n += by); }
+  async slowGet(): Promise<number> { await new Promise((r) => setTimeout(r, 5)); return this.n; }
+  pid(): number { return process.pid; }
+  exit(code: number): void { process.exit(code); }
+});
+
+describe('actors', () => {
+  it('keeps state across calls and returns typed results', async () => {
+    const c = Counter.remote(5);
+    expect(await c.inc.remote(2)).toBe(7);
+    expect(await c.inc.remote()).toBe(8);
+    expect(await c.slowGet.remote()).toBe(8);
+    expect(c.actorId).toMatch(/^[0-9a-f]{32}$/);
+    ray.kill(c);
+  });
+
+  it('runs 10,000 pipelined calls from one caller in submission order', async () => {
+    const c = Counter.remote(0);
+    const refs = Array.from({ length: 10_000 }, () => c.inc.remote(1));
+    const vals = await ray.get(refs);
+    expect(vals).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+    ray.kill(c);
+  });
+
+  it('lives in its own worker process', async () => {
+    const a = Counter.remote();
+    const b = Counter.remote();
+    const [pa, pb] = await ray.get([a.pid.remote(), b.pid.remote()]);
+    expect(pa).not.toBe(process.pid);
+    expect(pa).not.toBe(pb);
+    ray.kill(a);
+    ray.kill(b);
+  });
+
+  it('a method that does not exist throws at the call site, naming it', () => {
+    const c = Counter.remote();
+    expect(() => (c as unknown as Record<string, { remote(): unknown }>).nope!.remote()).toThrow(/no method 'nope'/);
+    ray.kill(c);
+  });
+
+  it('a constructor that throws makes every call reject with ActorDiedError carrying that error', async () => {
+    const Bad = ray.remote(class Bad {
+      constructor() { throw new RangeError('bad start'); }
+      m(): number { return 1; }
+    });
+    const b = Bad.remote();
+    const err = await b.m.remote().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ray.ActorDiedError);
+    expect((err as ray.ActorDiedError).cause?.name).toBe('RangeError');
+    expect((err as ray.ActorDiedError).cause?.message).toBe('bad start');
+    // later calls too
+    await expect(b.m.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+  });
+
+  it('ray.kill ends the actor process; later calls reject with ActorDiedError', async () => {
+    const c = Counter.remote();
+    const pid = await c.pid.remote();
+    ray.kill(c, { noRestart: true });
+    await expect(c.inc.remote()).rejects.toThrow(/killed by ray.kill/);
+    const deadline = Date.now() + 5000;
+    let alive = true;
+    while (alive && Date.now() < deadline) {
+      try { process.kill(pid, 0); await new Promise((r) => setTimeout(r, 20)); } catch { alive = false; }
+    }
+    expect(alive).toBe(false);
+  });
+
+  it('a crash (process.exit in a method) rejects that call and later ones with ActorDiedError', async () => {
+    const c = Counter.remote();
+    expect(await c.inc.remote()).toBe(1);
+    await expect(c.exit.remote(3)).rejects.toBeInstanceOf(ray.ActorDiedError);
+    await expect(c.inc.remote()).rejects.toThrow(/worker process died/);
+  });
+
+  it('bad options throw naming the option', () => {
+    expect(() => Counter.options({ maxConcurrency: 0 })).toThrow(/maxConcurrency/);
+    expect(() => Counter.options({ numReturns: 'streaming' } as never)).toThrow(/numReturns/);
+    expect(() => ray.kill({} as never)).toThrow(/ActorHandle/);
+  });
+
+  it('tasks keep running alongside actors', async () => {
+    const actors = Array.from({ length: 4 }, () => Counter.remote());
+    const f = ray.remote((x: number) => x * 2);
+    expect(await f.remote(21)).toBe(42);
+    for (const a of actors) ray.kill(a);
+  });
+});
