@@ -430,6 +430,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
     if (!req.cls) { ThrowType(env, "createActor: unknown class"); return env.Undefined(); }
     if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
+    if (info.Length() > 2 && info[2].IsNumber()) req.max_concurrency = info[2].ToNumber().Int32Value();
     ObjectID ready;
     auto actor = core_->CreateActor(std::move(req), &ready);
     MaybeKick();
@@ -607,6 +608,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
             o.Set("actorId", IdToBuffer(env, t.actor_id));
             o.Set("actorCreation", Napi::Boolean::New(env, t.actor_creation));
             if (!t.method.empty()) o.Set("method", t.method);
+            if (t.max_concurrency > 0) o.Set("maxConcurrency", Napi::Number::New(env, t.max_concurrency));
           }
           Napi::Array args = Napi::Array::New(env, t.args.size());
           for (size_t j = 0; j < t.args.size(); j++) {

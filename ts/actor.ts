@@ -75,7 +75,7 @@ export class ActorClass<C, Args extends unknown[]> {
   remote(...args: RemoteArgs<Args>): ActorHandle<C> {
     const rt = requireRuntime(`${this.className}.remote()`);
     const classId = this.#classIn(rt);
-    const actorId = rt.createActor(classId, this.className, args);
+    const actorId = rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0);
     return makeHandle<C>(rt, classId, actorId, this.className, this.#methods);
   }
 

@@ -14,6 +14,25 @@ import type { Runtime } from './runtime.js';
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
 
+interface ActorState {
+  instance?: object;
+  error?: ErrorRecord;
+  maxConcurrency: number;
+  inflight: number;
+  waiters: Array<() => void>;
+}
+
+/** Ray's default: 1000 concurrent calls for actors with async methods, else 1. */
+function defaultConcurrency(cls: Function): number {
+  for (let p = cls.prototype as object | null; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+    for (const n of Object.getOwnPropertyNames(p)) {
+      const d = Object.getOwnPropertyDescriptor(p, n);
+      if (d && typeof d.value === 'function' && (d.value as Function).constructor.name === 'AsyncFunction') return 1000;
+    }
+  }
+  return 1;
+}
+
 /** A call on an actor that is not alive here: reported as ActorDiedError. */
 class ActorCallError extends Error {
   constructor(readonly record: ErrorRecord) {
@@ -30,7 +49,7 @@ export class Executor {
   readonly #queue: NativeEvent[] = [];
   readonly #cancelled = new Set<string>();
   /** Actors living in this worker, by actor id. */
-  readonly #actors = new Map<string, { instance?: object; error?: ErrorRecord }>();
+  readonly #actors = new Map<string, ActorState>();
   #running = false;
 
   constructor(rt: Runtime) {
@@ -55,6 +74,18 @@ export class Executor {
     try {
       while (this.#queue.length > 0) {
         const ev = this.#queue.shift()!;
+        const actor = ev.actorId !== undefined && !ev.actorCreation ? this.#actors.get(keyOf(ev.actorId)) : undefined;
+        if (actor !== undefined && actor.maxConcurrency > 1) {
+          // Calls start in arrival order and overlap up to maxConcurrency
+          // (so their completion order is not promised, as in Ray).
+          while (actor.inflight >= actor.maxConcurrency) await new Promise<void>((r) => actor.waiters.push(r));
+          actor.inflight++;
+          void this.#run(ev).finally(() => {
+            actor.inflight--;
+            actor.waiters.shift()?.();
+          });
+          continue;
+        }
         await this.#run(ev);
       }
     } finally {
@@ -131,11 +162,12 @@ export class Executor {
   #actorCall(ev: NativeEvent, cls: Callable, args: unknown[]): unknown {
     const key = keyOf(ev.actorId!);
     if (ev.actorCreation) {
+      const maxConcurrency = ev.maxConcurrency ?? defaultConcurrency(cls);
       try {
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
-        this.#actors.set(key, { instance });
+        this.#actors.set(key, { instance, maxConcurrency, inflight: 0, waiters: [] });
       } catch (e) {
-        this.#actors.set(key, { error: recordFromThrown(e, `${ev.name} constructor`) });
+        this.#actors.set(key, { error: recordFromThrown(e, `${ev.name} constructor`), maxConcurrency, inflight: 0, waiters: [] });
         throw e;
       }
       return null;

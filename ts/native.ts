@@ -28,6 +28,7 @@ export interface NativeEvent {
   actorId?: Uint8Array;
   actorCreation?: boolean;
   method?: string;
+  maxConcurrency?: number;
 }
 
 export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6 } as const;
@@ -60,7 +61,7 @@ export interface NativeCoreWorker {
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array | undefined;
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
-  createActor(classId: number, args: NativeArg[]): Uint8Array | undefined;
+  createActor(classId: number, args: NativeArg[], maxConcurrency: number): Uint8Array | undefined;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string): void;
   taskDone(handle: number, returns: NativeReturn[]): void;

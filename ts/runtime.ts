@@ -726,10 +726,10 @@ export class Runtime implements RefRuntime {
   }
 
   /** Creates an actor; returns its id (16 bytes). */
-  createActor(classId: number, className: string, args: unknown[]): Uint8Array {
+  createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0): Uint8Array {
     this.#checkOpen(`${className}.remote()`);
     const { wire, temps } = this.encodeArgs(args, `${className} constructor`);
-    const out = (this.core.createActor(classId, wire) ?? this.#scratch).slice(0, 36);
+    const out = (this.core.createActor(classId, wire, maxConcurrency) ?? this.#scratch).slice(0, 36);
     for (let i = 0; i < temps.length; i++) temps[i]!.release();
     // The constructor call's result only reports success or the error that
     // kills the actor (which every later call then reports): not kept.

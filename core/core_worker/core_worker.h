@@ -80,6 +80,7 @@ struct SubmitRequest {
   TaskID actor_id;
   bool actor_creation = false;
   std::string method;
+  int max_concurrency = 0;   // actor creation: 0 = the executor's default
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;
@@ -99,6 +100,7 @@ struct ExecTask {
   TaskID actor_id;           // nil for normal tasks
   bool actor_creation = false;
   std::string method;
+  int max_concurrency = 0;
   FunctionRef function;
   std::string name;
   std::vector<ExecArg> args;

@@ -323,7 +323,7 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt,
-                                    actor, r.actor_creation, method);
+                                    actor, r.actor_creation, method, r.max_concurrency);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 

@@ -95,3 +95,54 @@ describe('actors', () => {
     for (const a of actors) ray.kill(a);
   });
 });
+
+describe('actor concurrency', () => {
+  it('async methods overlap (default for async actors), measured with timestamps', async () => {
+    const A = ray.remote(class A {
+      async span(ms: number): Promise<[number, number]> {
+        const start = Date.now();
+        await new Promise((r) => setTimeout(r, ms));
+        return [start, Date.now()];
+      }
+    });
+    const a = A.remote();
+    await a.span.remote(1);
+    const spans = await ray.get([a.span.remote(300), a.span.remote(300), a.span.remote(300)]);
+    // Every call started before any other ended: they ran at the same time.
+    const firstEnd = Math.min(...spans.map((s) => s[1]));
+    for (const [start] of spans) expect(start).toBeLessThan(firstEnd);
+    ray.kill(a);
+  });
+
+  it('maxConcurrency: 1 keeps async calls one at a time', async () => {
+    const A = ray.remote({ maxConcurrency: 1 }, class A {
+      async span(ms: number): Promise<[number, number]> {
+        const start = Date.now();
+        await new Promise((r) => setTimeout(r, ms));
+        return [start, Date.now()];
+      }
+    });
+    const a = A.remote();
+    const spans = await ray.get([a.span.remote(50), a.span.remote(50), a.span.remote(50)]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    ray.kill(a);
+  });
+
+  it('maxConcurrency: 2 runs at most two calls at once', async () => {
+    const A = ray.remote({ maxConcurrency: 2 }, class A {
+      running = 0;
+      peak = 0;
+      async work(): Promise<number> {
+        this.running++;
+        this.peak = Math.max(this.peak, this.running);
+        await new Promise((r) => setTimeout(r, 30));
+        this.running--;
+        return this.peak;
+      }
+    });
+    const a = A.remote();
+    const peaks = await ray.get(Array.from({ length: 6 }, () => a.work.remote()));
+    expect(Math.max(...peaks)).toBe(2);
+    ray.kill(a);
+  });
+});
