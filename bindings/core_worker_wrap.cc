@@ -63,6 +63,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("createActor", &CoreWorkerWrap::CreateActor),
          InstanceMethod("submitActorTask", &CoreWorkerWrap::SubmitActorTask),
          InstanceMethod("killActor", &CoreWorkerWrap::KillActor),
+         InstanceMethod("gcsCallSync", &CoreWorkerWrap::GcsCallSync),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
          InstanceMethod("taskDone", &CoreWorkerWrap::TaskDone),
          InstanceMethod("reportGeneratorItem", &CoreWorkerWrap::ReportGeneratorItem),
@@ -431,6 +432,10 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!req.cls) { ThrowType(env, "createActor: unknown class"); return env.Undefined(); }
     if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
     if (info.Length() > 2 && info[2].IsNumber()) req.max_concurrency = info[2].ToNumber().Int32Value();
+    if (info.Length() > 3 && info[3].IsBuffer() && !IdFromValue(info[3], &req.actor_id)) {
+      ThrowType(env, "createActor: bad actor id");
+      return env.Undefined();
+    }
     ObjectID ready;
     auto actor = core_->CreateActor(std::move(req), &ready);
     MaybeKick();
@@ -454,6 +459,21 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     MaybeKick();
     if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
     return IdsOut(env, *tid, ids);
+  }
+
+  // gcsCallSync(method, body) -> reply body; throws the GCS error.
+  Napi::Value GcsCallSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    std::string body = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+    auto r = core_->GcsCallSync(info[0].ToString(), body);
+    if (!r.ok()) {
+      Napi::Error e = Napi::Error::New(env, r.status().message());
+      e.Set("code", Napi::String::New(env, StatusCodeName(r.status().code())));
+      e.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::String::New(env, *r);
   }
 
   Napi::Value KillActor(const Napi::CallbackInfo& info) {

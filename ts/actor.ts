@@ -2,11 +2,14 @@
 // the actor in its own worker process and returns an ActorHandle whose
 // methods are called with `.remote(...)`, in submission order.
 //
-// This first slice: actors owned by the creating process (handles are not
-// yet serializable), no restarts (a dead actor fails every call with
-// ActorDiedError), ray.kill. Placement: an actor holds the resources given
+// Every actor is registered in the GCS actor table (names are unique per
+// namespace; getIfExists returns the existing one). Handles are
+// serializable: a process that receives one asks the GCS where the actor
+// lives and calls it directly. Not yet: restarts (a dead actor fails every
+// call with ActorDiedError). Placement: an actor holds the resources given
 // in its options for its life; the default is 0 CPU (Ray places an actor
 // with 1 CPU and runs it with 0).
+import { randomFillSync } from 'node:crypto';
 import { ObjectRef, toHex } from './object_ref.js';
 import { requireRuntime, type Runtime } from './runtime.js';
 import { checkSelfContained } from './source.js';
@@ -75,8 +78,16 @@ export class ActorClass<C, Args extends unknown[]> {
   remote(...args: RemoteArgs<Args>): ActorHandle<C> {
     const rt = requireRuntime(`${this.className}.remote()`);
     const classId = this.#classIn(rt);
-    const actorId = rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0);
-    return makeHandle<C>(rt, classId, actorId, this.className, this.#methods);
+    const actorId = new Uint8Array(16);
+    randomFillSync(actorId);
+    const info: ActorInfoWire = { c: this.className, m: [...this.#methods], o: rt.address };
+    const ns = this.#opts.namespace ?? rt.namespace;
+    const name = this.#opts.name ?? '';
+    const reply = registerActor(rt, [toHex(actorId), name, ns, this.className,
+      this.#opts.lifetime === 'detached' ? '1' : '0', this.#opts.getIfExists ? '1' : '0', JSON.stringify(info)]);
+    if (reply[0] === 'existing') return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
+    rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId);
+    return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true);
   }
 
   /** A copy with these options merged over the current ones. */
@@ -86,9 +97,39 @@ export class ActorClass<C, Args extends unknown[]> {
   }
 }
 
-const handleIds = new WeakMap<object, { rt: Runtime; actorId: Uint8Array }>();
+/** What a handle carries across processes (and the GCS keeps per actor). */
+interface ActorInfoWire {
+  c: string;      // class name
+  m: string[];    // method names
+  o: string;      // owner's address
+}
 
-function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>): ActorHandle<C> {
+function hexToBytes(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+function registerActor(rt: Runtime, fields: string[]): string[] {
+  try {
+    return rt.core.gcsCallSync('actor_register', fields.join('\0')).split('\0');
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'AlreadyExists') {
+      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${fields[1]}')`);
+    }
+    throw e;
+  }
+}
+
+interface HandleState {
+  rt: Runtime;
+  actorId: Uint8Array;
+  owned: boolean;
+  info: ActorInfoWire;
+}
+
+const handles = new WeakMap<object, HandleState>();
+
+function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>, owned: boolean): ActorHandle<C> {
   const hex = toHex(actorId);
   const cache = new Map<string, ActorMethod<unknown[], unknown>>();
   const target = { actorId: hex };
@@ -111,13 +152,51 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, classN
       return m;
     },
   }) as unknown as ActorHandle<C>;
-  handleIds.set(handle as object, { rt, actorId });
+  handles.set(handle as object, { rt, actorId, owned, info: { c: className, m: [...methods], o: rt.address } });
   return handle;
+}
+
+/** A handle to an actor owned by another process (or found by name). */
+function handleFromInfo<C>(rt: Runtime, actorId: Uint8Array, info: ActorInfoWire): ActorHandle<C> {
+  const classId = rt.registerTaskClass({ hash: `actor:${info.c}`, name: info.c }, []);
+  return makeHandle<C>(rt, classId, actorId, info.c, new Set(info.m), info.o === rt.address);
+}
+
+/** Serialization of handles nested in values (see Runtime.hooks). */
+export function isActorHandle(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && handles.has(v);
+}
+export function encodeActorHandle(v: object): Uint8Array {
+  const h = handles.get(v)!;
+  const info = Buffer.from(JSON.stringify(h.info), 'utf8');
+  const out = new Uint8Array(16 + info.length);
+  out.set(h.actorId, 0);
+  out.set(info, 16);
+  return out;
+}
+export function decodeActorHandle(rt: Runtime, b: Uint8Array): object {
+  const id = Uint8Array.prototype.slice.call(b, 0, 16);
+  const info = JSON.parse(Buffer.from(b.buffer, b.byteOffset + 16, b.byteLength - 16).toString('utf8')) as ActorInfoWire;
+  return handleFromInfo(rt, id, info) as object;
+}
+
+/** ray.getActor(name, { namespace }): a handle to a live named actor. */
+export function getActorHandle<C>(rt: Runtime, name: string, ns: string): ActorHandle<C> {
+  let reply: string[];
+  try {
+    reply = rt.core.gcsCallSync('actor_get_by_name', `${ns}\0${name}`).split('\0');
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'NotFound') throw new Error(`ray.getActor: ${err.message}`);
+    throw e;
+  }
+  return handleFromInfo<C>(rt, hexToBytes(reply[0]!), JSON.parse(reply[1]!) as ActorInfoWire);
 }
 
 /** ray.kill(handle): ends the actor's process; its calls fail with ActorDiedError. */
 export function killActor(handle: unknown): void {
-  const h = typeof handle === 'object' && handle !== null ? handleIds.get(handle) : undefined;
+  const h = typeof handle === 'object' && handle !== null ? handles.get(handle) : undefined;
   if (!h) throw new TypeError('ray.kill expects an ActorHandle');
+  if (!h.owned) throw new TypeError(`ray.kill: actor ${toHex(h.actorId)} is owned by another process; only its owner can kill it in this version`);
   h.rt.killActor(h.actorId);
 }

@@ -9,7 +9,7 @@ import {
   validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions, validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
-import { ActorClass, killActor, type ActorHandle } from './actor.js';
+import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
   type MultiReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,
@@ -132,6 +132,19 @@ export function remote(a: unknown, b?: unknown): unknown {
   }
   const opts: TaskOptions = b !== undefined ? validateTaskOptions(a, 'ray.remote') : {};
   return remoteFromFunction(fn as AnyFn as (...args: unknown[]) => unknown, opts);
+}
+
+/** A handle to the live actor registered under `name` (in the namespace given, or the job's). */
+export async function getActor<C = unknown>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C>> {
+  if (typeof name !== 'string' || name === '') throw new TypeError('ray.getActor expects a non-empty actor name');
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('ray.getActor options must be an object');
+  for (const k of Object.keys(options ?? {})) {
+    if (k !== 'namespace') throw new TypeError(`unknown option '${k}' for ray.getActor (known: namespace)`);
+  }
+  const ns = options?.namespace;
+  if (ns !== undefined && typeof ns !== 'string') throw new TypeError('namespace must be a string');
+  const rt = requireRuntime('ray.getActor()');
+  return getActorHandle<C>(rt, name, ns ?? rt.namespace);
 }
 
 /** Ends an actor: its process exits and its calls fail with ActorDiedError. */

@@ -61,7 +61,9 @@ export interface NativeCoreWorker {
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array | undefined;
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
-  createActor(classId: number, args: NativeArg[], maxConcurrency: number): Uint8Array | undefined;
+  createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array): Uint8Array | undefined;
+  /** A GCS call answered synchronously (blocking round trip); throws with .code on error. */
+  gcsCallSync(method: string, body: string): string;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string): void;
   taskDone(handle: number, returns: NativeReturn[]): void;

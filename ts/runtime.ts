@@ -5,6 +5,7 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
+import { decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
 import {
   EventType, loadAddon,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
@@ -152,16 +153,27 @@ export class Runtime implements RefRuntime {
     this.core.setScratch(this.#scratch);
     const self = this;
     this.hooks = {
-      isRef: (v: unknown): boolean => v instanceof ObjectRef,
+      // Nested refs: 0x01 + ObjectRef (id + owner address) or 0x02 + actor handle.
+      isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),
       encodeRef(v: object): Uint8Array {
+        if (!(v instanceof ObjectRef)) {
+          const h = encodeActorHandle(v);
+          const out = new Uint8Array(1 + h.length);
+          out[0] = 2;
+          out.set(h, 1);
+          return out;
+        }
         const ref = v as ObjectRef<unknown>;
         const owner = Buffer.from(ref.ownerAddress === '' ? self.address : ref.ownerAddress, 'utf8');
-        const out = new Uint8Array(20 + owner.length);
-        out.set(ref.binary, 0);
-        out.set(owner, 20);
+        const out = new Uint8Array(21 + owner.length);
+        out[0] = 1;
+        out.set(ref.binary, 1);
+        out.set(owner, 21);
         return out;
       },
-      decodeRef(b: Uint8Array): object {
+      decodeRef(tagged: Uint8Array): object {
+        if (tagged[0] === 2) return decodeActorHandle(self, tagged.subarray(1));
+        const b = tagged.subarray(1);
         const id = Uint8Array.prototype.slice.call(b, 0, 20);
         // Refs in one value mostly share an owner: reuse the decoded string.
         const ob = b.subarray(20);
@@ -726,10 +738,10 @@ export class Runtime implements RefRuntime {
   }
 
   /** Creates an actor; returns its id (16 bytes). */
-  createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0): Uint8Array {
+  createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0, actorId?: Uint8Array): Uint8Array {
     this.#checkOpen(`${className}.remote()`);
     const { wire, temps } = this.encodeArgs(args, `${className} constructor`);
-    const out = (this.core.createActor(classId, wire, maxConcurrency) ?? this.#scratch).slice(0, 36);
+    const out = (this.core.createActor(classId, wire, maxConcurrency, actorId === undefined ? undefined : Buffer.from(actorId)) ?? this.#scratch).slice(0, 36);
     for (let i = 0; i < temps.length; i++) temps[i]!.release();
     // The constructor call's result only reports success or the error that
     // kills the actor (which every later call then reports): not kept.

@@ -459,6 +459,15 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
       break;
     case proto::Body::GcsReply: {
       auto* r = env.body_as_GcsReply();
+      if (r->request_id() == 0) break;  // fire-and-forget (actor table updates)
+      auto aw = actor_waits_.find(r->request_id());
+      if (aw != actor_waits_.end()) {
+        uint64_t key = aw->second;
+        actor_waits_.erase(aw);
+        auto kit = keys_.find(key);
+        if (kit != keys_.end()) OnActorAddressLocked(*kit->second, Str(r->body()), r->code(), Str(r->message()));
+        break;
+      }
       Event e{Event::Type::kGcsReply};
       e.id = r->request_id();
       e.code = r->code();
@@ -484,6 +493,19 @@ void CoreWorker::SetBlocked(bool blocked) {
     Fbb fbb(32);
     QueueControlLocked(FinishFrame(fbb, proto::CreateNotifyBlocked(fbb, blocked_depth_ > 0)));
   }
+}
+
+StatusOr<std::string> CoreWorker::GcsCallSync(const std::string& method, const std::string& body) {
+  Fbb fbb(128 + body.size());
+  auto m = fbb.CreateString(method);
+  auto b = fbb.CreateString(body);
+  auto frame = FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b));
+  std::vector<uint64_t> storage;
+  const proto::Envelope* env;
+  RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::GcsReply, &storage, &env));
+  auto* r = env->body_as_GcsReply();
+  if (r->code() != 0) return Status(static_cast<StatusCode>(r->code()), Str(r->message()));
+  return Str(r->body());
 }
 
 uint64_t CoreWorker::GcsCall(const std::string& method, const std::string& body) {

@@ -176,6 +176,7 @@ class CoreWorker {
   // Actors (owned by this process). CreateActor leases a worker for the
   // actor's whole life and pushes the constructor call; calls then go to that
   // worker in submission order. A dead actor fails calls with ActorDiedError.
+  // `req.actor_id` may be preset (the caller registered it with the GCS).
   StatusOr<TaskID> CreateActor(SubmitRequest req, ObjectID* ready_id);
   StatusOr<TaskID> SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
   void KillActor(const TaskID& actor_id, const std::string& cause);
@@ -186,6 +187,9 @@ class CoreWorker {
 
   // ---- control plane ----
   uint64_t GcsCall(const std::string& method, const std::string& body);
+  // Blocking round trip on the plasma channel (GCS calls the host must
+  // answer synchronously, e.g. a named actor's registration).
+  StatusOr<std::string> GcsCallSync(const std::string& method, const std::string& body);
 
   std::vector<Event> DrainEvents();
 
@@ -247,6 +251,9 @@ class CoreWorker {
   void FinishTaskLocked(const std::shared_ptr<Pending>& t);
   void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref);
   void ActorDiedLocked(KeyState& ks, const std::string& cause);
+  void OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message);
+  bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
+  void ActorGcsLocked(const std::string& method, const std::string& body);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
   std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
@@ -289,6 +296,7 @@ class CoreWorker {
 
   std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_;
   std::unordered_map<uint64_t, uint64_t> lease_requests_;        // request id -> key
+  std::unordered_map<uint64_t, uint64_t> actor_waits_;           // GCS request id -> actor key
   std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_;  // submitted, not finished
   std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_;
 

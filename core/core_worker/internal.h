@@ -105,6 +105,7 @@ struct CoreWorker::KeyState {
   bool actor = false;
   TaskID actor_id;
   bool actor_dead = false;
+  bool actor_borrowed = false;  // owned by another process: address from the GCS
   std::string death_cause;
   std::string death_cause_record;  // JSON error record of a failed constructor
 };

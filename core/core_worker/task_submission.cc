@@ -97,7 +97,7 @@ std::string CoreWorker::ActorDiedJson(const TaskID& actor, const std::string& ca
 StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) {
   Guard lock(this);
   if (!req.cls) return Status::InvalidArgument("CreateActor: unknown class");
-  TaskID actor = TaskID::FromRandom();
+  TaskID actor = req.actor_id.IsNil() ? TaskID::FromRandom() : req.actor_id;
   uint64_t key = ActorKey(actor);
   auto& ks = keys_[key];
   ks = std::make_unique<KeyState>();
@@ -120,17 +120,68 @@ StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<Obje
   Guard lock(this);
   uint64_t key = ActorKey(req.actor_id);
   auto it = keys_.find(key);
-  if (it == keys_.end() || !it->second->actor) {
-    return Status::InvalidArgument("actor " + req.actor_id.Hex() + " is not owned by this process (handles passed to other processes come with the actors work)");
+  if (it == keys_.end()) {
+    // A handle to an actor owned elsewhere: ask the GCS where it lives
+    // (answered once it is alive or dead); calls queue meanwhile.
+    auto ks = std::make_unique<KeyState>();
+    ks->key = key;
+    ks->actor = true;
+    ks->actor_borrowed = true;
+    ks->actor_id = req.actor_id;
+    uint64_t rid = next_request_id_++;
+    actor_waits_[rid] = key;
+    Fbb fbb(128);
+    auto m = fbb.CreateString("actor_wait");
+    auto b = fbb.CreateString(req.actor_id.Hex());
+    QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+    ks->pending_requests = 1;  // the lookup stands in for a lease request
+    it = keys_.emplace(key, std::move(ks)).first;
+  } else if (!it->second->actor) {
+    return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
   }
   req.max_retries = 0;
   return SubmitLocked(std::move(req), key, return_ids);
+}
+
+void CoreWorker::ActorGcsLocked(const std::string& method, const std::string& body) {
+  Fbb fbb(128 + body.size());
+  auto m = fbb.CreateString(method);
+  auto b = fbb.CreateString(body);
+  // Request id 0: nobody waits for the answer.
+  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b)));
+}
+
+void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message) {
+  ks.pending_requests = 0;
+  if (code != 0) {
+    ActorDiedLocked(ks, "it is unknown to the cluster (" + message + ")");
+    return;
+  }
+  size_t z = reply.find('\0');
+  std::string state = reply.substr(0, z);
+  std::string rest = z == std::string::npos ? std::string() : reply.substr(z + 1);
+  if (state != "ALIVE") {
+    ActorDiedLocked(ks, rest.empty() ? std::string("it died") : rest);
+    return;
+  }
+  auto lease = std::make_shared<Lease>();
+  lease->lease_id = 0;
+  lease->address = rest;
+  lease->key = ks.key;
+  if (!ConnectLeaseLocked(lease)) {
+    ActorDiedLocked(ks, "its worker at " + rest + " is unreachable");
+    return;
+  }
+  ks.leases.push_back(lease);
+  DispatchLocked(ks);
 }
 
 void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
   if (!ks.actor_dead) {
     ks.actor_dead = true;
     ks.death_cause = cause;
+    // The owner records the death in the GCS actor table.
+    if (!ks.actor_borrowed) ActorGcsLocked("actor_dead", ks.actor_id.Hex() + std::string(1, '\0') + cause);
   }
   std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
   auto queue = std::move(ks.queue);
@@ -248,12 +299,20 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
   lease->worker_id = IdFrom<WorkerID>(r->worker_id());
   lease->address = Str(r->worker_address());
   lease->key = key;
-  auto sock = ConnectUnix(io_, lease->address);
-  if (!sock.ok()) {
+  if (!ConnectLeaseLocked(lease)) {
     ReturnLeaseLocked(lease, true);
     DispatchLocked(ks);
     return;
   }
+  if (ks.actor) ActorGcsLocked("actor_alive", ks.actor_id.Hex() + std::string(1, '\0') + lease->address);
+  ks.leases.push_back(lease);
+  DispatchLocked(ks);
+  MaybeReturnLeaseLocked(lease);
+}
+
+bool CoreWorker::ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) {
+  auto sock = ConnectUnix(io_, lease->address);
+  if (!sock.ok()) return false;
   lease->conn = std::make_shared<Connection>(std::move(sock).value());
   std::weak_ptr<Lease> weak = lease;
   lease->conn->Start(
@@ -267,9 +326,7 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
         }
       });
   lease->idle_timer = std::make_unique<asio::steady_timer>(io_);
-  ks.leases.push_back(lease);
-  DispatchLocked(ks);
-  MaybeReturnLeaseLocked(lease);
+  return true;
 }
 
 void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pending>& t) {
@@ -454,8 +511,10 @@ void CoreWorker::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
 void CoreWorker::ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) {
   if (lease->returned) return;
   lease->returned = true;
-  Fbb fbb(64);
-  QueueControlLocked(FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease->lease_id, worker_exiting)));
+  if (lease->lease_id != 0) {  // 0: a connection to an actor owned elsewhere
+    Fbb fbb(64);
+    QueueControlLocked(FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease->lease_id, worker_exiting)));
+  }
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end()) {
     auto& v = kit->second->leases;

@@ -170,6 +170,7 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
     lease_worker_.erase(lease);
     leases_->ReturnLease(lease, false);
   }
+  if (c->registered && c->control) gcs_.actors().OnOwnerDied(c->worker_id);
   if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
   clients_.erase(cid);
 }
@@ -398,9 +399,125 @@ std::string NodeServer::StatsJson() {
   return f.get();
 }
 
+namespace {
+std::vector<std::string> SplitNul(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t z = s.find('\0', start);
+    out.push_back(s.substr(start, z == std::string::npos ? std::string::npos : z - start));
+    if (z == std::string::npos) return out;
+    start = z + 1;
+  }
+}
+std::string JoinNul(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); i++) {
+    if (i) out.push_back('\0');
+    out += v[i];
+  }
+  return out;
+}
+bool ActorIdFromHex(const std::string& hex, gcs::ActorID* out) {
+  if (hex.size() != 2 * gcs::ActorID::kSize) return false;
+  for (size_t i = 0; i < gcs::ActorID::kSize; i++) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nib(hex[2 * i]), lo = nib(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out->bytes[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+}  // namespace
+
+void NodeServer::SendGcsReply(const std::shared_ptr<Client>& c, uint64_t request_id, const Status& s, const std::string& out) {
+  Fbb fbb(128 + out.size());
+  auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
+  auto b = fbb.CreateString(out);
+  c->conn->Send(FinishFrame(fbb, proto::CreateGcsReply(fbb, request_id, static_cast<int>(s.code()), msg, b)));
+}
+
+// Actor table calls (fields separated by NUL):
+//   actor_register id, name, ns, class, detached, get_if_exists, info -> "new" | "existing\0id\0info"
+//   actor_alive id, address;  actor_dead id, cause
+//   actor_wait id -> "ALIVE\0address" | "DEAD\0cause" (answered when it is one of those)
+//   actor_get_by_name ns, name -> "id\0info"
+// `info` is the owner's opaque description of the actor (class, methods, owner).
+bool NodeServer::HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t request_id, const std::string& method,
+                                const std::string& body) {
+  auto& table = gcs_.actors();
+  auto f = SplitNul(body);
+  gcs::ActorID id;
+  auto bad = [&](const std::string& why) { SendGcsReply(c, request_id, Status::InvalidArgument(method + ": " + why), ""); };
+  if (method == "actor_register") {
+    if (f.size() < 7 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
+    gcs::ActorInfo info;
+    info.id = id;
+    info.name = f[1];
+    info.ns = f[2];
+    info.class_name = f[3];
+    info.detached = f[4] == "1";
+    info.owner_worker = c->worker_id;
+    info.job = current_job_;
+    info.creation_spec = f[6];
+    auto r = table.Register(info, f[5] == "1");
+    if (!r.ok()) { SendGcsReply(c, request_id, r.status(), ""); return true; }
+    if (r->id == id) SendGcsReply(c, request_id, Status::OK(), "new");
+    else SendGcsReply(c, request_id, Status::OK(), JoinNul({"existing", r->id.Hex(), r->creation_spec}));
+    return true;
+  }
+  if (method == "actor_alive") {
+    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
+    SendGcsReply(c, request_id, table.OnCreated(id, WorkerID::Nil(), f[1]), "");
+    return true;
+  }
+  if (method == "actor_dead") {
+    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
+    SendGcsReply(c, request_id, table.Kill(id, /*no_restart=*/true, f[1]), "");
+    return true;
+  }
+  if (method == "actor_wait") {
+    if (f.empty() || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
+    const gcs::ActorInfo* a = table.Get(id);
+    if (!a) { SendGcsReply(c, request_id, Status::NotFound("no actor " + f[0]), ""); return true; }
+    auto answer = [this, request_id](const std::shared_ptr<Client>& to, const gcs::ActorInfo& info) {
+      if (info.state == gcs::ActorState::kAlive) SendGcsReply(to, request_id, Status::OK(), JoinNul({"ALIVE", info.address}));
+      else SendGcsReply(to, request_id, Status::OK(), JoinNul({"DEAD", info.death_cause}));
+    };
+    if (a->state == gcs::ActorState::kAlive || a->state == gcs::ActorState::kDead) {
+      answer(c, *a);
+      return true;
+    }
+    std::weak_ptr<Client> weak = c;
+    auto sub = std::make_shared<uint64_t>(0);
+    *sub = table.Subscribe(id, [this, weak, answer, sub](const gcs::ActorInfo& info) {
+      if (info.state != gcs::ActorState::kAlive && info.state != gcs::ActorState::kDead) return;
+      if (auto to = weak.lock()) answer(to, info);
+      gcs_.actors().Unsubscribe(*sub);
+    });
+    return true;
+  }
+  if (method == "actor_get_by_name") {
+    if (f.size() < 2) { bad("malformed request"); return true; }
+    const gcs::ActorInfo* a = table.GetByName(f[0], f[1]);
+    if (!a) {
+      SendGcsReply(c, request_id, Status::NotFound("no actor named '" + f[1] + "' in namespace '" + f[0] + "'"), "");
+    } else {
+      SendGcsReply(c, request_id, Status::OK(), JoinNul({a->id.Hex(), a->creation_spec}));
+    }
+    return true;
+  }
+  return false;
+}
+
 void NodeServer::HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsRequest* r) {
   std::string method = Str(r->method());
   std::string body = Str(r->body());
+  if (method.rfind("actor_", 0) == 0 && HandleActorGcs(c, r->request_id(), method, body)) return;
   Status s;
   std::string out;
   if (method == "nodes") {

@@ -63,6 +63,9 @@ class NodeServer {
   void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
   void HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r);
   void HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsRequest* r);
+  bool HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t request_id, const std::string& method,
+                      const std::string& body);
+  void SendGcsReply(const std::shared_ptr<Client>& c, uint64_t request_id, const Status& s, const std::string& out);
   void WorkerGone(const WorkerID& id);
   void ScheduleReap();
   std::string StatsJsonLocked();

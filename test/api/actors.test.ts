@@ -146,3 +146,61 @@ describe('actor concurrency', () => {
     ray.kill(a);
   });
 });
+
+describe('actor handles and names', () => {
+  const Box = ray.remote(class Box {
+    n: number;
+    constructor(n = 0) { this.n = n; }
+    add(k: number): number { return (this.n += k); }
+    get(): number { return this.n; }
+  });
+
+  it('a handle passed to a task is callable there', async () => {
+    const b = Box.remote(0);
+    const use = ray.remote(async (h: { add: { remote(k: number): PromiseLike<number> } }, times: number) => {
+      let last = 0;
+      for (let i = 0; i < times; i++) last = await h.add.remote(1);
+      return last;
+    });
+    expect(await use.remote(b as never, 5)).toBe(5);
+    expect(await b.get.remote()).toBe(5);
+    ray.kill(b);
+  });
+
+  it('a handle passed to another actor is callable there', async () => {
+    const b = Box.remote(0);
+    const Caller = ray.remote(class Caller {
+      h: { add: { remote(k: number): PromiseLike<number> } };
+      constructor(h: { add: { remote(k: number): PromiseLike<number> } }) { this.h = h; }
+      async bump(times: number): Promise<number> {
+        let v = 0;
+        for (let i = 0; i < times; i++) v = await this.h.add.remote(10);
+        return v;
+      }
+    });
+    const c = Caller.remote(b as never);
+    expect(await c.bump.remote(3)).toBe(30);
+    ray.kill(c);
+    ray.kill(b);
+  });
+
+  it('names are unique per namespace; getIfExists and getActor return the same actor', async () => {
+    const a = Box.options({ name: 'box', namespace: 'ns1' }).remote(100);
+    expect(await a.add.remote(1)).toBe(101);
+    expect(() => Box.options({ name: 'box', namespace: 'ns1' }).remote()).toThrow(/already exists in namespace 'ns1'/);
+    const same = Box.options({ name: 'box', namespace: 'ns1', getIfExists: true }).remote();
+    expect(await same.get.remote()).toBe(101);
+    const found = await ray.getActor<{ add(k: number): number; get(): number }>('box', { namespace: 'ns1' });
+    expect(await found.add.remote(1)).toBe(102);
+    const other = Box.options({ name: 'box', namespace: 'ns2' }).remote(7);
+    expect(await other.get.remote()).toBe(7);
+    await expect(ray.getActor('missing', { namespace: 'ns1' })).rejects.toThrow(/no actor named 'missing'/);
+    ray.kill(a);
+    await expect(found.get.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+    // the name is free again once the actor is dead
+    const again = Box.options({ name: 'box', namespace: 'ns1' }).remote(1);
+    expect(await again.get.remote()).toBe(1);
+    ray.kill(again);
+    ray.kill(other);
+  });
+});
