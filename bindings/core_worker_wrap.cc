@@ -454,6 +454,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     req.method = info[2].ToString();
     if (!ParseArgs(env, info[3], &req.args)) return env.Undefined();
     req.num_returns = info[4].ToNumber().Int32Value();
+    if (info.Length() > 5 && info[5].IsNumber()) req.max_pending = info[5].ToNumber().Int32Value();
     std::vector<ObjectID> ids;
     auto tid = core_->SubmitActorTask(std::move(req), &ids);
     MaybeKick();

@@ -87,7 +87,7 @@ export class ActorClass<C, Args extends unknown[]> {
       this.#opts.lifetime === 'detached' ? '1' : '0', this.#opts.getIfExists ? '1' : '0', JSON.stringify(info)]);
     if (reply[0] === 'existing') return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
     rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId);
-    return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true);
+    return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true, Math.max(0, this.#opts.maxPendingCalls ?? 0));
   }
 
   /** A copy with these options merged over the current ones. */
@@ -129,7 +129,8 @@ interface HandleState {
 
 const handles = new WeakMap<object, HandleState>();
 
-function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>, owned: boolean): ActorHandle<C> {
+function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>, owned: boolean,
+  maxPending = 0): ActorHandle<C> {
   const hex = toHex(actorId);
   const cache = new Map<string, ActorMethod<unknown[], unknown>>();
   const target = { actorId: hex };
@@ -144,7 +145,7 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, classN
       }
       m = {
         remote: (...args: unknown[]): ObjectRef<unknown> => {
-          const out = rt.submitActorTask(classId, actorId, prop, args, 1);
+          const out = rt.submitActorTask(classId, actorId, prop, args, 1, maxPending);
           return rt.adoptRef(out.subarray(16, 36));
         },
       };
@@ -199,4 +200,18 @@ export function killActor(handle: unknown): void {
   if (!h) throw new TypeError('ray.kill expects an ActorHandle');
   if (!h.owned) throw new TypeError(`ray.kill: actor ${toHex(h.actorId)} is owned by another process; only its owner can kill it in this version`);
   h.rt.killActor(h.actorId);
+}
+
+/** Thrown by ray.exitActor(); the executor turns it into the actor's exit. */
+export class ActorExitSignal extends Error {
+  constructor() {
+    super('ray.exitActor() called');
+  }
+}
+
+/** Inside an actor method: ends the actor after this call (its process exits). */
+export function exitActor(): never {
+  const rt = requireRuntime('ray.exitActor()');
+  if (rt.isDriver || !rt.hostsActor) throw new Error('ray.exitActor() can only be called inside an actor method');
+  throw new ActorExitSignal();
 }

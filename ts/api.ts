@@ -10,6 +10,7 @@ import {
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
 import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
+export { exitActor } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
   type MultiReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,

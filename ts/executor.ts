@@ -8,6 +8,7 @@ import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from './erro
 /** How long a task result waits for room in a full store before failing. */
 const STORE_FULL_WAIT_MS = 10_000;
 import { packageRoot, type NativeEvent, type NativeReturn } from './native.js';
+import { ActorExitSignal } from './actor.js';
 import * as path from 'node:path';
 import type { Runtime } from './runtime.js';
 
@@ -164,6 +165,7 @@ export class Executor {
     if (ev.actorCreation) {
       const maxConcurrency = ev.maxConcurrency ?? defaultConcurrency(cls);
       try {
+        this.#rt.hostsActor = true;
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
         this.#actors.set(key, { instance, maxConcurrency, inflight: 0, waiters: [] });
       } catch (e) {
@@ -251,6 +253,16 @@ export class Executor {
       }
       rt.core.taskDone(handle, rets);
     } catch (e) {
+      if (e instanceof ActorExitSignal) {
+        // ray.exitActor(): answer this call, let the reply go out, then end
+        // the process; the owner sees the actor die with this cause.
+        const rec: ErrorRecord = { kind: 'actor_died', name: 'ActorDiedError', actorId: toHex(ev.actorId!),
+          message: 'it exited (ray.exitActor())' };
+        rt.core.taskDone(handle, Array.from({ length: Math.max(1, n) }, () => this.#errorReturn(rec)));
+        rt.core.flush();
+        setImmediate(() => process.exit(0));
+        return;
+      }
       const rec = e instanceof ActorCallError ? e.record : recordFromThrown(e, name);
       rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)));
     } finally {

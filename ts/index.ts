@@ -1,6 +1,6 @@
 // rayts: Ray for TypeScript. The package root re-exports the public API.
 export {
-  init, shutdown, isInitialized, remote, importModule, put, get, wait, cancel, kill, getActor,
+  init, shutdown, isInitialized, remote, importModule, put, get, wait, cancel, kill, getActor, exitActor,
   getRuntimeContext, nodes, clusterResources, availableResources, debugStats,
 } from './api.js';
 export type { RuntimeContext, NodeInfo } from './api.js';

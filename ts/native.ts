@@ -64,7 +64,7 @@ export interface NativeCoreWorker {
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array): Uint8Array | undefined;
   /** A GCS call answered synchronously (blocking round trip); throws with .code on error. */
   gcsCallSync(method: string, body: string): string;
-  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number): Uint8Array | undefined;
+  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;

@@ -41,6 +41,8 @@ export interface ActorOptions {
   maxTaskRetries?: number;
   /** Method calls the actor may run at once. */
   maxConcurrency?: number;
+  /** Calls a caller may have queued or running on this actor before .remote() throws; -1: no limit. */
+  maxPendingCalls?: number;
   /** With a name: return the existing actor of that name instead of failing. */
   getIfExists?: boolean;
 }
@@ -273,6 +275,7 @@ export const ACTOR_OPTION_NAMES = [
   'maxRestarts',
   'maxTaskRetries',
   'maxConcurrency',
+  'maxPendingCalls',
   'getIfExists',
 ] as const;
 
@@ -296,6 +299,10 @@ export function validateActorOptions(o: unknown, where: string): ActorOptions {
     out.maxTaskRetries = integerAtLeast('maxTaskRetries', src.maxTaskRetries, -1, ' (-1 retries forever)');
   }
   if (src.maxConcurrency !== undefined) out.maxConcurrency = integerAtLeast('maxConcurrency', src.maxConcurrency, 1);
+  if (src.maxPendingCalls !== undefined) {
+    out.maxPendingCalls = integerAtLeast('maxPendingCalls', src.maxPendingCalls, -1, ' (-1: no limit)');
+    if (out.maxPendingCalls === 0) throw new RangeError('maxPendingCalls must be -1 (no limit) or a positive integer, got 0');
+  }
   if (src.getIfExists !== undefined) out.getIfExists = bool('getIfExists', src.getIfExists);
   if (out.getIfExists === true && out.name === undefined) throw new TypeError('getIfExists requires a name');
   return out;

@@ -94,6 +94,8 @@ export class Runtime implements RefRuntime {
   /** Worker side: receives execute/cancel events. */
   onExecute: ((ev: NativeEvent) => void) | undefined;
   onCancel: ((ev: NativeEvent) => void) | undefined;
+  /** Worker side: this worker hosts an actor. */
+  hostsActor = false;
   /** Worker side: true while a task runs (gets then tell the raylet we block). */
   executing = 0;
   currentTaskId: string | undefined;
@@ -749,11 +751,15 @@ export class Runtime implements RefRuntime {
     return out.slice(0, 16);
   }
 
-  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number): Uint8Array {
+  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0): Uint8Array {
     this.#checkOpen(`${method}.remote()`);
     const { wire, temps } = this.encodeArgs(args, method);
-    const out = this.core.submitActorTask(classId, actorId, method, wire, numReturns);
-    for (let i = 0; i < temps.length; i++) temps[i]!.release();
+    let out: Uint8Array | undefined;
+    try {
+      out = this.core.submitActorTask(classId, actorId, method, wire, numReturns, maxPending);
+    } finally {
+      for (let i = 0; i < temps.length; i++) temps[i]!.release();
+    }
     return out ?? this.#scratch.slice(0, 16 + 20 * numReturns);
   }
 

@@ -81,6 +81,7 @@ struct SubmitRequest {
   bool actor_creation = false;
   std::string method;
   int max_concurrency = 0;   // actor creation: 0 = the executor's default
+  int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;

@@ -140,6 +140,18 @@ StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<Obje
     return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
   }
   req.max_retries = 0;
+  if (req.max_pending > 0) {
+    KeyState& ks = *it->second;
+    size_t pending = 0;  // method calls queued or running (not the constructor call)
+    for (auto& q : ks.queue) pending += q->req.actor_creation ? 0 : 1;
+    for (auto& l : ks.leases)
+      for (auto& [id, t] : l->inflight) pending += t->req.actor_creation ? 0 : 1;
+    if (pending >= static_cast<size_t>(req.max_pending)) {
+      return Status::Unavailable("actor " + req.actor_id.Hex() + " has " + std::to_string(pending) +
+                                 " pending calls, the limit set by maxPendingCalls (" + std::to_string(req.max_pending) +
+                                 "); wait for some to finish or raise maxPendingCalls");
+    }
+  }
   return SubmitLocked(std::move(req), key, return_ids);
 }
 
@@ -442,6 +454,16 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   } else {
     if (r->returns()) {
       for (auto* ret : *r->returns()) StoreResultLocked(IdFrom<ObjectID>(ret->object_id()), ret);
+      if (!t->req.actor_creation && !t->req.actor_id.IsNil() && r->returns()->size() > 0 &&
+          r->returns()->Get(0)->is_error()) {
+        // ray.exitActor(): the actor's last call reports its exit.
+        auto* d = r->returns()->Get(0)->data();
+        std::string_view rec = d ? std::string_view(reinterpret_cast<const char*>(d->data()), d->size()) : std::string_view();
+        if (rec.find("\"kind\":\"actor_died\"") != std::string_view::npos && rec.find("ray.exitActor") != std::string_view::npos) {
+          auto kit = keys_.find(lease->key);
+          if (kit != keys_.end()) ActorDiedLocked(*kit->second, "it exited (ray.exitActor())");
+        }
+      }
       if (t->req.actor_creation && r->returns()->size() > 0 && r->returns()->Get(0)->is_error()) {
         // The constructor threw: the actor is dead, with that error as cause.
         auto kit = keys_.find(lease->key);

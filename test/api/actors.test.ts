@@ -204,3 +204,31 @@ describe('actor handles and names', () => {
     ray.kill(other);
   });
 });
+
+describe('actor limits and exit', () => {
+  it('maxPendingCalls rejects calls past the limit with a clear error instead of queuing', async () => {
+    const Slow = ray.remote({ maxPendingCalls: 2 }, class Slow {
+      async wait(ms: number): Promise<number> { await new Promise((r) => setTimeout(r, ms)); return ms; }
+    });
+    const s = Slow.remote();
+    const a = s.wait.remote(200);
+    const b = s.wait.remote(200);
+    expect(() => s.wait.remote(1)).toThrow(/maxPendingCalls \(2\)/);
+    expect(await ray.get([a, b])).toEqual([200, 200]);
+    expect(await s.wait.remote(1)).toBe(1); // room again
+    expect(() => Slow.options({ maxPendingCalls: 0 })).toThrow(/maxPendingCalls/);
+    ray.kill(s);
+  });
+
+  it('ray.exitActor() inside a method ends the actor; later calls reject with ActorDiedError', async () => {
+    const E = ray.remote(class E {
+      async stop(): Promise<void> { const r = await import('rayts'); r.exitActor(); }
+      ping(): string { return 'pong'; }
+    });
+    const e = E.remote();
+    expect(await e.ping.remote()).toBe('pong');
+    await expect(e.stop.remote()).rejects.toThrow(/exitActor/);
+    await expect(e.ping.remote()).rejects.toThrow(/exited \(ray.exitActor\(\)\)/);
+    expect(() => ray.exitActor()).toThrow(/inside an actor method/);
+  });
+});
