@@ -436,6 +436,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
       ThrowType(env, "createActor: bad actor id");
       return env.Undefined();
     }
+    if (info.Length() > 4 && info[4].IsNumber()) req.max_restarts = info[4].ToNumber().Int32Value();
+    if (info.Length() > 5 && info[5].IsNumber()) req.max_task_retries = info[5].ToNumber().Int32Value();
     ObjectID ready;
     auto actor = core_->CreateActor(std::move(req), &ready);
     MaybeKick();
@@ -482,7 +484,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!Alive(env)) return env.Undefined();
     TaskID actor;
     if (!IdFromValue(info[0], &actor)) { ThrowType(env, "killActor: bad actor id"); return env.Undefined(); }
-    core_->KillActor(actor, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("killed by ray.kill"));
+    core_->KillActor(actor, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("killed by ray.kill"),
+                     info.Length() > 2 ? info[2].ToBoolean().Value() : true);
     MaybeKick();
     return env.Undefined();
   }

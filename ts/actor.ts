@@ -84,9 +84,11 @@ export class ActorClass<C, Args extends unknown[]> {
     const ns = this.#opts.namespace ?? rt.namespace;
     const name = this.#opts.name ?? '';
     const reply = registerActor(rt, [toHex(actorId), name, ns, this.className,
-      this.#opts.lifetime === 'detached' ? '1' : '0', this.#opts.getIfExists ? '1' : '0', JSON.stringify(info)]);
+      this.#opts.lifetime === 'detached' ? '1' : '0', this.#opts.getIfExists ? '1' : '0', JSON.stringify(info),
+      String(this.#opts.maxRestarts ?? 0)]);
     if (reply[0] === 'existing') return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
-    rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId);
+    rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
+      this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0);
     return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true, Math.max(0, this.#opts.maxPendingCalls ?? 0));
   }
 
@@ -195,11 +197,11 @@ export function getActorHandle<C>(rt: Runtime, name: string, ns: string): ActorH
 }
 
 /** ray.kill(handle): ends the actor's process; its calls fail with ActorDiedError. */
-export function killActor(handle: unknown): void {
+export function killActor(handle: unknown, noRestart = true): void {
   const h = typeof handle === 'object' && handle !== null ? handles.get(handle) : undefined;
   if (!h) throw new TypeError('ray.kill expects an ActorHandle');
   if (!h.owned) throw new TypeError(`ray.kill: actor ${toHex(h.actorId)} is owned by another process; only its owner can kill it in this version`);
-  h.rt.killActor(h.actorId);
+  h.rt.killActor(h.actorId, noRestart);
 }
 
 /** Thrown by ray.exitActor(); the executor turns it into the actor's exit. */

@@ -159,7 +159,7 @@ export function kill(handle: ActorHandle<unknown>, options?: { noRestart?: boole
       throw new TypeError(`noRestart must be a boolean, got ${typeof options.noRestart}`);
     }
   }
-  killActor(handle);
+  killActor(handle, options?.noRestart ?? true);
 }
 
 /** Module mode: exported functions of `url` become remote functions. */

@@ -61,11 +61,12 @@ export interface NativeCoreWorker {
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array | undefined;
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
-  createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array): Uint8Array | undefined;
+  createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
+    maxTaskRetries?: number): Uint8Array | undefined;
   /** A GCS call answered synchronously (blocking round trip); throws with .code on error. */
   gcsCallSync(method: string, body: string): string;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;
-  killActor(actorId: Uint8Array, cause?: string): void;
+  killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;

@@ -740,10 +740,12 @@ export class Runtime implements RefRuntime {
   }
 
   /** Creates an actor; returns its id (16 bytes). */
-  createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0, actorId?: Uint8Array): Uint8Array {
+  createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0, actorId?: Uint8Array,
+    maxRestarts = 0, maxTaskRetries = 0): Uint8Array {
     this.#checkOpen(`${className}.remote()`);
     const { wire, temps } = this.encodeArgs(args, `${className} constructor`);
-    const out = (this.core.createActor(classId, wire, maxConcurrency, actorId === undefined ? undefined : Buffer.from(actorId)) ?? this.#scratch).slice(0, 36);
+    const out = (this.core.createActor(classId, wire, maxConcurrency, actorId === undefined ? undefined : Buffer.from(actorId),
+      maxRestarts, maxTaskRetries) ?? this.#scratch).slice(0, 36);
     for (let i = 0; i < temps.length; i++) temps[i]!.release();
     // The constructor call's result only reports success or the error that
     // kills the actor (which every later call then reports): not kept.
@@ -763,9 +765,9 @@ export class Runtime implements RefRuntime {
     return out ?? this.#scratch.slice(0, 16 + 20 * numReturns);
   }
 
-  killActor(actorId: Uint8Array): void {
+  killActor(actorId: Uint8Array, noRestart = true): void {
     this.#checkOpen('ray.kill()');
-    this.core.killActor(actorId, 'killed by ray.kill()');
+    this.core.killActor(actorId, 'killed by ray.kill()', noRestart);
   }
 
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {

@@ -82,6 +82,8 @@ struct SubmitRequest {
   std::string method;
   int max_concurrency = 0;   // actor creation: 0 = the executor's default
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
+  int max_restarts = 0;      // actor creation: -1 forever
+  int max_task_retries = 0;  // actor creation: retries of calls cut by a restart; -1 forever
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;
@@ -180,7 +182,8 @@ class CoreWorker {
   // `req.actor_id` may be preset (the caller registered it with the GCS).
   StatusOr<TaskID> CreateActor(SubmitRequest req, ObjectID* ready_id);
   StatusOr<TaskID> SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
-  void KillActor(const TaskID& actor_id, const std::string& cause);
+  // no_restart = false restarts the actor if its maxRestarts allows.
+  void KillActor(const TaskID& actor_id, const std::string& cause, bool no_restart = true);
   void CancelTask(const TaskID& task, bool force, bool recursive);
   void TaskDone(uint64_t handle, std::vector<ReturnValue> returns);
   void ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item);
@@ -256,6 +259,9 @@ class CoreWorker {
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
   void ActorGcsLocked(const std::string& method, const std::string& body);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
+  StatusOr<TaskID> SubmitLockedFront(SubmitRequest req, uint64_t key);
+  void ActorWorkerLostLocked(KeyState& ks, std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
+                             const std::string& cause);
   std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);

@@ -84,6 +84,7 @@ struct CoreWorker::Lease {
   std::unordered_set<std::string> sent_functions;
   std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight;
   bool returned = false;
+  bool loss_handled = false;  // an actor restart already dealt with this worker
   uint64_t idle_epoch = 0;
   std::unique_ptr<asio::steady_timer> idle_timer;
 };
@@ -106,6 +107,11 @@ struct CoreWorker::KeyState {
   TaskID actor_id;
   bool actor_dead = false;
   bool actor_borrowed = false;  // owned by another process: address from the GCS
+  int max_restarts = 0;         // owned actors: -1 forever
+  int num_restarts = 0;
+  int max_task_retries = 0;
+  bool no_restart = false;      // killed with noRestart
+  SubmitRequest creation;       // owned actors: re-pushed on restart
   std::string death_cause;
   std::string death_cause_record;  // JSON error record of a failed constructor
 };

@@ -75,6 +75,73 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
   return tid;
 }
 
+// The actor's worker is gone (died, or killed for a restart): restart it if
+// its budget allows, else it is dead. `inflight`: calls that were running.
+void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
+                                       std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
+                                       const std::string& cause) {
+  bool can_restart = !ks.actor_dead && !ks.no_restart && !ks.actor_borrowed &&
+                     (ks.max_restarts < 0 || ks.num_restarts < ks.max_restarts);
+  if (!can_restart) {
+    ActorDiedLocked(ks, cause);
+    std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+    for (auto& [tid, t] : inflight) {
+      t->lease.reset();
+      FailTaskLocked(t, json);
+    }
+    return;
+  }
+  // Restart: a new worker, the constructor again, then the calls. Calls cut
+  // off by the death are retried (in order) while maxTaskRetries allows.
+  ks.num_restarts++;
+  ActorGcsLocked("actor_restarting", ks.actor_id.Hex() + std::string(1, '\0') + cause);
+  std::vector<std::shared_ptr<Pending>> cut;
+  for (auto& [tid, t] : inflight) {
+    t->lease.reset();
+    if (t->req.actor_creation) {  // replaced below
+      FinishTaskLocked(t);
+      continue;
+    }
+    cut.push_back(t);
+  }
+  // Submission order: task ids of one process count up in bytes 8..15.
+  auto seq = [](const TaskID& id) {
+    uint64_t n;
+    std::memcpy(&n, id.data() + 8, 8);
+    return n;
+  };
+  std::sort(cut.begin(), cut.end(), [&](const auto& a, const auto& b) { return seq(a->task_id) < seq(b->task_id); });
+  std::string json = ActorDiedJson(ks.actor_id, "it restarted while the call was running (" + cause + "); maxTaskRetries exhausted");
+  for (auto it = cut.rbegin(); it != cut.rend(); ++it) {
+    auto& t = *it;
+    if (t->retries_left != 0) {
+      if (t->retries_left > 0) t->retries_left--;
+      t->attempt++;
+      ks.queue.push_front(t);
+    } else {
+      FailTaskLocked(t, json);
+    }
+  }
+  SubmitLockedFront(ks.creation, ks.key);
+  DispatchLocked(ks);
+}
+
+// Re-submits an actor's constructor call ahead of every queued call.
+StatusOr<TaskID> CoreWorker::SubmitLockedFront(SubmitRequest req, uint64_t key) {
+  auto t = std::make_shared<Pending>();
+  TaskID tid = put_task_id_;
+  uint64_t counter = ++task_counter_;
+  std::memcpy(tid.bytes.data() + 8, &counter, 8);
+  t->task_id = tid;
+  t->key = key;
+  // Its result only reports a constructor error: nobody holds a ref to it.
+  t->req = std::move(req);
+  t->req.num_returns = 1;
+  tasks_[tid] = t;
+  keys_[key]->queue.push_front(t);
+  return tid;
+}
+
 // ---------------------------------------------------------------- actors --
 
 namespace {
@@ -105,10 +172,13 @@ StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) 
   ks->resources = req.cls->resources;
   ks->actor = true;
   ks->actor_id = actor;
+  ks->max_restarts = req.max_restarts;
+  ks->max_task_retries = req.max_task_retries;
   req.actor_id = actor;
   req.actor_creation = true;
   req.num_returns = 1;
   req.max_retries = 0;
+  ks->creation = req;
   std::vector<ObjectID> ids;
   auto tid = SubmitLocked(std::move(req), key, &ids);
   if (!tid.ok()) return tid.status();
@@ -139,7 +209,7 @@ StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<Obje
   } else if (!it->second->actor) {
     return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
   }
-  req.max_retries = 0;
+  req.max_retries = it->second->actor_borrowed ? 0 : it->second->max_task_retries;
   if (req.max_pending > 0) {
     KeyState& ks = *it->second;
     size_t pending = 0;  // method calls queued or running (not the constructor call)
@@ -201,12 +271,27 @@ void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
   for (auto& t : queue) FailTaskLocked(t, json);
 }
 
-void CoreWorker::KillActor(const TaskID& actor, const std::string& cause) {
+void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool no_restart) {
   Guard lock(this);
   auto it = keys_.find(ActorKey(actor));
   if (it == keys_.end() || !it->second->actor) return;
   KeyState& ks = *it->second;
-  ActorDiedLocked(ks, cause);
+  if (no_restart) {
+    ks.no_restart = true;
+    ActorDiedLocked(ks, cause);
+  } else {
+    // Kill for a restart: handle the loss now, so calls made from here on
+    // queue behind the constructor call of the new incarnation.
+    auto leases = ks.leases;
+    for (auto& l : leases) {
+      auto inflight = std::move(l->inflight);
+      l->inflight.clear();
+      l->loss_handled = true;
+      ReturnLeaseLocked(l, /*worker_exiting=*/true);
+      ActorWorkerLostLocked(ks, std::move(inflight), cause);
+    }
+    return;
+  }
   // The worker exits with its lease: calls in flight fail when it closes.
   auto leases = ks.leases;
   for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
@@ -560,14 +645,28 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
   auto inflight = std::move(lease->inflight);
   lease->inflight.clear();
   if (kit != keys_.end() && kit->second->actor) {
-    // The actor's process is gone: it is dead (restarts come later).
+    if (lease->loss_handled) return;
     KeyState& ks = *kit->second;
-    ActorDiedLocked(ks, was_returned ? ks.death_cause : "its worker process died (" + s.message() + ")");
-    std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
-    for (auto& [tid, t] : inflight) {
-      t->lease.reset();
-      FailTaskLocked(t, json);
+    std::string cause = was_returned && !ks.death_cause.empty() ? ks.death_cause
+                                                                 : "its worker process died (" + s.message() + ")";
+    if (ks.actor_borrowed && !ks.actor_dead) {
+      // Owned elsewhere: the owner restarts it or records its death; ask the
+      // GCS again. Calls cut off here fail (their retries are the owner's).
+      std::string json = ActorDiedJson(ks.actor_id, "the connection to it was lost (" + s.message() + ")");
+      for (auto& [tid, t] : inflight) {
+        t->lease.reset();
+        FailTaskLocked(t, json);
+      }
+      uint64_t rid = next_request_id_++;
+      actor_waits_[rid] = ks.key;
+      ks.pending_requests = 1;
+      Fbb fbb(128);
+      auto m = fbb.CreateString("actor_wait");
+      auto b = fbb.CreateString(ks.actor_id.Hex());
+      QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+      return;
     }
+    ActorWorkerLostLocked(ks, std::move(inflight), cause);
     return;
   }
   for (auto& [tid, t] : inflight) {

@@ -464,6 +464,7 @@ bool NodeServer::HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t reque
     info.owner_worker = c->worker_id;
     info.job = current_job_;
     info.creation_spec = f[6];
+    if (f.size() > 7 && !f[7].empty()) info.max_restarts = std::atoi(f[7].c_str());
     auto r = table.Register(info, f[5] == "1");
     if (!r.ok()) { SendGcsReply(c, request_id, r.status(), ""); return true; }
     if (r->id == id) SendGcsReply(c, request_id, Status::OK(), "new");
@@ -473,6 +474,12 @@ bool NodeServer::HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t reque
   if (method == "actor_alive") {
     if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
     SendGcsReply(c, request_id, table.OnCreated(id, WorkerID::Nil(), f[1]), "");
+    return true;
+  }
+  if (method == "actor_restarting") {
+    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
+    auto st = table.OnWorkerDied(id, f[1]);
+    SendGcsReply(c, request_id, st.ok() ? Status::OK() : st.status(), "");
     return true;
   }
   if (method == "actor_dead") {

@@ -232,3 +232,44 @@ describe('actor limits and exit', () => {
     expect(() => ray.exitActor()).toThrow(/inside an actor method/);
   });
 });
+
+describe('actor restarts', () => {
+  const R = ray.remote(class R {
+    n = 0;
+    inc(): number { return ++this.n; }
+    pid(): number { return process.pid; }
+    die(): void { process.exit(1); }
+    async slowInc(ms: number): Promise<number> { await new Promise((r) => setTimeout(r, ms)); return ++this.n; }
+  });
+
+  it('maxRestarts: a crashed actor comes back in a new process with its constructor re-run; past the budget it is dead', async () => {
+    const a = R.options({ maxRestarts: 1 }).remote();
+    expect(await a.inc.remote()).toBe(1);
+    const pid1 = await a.pid.remote();
+    await expect(a.die.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+    expect(await a.inc.remote()).toBe(1); // fresh state: the constructor ran again
+    expect(await a.pid.remote()).not.toBe(pid1);
+    await expect(a.die.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+    await expect(a.inc.remote()).rejects.toThrow(/worker process died/);
+  });
+
+  it('maxTaskRetries: a call cut off by a crash runs again on the restarted actor', async () => {
+    const a = R.options({ maxRestarts: 1, maxTaskRetries: 1 }).remote();
+    const pid = await a.pid.remote();
+    const call = a.slowInc.remote(500);
+    await new Promise((r) => setTimeout(r, 100)); // the call is running on the actor
+    process.kill(pid, 'SIGKILL');
+    expect(await call).toBe(1); // retried on the new incarnation
+    expect(await a.pid.remote()).not.toBe(pid);
+    ray.kill(a);
+  });
+
+  it('ray.kill with noRestart: false restarts an actor that may restart', async () => {
+    const a = R.options({ maxRestarts: -1 }).remote();
+    const pid = await a.pid.remote();
+    ray.kill(a, { noRestart: false });
+    expect(await a.pid.remote()).not.toBe(pid);
+    ray.kill(a);
+    await expect(a.pid.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+  });
+});
