@@ -131,6 +131,22 @@ interface HandleState {
 
 const handles = new WeakMap<object, HandleState>();
 
+/**
+ * Handles this process owns, per actor. When every one of them has been
+ * garbage-collected and none was ever sent to another process, nobody can
+ * call the actor again: it is ended (Ray: an actor dies with its last
+ * handle). A handle that was sent elsewhere keeps its actor alive until the
+ * owner exits (cross-process handle counting comes with the borrower
+ * protocol).
+ */
+const ownedHandles = new Map<string, { live: number; shipped: boolean; rt: Runtime; actorId: Uint8Array }>();
+const handleRegistry = new FinalizationRegistry<string>((hex) => {
+  const e = ownedHandles.get(hex);
+  if (!e || --e.live > 0) return;
+  ownedHandles.delete(hex);
+  if (!e.shipped && !e.rt.closed) e.rt.killActor(e.actorId, true, 'all handles to it were released');
+});
+
 function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>, owned: boolean,
   maxPending = 0): ActorHandle<C> {
   const hex = toHex(actorId);
@@ -156,6 +172,12 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, classN
     },
   }) as unknown as ActorHandle<C>;
   handles.set(handle as object, { rt, actorId, owned, info: { c: className, m: [...methods], o: rt.address } });
+  if (owned) {
+    let e = ownedHandles.get(hex);
+    if (!e) ownedHandles.set(hex, (e = { live: 0, shipped: false, rt, actorId }));
+    e.live++;
+    handleRegistry.register(handle as object, hex);
+  }
   return handle;
 }
 
@@ -171,6 +193,8 @@ export function isActorHandle(v: unknown): boolean {
 }
 export function encodeActorHandle(v: object): Uint8Array {
   const h = handles.get(v)!;
+  const owned = ownedHandles.get(toHex(h.actorId));
+  if (owned) owned.shipped = true;
   const info = Buffer.from(JSON.stringify(h.info), 'utf8');
   const out = new Uint8Array(16 + info.length);
   out.set(h.actorId, 0);

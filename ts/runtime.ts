@@ -765,9 +765,9 @@ export class Runtime implements RefRuntime {
     return out ?? this.#scratch.slice(0, 16 + 20 * numReturns);
   }
 
-  killActor(actorId: Uint8Array, noRestart = true): void {
+  killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {
     this.#checkOpen('ray.kill()');
-    this.core.killActor(actorId, 'killed by ray.kill()', noRestart);
+    this.core.killActor(actorId, cause, noRestart);
   }
 
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {

@@ -364,7 +364,7 @@ void CoreWorker::RequestLeaseLocked(KeyState& ks) {
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
   for (auto& [name, amount] : ks.resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
-  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv)));
+  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, ks.actor)));
 }
 
 void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {

@@ -150,6 +150,7 @@ void NodeServer::WorkerGone(const WorkerID& id) {
   if (auto lease = leases_->OnWorkerDied(id)) {
     lease_owner_.erase(*lease);
     lease_worker_.erase(*lease);
+    actor_leases_.erase(*lease);
   }
   pool_->OnWorkerDied(id);
 }
@@ -167,8 +168,14 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   for (auto& [lease, owner] : lease_owner_) if (owner == cid) owned.push_back(lease);
   for (auto lease : owned) {
     lease_owner_.erase(lease);
+    auto w = lease_worker_.find(lease);
+    WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
     lease_worker_.erase(lease);
-    leases_->ReturnLease(lease, false);
+    // An actor's worker ends with its owner (its instance must not serve
+    // anyone else); a task worker goes back to the pool.
+    bool actor = actor_leases_.erase(lease) > 0;
+    leases_->ReturnLease(lease, actor);
+    if (actor && !worker.IsNil()) WorkerGone(worker);
   }
   if (c->registered && c->control) gcs_.actors().OnOwnerDied(c->worker_id);
   if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
@@ -195,6 +202,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       auto w = lease_worker_.find(r->lease_id());
       WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
       if (w != lease_worker_.end()) lease_worker_.erase(w);
+      actor_leases_.erase(r->lease_id());
       leases_->ReturnLease(r->lease_id(), r->worker_exiting());
       // An exiting worker (a killed actor) does not go back to the pool: end it.
       if (r->worker_exiting() && !worker.IsNil()) WorkerGone(worker);
@@ -330,7 +338,8 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
   request_owner_[key] = {cid, req_id};
   std::weak_ptr<Client> weak = c;
   ResourceSet req = *rs;
-  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid](StatusOr<Lease> lease) {
+  bool for_actor = r->for_actor();
+  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid, for_actor](StatusOr<Lease> lease) {
     request_owner_.erase(key);
     auto c = weak.lock();
     if (c) c->requests.erase(req_id);
@@ -341,6 +350,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
     if (!lease.ok()) { reply_error(lease.status()); return; }
     lease_owner_[lease->lease_id] = cid;
     lease_worker_[lease->lease_id] = lease->worker_id;
+    if (for_actor) actor_leases_.insert(lease->lease_id);
     Fbb fbb(256);
     auto wid = IdBytes(fbb, lease->worker_id);
     auto addr = fbb.CreateString(worker_address_[lease->worker_id]);

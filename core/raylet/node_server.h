@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <asio.hpp>
@@ -92,6 +93,7 @@ class NodeServer {
   std::unordered_map<WorkerID, int, IdHash> worker_pid_;
   std::unordered_map<uint64_t, uint64_t> lease_owner_;  // lease id -> owner client id
   std::unordered_map<uint64_t, WorkerID> lease_worker_;  // lease id -> leased worker
+  std::unordered_set<uint64_t> actor_leases_;            // leases whose worker hosts an actor
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
   uint64_t next_request_key_ = 1;
   JobID current_job_ = 0;

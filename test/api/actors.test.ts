@@ -273,3 +273,23 @@ describe('actor restarts', () => {
     await expect(a.pid.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
   });
 });
+
+describe('actor lifetime', () => {
+  it('an actor whose handles are all collected (and never sent elsewhere) ends', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const P = ray.remote(class P { pid(): number { return process.pid; } });
+    const pidOf = async (): Promise<number> => P.remote().pid.remote();
+    const pid = await pidOf(); // the handle is unreachable once this returns
+    const deadline = Date.now() + 10_000;
+    let alive = true;
+    while (alive && Date.now() < deadline) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+      try { process.kill(pid, 0); } catch { alive = false; }
+    }
+    expect(alive).toBe(false);
+  });
+});

@@ -1,4 +1,4 @@
-// The task and object rows of Ray's `ray microbenchmark`
+// The task, object and actor rows of Ray's `ray microbenchmark`
 // (python/ray/_private/ray_perf.py), in Ray's order and with Ray's shapes:
 // the same values, batch sizes and multipliers (what counts as one op).
 //
@@ -6,6 +6,10 @@
 //   small_value() returns b"ok"            -> returns 'ok'
 //   np.zeros(k, dtype=np.int64)            -> new BigInt64Array(k)   (8k bytes of zeros)
 //   ray.get / ray.wait inside a task       -> `await import('rayts')` in the task
+//   sync actor method calling ray.get      -> async method awaiting ray.get (the
+//                                             Client actor gets maxConcurrency: 1,
+//                                             so it still runs one call at a time)
+//   multiprocessing.cpu_count() // 2       -> max(1, os.availableParallelism() / 2)
 //
 // Deviation (rayts has no actors yet): Ray's "multi client tasks async" uses
 // m = 4 `Actor` instances (num_cpus=0) as clients, each submitting 10,000
@@ -13,6 +17,7 @@
 // submits its 10,000 tasks from inside its worker (nested submission). The
 // shape (4 clients x 10,000 tasks, multiplier 40,000) is Ray's. The multi
 // client put rows are tasks in Ray too, so they need no deviation.
+import * as os from 'node:os';
 import type * as RayApi from '../index.js';
 
 export type Unit = 'ops/s' | 'GB/s';
@@ -96,6 +101,133 @@ function remoteFunctions(ray: Api) {
   return { smallValue, doPutSmall, doPut, createObjectContainingRef, clientSmallValueBatch, doPutSmallRelease, doPutRelease };
 }
 
+/** What a Client / work task sees of an Actor or AsyncActor handle it was given. */
+interface SmallValueServer {
+  smallValue: { remote(): PromiseLike<string> };
+  smallValueArg: { remote(x: unknown): PromiseLike<string> };
+}
+
+// The actor classes of ray_perf.py.
+function actorClasses(ray: Api) {
+  // @ray.remote(num_cpus=0) class Actor
+  const Actor = ray.remote({ numCpus: 0 }, class Actor {
+    smallValue(): string {
+      return 'ok';
+    }
+    smallValueArg(_x: unknown): string {
+      return 'ok';
+    }
+  });
+
+  // @ray.remote class AsyncActor: async methods (Ray's default max_concurrency
+  // for an async actor is 1000; rayts's default for a class with an async
+  // method is 1000 too, so neither passes it).
+  const AsyncActor = ray.remote(class AsyncActor {
+    async smallValue(): Promise<string> {
+      return 'ok';
+    }
+    async smallValueWithArg(_x: unknown): Promise<string> {
+      return 'ok';
+    }
+  });
+
+  // @ray.remote(num_cpus=0) class Client: holds handles to servers. Ray's
+  // methods are sync (the actor runs one call at a time, ray.get blocks);
+  // here they await ray.get, and maxConcurrency: 1 keeps one call at a time.
+  const Client = ray.remote({ numCpus: 0, maxConcurrency: 1 }, class Client {
+    servers: SmallValueServer[];
+    constructor(servers: SmallValueServer | SmallValueServer[]) {
+      this.servers = Array.isArray(servers) ? servers : [servers];
+    }
+    async smallValueBatch(n: number): Promise<void> {
+      const r = (await import('rayts' as string)) as Api;
+      const results = [];
+      for (const s of this.servers) for (let i = 0; i < n; i++) results.push(s.smallValue.remote());
+      await r.get(results as never);
+    }
+    async smallValueBatchArg(n: number): Promise<void> {
+      const r = (await import('rayts' as string)) as Api;
+      const x = r.put(0);
+      const results = [];
+      for (const s of this.servers) for (let i = 0; i < n; i++) results.push(s.smallValueArg.remote(x));
+      await r.get(results as never);
+    }
+  });
+
+  // @ray.remote def work(actors): ray.get([actors[i % n_cpu].small_value.remote() for i in range(n)])
+  // (also async_actor_work: the same body over AsyncActor handles). Ray's
+  // closure captures n and n_cpu; here they are arguments.
+  const work = ray.remote(async (actors: SmallValueServer[], n: number, nCpu: number) => {
+    const r = (await import('rayts' as string)) as Api;
+    const submitted = [];
+    for (let i = 0; i < n; i++) submitted.push(actors[i % nCpu]!.smallValue.remote());
+    await r.get(submitted as never);
+  });
+
+  // Untimed check that a handle passed to a task can be called there.
+  const probeHandle = ray.remote(async (actors: SmallValueServer[]) => {
+    const r = (await import('rayts' as string)) as Api;
+    return r.get(actors[0]!.smallValue.remote() as never);
+  });
+
+  return { Actor, AsyncActor, Client, work, probeHandle };
+}
+
+type Actors = ReturnType<typeof actorClasses>;
+const actorCache = new WeakMap<object, Actors>();
+function actors(ray: Api): Actors {
+  let a = actorCache.get(ray);
+  if (!a) {
+    a = actorClasses(ray);
+    actorCache.set(ray, a);
+  }
+  return a;
+}
+
+const HANDLE_REASON = 'needs actor handles passed to other processes (not implemented yet)';
+const HANDLE_PROBE_MS = 30_000;
+
+/**
+ * Rows whose callers are actors or tasks holding handles: check once
+ * (untimed) that a handle passed to a task works; if not, the row is skipped
+ * with HANDLE_REASON instead of being run in another shape.
+ */
+async function requireHandlePassing(ray: Api, server: RayApi.ActorHandle<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const probe = actors(ray).probeHandle.remote([server] as never);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${HANDLE_PROBE_MS} ms`)), HANDLE_PROBE_MS);
+    });
+    const v = await Promise.race([ray.get(probe), late]);
+    if (v !== 'ok') throw new Error(`probe returned ${JSON.stringify(v)}`);
+  } catch (e) {
+    throw new Error(`${HANDLE_REASON} [probe: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}]`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Actors a row made; its teardown kills them (untimed; Ray leaves them alive). */
+function actorScope(ray: Api) {
+  const made: RayApi.ActorHandle<unknown>[] = [];
+  return {
+    add<H>(h: H): H {
+      made.push(h as RayApi.ActorHandle<unknown>);
+      return h;
+    },
+    kill(): void {
+      for (const h of made.splice(0)) {
+        try {
+          ray.kill(h);
+        } catch {
+          // the cluster was already restarted after a skipped row
+        }
+      }
+    },
+  };
+}
+
 type Fns = ReturnType<typeof remoteFunctions>;
 const fnCache = new WeakMap<object, Fns>();
 function fns(ray: Api): Fns {
@@ -111,6 +243,12 @@ function fns(ray: Api): Fns {
 
 const MULTI_CLIENTS = 4; // ray_perf.py: m = 4
 const MULTI_CLIENT_TASKS = 10000; // ray_perf.py: n = 10000
+const ACTOR_BATCH = 1000; // the 1:1 async rows: 1000 calls then get
+const ONE_TO_N_CALLS = 5000; // ray_perf.py: n = 5000 (1:n and n:n async rows)
+const N_TO_N_ARG_CALLS = 1000; // ray_perf.py: n = 1000 (n:n with arg)
+const CONCURRENT_MAX = 16; // ray_perf.py: Actor.options(max_concurrency=16)
+/** ray_perf.py: n_cpu = multiprocessing.cpu_count() // 2 (BRIEF: max(1, cores/2)). */
+const nCpu = (): number => Math.max(1, Math.floor(os.availableParallelism() / 2));
 
 let bigArray: BigInt64Array | undefined;
 
@@ -269,6 +407,163 @@ export function rayPerfRows(): BenchRow[] {
         };
       },
     },
+    ...actorRows(),
+  ];
+}
+
+type Add = <H>(h: H) => H;
+
+/** A row that makes actors: they are killed in its teardown. */
+function actorRow(row: Omit<BenchRow, 'kind' | 'setup' | 'teardown'> & {
+  setup(ctx: BenchContext, add: Add): Promise<() => unknown> | (() => unknown);
+}): BenchRow {
+  let scope: ReturnType<typeof actorScope> | undefined;
+  return {
+    name: row.name, unit: row.unit, multiplier: row.multiplier, kind: 'rayts',
+    ...(row.note !== undefined ? { note: row.note } : {}),
+    setup(ctx) {
+      scope = actorScope(ctx.ray);
+      return row.setup(ctx, scope.add);
+    },
+    teardown() {
+      scope?.kill();
+      scope = undefined;
+    },
+  };
+}
+
+// The actor rows of ray_perf.py, in its order.
+function actorRows(): BenchRow[] {
+  const n = nCpu();
+  return [
+    actorRow({
+      name: '1:1 actor calls sync',
+      unit: 'ops/s', multiplier: 1,
+      setup({ ray }, add) {
+        const a = add(actors(ray).Actor.remote());
+        return () => ray.get(a.smallValue.remote());
+      },
+    }),
+    actorRow({
+      name: '1:1 actor calls async',
+      unit: 'ops/s', multiplier: ACTOR_BATCH,
+      setup({ ray }, add) {
+        const a = add(actors(ray).Actor.remote());
+        return () => {
+          const refs = [];
+          for (let i = 0; i < ACTOR_BATCH; i++) refs.push(a.smallValue.remote());
+          return ray.get(refs);
+        };
+      },
+    }),
+    actorRow({
+      name: '1:1 actor calls concurrent',
+      unit: 'ops/s', multiplier: ACTOR_BATCH,
+      note: `Actor.options({ maxConcurrency: ${CONCURRENT_MAX} }) as Ray; a sync JS method cannot overlap another ` +
+        '(one thread per worker: Ray uses 16 threads), so calls only overlap their argument/reply handling',
+      setup({ ray }, add) {
+        const a = add(actors(ray).Actor.options({ maxConcurrency: CONCURRENT_MAX }).remote());
+        return () => {
+          const refs = [];
+          for (let i = 0; i < ACTOR_BATCH; i++) refs.push(a.smallValue.remote());
+          return ray.get(refs);
+        };
+      },
+    }),
+    actorRow({
+      name: '1:n actor calls async',
+      unit: 'ops/s', multiplier: ONE_TO_N_CALLS * n,
+      async setup({ ray }, add) {
+        const { Actor, Client } = actors(ray);
+        const servers = Array.from({ length: n }, () => add(Actor.remote()));
+        await requireHandlePassing(ray, servers[0]!);
+        const client = add(Client.remote(servers as never));
+        return () => ray.get(client.smallValueBatch.remote(ONE_TO_N_CALLS));
+      },
+    }),
+    actorRow({
+      name: 'n:n actor calls async',
+      unit: 'ops/s', multiplier: MULTI_CLIENTS * ONE_TO_N_CALLS,
+      async setup({ ray }, add) {
+        const { Actor, work } = actors(ray);
+        const a = Array.from({ length: n }, () => add(Actor.remote()));
+        await requireHandlePassing(ray, a[0]!);
+        return () => {
+          const refs = [];
+          for (let i = 0; i < MULTI_CLIENTS; i++) refs.push(work.remote(a as never, ONE_TO_N_CALLS, n));
+          return ray.get(refs);
+        };
+      },
+    }),
+    actorRow({
+      name: 'n:n actor calls with arg async',
+      unit: 'ops/s', multiplier: N_TO_N_ARG_CALLS * n,
+      async setup({ ray }, add) {
+        const { Actor, Client } = actors(ray);
+        const servers = Array.from({ length: n }, () => add(Actor.remote()));
+        await requireHandlePassing(ray, servers[0]!);
+        const clients = servers.map((s) => add(Client.remote(s as never)));
+        return () => ray.get(clients.map((c) => c.smallValueBatchArg.remote(N_TO_N_ARG_CALLS)));
+      },
+    }),
+    actorRow({
+      name: '1:1 async-actor calls sync',
+      unit: 'ops/s', multiplier: 1,
+      setup({ ray }, add) {
+        const a = add(actors(ray).AsyncActor.remote());
+        return () => ray.get(a.smallValue.remote());
+      },
+    }),
+    actorRow({
+      name: '1:1 async-actor calls async',
+      unit: 'ops/s', multiplier: ACTOR_BATCH,
+      setup({ ray }, add) {
+        const a = add(actors(ray).AsyncActor.remote());
+        return () => {
+          const refs = [];
+          for (let i = 0; i < ACTOR_BATCH; i++) refs.push(a.smallValue.remote());
+          return ray.get(refs);
+        };
+      },
+    }),
+    actorRow({
+      name: '1:1 async-actor calls with args async',
+      unit: 'ops/s', multiplier: ACTOR_BATCH,
+      setup({ ray }, add) {
+        const a = add(actors(ray).AsyncActor.remote());
+        return () => {
+          const refs = [];
+          for (let i = 0; i < ACTOR_BATCH; i++) refs.push(a.smallValueWithArg.remote(i));
+          return ray.get(refs);
+        };
+      },
+    }),
+    actorRow({
+      name: '1:n async-actor calls async',
+      unit: 'ops/s', multiplier: ONE_TO_N_CALLS * n,
+      note: 'in ray_perf.py, not in BRIEF.md (no reference number)',
+      async setup({ ray }, add) {
+        const { AsyncActor, Client } = actors(ray);
+        const servers = Array.from({ length: n }, () => add(AsyncActor.remote()));
+        await requireHandlePassing(ray, servers[0]!);
+        const client = add(Client.remote(servers as never));
+        return () => ray.get(client.smallValueBatch.remote(ONE_TO_N_CALLS));
+      },
+    }),
+    actorRow({
+      name: 'n:n async-actor calls async',
+      unit: 'ops/s', multiplier: MULTI_CLIENTS * ONE_TO_N_CALLS,
+      async setup({ ray }, add) {
+        const { AsyncActor, work } = actors(ray);
+        const a = Array.from({ length: n }, () => add(AsyncActor.remote()));
+        await requireHandlePassing(ray, a[0]!);
+        return () => {
+          const refs = [];
+          for (let i = 0; i < MULTI_CLIENTS; i++) refs.push(work.remote(a as never, ONE_TO_N_CALLS, n));
+          return ray.get(refs);
+        };
+      },
+    }),
   ];
 }
 
@@ -285,6 +580,16 @@ export const REFERENCE: Record<string, { ray?: number; piscina?: number; target?
   'multi client put gigabytes': { ray: 9.38, target: 10 },
   'single client get object containing 10k refs': { ray: 9.04, target: 200 },
   'single client wait 1k refs': { ray: 1.26, target: 50 },
+  '1:1 actor calls sync': { ray: 1410, target: 15000 },
+  '1:1 actor calls async': { ray: 4141, target: 150000 },
+  '1:1 actor calls concurrent': { ray: 4057, target: 100000 },
+  '1:n actor calls async': { ray: 4294, target: 100000 },
+  'n:n actor calls async': { ray: 4755, target: 100000 },
+  'n:n actor calls with arg async': { ray: 1549, target: 50000 },
+  '1:1 async-actor calls sync': { ray: 912, target: 12000 },
+  '1:1 async-actor calls async': { ray: 2515, target: 100000 },
+  '1:1 async-actor calls with args async': { ray: 1876, target: 80000 },
+  'n:n async-actor calls async': { ray: 2487, target: 80000 },
   'piscina tasks sync': { piscina: 12266 },
   'piscina tasks async': { piscina: 30935 },
 };
