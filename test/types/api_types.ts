@@ -1,0 +1,40 @@
+// Type-level tests: this file must compile; each @ts-expect-error line must
+// be an error (tsc fails on an unused @ts-expect-error).
+import * as ray from '../../ts/index.js';
+
+const Counter = ray.remote(class Counter {
+  n = 0;
+  constructor(start: number) { this.n = start; }
+  inc(by: number): number { return (this.n += by); }
+  async label(prefix: string): Promise<string> { return `${prefix}${this.n}`; }
+});
+
+export async function actorTypes(): Promise<void> {
+  const c = Counter.remote(1);
+  const r: ray.ObjectRef<number> = c.inc.remote(2);
+  const s: ray.ObjectRef<string> = c.label.remote('n='); // awaited return type
+  const v: number = await r;
+  const w: string = await s;
+  void v; void w;
+  // @ts-expect-error wrong argument type for a method
+  c.inc.remote('two');
+  // @ts-expect-error wrong constructor argument type
+  Counter.remote('one');
+  // @ts-expect-error no such method
+  c.dec.remote(1);
+  // an ObjectRef of the right type is accepted as an argument
+  c.inc.remote(ray.put(3));
+  // @ts-expect-error an ObjectRef of the wrong type is not
+  c.inc.remote(ray.put('3'));
+}
+
+export async function taskTypes(): Promise<void> {
+  const add = ray.remote((a: number, b: number) => a + b);
+  const r: ray.ObjectRef<number> = add.remote(1, 2);
+  void r;
+  // @ts-expect-error wrong argument type for a task
+  add.remote('1', 2);
+  const refs = add.options({ numReturns: 2 }).remote(1, 2);
+  const arr: ray.ObjectRef<unknown>[] = refs;
+  void arr;
+}
