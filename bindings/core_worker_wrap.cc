@@ -438,6 +438,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     }
     if (info.Length() > 4 && info[4].IsNumber()) req.max_restarts = info[4].ToNumber().Int32Value();
     if (info.Length() > 5 && info[5].IsNumber()) req.max_task_retries = info[5].ToNumber().Int32Value();
+    if (info.Length() > 6 && info[6].IsString()) req.concurrency_groups = info[6].As<Napi::String>().Utf8Value();
     ObjectID ready;
     auto actor = core_->CreateActor(std::move(req), &ready);
     MaybeKick();
@@ -633,6 +634,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
             o.Set("actorCreation", Napi::Boolean::New(env, t.actor_creation));
             if (!t.method.empty()) o.Set("method", t.method);
             if (t.max_concurrency > 0) o.Set("maxConcurrency", Napi::Number::New(env, t.max_concurrency));
+            if (!t.concurrency_groups.empty()) o.Set("concurrencyGroups", t.concurrency_groups);
           }
           Napi::Array args = Napi::Array::New(env, t.args.size());
           for (size_t j = 0; j < t.args.size(); j++) {

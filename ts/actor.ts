@@ -88,7 +88,8 @@ export class ActorClass<C, Args extends unknown[]> {
       String(this.#opts.maxRestarts ?? 0)]);
     if (reply[0] === 'existing') return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
     rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
-      this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0);
+      this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0,
+      this.#opts.concurrencyGroups ? JSON.stringify(this.#opts.concurrencyGroups) : '');
     return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true, Math.max(0, this.#opts.maxPendingCalls ?? 0));
   }
 

@@ -15,12 +15,30 @@ import type { Runtime } from './runtime.js';
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
 
+/** Calls that share a concurrency limit (an actor's default group or a named one). */
+interface CallGroup {
+  max: number;
+  inflight: number;
+  queue: NativeEvent[];
+}
+
 interface ActorState {
   instance?: object;
   error?: ErrorRecord;
-  maxConcurrency: number;
-  inflight: number;
-  waiters: Array<() => void>;
+  defaultGroup: CallGroup;
+  groupOf: Map<string, CallGroup>;  // method -> its named group
+}
+
+function actorState(maxConcurrency: number, groupsJson: string | undefined): ActorState {
+  const groupOf = new Map<string, CallGroup>();
+  if (groupsJson) {
+    const groups = JSON.parse(groupsJson) as Record<string, { maxConcurrency: number; methods: string[] }>;
+    for (const g of Object.values(groups)) {
+      const group: CallGroup = { max: g.maxConcurrency, inflight: 0, queue: [] };
+      for (const m of g.methods) groupOf.set(m, group);
+    }
+  }
+  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: [] }, groupOf };
 }
 
 /** Ray's default: 1000 concurrent calls for actors with async methods, else 1. */
@@ -76,15 +94,12 @@ export class Executor {
       while (this.#queue.length > 0) {
         const ev = this.#queue.shift()!;
         const actor = ev.actorId !== undefined && !ev.actorCreation ? this.#actors.get(keyOf(ev.actorId)) : undefined;
-        if (actor !== undefined && actor.maxConcurrency > 1) {
-          // Calls start in arrival order and overlap up to maxConcurrency
-          // (so their completion order is not promised, as in Ray).
-          while (actor.inflight >= actor.maxConcurrency) await new Promise<void>((r) => actor.waiters.push(r));
-          actor.inflight++;
-          void this.#run(ev).finally(() => {
-            actor.inflight--;
-            actor.waiters.shift()?.();
-          });
+        if (actor !== undefined) {
+          // Each concurrency group runs its calls in arrival order, up to its
+          // limit at once; one group never waits for another.
+          const group = actor.groupOf.get(ev.method ?? '') ?? actor.defaultGroup;
+          group.queue.push(ev);
+          this.#pump(group);
           continue;
         }
         await this.#run(ev);
@@ -159,6 +174,17 @@ export class Executor {
     }
   }
 
+  #pump(g: CallGroup): void {
+    while (g.inflight < g.max && g.queue.length > 0) {
+      const ev = g.queue.shift()!;
+      g.inflight++;
+      void this.#run(ev).finally(() => {
+        g.inflight--;
+        this.#pump(g);
+      });
+    }
+  }
+
   /** Constructs the actor, or calls a method on it. */
   #actorCall(ev: NativeEvent, cls: Callable, args: unknown[]): unknown {
     const key = keyOf(ev.actorId!);
@@ -167,9 +193,9 @@ export class Executor {
       try {
         this.#rt.hostsActor = true;
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
-        this.#actors.set(key, { instance, maxConcurrency, inflight: 0, waiters: [] });
+        this.#actors.set(key, { ...actorState(maxConcurrency, ev.concurrencyGroups), instance });
       } catch (e) {
-        this.#actors.set(key, { error: recordFromThrown(e, `${ev.name} constructor`), maxConcurrency, inflight: 0, waiters: [] });
+        this.#actors.set(key, { ...actorState(maxConcurrency, ev.concurrencyGroups), error: recordFromThrown(e, `${ev.name} constructor`) });
         throw e;
       }
       return null;

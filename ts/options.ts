@@ -43,6 +43,8 @@ export interface ActorOptions {
   maxConcurrency?: number;
   /** Calls a caller may have queued or running on this actor before .remote() throws; -1: no limit. */
   maxPendingCalls?: number;
+  /** Named groups of methods, each running up to its own maxConcurrency calls at once. */
+  concurrencyGroups?: Record<string, { maxConcurrency: number; methods: string[] }>;
   /** With a name: return the existing actor of that name instead of failing. */
   getIfExists?: boolean;
 }
@@ -276,6 +278,7 @@ export const ACTOR_OPTION_NAMES = [
   'maxTaskRetries',
   'maxConcurrency',
   'maxPendingCalls',
+  'concurrencyGroups',
   'getIfExists',
 ] as const;
 
@@ -299,6 +302,29 @@ export function validateActorOptions(o: unknown, where: string): ActorOptions {
     out.maxTaskRetries = integerAtLeast('maxTaskRetries', src.maxTaskRetries, -1, ' (-1 retries forever)');
   }
   if (src.maxConcurrency !== undefined) out.maxConcurrency = integerAtLeast('maxConcurrency', src.maxConcurrency, 1);
+  if (src.concurrencyGroups !== undefined) {
+    const g = src.concurrencyGroups;
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) {
+      throw new TypeError('concurrencyGroups must be an object: { group: { maxConcurrency, methods } }');
+    }
+    const groups: Record<string, { maxConcurrency: number; methods: string[] }> = {};
+    const seen = new Map<string, string>();
+    for (const [name, spec] of Object.entries(g as Record<string, unknown>)) {
+      if (typeof spec !== 'object' || spec === null) throw new TypeError(`concurrencyGroups.${name} must be { maxConcurrency, methods }`);
+      const sp = spec as { maxConcurrency?: unknown; methods?: unknown };
+      const max = integerAtLeast(`concurrencyGroups.${name}.maxConcurrency`, sp.maxConcurrency, 1);
+      if (!Array.isArray(sp.methods) || sp.methods.some((m) => typeof m !== 'string')) {
+        throw new TypeError(`concurrencyGroups.${name}.methods must be an array of method names`);
+      }
+      for (const m of sp.methods as string[]) {
+        const other = seen.get(m);
+        if (other !== undefined) throw new RangeError(`concurrencyGroups: method '${m}' is in both '${other}' and '${name}'`);
+        seen.set(m, name);
+      }
+      groups[name] = { maxConcurrency: max, methods: [...(sp.methods as string[])] };
+    }
+    out.concurrencyGroups = groups;
+  }
   if (src.maxPendingCalls !== undefined) {
     out.maxPendingCalls = integerAtLeast('maxPendingCalls', src.maxPendingCalls, -1, ' (-1: no limit)');
     if (out.maxPendingCalls === 0) throw new RangeError('maxPendingCalls must be -1 (no limit) or a positive integer, got 0');

@@ -81,6 +81,7 @@ struct SubmitRequest {
   bool actor_creation = false;
   std::string method;
   int max_concurrency = 0;   // actor creation: 0 = the executor's default
+  std::string concurrency_groups;  // actor creation: JSON, read by the executor
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever
   int max_task_retries = 0;  // actor creation: retries of calls cut by a restart; -1 forever
@@ -104,6 +105,7 @@ struct ExecTask {
   bool actor_creation = false;
   std::string method;
   int max_concurrency = 0;
+  std::string concurrency_groups;
   FunctionRef function;
   std::string name;
   std::vector<ExecArg> args;

@@ -472,12 +472,14 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
   auto name = fbb.CreateString(r.cls->name);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
   flatbuffers::Offset<flatbuffers::String> method;
+  flatbuffers::Offset<flatbuffers::String> groups;
+  if (!r.concurrency_groups.empty()) groups = fbb.CreateString(r.concurrency_groups);
   if (!r.actor_id.IsNil()) {
     actor = IdBytes(fbb, r.actor_id);
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt,
-                                    actor, r.actor_creation, method, r.max_concurrency);
+                                    actor, r.actor_creation, method, r.max_concurrency, groups);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 

@@ -293,3 +293,37 @@ describe('actor lifetime', () => {
     expect(alive).toBe(false);
   });
 });
+
+describe('concurrency groups', () => {
+  it('methods in a group share its limit; groups do not wait for each other', async () => {
+    const G = ray.remote({
+      maxConcurrency: 1,
+      concurrencyGroups: { io: { maxConcurrency: 2, methods: ['read'] } },
+    }, class G {
+      running = 0;
+      peak = 0;
+      async read(ms: number): Promise<number> {
+        this.running++;
+        this.peak = Math.max(this.peak, this.running);
+        await new Promise((r) => setTimeout(r, ms));
+        this.running--;
+        return this.peak;
+      }
+      async slow(ms: number): Promise<number> { await new Promise((r) => setTimeout(r, ms)); return Date.now(); }
+      quick(): number { return Date.now(); }
+    });
+    const g = G.remote();
+    // 'io' runs 2 reads at a time.
+    const peaks = await ray.get(Array.from({ length: 6 }, () => g.read.remote(30)));
+    expect(Math.max(...peaks)).toBe(2);
+    // A slow call in the default group does not hold up the io group.
+    const slow = g.slow.remote(400);
+    const t0 = Date.now();
+    await g.read.remote(1);
+    expect(Date.now() - t0).toBeLessThan(300);
+    await slow;
+    expect(() => G.options({ concurrencyGroups: { a: { maxConcurrency: 1, methods: ['x'] }, b: { maxConcurrency: 1, methods: ['x'] } } }))
+      .toThrow(/'x' is in both/);
+    ray.kill(g);
+  });
+});
