@@ -5,8 +5,8 @@
 // Every actor is registered in the GCS actor table (names are unique per
 // namespace; getIfExists returns the existing one). Handles are
 // serializable: a process that receives one asks the GCS where the actor
-// lives and calls it directly. Not yet: restarts (a dead actor fails every
-// call with ActorDiedError). Placement: an actor holds the resources given
+// lives and calls it directly. Restarts follow maxRestarts; a dead actor
+// fails every call with ActorDiedError. Placement: an actor holds the resources given
 // in its options for its life; the default is 0 CPU (Ray places an actor
 // with 1 CPU and runs it with 0).
 import { randomFillSync } from 'node:crypto';

@@ -16,6 +16,9 @@
 namespace rayts {
 namespace wire {
 inline constexpr size_t kMaxInflightPerLease = 64;
+// A borrower re-asks the GCS this many times (100 ms apart) when the address
+// it got cannot be reached (the owner may not have reported a restart yet).
+inline constexpr int kActorLookupRetries = 30;
 // Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
 inline constexpr double kPipelineBelowUs = 2000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
@@ -111,6 +114,7 @@ struct CoreWorker::KeyState {
   int num_restarts = 0;
   int max_task_retries = 0;
   bool no_restart = false;      // killed with noRestart
+  int lookup_retries = 0;       // borrowed: failed connects since the last success
   SubmitRequest creation;       // owned actors: re-pushed on restart
   std::string death_cause;
   std::string death_cause_record;  // JSON error record of a failed constructor

@@ -251,9 +251,31 @@ void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, in
   lease->address = rest;
   lease->key = ks.key;
   if (!ConnectLeaseLocked(lease)) {
-    ActorDiedLocked(ks, "its worker at " + rest + " is unreachable");
+    // The table may not yet know the worker died (the owner reports the
+    // restart): ask again shortly, a bounded number of times.
+    if (++ks.lookup_retries > kActorLookupRetries) {
+      ActorDiedLocked(ks, "its worker at " + rest + " is unreachable");
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    timer->expires_after(std::chrono::milliseconds(100));
+    uint64_t key = ks.key;
+    timer->async_wait([this, timer, key](const asio::error_code&) {
+      Guard lock(this);
+      auto kit = keys_.find(key);
+      if (kit == keys_.end() || kit->second->actor_dead) return;
+      uint64_t rid = next_request_id_++;
+      actor_waits_[rid] = key;
+      kit->second->pending_requests = 1;
+      Fbb fbb(128);
+      auto m = fbb.CreateString("actor_wait");
+      auto b = fbb.CreateString(kit->second->actor_id.Hex());
+      QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+    });
+    ks.pending_requests = 1;
     return;
   }
+  ks.lookup_retries = 0;
   ks.leases.push_back(lease);
   DispatchLocked(ks);
 }
@@ -401,7 +423,6 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
     DispatchLocked(ks);
     return;
   }
-  if (ks.actor) ActorGcsLocked("actor_alive", ks.actor_id.Hex() + std::string(1, '\0') + lease->address);
   ks.leases.push_back(lease);
   DispatchLocked(ks);
   MaybeReturnLeaseLocked(lease);
@@ -549,6 +570,13 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
         if (rec.find("\"kind\":\"actor_died\"") != std::string_view::npos && rec.find("ray.exitActor") != std::string_view::npos) {
           auto kit = keys_.find(lease->key);
           if (kit != keys_.end()) ActorDiedLocked(*kit->second, "it exited (ray.exitActor())");
+        }
+      }
+      if (t->req.actor_creation && r->returns()->size() > 0 && !r->returns()->Get(0)->is_error()) {
+        // Constructed: only now may other processes call it.
+        auto kit = keys_.find(lease->key);
+        if (kit != keys_.end() && !kit->second->actor_borrowed) {
+          ActorGcsLocked("actor_alive", kit->second->actor_id.Hex() + std::string(1, '\0') + lease->address);
         }
       }
       if (t->req.actor_creation && r->returns()->size() > 0 && r->returns()->Get(0)->is_error()) {
