@@ -44,19 +44,32 @@ function methodNames(cls: Function): Set<string> {
 }
 
 export class ActorClass<C, Args extends unknown[]> {
-  readonly #cls: Function;
-  readonly #source: { source: string; hash: string; name: string };
+  readonly #cls: Function | undefined;
+  readonly #source: { source?: string; hash: string; name: string; moduleUrl?: string; exportName?: string };
   readonly #opts: ActorOptions;
   readonly #methods: Set<string>;
+  readonly #module: { url: string; exportName: string; methods: Set<string> } | undefined;
   #registered: { rt: Runtime; id: number } | undefined;
 
   /** @internal */
-  constructor(cls: Function, opts: ActorOptions) {
+  constructor(cls: Function | undefined, opts: ActorOptions,
+    module?: { url: string; exportName: string; methods: Set<string> }) {
     this.#cls = cls;
-    this.#source = checkSelfContained(cls);
+    if (module !== undefined) {
+      this.#source = { hash: `${module.url}#${module.exportName}`, name: module.exportName, moduleUrl: module.url, exportName: module.exportName };
+      this.#methods = module.methods;
+    } else {
+      this.#source = checkSelfContained(cls!);
+      this.#methods = methodNames(cls!);
+    }
+    this.#module = module;
     this.#opts = opts;
-    this.#methods = methodNames(cls);
     resourcesOf(opts, ACTOR_DEFAULT_CPUS); // reject a bad shape here
+  }
+
+  /** @internal Module mode: an exported class, imported by the worker. */
+  static fromModule<C, Args extends unknown[]>(url: string, exportName: string, methods: Set<string>, opts: ActorOptions): ActorClass<C, Args> {
+    return new ActorClass<C, Args>(undefined, opts, { url, exportName, methods });
   }
 
   get className(): string {
@@ -66,10 +79,12 @@ export class ActorClass<C, Args extends unknown[]> {
   #classIn(rt: Runtime): number {
     const r = this.#registered;
     if (r !== undefined && r.rt === rt) return r.id;
-    const id = rt.registerTaskClass(
-      { hash: this.#source.hash, source: this.#source.source, name: this.className },
-      resourcesOf(this.#opts, ACTOR_DEFAULT_CPUS),
-    );
+    const desc: { hash: string; name: string; source?: string; moduleUrl?: string; exportName?: string } =
+      { hash: this.#source.hash, name: this.className };
+    if (this.#source.source !== undefined) desc.source = this.#source.source;
+    if (this.#source.moduleUrl !== undefined) desc.moduleUrl = this.#source.moduleUrl;
+    if (this.#source.exportName !== undefined) desc.exportName = this.#source.exportName;
+    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, ACTOR_DEFAULT_CPUS));
     this.#registered = { rt, id };
     return id;
   }
@@ -96,7 +111,7 @@ export class ActorClass<C, Args extends unknown[]> {
   /** A copy with these options merged over the current ones. */
   options(o: ActorOptions): ActorClass<C, Args> {
     const merged = { ...this.#opts, ...validateActorOptions(o, `${this.className}.options()`) };
-    return new ActorClass<C, Args>(this.#cls, merged);
+    return new ActorClass<C, Args>(this.#cls, merged, this.#module);
   }
 }
 

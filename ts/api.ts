@@ -10,6 +10,7 @@ import {
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
 import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
+import { exportedClasses } from './source.js';
 export { exitActor } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
@@ -163,21 +164,34 @@ export function kill(handle: ActorHandle<unknown>, options?: { noRestart?: boole
 }
 
 /** Module mode: exported functions of `url` become remote functions. */
-export function importModule<M extends object>(url: URL | string): { [K in keyof M]: M[K] extends (...args: infer A) => infer R ? RemoteFunction<A, R> : never } {
+/** The remote face of a module's exports: functions -> RemoteFunction, classes -> ActorClass. */
+export type RemoteModule<M> = {
+  [K in keyof M]: M[K] extends new (...args: infer A) => infer I
+    ? ActorClass<I, A>
+    : M[K] extends (...args: infer A) => infer R ? RemoteFunction<A, R> : never;
+};
+
+export function importModule<M extends object>(url: URL | string): RemoteModule<M> {
   const href = typeof url === 'string' ? (url.startsWith('file:') ? url : new URL(url, `file://${process.cwd()}/`).href) : url.href;
   if (!href.startsWith('file:')) throw new TypeError(`ray.importModule expects a file: URL or path, got '${href}'`);
+  // Exported classes become actor classes: found by reading the module's
+  // source (the driver does not import it; workers do).
+  const classes = exportedClasses(href);
   const cache = new Map<string, unknown>();
   return new Proxy({}, {
     get(_t, prop) {
       if (typeof prop !== 'string' || prop === 'then') return undefined;
       let rf = cache.get(prop);
       if (!rf) {
-        rf = makeRemote({ hash: `${href}#${prop}`, name: prop, moduleUrl: href, exportName: prop }, {});
+        const methods = classes.get(prop);
+        rf = methods !== undefined
+          ? ActorClass.fromModule(href, prop, methods, {})
+          : makeRemote({ hash: `${href}#${prop}`, name: prop, moduleUrl: href, exportName: prop }, {});
         cache.set(prop, rf);
       }
       return rf;
     },
-  }) as { [K in keyof M]: M[K] extends (...args: infer A) => infer R ? RemoteFunction<A, R> : never };
+  }) as RemoteModule<M>;
 }
 
 /** Stores a value in the object store; returns its ref at once. */

@@ -812,3 +812,52 @@ export function createImportResolver(options: ImportResolverOptions = {}): Impor
     return import(resolved ?? specifier);
   };
 }
+
+/**
+ * Exported classes of an ES module file and their method names, read from
+ * its source with acorn (module mode: the driver never imports the module).
+ * Handles `export class X {}`, `export default class X {}` (as 'default')
+ * and `export { X, Y as Z }` of classes declared in the file. A file that
+ * cannot be read or parsed yields no classes (its exports stay functions).
+ */
+export function exportedClasses(href: string): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  let program: EsNode;
+  try {
+    const file = href.startsWith('file:') ? new URL(href) : href;
+    program = parse(readFileSync(file, 'utf8'), { ecmaVersion: 'latest', sourceType: 'module' }) as unknown as EsNode;
+  } catch {
+    return out;
+  }
+  const methodsOf = (cls: EsNode): Set<string> => {
+    const names = new Set<string>();
+    const body = (cls.body as EsNode).body as EsNode[];
+    for (const m of body) {
+      if (m.type !== 'MethodDefinition' || m.static || m.kind !== 'method') continue;
+      const key = m.key as EsNode;
+      if (key.type === 'Identifier') names.add(key.name as string);
+      else if (key.type === 'Literal') names.add(String(key.value));
+    }
+    return names;
+  };
+  const declared = new Map<string, EsNode>();
+  for (const node of program.body as EsNode[]) {
+    if (node.type === 'ClassDeclaration' && node.id) declared.set((node.id as EsNode).name as string, node);
+  }
+  for (const node of program.body as EsNode[]) {
+    if (node.type === 'ExportNamedDeclaration') {
+      const decl = node.declaration as EsNode | null;
+      if (decl?.type === 'ClassDeclaration' && decl.id) out.set((decl.id as EsNode).name as string, methodsOf(decl));
+      for (const spec of (node.specifiers as EsNode[] | undefined) ?? []) {
+        const local = (spec.local as EsNode).name as string;
+        const exported = spec.exported as EsNode;
+        const cls = declared.get(local);
+        if (cls) out.set((exported.name as string) ?? String(exported.value), methodsOf(cls));
+      }
+    } else if (node.type === 'ExportDefaultDeclaration') {
+      const decl = node.declaration as EsNode;
+      if (decl.type === 'ClassDeclaration' || decl.type === 'ClassExpression') out.set('default', methodsOf(decl));
+    }
+  }
+  return out;
+}

@@ -109,3 +109,15 @@ describe('ray.importModule', () => {
     expect(await mod.square.remote(11)).toBe(121);
   });
 });
+
+describe('module mode actors', () => {
+  it('an exported class becomes an actor class', async () => {
+    const mod = ray.importModule<{ Tally: new (start?: number) => { add(x: number): number; get(): Promise<number> } }>(
+      new URL('../fixtures/tasks.mjs', import.meta.url));
+    const t = mod.Tally.remote(10);
+    expect(await t.add.remote(5)).toBe(15);
+    expect(await t.get.remote()).toBe(15);
+    expect(() => (t as unknown as Record<string, { remote(): unknown }>).nope!.remote()).toThrow(/no method 'nope'/);
+    ray.kill(t);
+  });
+});
