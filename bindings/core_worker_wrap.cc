@@ -439,6 +439,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (info.Length() > 4 && info[4].IsNumber()) req.max_restarts = info[4].ToNumber().Int32Value();
     if (info.Length() > 5 && info[5].IsNumber()) req.max_task_retries = info[5].ToNumber().Int32Value();
     if (info.Length() > 6 && info[6].IsString()) req.concurrency_groups = info[6].As<Napi::String>().Utf8Value();
+    if (info.Length() > 7) req.detached = info[7].ToBoolean().Value();
     ObjectID ready;
     auto actor = core_->CreateActor(std::move(req), &ready);
     MaybeKick();

@@ -104,7 +104,8 @@ export class ActorClass<C, Args extends unknown[]> {
     if (reply[0] === 'existing') return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
     rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
       this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0,
-      this.#opts.concurrencyGroups ? JSON.stringify(this.#opts.concurrencyGroups) : '');
+      this.#opts.concurrencyGroups ? JSON.stringify(this.#opts.concurrencyGroups) : '',
+      this.#opts.lifetime === 'detached');
     return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true, Math.max(0, this.#opts.maxPendingCalls ?? 0));
   }
 
@@ -240,7 +241,11 @@ export function getActorHandle<C>(rt: Runtime, name: string, ns: string): ActorH
 export function killActor(handle: unknown, noRestart = true): void {
   const h = typeof handle === 'object' && handle !== null ? handles.get(handle) : undefined;
   if (!h) throw new TypeError('ray.kill expects an ActorHandle');
-  if (!h.owned) throw new TypeError(`ray.kill: actor ${toHex(h.actorId)} is owned by another process; only its owner can kill it in this version`);
+  if (!h.owned) {
+    // Not ours: the node server ends its worker and records the death.
+    h.rt.core.gcsCallSync('actor_kill', `${toHex(h.actorId)}\0killed by ray.kill()`);
+    return;
+  }
   h.rt.killActor(h.actorId, noRestart);
 }
 

@@ -63,7 +63,7 @@ export interface NativeCoreWorker {
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
-    maxTaskRetries?: number, concurrencyGroups?: string): Uint8Array | undefined;
+    maxTaskRetries?: number, concurrencyGroups?: string, detached?: boolean): Uint8Array | undefined;
   /** A GCS call answered synchronously (blocking round trip); throws with .code on error. */
   gcsCallSync(method: string, body: string): string;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;

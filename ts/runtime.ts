@@ -741,11 +741,11 @@ export class Runtime implements RefRuntime {
 
   /** Creates an actor; returns its id (16 bytes). */
   createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0, actorId?: Uint8Array,
-    maxRestarts = 0, maxTaskRetries = 0, concurrencyGroups = ''): Uint8Array {
+    maxRestarts = 0, maxTaskRetries = 0, concurrencyGroups = '', detached = false): Uint8Array {
     this.#checkOpen(`${className}.remote()`);
     const { wire, temps } = this.encodeArgs(args, `${className} constructor`);
     const out = (this.core.createActor(classId, wire, maxConcurrency, actorId === undefined ? undefined : Buffer.from(actorId),
-      maxRestarts, maxTaskRetries, concurrencyGroups) ?? this.#scratch).slice(0, 36);
+      maxRestarts, maxTaskRetries, concurrencyGroups, detached) ?? this.#scratch).slice(0, 36);
     for (let i = 0; i < temps.length; i++) temps[i]!.release();
     // The constructor call's result only reports success or the error that
     // kills the actor (which every later call then reports): not kept.

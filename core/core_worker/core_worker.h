@@ -84,6 +84,7 @@ struct SubmitRequest {
   std::string concurrency_groups;  // actor creation: JSON, read by the executor
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever
+  bool detached = false;     // actor creation: lifetime 'detached'
   int max_task_retries = 0;  // actor creation: retries of calls cut by a restart; -1 forever
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming

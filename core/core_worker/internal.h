@@ -114,6 +114,7 @@ struct CoreWorker::KeyState {
   int num_restarts = 0;
   int max_task_retries = 0;
   bool no_restart = false;      // killed with noRestart
+  bool detached = false;        // lifetime 'detached': outlives this owner
   int lookup_retries = 0;       // borrowed: failed connects since the last success
   SubmitRequest creation;       // owned actors: re-pushed on restart
   std::string death_cause;

@@ -173,6 +173,7 @@ StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) 
   ks->actor = true;
   ks->actor_id = actor;
   ks->max_restarts = req.max_restarts;
+  ks->detached = req.detached;
   ks->max_task_retries = req.max_task_retries;
   req.actor_id = actor;
   req.actor_creation = true;
@@ -386,7 +387,7 @@ void CoreWorker::RequestLeaseLocked(KeyState& ks) {
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
   for (auto& [name, amount] : ks.resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
-  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, ks.actor)));
+  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, ks.actor, ks.detached)));
 }
 
 void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {

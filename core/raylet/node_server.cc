@@ -151,6 +151,7 @@ void NodeServer::WorkerGone(const WorkerID& id) {
     lease_owner_.erase(*lease);
     lease_worker_.erase(*lease);
     actor_leases_.erase(*lease);
+    detached_leases_.erase(*lease);
   }
   pool_->OnWorkerDied(id);
 }
@@ -168,6 +169,7 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   for (auto& [lease, owner] : lease_owner_) if (owner == cid) owned.push_back(lease);
   for (auto lease : owned) {
     lease_owner_.erase(lease);
+    if (detached_leases_.count(lease)) continue;  // a detached actor lives on (the node holds its lease)
     auto w = lease_worker_.find(lease);
     WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
     lease_worker_.erase(lease);
@@ -203,6 +205,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
       if (w != lease_worker_.end()) lease_worker_.erase(w);
       actor_leases_.erase(r->lease_id());
+      detached_leases_.erase(r->lease_id());
       leases_->ReturnLease(r->lease_id(), r->worker_exiting());
       // An exiting worker (a killed actor) does not go back to the pool: end it.
       if (r->worker_exiting() && !worker.IsNil()) WorkerGone(worker);
@@ -339,7 +342,8 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
   std::weak_ptr<Client> weak = c;
   ResourceSet req = *rs;
   bool for_actor = r->for_actor();
-  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid, for_actor](StatusOr<Lease> lease) {
+  bool detached = r->detached();
+  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid, for_actor, detached](StatusOr<Lease> lease) {
     request_owner_.erase(key);
     auto c = weak.lock();
     if (c) c->requests.erase(req_id);
@@ -351,6 +355,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
     lease_owner_[lease->lease_id] = cid;
     lease_worker_[lease->lease_id] = lease->worker_id;
     if (for_actor) actor_leases_.insert(lease->lease_id);
+    if (detached) detached_leases_.insert(lease->lease_id);
     Fbb fbb(256);
     auto wid = IdBytes(fbb, lease->worker_id);
     auto addr = fbb.CreateString(worker_address_[lease->worker_id]);
@@ -490,6 +495,34 @@ bool NodeServer::HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t reque
     if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
     auto st = table.OnWorkerDied(id, f[1]);
     SendGcsReply(c, request_id, st.ok() ? Status::OK() : st.status(), "");
+    return true;
+  }
+  if (method == "actor_kill") {
+    // A kill from a process that does not own the actor (e.g. a detached
+    // actor whose creator is gone): end its worker and record the death.
+    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
+    const gcs::ActorInfo* a = table.Get(id);
+    if (!a) { SendGcsReply(c, request_id, Status::NotFound("no actor " + f[0]), ""); return true; }
+    std::string address = a->address;
+    Status s = table.Kill(id, /*no_restart=*/true, f[1]);
+    for (auto& [wid, addr] : worker_address_) {
+      if (addr != address || address.empty()) continue;
+      WorkerID victim = wid;
+      for (auto it = lease_worker_.begin(); it != lease_worker_.end(); ++it) {
+        if (it->second == victim) {
+          uint64_t lease = it->first;
+          lease_worker_.erase(it);
+          lease_owner_.erase(lease);
+          actor_leases_.erase(lease);
+          detached_leases_.erase(lease);
+          leases_->ReturnLease(lease, true);
+          break;
+        }
+      }
+      WorkerGone(victim);
+      break;
+    }
+    SendGcsReply(c, request_id, s, "");
     return true;
   }
   if (method == "actor_dead") {

@@ -94,6 +94,7 @@ class NodeServer {
   std::unordered_map<uint64_t, uint64_t> lease_owner_;  // lease id -> owner client id
   std::unordered_map<uint64_t, WorkerID> lease_worker_;  // lease id -> leased worker
   std::unordered_set<uint64_t> actor_leases_;            // leases whose worker hosts an actor
+  std::unordered_set<uint64_t> detached_leases_;         // actor leases that outlive their owner
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
   uint64_t next_request_key_ = 1;
   JobID current_job_ = 0;

@@ -327,3 +327,31 @@ describe('concurrency groups', () => {
     ray.kill(g);
   });
 });
+
+describe('actor lifetime: detached', () => {
+  it('a detached actor outlives the process that created it; a non-detached one dies with it', async () => {
+    const make = ray.remote({ maxRetries: 0 }, async (name: string, detached: boolean) => {
+      const r = await import('rayts');
+      const A = r.remote(class A { ping(): string { return 'pong'; } });
+      const h = A.options({ name, namespace: 'life', lifetime: detached ? 'detached' : 'non_detached' }).remote();
+      await h.ping.remote(); // alive before its creator goes
+      process.exit(0); // the creating worker (the owner) ends
+    });
+    await expect(make.remote('det', true)).rejects.toBeInstanceOf(ray.WorkerCrashedError);
+    await expect(make.remote('nodet', false)).rejects.toBeInstanceOf(ray.WorkerCrashedError);
+    const det = await ray.getActor<{ ping(): string }>('det', { namespace: 'life' });
+    expect(await det.ping.remote()).toBe('pong');
+    // the non-detached one died with its owner
+    let gone = false;
+    try {
+      const nodet = await ray.getActor<{ ping(): string }>('nodet', { namespace: 'life' });
+      await nodet.ping.remote();
+    } catch (e) {
+      gone = true;
+    }
+    expect(gone).toBe(true);
+    // a non-owner can kill it
+    ray.kill(det);
+    await expect(det.ping.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+  });
+});
