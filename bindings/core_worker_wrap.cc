@@ -440,6 +440,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (info.Length() > 5 && info[5].IsNumber()) req.max_task_retries = info[5].ToNumber().Int32Value();
     if (info.Length() > 6 && info[6].IsString()) req.concurrency_groups = info[6].As<Napi::String>().Utf8Value();
     if (info.Length() > 7) req.detached = info[7].ToBoolean().Value();
+    if (info.Length() > 8) req.release_cpu = info[8].ToBoolean().Value();
     ObjectID ready;
     auto actor = core_->CreateActor(std::move(req), &ready);
     MaybeKick();
@@ -487,7 +488,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     TaskID actor;
     if (!IdFromValue(info[0], &actor)) { ThrowType(env, "killActor: bad actor id"); return env.Undefined(); }
     core_->KillActor(actor, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("killed by ray.kill"),
-                     info.Length() > 2 ? info[2].ToBoolean().Value() : true);
+                     info.Length() > 2 ? info[2].ToBoolean().Value() : true,
+                     info.Length() > 3 ? info[3].ToBoolean().Value() : false);
     MaybeKick();
     return env.Undefined();
   }
@@ -636,6 +638,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
             if (!t.method.empty()) o.Set("method", t.method);
             if (t.max_concurrency > 0) o.Set("maxConcurrency", Napi::Number::New(env, t.max_concurrency));
             if (!t.concurrency_groups.empty()) o.Set("concurrencyGroups", t.concurrency_groups);
+            if (t.release_cpu) o.Set("releaseCpu", Napi::Boolean::New(env, true));
           }
           Napi::Array args = Napi::Array::New(env, t.args.size());
           for (size_t j = 0; j < t.args.size(); j++) {

@@ -76,6 +76,11 @@ export class ActorClass<C, Args extends unknown[]> {
     return this.#source.name || 'Actor';
   }
 
+  /** Ray's default: no CPU option given -> placed with 1 CPU, run with 0. */
+  #placementOnlyCpu(): boolean {
+    return this.#opts.numCpus === undefined && this.#opts.numGpus === undefined && this.#opts.resources === undefined;
+  }
+
   #classIn(rt: Runtime): number {
     const r = this.#registered;
     if (r !== undefined && r.rt === rt) return r.id;
@@ -84,7 +89,7 @@ export class ActorClass<C, Args extends unknown[]> {
     if (this.#source.source !== undefined) desc.source = this.#source.source;
     if (this.#source.moduleUrl !== undefined) desc.moduleUrl = this.#source.moduleUrl;
     if (this.#source.exportName !== undefined) desc.exportName = this.#source.exportName;
-    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, ACTOR_DEFAULT_CPUS));
+    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, this.#placementOnlyCpu() ? 1 : ACTOR_DEFAULT_CPUS));
     this.#registered = { rt, id };
     return id;
   }
@@ -105,7 +110,7 @@ export class ActorClass<C, Args extends unknown[]> {
     rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
       this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0,
       this.#opts.concurrencyGroups ? JSON.stringify(this.#opts.concurrencyGroups) : '',
-      this.#opts.lifetime === 'detached');
+      this.#opts.lifetime === 'detached', this.#placementOnlyCpu());
     return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true, Math.max(0, this.#opts.maxPendingCalls ?? 0));
   }
 
@@ -161,7 +166,7 @@ const handleRegistry = new FinalizationRegistry<string>((hex) => {
   const e = ownedHandles.get(hex);
   if (!e || --e.live > 0) return;
   ownedHandles.delete(hex);
-  if (!e.shipped && !e.rt.closed) e.rt.killActor(e.actorId, true, 'all handles to it were released');
+  if (!e.shipped && !e.rt.closed) e.rt.releaseActor(e.actorId);
 });
 
 function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>, owned: boolean,

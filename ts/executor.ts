@@ -193,6 +193,9 @@ export class Executor {
       try {
         this.#rt.hostsActor = true;
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
+        // Placed with 1 CPU, runs with 0: give the CPU back for good (the
+        // node server counts a blocked worker's CPU as free).
+        if (ev.releaseCpu) this.#rt.core.setBlocked(true);
         this.#actors.set(key, { ...actorState(maxConcurrency, ev.concurrencyGroups), instance });
       } catch (e) {
         this.#actors.set(key, { ...actorState(maxConcurrency, ev.concurrencyGroups), error: recordFromThrown(e, `${ev.name} constructor`) });

@@ -30,6 +30,7 @@ export interface NativeEvent {
   method?: string;
   maxConcurrency?: number;
   concurrencyGroups?: string;
+  releaseCpu?: boolean;
 }
 
 export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6 } as const;
@@ -63,11 +64,11 @@ export interface NativeCoreWorker {
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
-    maxTaskRetries?: number, concurrencyGroups?: string, detached?: boolean): Uint8Array | undefined;
+    maxTaskRetries?: number, concurrencyGroups?: string, detached?: boolean, releaseCpu?: boolean): Uint8Array | undefined;
   /** A GCS call answered synchronously (blocking round trip); throws with .code on error. */
   gcsCallSync(method: string, body: string): string;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;
-  killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean): void;
+  killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;

@@ -741,11 +741,11 @@ export class Runtime implements RefRuntime {
 
   /** Creates an actor; returns its id (16 bytes). */
   createActor(classId: number, className: string, args: unknown[], maxConcurrency = 0, actorId?: Uint8Array,
-    maxRestarts = 0, maxTaskRetries = 0, concurrencyGroups = '', detached = false): Uint8Array {
+    maxRestarts = 0, maxTaskRetries = 0, concurrencyGroups = '', detached = false, releaseCpu = false): Uint8Array {
     this.#checkOpen(`${className}.remote()`);
     const { wire, temps } = this.encodeArgs(args, `${className} constructor`);
     const out = (this.core.createActor(classId, wire, maxConcurrency, actorId === undefined ? undefined : Buffer.from(actorId),
-      maxRestarts, maxTaskRetries, concurrencyGroups, detached) ?? this.#scratch).slice(0, 36);
+      maxRestarts, maxTaskRetries, concurrencyGroups, detached, releaseCpu) ?? this.#scratch).slice(0, 36);
     for (let i = 0; i < temps.length; i++) temps[i]!.release();
     // The constructor call's result only reports success or the error that
     // kills the actor (which every later call then reports): not kept.
@@ -768,6 +768,15 @@ export class Runtime implements RefRuntime {
   killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {
     this.#checkOpen('ray.kill()');
     this.core.killActor(actorId, cause, noRestart);
+    // Record the death before returning, so the name is free at once (the
+    // core's own report travels on another connection).
+    if (noRestart) this.core.gcsCallSync('actor_dead', `${toHex(actorId)}\0${cause}`);
+  }
+
+  /** The last handle is gone: end the actor once its pending calls are done (as Ray does). */
+  releaseActor(actorId: Uint8Array): void {
+    if (this.closed) return;
+    this.core.killActor(actorId, 'all handles to it were released', true, true);
   }
 
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {

@@ -82,6 +82,7 @@ struct SubmitRequest {
   std::string method;
   int max_concurrency = 0;   // actor creation: 0 = the executor's default
   std::string concurrency_groups;  // actor creation: JSON, read by the executor
+  bool release_cpu = false;  // actor creation: give the placement CPU back once constructed
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever
   bool detached = false;     // actor creation: lifetime 'detached'
@@ -107,6 +108,7 @@ struct ExecTask {
   std::string method;
   int max_concurrency = 0;
   std::string concurrency_groups;
+  bool release_cpu = false;
   FunctionRef function;
   std::string name;
   std::vector<ExecArg> args;
@@ -186,7 +188,8 @@ class CoreWorker {
   StatusOr<TaskID> CreateActor(SubmitRequest req, ObjectID* ready_id);
   StatusOr<TaskID> SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids);
   // no_restart = false restarts the actor if its maxRestarts allows.
-  void KillActor(const TaskID& actor_id, const std::string& cause, bool no_restart = true);
+  // when_idle: end it once no call is queued or running (last handle gone).
+  void KillActor(const TaskID& actor_id, const std::string& cause, bool no_restart = true, bool when_idle = false);
   void CancelTask(const TaskID& task, bool force, bool recursive);
   void TaskDone(uint64_t handle, std::vector<ReturnValue> returns);
   void ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item);

@@ -115,6 +115,7 @@ struct CoreWorker::KeyState {
   int max_task_retries = 0;
   bool no_restart = false;      // killed with noRestart
   bool detached = false;        // lifetime 'detached': outlives this owner
+  std::string exit_when_idle;   // non-empty: end the actor (this cause) once idle
   int lookup_retries = 0;       // borrowed: failed connects since the last success
   SubmitRequest creation;       // owned actors: re-pushed on restart
   std::string death_cause;

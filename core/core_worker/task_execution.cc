@@ -34,6 +34,7 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       task->method = Str(spec->method());
       task->max_concurrency = spec->max_concurrency();
       task->concurrency_groups = Str(spec->concurrency_groups());
+      task->release_cpu = spec->release_cpu();
       task->num_returns = spec->num_returns();
       if (spec->args()) {
         for (auto* a : *spec->args()) {

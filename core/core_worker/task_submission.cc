@@ -294,14 +294,28 @@ void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
   for (auto& t : queue) FailTaskLocked(t, json);
 }
 
-void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool no_restart) {
+void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) {
   Guard lock(this);
   auto it = keys_.find(ActorKey(actor));
   if (it == keys_.end() || !it->second->actor) return;
   KeyState& ks = *it->second;
+  if (when_idle) {
+    size_t busy = ks.queue.size();
+    for (auto& l : ks.leases) busy += l->inflight.size();
+    if (busy > 0 || ks.pending_requests > 0) {
+      ks.exit_when_idle = cause;  // OnPushReplyLocked ends it when the last call answers
+      return;
+    }
+  }
   if (no_restart) {
     ks.no_restart = true;
     ActorDiedLocked(ks, cause);
+    if (ks.pending_requests > 0 && !ks.actor_borrowed && !ks.cancel_sent) {
+      // Not placed yet: withdraw the lease request.
+      ks.cancel_sent = true;
+      Fbb fbb(64);
+      QueueControlLocked(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
+    }
   } else {
     // Kill for a restart: handle the loss now, so calls made from here on
     // queue behind the constructor call of the new incarnation.
@@ -419,6 +433,11 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
   lease->worker_id = IdFrom<WorkerID>(r->worker_id());
   lease->address = Str(r->worker_address());
   lease->key = key;
+  if (ks.actor && ks.actor_dead) {
+    // Killed before its worker arrived: give the worker (and its CPU) back.
+    ReturnLeaseLocked(lease, /*worker_exiting=*/false);
+    return;
+  }
   if (!ConnectLeaseLocked(lease)) {
     ReturnLeaseLocked(lease, true);
     DispatchLocked(ks);
@@ -501,7 +520,7 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt,
-                                    actor, r.actor_creation, method, r.max_concurrency, groups);
+                                    actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
@@ -594,6 +613,17 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   }
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end()) DispatchLocked(*kit->second);
+  if (kit != keys_.end() && kit->second->actor && !kit->second->exit_when_idle.empty() &&
+      kit->second->queue.empty() && lease->inflight.empty()) {
+    KeyState& ks = *kit->second;
+    std::string cause = ks.exit_when_idle;
+    ks.exit_when_idle.clear();
+    ks.no_restart = true;
+    ActorDiedLocked(ks, cause);
+    auto leases = ks.leases;
+    for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
+    return;
+  }
   MaybeReturnLeaseLocked(lease);
 }
 

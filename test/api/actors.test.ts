@@ -355,3 +355,19 @@ describe('actor lifetime: detached', () => {
     await expect(det.ping.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
   });
 });
+
+describe('actor resources', () => {
+  it('by default an actor is placed with 1 CPU and runs with 0; numCpus given is held for its life', async () => {
+    const before = (await ray.availableResources()).CPU!;
+    const A = ray.remote(class A { ping(): number { return 1; } });
+    const a = A.remote();
+    await a.ping.remote();
+    expect((await ray.availableResources()).CPU).toBe(before);
+    const B = ray.remote({ numCpus: 1 }, class B { ping(): number { return 1; } });
+    const b = B.remote();
+    await b.ping.remote();
+    expect((await ray.availableResources()).CPU).toBe(before - 1);
+    ray.kill(b);
+    ray.kill(a);
+  });
+});
