@@ -500,44 +500,16 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     SubmitRequest req;
     req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
     if (!req.cls) { ThrowType(env, "submitTask: unknown task class"); return env.Undefined(); }
-    Napi::Array args = info[1].As<Napi::Array>();
-    req.args.reserve(args.Length());
-    for (uint32_t i = 0; i < args.Length(); i++) {
-      Napi::Value a = args.Get(i);
-      TaskArgIn in;
-      if (a.IsArray()) {
-        Napi::Array pair = a.As<Napi::Array>();
-        in.by_ref = true;
-        if (!IdFromValue(pair.Get(0u), &in.id)) { ThrowType(env, "submitTask: bad argument ref"); return env.Undefined(); }
-        Napi::Value owner = pair.Get(1u);
-        if (owner.IsString()) in.owner_address = owner.As<Napi::String>().Utf8Value();
-      } else {
-        in.data = BytesOf(a);
-        if (!in.data) { ThrowType(env, "submitTask: argument must be bytes"); return env.Undefined(); }
-      }
-      req.args.push_back(std::move(in));
-    }
+    if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
     req.num_returns = info[2].ToNumber().Int32Value();
     req.max_retries = info[3].ToNumber().Int32Value();
     std::vector<ObjectID> ids;
     auto tid = core_->SubmitTask(std::move(req), &ids);
     MaybeKick();
     if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
-    size_t need = TaskID::kSize + ids.size() * ObjectID::kSize;
-    uint8_t* dst;
-    Napi::Value result = env.Undefined();
-    if (scratch_ && scratch_len_ >= need) {
-      dst = scratch_;  // JS reads the ids from its scratch buffer
-    } else {
-      auto out = Napi::Buffer<uint8_t>::New(env, need);
-      dst = out.Data();
-      result = out;
-    }
-    std::memcpy(dst, tid->data(), TaskID::kSize);
-    for (size_t i = 0; i < ids.size(); i++)
-      std::memcpy(dst + TaskID::kSize + i * ObjectID::kSize, ids[i].data(), ObjectID::kSize);
-    return result;
+    return IdsOut(env, *tid, ids);  // JS reads the ids from its scratch buffer when they fit
   }
+
 
   Napi::Value CancelTask(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -266,6 +266,7 @@ class CoreWorker {
   void ActorGcsLocked(const std::string& method, const std::string& body);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
   StatusOr<TaskID> SubmitLockedFront(SubmitRequest req, uint64_t key);
+  TaskID NextTaskIdLocked();
   void ActorWorkerLostLocked(KeyState& ks, std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
                              const std::string& cause);
   std::string ActorDiedJson(const TaskID& actor, const std::string& cause);

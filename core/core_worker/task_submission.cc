@@ -34,9 +34,7 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
   if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
   auto t = std::make_shared<Pending>();
-  TaskID tid = put_task_id_;
-  uint64_t counter = ++task_counter_;
-  std::memcpy(tid.bytes.data() + 8, &counter, 8);
+  TaskID tid = NextTaskIdLocked();
   t->task_id = tid;
   t->key = key;
   t->retries_left = req.max_retries;
@@ -126,12 +124,19 @@ void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
   DispatchLocked(ks);
 }
 
-// Re-submits an actor's constructor call ahead of every queued call.
-StatusOr<TaskID> CoreWorker::SubmitLockedFront(SubmitRequest req, uint64_t key) {
-  auto t = std::make_shared<Pending>();
+// Task ids of this process: its random prefix, then a counter in bytes 8..15
+// (so ids of one process sort by submission order on that counter).
+TaskID CoreWorker::NextTaskIdLocked() {
   TaskID tid = put_task_id_;
   uint64_t counter = ++task_counter_;
   std::memcpy(tid.bytes.data() + 8, &counter, 8);
+  return tid;
+}
+
+// Re-submits an actor's constructor call ahead of every queued call.
+StatusOr<TaskID> CoreWorker::SubmitLockedFront(SubmitRequest req, uint64_t key) {
+  auto t = std::make_shared<Pending>();
+  TaskID tid = NextTaskIdLocked();
   t->task_id = tid;
   t->key = key;
   // Its result only reports a constructor error: nobody holds a ref to it.
