@@ -64,6 +64,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("submitActorTask", &CoreWorkerWrap::SubmitActorTask),
          InstanceMethod("killActor", &CoreWorkerWrap::KillActor),
          InstanceMethod("gcsCallSync", &CoreWorkerWrap::GcsCallSync),
+         InstanceMethod("reportExit", &CoreWorkerWrap::ReportExit),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
          InstanceMethod("taskDone", &CoreWorkerWrap::TaskDone),
          InstanceMethod("reportGeneratorItem", &CoreWorkerWrap::ReportGeneratorItem),
@@ -480,6 +481,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
       return env.Undefined();
     }
     return Napi::String::New(env, *r);
+  }
+
+  Napi::Value ReportExit(const Napi::CallbackInfo& info) {
+    if (core_ && !down_) core_->ReportExit(info[0].ToNumber().Int32Value());
+    return info.Env().Undefined();
   }
 
   Napi::Value KillActor(const Napi::CallbackInfo& info) {

@@ -69,6 +69,8 @@ export interface NativeCoreWorker {
   gcsCallSync(method: string, body: string): string;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
+  /** The process exits on its own with this code: tell the processes pushing to it. */
+  reportExit(code: number): void;
   taskDone(handle: number, returns: NativeReturn[]): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;

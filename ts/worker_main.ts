@@ -19,4 +19,8 @@ const rt = new Runtime({
 });
 setCurrentRuntime(rt);
 rt.keepAlive();
+// A task or actor method that ends the process: callers learn the exit code.
+process.on('exit', (code) => {
+  if (!rt.closed) rt.core.reportExit(code);
+});
 new Executor(rt);

@@ -124,6 +124,10 @@ void CoreWorker::Accept() {
     if (ec) return;
     auto c = std::make_shared<Connection>(std::move(sock));
     std::weak_ptr<Connection> weak = c;
+    {
+      Guard lock(this);
+      inbound_.push_back(weak);
+    }
     c->Start([this, weak](const proto::Envelope& e) {
                if (auto c = weak.lock()) OnInbound(c, e);
              },
@@ -492,6 +496,16 @@ void CoreWorker::SetBlocked(bool blocked) {
   if ((before == 0) != (blocked_depth_ == 0)) {
     Fbb fbb(32);
     QueueControlLocked(FinishFrame(fbb, proto::CreateNotifyBlocked(fbb, blocked_depth_ > 0)));
+  }
+}
+
+void CoreWorker::ReportExit(int code) {
+  Guard lock(this);
+  for (auto& w : inbound_) {
+    auto c = w.lock();
+    if (!c || c->closed()) continue;
+    Fbb fbb(32);
+    c->Send(FinishFrame(fbb, proto::CreateWorkerExiting(fbb, code)));  // written at once if nothing is queued
   }
 }
 

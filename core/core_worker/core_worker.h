@@ -197,6 +197,9 @@ class CoreWorker {
 
   // ---- control plane ----
   uint64_t GcsCall(const std::string& method, const std::string& body);
+  // The process is exiting on its own with `code`: tell every process that
+  // pushes tasks to it (best effort, one non-blocking write each).
+  void ReportExit(int code);
   // Blocking round trip on the plasma channel (GCS calls the host must
   // answer synchronously, e.g. a named actor's registration).
   StatusOr<std::string> GcsCallSync(const std::string& method, const std::string& body);
@@ -311,6 +314,7 @@ class CoreWorker {
   std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_;
   std::unordered_map<uint64_t, uint64_t> lease_requests_;        // request id -> key
   std::unordered_map<uint64_t, uint64_t> actor_waits_;           // GCS request id -> actor key
+  std::vector<std::weak_ptr<Connection>> inbound_;               // connections accepted here
   std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_;  // submitted, not finished
   std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_;
 

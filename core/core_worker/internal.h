@@ -88,6 +88,7 @@ struct CoreWorker::Lease {
   std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight;
   bool returned = false;
   bool loss_handled = false;  // an actor restart already dealt with this worker
+  int exit_code = -1;         // >= 0: the worker said it exits with this code
   uint64_t idle_epoch = 0;
   std::unique_ptr<asio::steady_timer> idle_timer;
 };

@@ -531,6 +531,10 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
 
 void CoreWorker::OnWorkerMessage(const std::shared_ptr<Lease>& lease, const proto::Envelope& env) {
   Guard lock(this);
+  if (env.body_type() == proto::Body::WorkerExiting) {
+    lease->exit_code = env.body_as_WorkerExiting()->code();
+    return;
+  }
   if (env.body_type() == proto::Body::PushTaskReply) {
     OnPushReplyLocked(lease, env.body_as_PushTaskReply());
   } else if (env.body_type() == proto::Body::GeneratorItem) {
@@ -714,7 +718,8 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
     if (lease->loss_handled) return;
     KeyState& ks = *kit->second;
     std::string cause = was_returned && !ks.death_cause.empty() ? ks.death_cause
-                                                                 : "its worker process died (" + s.message() + ")";
+                        : lease->exit_code >= 0 ? "its worker process exited with code " + std::to_string(lease->exit_code)
+                                                : "its worker process died (" + s.message() + ")";
     if (ks.actor_borrowed && !ks.actor_dead) {
       // Owned elsewhere: the owner restarts it or records its death; ask the
       // GCS again. Calls cut off here fail (their retries are the owner's).

@@ -79,7 +79,7 @@ describe('actors', () => {
     const c = Counter.remote();
     expect(await c.inc.remote()).toBe(1);
     await expect(c.exit.remote(3)).rejects.toBeInstanceOf(ray.ActorDiedError);
-    await expect(c.inc.remote()).rejects.toThrow(/worker process died/);
+    await expect(c.inc.remote()).rejects.toThrow(/worker process exited with code 3/);
   });
 
   it('bad options throw naming the option', () => {
@@ -250,7 +250,7 @@ describe('actor restarts', () => {
     expect(await a.inc.remote()).toBe(1); // fresh state: the constructor ran again
     expect(await a.pid.remote()).not.toBe(pid1);
     await expect(a.die.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
-    await expect(a.inc.remote()).rejects.toThrow(/worker process died/);
+    await expect(a.inc.remote()).rejects.toThrow(/worker process exited with code 1/);
   });
 
   it('maxTaskRetries: a call cut off by a crash runs again on the restarted actor', async () => {
