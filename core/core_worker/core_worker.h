@@ -264,6 +264,7 @@ class CoreWorker {
   void FinishTaskLocked(const std::shared_ptr<Pending>& t);
   void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref);
   void ActorDiedLocked(KeyState& ks, const std::string& cause);
+  void AskActorAddressLocked(KeyState& ks);
   void OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message);
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
   void ActorGcsLocked(const std::string& method, const std::string& body);

@@ -204,14 +204,8 @@ StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<Obje
     ks->actor = true;
     ks->actor_borrowed = true;
     ks->actor_id = req.actor_id;
-    uint64_t rid = next_request_id_++;
-    actor_waits_[rid] = key;
-    Fbb fbb(128);
-    auto m = fbb.CreateString("actor_wait");
-    auto b = fbb.CreateString(req.actor_id.Hex());
-    QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
-    ks->pending_requests = 1;  // the lookup stands in for a lease request
     it = keys_.emplace(key, std::move(ks)).first;
+    AskActorAddressLocked(*it->second);
   } else if (!it->second->actor) {
     return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
   }
@@ -237,6 +231,18 @@ void CoreWorker::ActorGcsLocked(const std::string& method, const std::string& bo
   auto b = fbb.CreateString(body);
   // Request id 0: nobody waits for the answer.
   QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b)));
+}
+
+// Borrowed actor: ask the GCS where it lives (answered once it is alive or
+// dead, in OnActorAddressLocked); its calls queue meanwhile.
+void CoreWorker::AskActorAddressLocked(KeyState& ks) {
+  uint64_t rid = next_request_id_++;
+  actor_waits_[rid] = ks.key;
+  ks.pending_requests = 1;  // the lookup stands in for a lease request
+  Fbb fbb(128);
+  auto m = fbb.CreateString("actor_wait");
+  auto b = fbb.CreateString(ks.actor_id.Hex());
+  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
 }
 
 void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message) {
@@ -270,13 +276,7 @@ void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, in
       Guard lock(this);
       auto kit = keys_.find(key);
       if (kit == keys_.end() || kit->second->actor_dead) return;
-      uint64_t rid = next_request_id_++;
-      actor_waits_[rid] = key;
-      kit->second->pending_requests = 1;
-      Fbb fbb(128);
-      auto m = fbb.CreateString("actor_wait");
-      auto b = fbb.CreateString(kit->second->actor_id.Hex());
-      QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+      AskActorAddressLocked(*kit->second);
     });
     ks.pending_requests = 1;
     return;
@@ -728,13 +728,7 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
         t->lease.reset();
         FailTaskLocked(t, json);
       }
-      uint64_t rid = next_request_id_++;
-      actor_waits_[rid] = ks.key;
-      ks.pending_requests = 1;
-      Fbb fbb(128);
-      auto m = fbb.CreateString("actor_wait");
-      auto b = fbb.CreateString(ks.actor_id.Hex());
-      QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+      AskActorAddressLocked(ks);
       return;
     }
     ActorWorkerLostLocked(ks, std::move(inflight), cause);
