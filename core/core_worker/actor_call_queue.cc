@@ -15,7 +15,7 @@ Status ActorCallQueue::CanEnqueue() const {
   return Status::OK();
 }
 
-uint64_t ActorCallQueue::Enqueue(TaskID task, int max_retries) {
+uint64_t ActorCallQueue::Enqueue(TaskID task, int max_retries, bool ready) {
   uint64_t seq = next_seq_++;
   if (state_ == State::kDead) {
     Fail(task, "actor " + actor_ + " is dead" +
@@ -28,6 +28,7 @@ uint64_t ActorCallQueue::Enqueue(TaskID task, int max_retries) {
   Entry e;
   e.task = task;
   e.max_retries = max_retries;
+  e.ready = ready;
   pending_.emplace_hint(pending_.end(), seq, std::move(e));
   return seq;
 }
@@ -35,9 +36,11 @@ uint64_t ActorCallQueue::Enqueue(TaskID task, int max_retries) {
 std::vector<ActorCallQueue::Call> ActorCallQueue::TakeSendable() {
   std::vector<Call> out;
   if (state_ != State::kConnected) return out;
-  for (auto it = pending_.lower_bound(next_unsent_); it != pending_.end(); ++it) {
+  auto it = pending_.lower_bound(next_unsent_);
+  for (; it != pending_.end(); ++it) {
     Entry& e = it->second;
     RAYTS_CHECK(!e.sent);
+    if (!e.ready) break;  // later calls wait: the wire keeps submission order
     e.sent = true;
     in_flight_++;
     Call c;
@@ -49,8 +52,15 @@ std::vector<ActorCallQueue::Call> ActorCallQueue::TakeSendable() {
     c.epoch_start = epoch_start_;
     out.push_back(c);
   }
-  next_unsent_ = next_seq_;
+  next_unsent_ = it == pending_.end() ? next_seq_ : it->first;
   return out;
+}
+
+bool ActorCallQueue::MarkReady(uint64_t seq) {
+  auto it = pending_.find(seq);
+  if (it == pending_.end()) return false;
+  it->second.ready = true;
+  return true;
 }
 
 void ActorCallQueue::OnConnected(uint64_t epoch) {
@@ -82,8 +92,23 @@ void ActorCallQueue::OnConnected(uint64_t epoch) {
 void ActorCallQueue::OnDisconnected(bool restarting, const std::string& cause) {
   if (state_ == State::kDead) return;
   if (restarting) {
-    // In-flight calls stay marked sent; OnConnected decides resend or fail.
+    // In-flight calls with retries left stay marked sent (OnConnected resends
+    // them); the others fail now.
     state_ = State::kRestarting;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      Entry& e = it->second;
+      if (!e.sent) break;  // sent calls are a prefix in seq order
+      if (e.max_retries < 0 || e.attempt < e.max_retries) {
+        ++it;
+        continue;
+      }
+      Fail(e.task, "actor " + actor_ + " lost its worker while call seq " + std::to_string(it->first) +
+                       " was in flight" + (cause.empty() ? std::string() : " (" + cause + ")") +
+                       ", and the call has no retries left (maxTaskRetries=" + std::to_string(e.max_retries) +
+                       ", sent " + std::to_string(e.attempt + 1) + (e.attempt == 0 ? " time)" : " times)"));
+      in_flight_--;
+      it = pending_.erase(it);
+    }
     return;
   }
   state_ = State::kDead;

@@ -40,6 +40,11 @@
 //   * attempt counts sends: 0 for the first, +1 per resend after a
 //     reconnection. A call is resent only while attempt < max_retries
 //     (max_retries < 0: unlimited, as Ray's maxTaskRetries = -1).
+//   * Readiness: a call whose arguments are still being computed is queued
+//     not ready (Enqueue(..., ready = false)) and made ready by MarkReady.
+//     TakeSendable stops at the first call that is not ready, so calls go on
+//     the wire in submission order even when a later call's arguments are
+//     ready first (Ray's sequential actor submit queue does the same).
 #pragma once
 
 #include <cstddef>
@@ -80,10 +85,15 @@ class ActorCallQueue {
 
   // Queues a call; returns its seq (0, 1, 2, ... in submission order).
   // max_retries < 0: unlimited resends. On a DEAD actor the call fails at
-  // once (it comes out of TakeFailed) and still consumes a seq.
-  uint64_t Enqueue(TaskID task, int max_retries);
+  // once (it comes out of TakeFailed) and still consumes a seq. ready =
+  // false: its arguments are not available yet (see MarkReady).
+  uint64_t Enqueue(TaskID task, int max_retries, bool ready = true);
 
-  // The calls not sent yet, in seq order, when CONNECTED; nothing otherwise.
+  // The arguments of call `seq` are available. False when seq is unknown.
+  bool MarkReady(uint64_t seq);
+
+  // The calls not sent yet, in seq order, when CONNECTED, up to (not
+  // including) the first call that is not ready; nothing otherwise.
   // Handed-out calls count as in flight until OnReplied or a reconnection.
   std::vector<Call> TakeSendable();
 
@@ -94,14 +104,19 @@ class ActorCallQueue {
   // DEAD.
   void OnConnected(uint64_t epoch);
 
-  // The connection is gone. restarting: hold every call until OnConnected.
+  // The connection is gone. restarting: hold every call until OnConnected;
+  // calls in flight that have no retries left fail now ("actor X lost its
+  // worker while call seq N was in flight (<cause>) ...": they could never
+  // be resent, so nobody waits for the reconnection to learn it).
   // Not restarting: the actor is dead; every pending call (queued or in
   // flight) fails with "actor X died: <cause>" and so does every later call.
   void OnDisconnected(bool restarting, const std::string& cause = "");
 
-  // The reply for `seq` arrived: the call leaves the queue. False when seq
-  // is unknown, already replied or already failed (a duplicate reply, e.g.
-  // the late reply of an attempt that was since resent, is harmless).
+  // The reply for `seq` arrived (or the owner failed the call itself, e.g.
+  // an argument failed or it was cancelled): the call leaves the queue.
+  // False when seq is unknown, already replied or already failed (a
+  // duplicate reply, e.g. the late reply of an attempt that was since
+  // resent, is harmless).
   bool OnReplied(uint64_t seq);
 
   // Calls that failed since the last TakeFailed, with the reason, in the
@@ -124,6 +139,7 @@ class ActorCallQueue {
     int max_retries = 0;
     int attempt = 0;
     bool sent = false;  // handed out on the current connection
+    bool ready = true;  // arguments available
   };
 
   void Fail(const TaskID& task, std::string reason);

@@ -131,7 +131,10 @@ void CoreWorker::Accept() {
     c->Start([this, weak](const proto::Envelope& e) {
                if (auto c = weak.lock()) OnInbound(c, e);
              },
-             [](const Status&) {});
+             [this, weak](const Status&) {
+               Guard lock(this);
+               DropCallerLocked(weak.lock());
+             });
     Accept();
   });
 }

@@ -269,13 +269,26 @@ class CoreWorker {
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
   void ActorGcsLocked(const std::string& method, const std::string& body);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
-  StatusOr<TaskID> SubmitLockedFront(SubmitRequest req, uint64_t key);
+  std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
+  // Actors (actor_submission.cc).
+  KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed);
+  void DispatchActorLocked(KeyState& ks);
+  void ActorConnectedLocked(KeyState& ks);
+  void TakeActorFailuresLocked(KeyState& ks);
+  void BorrowedActorLostLocked(KeyState& ks, const std::string& cause);
+  void SubmitCreationLocked(KeyState& ks);
+  bool ActorIdleLocked(const KeyState& ks) const;
+  void MaybeEndIdleActorLocked(KeyState& ks);
   TaskID NextTaskIdLocked();
   void ActorWorkerLostLocked(KeyState& ks, std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
                              const std::string& cause);
   std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);
+  void OrderActorCallLocked(const std::shared_ptr<Connection>& c, const WorkerID& caller, uint64_t seq,
+                            uint64_t epoch_start, std::shared_ptr<ExecTask> task);
+  void ReleaseActorCallsLocked(const WorkerID& caller, std::vector<uint64_t> runnable);
+  void DropCallerLocked(const std::shared_ptr<Connection>& c);
 
   CoreWorkerOptions opts_;
   NodeID node_id_;
@@ -325,6 +338,12 @@ class CoreWorker {
   std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_;
   uint64_t next_exec_handle_ = 1;
   int blocked_depth_ = 0;
+  // Executor side of an actor: each caller's calls run in its send order
+  // (ActorSchedulingQueue); calls waiting for their turn are held here.
+  struct CallerOrder;
+  std::unordered_map<WorkerID, std::unique_ptr<CallerOrder>, IdHash> callers_;
+  std::unordered_map<uint64_t, std::shared_ptr<ExecTask>> held_calls_;  // by exec handle
+  int actor_max_concurrency_ = 0;  // from the constructor call; > 1: calls are not ordered
 };
 
 }  // namespace rayts

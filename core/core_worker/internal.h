@@ -11,6 +11,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/core_worker/actor_call_queue.h"
+#include "core/core_worker/actor_scheduling_queue.h"
 #include "core/core_worker/core_worker.h"
 
 namespace rayts {
@@ -22,6 +24,9 @@ inline constexpr int kActorLookupRetries = 30;
 // Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
 inline constexpr double kPipelineBelowUs = 2000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
+// An actor runs a caller's calls in order; a missing number (the caller died
+// between two sends) is waited for this long, then skipped.
+inline constexpr auto kActorCallGapWait = std::chrono::seconds(10);
 
 using Fbb = flatbuffers::FlatBufferBuilder;
 
@@ -64,6 +69,9 @@ inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const Obje
 }
 }  // namespace wire
 
+// Pending::actor_seq of a task that is not in an actor's call queue.
+inline constexpr uint64_t kNoActorSeq = ~uint64_t{0};
+
 struct CoreWorker::Pending {
   TaskID task_id;
   SubmitRequest req;
@@ -76,6 +84,11 @@ struct CoreWorker::Pending {
   std::vector<ObjectID> owned_arg_refs;
   std::shared_ptr<Lease> lease;
   std::chrono::steady_clock::time_point pushed_at;
+  // Actor method calls: the call's seq in its ActorCallQueue (kNoActorSeq
+  // once it left the queue), and its wire numbers of the latest send.
+  uint64_t actor_seq = kNoActorSeq;
+  uint64_t send_seq = 0;
+  uint64_t epoch_start = 0;
 };
 
 struct CoreWorker::Lease {
@@ -119,8 +132,20 @@ struct CoreWorker::KeyState {
   std::string exit_when_idle;   // non-empty: end the actor (this cause) once idle
   int lookup_retries = 0;       // borrowed: failed connects since the last success
   SubmitRequest creation;       // owned actors: re-pushed on restart
+  std::vector<ObjectID> creation_arg_refs;  // owned by-ref constructor args, pinned for the actor's life
+  std::unique_ptr<ActorCallQueue> calls;    // method calls, in submission order
+  uint64_t epoch = 0;           // connections made to the actor so far
   std::string death_cause;
   std::string death_cause_record;  // JSON error record of a failed constructor
+};
+
+// Executor side: one actor caller's order (see task_execution.cc).
+struct CoreWorker::CallerOrder {
+  explicit CallerOrder(int max_concurrency) : queue(max_concurrency) {}
+  ActorSchedulingQueue queue;
+  std::weak_ptr<Connection> conn;  // the caller's current connection
+  std::unique_ptr<asio::steady_timer> gap_timer;
+  bool gap_timer_armed = false;
 };
 
 }  // namespace rayts

@@ -49,6 +49,12 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       }
       executing_[task->handle] = Executing{c, task->task_id, task->num_returns, 0};
       executing_by_task_[task->task_id] = task->handle;
+      if (task->actor_creation) actor_max_concurrency_ = task->max_concurrency;
+      if (!task->actor_id.IsNil() && !task->actor_creation) {
+        OrderActorCallLocked(c, IdFrom<WorkerID>(spec->caller_id()), spec->actor_seq(), spec->actor_epoch_start(),
+                             std::move(task));
+        break;
+      }
       Event e{Event::Type::kExecuteTask};
       e.task = std::move(task);
       EmitLocked(std::move(e));
@@ -89,6 +95,90 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
     }
     default:
       break;
+  }
+}
+
+// ------------------------------------------------------- actor call order --
+
+// One caller's actor call arrived: run it when it is that caller's next one.
+// A caller sends in order on one connection, so calls wait here only when a
+// frame of a newer connection overtakes an older one, and frames of an
+// older connection arriving late are stale (never run twice).
+void CoreWorker::OrderActorCallLocked(const std::shared_ptr<Connection>& c, const WorkerID& caller, uint64_t seq,
+                                      uint64_t epoch_start, std::shared_ptr<ExecTask> task) {
+  auto& co = callers_[caller];
+  if (!co) co = std::make_unique<CallerOrder>(actor_max_concurrency_);
+  co->conn = c;
+  co->queue.ObserveEpochStart(epoch_start);
+  uint64_t handle = task->handle;
+  held_calls_[handle] = std::move(task);
+  co->queue.Add(seq, handle);
+  ReleaseActorCallsLocked(caller, co->queue.TakeRunnable());
+}
+
+// Hands `runnable` to the host in order, drops stale calls, and arms the
+// bounded wait for a missing number (a caller that died between sends).
+void CoreWorker::ReleaseActorCallsLocked(const WorkerID& caller, std::vector<uint64_t> runnable) {
+  auto it = callers_.find(caller);
+  if (it == callers_.end()) return;
+  CallerOrder& co = *it->second;
+  for (uint64_t h : runnable) {
+    auto hit = held_calls_.find(h);
+    if (hit == held_calls_.end()) continue;
+    Event e{Event::Type::kExecuteTask};
+    e.task = std::move(hit->second);
+    held_calls_.erase(hit);
+    EmitLocked(std::move(e));
+  }
+  for (uint64_t h : co.queue.TakeStale()) {
+    // A resend already went out on the caller's newer connection; this
+    // attempt's reply would have nowhere to go.
+    held_calls_.erase(h);
+    auto ex = executing_.find(h);
+    if (ex != executing_.end()) {
+      executing_by_task_.erase(ex->second.task_id);
+      executing_.erase(ex);
+    }
+  }
+  if (!co.queue.HasGap() || co.gap_timer_armed) return;
+  if (!co.gap_timer) co.gap_timer = std::make_unique<asio::steady_timer>(io_);
+  co.gap_timer_armed = true;
+  co.gap_timer->expires_after(kActorCallGapWait);
+  co.gap_timer->async_wait([this, caller](const asio::error_code& ec) {
+    if (ec) return;
+    Guard lock(this);
+    auto cit = callers_.find(caller);
+    if (cit == callers_.end()) return;
+    cit->second->gap_timer_armed = false;
+    ReleaseActorCallsLocked(caller, cit->second->queue.OnGapTimeout());
+  });
+}
+
+// An inbound connection closed: callers whose calls came on it forget their
+// order (a reconnecting caller starts a new epoch) and their held calls,
+// whose replies could not be delivered, are dropped.
+void CoreWorker::DropCallerLocked(const std::shared_ptr<Connection>& c) {
+  for (auto it = callers_.begin(); it != callers_.end();) {
+    auto conn = it->second->conn.lock();
+    if (conn && conn != c) {
+      ++it;
+      continue;
+    }
+    if (it->second->gap_timer) it->second->gap_timer->cancel();
+    it = callers_.erase(it);
+  }
+  for (auto it = held_calls_.begin(); it != held_calls_.end();) {
+    auto ex = executing_.find(it->first);
+    auto conn = ex == executing_.end() ? nullptr : ex->second.conn.lock();
+    if (conn && conn != c) {
+      ++it;
+      continue;
+    }
+    if (ex != executing_.end()) {
+      executing_by_task_.erase(ex->second.task_id);
+      executing_.erase(ex);
+    }
+    it = held_calls_.erase(it);
   }
 }
 

@@ -33,6 +33,28 @@ StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>
 StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) {
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
   if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
+  auto t = NewPendingLocked(std::move(req), key, return_ids);
+  TaskID tid = t->task_id;
+  auto& ks = keys_[t->key];
+  if (!ks) {
+    ks = std::make_unique<KeyState>();
+    ks->key = t->key;
+    ks->resources = t->req.cls->resources;
+  }
+  if (ks->actor && ks->actor_dead) {
+    tasks_[tid] = t;
+    FailTaskLocked(t, ActorDiedJson(ks->actor_id, ks->death_cause));
+    return tid;
+  }
+  tasks_[tid] = t;
+  if (t->unresolved == 0) EnqueueReadyLocked(t);
+  return tid;
+}
+
+// A new task record: its id, its return objects (owned, one local ref each
+// for the caller) and its owned by-ref arguments pinned while it is pending.
+std::shared_ptr<CoreWorker::Pending> CoreWorker::NewPendingLocked(SubmitRequest req, uint64_t key,
+                                                                  std::vector<ObjectID>* return_ids) {
   auto t = std::make_shared<Pending>();
   TaskID tid = NextTaskIdLocked();
   t->task_id = tid;
@@ -57,71 +79,7 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
     }
   }
   t->req = std::move(req);
-  auto& ks = keys_[t->key];
-  if (!ks) {
-    ks = std::make_unique<KeyState>();
-    ks->key = t->key;
-    ks->resources = t->req.cls->resources;
-  }
-  if (ks->actor && ks->actor_dead) {
-    tasks_[tid] = t;
-    FailTaskLocked(t, ActorDiedJson(ks->actor_id, ks->death_cause));
-    return tid;
-  }
-  tasks_[tid] = t;
-  if (t->unresolved == 0) EnqueueReadyLocked(t);
-  return tid;
-}
-
-// The actor's worker is gone (died, or killed for a restart): restart it if
-// its budget allows, else it is dead. `inflight`: calls that were running.
-void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
-                                       std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
-                                       const std::string& cause) {
-  bool can_restart = !ks.actor_dead && !ks.no_restart && !ks.actor_borrowed &&
-                     (ks.max_restarts < 0 || ks.num_restarts < ks.max_restarts);
-  if (!can_restart) {
-    ActorDiedLocked(ks, cause);
-    std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
-    for (auto& [tid, t] : inflight) {
-      t->lease.reset();
-      FailTaskLocked(t, json);
-    }
-    return;
-  }
-  // Restart: a new worker, the constructor again, then the calls. Calls cut
-  // off by the death are retried (in order) while maxTaskRetries allows.
-  ks.num_restarts++;
-  ActorGcsLocked("actor_restarting", ks.actor_id.Hex() + std::string(1, '\0') + cause);
-  std::vector<std::shared_ptr<Pending>> cut;
-  for (auto& [tid, t] : inflight) {
-    t->lease.reset();
-    if (t->req.actor_creation) {  // replaced below
-      FinishTaskLocked(t);
-      continue;
-    }
-    cut.push_back(t);
-  }
-  // Submission order: task ids of one process count up in bytes 8..15.
-  auto seq = [](const TaskID& id) {
-    uint64_t n;
-    std::memcpy(&n, id.data() + 8, 8);
-    return n;
-  };
-  std::sort(cut.begin(), cut.end(), [&](const auto& a, const auto& b) { return seq(a->task_id) < seq(b->task_id); });
-  std::string json = ActorDiedJson(ks.actor_id, "it restarted while the call was running (" + cause + "); maxTaskRetries exhausted");
-  for (auto it = cut.rbegin(); it != cut.rend(); ++it) {
-    auto& t = *it;
-    if (t->retries_left != 0) {
-      if (t->retries_left > 0) t->retries_left--;
-      t->attempt++;
-      ks.queue.push_front(t);
-    } else {
-      FailTaskLocked(t, json);
-    }
-  }
-  SubmitLockedFront(ks.creation, ks.key);
-  DispatchLocked(ks);
+  return t;
 }
 
 // Task ids of this process: its random prefix, then a counter in bytes 8..15
@@ -132,213 +90,6 @@ TaskID CoreWorker::NextTaskIdLocked() {
   std::memcpy(tid.bytes.data() + 8, &counter, 8);
   return tid;
 }
-
-// Re-submits an actor's constructor call ahead of every queued call.
-StatusOr<TaskID> CoreWorker::SubmitLockedFront(SubmitRequest req, uint64_t key) {
-  auto t = std::make_shared<Pending>();
-  TaskID tid = NextTaskIdLocked();
-  t->task_id = tid;
-  t->key = key;
-  // Its result only reports a constructor error: nobody holds a ref to it.
-  t->req = std::move(req);
-  t->req.num_returns = 1;
-  tasks_[tid] = t;
-  keys_[key]->queue.push_front(t);
-  return tid;
-}
-
-// ---------------------------------------------------------------- actors --
-
-namespace {
-uint64_t ActorKey(const TaskID& actor) { return actor.Hash() ^ 0xac7042ac7042ull; }
-}  // namespace
-
-std::string CoreWorker::ActorDiedJson(const TaskID& actor, const std::string& cause) {
-  std::string out = "{\"kind\":\"actor_died\",\"name\":\"ActorDiedError\",\"message\":";
-  JsonEscapeTo(&out, cause);
-  out += ",\"actorId\":";
-  JsonEscapeTo(&out, actor.Hex());
-  auto kit = keys_.find(ActorKey(actor));
-  if (kit != keys_.end() && !kit->second->death_cause_record.empty()) {
-    out += ",\"cause\":" + kit->second->death_cause_record;  // the constructor's error record (JSON)
-  }
-  out += "}";
-  return out;
-}
-
-StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) {
-  Guard lock(this);
-  if (!req.cls) return Status::InvalidArgument("CreateActor: unknown class");
-  TaskID actor = req.actor_id.IsNil() ? TaskID::FromRandom() : req.actor_id;
-  uint64_t key = ActorKey(actor);
-  auto& ks = keys_[key];
-  ks = std::make_unique<KeyState>();
-  ks->key = key;
-  ks->resources = req.cls->resources;
-  ks->actor = true;
-  ks->actor_id = actor;
-  ks->max_restarts = req.max_restarts;
-  ks->detached = req.detached;
-  ks->max_task_retries = req.max_task_retries;
-  req.actor_id = actor;
-  req.actor_creation = true;
-  req.num_returns = 1;
-  req.max_retries = 0;
-  ks->creation = req;
-  std::vector<ObjectID> ids;
-  auto tid = SubmitLocked(std::move(req), key, &ids);
-  if (!tid.ok()) return tid.status();
-  if (ready_id) *ready_id = ids[0];
-  return actor;
-}
-
-StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
-  Guard lock(this);
-  uint64_t key = ActorKey(req.actor_id);
-  auto it = keys_.find(key);
-  if (it == keys_.end()) {
-    // A handle to an actor owned elsewhere: ask the GCS where it lives
-    // (answered once it is alive or dead); calls queue meanwhile.
-    auto ks = std::make_unique<KeyState>();
-    ks->key = key;
-    ks->actor = true;
-    ks->actor_borrowed = true;
-    ks->actor_id = req.actor_id;
-    it = keys_.emplace(key, std::move(ks)).first;
-    AskActorAddressLocked(*it->second);
-  } else if (!it->second->actor) {
-    return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
-  }
-  req.max_retries = it->second->actor_borrowed ? 0 : it->second->max_task_retries;
-  if (req.max_pending > 0) {
-    KeyState& ks = *it->second;
-    size_t pending = 0;  // method calls queued or running (not the constructor call)
-    for (auto& q : ks.queue) pending += q->req.actor_creation ? 0 : 1;
-    for (auto& l : ks.leases)
-      for (auto& [id, t] : l->inflight) pending += t->req.actor_creation ? 0 : 1;
-    if (pending >= static_cast<size_t>(req.max_pending)) {
-      return Status::Unavailable("actor " + req.actor_id.Hex() + " has " + std::to_string(pending) +
-                                 " pending calls, the limit set by maxPendingCalls (" + std::to_string(req.max_pending) +
-                                 "); wait for some to finish or raise maxPendingCalls");
-    }
-  }
-  return SubmitLocked(std::move(req), key, return_ids);
-}
-
-void CoreWorker::ActorGcsLocked(const std::string& method, const std::string& body) {
-  Fbb fbb(128 + body.size());
-  auto m = fbb.CreateString(method);
-  auto b = fbb.CreateString(body);
-  // Request id 0: nobody waits for the answer.
-  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b)));
-}
-
-// Borrowed actor: ask the GCS where it lives (answered once it is alive or
-// dead, in OnActorAddressLocked); its calls queue meanwhile.
-void CoreWorker::AskActorAddressLocked(KeyState& ks) {
-  uint64_t rid = next_request_id_++;
-  actor_waits_[rid] = ks.key;
-  ks.pending_requests = 1;  // the lookup stands in for a lease request
-  Fbb fbb(128);
-  auto m = fbb.CreateString("actor_wait");
-  auto b = fbb.CreateString(ks.actor_id.Hex());
-  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
-}
-
-void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message) {
-  ks.pending_requests = 0;
-  if (code != 0) {
-    ActorDiedLocked(ks, "it is unknown to the cluster (" + message + ")");
-    return;
-  }
-  size_t z = reply.find('\0');
-  std::string state = reply.substr(0, z);
-  std::string rest = z == std::string::npos ? std::string() : reply.substr(z + 1);
-  if (state != "ALIVE") {
-    ActorDiedLocked(ks, rest.empty() ? std::string("it died") : rest);
-    return;
-  }
-  auto lease = std::make_shared<Lease>();
-  lease->lease_id = 0;
-  lease->address = rest;
-  lease->key = ks.key;
-  if (!ConnectLeaseLocked(lease)) {
-    // The table may not yet know the worker died (the owner reports the
-    // restart): ask again shortly, a bounded number of times.
-    if (++ks.lookup_retries > kActorLookupRetries) {
-      ActorDiedLocked(ks, "its worker at " + rest + " is unreachable");
-      return;
-    }
-    auto timer = std::make_shared<asio::steady_timer>(io_);
-    timer->expires_after(std::chrono::milliseconds(100));
-    uint64_t key = ks.key;
-    timer->async_wait([this, timer, key](const asio::error_code&) {
-      Guard lock(this);
-      auto kit = keys_.find(key);
-      if (kit == keys_.end() || kit->second->actor_dead) return;
-      AskActorAddressLocked(*kit->second);
-    });
-    ks.pending_requests = 1;
-    return;
-  }
-  ks.lookup_retries = 0;
-  ks.leases.push_back(lease);
-  DispatchLocked(ks);
-}
-
-void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
-  if (!ks.actor_dead) {
-    ks.actor_dead = true;
-    ks.death_cause = cause;
-    // The owner records the death in the GCS actor table.
-    if (!ks.actor_borrowed) ActorGcsLocked("actor_dead", ks.actor_id.Hex() + std::string(1, '\0') + cause);
-  }
-  std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
-  auto queue = std::move(ks.queue);
-  ks.queue.clear();
-  for (auto& t : queue) FailTaskLocked(t, json);
-}
-
-void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) {
-  Guard lock(this);
-  auto it = keys_.find(ActorKey(actor));
-  if (it == keys_.end() || !it->second->actor) return;
-  KeyState& ks = *it->second;
-  if (when_idle) {
-    size_t busy = ks.queue.size();
-    for (auto& l : ks.leases) busy += l->inflight.size();
-    if (busy > 0 || ks.pending_requests > 0) {
-      ks.exit_when_idle = cause;  // OnPushReplyLocked ends it when the last call answers
-      return;
-    }
-  }
-  if (no_restart) {
-    ks.no_restart = true;
-    ActorDiedLocked(ks, cause);
-    if (ks.pending_requests > 0 && !ks.actor_borrowed && !ks.cancel_sent) {
-      // Not placed yet: withdraw the lease request.
-      ks.cancel_sent = true;
-      Fbb fbb(64);
-      QueueControlLocked(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
-    }
-  } else {
-    // Kill for a restart: handle the loss now, so calls made from here on
-    // queue behind the constructor call of the new incarnation.
-    auto leases = ks.leases;
-    for (auto& l : leases) {
-      auto inflight = std::move(l->inflight);
-      l->inflight.clear();
-      l->loss_handled = true;
-      ReturnLeaseLocked(l, /*worker_exiting=*/true);
-      ActorWorkerLostLocked(ks, std::move(inflight), cause);
-    }
-    return;
-  }
-  // The worker exits with its lease: calls in flight fail when it closes.
-  auto leases = ks.leases;
-  for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
-}
-
 
 void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
   // A failed dependency fails the task with the same error (as in Ray).
@@ -355,24 +106,17 @@ void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
     }
   }
   auto& ks = *keys_[t->key];
-  ks.queue.push_back(t);
+  if (t->actor_seq != kNoActorSeq) {
+    ks.calls->MarkReady(t->actor_seq);  // sent in submission order
+  } else {
+    ks.queue.push_back(t);
+  }
   DispatchLocked(ks);
 }
 
 void CoreWorker::DispatchLocked(KeyState& ks) {
   if (ks.actor) {
-    // The actor's one worker runs calls in arrival order: push them all, in
-    // order; lease once, keep it for the actor's life.
-    if (ks.actor_dead) return;
-    for (auto& lease : ks.leases) {
-      if (lease->returned) continue;
-      while (!ks.queue.empty()) {
-        auto t = ks.queue.front();
-        ks.queue.pop_front();
-        PushLocked(lease, t);
-      }
-    }
-    if (!ks.queue.empty() && ks.leases.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
+    DispatchActorLocked(ks);
     return;
   }
   // One task per worker while the node has room for more workers of this
@@ -449,6 +193,7 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
     return;
   }
   ks.leases.push_back(lease);
+  if (ks.actor) ActorConnectedLocked(ks);
   DispatchLocked(ks);
   MaybeReturnLeaseLocked(lease);
 }
@@ -525,7 +270,8 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt,
-                                    actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu);
+                                    actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
+                                    t->send_seq, t->epoch_start);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
@@ -622,15 +368,8 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   }
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end()) DispatchLocked(*kit->second);
-  if (kit != keys_.end() && kit->second->actor && !kit->second->exit_when_idle.empty() &&
-      kit->second->queue.empty() && lease->inflight.empty()) {
-    KeyState& ks = *kit->second;
-    std::string cause = ks.exit_when_idle;
-    ks.exit_when_idle.clear();
-    ks.no_restart = true;
-    ActorDiedLocked(ks, cause);
-    auto leases = ks.leases;
-    for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
+  if (kit != keys_.end() && kit->second->actor) {
+    MaybeEndIdleActorLocked(*kit->second);
     return;
   }
   MaybeReturnLeaseLocked(lease);
@@ -639,6 +378,11 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
 void CoreWorker::FinishTaskLocked(const std::shared_ptr<Pending>& t) {
   tasks_.erase(t->task_id);
   t->lease.reset();
+  if (t->actor_seq != kNoActorSeq) {  // leaves its actor's call queue
+    auto kit = keys_.find(t->key);
+    if (kit != keys_.end() && kit->second->calls) kit->second->calls->OnReplied(t->actor_seq);
+    t->actor_seq = kNoActorSeq;
+  }
   auto args = std::move(t->owned_arg_refs);
   t->owned_arg_refs.clear();
   for (auto& id : args) refs_.RemoveSubmitted(id);
@@ -721,14 +465,8 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
                         : lease->exit_code >= 0 ? "its worker process exited with code " + std::to_string(lease->exit_code)
                                                 : "its worker process died (" + s.message() + ")";
     if (ks.actor_borrowed && !ks.actor_dead) {
-      // Owned elsewhere: the owner restarts it or records its death; ask the
-      // GCS again. Calls cut off here fail (their retries are the owner's).
-      std::string json = ActorDiedJson(ks.actor_id, "the connection to it was lost (" + s.message() + ")");
-      for (auto& [tid, t] : inflight) {
-        t->lease.reset();
-        FailTaskLocked(t, json);
-      }
-      AskActorAddressLocked(ks);
+      for (auto& [tid, t] : inflight) t->lease.reset();
+      BorrowedActorLostLocked(ks, s.message());
       return;
     }
     ActorWorkerLostLocked(ks, std::move(inflight), cause);

@@ -32,6 +32,15 @@ describe('actors', () => {
     ray.kill(c);
   });
 
+  it('a call waiting for its argument holds the calls after it (submission order)', async () => {
+    const c = Counter.remote(0);
+    const late = ray.remote(async (v: number) => { await new Promise((r) => setTimeout(r, 300)); return v; });
+    const a = c.inc.remote(late.remote(10)); // its argument is ready ~300 ms later
+    const b = c.inc.remote(1); // ready at once, still runs second
+    expect(await ray.get([a, b])).toEqual([10, 11]);
+    ray.kill(c);
+  });
+
   it('lives in its own worker process', async () => {
     const a = Counter.remote();
     const b = Counter.remote();
@@ -261,6 +270,24 @@ describe('actor restarts', () => {
     process.kill(pid, 'SIGKILL');
     expect(await call).toBe(1); // retried on the new incarnation
     expect(await a.pid.remote()).not.toBe(pid);
+    ray.kill(a);
+  });
+
+  it('a restart re-runs the constructor with the same by-ref arguments, kept alive by the actor', async () => {
+    const S = ray.remote(class S {
+      sum: number;
+      constructor(big: Uint8Array, small: { k: number }) { this.sum = big.reduce((a, b) => a + b, 0) + small.k; }
+      get(): number { return this.sum; }
+      die(): void { process.exit(1); }
+    });
+    const big = ray.put(new Uint8Array(300_000).fill(7)); // plasma
+    const small = ray.put({ k: 5 }); // memory store
+    const a = S.options({ maxRestarts: 1 }).remote(big, small);
+    expect(await a.get.remote()).toBe(2_100_005);
+    big.release();
+    small.release(); // only the actor's constructor call holds them now
+    await expect(a.die.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
+    expect(await a.get.remote()).toBe(2_100_005);
     ray.kill(a);
   });
 

@@ -84,8 +84,8 @@ TEST(ActorCallQueueTest, InterleavedEnqueueSendReply) {
 TEST(ActorCallQueueTest, HeldWhileDisconnectedOrRestarting) {
   ActorCallQueue q("A");
   EXPECT_EQ(q.state(), State::kDisconnected);
-  q.Enqueue(TaskID::FromRandom(), 0);
-  q.Enqueue(TaskID::FromRandom(), 0);
+  q.Enqueue(TaskID::FromRandom(), 1);
+  q.Enqueue(TaskID::FromRandom(), 1);
   EXPECT_TRUE(q.TakeSendable().empty());  // actor still being created
   q.OnConnected(1);
   EXPECT_EQ(Seqs(q.TakeSendable()), (std::vector<uint64_t>{0, 1}));
@@ -155,14 +155,18 @@ TEST(ActorCallQueueTest, NoRetriesFailsWithReasonAndLeavesNoGap) {
     q.Enqueue(t.back(), i == 1 ? 0 : 1);  // seq 1 has no retries
   }
   ASSERT_EQ(q.TakeSendable().size(), 4u);
-  q.OnDisconnected(/*restarting=*/true);
-  q.OnConnected(7);
+  q.OnDisconnected(/*restarting=*/true, "its worker process exited with code 3");
+  // The call without retries fails at the disconnection, not at the
+  // reconnection: it can never be resent.
   auto failed = q.TakeFailed();
   ASSERT_EQ(failed.size(), 1u);
+  q.OnConnected(7);
+  EXPECT_TRUE(q.TakeFailed().empty());
   EXPECT_EQ(failed[0].first, t[1]);
   const std::string& why = failed[0].second;
   EXPECT_NE(why.find("Counter(cc)"), std::string::npos) << why;
-  EXPECT_NE(why.find("restarted"), std::string::npos) << why;
+  EXPECT_NE(why.find("lost its worker while call seq 1 was in flight (its worker process exited with code 3)"),
+            std::string::npos) << why;
   EXPECT_NE(why.find("no retries left"), std::string::npos) << why;
   EXPECT_NE(why.find("maxTaskRetries=0"), std::string::npos) << why;
   EXPECT_EQ(q.num_pending(), 3u);
@@ -176,6 +180,41 @@ TEST(ActorCallQueueTest, NoRetriesFailsWithReasonAndLeavesNoGap) {
   Deliver(exec, {again[2], again[0], again[1]});
   EXPECT_FALSE(exec.HasGap());
   EXPECT_EQ(exec.TakeRunnable(), (std::vector<uint64_t>{0, 2, 3}));
+}
+
+TEST(ActorCallQueueTest, CallsWaitingForArgumentsHoldLaterCalls) {
+  // Submission order on the wire even when a later call's arguments are
+  // ready first: call 1 waits for an argument, calls 2 and 3 do not.
+  ActorCallQueue q("A");
+  q.OnConnected(1);
+  q.Enqueue(TaskID::FromRandom(), 0);
+  q.Enqueue(TaskID::FromRandom(), 0, /*ready=*/false);
+  q.Enqueue(TaskID::FromRandom(), 0);
+  q.Enqueue(TaskID::FromRandom(), 0);
+  EXPECT_EQ(Seqs(q.TakeSendable()), (std::vector<uint64_t>{0}));
+  EXPECT_TRUE(q.TakeSendable().empty());
+  EXPECT_FALSE(q.MarkReady(99));
+  ASSERT_TRUE(q.MarkReady(1));
+  std::vector<Call> rest = q.TakeSendable();
+  EXPECT_EQ(Seqs(rest), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(rest[0].send_seq, 1u);  // dense on the wire
+  // A call failed by the owner while waiting (its argument failed) leaves
+  // the queue without holding the calls behind it.
+  q.Enqueue(TaskID::FromRandom(), 0, /*ready=*/false);  // seq 4
+  q.Enqueue(TaskID::FromRandom(), 0);                   // seq 5
+  EXPECT_TRUE(q.TakeSendable().empty());
+  ASSERT_TRUE(q.OnReplied(4));
+  std::vector<Call> after = q.TakeSendable();
+  EXPECT_EQ(Seqs(after), (std::vector<uint64_t>{5}));
+  EXPECT_EQ(after[0].send_seq, 4u);
+  // Held across a restart too: resent calls first, then the wait.
+  q.Enqueue(TaskID::FromRandom(), 0, /*ready=*/false);  // seq 6
+  q.OnDisconnected(/*restarting=*/true, "crash");
+  EXPECT_EQ(q.TakeFailed().size(), 5u);  // seqs 0-3 and 5 were in flight, with no retries
+  q.OnConnected(2);
+  EXPECT_TRUE(q.TakeSendable().empty());
+  ASSERT_TRUE(q.MarkReady(6));
+  EXPECT_EQ(Seqs(q.TakeSendable()), (std::vector<uint64_t>{6}));
 }
 
 TEST(ActorCallQueueTest, UnlimitedRetries) {

@@ -1,0 +1,346 @@
+// Owner/caller side of actors: creation, method calls through the per-actor
+// ActorCallQueue (submission order, resends after a restart, failures with a
+// cause), restarts, death and kill. The executor side is task_execution.cc.
+#include <cstring>
+
+#include "core/common/json.h"
+#include "core/core_worker/core_worker.h"
+#include "core/core_worker/internal.h"
+
+namespace rayts {
+
+using namespace wire;  // NOLINT: file-local wire helpers
+
+namespace {
+uint64_t ActorKey(const TaskID& actor) { return actor.Hash() ^ 0xac7042ac7042ull; }
+}  // namespace
+
+std::string CoreWorker::ActorDiedJson(const TaskID& actor, const std::string& cause) {
+  std::string out = "{\"kind\":\"actor_died\",\"name\":\"ActorDiedError\",\"message\":";
+  JsonEscapeTo(&out, cause);
+  out += ",\"actorId\":";
+  JsonEscapeTo(&out, actor.Hex());
+  auto kit = keys_.find(ActorKey(actor));
+  if (kit != keys_.end() && !kit->second->death_cause_record.empty()) {
+    out += ",\"cause\":" + kit->second->death_cause_record;  // the constructor's error record (JSON)
+  }
+  out += "}";
+  return out;
+}
+
+// A KeyState for an actor: owned (created here) or borrowed (a handle to an
+// actor owned elsewhere).
+CoreWorker::KeyState& CoreWorker::NewActorKeyLocked(const TaskID& actor, bool borrowed) {
+  uint64_t key = ActorKey(actor);
+  auto& ks = keys_[key];
+  ks = std::make_unique<KeyState>();
+  ks->key = key;
+  ks->actor = true;
+  ks->actor_id = actor;
+  ks->actor_borrowed = borrowed;
+  ks->calls = std::make_unique<ActorCallQueue>("actor " + actor.Hex());
+  return *ks;
+}
+
+StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) {
+  Guard lock(this);
+  if (!req.cls) return Status::InvalidArgument("CreateActor: unknown class");
+  TaskID actor = req.actor_id.IsNil() ? TaskID::FromRandom() : req.actor_id;
+  KeyState& ks = NewActorKeyLocked(actor, /*borrowed=*/false);
+  ks.resources = req.cls->resources;
+  ks.max_restarts = req.max_restarts;
+  ks.detached = req.detached;
+  ks.max_task_retries = req.max_task_retries;
+  req.actor_id = actor;
+  req.actor_creation = true;
+  req.num_returns = 1;
+  req.max_retries = 0;
+  // Constructor arguments this process owns stay pinned for the actor's
+  // life: a restart runs the constructor again with the same arguments.
+  for (auto& a : req.args) {
+    if (!a.by_ref || !(a.owner_address.empty() || a.owner_address == opts_.listen_path)) continue;
+    a.owner_address.clear();
+    refs_.AddSubmitted(a.id);
+    ks.creation_arg_refs.push_back(a.id);
+  }
+  ks.creation = req;
+  std::vector<ObjectID> ids;
+  auto tid = SubmitLocked(std::move(req), ks.key, &ids);
+  if (!tid.ok()) return tid.status();
+  if (ready_id) *ready_id = ids[0];
+  return actor;
+}
+
+StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
+  Guard lock(this);
+  if (shutting_down_) return Status::Disconnected("rayts is shutting down");
+  if (!req.cls) return Status::InvalidArgument("SubmitActorTask: unknown class");
+  uint64_t key = ActorKey(req.actor_id);
+  auto it = keys_.find(key);
+  KeyState* ks;
+  if (it == keys_.end()) {
+    // A handle to an actor owned elsewhere: ask the GCS where it lives
+    // (answered once it is alive or dead); calls queue meanwhile.
+    ks = &NewActorKeyLocked(req.actor_id, /*borrowed=*/true);
+    AskActorAddressLocked(*ks);
+  } else if (!it->second->actor) {
+    return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
+  } else {
+    ks = it->second.get();
+  }
+  ks->calls->SetMaxPending(req.max_pending > 0 ? static_cast<size_t>(req.max_pending) : 0);
+  RAYTS_RETURN_IF_ERROR(ks->calls->CanEnqueue());
+  // Retries of calls cut off by a restart are the owner's to give.
+  int max_retries = ks->actor_borrowed ? 0 : ks->max_task_retries;
+  auto t = NewPendingLocked(std::move(req), key, return_ids);
+  tasks_[t->task_id] = t;
+  t->actor_seq = ks->calls->Enqueue(t->task_id, max_retries, /*ready=*/t->unresolved == 0);
+  TakeActorFailuresLocked(*ks);
+  DispatchLocked(*ks);
+  return t->task_id;
+}
+
+// Fails the calls the call queue gave up on: with the actor's death record
+// when it is dead, else with the queue's reason (no retries left).
+void CoreWorker::TakeActorFailuresLocked(KeyState& ks) {
+  bool dead = ks.calls->state() == ActorCallQueue::State::kDead;
+  for (auto& [tid, reason] : ks.calls->TakeFailed()) {
+    auto it = tasks_.find(tid);
+    if (it == tasks_.end()) continue;
+    auto t = it->second;
+    t->actor_seq = kNoActorSeq;  // already out of the queue
+    t->lease.reset();
+    FailTaskLocked(t, ActorDiedJson(ks.actor_id, dead ? ks.death_cause : reason));
+  }
+}
+
+// The actor is reachable on a new connection (first placement, a restart,
+// or a borrower's lookup): calls cut off earlier are resent or fail.
+void CoreWorker::ActorConnectedLocked(KeyState& ks) {
+  ks.calls->OnConnected(++ks.epoch);
+  TakeActorFailuresLocked(ks);
+}
+
+void CoreWorker::DispatchActorLocked(KeyState& ks) {
+  if (ks.actor_dead) return;
+  std::shared_ptr<Lease> lease;
+  for (auto& l : ks.leases) {
+    if (!l->returned) {
+      lease = l;
+      break;
+    }
+  }
+  if (lease) {
+    // The constructor first (a restart re-queues it), then the calls in
+    // submission order on one connection; the executor orders by send_seq.
+    while (!ks.queue.empty()) {
+      auto t = ks.queue.front();
+      ks.queue.pop_front();
+      PushLocked(lease, t);
+    }
+    for (const ActorCallQueue::Call& c : ks.calls->TakeSendable()) {
+      auto it = tasks_.find(c.task);
+      if (it == tasks_.end()) continue;
+      auto& t = it->second;
+      t->attempt = c.attempt;
+      t->send_seq = c.send_seq;
+      t->epoch_start = c.epoch_start;
+      PushLocked(lease, t);
+    }
+    return;
+  }
+  // Owned: lease a worker once (the constructor call is queued); borrowed
+  // actors wait for the GCS lookup instead.
+  if (!ks.actor_borrowed && !ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
+}
+
+// The actor's worker is gone (died, or killed for a restart): restart it if
+// its budget allows, else it is dead. `inflight`: calls that were running.
+void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
+                                       std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
+                                       const std::string& cause) {
+  bool can_restart = !ks.actor_dead && !ks.no_restart && !ks.actor_borrowed &&
+                     (ks.max_restarts < 0 || ks.num_restarts < ks.max_restarts);
+  for (auto& [tid, t] : inflight) t->lease.reset();
+  if (!can_restart) {
+    ActorDiedLocked(ks, cause);
+    std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+    for (auto& [tid, t] : inflight) {
+      if (t->req.actor_creation) FailTaskLocked(t, json);
+    }
+    return;
+  }
+  // Restart: a new worker, the constructor again, then the calls. The call
+  // queue keeps the calls cut off here for a resend (while maxTaskRetries
+  // allows) and fails the others now.
+  ks.num_restarts++;
+  ActorGcsLocked("actor_restarting", ks.actor_id.Hex() + std::string(1, '\0') + cause);
+  for (auto& [tid, t] : inflight) {
+    if (t->req.actor_creation) FinishTaskLocked(t);  // replaced below
+  }
+  ks.calls->OnDisconnected(/*restarting=*/true, cause);
+  TakeActorFailuresLocked(ks);
+  SubmitCreationLocked(ks);
+  DispatchLocked(ks);
+}
+
+// A borrower's connection to the actor broke: the owner restarts it or
+// records its death; ask the GCS again. Calls in flight fail (their
+// retries are the owner's); queued calls wait for the new address.
+void CoreWorker::BorrowedActorLostLocked(KeyState& ks, const std::string& cause) {
+  ks.calls->OnDisconnected(/*restarting=*/true, "the connection to it was lost (" + cause + ")");
+  TakeActorFailuresLocked(ks);
+  AskActorAddressLocked(ks);
+}
+
+// Queues the actor's constructor call ahead of everything (a restart).
+void CoreWorker::SubmitCreationLocked(KeyState& ks) {
+  auto t = std::make_shared<Pending>();
+  TaskID tid = NextTaskIdLocked();
+  t->task_id = tid;
+  t->key = ks.key;
+  // Its result only reports a constructor error: nobody holds a ref to it.
+  t->req = ks.creation;
+  t->req.num_returns = 1;
+  tasks_[tid] = t;
+  ks.queue.push_front(t);
+}
+
+void CoreWorker::ActorGcsLocked(const std::string& method, const std::string& body) {
+  Fbb fbb(128 + body.size());
+  auto m = fbb.CreateString(method);
+  auto b = fbb.CreateString(body);
+  // Request id 0: nobody waits for the answer.
+  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b)));
+}
+
+// Borrowed actor: ask the GCS where it lives (answered once it is alive or
+// dead, in OnActorAddressLocked); its calls queue meanwhile.
+void CoreWorker::AskActorAddressLocked(KeyState& ks) {
+  uint64_t rid = next_request_id_++;
+  actor_waits_[rid] = ks.key;
+  ks.pending_requests = 1;  // the lookup stands in for a lease request
+  Fbb fbb(128);
+  auto m = fbb.CreateString("actor_wait");
+  auto b = fbb.CreateString(ks.actor_id.Hex());
+  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+}
+
+void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message) {
+  ks.pending_requests = 0;
+  if (code != 0) {
+    ActorDiedLocked(ks, "it is unknown to the cluster (" + message + ")");
+    return;
+  }
+  size_t z = reply.find('\0');
+  std::string state = reply.substr(0, z);
+  std::string rest = z == std::string::npos ? std::string() : reply.substr(z + 1);
+  if (state != "ALIVE") {
+    ActorDiedLocked(ks, rest.empty() ? std::string("it died") : rest);
+    return;
+  }
+  auto lease = std::make_shared<Lease>();
+  lease->lease_id = 0;
+  lease->address = rest;
+  lease->key = ks.key;
+  if (!ConnectLeaseLocked(lease)) {
+    // The table may not yet know the worker died (the owner reports the
+    // restart): ask again shortly, a bounded number of times.
+    if (++ks.lookup_retries > kActorLookupRetries) {
+      ActorDiedLocked(ks, "its worker at " + rest + " is unreachable");
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    timer->expires_after(std::chrono::milliseconds(100));
+    uint64_t key = ks.key;
+    timer->async_wait([this, timer, key](const asio::error_code&) {
+      Guard lock(this);
+      auto kit = keys_.find(key);
+      if (kit == keys_.end() || kit->second->actor_dead) return;
+      AskActorAddressLocked(*kit->second);
+    });
+    ks.pending_requests = 1;
+    return;
+  }
+  ks.lookup_retries = 0;
+  ks.leases.push_back(lease);
+  ActorConnectedLocked(ks);
+  DispatchLocked(ks);
+}
+
+void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
+  if (!ks.actor_dead) {
+    ks.actor_dead = true;
+    ks.death_cause = cause;
+    // The owner records the death in the GCS actor table.
+    if (!ks.actor_borrowed) ActorGcsLocked("actor_dead", ks.actor_id.Hex() + std::string(1, '\0') + cause);
+    auto pinned = std::move(ks.creation_arg_refs);
+    ks.creation_arg_refs.clear();
+    for (auto& id : pinned) refs_.RemoveSubmitted(id);
+  }
+  ks.calls->OnDisconnected(/*restarting=*/false, ks.death_cause);
+  TakeActorFailuresLocked(ks);
+  std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+  auto queue = std::move(ks.queue);  // a constructor call not sent yet
+  ks.queue.clear();
+  for (auto& t : queue) FailTaskLocked(t, json);
+}
+
+void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) {
+  Guard lock(this);
+  auto it = keys_.find(ActorKey(actor));
+  if (it == keys_.end() || !it->second->actor) return;
+  KeyState& ks = *it->second;
+  if (when_idle && !ActorIdleLocked(ks)) {
+    ks.exit_when_idle = cause;  // OnPushReplyLocked ends it when the last call answers
+    return;
+  }
+  if (no_restart) {
+    ks.no_restart = true;
+    ActorDiedLocked(ks, cause);
+    if (ks.pending_requests > 0 && !ks.actor_borrowed && !ks.cancel_sent) {
+      // Not placed yet: withdraw the lease request.
+      ks.cancel_sent = true;
+      Fbb fbb(64);
+      QueueControlLocked(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
+    }
+  } else {
+    // Kill for a restart: handle the loss now, so calls made from here on
+    // queue behind the constructor call of the new incarnation.
+    auto leases = ks.leases;
+    for (auto& l : leases) {
+      auto inflight = std::move(l->inflight);
+      l->inflight.clear();
+      l->loss_handled = true;
+      ReturnLeaseLocked(l, /*worker_exiting=*/true);
+      ActorWorkerLostLocked(ks, std::move(inflight), cause);
+    }
+    return;
+  }
+  // The worker exits with its lease: calls in flight fail when it closes.
+  auto leases = ks.leases;
+  for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
+}
+
+// No call queued, in flight or waiting for arguments, no constructor call
+// pending and no lease request outstanding.
+bool CoreWorker::ActorIdleLocked(const KeyState& ks) const {
+  if (!ks.queue.empty() || ks.pending_requests > 0 || ks.calls->num_pending() > 0) return false;
+  for (auto& l : ks.leases) {
+    if (!l->inflight.empty()) return false;
+  }
+  return true;
+}
+
+// After a reply: a kill deferred until the actor is idle happens now.
+void CoreWorker::MaybeEndIdleActorLocked(KeyState& ks) {
+  if (ks.exit_when_idle.empty() || !ActorIdleLocked(ks)) return;
+  std::string cause = ks.exit_when_idle;
+  ks.exit_when_idle.clear();
+  ks.no_restart = true;
+  ActorDiedLocked(ks, cause);
+  auto leases = ks.leases;
+  for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
+}
+
+}  // namespace rayts
