@@ -11,12 +11,9 @@
 //                                             so it still runs one call at a time)
 //   multiprocessing.cpu_count() // 2       -> max(1, os.availableParallelism() / 2)
 //
-// Deviation (rayts has no actors yet): Ray's "multi client tasks async" uses
-// m = 4 `Actor` instances (num_cpus=0) as clients, each submitting 10,000
-// small_value tasks. Here each client is a remote *task* with numCpus: 0 that
-// submits its 10,000 tasks from inside its worker (nested submission). The
-// shape (4 clients x 10,000 tasks, multiplier 40,000) is Ray's. The multi
-// client put rows are tasks in Ray too, so they need no deviation.
+// "multi client tasks async" uses m = 4 `Actor` instances (numCpus: 0) as
+// clients, each submitting 10,000 small_value tasks, as Ray does. The multi
+// client put rows are tasks in Ray too.
 import * as os from 'node:os';
 import type * as RayApi from '../index.js';
 
@@ -77,17 +74,6 @@ function remoteFunctions(ray: Api) {
     return refs;
   });
 
-  // Actor.small_value_batch(n) of ray_perf.py, as a task (see the header):
-  //   ray.get([small_value.remote() for _ in range(n)])
-  const clientSmallValueBatch = ray.remote({ numCpus: 0 }, async (n: number) => {
-    const r = (await import('rayts' as string)) as Api;
-    const smallValue = r.remote(() => 'ok');
-    const submitted = [];
-    for (let i = 0; i < n; i++) submitted.push(smallValue.remote());
-    await r.get(submitted);
-    return 0;
-  });
-
   // --release-refs variants: the same bodies, dropping each put's ref at once.
   const doPutSmallRelease = ray.remote(async () => {
     const r = (await import('rayts' as string)) as Api;
@@ -98,7 +84,7 @@ function remoteFunctions(ray: Api) {
     for (let i = 0; i < 10; i++) r.put(new BigInt64Array(10 * 1024 * 1024)).release();
   });
 
-  return { smallValue, doPutSmall, doPut, createObjectContainingRef, clientSmallValueBatch, doPutSmallRelease, doPutRelease };
+  return { smallValue, doPutSmall, doPut, createObjectContainingRef, doPutSmallRelease, doPutRelease };
 }
 
 /** What a Client / work task sees of an Actor or AsyncActor handle it was given. */
@@ -154,6 +140,19 @@ function actorClasses(ray: Api) {
     }
   });
 
+  // multi client tasks async: @ray.remote(num_cpus=0) class Actor with
+  // small_value_batch(n): submits n small_value tasks and gets them.
+  const TaskClient = ray.remote({ numCpus: 0, maxConcurrency: 1 }, class TaskClient {
+    async smallValueBatch(n: number): Promise<number> {
+      const r = (await import('rayts' as string)) as Api;
+      const smallValue = r.remote(() => 'ok');
+      const submitted = [];
+      for (let i = 0; i < n; i++) submitted.push(smallValue.remote());
+      await r.get(submitted);
+      return 0;
+    }
+  });
+
   // @ray.remote def work(actors): ray.get([actors[i % n_cpu].small_value.remote() for i in range(n)])
   // (also async_actor_work: the same body over AsyncActor handles). Ray's
   // closure captures n and n_cpu; here they are arguments.
@@ -170,7 +169,7 @@ function actorClasses(ray: Api) {
     return r.get(actors[0]!.smallValue.remote() as never);
   });
 
-  return { Actor, AsyncActor, Client, work, probeHandle };
+  return { Actor, AsyncActor, Client, TaskClient, work, probeHandle };
 }
 
 type Actors = ReturnType<typeof actorClasses>;
@@ -394,19 +393,14 @@ export function rayPerfRows(): BenchRow[] {
         };
       },
     },
-    {
+    actorRow({
       name: 'multi client tasks async',
-      unit: 'ops/s', multiplier: MULTI_CLIENT_TASKS * MULTI_CLIENTS, kind: 'rayts',
-      note: `clients are ${MULTI_CLIENTS} numCpus:0 tasks submitting nested tasks (Ray: ${MULTI_CLIENTS} num_cpus=0 actors; rayts has no actors yet)`,
-      setup({ ray }) {
-        const { clientSmallValueBatch } = fns(ray);
-        return async () => {
-          const submitted = [];
-          for (let i = 0; i < MULTI_CLIENTS; i++) submitted.push(clientSmallValueBatch.remote(MULTI_CLIENT_TASKS));
-          await ray.get(submitted);
-        };
+      unit: 'ops/s', multiplier: MULTI_CLIENT_TASKS * MULTI_CLIENTS,
+      setup({ ray }, add) {
+        const clients = Array.from({ length: MULTI_CLIENTS }, () => add(actors(ray).TaskClient.remote()));
+        return () => ray.get(clients.map((c) => c.smallValueBatch.remote(MULTI_CLIENT_TASKS)));
       },
-    },
+    }),
     ...actorRows(),
   ];
 }
