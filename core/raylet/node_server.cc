@@ -122,8 +122,18 @@ void NodeServer::ScheduleReap() {
     std::vector<std::pair<int, int>> exited;
     launcher_->Reap(&exited);
     for (auto& [pid, code] : exited) {
+      bool registered = false;
       for (auto& [wid, p] : worker_pid_) {
-        if (p == pid) { WorkerGone(wid); break; }
+        if (p == pid) {
+          WorkerGone(wid);
+          registered = true;
+          break;
+        }
+      }
+      // Died while starting (before it registered): the pool replaces it
+      // for the lease requests waiting on it.
+      if (!registered) {
+        if (auto wid = pool_->WorkerOfPid(pid)) pool_->OnWorkerDied(*wid);
       }
     }
     ScheduleReap();

@@ -284,6 +284,13 @@ void WorkerPool::OnWorkerDied(const WorkerID& id) {
   MaybeStartWorkers();
 }
 
+std::optional<WorkerID> WorkerPool::WorkerOfPid(int pid) const {
+  for (const auto& [id, w] : workers_) {
+    if (w.pid == pid) return id;
+  }
+  return std::nullopt;
+}
+
 void WorkerPool::SetWorkerBlocked(const WorkerID& id, bool blocked) {
   auto it = workers_.find(id);
   if (it == workers_.end() || it->second.state != State::kLeased) return;

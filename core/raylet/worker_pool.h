@@ -125,6 +125,9 @@ class WorkerPool {
   void KillAll();
 
   std::vector<WorkerID> AllWorkers() const;  // starting, idle and leased
+  // The worker launched as `pid`, if the pool still tracks it (a worker that
+  // died before registering is known to the pool only by its pid).
+  std::optional<WorkerID> WorkerOfPid(int pid) const;
   int num_idle() const { return static_cast<int>(idle_.size()); }
   int num_starting() const { return num_starting_; }
   int num_waiting() const { return static_cast<int>(waiters_.size()); }

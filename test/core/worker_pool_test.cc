@@ -126,6 +126,24 @@ TEST_F(WorkerPoolTest, WorkerDyingDuringStartupIsReplacedAndTheWaiterKept) {
   EXPECT_EQ(*pops.results[0], Launched(1));
 }
 
+TEST_F(WorkerPoolTest, AStartingWorkerIsFoundByItsPidForTheReaper) {
+  // The node server's reaper knows only the pid of a worker that died
+  // before registering; without this lookup the pool waited for it forever.
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  int pid = launcher_.launched[0].second;
+  auto id = pool_->WorkerOfPid(pid);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(*id, Launched(0));
+  EXPECT_FALSE(pool_->WorkerOfPid(pid + 100).has_value());
+  pool_->OnWorkerDied(*id);
+  EXPECT_FALSE(pool_->WorkerOfPid(pid).has_value());
+  ASSERT_EQ(launcher_.launched.size(), 2u);  // replaced for the waiter
+  Register(1);
+  ASSERT_EQ(pops.results.size(), 1u);
+}
+
 TEST_F(WorkerPoolTest, MaxWorkersIsRespectedAndWaitersGetReturnedWorkers) {
   MakePool(2);
   Pops pops;
