@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { ObjectRef } from './object_ref.js';
-import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime, taskSignal } from './runtime.js';
+import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
+import { taskSignal } from './task_context.js';
 import { loadAddon, workerMainPath } from './native.js';
 import {
   memoryThreshold, validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions,
@@ -301,7 +302,9 @@ export function getRuntimeContext(): RuntimeContext {
   const task = rt.taskContext();
   if (task !== undefined) {
     ctx.taskId = task.hex;
-    ctx.signal = taskSignal(task);
+    // Non-enumerable and made on first read: the context stays a plain,
+    // serializable record, and tasks that never look pay nothing.
+    Object.defineProperty(ctx, 'signal', { get: () => taskSignal(task), enumerable: false, configurable: true });
   }
   return ctx;
 }

@@ -11,7 +11,8 @@ import { packageRoot, type NativeEvent, type NativeReturn } from './native.js';
 import { ActorExitSignal } from './actor.js';
 import * as path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { cancelTaskContext, type Runtime, type TaskContext } from './runtime.js';
+import type { Runtime } from './runtime.js';
+import { cancelTaskContext, type TaskContext } from './task_context.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;

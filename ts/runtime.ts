@@ -5,6 +5,7 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { TaskContext } from './task_context.js';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
 import { decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
 import {
@@ -12,42 +13,8 @@ import {
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
-import {
-  errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, TaskCancelledError, type ErrorRecord,
-} from './errors.js';
+import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
 
-/**
- * Worker side: one running task as its own code sees it
- * (ray.getRuntimeContext()). The AbortController is made only when the task
- * asks for its signal (or is cancelled), so tasks that never look pay nothing.
- */
-export interface TaskContext {
-  taskId: Uint8Array;
-  hex: string;
-  name: string;
-  cancelled: boolean;
-  controller: AbortController | undefined;
-}
-
-/** The signal of `ctx`, aborted (reason: TaskCancelledError) once the task is cancelled. */
-export function taskSignal(ctx: TaskContext): AbortSignal {
-  if (ctx.controller === undefined) {
-    ctx.controller = new AbortController();
-    if (ctx.cancelled) ctx.controller.abort(cancelReason(ctx));
-  }
-  return ctx.controller.signal;
-}
-
-/** Marks `ctx` cancelled and aborts its signal if anybody holds it. */
-export function cancelTaskContext(ctx: TaskContext): void {
-  if (ctx.cancelled) return;
-  ctx.cancelled = true;
-  ctx.controller?.abort(cancelReason(ctx));
-}
-
-function cancelReason(ctx: TaskContext): TaskCancelledError {
-  return new TaskCancelledError(`task ${ctx.name} (${ctx.hex}) was cancelled`);
-}
 
 /** Values up to this size live in the owner's memory store and travel inline. */
 export const MAX_INLINE_BYTES = 100 * 1024;
