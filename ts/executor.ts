@@ -252,7 +252,7 @@ export class Executor {
   #run(ev: NativeEvent, concurrent = false): Promise<void> {
     const taskId = ev.taskId!;
     const key = keyOf(taskId);
-    const ctx: TaskContext = { taskId, hex: toHex(taskId), name: ev.name || 'task', cancelled: false, controller: undefined };
+    const ctx: TaskContext = { taskId, key, hex: toHex(taskId), name: ev.name || 'task', cancelled: false, controller: undefined };
     if (this.#cancelled.delete(key)) {
       this.#rt.core.taskDone(ev.handle!, this.#cancelledReturns(ctx, ev.numReturns ?? 1, 'before it started'));
       return Promise.resolve();
@@ -347,7 +347,7 @@ export class Executor {
     } finally {
       rt.executing--;
       if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
-      this.#runningTasks.delete(keyOf(taskId));
+      this.#runningTasks.delete(ctx.key);
     }
   }
 }

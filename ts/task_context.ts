@@ -9,6 +9,8 @@ import { TaskCancelledError } from './errors.js';
  */
 export interface TaskContext {
   taskId: Uint8Array;
+  /** The task id as a map key (latin1 string of its bytes). */
+  key: string;
   hex: string;
   name: string;
   cancelled: boolean;

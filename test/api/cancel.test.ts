@@ -195,6 +195,21 @@ describe('ray.cancel of normal tasks', () => {
     await waitForExit(childPid, 10_000);
   });
 
+  it('a task waiting for its arguments is cancelled at once; its argument is unaffected', async () => {
+    const dir = tempDir('cancel-deps');
+    const slow = ray.remote(async (dir: string) => {
+      const fs = await import('node:fs');
+      for (let k = 0; k < 1000 && !fs.existsSync(`${dir}/release`); k++) await new Promise((r) => setTimeout(r, 20));
+      return 21;
+    });
+    const arg = slow.remote(dir);
+    const dependent = ray.remote((x: number) => x * 2).remote(arg);
+    ray.cancel(dependent);
+    expect(await rejection(ray.get(dependent, { timeoutMs: 5000 }))).toBeInstanceOf(ray.TaskCancelledError);
+    fs.writeFileSync(path.join(dir, 'release'), '');
+    expect(await ray.get(arg, { timeoutMs: 20_000 })).toBe(21);
+  });
+
   it('cancelling a finished task is a no-op', async () => {
     const ref = ray.remote(() => 'done').remote();
     expect(await ref).toBe('done');
