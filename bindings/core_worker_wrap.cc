@@ -378,6 +378,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     Napi::Array res = info[5].As<Napi::Array>();
     for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
       c.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
+    if (info.Length() > 6 && info[6].IsString()) c.retry_exceptions = info[6].As<Napi::String>().Utf8Value();
     return Napi::Number::New(env, core_->RegisterTaskClass(std::move(c)));
   }
 
@@ -509,6 +510,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
     req.num_returns = info[2].ToNumber().Int32Value();
     req.max_retries = info[3].ToNumber().Int32Value();
+    // parent: the task executing here that submits it (recursive cancel).
+    if (info.Length() > 4 && info[4].IsBuffer() && !IdFromValue(info[4], &req.parent)) {
+      ThrowType(env, "submitTask: bad parent task id");
+      return env.Undefined();
+    }
     std::vector<ObjectID> ids;
     auto tid = core_->SubmitTask(std::move(req), &ids);
     MaybeKick();
@@ -522,8 +528,10 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!Alive(env)) return env.Undefined();
     TaskID tid;
     if (!IdFromValue(info[0], &tid)) { ThrowType(env, "cancelTask: bad task id"); return env.Undefined(); }
-    core_->CancelTask(tid, info[1].ToBoolean(), info[2].ToBoolean());
+    Status s = core_->CancelTask(tid, info[1].ToBoolean(), info[2].ToBoolean());
     MaybeKick();
+    if (s.code() == StatusCode::kInvalidArgument) ThrowType(env, s.message());
+    else if (!s.ok()) ThrowStatus(env, s);
     return env.Undefined();
   }
 
@@ -537,7 +545,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     return v;
   }
 
-  // taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>)
+  // taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>, retryable?)
   Napi::Value TaskDone(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!core_ || down_) return env.Undefined();
@@ -550,7 +558,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
         rets.push_back(ReturnFrom(r.Get(0u), r.Get(1u), r.Get(2u), r.Get(3u)));
       }
     }
-    core_->TaskDone(handle, std::move(rets));
+    core_->TaskDone(handle, std::move(rets), info.Length() > 2 && info[2].ToBoolean().Value());
     MaybeKick();
     return env.Undefined();
   }
@@ -610,6 +618,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
           o.Set("exportName", StrOrUndef(env, t.function.export_name));
           o.Set("name", t.name);
           o.Set("numReturns", Napi::Number::New(env, t.num_returns));
+          if (!t.retry_exceptions.empty()) o.Set("retryExceptions", t.retry_exceptions);
           if (!t.actor_id.IsNil()) {
             o.Set("actorId", IdToBuffer(env, t.actor_id));
             o.Set("actorCreation", Napi::Boolean::New(env, t.actor_creation));

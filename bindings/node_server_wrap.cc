@@ -31,6 +31,10 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
     opts.store_bytes = static_cast<uint64_t>(o.Get("storeBytes").ToNumber().DoubleValue());
     opts.prestart_workers = o.Get("prestart").ToNumber().Int32Value();
     opts.max_workers = o.Get("maxWorkers").ToNumber().Int32Value();
+    if (o.Has("memoryUsageThreshold") && o.Get("memoryUsageThreshold").IsNumber())
+      opts.memory_usage_threshold = o.Get("memoryUsageThreshold").ToNumber().DoubleValue();
+    if (o.Has("memoryMonitorPeriodMs") && o.Get("memoryMonitorPeriodMs").IsNumber())
+      opts.memory_monitor_period_ms = o.Get("memoryMonitorPeriodMs").ToNumber().Int32Value();
     if (o.Has("workingDir") && o.Get("workingDir").IsString()) opts.working_dir = o.Get("workingDir").ToString();
     Napi::Object res = o.Get("resources").As<Napi::Object>();
     Napi::Array names = res.GetPropertyNames();

@@ -4,9 +4,11 @@ import * as path from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { ObjectRef } from './object_ref.js';
 import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
+import { taskSignal } from './task_context.js';
 import { loadAddon, workerMainPath } from './native.js';
 import {
-  validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions, validateWaitOptions,
+  memoryThreshold, validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions,
+  validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
 import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
@@ -21,6 +23,30 @@ import { RaySystemError } from './errors.js';
 const DEFAULT_STORE_CAP = 1024 * 1024 * 1024; // 1 GiB (Ray: 30% of RAM; capped to keep init cheap)
 
 let initPromise: Promise<void> | undefined;
+
+const DEFAULT_MEMORY_USAGE_THRESHOLD = 0.95; // as Ray
+const DEFAULT_MEMORY_MONITOR_PERIOD_MS = 250; // as Ray's memory_monitor_refresh_ms
+
+/**
+ * The node's memory monitor settings: the init option, else the environment
+ * variable RAYTS_MEMORY_USAGE_THRESHOLD, else 0.95. Internal (tests):
+ * RAYTS_MEMORY_MONITOR_REFRESH_MS sets the sampling period (0 disables).
+ */
+function memoryMonitorOptions(threshold: number | undefined): { memoryUsageThreshold: number; memoryMonitorPeriodMs: number } {
+  const envThreshold = process.env.RAYTS_MEMORY_USAGE_THRESHOLD;
+  const t = threshold ?? (envThreshold !== undefined && envThreshold !== ''
+    ? memoryThreshold('RAYTS_MEMORY_USAGE_THRESHOLD', Number(envThreshold))
+    : DEFAULT_MEMORY_USAGE_THRESHOLD);
+  const envPeriod = process.env.RAYTS_MEMORY_MONITOR_REFRESH_MS;
+  let period = DEFAULT_MEMORY_MONITOR_PERIOD_MS;
+  if (envPeriod !== undefined && envPeriod !== '') {
+    period = Number(envPeriod);
+    if (!Number.isInteger(period) || period < 0 || period > 60_000) {
+      throw new RangeError(`RAYTS_MEMORY_MONITOR_REFRESH_MS must be an integer number of milliseconds in [0, 60000], got '${envPeriod}'`);
+    }
+  }
+  return { memoryUsageThreshold: t, memoryMonitorPeriodMs: period };
+}
 
 /** Starts an embedded local cluster (no address) and connects this process. */
 export async function init(opts?: InitOptions): Promise<void> {
@@ -60,6 +86,7 @@ export async function init(opts?: InitOptions): Promise<void> {
       workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
       workerEnv,
       workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
+      ...memoryMonitorOptions(o.memoryUsageThreshold),
     });
     let rt: Runtime;
     try {
@@ -255,6 +282,13 @@ export interface RuntimeContext {
   taskId?: string;
   actorId?: string;
   namespace: string;
+  /**
+   * Inside a task or actor call: aborted when ray.cancel() cancels it (the
+   * reason is a TaskCancelledError). A task that stops early on it, or keeps
+   * running, ends the same way for the caller: get rejects with
+   * TaskCancelledError. Absent outside a task.
+   */
+  signal?: AbortSignal;
 }
 
 export function getRuntimeContext(): RuntimeContext {
@@ -265,7 +299,13 @@ export function getRuntimeContext(): RuntimeContext {
     workerId: rt.workerId,
     namespace: rt.namespace,
   };
-  if (rt.currentTaskId !== undefined) ctx.taskId = rt.currentTaskId;
+  const task = rt.taskContext();
+  if (task !== undefined) {
+    ctx.taskId = task.hex;
+    // Non-enumerable and made on first read: the context stays a plain,
+    // serializable record, and tasks that never look pay nothing.
+    Object.defineProperty(ctx, 'signal', { get: () => taskSignal(task), enumerable: false, configurable: true });
+  }
   return ctx;
 }
 

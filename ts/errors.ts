@@ -26,6 +26,7 @@ export type ErrorKind =
   | 'owner_died'
   | 'cancelled'
   | 'store_full'
+  | 'oom'
   | 'system';
 
 /** Serializable description of an error; see errorFromRecord(). */
@@ -125,6 +126,20 @@ export class ObjectStoreFullError extends RayError {
   }
 }
 
+/**
+ * The node's memory monitor killed the worker running the task (node memory
+ * usage passed `memoryUsageThreshold`) and its retries were used up. The
+ * message names the task, the worker's RSS and the node's usage vs the
+ * threshold.
+ */
+export class OutOfMemoryError extends RayError {
+  readonly taskName: string | undefined;
+  constructor(message = 'the worker was killed because the node ran low on memory', taskName?: string) {
+    super(message);
+    this.taskName = taskName;
+  }
+}
+
 /** An internal failure of the runtime (protocol violation, lost connection, ...). */
 export class RaySystemError extends RayError {
   constructor(message: string) {
@@ -144,6 +159,7 @@ for (const [cls, name] of [
   [GetTimeoutError, 'GetTimeoutError'],
   [TaskCancelledError, 'TaskCancelledError'],
   [ObjectStoreFullError, 'ObjectStoreFullError'],
+  [OutOfMemoryError, 'OutOfMemoryError'],
   [RaySystemError, 'RaySystemError'],
 ] as const) {
   Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true, enumerable: false });
@@ -186,6 +202,8 @@ export function errorFromRecord(rec: ErrorRecord): RayError {
       return new TaskCancelledError(rec.message, taskName);
     case 'store_full':
       return new ObjectStoreFullError(rec.message);
+    case 'oom':
+      return new OutOfMemoryError(rec.message, taskName);
     case 'system':
       return new RaySystemError(rec.message);
     default: {

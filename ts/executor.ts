@@ -10,7 +10,9 @@ const STORE_FULL_WAIT_MS = 10_000;
 import { packageRoot, type NativeEvent, type NativeReturn } from './native.js';
 import { ActorExitSignal } from './actor.js';
 import * as path from 'node:path';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Runtime } from './runtime.js';
+import { cancelTaskContext, type TaskContext } from './task_context.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -66,7 +68,10 @@ export class Executor {
   readonly #resolver: ImportResolver;
   readonly #functions = new Map<string, Callable>();
   readonly #queue: NativeEvent[] = [];
+  /** Cancelled before they started (pushed here, still queued). */
   readonly #cancelled = new Set<string>();
+  /** Tasks running now, by task id key: ray.cancel aborts their signal. */
+  readonly #runningTasks = new Map<string, TaskContext>();
   /** Actors living in this worker, by actor id. */
   readonly #actors = new Map<string, ActorState>();
   #running = false;
@@ -80,7 +85,18 @@ export class Executor {
       apiFiles: [path.join(packageRoot, 'dist', 'esm', 'index.js'), path.join(packageRoot, 'dist', 'cjs', 'index.js')],
     });
     rt.onExecute = (ev) => this.#enqueue(ev);
-    rt.onCancel = (ev) => this.#cancelled.add(keyOf(ev.taskId!));
+    rt.onCancel = (ev) => this.#cancel(keyOf(ev.taskId!));
+  }
+
+  /**
+   * ray.cancel reached this worker (the core only forwards tasks it holds).
+   * Running: its signal aborts and its outcome becomes TaskCancelledError.
+   * Not started: it answers TaskCancelledError when its turn comes.
+   */
+  #cancel(key: string): void {
+    const ctx = this.#runningTasks.get(key);
+    if (ctx !== undefined) cancelTaskContext(ctx);
+    else this.#cancelled.add(key);
   }
 
   #enqueue(ev: NativeEvent): void {
@@ -99,7 +115,7 @@ export class Executor {
           // limit at once; one group never waits for another.
           const group = actor.groupOf.get(ev.method ?? '') ?? actor.defaultGroup;
           group.queue.push(ev);
-          this.#pump(group);
+          this.#pump(group, actor.groupOf.size > 0);
           continue;
         }
         await this.#run(ev);
@@ -174,13 +190,14 @@ export class Executor {
     }
   }
 
-  #pump(g: CallGroup): void {
+  /** `grouped`: the actor has named groups, whose calls run beside the default group's. */
+  #pump(g: CallGroup, grouped = false): void {
     while (g.inflight < g.max && g.queue.length > 0) {
       const ev = g.queue.shift()!;
       g.inflight++;
-      void this.#run(ev).finally(() => {
+      void this.#run(ev, grouped || g.max > 1).finally(() => {
         g.inflight--;
-        this.#pump(g);
+        this.#pump(g, grouped);
       });
     }
   }
@@ -221,19 +238,39 @@ export class Executor {
     return [bytes, false, true, bytes.length];
   }
 
-  async #run(ev: NativeEvent): Promise<void> {
+  #cancelledReturns(ctx: TaskContext, n: number, when: string): NativeReturn[] {
+    const rec: ErrorRecord = { kind: 'cancelled', name: 'TaskCancelledError',
+      message: `task ${ctx.name} (${ctx.hex}) was cancelled ${when}`, taskName: ctx.name };
+    return n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec));
+  }
+
+  /**
+   * Runs one task. `concurrent`: other calls of this actor may run at the
+   * same time, so the task's context travels in an AsyncLocalStorage
+   * (made on first use) instead of Runtime.currentTask.
+   */
+  #run(ev: NativeEvent, concurrent = false): Promise<void> {
+    const taskId = ev.taskId!;
+    const key = keyOf(taskId);
+    const ctx: TaskContext = { taskId, key, hex: toHex(taskId), name: ev.name || 'task', cancelled: false, controller: undefined };
+    if (this.#cancelled.delete(key)) {
+      this.#rt.core.taskDone(ev.handle!, this.#cancelledReturns(ctx, ev.numReturns ?? 1, 'before it started'));
+      return Promise.resolve();
+    }
+    this.#runningTasks.set(key, ctx);
+    if (!concurrent) return this.#exec(ev, ctx, true);
+    this.#rt.taskStore ??= new AsyncLocalStorage<TaskContext>();
+    return this.#rt.taskStore.run(ctx, () => this.#exec(ev, ctx, false));
+  }
+
+  async #exec(ev: NativeEvent, ctx: TaskContext, serial: boolean): Promise<void> {
     const rt = this.#rt;
     const handle = ev.handle!;
     const taskId = ev.taskId!;
     const n = ev.numReturns ?? 1;
-    const name = ev.name || 'task';
-    if (this.#cancelled.delete(keyOf(taskId))) {
-      const rec: ErrorRecord = { kind: 'cancelled', name: 'TaskCancelledError', message: `task ${name} (${toHex(taskId)}) was cancelled before it started`, taskName: name };
-      rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)));
-      return;
-    }
+    const name = ctx.name;
     rt.executing++;
-    rt.currentTaskId = toHex(taskId);
+    if (serial) rt.currentTask = ctx;
     try {
       const fn = ev.actorId !== undefined && !ev.actorCreation
         ? NOOP // a method call: the instance is already here
@@ -252,11 +289,12 @@ export class Executor {
         }
         let i = 0;
         for await (const v of it as AsyncIterable<unknown>) {
+          if (ctx.cancelled) break;
           const [data, inPlasma, isError, size] = await this.#encode(v, this.#returnId(taskId, i + 1), `yielded value ${i}`);
           rt.core.reportGeneratorItem(handle, i, data, inPlasma, isError, size);
           i++;
         }
-        rt.core.taskDone(handle, []);
+        rt.core.taskDone(handle, ctx.cancelled ? this.#cancelledReturns(ctx, n, 'while it ran') : []);
         return;
       }
       let result: unknown;
@@ -267,6 +305,11 @@ export class Executor {
       }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
         result = await result;
+      }
+      if (ctx.cancelled) {
+        // Cancelled while it ran and finished anyway: the result is discarded (as Ray).
+        rt.core.taskDone(handle, this.#cancelledReturns(ctx, n, 'while it ran'));
+        return;
       }
       let values: unknown[];
       if (n === 1) values = [result];
@@ -292,11 +335,19 @@ export class Executor {
         setImmediate(() => process.exit(0));
         return;
       }
+      if (ctx.cancelled) {
+        // Typically the task saw its signal abort and threw: TaskCancelledError.
+        rt.core.taskDone(handle, this.#cancelledReturns(ctx, n, 'while it ran'));
+        return;
+      }
       const rec = e instanceof ActorCallError ? e.record : recordFromThrown(e, name);
-      rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)));
+      const retry = ev.retryExceptions;
+      const retryable = retry !== undefined && (retry === '*' || retry.split('\n').includes(rec.name));
+      rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)), retryable);
     } finally {
       rt.executing--;
-      rt.currentTaskId = undefined;
+      if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
+      this.#runningTasks.delete(ctx.key);
     }
   }
 }

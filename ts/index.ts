@@ -13,6 +13,6 @@ export { ActorClass } from './actor.js';
 export type { ActorHandle, ActorMethod } from './actor.js';
 export {
   RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
-  GetTimeoutError, TaskCancelledError, ObjectStoreFullError, RaySystemError,
+  GetTimeoutError, TaskCancelledError, ObjectStoreFullError, OutOfMemoryError, RaySystemError,
 } from './errors.js';
 export type { TaskOptions, ActorOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './options.js';

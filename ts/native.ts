@@ -31,6 +31,8 @@ export interface NativeEvent {
   maxConcurrency?: number;
   concurrencyGroups?: string;
   releaseCpu?: boolean;
+  /** Tasks: '*' (any error) or error names separated by '\n'; absent: none. */
+  retryExceptions?: string;
 }
 
 export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6 } as const;
@@ -58,9 +60,11 @@ export interface NativeCoreWorker {
   sweepWeak(): number[];
   removeLocalRefs(ids: Uint8Array[]): void;
   registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
-    name: string, resources: Array<string | number>): number;
+    name: string, resources: Array<string | number>, retryExceptions?: string): number;
   /** Task id + return ids: in the scratch buffer when they fit (returns undefined), else a new buffer. */
-  submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number): Uint8Array | undefined;
+  /** parent: the task running here that submits it (recursive ray.cancel). */
+  submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number, parent?: Uint8Array): Uint8Array | undefined;
+  /** Throws TypeError for force on an actor task. */
   cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
@@ -71,7 +75,8 @@ export interface NativeCoreWorker {
   killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
   /** The process exits on its own with this code: tell the processes pushing to it. */
   reportExit(code: number): void;
-  taskDone(handle: number, returns: NativeReturn[]): void;
+  /** retryable: the task threw an error its retryExceptions allows to retry. */
+  taskDone(handle: number, returns: NativeReturn[], retryable?: boolean): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;
   gcsCall(method: string, body: string): number;
@@ -95,6 +100,10 @@ export interface NativeNodeServerOptions {
   workerArgv: string[];
   workerEnv: string[];
   workingDir: string;
+  /** Memory monitor: kill a worker past this fraction of node memory (0, 1]. */
+  memoryUsageThreshold?: number;
+  /** Memory monitor sampling period; 0 disables it. */
+  memoryMonitorPeriodMs?: number;
 }
 
 export interface NativeNodeServer {

@@ -66,6 +66,14 @@ export interface InitOptions {
   runtimeEnv?: RuntimeEnv;
   /** Forward worker stdout/stderr to the driver. Default true. */
   logToDriver?: boolean;
+  /**
+   * Memory monitor: when the node's memory usage (cgroup if limited, else
+   * /proc/meminfo) passes this fraction, the node kills one worker (retriable
+   * tasks first, newest lease first); its task is retried under maxRetries,
+   * then fails with OutOfMemoryError. In (0, 1]; default 0.95, or the
+   * environment variable RAYTS_MEMORY_USAGE_THRESHOLD.
+   */
+  memoryUsageThreshold?: number;
 }
 
 export interface GetOptions {
@@ -248,6 +256,7 @@ export function validateTaskOptions(o: unknown, where: string): TaskOptions {
     else if (Array.isArray(r)) {
       out.retryExceptions = r.map((name: unknown, i) => {
         if (typeof name !== 'string') throw new TypeError(`retryExceptions[${i}] must be an error name (string), got ${showTyped(name)}`);
+        if (name === '' || /\s/.test(name)) throw new RangeError(`retryExceptions[${i}] must be an error name (non-empty, no whitespace), got ${show(name)}`);
         return name;
       });
     } else {
@@ -343,6 +352,7 @@ export const INIT_OPTION_NAMES = [
   'namespace',
   'runtimeEnv',
   'logToDriver',
+  'memoryUsageThreshold',
 ] as const;
 export const RUNTIME_ENV_NAMES = ['envVars', 'workingDir'] as const;
 
@@ -379,7 +389,17 @@ export function validateInitOptions(o: unknown): InitOptions {
     out.runtimeEnv = r;
   }
   if (src.logToDriver !== undefined) out.logToDriver = bool('logToDriver', src.logToDriver);
+  if (src.memoryUsageThreshold !== undefined) {
+    out.memoryUsageThreshold = memoryThreshold('memoryUsageThreshold', src.memoryUsageThreshold);
+  }
   return out;
+}
+
+/** A memory usage fraction in (0, 1]. */
+export function memoryThreshold(name: string, v: unknown): number {
+  const n = number(name, v);
+  if (!(n > 0 && n <= 1)) throw new RangeError(`${name} must be a fraction of node memory in (0, 1], got ${show(n)}`);
+  return n;
 }
 
 /** Validates ray.get() options. */

@@ -69,6 +69,13 @@ export function resourcesOf(o: { numCpus?: number | undefined; numGpus?: number 
   return out;
 }
 
+/** retryExceptions as the executor reads it: '' none, '*' any, else names separated by '\n'. */
+function retryExceptionsSpec(r: boolean | string[] | undefined): string {
+  if (r === true) return '*';
+  if (r === undefined || r === false) return '';
+  return r.join('\n');
+}
+
 class RemoteFunctionBase {
   /** @internal */ readonly fn: FunctionSourceRef;
   /** @internal */ readonly opts: TaskOptions;
@@ -97,7 +104,7 @@ class RemoteFunctionBase {
     if (this.fn.source !== undefined) desc.source = this.fn.source;
     if (this.fn.moduleUrl !== undefined) desc.moduleUrl = this.fn.moduleUrl;
     if (this.fn.exportName !== undefined) desc.exportName = this.fn.exportName;
-    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus));
+    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus), retryExceptionsSpec(this.opts.retryExceptions));
     this.#cls = { rt, id };
     return id;
   }

@@ -4,6 +4,8 @@
 // embedded node server (raylet + plasma + GCS on C++ threads).
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { TaskContext } from './task_context.js';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
 import { decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
 import {
@@ -12,6 +14,7 @@ import {
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
+
 
 /** Values up to this size live in the owner's memory store and travel inline. */
 export const MAX_INLINE_BYTES = 100 * 1024;
@@ -98,7 +101,10 @@ export class Runtime implements RefRuntime {
   hostsActor = false;
   /** Worker side: true while a task runs (gets then tell the raylet we block). */
   executing = 0;
-  currentTaskId: string | undefined;
+  /** Worker side: the task running now (tasks run one at a time; see taskContext()). */
+  currentTask: TaskContext | undefined;
+  /** Worker side: set by the executor for actors that run calls concurrently. */
+  taskStore: AsyncLocalStorage<TaskContext> | undefined;
 
   readonly hooks: RefHooks;
   #store: Uint8Array;
@@ -725,15 +731,22 @@ export class Runtime implements RefRuntime {
   }
 
   /** Registers what all tasks of one remote function share; returns its class id. */
-  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>): number {
+  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = ''): number {
     this.#checkOpen(`${fn.name}.remote()`);
-    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources);
+    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources, retryExceptions);
+  }
+
+  /** Worker side: the task whose code runs now, if any. */
+  taskContext(): TaskContext | undefined {
+    return this.taskStore?.getStore() ?? this.currentTask;
   }
 
   submit(classId: number, fnName: string, args: unknown[], numReturns: number, maxRetries: number): Uint8Array {
     this.#checkOpen(`${fnName}.remote()`);
     const { wire, temps } = this.encodeArgs(args, fnName);
-    const out = this.core.submitTask(classId, wire, numReturns, maxRetries);
+    // Inside a task: the submitted task is its child (recursive ray.cancel).
+    const parent = this.executing > 0 ? this.taskContext()?.taskId : undefined;
+    const out = this.core.submitTask(classId, wire, numReturns, maxRetries, parent);
     for (let i = 0; i < temps.length; i++) temps[i]!.release(); // the submitted task holds them now
     // Copy out of the scratch buffer: the next call overwrites it.
     return out ?? this.#scratch.slice(0, 16 + 20 * Math.max(0, numReturns));

@@ -94,6 +94,7 @@ StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<Obje
   int max_retries = ks->actor_borrowed ? 0 : ks->max_task_retries;
   auto t = NewPendingLocked(std::move(req), key, return_ids);
   tasks_[t->task_id] = t;
+  NoteChildLocked(t->req.parent, t->task_id);
   t->actor_seq = ks->calls->Enqueue(t->task_id, max_retries, /*ready=*/t->unresolved == 0);
   TakeActorFailuresLocked(*ks);
   DispatchLocked(*ks);

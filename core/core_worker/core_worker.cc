@@ -485,6 +485,9 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
     case proto::Body::TriggerGc:
       EmitLocked(Event(Event::Type::kTriggerGc));
       break;
+    case proto::Body::KillWorker:  // the node's memory monitor: never returns
+      OnKillWorkerLocked(Str(env.body_as_KillWorker()->reason()));
+      break;
     default:
       break;
   }

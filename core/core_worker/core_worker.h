@@ -72,6 +72,9 @@ struct TaskClass {
   std::string name;
   std::vector<std::pair<std::string, double>> resources;
   uint64_t scheduling_key = 0;  // computed at registration
+  // retryExceptions: "" none, "*" any thrown error, else error names
+  // separated by '\n'. The executor decides; the owner retries.
+  std::string retry_exceptions;
 };
 
 struct SubmitRequest {
@@ -90,6 +93,7 @@ struct SubmitRequest {
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;
+  TaskID parent;             // the task (executing here) that submitted it; nil from the driver's top level
 };
 
 struct ExecArg {             // to the host at execution time
@@ -113,6 +117,7 @@ struct ExecTask {
   std::string name;
   std::vector<ExecArg> args;
   int num_returns = 1;
+  std::string retry_exceptions;  // as TaskClass::retry_exceptions
 };
 
 struct ReturnValue {         // from the host when a task finishes
@@ -190,8 +195,14 @@ class CoreWorker {
   // no_restart = false restarts the actor if its maxRestarts allows.
   // when_idle: end it once no call is queued or running (last handle gone).
   void KillActor(const TaskID& actor_id, const std::string& cause, bool no_restart = true, bool when_idle = false);
-  void CancelTask(const TaskID& task, bool force, bool recursive);
-  void TaskDone(uint64_t handle, std::vector<ReturnValue> returns);
+  // Cancels a task this process owns (task_termination.cc): a queued one
+  // fails with TaskCancelledError at once; a running one is asked to stop
+  // (force: its worker process exits). recursive: the executing worker also
+  // cancels the tasks that one submitted. Finished or unknown: no-op.
+  // InvalidArgument for force on an actor task.
+  Status CancelTask(const TaskID& task, bool force, bool recursive);
+  // retryable: the task threw an error its retryExceptions allows to retry.
+  void TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable = false);
   void ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item);
   void SetBlocked(bool blocked);
 
@@ -284,7 +295,14 @@ class CoreWorker {
                              const std::string& cause);
   std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
-  void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);
+  void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
+                       bool retryable = false);
+  // task_termination.cc: cancellation, retries, the memory monitor's kill.
+  Status CancelTaskLocked(const TaskID& task, bool force, bool recursive);
+  void NoteChildLocked(const TaskID& parent, const TaskID& child);
+  bool RetryLocked(const std::shared_ptr<Pending>& t);
+  void OnCancelRequestLocked(const proto::CancelTask* ct);
+  void OnKillWorkerLocked(const std::string& reason);
   void OrderActorCallLocked(const std::shared_ptr<Connection>& c, const WorkerID& caller, uint64_t seq,
                             uint64_t epoch_start, std::shared_ptr<ExecTask> task);
   void ReleaseActorCallsLocked(const WorkerID& caller, std::vector<uint64_t> runnable);
@@ -336,6 +354,9 @@ class CoreWorker {
   struct Executing { std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0; };
   std::unordered_map<uint64_t, Executing> executing_;
   std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_;
+  // Tasks this process submitted while executing a task (by that task's
+  // id), for recursive cancellation. Dropped when the parent replies.
+  std::unordered_map<TaskID, std::vector<TaskID>, IdHash> children_;
   uint64_t next_exec_handle_ = 1;
   int blocked_depth_ = 0;
   // Executor side of an actor: each caller's calls run in its send order

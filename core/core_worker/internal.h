@@ -102,6 +102,7 @@ struct CoreWorker::Lease {
   bool returned = false;
   bool loss_handled = false;  // an actor restart already dealt with this worker
   int exit_code = -1;         // >= 0: the worker said it exits with this code
+  std::string oom_message;    // non-empty: the node's memory monitor killed the worker (why)
   uint64_t idle_epoch = 0;
   std::unique_ptr<asio::steady_timer> idle_timer;
 };

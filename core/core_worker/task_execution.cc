@@ -36,6 +36,7 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       task->concurrency_groups = Str(spec->concurrency_groups());
       task->release_cpu = spec->release_cpu();
       task->num_returns = spec->num_returns();
+      task->retry_exceptions = Str(spec->retry_exceptions());
       if (spec->args()) {
         for (auto* a : *spec->args()) {
           ExecArg arg;
@@ -80,19 +81,9 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       }
       break;
     }
-    case proto::Body::CancelTask: {
-      auto* ct = env.body_as_CancelTask();
-      TaskID tid = IdFrom<TaskID>(ct->task_id());
-      if (ct->force() && executing_by_task_.count(tid)) {
-        // Force: the task may be stuck in JS; end the process from here.
-        ::_exit(1);
-      }
-      Event e{Event::Type::kCancelTask};
-      e.task_id = tid;
-      e.force = ct->force();
-      EmitLocked(std::move(e));
+    case proto::Body::CancelTask:
+      OnCancelRequestLocked(env.body_as_CancelTask());
       break;
-    }
     default:
       break;
   }
@@ -182,12 +173,14 @@ void CoreWorker::DropCallerLocked(const std::shared_ptr<Connection>& c) {
   }
 }
 
-void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg) {
+void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
+                                 bool retryable) {
   auto it = executing_.find(handle);
   if (it == executing_.end()) return;
   Executing ex = it->second;
   executing_.erase(it);
   executing_by_task_.erase(ex.task_id);
+  children_.erase(ex.task_id);
   auto c = ex.conn.lock();
   if (!c) return;
   Fbb fbb(256);
@@ -199,12 +192,12 @@ void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> retur
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
   auto m = msg.empty() ? 0 : fbb.CreateString(msg);
-  QueueToLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed))));
+  QueueToLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed), retryable)));
 }
 
-void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns) {
+void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable) {
   Guard lock(this);
-  SendReplyLocked(handle, std::move(returns), 0, "");
+  SendReplyLocked(handle, std::move(returns), 0, "", retryable);
 }
 
 void CoreWorker::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {

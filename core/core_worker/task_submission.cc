@@ -47,6 +47,7 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
     return tid;
   }
   tasks_[tid] = t;
+  NoteChildLocked(t->req.parent, tid);
   if (t->unresolved == 0) EnqueueReadyLocked(t);
   return tid;
 }
@@ -150,7 +151,10 @@ void CoreWorker::RequestLeaseLocked(KeyState& ks) {
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
   for (auto& [name, amount] : ks.resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
-  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, ks.actor, ks.detached)));
+  // Retriable: the memory monitor kills such workers first.
+  bool retriable = ks.actor ? ks.max_restarts != 0 : (!ks.queue.empty() && ks.queue.front()->retries_left != 0);
+  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, ks.actor, ks.detached,
+                                                                       retriable)));
 }
 
 void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
@@ -269,9 +273,10 @@ void CoreWorker::PushLocked(const std::shared_ptr<Lease>& lease, const std::shar
     actor = IdBytes(fbb, r.actor_id);
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
+  auto retry_exc = r.cls->retry_exceptions.empty() ? 0 : fbb.CreateString(r.cls->retry_exceptions);
   auto spec = proto::CreateTaskSpec(fbb, tid, job_id_, caller, owner, fd, argv, r.num_returns, name, t->attempt,
                                     actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
-                                    t->send_seq, t->epoch_start);
+                                    t->send_seq, t->epoch_start, retry_exc);
   QueueToLocked(lease->conn, FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
@@ -279,6 +284,7 @@ void CoreWorker::OnWorkerMessage(const std::shared_ptr<Lease>& lease, const prot
   Guard lock(this);
   if (env.body_type() == proto::Body::WorkerExiting) {
     lease->exit_code = env.body_as_WorkerExiting()->code();
+    lease->oom_message = Str(env.body_as_WorkerExiting()->oom_message());
     return;
   }
   if (env.body_type() == proto::Body::PushTaskReply) {
@@ -314,6 +320,8 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   }
   if (r->code() != 0) {
     FailTaskLocked(t, ErrorRecordJson("system", "RaySystemError", Str(r->message())));
+  } else if (r->retryable_error() && RetryLocked(t)) {
+    // retryExceptions: the task threw an error it may be retried for.
   } else if (t->req.num_returns < 0) {
     // Streaming: an error (if any) is the last item.
     int64_t n = r->num_streamed();
@@ -462,6 +470,7 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
     if (lease->loss_handled) return;
     KeyState& ks = *kit->second;
     std::string cause = was_returned && !ks.death_cause.empty() ? ks.death_cause
+                        : !lease->oom_message.empty() ? lease->oom_message
                         : lease->exit_code >= 0 ? "its worker process exited with code " + std::to_string(lease->exit_code)
                                                 : "its worker process died (" + s.message() + ")";
     if (ks.actor_borrowed && !ks.actor_dead) {
@@ -477,10 +486,12 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
     if (t->cancelled) {
       FailTaskLocked(t, ErrorRecordJson("cancelled", "TaskCancelledError",
                                         "task " + t->req.cls->name + " (" + tid.Hex() + ") was cancelled"));
-    } else if (t->retries_left != 0) {
-      if (t->retries_left > 0) t->retries_left--;
-      t->attempt++;
-      if (kit != keys_.end()) kit->second->queue.push_front(t);
+    } else if (RetryLocked(t)) {
+      // back at the front of its key's queue, for another worker
+    } else if (!lease->oom_message.empty()) {
+      FailTaskLocked(t, ErrorRecordJson("oom", "OutOfMemoryError",
+                                        "task " + t->req.cls->name + " (" + tid.Hex() + ") failed after " +
+                                            std::to_string(t->attempt + 1) + " attempt(s): " + lease->oom_message));
     } else {
       FailTaskLocked(t, ErrorRecordJson("worker_crashed", "WorkerCrashedError",
                                         "the worker running task " + t->req.cls->name +
@@ -488,29 +499,6 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
     }
   }
   if (kit != keys_.end()) DispatchLocked(*kit->second);
-}
-
-void CoreWorker::CancelTask(const TaskID& task, bool force, bool recursive) {
-  Guard lock(this);
-  auto it = tasks_.find(task);
-  if (it == tasks_.end()) return;
-  auto t = it->second;
-  t->cancelled = true;
-  std::string json = ErrorRecordJson("cancelled", "TaskCancelledError",
-                                     "task " + t->req.cls->name + " (" + task.Hex() + ") was cancelled");
-  if (!t->lease) {
-    auto kit = keys_.find(t->key);
-    if (kit != keys_.end()) {
-      auto& q = kit->second->queue;
-      q.erase(std::remove(q.begin(), q.end(), t), q.end());
-    }
-    for (auto& [id, v] : dependents_) v.erase(std::remove(v.begin(), v.end(), t), v.end());
-    FailTaskLocked(t, json);
-    return;
-  }
-  Fbb fbb(64);
-  auto tid = IdBytes(fbb, task);
-  QueueToLocked(t->lease->conn, FinishFrame(fbb, proto::CreateCancelTask(fbb, tid, force, recursive)));
 }
 
 }  // namespace rayts

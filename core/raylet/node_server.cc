@@ -80,8 +80,10 @@ Status NodeServer::Init() {
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("node server cannot listen on " + opts_.socket_path + ": " + ec.message());
   reap_timer_ = std::make_unique<asio::steady_timer>(io_);
+  memory_timer_ = std::make_unique<asio::steady_timer>(io_);
   Accept();
   ScheduleReap();
+  ScheduleMemoryCheck();
   thread_ = std::thread([this] { io_.run(); });
   return Status::OK();
 }
@@ -94,6 +96,7 @@ void NodeServer::Stop() {
     asio::error_code ec;
     acceptor_->close(ec);
     reap_timer_->cancel();
+    memory_timer_->cancel();
     pool_->KillAll();
     // Reap what was killed so a long-lived host (init/shutdown in a loop)
     // collects no zombies. SIGKILLed children exit at once; bounded anyway.
@@ -162,7 +165,9 @@ void NodeServer::WorkerGone(const WorkerID& id) {
     lease_worker_.erase(*lease);
     actor_leases_.erase(*lease);
     detached_leases_.erase(*lease);
+    retriable_leases_.erase(*lease);
   }
+  if (id == oom_victim_) oom_victim_ = WorkerID::Nil();
   pool_->OnWorkerDied(id);
 }
 
@@ -183,6 +188,7 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
     auto w = lease_worker_.find(lease);
     WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
     lease_worker_.erase(lease);
+    retriable_leases_.erase(lease);
     // An actor's worker ends with its owner (its instance must not serve
     // anyone else); a task worker goes back to the pool.
     bool actor = actor_leases_.erase(lease) > 0;
@@ -216,6 +222,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       if (w != lease_worker_.end()) lease_worker_.erase(w);
       actor_leases_.erase(r->lease_id());
       detached_leases_.erase(r->lease_id());
+      retriable_leases_.erase(r->lease_id());
       leases_->ReturnLease(r->lease_id(), r->worker_exiting());
       // An exiting worker (a killed actor) does not go back to the pool: end it.
       if (r->worker_exiting() && !worker.IsNil()) WorkerGone(worker);
@@ -353,7 +360,9 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
   ResourceSet req = *rs;
   bool for_actor = r->for_actor();
   bool detached = r->detached();
-  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid, for_actor, detached](StatusOr<Lease> lease) {
+  bool retriable = r->retriable();
+  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid, for_actor, detached,
+                                   retriable](StatusOr<Lease> lease) {
     request_owner_.erase(key);
     auto c = weak.lock();
     if (c) c->requests.erase(req_id);
@@ -366,6 +375,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
     lease_worker_[lease->lease_id] = lease->worker_id;
     if (for_actor) actor_leases_.insert(lease->lease_id);
     if (detached) detached_leases_.insert(lease->lease_id);
+    if (retriable) retriable_leases_.insert(lease->lease_id);
     Fbb fbb(256);
     auto wid = IdBytes(fbb, lease->worker_id);
     auto addr = fbb.CreateString(worker_address_[lease->worker_id]);
@@ -401,6 +411,15 @@ void NodeServer::HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::
   }
 }
 
+namespace {
+// The memory monitor's view of the node, for stats (tests compute thresholds from it).
+std::string MemoryStatsJson() {
+  auto m = ReadNodeMemory();
+  if (!m.ok()) return "";
+  return ",\"memoryUsed\":" + std::to_string(m->used_bytes) + ",\"memoryTotal\":" + std::to_string(m->total_bytes);
+}
+}  // namespace
+
 std::string NodeServer::StatsJsonLocked() {
   return "{\"storeCapacity\":" + std::to_string(store_->capacity()) +
          ",\"storeUsed\":" + std::to_string(store_->used_bytes()) +
@@ -412,7 +431,9 @@ std::string NodeServer::StatsJsonLocked() {
          ",\"queuedLeases\":" + std::to_string(leases_->num_queued()) +
          ",\"workers\":" + std::to_string(pool_->AllWorkers().size()) +
          ",\"idleWorkers\":" + std::to_string(pool_->num_idle()) +
-         ",\"clients\":" + std::to_string(clients_.size()) + "}";
+         ",\"clients\":" + std::to_string(clients_.size()) +
+         ",\"oomKills\":" + std::to_string(oom_kills_) +
+         ",\"memoryThreshold\":" + std::to_string(opts_.memory_usage_threshold) + MemoryStatsJson() + "}";
 }
 
 std::string NodeServer::StatsJson() {
@@ -610,6 +631,71 @@ void NodeServer::HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsReq
   auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
   auto b = fbb.CreateString(out);
   c->conn->Send(FinishFrame(fbb, proto::CreateGcsReply(fbb, r->request_id(), static_cast<int>(s.code()), msg, b)));
+}
+
+// ---------------------------------------------------------- memory monitor --
+
+namespace {
+// How long a worker told to exit (KillWorker) has before it is SIGKILLed.
+constexpr auto kOomKillGrace = std::chrono::milliseconds(1000);
+}  // namespace
+
+void NodeServer::ScheduleMemoryCheck() {
+  if (opts_.memory_monitor_period_ms <= 0) return;
+  memory_timer_->expires_after(std::chrono::milliseconds(opts_.memory_monitor_period_ms));
+  memory_timer_->async_wait([this](const asio::error_code& ec) {
+    if (ec || stopped_) return;
+    CheckMemory();
+    ScheduleMemoryCheck();
+  });
+}
+
+void NodeServer::CheckMemory() {
+  // One kill at a time: wait until the previous victim is gone (its memory
+  // is only freed then), as Ray does.
+  if (!oom_victim_.IsNil() && worker_pid_.count(oom_victim_)) return;
+  oom_victim_ = WorkerID::Nil();
+  auto snap = ReadNodeMemory();
+  if (!snap.ok() || !AboveThreshold(*snap, opts_.memory_usage_threshold)) return;
+  std::vector<KillCandidate> candidates;
+  for (auto& [lease, worker] : lease_worker_) {
+    auto pid = worker_pid_.find(worker);
+    if (pid == worker_pid_.end()) continue;
+    candidates.push_back(KillCandidate{worker, pid->second, lease, retriable_leases_.count(lease) > 0, 0});
+  }
+  auto pick = SelectWorkerToKill(candidates);
+  if (!pick) return;
+  KillCandidate victim = candidates[*pick];
+  victim.rss_bytes = ReadProcessRss(victim.pid);
+  KillForMemory(victim, OomKillMessage(*snap, opts_.memory_usage_threshold, victim));
+}
+
+void NodeServer::KillForMemory(const KillCandidate& victim, const std::string& reason) {
+  oom_victim_ = victim.worker;
+  oom_kills_++;
+  // The worker relays the reason to the processes pushing tasks to it on
+  // the same connections that then close, so an owner always learns the
+  // cause before it sees the worker gone.
+  std::shared_ptr<Client> control;
+  for (auto& [id, c] : clients_) {
+    if (c->registered && c->control && !c->is_driver && c->worker_id == victim.worker) control = c;
+  }
+  int pid = victim.pid;
+  if (control) {
+    Fbb fbb(256 + reason.size());
+    control->conn->Send(FinishFrame(fbb, proto::CreateKillWorker(fbb, fbb.CreateString(reason))));
+  } else {
+    launcher_->Kill(pid);
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_);
+  timer->expires_after(kOomKillGrace);
+  WorkerID worker = victim.worker;
+  timer->async_wait([this, timer, worker, pid](const asio::error_code& ec) {
+    if (ec || stopped_) return;
+    auto it = worker_pid_.find(worker);
+    if (it != worker_pid_.end() && it->second == pid) launcher_->Kill(pid);  // no-op once reaped
+  });
 }
 
 }  // namespace rayts::raylet

@@ -29,6 +29,7 @@
 #include "core/plasma/shm_region.h"
 #include "core/protocol/connection.h"
 #include "core/raylet/lease_manager.h"
+#include "core/raylet/memory_monitor.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::raylet {
@@ -43,6 +44,11 @@ struct NodeServerOptions {
   std::vector<std::string> worker_argv;
   std::vector<std::string> worker_env;
   std::string working_dir;
+  // Memory monitor (memory_monitor.h): past this fraction of the node's
+  // memory, one leased worker is killed per sample. Sampled every period;
+  // period 0 disables the monitor.
+  double memory_usage_threshold = 0.95;
+  int memory_monitor_period_ms = 250;
 };
 
 class NodeServer {
@@ -72,6 +78,11 @@ class NodeServer {
   std::string StatsJsonLocked();
   int SpareFor(const ResourceSet& req);
   void BroadcastGc();  // rate-limited TriggerGc to every client
+  // Memory monitor: sample, and past the threshold
+  // kill one leased worker (its owner learns why through the worker).
+  void ScheduleMemoryCheck();
+  void CheckMemory();
+  void KillForMemory(const KillCandidate& victim, const std::string& reason);
 
   NodeServerOptions opts_;
   NodeID node_id_ = NodeID::FromRandom();
@@ -95,6 +106,10 @@ class NodeServer {
   std::unordered_map<uint64_t, WorkerID> lease_worker_;  // lease id -> leased worker
   std::unordered_set<uint64_t> actor_leases_;            // leases whose worker hosts an actor
   std::unordered_set<uint64_t> detached_leases_;         // actor leases that outlive their owner
+  std::unordered_set<uint64_t> retriable_leases_;        // the owner would retry the work on them
+  std::unique_ptr<asio::steady_timer> memory_timer_;
+  WorkerID oom_victim_ = WorkerID::Nil();                // killed by the monitor, not reaped yet
+  uint64_t oom_kills_ = 0;
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
   uint64_t next_request_key_ = 1;
   JobID current_job_ = 0;

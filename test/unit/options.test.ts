@@ -146,7 +146,7 @@ describe('validateInitOptions', () => {
   });
   it('rejects bad options with precise errors', () => {
     const cases: [object, typeof TypeError | typeof RangeError, string][] = [
-      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver); did you mean 'address'?"],
+      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, memoryUsageThreshold); did you mean 'address'?"],
       [{ address: 6379 }, TypeError, "address must be a string ('host:port' or 'auto'), got 6379"],
       [{ address: 'localhost' }, RangeError, "address must be 'host:port' or 'auto', got 'localhost'"],
       [{ address: 'h:70000' }, RangeError, "address must be 'host:port' or 'auto', got 'h:70000'"],
@@ -159,6 +159,8 @@ describe('validateInitOptions', () => {
       [{ runtimeEnv: null }, TypeError, 'runtimeEnv must be an object, got null'],
       [{ runtimeEnv: { workingDir: 3 } }, TypeError, 'runtimeEnv.workingDir must be a string, got 3'],
       [{ logToDriver: 'yes' }, TypeError, "logToDriver must be a boolean, got string 'yes'"],
+      [{ memoryUsageThreshold: 1.2 }, RangeError, 'memoryUsageThreshold must be a fraction of node memory in (0, 1], got 1.2'],
+      [{ memoryUsageThreshold: '0.5' }, TypeError, "memoryUsageThreshold must be a number, got string '0.5'"],
     ];
     for (const [opts, cls, message] of cases) {
       const e = thrown(() => validateInitOptions(opts));

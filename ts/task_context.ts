@@ -1,0 +1,38 @@
+// The running task as its own code sees it (worker side): its id and the
+// AbortSignal that ray.cancel aborts (ray.getRuntimeContext().signal).
+import { TaskCancelledError } from './errors.js';
+
+/**
+ * Worker side: one running task as its own code sees it
+ * (ray.getRuntimeContext()). The AbortController is made only when the task
+ * asks for its signal (or is cancelled), so tasks that never look pay nothing.
+ */
+export interface TaskContext {
+  taskId: Uint8Array;
+  /** The task id as a map key (latin1 string of its bytes). */
+  key: string;
+  hex: string;
+  name: string;
+  cancelled: boolean;
+  controller: AbortController | undefined;
+}
+
+/** The signal of `ctx`, aborted (reason: TaskCancelledError) once the task is cancelled. */
+export function taskSignal(ctx: TaskContext): AbortSignal {
+  if (ctx.controller === undefined) {
+    ctx.controller = new AbortController();
+    if (ctx.cancelled) ctx.controller.abort(cancelReason(ctx));
+  }
+  return ctx.controller.signal;
+}
+
+/** Marks `ctx` cancelled and aborts its signal if anybody holds it. */
+export function cancelTaskContext(ctx: TaskContext): void {
+  if (ctx.cancelled) return;
+  ctx.cancelled = true;
+  ctx.controller?.abort(cancelReason(ctx));
+}
+
+function cancelReason(ctx: TaskContext): TaskCancelledError {
+  return new TaskCancelledError(`task ${ctx.name} (${ctx.hex}) was cancelled`);
+}
