@@ -15,6 +15,7 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
     return DefineClass(env, "NativeNodeServer",
                        {InstanceMethod("stop", &NodeServerWrap::Stop),
                         InstanceMethod("stats", &NodeServerWrap::Stats),
+                        InstanceMethod("storeObjects", &NodeServerWrap::StoreObjects),
                         InstanceAccessor("nodeId", &NodeServerWrap::NodeId, nullptr)});
   }
 
@@ -32,6 +33,9 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
     opts.prestart_workers = o.Get("prestart").ToNumber().Int32Value();
     opts.max_workers = o.Get("maxWorkers").ToNumber().Int32Value();
     if (o.Has("workingDir") && o.Get("workingDir").IsString()) opts.working_dir = o.Get("workingDir").ToString();
+    if (o.Has("spillDir") && o.Get("spillDir").IsString()) opts.spill_dir = o.Get("spillDir").ToString();
+    if (o.Has("spillMaxBytes") && o.Get("spillMaxBytes").IsNumber())
+      opts.spill_max_bytes = static_cast<int64_t>(o.Get("spillMaxBytes").ToNumber().DoubleValue());
     Napi::Object res = o.Get("resources").As<Napi::Object>();
     Napi::Array names = res.GetPropertyNames();
     for (uint32_t i = 0; i < names.Length(); i++) {
@@ -57,6 +61,10 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), server_ ? server_->StatsJson() : "{}");
+  }
+  // storeObjects() -> JSON text: every object with its location, plus totals.
+  Napi::Value StoreObjects(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->StoreObjectsJson() : "{}");
   }
   Napi::Value NodeId(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), server_ ? server_->node_id().Hex() : "");

@@ -60,6 +60,10 @@ export async function init(opts?: InitOptions): Promise<void> {
       workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
       workerEnv,
       workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
+      // Spilled objects go to a fresh spill_XXXXXX directory under this one,
+      // removed at shutdown (the default lives in sessionDir anyway).
+      spillDir: o.objectSpillingDirectory !== undefined ? path.resolve(o.objectSpillingDirectory) : sessionDir,
+      spillMaxBytes: o.objectSpillingMaxBytes ?? -1,
     });
     let rt: Runtime;
     try {
@@ -287,6 +291,47 @@ export async function clusterResources(): Promise<Record<string, number>> {
 
 export async function availableResources(): Promise<Record<string, number>> {
   return JSON.parse(await requireRuntime('ray.availableResources()').gcs('available_resources')) as Record<string, number>;
+}
+
+/** Where one object of the node's object store is, as listed by storeStats(). */
+export interface StoreObjectInfo {
+  /** Object id, 40 hex digits (ObjectRef.id). */
+  id: string;
+  /** Bytes as created (the serialized layout). */
+  size: number;
+  /** False while its creator is still writing it. */
+  sealed: boolean;
+  /** 'memory': only in shared memory; 'spilled': only on disk; 'both': restored, disk copy kept. */
+  location: 'memory' | 'spilled' | 'both';
+  /** True until its owner frees it (pinned as the primary copy). */
+  pinned: boolean;
+  /** Plasma refs held by processes (mapped for read, or being written). */
+  refs: number;
+}
+
+/** The node's object store: totals and every object with its location. */
+export interface StoreStats {
+  storeCapacity: number;
+  /** Shared-memory bytes reserved (64-byte units). */
+  storeUsed: number;
+  /** Of storeUsed: primary copies pinned by their owners and not on disk. */
+  storePinned: number;
+  /** The spill directory ('' when spilling is off). */
+  spillDir: string;
+  /** Bytes of spilled copies on disk now, and the limit. */
+  spillUsed: number;
+  spillLimit: number;
+  /** Objects with a copy on disk now. */
+  spilledObjects: number;
+  /** Objects written to disk / read back since start (cumulative). */
+  spillCount: number;
+  restoreCount: number;
+  objects: StoreObjectInfo[];
+}
+
+/** The node's object store contents and spill totals (one round trip to the node server). */
+export async function storeStats(): Promise<StoreStats> {
+  return JSON.parse(await requireRuntime('ray.storeStats()').gcs('store_objects')) as StoreStats;
 }
 
 /** @internal Store and runtime statistics for tests and the CLI. */

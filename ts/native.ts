@@ -95,11 +95,17 @@ export interface NativeNodeServerOptions {
   workerArgv: string[];
   workerEnv: string[];
   workingDir: string;
+  /** Parent of the spill directory; omitted: sessionDir. */
+  spillDir?: string;
+  /** Spill disk limit in bytes; -1: free space minus a margin; 0: no spilling. */
+  spillMaxBytes?: number;
 }
 
 export interface NativeNodeServer {
   stop(): void;
   stats(): string;
+  /** JSON of StoreStats (see ts/api.ts). */
+  storeObjects(): string;
   readonly nodeId: string;
 }
 

@@ -436,12 +436,19 @@ export class Runtime implements RefRuntime {
   }
 
   /**
-   * The store is full. Free what this process holds but can no longer reach
-   * (sweep), then give other processes (asked by the node server to collect
-   * too) a bounded time to release theirs; put is synchronous, so this
-   * waits in place. Spilling to disk comes with the fault-tolerance work.
+   * The store is full, even after the node server spilled what it could to
+   * disk (what is left is mapped for reading by live views, or being
+   * written). Free what this process holds but can no longer reach (sweep),
+   * then give other processes (asked by the node server to collect too) a
+   * bounded time to release theirs; put is synchronous, so this waits in
+   * place.
    */
   #createUnderPressure(id: Uint8Array, size: number, first: ObjectStoreFullError): number {
+    return this.#retryUnderPressure(() => this.core.plasmaCreate(id, size), first);
+  }
+
+  /** Runs `op` again after a sweep, with backoff, until it stops failing with ObjectStoreFullError or PUT_FULL_WAIT_MS passes. */
+  #retryUnderPressure<T>(op: () => T, first: ObjectStoreFullError): T {
     this.sweep();
     // Frees (plasma deletes) wait in the outbox until the turn ends: this is
     // a synchronous loop, so send them now.
@@ -450,13 +457,23 @@ export class Runtime implements RefRuntime {
     let last: unknown = first;
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       try {
-        return this.core.plasmaCreate(id, size);
+        return op();
       } catch (e) {
         if (!(e instanceof ObjectStoreFullError)) throw e;
         last = e;
       }
       if (Date.now() + delay > deadline) throw last;
       Atomics.wait(sleepCell, 0, 0, delay);
+    }
+  }
+
+  /** plasmaGet; a spilled object with no room to be restored is retried like a put under pressure. */
+  #plasmaGet(id: Uint8Array): [number, number] {
+    try {
+      return this.core.plasmaGet(id);
+    } catch (e) {
+      if (!(e instanceof ObjectStoreFullError)) throw e;
+      return this.#retryUnderPressure(() => this.core.plasmaGet(id), e);
     }
   }
 
@@ -520,7 +537,7 @@ export class Runtime implements RefRuntime {
   }
 
   #readPlasma(id: Uint8Array): unknown {
-    const [offset, size] = this.core.plasmaGet(id);
+    const [offset, size] = this.#plasmaGet(id);
     const view = this.#store.subarray(offset, offset + size);
     const views: ArrayBufferView[] = [];
     let value: unknown;

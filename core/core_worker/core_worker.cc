@@ -268,6 +268,9 @@ StatusOr<PlasmaView> CoreWorker::PlasmaGet(const ObjectID& id) {
   RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env));
   auto* r = env->body_as_PlasmaGetReply();
   if (!r->objects() || r->objects()->size() != 1 || !r->objects()->Get(0)->found()) {
+    // Present but not restorable from spill (no room): the store says why.
+    if (r->objects() && r->objects()->size() == 1 && r->objects()->Get(0)->code() != 0)
+      return Status(static_cast<StatusCode>(r->objects()->Get(0)->code()), Str(r->objects()->Get(0)->message()));
     return Status::ObjectLost("object " + id.Hex() + " is not in the object store");
   }
   auto* o = r->objects()->Get(0);
