@@ -39,7 +39,7 @@ StatusOr<uint64_t> PlasmaStore::AllocateWithRoom(const ObjectID& id, uint64_t si
   const uint64_t free_bytes = allocator_.capacity() - allocator_.used();
   std::vector<std::pair<uint64_t, ObjectID>> spillable;  // (last use, id)
   uint64_t spillable_bytes = 0;
-  if (spill_ && free_bytes + evictable_bytes_ < need) {
+  if (spill_) {  // under pressure only: this walks every object
     for (const auto& [oid, e] : objects_) {
       if (e.state == State::kSealed && e.in_memory && !e.spilled && e.pinned && e.total_refs == 0 &&
           !e.delete_pending) {

@@ -167,8 +167,7 @@ TEST_F(SpillTest, DeleteOfSpilledObjectFreesItsDiskSpace) {
   EXPECT_EQ(Location(1), "absent");
 
   // A restored object (memory + disk) that is deleted frees both.
-  Put(6);  // fits where 1 was
-  Put(7);  // spills 2
+  Put(6);  // memory is still full (1 was on disk only): spills 2
   ASSERT_TRUE(GetNow(kReader, 2).found);  // restores 2 (spills 3)
   EXPECT_EQ(Location(2), "both");
   const uint64_t used = store_->used_bytes();
