@@ -42,7 +42,8 @@ export interface NativeCoreWorker {
   putInline(data: Uint8Array): Uint8Array | undefined;
   setScratch(buf: Uint8Array): void;
   nextPutId(): Uint8Array;
-  plasmaCreate(id: Uint8Array, size: number): number;
+  /** spill = false: ObjectStoreFullError rather than spill to disk. Default true. */
+  plasmaCreate(id: Uint8Array, size: number, spill?: boolean): number;
   plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
   plasmaGet(id: Uint8Array): [number, number];
   plasmaRelease(id: Uint8Array): void;

@@ -427,7 +427,9 @@ export class Runtime implements RefRuntime {
     }
     let offset: number;
     try {
-      offset = this.core.plasmaCreate(id, s.totalSize);
+      // First without spilling: garbage this process can free at once (a
+      // sweep) is cheaper to drop than to write to disk.
+      offset = this.core.plasmaCreate(id, s.totalSize, false);
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
       offset = this.#createUnderPressure(id, s.totalSize, e);
@@ -436,12 +438,12 @@ export class Runtime implements RefRuntime {
   }
 
   /**
-   * The store is full, even after the node server spilled what it could to
-   * disk (what is left is mapped for reading by live views, or being
-   * written). Free what this process holds but can no longer reach (sweep),
-   * then give other processes (asked by the node server to collect too) a
-   * bounded time to release theirs; put is synchronous, so this waits in
-   * place.
+   * The store is full. Free what this process holds but can no longer reach
+   * (sweep), then ask again, now letting the node server spill to disk. If
+   * even that fails (what is left is mapped by live views or being written,
+   * or the spill disk is full), give other processes (asked by the node
+   * server to collect too) a bounded time to release theirs; put is
+   * synchronous, so this waits in place.
    */
   #createUnderPressure(id: Uint8Array, size: number, first: ObjectStoreFullError): number {
     return this.#retryUnderPressure(() => this.core.plasmaCreate(id, size), first);

@@ -230,10 +230,10 @@ void CoreWorker::PutInline(const ObjectID& id, std::shared_ptr<const std::string
   memory_store_.Put(id, std::move(data), false, false, size);
 }
 
-StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size) {
+StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill) {
   Fbb fbb(128);
   auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size));
+  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size, !allow_spill));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaCreateReply, &storage, &env));

@@ -12,11 +12,11 @@ PlasmaStore::PlasmaStore(uint64_t capacity, uint8_t* base)
 PlasmaStore::~PlasmaStore() = default;
 
 StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t size,
-                                       bool pinned) {
+                                       bool pinned, bool allow_spill) {
   if (objects_.count(id)) {
     return Status::AlreadyExists("object " + id.Hex() + " already exists in the object store");
   }
-  StatusOr<uint64_t> offset = AllocateWithRoom(id, size, "create object");
+  StatusOr<uint64_t> offset = AllocateWithRoom(id, size, "create object", allow_spill);
   if (!offset.ok()) return offset.status();
   Entry& e = objects_[id];
   e.offset = *offset;
@@ -30,7 +30,8 @@ StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t 
   return e.offset;
 }
 
-StatusOr<uint64_t> PlasmaStore::AllocateWithRoom(const ObjectID& id, uint64_t size, const char* what) {
+StatusOr<uint64_t> PlasmaStore::AllocateWithRoom(const ObjectID& id, uint64_t size, const char* what,
+                                                 bool allow_spill) {
   StatusOr<uint64_t> offset = allocator_.Allocate(size);
   if (offset.ok()) return offset;
   // Make room only if that can work: free plus evictable plus spillable
@@ -39,7 +40,7 @@ StatusOr<uint64_t> PlasmaStore::AllocateWithRoom(const ObjectID& id, uint64_t si
   const uint64_t free_bytes = allocator_.capacity() - allocator_.used();
   std::vector<std::pair<uint64_t, ObjectID>> spillable;  // (last use, id)
   uint64_t spillable_bytes = 0;
-  if (spill_) {  // under pressure only: this walks every object
+  if (spill_ && allow_spill) {  // under pressure only: this walks every object
     for (const auto& [oid, e] : objects_) {
       if (e.state == State::kSealed && e.in_memory && !e.spilled && e.pinned && e.total_refs == 0 &&
           !e.delete_pending) {
@@ -83,7 +84,7 @@ Status PlasmaStore::SpillOne(const ObjectID& id, Entry& e) {
 
 Status PlasmaStore::Restore(const ObjectID& id, Entry& e) {
   RAYTS_CHECK(spill_ && !e.in_memory && e.spilled);
-  StatusOr<uint64_t> offset = AllocateWithRoom(id, e.size, "restore spilled object");
+  StatusOr<uint64_t> offset = AllocateWithRoom(id, e.size, "restore spilled object", true);
   if (!offset.ok()) return offset.status();
   Status s = spill_->Read(id, base_ + *offset, e.size);
   if (!s.ok()) {

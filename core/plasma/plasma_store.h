@@ -83,7 +83,10 @@ class PlasmaStore {
   // Reserves `size` bytes for `id` and returns their offset; client `c` holds
   // a ref until Seal or Abort. AlreadyExists if `id` is present; OutOfMemory
   // (ObjectStoreFull) if the request cannot fit even after evicting.
-  StatusOr<uint64_t> Create(ClientId c, const ObjectID& id, uint64_t size, bool pinned);
+  // allow_spill = false: evict but do not spill (the caller will first try
+  // to free memory another way, then ask again).
+  StatusOr<uint64_t> Create(ClientId c, const ObjectID& id, uint64_t size, bool pinned,
+                            bool allow_spill = true);
   // CREATED -> SEALED by its creator; completes gets waiting on it.
   Status Seal(ClientId c, const ObjectID& id);
   // Frees an unsealed object; only its creator may abort it.
@@ -172,7 +175,7 @@ class PlasmaStore {
   // counted or not in pinned_bytes_. Call after changing any of them.
   void UpdateLru(const ObjectID& id, Entry& e);
   // Finds `size` bytes: allocator, then eviction, then spilling.
-  StatusOr<uint64_t> AllocateWithRoom(const ObjectID& id, uint64_t size, const char* what);
+  StatusOr<uint64_t> AllocateWithRoom(const ObjectID& id, uint64_t size, const char* what, bool allow_spill);
   // Moves `e` out of memory (writing its spill copy unless it has one).
   Status SpillOne(const ObjectID& id, Entry& e);
   // Brings a spilled-only `e` back into memory.

@@ -234,7 +234,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       auto* r = env.body_as_PlasmaCreate();
       ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
                         ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
-      auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true);
+      auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
       if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
       Fbb fbb(128);
       auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());

@@ -121,6 +121,17 @@ TEST_F(SpillTest, SpillPicksOnlySealedPinnedUnreferencedLeastRecentFirst) {
   EXPECT_EQ(Location(4), "memory");
 }
 
+TEST_F(SpillTest, CreateWithoutSpillFailsAndSpillsNothing) {
+  Attach(1 << 20);
+  for (uint8_t n = 1; n <= 4; n++) Put(n);
+  auto full = store_->Create(kOwner, Id(5), kSize, true, /*allow_spill=*/false);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), StatusCode::kOutOfMemory);
+  EXPECT_EQ(store_->spill_count(), 0u);
+  EXPECT_TRUE(store_->Create(kOwner, Id(5), kSize, true).ok());  // the retry may spill
+  EXPECT_EQ(store_->spill_count(), 1u);
+}
+
 TEST_F(SpillTest, RestoreIsByteIdenticalAndKeepsTheDiskCopy) {
   Attach(1 << 20);
   std::vector<std::vector<uint8_t>> want;
