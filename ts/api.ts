@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { ObjectRef } from './object_ref.js';
 import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
-import { loadAddon, workerMainPath } from './native.js';
+import { loadAddon, workerMainPath, type NativeNodeServer } from './native.js';
 import {
   validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions, validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
@@ -48,23 +48,30 @@ export async function init(opts?: InitOptions): Promise<void> {
     const env = { ...process.env, ...(o.runtimeEnv?.envVars ?? {}) };
     const workerEnv = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
     const socketPath = path.join(sessionDir, 'sockets', 'node.sock');
-    const node = new addon.NativeNodeServer({
-      socketPath,
-      sessionDir,
-      storeBytes,
-      resources,
-      prestart: Math.ceil(numCpus),
-      // Tasks are bounded by CPUs; the extra room is for actors, which keep
-      // their worker for life, and for workers blocked in a nested get.
-      maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
-      workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
-      workerEnv,
-      workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
-      // Spilled objects go to a fresh spill_XXXXXX directory under this one,
-      // removed at shutdown (the default lives in sessionDir anyway).
-      spillDir: o.objectSpillingDirectory !== undefined ? path.resolve(o.objectSpillingDirectory) : sessionDir,
-      spillMaxBytes: o.objectSpillingMaxBytes ?? -1,
-    });
+    let node: NativeNodeServer;
+    try {
+      node = new addon.NativeNodeServer({
+        socketPath,
+        sessionDir,
+        storeBytes,
+        resources,
+        prestart: Math.ceil(numCpus),
+        // Tasks are bounded by CPUs; the extra room is for actors, which keep
+        // their worker for life, and for workers blocked in a nested get.
+        maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
+        workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
+        workerEnv,
+        workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
+        // Spilled objects go to a fresh spill_XXXXXX directory under this one,
+        // removed at shutdown (the default lives in sessionDir anyway).
+        spillDir: o.objectSpillingDirectory !== undefined ? path.resolve(o.objectSpillingDirectory) : sessionDir,
+        spillMaxBytes: o.objectSpillingMaxBytes ?? -1,
+      });
+    } catch (e) {
+      // e.g. the spill directory cannot be created: leave nothing behind.
+      rmSync(sessionDir, { recursive: true, force: true });
+      throw e;
+    }
     let rt: Runtime;
     try {
       rt = new Runtime({ nodeSocket: socketPath, listenPath: path.join(sessionDir, 'sockets', 'driver.sock'), isDriver: true, namespace: o.namespace ?? '' });

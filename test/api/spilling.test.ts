@@ -3,7 +3,7 @@
 // spill too, and a full disk is a clear ObjectStoreFullError, never a hang.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomFillSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ray from 'rayts';
@@ -199,5 +199,23 @@ describe('spilling options', () => {
     await expect(ray.init({ objectSpillingDirectory: 7 as unknown as string })).rejects.toThrow(/objectSpillingDirectory/);
     await expect(ray.init({ objectSpillingDirectory: '' })).rejects.toThrow(RangeError);
     expect(ray.isInitialized()).toBe(false);
+  });
+
+  it('a spill directory that cannot be made fails init with a message naming it', async () => {
+    const parent = mkdtempSync(path.join(os.tmpdir(), 'rayts-spill-test-'));
+    const file = path.join(parent, 'not-a-dir');
+    writeFileSync(file, 'x');
+    try {
+      const err = await ray.init({ objectStoreMemory: 16 * MiB, objectSpillingDirectory: file }).catch((e: unknown) => e) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toContain(file);
+      expect(ray.isInitialized()).toBe(false);
+      // and a good one works afterwards
+      await ray.init({ numCpus: 1, objectStoreMemory: 16 * MiB, objectSpillingDirectory: parent });
+      expect(path.dirname((await ray.storeStats()).spillDir)).toBe(parent);
+      await ray.shutdown();
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 });
