@@ -60,6 +60,20 @@ describe('spilling with the default directory and limit', () => {
       expect(o.pinned).toBe(true);
     }
 
+    // A worker reading a spilled argument restores it through its own plasma channel.
+    const spilledIdx = refs.findIndex((r) => listed.find((o) => o.id === r.id)!.location === 'spilled');
+    expect(spilledIdx).toBeGreaterThanOrEqual(0);
+    const sumInWorker = ray.remote((a: Uint8Array) => {
+      let h = 0x811c9dc5;
+      for (let i = 0; i < a.length; i++) h = Math.imul(h ^ a[i]!, 0x01000193) >>> 0;
+      return h;
+    });
+    const [ready] = await ray.wait([refs[spilledIdx]!], { numReturns: 1, timeoutMs: 10_000 });
+    expect(ready).toHaveLength(1); // spilled objects are ready
+    const restoresBefore = (await ray.storeStats()).restoreCount;
+    expect(await ray.get(sumInWorker.remote(refs[spilledIdx]!), { timeoutMs: 30_000 })).toBe(sums[spilledIdx]);
+    expect((await ray.storeStats()).restoreCount).toBeGreaterThan(restoresBefore);
+
     for (let i = 0; i < n; i++) {
       const v = await ray.get(refs[i]!, { timeoutMs: 30_000 });
       expect(v.length).toBe(4 * MiB);
