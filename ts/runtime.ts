@@ -432,7 +432,7 @@ export class Runtime implements RefRuntime {
       offset = this.core.plasmaCreate(id, s.totalSize, false);
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
-      offset = this.#createUnderPressure(id, s.totalSize, e);
+      offset = this.#underPressure(() => this.core.plasmaCreate(id, s.totalSize), e);
     }
     writeTo(s, this.#store.subarray(offset, offset + s.totalSize));
   }
@@ -443,14 +443,10 @@ export class Runtime implements RefRuntime {
    * even that fails (what is left is mapped by live views or being written,
    * or the spill disk is full), give other processes (asked by the node
    * server to collect too) a bounded time to release theirs; put is
-   * synchronous, so this waits in place.
+   * synchronous, so this waits in place. `op` is the create (or a get whose
+   * spilled object found no room to be restored).
    */
-  #createUnderPressure(id: Uint8Array, size: number, first: ObjectStoreFullError): number {
-    return this.#retryUnderPressure(() => this.core.plasmaCreate(id, size), first);
-  }
-
-  /** Runs `op` again after a sweep, with backoff, until it stops failing with ObjectStoreFullError or PUT_FULL_WAIT_MS passes. */
-  #retryUnderPressure<T>(op: () => T, first: ObjectStoreFullError): T {
+  #underPressure<T>(op: () => T, first: ObjectStoreFullError): T {
     this.sweep();
     // Frees (plasma deletes) wait in the outbox until the turn ends: this is
     // a synchronous loop, so send them now.
@@ -466,16 +462,6 @@ export class Runtime implements RefRuntime {
       }
       if (Date.now() + delay > deadline) throw last;
       Atomics.wait(sleepCell, 0, 0, delay);
-    }
-  }
-
-  /** plasmaGet; a spilled object with no room to be restored is retried like a put under pressure. */
-  #plasmaGet(id: Uint8Array): [number, number] {
-    try {
-      return this.core.plasmaGet(id);
-    } catch (e) {
-      if (!(e instanceof ObjectStoreFullError)) throw e;
-      return this.#retryUnderPressure(() => this.core.plasmaGet(id), e);
     }
   }
 
@@ -539,7 +525,13 @@ export class Runtime implements RefRuntime {
   }
 
   #readPlasma(id: Uint8Array): unknown {
-    const [offset, size] = this.#plasmaGet(id);
+    let offset: number, size: number;
+    try {
+      [offset, size] = this.core.plasmaGet(id);
+    } catch (e) {
+      if (!(e instanceof ObjectStoreFullError)) throw e; // else: spilled, no room to restore yet
+      [offset, size] = this.#underPressure(() => this.core.plasmaGet(id), e);
+    }
     const view = this.#store.subarray(offset, offset + size);
     const views: ArrayBufferView[] = [];
     let value: unknown;
