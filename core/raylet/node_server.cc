@@ -460,9 +460,9 @@ std::string NodeServer::StoreObjectsJsonLocked() {
 
 std::string NodeServer::StoreObjectsJson() {
   if (stopped_) return "{}";
-  std::promise<std::string> p;
-  auto f = p.get_future();
-  asio::post(io_, [this, &p] { p.set_value(StoreObjectsJsonLocked()); });
+  auto p = std::make_shared<std::promise<std::string>>();  // outlives a timed-out wait
+  auto f = p->get_future();
+  asio::post(io_, [this, p] { p->set_value(StoreObjectsJsonLocked()); });
   if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
   return f.get();
 }
