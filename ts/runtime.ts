@@ -111,6 +111,8 @@ export class Runtime implements RefRuntime {
   #gcs = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
   #generators = new Map<string, GeneratorState>();
   #drops: Uint8Array[] = [];
+  /** Until then, creates may spill without a sweep first (the last sweep found nothing dead). */
+  #spillFirstUntil = 0;
   #dropScheduled = false;
   #holds = 0;
   #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
@@ -334,13 +336,15 @@ export class Runtime implements RefRuntime {
   /**
    * Store pressure: run a full collection, then drop at once every large ref
    * and zero-copy view it found dead. Their finalizers would only run on a
-   * later turn, too late for a synchronous put in a loop.
+   * later turn, too late for a synchronous put in a loop. Returns how many
+   * refs and views it found dead.
    */
-  sweep(): void {
-    if (this.closed) return;
+  sweep(): number {
+    if (this.closed) return 0;
     const gc = fullGc();
     if (gc) gc();
-    for (const token of this.core.sweepWeak()) {
+    const dead = this.core.sweepWeak();
+    for (const token of dead) {
       const e = this.#weak.get(token);
       this.#weak.delete(token);
       if (e === undefined) continue;
@@ -355,6 +359,7 @@ export class Runtime implements RefRuntime {
       }
     }
     this.flushDrops();
+    return dead.length;
   }
 
   /** A handle was garbage-collected: batch the decrements. */
@@ -428,8 +433,9 @@ export class Runtime implements RefRuntime {
     let offset: number;
     try {
       // First without spilling: garbage this process can free at once (a
-      // sweep) is cheaper to drop than to write to disk.
-      offset = this.core.plasmaCreate(id, s.totalSize, false);
+      // sweep) is cheaper to drop than to write to disk. But not a full GC
+      // per put: after a sweep that found nothing, spill at once for 1 s.
+      offset = this.core.plasmaCreate(id, s.totalSize, Date.now() < this.#spillFirstUntil);
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
       offset = this.#underPressure(() => this.core.plasmaCreate(id, s.totalSize), e);
@@ -447,7 +453,7 @@ export class Runtime implements RefRuntime {
    * spilled object found no room to be restored).
    */
   #underPressure<T>(op: () => T, first: ObjectStoreFullError): T {
-    this.sweep();
+    if (this.sweep() === 0) this.#spillFirstUntil = Date.now() + 1000;
     // Frees (plasma deletes) wait in the outbox until the turn ends: this is
     // a synchronous loop, so send them now.
     this.core.flush();
