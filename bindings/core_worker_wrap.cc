@@ -202,7 +202,9 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!Alive(env)) return env.Undefined();
     ObjectID id;
     if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaCreate: bad object id"); return env.Undefined(); }
-    auto off = core_->PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+    // plasmaCreate(id, size, spill = true): spill = false fails rather than spill.
+    const bool spill = info.Length() < 3 || !info[2].IsBoolean() || info[2].As<Napi::Boolean>().Value();
+    auto off = core_->PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()), spill);
     if (!off.ok()) { ThrowStatus(env, off.status()); return env.Undefined(); }
     return Napi::Number::New(env, static_cast<double>(*off));
   }

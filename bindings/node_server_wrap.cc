@@ -15,6 +15,7 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
     return DefineClass(env, "NativeNodeServer",
                        {InstanceMethod("stop", &NodeServerWrap::Stop),
                         InstanceMethod("stats", &NodeServerWrap::Stats),
+                        InstanceMethod("storeObjects", &NodeServerWrap::StoreObjects),
                         InstanceAccessor("nodeId", &NodeServerWrap::NodeId, nullptr)});
   }
 
@@ -36,6 +37,9 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
     if (o.Has("memoryMonitorPeriodMs") && o.Get("memoryMonitorPeriodMs").IsNumber())
       opts.memory_monitor_period_ms = o.Get("memoryMonitorPeriodMs").ToNumber().Int32Value();
     if (o.Has("workingDir") && o.Get("workingDir").IsString()) opts.working_dir = o.Get("workingDir").ToString();
+    if (o.Has("spillDir") && o.Get("spillDir").IsString()) opts.spill_dir = o.Get("spillDir").ToString();
+    if (o.Has("spillMaxBytes") && o.Get("spillMaxBytes").IsNumber())
+      opts.spill_max_bytes = static_cast<int64_t>(o.Get("spillMaxBytes").ToNumber().DoubleValue());
     Napi::Object res = o.Get("resources").As<Napi::Object>();
     Napi::Array names = res.GetPropertyNames();
     for (uint32_t i = 0; i < names.Length(); i++) {
@@ -61,6 +65,10 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), server_ ? server_->StatsJson() : "{}");
+  }
+  // storeObjects() -> JSON text: every object with its location, plus totals.
+  Napi::Value StoreObjects(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->StoreObjectsJson() : "{}");
   }
   Napi::Value NodeId(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), server_ ? server_->node_id().Hex() : "");

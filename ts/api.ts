@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { ObjectRef } from './object_ref.js';
 import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
 import { taskSignal } from './task_context.js';
-import { loadAddon, workerMainPath } from './native.js';
+import { loadAddon, workerMainPath, type NativeNodeServer } from './native.js';
 import {
   memoryThreshold, validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions,
   validateWaitOptions,
@@ -74,20 +74,31 @@ export async function init(opts?: InitOptions): Promise<void> {
     const env = { ...process.env, ...(o.runtimeEnv?.envVars ?? {}) };
     const workerEnv = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
     const socketPath = path.join(sessionDir, 'sockets', 'node.sock');
-    const node = new addon.NativeNodeServer({
-      socketPath,
-      sessionDir,
-      storeBytes,
-      resources,
-      prestart: Math.ceil(numCpus),
-      // Tasks are bounded by CPUs; the extra room is for actors, which keep
-      // their worker for life, and for workers blocked in a nested get.
-      maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
-      workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
-      workerEnv,
-      workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
-      ...memoryMonitorOptions(o.memoryUsageThreshold),
-    });
+    let node: NativeNodeServer;
+    try {
+      node = new addon.NativeNodeServer({
+        socketPath,
+        sessionDir,
+        storeBytes,
+        resources,
+        prestart: Math.ceil(numCpus),
+        // Tasks are bounded by CPUs; the extra room is for actors, which keep
+        // their worker for life, and for workers blocked in a nested get.
+        maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
+        workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
+        workerEnv,
+        workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
+        // Spilled objects go to a fresh spill_XXXXXX directory under this one,
+        // removed at shutdown (the default lives in sessionDir anyway).
+        spillDir: o.objectSpillingDirectory !== undefined ? path.resolve(o.objectSpillingDirectory) : sessionDir,
+        spillMaxBytes: o.objectSpillingMaxBytes ?? -1,
+        ...memoryMonitorOptions(o.memoryUsageThreshold),
+      });
+    } catch (e) {
+      // e.g. the spill directory cannot be created: leave nothing behind.
+      rmSync(sessionDir, { recursive: true, force: true });
+      throw e;
+    }
     let rt: Runtime;
     try {
       rt = new Runtime({ nodeSocket: socketPath, listenPath: path.join(sessionDir, 'sockets', 'driver.sock'), isDriver: true, namespace: o.namespace ?? '' });
@@ -327,6 +338,47 @@ export async function clusterResources(): Promise<Record<string, number>> {
 
 export async function availableResources(): Promise<Record<string, number>> {
   return JSON.parse(await requireRuntime('ray.availableResources()').gcs('available_resources')) as Record<string, number>;
+}
+
+/** Where one object of the node's object store is, as listed by storeStats(). */
+export interface StoreObjectInfo {
+  /** Object id, 40 hex digits (ObjectRef.id). */
+  id: string;
+  /** Bytes as created (the serialized layout). */
+  size: number;
+  /** False while its creator is still writing it. */
+  sealed: boolean;
+  /** 'memory': only in shared memory; 'spilled': only on disk; 'both': restored, disk copy kept. */
+  location: 'memory' | 'spilled' | 'both';
+  /** True until its owner frees it (pinned as the primary copy). */
+  pinned: boolean;
+  /** Plasma refs held by processes (mapped for read, or being written). */
+  refs: number;
+}
+
+/** The node's object store: totals and every object with its location. */
+export interface StoreStats {
+  storeCapacity: number;
+  /** Shared-memory bytes reserved (64-byte units). */
+  storeUsed: number;
+  /** Of storeUsed: primary copies pinned by their owners and not on disk. */
+  storePinned: number;
+  /** The spill directory ('' when spilling is off). */
+  spillDir: string;
+  /** Bytes of spilled copies on disk now, and the limit. */
+  spillUsed: number;
+  spillLimit: number;
+  /** Objects with a copy on disk now. */
+  spilledObjects: number;
+  /** Objects written to disk / read back since start (cumulative). */
+  spillCount: number;
+  restoreCount: number;
+  objects: StoreObjectInfo[];
+}
+
+/** The node's object store contents and spill totals (one round trip to the node server). */
+export async function storeStats(): Promise<StoreStats> {
+  return JSON.parse(await requireRuntime('ray.storeStats()').gcs('store_objects')) as StoreStats;
 }
 
 /** @internal Store and runtime statistics for tests and the CLI. */

@@ -176,7 +176,8 @@ export class Executor {
   /**
    * Encodes a result. When the store is full, waits (bounded, with backoff)
    * for owners and readers to release memory: the node server has asked
-   * every process to collect garbage. Spilling comes with fault tolerance.
+   * every process to collect garbage. (The node server has already spilled
+   * to disk what it could; what is left is in use or the disk limit is reached.)
    */
   async #encode(value: unknown, id: Uint8Array, label: string): Promise<NativeReturn> {
     const deadline = Date.now() + STORE_FULL_WAIT_MS;

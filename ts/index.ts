@@ -1,9 +1,9 @@
 // rayts: Ray for TypeScript. The package root re-exports the public API.
 export {
   init, shutdown, isInitialized, remote, importModule, put, get, wait, cancel, kill, getActor, exitActor,
-  getRuntimeContext, nodes, clusterResources, availableResources, debugStats,
+  getRuntimeContext, nodes, clusterResources, availableResources, debugStats, storeStats,
 } from './api.js';
-export type { RuntimeContext, NodeInfo } from './api.js';
+export type { RuntimeContext, NodeInfo, StoreStats, StoreObjectInfo } from './api.js';
 export { ObjectRef } from './object_ref.js';
 export {
   RemoteFunction, MultiReturnRemoteFunction, StreamingRemoteFunction, ObjectRefGenerator,

@@ -44,7 +44,8 @@ export interface NativeCoreWorker {
   putInline(data: Uint8Array): Uint8Array | undefined;
   setScratch(buf: Uint8Array): void;
   nextPutId(): Uint8Array;
-  plasmaCreate(id: Uint8Array, size: number): number;
+  /** spill = false: ObjectStoreFullError rather than spill to disk. Default true. */
+  plasmaCreate(id: Uint8Array, size: number, spill?: boolean): number;
   plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
   plasmaGet(id: Uint8Array): [number, number];
   plasmaRelease(id: Uint8Array): void;
@@ -104,11 +105,17 @@ export interface NativeNodeServerOptions {
   memoryUsageThreshold?: number;
   /** Memory monitor sampling period; 0 disables it. */
   memoryMonitorPeriodMs?: number;
+  /** Parent of the spill directory; omitted: sessionDir. */
+  spillDir?: string;
+  /** Spill disk limit in bytes; -1: free space minus a margin; 0: no spilling. */
+  spillMaxBytes?: number;
 }
 
 export interface NativeNodeServer {
   stop(): void;
   stats(): string;
+  /** JSON of StoreStats (see ts/api.ts). */
+  storeObjects(): string;
   readonly nodeId: string;
 }
 

@@ -62,6 +62,18 @@ export interface InitOptions {
   resources?: Record<string, number>;
   /** Shared-memory object store size in bytes (>= 1 MiB). */
   objectStoreMemory?: number;
+  /**
+   * Where objects are spilled when the store is full: a fresh `spill_XXXXXX`
+   * directory is made under this one and removed at shutdown. Default: the
+   * session directory (under `os.tmpdir()/rayts`).
+   */
+  objectSpillingDirectory?: string;
+  /**
+   * Most bytes spilled objects may take on disk; 0 turns spilling off.
+   * Default: the free space of the spill directory's filesystem at init,
+   * minus min(10% of it, 1 GiB).
+   */
+  objectSpillingMaxBytes?: number;
   namespace?: string;
   runtimeEnv?: RuntimeEnv;
   /** Forward worker stdout/stderr to the driver. Default true. */
@@ -353,6 +365,8 @@ export const INIT_OPTION_NAMES = [
   'runtimeEnv',
   'logToDriver',
   'memoryUsageThreshold',
+  'objectSpillingDirectory',
+  'objectSpillingMaxBytes',
 ] as const;
 export const RUNTIME_ENV_NAMES = ['envVars', 'workingDir'] as const;
 
@@ -378,6 +392,16 @@ export function validateInitOptions(o: unknown): InitOptions {
       throw new RangeError(`objectStoreMemory must be an integer number of bytes >= ${MIN_OBJECT_STORE_MEMORY} (1 MiB), got ${show(n)}`);
     }
     out.objectStoreMemory = n;
+  }
+  if (src.objectSpillingDirectory !== undefined) {
+    out.objectSpillingDirectory = nonEmptyString('objectSpillingDirectory', src.objectSpillingDirectory);
+  }
+  if (src.objectSpillingMaxBytes !== undefined) {
+    const n = number('objectSpillingMaxBytes', src.objectSpillingMaxBytes);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`objectSpillingMaxBytes must be a non-negative integer number of bytes (0 turns spilling off), got ${show(n)}`);
+    }
+    out.objectSpillingMaxBytes = n;
   }
   if (src.namespace !== undefined) out.namespace = nonEmptyString('namespace', src.namespace);
   if (src.runtimeEnv !== undefined) {

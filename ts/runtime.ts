@@ -117,6 +117,8 @@ export class Runtime implements RefRuntime {
   #gcs = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
   #generators = new Map<string, GeneratorState>();
   #drops: Uint8Array[] = [];
+  /** Until then, creates may spill without a sweep first (the last sweep found nothing dead). */
+  #spillFirstUntil = 0;
   #dropScheduled = false;
   #holds = 0;
   #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
@@ -340,13 +342,15 @@ export class Runtime implements RefRuntime {
   /**
    * Store pressure: run a full collection, then drop at once every large ref
    * and zero-copy view it found dead. Their finalizers would only run on a
-   * later turn, too late for a synchronous put in a loop.
+   * later turn, too late for a synchronous put in a loop. Returns how many
+   * refs and views it found dead.
    */
-  sweep(): void {
-    if (this.closed) return;
+  sweep(): number {
+    if (this.closed) return 0;
     const gc = fullGc();
     if (gc) gc();
-    for (const token of this.core.sweepWeak()) {
+    const dead = this.core.sweepWeak();
+    for (const token of dead) {
       const e = this.#weak.get(token);
       this.#weak.delete(token);
       if (e === undefined) continue;
@@ -361,6 +365,7 @@ export class Runtime implements RefRuntime {
       }
     }
     this.flushDrops();
+    return dead.length;
   }
 
   /** A handle was garbage-collected: batch the decrements. */
@@ -433,22 +438,28 @@ export class Runtime implements RefRuntime {
     }
     let offset: number;
     try {
-      offset = this.core.plasmaCreate(id, s.totalSize);
+      // First without spilling: garbage this process can free at once (a
+      // sweep) is cheaper to drop than to write to disk. But not a full GC
+      // per put: after a sweep that found nothing, spill at once for 1 s.
+      offset = this.core.plasmaCreate(id, s.totalSize, Date.now() < this.#spillFirstUntil);
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
-      offset = this.#createUnderPressure(id, s.totalSize, e);
+      offset = this.#underPressure(() => this.core.plasmaCreate(id, s.totalSize), e);
     }
     writeTo(s, this.#store.subarray(offset, offset + s.totalSize));
   }
 
   /**
    * The store is full. Free what this process holds but can no longer reach
-   * (sweep), then give other processes (asked by the node server to collect
-   * too) a bounded time to release theirs; put is synchronous, so this
-   * waits in place. Spilling to disk comes with the fault-tolerance work.
+   * (sweep), then ask again, now letting the node server spill to disk. If
+   * even that fails (what is left is mapped by live views or being written,
+   * or the spill disk is full), give other processes (asked by the node
+   * server to collect too) a bounded time to release theirs; put is
+   * synchronous, so this waits in place. `op` is the create (or a get whose
+   * spilled object found no room to be restored).
    */
-  #createUnderPressure(id: Uint8Array, size: number, first: ObjectStoreFullError): number {
-    this.sweep();
+  #underPressure<T>(op: () => T, first: ObjectStoreFullError): T {
+    if (this.sweep() === 0) this.#spillFirstUntil = Date.now() + 1000;
     // Frees (plasma deletes) wait in the outbox until the turn ends: this is
     // a synchronous loop, so send them now.
     this.core.flush();
@@ -456,7 +467,7 @@ export class Runtime implements RefRuntime {
     let last: unknown = first;
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       try {
-        return this.core.plasmaCreate(id, size);
+        return op();
       } catch (e) {
         if (!(e instanceof ObjectStoreFullError)) throw e;
         last = e;
@@ -526,7 +537,13 @@ export class Runtime implements RefRuntime {
   }
 
   #readPlasma(id: Uint8Array): unknown {
-    const [offset, size] = this.core.plasmaGet(id);
+    let offset: number, size: number;
+    try {
+      [offset, size] = this.core.plasmaGet(id);
+    } catch (e) {
+      if (!(e instanceof ObjectStoreFullError)) throw e; // else: spilled, no room to restore yet
+      [offset, size] = this.#underPressure(() => this.core.plasmaGet(id), e);
+    }
     const view = this.#store.subarray(offset, offset + size);
     const views: ArrayBufferView[] = [];
     let value: unknown;

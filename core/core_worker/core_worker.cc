@@ -233,10 +233,10 @@ void CoreWorker::PutInline(const ObjectID& id, std::shared_ptr<const std::string
   memory_store_.Put(id, std::move(data), false, false, size);
 }
 
-StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size) {
+StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill) {
   Fbb fbb(128);
   auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size));
+  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size, !allow_spill));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaCreateReply, &storage, &env));
@@ -271,6 +271,9 @@ StatusOr<PlasmaView> CoreWorker::PlasmaGet(const ObjectID& id) {
   RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env));
   auto* r = env->body_as_PlasmaGetReply();
   if (!r->objects() || r->objects()->size() != 1 || !r->objects()->Get(0)->found()) {
+    // Present but not restorable from spill (no room): the store says why.
+    if (r->objects() && r->objects()->size() == 1 && r->objects()->Get(0)->code() != 0)
+      return Status(static_cast<StatusCode>(r->objects()->Get(0)->code()), Str(r->objects()->Get(0)->message()));
     return Status::ObjectLost("object " + id.Hex() + " is not in the object store");
   }
   auto* o = r->objects()->Get(0);

@@ -169,7 +169,8 @@ class CoreWorker {
   // NextPutId + PutInline under one lock.
   ObjectID PutInlineNew(std::shared_ptr<const std::string> data);
   // Allocates `size` bytes in plasma for `id`; the host writes, then seals.
-  StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size);
+  // allow_spill = false: the store answers OutOfMemory rather than spill.
+  StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill = true);
   Status PlasmaSeal(const ObjectID& id, bool owned_put);
   StatusOr<PlasmaView> PlasmaGet(const ObjectID& id);
   void PlasmaRelease(const ObjectID& id);

@@ -12,20 +12,12 @@ PlasmaStore::PlasmaStore(uint64_t capacity, uint8_t* base)
 PlasmaStore::~PlasmaStore() = default;
 
 StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t size,
-                                       bool pinned) {
+                                       bool pinned, bool allow_spill) {
   if (objects_.count(id)) {
     return Status::AlreadyExists("object " + id.Hex() + " already exists in the object store");
   }
-  StatusOr<uint64_t> offset = allocator_.Allocate(size);
-  if (!offset.ok()) {
-    // Evict only if that can work: free bytes plus evictable bytes must
-    // cover the request (fragmentation can still defeat it).
-    const uint64_t need = Allocator::RoundUp(size);
-    const uint64_t reclaimable = allocator_.capacity() - allocator_.used() + evictable_bytes_;
-    if (need > reclaimable) return OutOfMemoryError(id, size);
-    while (!offset.ok() && EvictOne()) offset = allocator_.Allocate(size);
-    if (!offset.ok()) return OutOfMemoryError(id, size);
-  }
+  StatusOr<uint64_t> offset = AllocateWithRoom(id, size, "create object", allow_spill);
+  if (!offset.ok()) return offset.status();
   Entry& e = objects_[id];
   e.offset = *offset;
   e.size = size;
@@ -33,9 +25,78 @@ StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t 
   e.state = State::kCreated;
   e.creator = c;
   e.pinned = pinned;
-  if (pinned) pinned_bytes_ += e.alloc_size;
-  AddRef(c, id, e);
+  e.last_use = next_use_++;
+  AddRef(c, id, e);  // files it (UpdateLru)
   return e.offset;
+}
+
+StatusOr<uint64_t> PlasmaStore::AllocateWithRoom(const ObjectID& id, uint64_t size, const char* what,
+                                                 bool allow_spill) {
+  StatusOr<uint64_t> offset = allocator_.Allocate(size);
+  if (offset.ok()) return offset;
+  // Make room only if that can work: free plus evictable plus spillable
+  // bytes must cover the request (fragmentation can still defeat it).
+  const uint64_t need = Allocator::RoundUp(size);
+  const uint64_t free_bytes = allocator_.capacity() - allocator_.used();
+  std::vector<std::pair<uint64_t, ObjectID>> spillable;  // (last use, id)
+  uint64_t spillable_bytes = 0;
+  if (spill_ && allow_spill) {  // under pressure only: this walks every object
+    for (const auto& [oid, e] : objects_) {
+      if (e.state == State::kSealed && e.in_memory && !e.spilled && e.pinned && e.total_refs == 0 &&
+          !e.delete_pending) {
+        spillable.emplace_back(e.last_use, oid);
+      }
+    }
+    std::sort(spillable.begin(), spillable.end());
+    uint64_t disk = 0;  // what spilling them would write
+    for (const auto& [use, oid] : spillable) {
+      const Entry& e = objects_.at(oid);
+      if (!spill_->Fits(disk + e.size)) break;
+      disk += e.size;
+      spillable_bytes += e.alloc_size;
+    }
+  }
+  if (need > free_bytes + evictable_bytes_ + spillable_bytes) return OutOfMemoryError(id, size, what, Status::OK());
+  while (!offset.ok() && EvictOne()) offset = allocator_.Allocate(size);
+  Status spill_error;
+  for (size_t i = 0; !offset.ok() && i < spillable.size(); i++) {
+    Entry& e = objects_.at(spillable[i].second);
+    spill_error = SpillOne(spillable[i].second, e);
+    if (!spill_error.ok()) break;
+    offset = allocator_.Allocate(size);
+  }
+  if (!offset.ok()) return OutOfMemoryError(id, size, what, spill_error);
+  return offset;
+}
+
+Status PlasmaStore::SpillOne(const ObjectID& id, Entry& e) {
+  RAYTS_CHECK(spill_ && e.in_memory && e.state == State::kSealed && e.total_refs == 0);
+  if (!e.spilled) {
+    RAYTS_RETURN_IF_ERROR(spill_->Write(id, base_ + e.offset, e.size));
+    e.spilled = true;
+    spill_count_++;
+  }
+  e.in_memory = false;
+  UpdateLru(id, e);
+  allocator_.Free(e.offset);
+  return Status::OK();
+}
+
+Status PlasmaStore::Restore(const ObjectID& id, Entry& e) {
+  RAYTS_CHECK(spill_ && !e.in_memory && e.spilled);
+  StatusOr<uint64_t> offset = AllocateWithRoom(id, e.size, "restore spilled object", true);
+  if (!offset.ok()) return offset.status();
+  Status s = spill_->Read(id, base_ + *offset, e.size);
+  if (!s.ok()) {
+    allocator_.Free(*offset);
+    return s;
+  }
+  e.offset = *offset;
+  e.alloc_size = allocator_.BlockSize(e.offset);
+  e.in_memory = true;
+  restore_count_++;
+  UpdateLru(id, e);
+  return Status::OK();
 }
 
 Status PlasmaStore::Seal(ClientId c, const ObjectID& id) {
@@ -45,6 +106,7 @@ Status PlasmaStore::Seal(ClientId c, const ObjectID& id) {
   if (e.state != State::kCreated) return Status::Invalid("seal: object " + id.Hex() + " is already sealed");
   if (e.creator != c) return Status::Invalid("seal: object " + id.Hex() + " was created by another client");
   e.state = State::kSealed;
+  e.last_use = next_use_++;
   DropRefs(c, id, e, 1);
 
   std::vector<Completion> done;
@@ -58,7 +120,7 @@ Status PlasmaStore::Seal(ClientId c, const ObjectID& id) {
       auto slots = pg->second.missing.find(id);
       RAYTS_CHECK(slots != pg->second.missing.end());
       for (size_t slot : slots->second) {
-        pg->second.results[slot] = GetResult{id, true, e.offset, e.size};
+        pg->second.results[slot] = GetResult{id, true, e.offset, e.size, Status::OK()};
         AddRef(pg->second.client, id, e);
       }
       pg->second.missing.erase(slots);
@@ -95,7 +157,15 @@ uint64_t PlasmaStore::Get(ClientId c, std::vector<ObjectID> ids, GetCallback cb)
     auto it = objects_.find(id);
     if (it != objects_.end() && it->second.state == State::kSealed) {
       Entry& e = it->second;
-      pg.results[i] = GetResult{id, true, e.offset, e.size};
+      if (!e.in_memory) {
+        Status s = Restore(id, e);
+        if (!s.ok()) {
+          pg.results[i].error = std::move(s);
+          continue;
+        }
+      }
+      e.last_use = next_use_++;
+      pg.results[i] = GetResult{id, true, e.offset, e.size, Status::OK()};
       AddRef(c, id, e);
     } else {
       pg.missing[id].push_back(i);
@@ -137,11 +207,13 @@ void PlasmaStore::Delete(const ObjectID& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   Entry& e = it->second;
-  if (e.pinned) {
-    e.pinned = false;
-    pinned_bytes_ -= e.alloc_size;
-  }
+  e.pinned = false;
   e.delete_pending = true;
+  if (e.spilled && e.in_memory && spill_) {
+    // Readers still map the memory copy; the disk copy is needed no more.
+    spill_->Remove(id);
+    e.spilled = false;
+  }
   AfterRefsChanged(id, e);
 }
 
@@ -149,7 +221,6 @@ void PlasmaStore::Unpin(const ObjectID& id) {
   auto it = objects_.find(id);
   if (it == objects_.end() || !it->second.pinned) return;
   it->second.pinned = false;
-  pinned_bytes_ -= it->second.alloc_size;
   UpdateLru(id, it->second);
 }
 
@@ -220,8 +291,15 @@ void PlasmaStore::AfterRefsChanged(const ObjectID& id, Entry& e) {
 }
 
 void PlasmaStore::UpdateLru(const ObjectID& id, Entry& e) {
-  const bool evictable =
-      e.state == State::kSealed && !e.pinned && e.total_refs == 0 && !e.delete_pending;
+  const bool counts_pinned = e.pinned && e.in_memory && !e.spilled;
+  if (counts_pinned != e.in_pinned) {
+    if (counts_pinned) pinned_bytes_ += e.alloc_size;
+    else pinned_bytes_ -= e.alloc_size;
+    e.in_pinned = counts_pinned;
+  }
+  // A memory copy with a disk copy behind it is evictable even if pinned.
+  const bool evictable = e.state == State::kSealed && e.in_memory && (!e.pinned || e.spilled) &&
+                         e.total_refs == 0 && !e.delete_pending;
   if (evictable && !e.in_lru) {
     e.lru_it = lru_.insert(lru_.end(), id);
     e.in_lru = true;
@@ -241,14 +319,15 @@ void PlasmaStore::FreeObject(const ObjectID& id) {
     lru_.erase(e.lru_it);
     evictable_bytes_ -= e.alloc_size;
   }
-  if (e.pinned) pinned_bytes_ -= e.alloc_size;
+  if (e.in_pinned) pinned_bytes_ -= e.alloc_size;
   for (const auto& [client, n] : e.refs) {
     auto cs = clients_.find(client);
     if (cs == clients_.end()) continue;
     cs->second.objects.erase(id);
     if (cs->second.objects.empty() && cs->second.gets.empty()) clients_.erase(cs);
   }
-  allocator_.Free(e.offset);
+  if (e.in_memory) allocator_.Free(e.offset);
+  if (e.spilled && spill_) spill_->Remove(id);
   objects_.erase(it);
 }
 
@@ -256,23 +335,50 @@ bool PlasmaStore::EvictOne() {
   if (lru_.empty()) return false;
   const ObjectID id = lru_.front();
   evicted_count_++;
-  FreeObject(id);
+  Entry& e = objects_.at(id);
+  if (e.spilled) {
+    // Only the memory copy goes; the object stays, on disk.
+    e.in_memory = false;
+    UpdateLru(id, e);
+    allocator_.Free(e.offset);
+  } else {
+    FreeObject(id);
+  }
   return true;
 }
 
-Status PlasmaStore::OutOfMemoryError(const ObjectID& id, uint64_t size) const {
+Status PlasmaStore::OutOfMemoryError(const ObjectID& id, uint64_t size, const char* what,
+                                     const Status& spill_error) const {
   uint64_t in_use = 0;  // referenced or being written, not pinned
   for (const auto& [oid, e] : objects_) {
-    if (!e.pinned && (e.total_refs > 0 || e.state == State::kCreated)) in_use += e.alloc_size;
+    if (e.in_memory && !e.in_pinned && (e.total_refs > 0 || e.state == State::kCreated)) in_use += e.alloc_size;
+  }
+  std::string spill;
+  if (spill_) {
+    spill = "; spill disk " + std::to_string(spill_->used_bytes()) + " of " +
+            std::to_string(spill_->limit_bytes()) + " bytes used (" + spill_->dir() + ")";
+    if (!spill_error.ok()) spill += ", spilling failed: " + spill_error.message();
+  } else {
+    spill = "; spilling to disk is off";
   }
   return Status::OutOfMemory(
-      "cannot create object " + id.Hex() + " of " + std::to_string(size) +
-      " bytes: object store capacity " + std::to_string(allocator_.capacity()) + " bytes, " +
-      std::to_string(allocator_.used()) + " used (" + std::to_string(pinned_bytes_) +
+      std::string("cannot ") + what + " " + id.Hex() + " of " + std::to_string(size) +
+      " bytes: object store " + std::to_string(allocator_.used()) + " of " +
+      std::to_string(allocator_.capacity()) + " bytes used (" + std::to_string(pinned_bytes_) +
       " pinned by owners, " + std::to_string(in_use) + " in use by clients or being written, " +
       std::to_string(evictable_bytes_) + " evictable), largest free block " +
-      std::to_string(allocator_.largest_free_block()) +
-      " bytes. Release object refs you no longer need, or start with a larger object store");
+      std::to_string(allocator_.largest_free_block()) + " bytes" + spill +
+      ". Release object refs you no longer need, or start with a larger object store or spill limit");
+}
+
+std::vector<ObjectInfo> PlasmaStore::ListObjects() const {
+  std::vector<ObjectInfo> out;
+  out.reserve(objects_.size());
+  for (const auto& [id, e] : objects_) {
+    out.push_back(ObjectInfo{id, e.size, e.state == State::kSealed, e.in_memory, e.spilled,
+                             e.pinned, e.total_refs});
+  }
+  return out;
 }
 
 PlasmaStore::Completion PlasmaStore::TakePendingGet(uint64_t get_id) {

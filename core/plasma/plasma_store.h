@@ -7,6 +7,10 @@
 // Lifecycle: CREATED (being written; the creator holds one ref) -> SEALED
 // (immutable, readable) -> gone, through Delete, Abort (CREATED only), eviction
 // or the creator's disconnect.
+// Location of a SEALED object: in memory, spilled (a copy in the SpillStore,
+// no memory), or both (restored: the disk copy stays until Delete, so the
+// memory copy is evictable like an unpinned one and dropping it costs no
+// write).
 // Eviction: an object is evictable when SEALED, unpinned, unreferenced and not
 // delete-pending; evictable objects are kept in LRU order of the moment they
 // became evictable (so a Release that drops the last ref makes an object the
@@ -15,8 +19,9 @@
 // Delete while referenced: the object stays readable (Get and Contains still
 // see it, Create of the same id is AlreadyExists) until its last ref is
 // released, then it is freed.
-// Ownership: owns the Allocator and all entries; `base` is borrowed, only for
-// stats and debugging.
+// Ownership: owns the Allocator and all entries; `base` (the mapping the
+// offsets are relative to) and the SpillStore are borrowed. The store reads
+// and writes object bytes only to spill and restore them.
 // Thread safety: none. The node server calls every method on its io thread.
 // Get callbacks run on that thread, synchronously inside Get, Seal or
 // CancelGet, after the store's state is consistent; they may call back in.
@@ -36,6 +41,7 @@
 #include "core/common/id.h"
 #include "core/common/status.h"
 #include "core/plasma/allocator.h"
+#include "core/plasma/spill_store.h"
 
 namespace rayts::plasma {
 
@@ -46,6 +52,18 @@ struct GetResult {
   bool found = false;
   uint64_t offset = 0;
   uint64_t size = 0;
+  Status error;  // why a present object could not be returned (restore failed)
+};
+
+// One object as listed by PlasmaStore::ListObjects.
+struct ObjectInfo {
+  ObjectID id;
+  uint64_t size = 0;
+  bool sealed = false;
+  bool in_memory = false;
+  bool spilled = false;
+  bool pinned = false;  // the owner has not freed it
+  uint64_t refs = 0;    // client refs (mapped for read or being written)
 };
 
 using GetCallback = std::function<void(std::vector<GetResult>)>;
@@ -55,13 +73,20 @@ class PlasmaStore {
   PlasmaStore(uint64_t capacity, uint8_t* base);
   ~PlasmaStore();
 
+  // Enables spilling to `spill` (borrowed; must outlive the store or be
+  // detached with nullptr while nothing is spilled).
+  void SetSpillStore(SpillStore* spill) { spill_ = spill; }
+
   PlasmaStore(const PlasmaStore&) = delete;
   PlasmaStore& operator=(const PlasmaStore&) = delete;
 
   // Reserves `size` bytes for `id` and returns their offset; client `c` holds
   // a ref until Seal or Abort. AlreadyExists if `id` is present; OutOfMemory
   // (ObjectStoreFull) if the request cannot fit even after evicting.
-  StatusOr<uint64_t> Create(ClientId c, const ObjectID& id, uint64_t size, bool pinned);
+  // allow_spill = false: evict but do not spill (the caller will first try
+  // to free memory another way, then ask again).
+  StatusOr<uint64_t> Create(ClientId c, const ObjectID& id, uint64_t size, bool pinned,
+                            bool allow_spill = true);
   // CREATED -> SEALED by its creator; completes gets waiting on it.
   Status Seal(ClientId c, const ObjectID& id);
   // Frees an unsealed object; only its creator may abort it.
@@ -86,8 +111,10 @@ class PlasmaStore {
   // pending gets without calling their callbacks.
   void DisconnectClient(ClientId c);
 
-  // True if `id` is present and sealed.
+  // True if `id` is present and sealed (in memory or spilled).
   bool Contains(const ObjectID& id) const;
+  // Every object with its location and size, in no particular order.
+  std::vector<ObjectInfo> ListObjects() const;
 
   uint64_t used_bytes() const { return allocator_.used(); }  // reserved, 64-byte units
   uint64_t capacity() const { return allocator_.capacity(); }
@@ -96,6 +123,11 @@ class PlasmaStore {
   uint64_t evicted_count() const { return evicted_count_; }
   uint64_t evictable_bytes() const { return evictable_bytes_; }
   size_t num_pending_gets() const { return pending_gets_.size(); }
+  uint64_t spilled_bytes() const { return spill_ ? spill_->used_bytes() : 0; }  // on disk now
+  uint64_t spill_limit() const { return spill_ ? spill_->limit_bytes() : 0; }
+  uint64_t num_spilled() const { return spill_ ? spill_->num_files() : 0; }     // objects on disk now
+  uint64_t spill_count() const { return spill_count_; }      // objects written to disk, cumulative
+  uint64_t restore_count() const { return restore_count_; }  // objects read back, cumulative
   const uint8_t* base() const { return base_; }
 
  private:
@@ -112,6 +144,10 @@ class PlasmaStore {
     bool pinned = false;
     bool delete_pending = false;
     bool in_lru = false;
+    bool in_memory = true;     // offset/alloc_size are valid
+    bool spilled = false;      // the SpillStore has a copy
+    bool in_pinned = false;    // counted in pinned_bytes_
+    uint64_t last_use = 0;     // spill order: least recent first
     std::list<ObjectID>::iterator lru_it;
   };
 
@@ -135,10 +171,18 @@ class PlasmaStore {
   bool DropRefs(ClientId c, const ObjectID& id, Entry& e, uint32_t n);
   // Frees an unreferenced delete-pending object or files it as evictable.
   void AfterRefsChanged(const ObjectID& id, Entry& e);
+  // Files `e` by its current flags: in or out of the LRU (evictable) and
+  // counted or not in pinned_bytes_. Call after changing any of them.
   void UpdateLru(const ObjectID& id, Entry& e);
+  // Finds `size` bytes: allocator, then eviction, then spilling.
+  StatusOr<uint64_t> AllocateWithRoom(const ObjectID& id, uint64_t size, const char* what, bool allow_spill);
+  // Moves `e` out of memory (writing its spill copy unless it has one).
+  Status SpillOne(const ObjectID& id, Entry& e);
+  // Brings a spilled-only `e` back into memory.
+  Status Restore(const ObjectID& id, Entry& e);
   void FreeObject(const ObjectID& id);
   bool EvictOne();
-  Status OutOfMemoryError(const ObjectID& id, uint64_t size) const;
+  Status OutOfMemoryError(const ObjectID& id, uint64_t size, const char* what, const Status& spill_error) const;
   Completion TakePendingGet(uint64_t get_id);
 
   Allocator allocator_;
@@ -152,6 +196,10 @@ class PlasmaStore {
   uint64_t pinned_bytes_ = 0;
   uint64_t evictable_bytes_ = 0;
   uint64_t evicted_count_ = 0;
+  SpillStore* spill_ = nullptr;
+  uint64_t spill_count_ = 0;
+  uint64_t restore_count_ = 0;
+  uint64_t next_use_ = 1;
 };
 
 }  // namespace rayts::plasma

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <future>
 
 #include "core/common/json.h"
@@ -55,6 +56,18 @@ Status NodeServer::Init() {
   region_ = std::move(region).value();
   region_->StartPrefault();
   store_ = std::make_unique<plasma::PlasmaStore>(region_->size(), region_->data());
+  if (opts_.spill_max_bytes != 0) {
+    std::string parent = opts_.spill_dir;
+    if (parent.empty()) parent = opts_.session_dir;
+    if (parent.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      parent = std::string(tmp && *tmp ? tmp : "/tmp") + "/rayts";
+    }
+    auto spill = plasma::SpillStore::Create(parent, opts_.spill_max_bytes);
+    if (!spill.ok()) return spill.status();
+    spill_ = std::move(spill).value();
+    store_->SetSpillStore(spill_.get());
+  }
 
   ProcessWorkerLauncher::Config lc;
   lc.argv = opts_.worker_argv;
@@ -115,6 +128,9 @@ void NodeServer::Stop() {
     io_.stop();
     thread_.join();
   }
+  // The io thread is gone: nothing reads the spill files any more.
+  if (store_) store_->SetSpillStore(nullptr);
+  spill_.reset();  // removes the spill directory
   ::unlink(opts_.socket_path.c_str());
 }
 
@@ -235,7 +251,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       auto* r = env.body_as_PlasmaCreate();
       ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
                         ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
-      auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true);
+      auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
       if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
       Fbb fbb(128);
       auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());
@@ -398,12 +414,22 @@ void NodeServer::HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::
     if (!c) return;
     Fbb fbb(256);
     std::vector<flatbuffers::Offset<proto::PlasmaObject>> objs;
-    for (auto& g : results)
-      objs.push_back(proto::CreatePlasmaObject(fbb, IdBytes(fbb, g.id), g.found, g.offset, g.size));
+    for (auto& g : results) {
+      auto msg = g.error.ok() ? 0 : fbb.CreateString(g.error.message());
+      objs.push_back(proto::CreatePlasmaObject(fbb, IdBytes(fbb, g.id), g.found, g.offset, g.size,
+                                               static_cast<int>(g.error.code()), msg));
+    }
     auto v = fbb.CreateVector(objs);
     c->conn->Send(FinishFrame(fbb, proto::CreatePlasmaGetReply(fbb, req_id, v)));
   };
-  uint64_t get_id = store_->Get(c->conn->id(), ids, reply);
+  auto reply_and_note = [this, reply](std::vector<plasma::GetResult> results) {
+    bool restore_failed = false;
+    for (auto& g : results) restore_failed |= g.error.code() == StatusCode::kOutOfMemory;
+    reply(std::move(results));
+    // A restore found no room: ask every process to drop what it no longer uses.
+    if (restore_failed) BroadcastGc();
+  };
+  uint64_t get_id = store_->Get(c->conn->id(), ids, reply_and_note);
   if (get_id != 0) {
     auto timer = std::make_shared<asio::steady_timer>(io_);
     timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, r->timeout_ms())));
@@ -426,6 +452,11 @@ std::string NodeServer::StatsJsonLocked() {
          ",\"storeObjects\":" + std::to_string(store_->num_objects()) +
          ",\"storePinned\":" + std::to_string(store_->pinned_bytes()) +
          ",\"storeEvicted\":" + std::to_string(store_->evicted_count()) +
+         ",\"spillUsed\":" + std::to_string(store_->spilled_bytes()) +
+         ",\"spillLimit\":" + std::to_string(store_->spill_limit()) +
+         ",\"spilledObjects\":" + std::to_string(store_->num_spilled()) +
+         ",\"spillCount\":" + std::to_string(store_->spill_count()) +
+         ",\"restoreCount\":" + std::to_string(store_->restore_count()) +
          ",\"prefaulted\":" + std::to_string(region_->prefaulted_bytes()) +
          ",\"leased\":" + std::to_string(leases_->num_leased()) +
          ",\"queuedLeases\":" + std::to_string(leases_->num_queued()) +
@@ -434,6 +465,37 @@ std::string NodeServer::StatsJsonLocked() {
          ",\"clients\":" + std::to_string(clients_.size()) +
          ",\"oomKills\":" + std::to_string(oom_kills_) +
          ",\"memoryThreshold\":" + std::to_string(opts_.memory_usage_threshold) + MemoryStatsJson() + "}";
+}
+
+std::string NodeServer::StoreObjectsJsonLocked() {
+  std::string out = "{\"storeCapacity\":" + std::to_string(store_->capacity()) +
+                    ",\"storeUsed\":" + std::to_string(store_->used_bytes()) +
+                    ",\"storePinned\":" + std::to_string(store_->pinned_bytes()) +
+                    ",\"spillDir\":" + JsonString(spill_ ? spill_->dir() : std::string()) +
+                    ",\"spillUsed\":" + std::to_string(store_->spilled_bytes()) +
+                    ",\"spillLimit\":" + std::to_string(store_->spill_limit()) +
+                    ",\"spilledObjects\":" + std::to_string(store_->num_spilled()) +
+                    ",\"spillCount\":" + std::to_string(store_->spill_count()) +
+                    ",\"restoreCount\":" + std::to_string(store_->restore_count()) + ",\"objects\":[";
+  bool first = true;
+  for (const auto& o : store_->ListObjects()) {
+    if (!first) out += ',';
+    first = false;
+    const char* where = o.in_memory ? (o.spilled ? "both" : "memory") : "spilled";
+    out += "{\"id\":\"" + o.id.Hex() + "\",\"size\":" + std::to_string(o.size) +
+           ",\"sealed\":" + (o.sealed ? "true" : "false") + ",\"location\":\"" + where +
+           "\",\"pinned\":" + (o.pinned ? "true" : "false") + ",\"refs\":" + std::to_string(o.refs) + "}";
+  }
+  return out + "]}";
+}
+
+std::string NodeServer::StoreObjectsJson() {
+  if (stopped_) return "{}";
+  auto p = std::make_shared<std::promise<std::string>>();  // outlives a timed-out wait
+  auto f = p->get_future();
+  asio::post(io_, [this, p] { p->set_value(StoreObjectsJsonLocked()); });
+  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
+  return f.get();
 }
 
 std::string NodeServer::StatsJson() {
@@ -613,6 +675,8 @@ void NodeServer::HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsReq
     out = gcs::ResourcesJson(avail);
   } else if (method == "stats") {
     out = StatsJsonLocked();
+  } else if (method == "store_objects") {
+    out = StoreObjectsJsonLocked();
   } else if (method == "jobs") {
     out = gcs_.JobsJson();
   } else if (method == "kv_put") {

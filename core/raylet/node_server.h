@@ -10,8 +10,10 @@
 // Ownership: owns the shared-memory region, the store, the pool, the lease
 // manager and the GCS tables. Leases are tracked per owner connection: when
 // an owner disconnects, its leases are returned and its requests cancelled.
-// Thread safety: all state lives on the io thread; Start/Stop/StatsJson may
-// be called from any thread.
+// Spilling: the store spills to and restores from a SpillStore on the io
+// thread, inside the create or get that needs it (see plasma_store.h).
+// Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
+// StoreObjectsJson may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -27,6 +29,7 @@
 #include "core/gcs/gcs_server.h"
 #include "core/plasma/plasma_store.h"
 #include "core/plasma/shm_region.h"
+#include "core/plasma/spill_store.h"
 #include "core/protocol/connection.h"
 #include "core/raylet/lease_manager.h"
 #include "core/raylet/memory_monitor.h"
@@ -49,6 +52,12 @@ struct NodeServerOptions {
   // period 0 disables the monitor.
   double memory_usage_threshold = 0.95;
   int memory_monitor_period_ms = 250;
+  // Object spilling: files go to a fresh `spill_XXXXXX` directory under
+  // spill_dir (empty: session_dir, or the system temp dir if that is empty
+  // too), removed at Stop. spill_max_bytes < 0: free space of that
+  // filesystem minus a margin; 0: spilling off.
+  std::string spill_dir;
+  int64_t spill_max_bytes = -1;
 };
 
 class NodeServer {
@@ -58,6 +67,7 @@ class NodeServer {
   void Stop();  // idempotent: kills workers, closes the socket
   const NodeID& node_id() const { return node_id_; }
   std::string StatsJson();  // blocking hop to the io thread
+  std::string StoreObjectsJson();  // blocking hop; see StoreObjectsJsonLocked
 
  private:
   struct Client;
@@ -76,6 +86,10 @@ class NodeServer {
   void WorkerGone(const WorkerID& id);
   void ScheduleReap();
   std::string StatsJsonLocked();
+  // {"storeCapacity","storeUsed","storePinned","spillDir","spillUsed","spillLimit",
+  //  "spilledObjects","spillCount","restoreCount","objects":[{"id","size","sealed",
+  //  "location":"memory"|"spilled"|"both","pinned","refs"}]}
+  std::string StoreObjectsJsonLocked();
   int SpareFor(const ResourceSet& req);
   void BroadcastGc();  // rate-limited TriggerGc to every client
   // Memory monitor: sample, and past the threshold
@@ -93,6 +107,7 @@ class NodeServer {
   std::atomic<bool> stopped_{false};
 
   std::unique_ptr<plasma::ShmRegion> region_;
+  std::unique_ptr<plasma::SpillStore> spill_;  // before store_: outlives it
   std::unique_ptr<plasma::PlasmaStore> store_;
   std::unique_ptr<ProcessWorkerLauncher> launcher_;
   std::unique_ptr<WorkerPool> pool_;

@@ -293,8 +293,8 @@ TEST_F(PlasmaStoreTest, ObjectStoreFullSaysWhatUsesTheMemory) {
   EXPECT_EQ(msg.rfind("ObjectStoreFull", 0), 0u) << msg;
   EXPECT_NE(msg.find(Id(3).Hex()), std::string::npos) << msg;
   EXPECT_NE(msg.find("512 bytes"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("capacity 1024"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("1024 used"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("object store 1024 of 1024 bytes used"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("spilling to disk is off"), std::string::npos) << msg;
   EXPECT_NE(msg.find("768 pinned"), std::string::npos) << msg;
   EXPECT_NE(msg.find("256 evictable"), std::string::npos) << msg;
   // Nothing was evicted for a request that could not succeed.

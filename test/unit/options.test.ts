@@ -138,6 +138,8 @@ describe('validateInitOptions', () => {
       namespace: 'prod',
       runtimeEnv: { envVars: { A: '1' }, workingDir: '/srv/app' },
       logToDriver: false,
+      objectSpillingDirectory: '/mnt/spill',
+      objectSpillingMaxBytes: 0,
     };
     expect(validateInitOptions(given)).toStrictEqual(given);
     expect(validateInitOptions({ address: 'auto' })).toStrictEqual({ address: 'auto' });
@@ -146,7 +148,7 @@ describe('validateInitOptions', () => {
   });
   it('rejects bad options with precise errors', () => {
     const cases: [object, typeof TypeError | typeof RangeError, string][] = [
-      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, memoryUsageThreshold); did you mean 'address'?"],
+      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, memoryUsageThreshold, objectSpillingDirectory, objectSpillingMaxBytes); did you mean 'address'?"],
       [{ address: 6379 }, TypeError, "address must be a string ('host:port' or 'auto'), got 6379"],
       [{ address: 'localhost' }, RangeError, "address must be 'host:port' or 'auto', got 'localhost'"],
       [{ address: 'h:70000' }, RangeError, "address must be 'host:port' or 'auto', got 'h:70000'"],
@@ -161,6 +163,10 @@ describe('validateInitOptions', () => {
       [{ logToDriver: 'yes' }, TypeError, "logToDriver must be a boolean, got string 'yes'"],
       [{ memoryUsageThreshold: 1.2 }, RangeError, 'memoryUsageThreshold must be a fraction of node memory in (0, 1], got 1.2'],
       [{ memoryUsageThreshold: '0.5' }, TypeError, "memoryUsageThreshold must be a number, got string '0.5'"],
+      [{ objectSpillingDirectory: '' }, RangeError, 'objectSpillingDirectory must not be empty'],
+      [{ objectSpillingDirectory: 5 }, TypeError, 'objectSpillingDirectory must be a string, got 5'],
+      [{ objectSpillingMaxBytes: -1 }, RangeError, 'objectSpillingMaxBytes must be a non-negative integer number of bytes (0 turns spilling off), got -1'],
+      [{ objectSpillingMaxBytes: '1G' }, TypeError, "objectSpillingMaxBytes must be a number, got string '1G'"],
     ];
     for (const [opts, cls, message] of cases) {
       const e = thrown(() => validateInitOptions(opts));
