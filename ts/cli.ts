@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `rayts` command line. Subcommands: microbenchmark.
+// The `rayts` command line. Subcommands: microbenchmark, memory.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -64,6 +64,20 @@ program
     if (o.objectStoreMemory !== undefined) opts.objectStoreMemory = o.objectStoreMemory;
     const results = await runMicrobenchmark(opts);
     process.exitCode = results.some((r) => r.mean === null) ? 1 : 0;
+  });
+
+program
+  .command('memory')
+  .description("Ray's `ray memory`: the objects of a running rayts program. Today every cluster is embedded in its driver process, so there is nothing to attach to from outside: call `await ray.memorySummary()` (typed) or print `ray.formatMemorySummary(await ray.memorySummary())` inside the program")
+  .option('--address <host:port>', 'a running cluster to attach to (needs `rayts start`, not implemented yet)')
+  .action((o: { address?: string }) => {
+    const where = o.address !== undefined ? `the cluster at ${o.address}` : 'a running cluster';
+    process.stderr.write(
+      `rayts memory: cannot attach to ${where}: this version of rayts runs embedded clusters only (inside the driver ` +
+      `process; \`rayts start\` does not exist yet), so no other process can read a program's objects.\n` +
+      `Inside your program, use:\n  console.log(ray.formatMemorySummary(await ray.memorySummary()));\n` +
+      `(objects with owner, size, location and reference kinds: local, submitted, contained, borrowed-by N, lineage).\n`);
+    process.exitCode = 2;
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -66,6 +66,12 @@ export interface InitOptions {
   runtimeEnv?: RuntimeEnv;
   /** Forward worker stdout/stderr to the driver. Default true. */
   logToDriver?: boolean;
+  /**
+   * Bytes of task specs each process keeps to recompute lost objects
+   * (lineage reconstruction). Past it the oldest lineage is dropped and those
+   * objects are no longer recomputable. Default 64 MiB; 0 keeps none.
+   */
+  lineageMaxBytes?: number;
 }
 
 export interface GetOptions {
@@ -343,6 +349,7 @@ export const INIT_OPTION_NAMES = [
   'namespace',
   'runtimeEnv',
   'logToDriver',
+  'lineageMaxBytes',
 ] as const;
 export const RUNTIME_ENV_NAMES = ['envVars', 'workingDir'] as const;
 
@@ -368,6 +375,13 @@ export function validateInitOptions(o: unknown): InitOptions {
       throw new RangeError(`objectStoreMemory must be an integer number of bytes >= ${MIN_OBJECT_STORE_MEMORY} (1 MiB), got ${show(n)}`);
     }
     out.objectStoreMemory = n;
+  }
+  if (src.lineageMaxBytes !== undefined) {
+    const n = number('lineageMaxBytes', src.lineageMaxBytes);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`lineageMaxBytes must be a non-negative integer number of bytes, got ${show(n)}`);
+    }
+    out.lineageMaxBytes = n;
   }
   if (src.namespace !== undefined) out.namespace = nonEmptyString('namespace', src.namespace);
   if (src.runtimeEnv !== undefined) {

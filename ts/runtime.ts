@@ -11,6 +11,7 @@ import {
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
+import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
 
 /** Values up to this size live in the owner's memory store and travel inline. */
@@ -122,13 +123,16 @@ export class Runtime implements RefRuntime {
   #lastOwnerBytes: Uint8Array | undefined;
   #lastOwner = '';
   #pendingAddOwners: string[] = [];
+  /** While set, every ObjectRef serialized is recorded here (nested refs). */
+  #nested: ObjectRef<unknown>[] | undefined;
 
-  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
+  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string; lineageMaxBytes?: number }) {
     const addon = loadAddon();
-    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string } = {
+    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; lineageMaxBytes?: number } = {
       nodeSocket: opts.nodeSocket, listenPath: opts.listenPath, isDriver: opts.isDriver,
     };
     if (opts.workerId) init.workerId = opts.workerId;
+    if (opts.lineageMaxBytes !== undefined) init.lineageMaxBytes = opts.lineageMaxBytes;
     // kick: the addon queued frames this turn; one flush at the turn's end
     // sends them all (one sendmsg per connection, from this thread).
     let flushQueued = false;
@@ -166,6 +170,7 @@ export class Runtime implements RefRuntime {
           return out;
         }
         const ref = v as ObjectRef<unknown>;
+        self.#nested?.push(ref);
         const owner = Buffer.from(ref.ownerAddress === '' ? self.address : ref.ownerAddress, 'utf8');
         const out = new Uint8Array(21 + owner.length);
         out[0] = 1;
@@ -285,6 +290,15 @@ export class Runtime implements RefRuntime {
         case EventType.TriggerGc:
           this.#collectGarbage();
           break;
+        case EventType.RecoverObject:
+          // A borrower lost the plasma copy of an object we own: recompute
+          // it (its waiters get the value, or the error, from the core).
+          try {
+            this.core.reconstruct(ev.id as Uint8Array);
+          } catch {
+            // reported to the waiting borrowers by the core
+          }
+          break;
       }
     }
   }
@@ -399,23 +413,39 @@ export class Runtime implements RefRuntime {
 
   put<T>(value: T): ObjectRef<T> {
     this.#checkOpen('ray.put()');
+    const nested: ObjectRef<unknown>[] = [];
     if (!isLargeBinary(value)) {
-      const small = serializeToBytes(value, this.hooks, 'ray.put value');
+      const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, 'ray.put value'));
       if (small.byteLength <= MAX_INLINE_BYTES) {
+        stageNested(this.core, nested); // the put object holds the refs inside it
         const id = this.core.putInline(small) ?? this.#scratch;
         return this.adoptRef<T>(id.slice(0, 20));
       }
+      nested.length = 0;
     }
-    const s = serialize(value, this.hooks, 'ray.put value');
+    const s = this.#collecting(nested, () => serialize(value, this.hooks, 'ray.put value'));
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
+      stageNested(this.core, nested);
       return this.adoptRef<T>((this.core.putInline(bytes) ?? this.#scratch).slice(0, 20));
     }
     const id = this.core.nextPutId();
     this.#writePlasma(id, s);
+    stageNested(this.core, nested);
     this.core.plasmaSeal(id, true);
     return this.adoptRef<T>(id, s.totalSize);
+  }
+
+  /** Runs a serialization, recording into `out` every ObjectRef it encodes. */
+  #collecting<R>(out: ObjectRef<unknown>[], f: () => R): R {
+    const prev = this.#nested;
+    this.#nested = out;
+    try {
+      return f();
+    } finally {
+      this.#nested = prev;
+    }
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
@@ -461,12 +491,14 @@ export class Runtime implements RefRuntime {
   }
 
   /** Worker side: encodes a task's return value for the reply. */
-  encodeReturn(value: unknown, returnId: Uint8Array, label: string): [Uint8Array | null, boolean, boolean, number] {
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
+    nested.length = 0;
     if (!isLargeBinary(value)) {
-      const small = serializeToBytes(value, this.hooks, label);
+      const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, label));
       if (small.byteLength <= MAX_INLINE_BYTES) return [small, false, false, small.byteLength];
+      nested.length = 0;
     }
-    const s = serialize(value, this.hooks, label);
+    const s = this.#collecting(nested, () => serialize(value, this.hooks, label));
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
@@ -625,7 +657,18 @@ export class Runtime implements RefRuntime {
       }
       r = this.core.tryGet(ref.binary);
     }
-    return this.#decode(ref, r);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#decode(ref, r);
+      } catch (e) {
+        // The plasma copy is gone (tryGet said it is there): recover it
+        // through lineage, then read again.
+        if (!(e instanceof ObjectLostError) || r !== true || attempt >= MAX_RECOVERIES) throw e;
+      }
+      requestRecovery(this.core, ref);
+      if (!(await this.waitReady(ref))) throw new RaySystemError('rayts was shut down while ray.get() was waiting');
+      r = this.core.tryGet(ref.binary);
+    }
   }
 
   async get(refs: ObjectRef<unknown> | ObjectRef<unknown>[], timeoutMs?: number): Promise<unknown> {
@@ -689,6 +732,21 @@ export class Runtime implements RefRuntime {
 
   /** Encodes task arguments: top-level refs by reference, large values via plasma. */
   encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
+    const nested: ObjectRef<unknown>[] = [];
+    const prev = this.#nested;
+    this.#nested = nested;
+    try {
+      const out = this.#encodeArgs(args, fnName);
+      // The task holds the refs nested in its arguments until it is done
+      // (consumed by the submit call that follows at once).
+      stageNested(this.core, nested);
+      return out;
+    } finally {
+      this.#nested = prev;
+    }
+  }
+
+  #encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
     const wire: NativeArg[] = new Array(args.length);
     const temps: ObjectRef<unknown>[] = [];
     for (let i = 0; i < args.length; i++) {

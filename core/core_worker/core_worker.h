@@ -37,6 +37,7 @@
 
 #include "core/common/id.h"
 #include "core/common/status.h"
+#include "core/core_worker/lineage_cache.h"
 #include "core/core_worker/memory_store.h"
 #include "core/core_worker/reference_counter.h"
 #include "core/plasma/shm_region.h"
@@ -52,6 +53,14 @@ struct CoreWorkerOptions {
   WorkerID worker_id = WorkerID::FromRandom();
   JobID job_id = 0;
   std::function<void()> notify;  // any thread; must not call back into CoreWorker
+  uint64_t lineage_max_bytes = 64ull << 20;  // bound on kept task specs (lineageMaxBytes)
+};
+
+// A ref found inside a value being serialized (see CoreWorker::StageNested).
+struct NestedRefIn {
+  ObjectID id;
+  std::string owner_address;  // empty: this process
+  int slot = 0;               // return index for task results; 0 otherwise
 };
 
 struct FunctionRef {
@@ -123,7 +132,8 @@ struct ReturnValue {         // from the host when a task finishes
 };
 
 struct Event {
-  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc };
+  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc,
+                    kRecoverObject };  // kRecoverObject: a borrower lost the plasma copy; call Reconstruct
   explicit Event(Type t) : type(t) {}
   Type type;
   ObjectID object_id;
@@ -176,6 +186,25 @@ class CoreWorker {
   // out[i] = 1 if ids[i] is ready in this process (value, error or plasma).
   void ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out);
   void RemoveLocalRefs(const std::vector<ObjectID>& ids);
+
+  // ---- ownership (ownership.cc) ----
+  // Refs found inside the value serialized next; consumed by the next
+  // PutInline/PutInlineNew/PlasmaSeal(owned_put) (the put object holds them),
+  // SubmitTask/CreateActor/SubmitActorTask (the task holds them until it
+  // finishes) or TaskDone/ReportGeneratorItem (return `slot`: the caller
+  // becomes their borrower before the reply goes out).
+  void StageNested(std::vector<NestedRefIn> refs);
+  // Owner: recovers `id` after its plasma copy was found missing: resubmits
+  // the creating task (recovering lost arguments first). OK if it is being
+  // recovered (wait for it) or was not lost; ObjectLost if not recomputable.
+  Status Reconstruct(const ObjectID& id);
+  // Borrower: the plasma copy of `id` is missing; ask its owner to recover it
+  // (the local entry becomes pending; kObjectReady follows).
+  void ReportLost(const ObjectID& id, const std::string& owner_address);
+  // Test hook: make the node's store lose its copy of `id` now.
+  Status LoseFromStore(const ObjectID& id);
+  // JSON summary of every object this process knows (see ts/memory.ts).
+  std::string MemorySummaryJson();
 
   // ---- tasks ----
   uint32_t RegisterTaskClass(TaskClass cls);
@@ -275,6 +304,25 @@ class CoreWorker {
                              const std::string& cause);
   std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
+  // ownership.cc
+  void OnPeerClosedLocked(const std::string& address, const std::shared_ptr<Connection>& c);
+  bool IsSelf(const std::string& address) const { return address.empty() || address == opts_.listen_path; }
+  void RegisterBorrowLocked(const ObjectID& id, const std::string& owner);
+  void RegisterOnBehalfLocked(const ObjectID& id, const std::string& owner, const std::string& borrower);
+  void WatchBorrowerLocked(const std::string& address);
+  void OnBorrowerMessageLocked(const std::shared_ptr<Connection>& c, const proto::Envelope& env);
+  void AckedLocked(uint64_t request_id);
+  // Frames that release something (task replies, RemoveBorrower) wait while
+  // a borrower registration of this process is unacknowledged.
+  void QueueReleasingLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame);
+  std::vector<NestedRefIn> TakeStagedLocked();
+  void HoldNestedLocked(const std::vector<NestedRefIn>& nested, const ObjectID* outer, std::vector<ObjectID>* held);
+  void AdoptNestedLocked(const ObjectID& outer, bool outer_alive, const proto::ReturnObject* ret);
+  void RecordLineageLocked(const std::shared_ptr<Pending>& t);
+  bool PlasmaContainsLocked(const ObjectID& id);
+  Status ReconstructLocked(const ObjectID& id, int depth);
+  void ResubmitLocked(const TaskID& task, const SubmitRequest& req);
+  void FailRemoteWaitersLocked(const ObjectID& id, const Status& s);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);
 
   CoreWorkerOptions opts_;
@@ -319,8 +367,20 @@ class CoreWorker {
   std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_;  // submitted, not finished
   std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_;
 
+  // Ownership (ownership.cc).
+  LineageCache lineage_;
+  std::vector<NestedRefIn> staged_nested_;
+  std::unordered_map<uint64_t, std::string> pending_acks_;  // AddBorrower request id -> owner address
+  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> deferred_;
+  std::unordered_set<ObjectID, IdHash> recover_requested_;   // kRecoverObject emitted, not handled yet
+  uint64_t reconstructions_ = 0;                              // tasks re-run to recover lost objects
+  std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_;  // PlasmaCreate -> PlasmaSeal
+
   // Execution side.
-  struct Executing { std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0; };
+  struct Executing {
+    std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0;
+    std::string caller_address;  // borrower of the refs inside the return values
+  };
   std::unordered_map<uint64_t, Executing> executing_;
   std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_;
   uint64_t next_exec_handle_ = 1;

@@ -25,7 +25,10 @@ std::shared_ptr<const TaskClass> CoreWorker::GetTaskClass(uint32_t id) {
 
 StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
   Guard lock(this);
-  if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
+  if (!req.cls) {
+    staged_nested_.clear();
+    return Status::InvalidArgument("SubmitTask: unknown task class");
+  }
   uint64_t key = req.cls->scheduling_key;
   return SubmitLocked(std::move(req), key, return_ids);
 }
@@ -45,8 +48,18 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
     t->return_ids.push_back(id);
   }
   if (return_ids) *return_ids = t->return_ids;
+  if (!staged_nested_.empty()) HoldNestedLocked(TakeStagedLocked(), nullptr, &t->held_refs);
   for (auto& a : req.args) {
-    if (!a.by_ref || !(a.owner_address.empty() || a.owner_address == opts_.listen_path)) continue;
+    if (!a.by_ref) continue;
+    if (!IsSelf(a.owner_address)) {
+      // Borrowed: this process's entry (and so its registration at the
+      // owner) stays until the task is done with the argument.
+      if (refs_.Has(a.id)) {
+        refs_.AddSubmitted(a.id);
+        t->held_refs.push_back(a.id);
+      }
+      continue;
+    }
     a.owner_address.clear();
     refs_.AddSubmitted(a.id);
     t->owned_arg_refs.push_back(a.id);
@@ -217,6 +230,7 @@ StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<Obje
     for (auto& l : ks.leases)
       for (auto& [id, t] : l->inflight) pending += t->req.actor_creation ? 0 : 1;
     if (pending >= static_cast<size_t>(req.max_pending)) {
+      staged_nested_.clear();  // this call's nested refs: nothing holds them now
       return Status::Unavailable("actor " + req.actor_id.Hex() + " has " + std::to_string(pending) +
                                  " pending calls, the limit set by maxPendingCalls (" + std::to_string(req.max_pending) +
                                  "); wait for some to finish or raise maxPendingCalls");
@@ -617,6 +631,7 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
           ActorDiedLocked(*kit->second, "its constructor threw");
         }
       }
+      RecordLineageLocked(t);  // normal tasks with a plasma return: kept for reconstruction
     }
     FinishTaskLocked(t);
   }
@@ -641,7 +656,10 @@ void CoreWorker::FinishTaskLocked(const std::shared_ptr<Pending>& t) {
   t->lease.reset();
   auto args = std::move(t->owned_arg_refs);
   t->owned_arg_refs.clear();
+  auto held = std::move(t->held_refs);
+  t->held_refs.clear();
   for (auto& id : args) refs_.RemoveSubmitted(id);
+  for (auto& id : held) refs_.RemoveSubmitted(id);
 }
 
 void CoreWorker::FailTaskLocked(const std::shared_ptr<Pending>& t, const std::string& json) {

@@ -26,6 +26,7 @@ StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t 
     while (!offset.ok() && EvictOne()) offset = allocator_.Allocate(size);
     if (!offset.ok()) return OutOfMemoryError(id, size);
   }
+  lost_.erase(id);  // recreated (reconstruction): old tombstones stay keyed by their own ids
   Entry& e = objects_[id];
   e.offset = *offset;
   e.size = size;
@@ -97,6 +98,8 @@ uint64_t PlasmaStore::Get(ClientId c, std::vector<ObjectID> ids, GetCallback cb)
       Entry& e = it->second;
       pg.results[i] = GetResult{id, true, e.offset, e.size};
       AddRef(c, id, e);
+    } else if (it == objects_.end() && lost_.count(id)) {
+      pg.results[i].found = false;  // lost: waiting would not bring it back
     } else {
       pg.missing[id].push_back(i);
     }
@@ -128,6 +131,16 @@ void PlasmaStore::CancelGet(uint64_t get_id) {
 }
 
 void PlasmaStore::Release(ClientId c, const ObjectID& id) {
+  auto lost = lost_.find(id);
+  if (lost != lost_.end()) {
+    // A reader of a lost copy gives it back (tombstone), before the new one.
+    for (auto& tomb : lost->second) {
+      auto t = objects_.find(tomb);
+      if (t == objects_.end() || !t->second.refs.count(c)) continue;
+      if (DropRefs(c, tomb, t->second, 1)) AfterRefsChanged(tomb, t->second);
+      return;
+    }
+  }
   auto it = objects_.find(id);
   if (it == objects_.end() || it->second.state != State::kSealed) return;
   if (DropRefs(c, id, it->second, 1)) AfterRefsChanged(id, it->second);
@@ -143,6 +156,38 @@ void PlasmaStore::Delete(const ObjectID& id) {
   }
   e.delete_pending = true;
   AfterRefsChanged(id, e);
+}
+
+Status PlasmaStore::Lose(const ObjectID& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.state != State::kSealed) {
+    return Status::NotFound("object " + id.Hex() + " is not sealed in the object store");
+  }
+  Entry& e = it->second;
+  if (e.pinned) {
+    e.pinned = false;
+    pinned_bytes_ -= e.alloc_size;
+  }
+  auto& tombs = lost_[id];
+  if (e.total_refs == 0) {
+    FreeObject(id);
+    return Status::OK();
+  }
+  // Readers still map the bytes: keep them under a tombstone key.
+  ObjectID tomb = ObjectID::FromRandom();
+  e.delete_pending = true;
+  UpdateLru(id, e);
+  Entry moved = std::move(e);
+  objects_.erase(it);
+  for (const auto& [client, n] : moved.refs) {
+    auto cs = clients_.find(client);
+    if (cs == clients_.end()) continue;
+    cs->second.objects.erase(id);
+    cs->second.objects.insert(tomb);
+  }
+  objects_.emplace(tomb, std::move(moved));
+  tombs.push_back(tomb);
+  return Status::OK();
 }
 
 void PlasmaStore::Unpin(const ObjectID& id) {
