@@ -14,8 +14,8 @@ using namespace wire;  // NOLINT: file-local wire helpers
 CoreWorker::CoreWorker(CoreWorkerOptions opts)
     : opts_(std::move(opts)),
       refs_([this](const ObjectID& id, const ReferenceCounter::Ref& r) { OnReleased(id, r); }),
-      lineage_(opts_.lineage_max_bytes),
-      put_task_id_(TaskID::FromRandom()) {}
+      put_task_id_(TaskID::FromRandom()),
+      lineage_(opts_.lineage_max_bytes) {}
 
 CoreWorker::~CoreWorker() { Shutdown(); }
 

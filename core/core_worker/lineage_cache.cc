@@ -4,7 +4,7 @@ namespace rayts {
 
 void LineageCache::Add(const TaskID& task, std::shared_ptr<const void> spec, uint64_t bytes, int64_t live_returns,
                        const std::vector<TaskID>& parents, int reconstructions) {
-  if (entries_.count(task)) Remove(task);
+  if (entries_.count(task)) return;  // re-run of a kept task: links and budget unchanged
   if (live_returns <= 0 || bytes > max_bytes_) return;
   Entry e;
   e.spec = std::move(spec);

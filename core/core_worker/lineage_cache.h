@@ -46,7 +46,7 @@ class LineageCache {
   // Records finished task `task`; `live_returns` of its returns are still
   // referenced; `parents` are the tasks that created its owned by-ref
   // arguments (only those held here are linked). A task without live
-  // returns is not kept. Replaces an existing entry for `task`.
+  // returns is not kept; an entry already held for `task` is left as it is.
   void Add(const TaskID& task, std::shared_ptr<const void> spec, uint64_t bytes, int64_t live_returns,
            const std::vector<TaskID>& parents, int reconstructions);
   // One return object of `task` was freed by its owner.

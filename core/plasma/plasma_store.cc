@@ -26,7 +26,13 @@ StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t 
     while (!offset.ok() && EvictOne()) offset = allocator_.Allocate(size);
     if (!offset.ok()) return OutOfMemoryError(id, size);
   }
-  lost_.erase(id);  // recreated (reconstruction): old tombstones stay keyed by their own ids
+  if (auto lost = lost_.find(id); lost != lost_.end()) {
+    // Recreated (reconstruction): keep only tombstones readers still hold,
+    // so their releases find the old copy, not this one.
+    auto& t = lost->second;
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const ObjectID& x) { return !objects_.count(x); }), t.end());
+    if (t.empty()) lost_.erase(lost);
+  }
   Entry& e = objects_[id];
   e.offset = *offset;
   e.size = size;
