@@ -71,3 +71,12 @@ export interface CoreMemorySummary {
   reconstructions: number;
   objects: CoreObjectRecord[];
 }
+
+/** Owner: a borrower found our object's plasma copy missing; recompute it. */
+export function recoverForBorrower(core: NativeCoreWorker, id: Uint8Array): void {
+  try {
+    core.reconstruct(id);
+  } catch {
+    // not recomputable: the core already answered the waiting borrowers with the error
+  }
+}

@@ -2,8 +2,6 @@
 // object get/put/wait, task submission, event dispatch from the core, and
 // reference bookkeeping for ObjectRefs. The driver's runtime also hosts the
 // embedded node server (raylet + plasma + GCS on C++ threads).
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
 import { decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
 import {
@@ -11,7 +9,8 @@ import {
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
-import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
+import { MAX_RECOVERIES, recoverForBorrower, requestRecovery, stageNested } from './ownership.js';
+import { fullGc } from './gc.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
 
 /** Values up to this size live in the owner's memory store and travel inline. */
@@ -46,23 +45,6 @@ interface ViewEntry {
 /** How long a put waits for other processes to free room in a full store. */
 const PUT_FULL_WAIT_MS = 2000;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-
-let gcFn: (() => void) | null | undefined;
-/** A full garbage collection function (V8's gc), or null where unavailable. */
-function fullGc(): (() => void) | null {
-  if (gcFn !== undefined) return gcFn;
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return (gcFn = g);
-  try {
-    // Expose gc without a command-line flag: set the flag, then take gc from
-    // a fresh context (the flag applies to contexts created afterwards).
-    v8.setFlagsFromString('--expose-gc');
-    gcFn = vm.runInNewContext('gc') as () => void;
-  } catch {
-    gcFn = null;
-  }
-  return gcFn;
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -290,14 +272,8 @@ export class Runtime implements RefRuntime {
         case EventType.TriggerGc:
           this.#collectGarbage();
           break;
-        case EventType.RecoverObject:
-          // A borrower lost the plasma copy of an object we own: recompute
-          // it (its waiters get the value, or the error, from the core).
-          try {
-            this.core.reconstruct(ev.id as Uint8Array);
-          } catch {
-            // reported to the waiting borrowers by the core
-          }
+        case EventType.RecoverObject: // a borrower lost the plasma copy of an object we own
+          recoverForBorrower(this.core, ev.id as Uint8Array);
           break;
       }
     }
@@ -413,13 +389,12 @@ export class Runtime implements RefRuntime {
 
   put<T>(value: T): ObjectRef<T> {
     this.#checkOpen('ray.put()');
-    const nested: ObjectRef<unknown>[] = [];
+    const nested: ObjectRef<unknown>[] = []; // refs inside the value: the put object holds them
     if (!isLargeBinary(value)) {
       const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, 'ray.put value'));
       if (small.byteLength <= MAX_INLINE_BYTES) {
-        stageNested(this.core, nested); // the put object holds the refs inside it
-        const id = this.core.putInline(small) ?? this.#scratch;
-        return this.adoptRef<T>(id.slice(0, 20));
+        stageNested(this.core, nested);
+        return this.adoptRef<T>((this.core.putInline(small) ?? this.#scratch).slice(0, 20));
       }
       nested.length = 0;
     }
@@ -441,11 +416,7 @@ export class Runtime implements RefRuntime {
   #collecting<R>(out: ObjectRef<unknown>[], f: () => R): R {
     const prev = this.#nested;
     this.#nested = out;
-    try {
-      return f();
-    } finally {
-      this.#nested = prev;
-    }
+    try { return f(); } finally { this.#nested = prev; }
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
@@ -660,9 +631,7 @@ export class Runtime implements RefRuntime {
     for (let attempt = 0; ; attempt++) {
       try {
         return this.#decode(ref, r);
-      } catch (e) {
-        // The plasma copy is gone (tryGet said it is there): recover it
-        // through lineage, then read again.
+      } catch (e) { // the plasma copy is gone: recover it (lineage), then read again
         if (!(e instanceof ObjectLostError) || r !== true || attempt >= MAX_RECOVERIES) throw e;
       }
       requestRecovery(this.core, ref);
@@ -733,17 +702,9 @@ export class Runtime implements RefRuntime {
   /** Encodes task arguments: top-level refs by reference, large values via plasma. */
   encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
     const nested: ObjectRef<unknown>[] = [];
-    const prev = this.#nested;
-    this.#nested = nested;
-    try {
-      const out = this.#encodeArgs(args, fnName);
-      // The task holds the refs nested in its arguments until it is done
-      // (consumed by the submit call that follows at once).
-      stageNested(this.core, nested);
-      return out;
-    } finally {
-      this.#nested = prev;
-    }
+    const out = this.#collecting(nested, () => this.#encodeArgs(args, fnName));
+    stageNested(this.core, nested); // the task holds them until done (consumed by the submit that follows)
+    return out;
   }
 
   #encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
