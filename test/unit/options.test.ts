@@ -138,6 +138,7 @@ describe('validateInitOptions', () => {
       namespace: 'prod',
       runtimeEnv: { envVars: { A: '1' }, workingDir: '/srv/app' },
       logToDriver: false,
+      lineageMaxBytes: 0,
     };
     expect(validateInitOptions(given)).toStrictEqual(given);
     expect(validateInitOptions({ address: 'auto' })).toStrictEqual({ address: 'auto' });
@@ -146,7 +147,7 @@ describe('validateInitOptions', () => {
   });
   it('rejects bad options with precise errors', () => {
     const cases: [object, typeof TypeError | typeof RangeError, string][] = [
-      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver); did you mean 'address'?"],
+      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, lineageMaxBytes); did you mean 'address'?"],
       [{ address: 6379 }, TypeError, "address must be a string ('host:port' or 'auto'), got 6379"],
       [{ address: 'localhost' }, RangeError, "address must be 'host:port' or 'auto', got 'localhost'"],
       [{ address: 'h:70000' }, RangeError, "address must be 'host:port' or 'auto', got 'h:70000'"],
@@ -159,6 +160,9 @@ describe('validateInitOptions', () => {
       [{ runtimeEnv: null }, TypeError, 'runtimeEnv must be an object, got null'],
       [{ runtimeEnv: { workingDir: 3 } }, TypeError, 'runtimeEnv.workingDir must be a string, got 3'],
       [{ logToDriver: 'yes' }, TypeError, "logToDriver must be a boolean, got string 'yes'"],
+      [{ lineageMaxBytes: -1 }, RangeError, 'lineageMaxBytes must be a non-negative integer number of bytes, got -1'],
+      [{ lineageMaxBytes: 1.5 }, RangeError, 'lineageMaxBytes must be a non-negative integer number of bytes, got 1.5'],
+      [{ lineageMaxBytes: '64M' }, TypeError, "lineageMaxBytes must be a number, got string '64M'"],
     ];
     for (const [opts, cls, message] of cases) {
       const e = thrown(() => validateInitOptions(opts));
