@@ -115,7 +115,8 @@ void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> retur
   if (!c) return;
   // Refs inside the return values: the caller becomes their borrower
   // (registered on its behalf now; the reply waits for the acks).
-  std::vector<std::vector<NestedRefIn>> nested(returns.size());
+  std::vector<std::vector<NestedRefIn>> nested;
+  if (!staged_nested_.empty()) nested.resize(returns.size());
   for (auto& n : TakeStagedLocked()) {
     if (n.slot < 0 || static_cast<size_t>(n.slot) >= returns.size()) continue;
     RegisterOnBehalfLocked(n.id, n.owner_address, ex.caller_address);
@@ -126,7 +127,7 @@ void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> retur
   std::vector<flatbuffers::Offset<proto::ReturnObject>> rets;
   for (size_t i = 0; i < returns.size(); i++) {
     uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
-    rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], &nested[i]));
+    rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], nested.empty() ? nullptr : &nested[i]));
   }
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
