@@ -1,8 +1,12 @@
 // ray.memorySummary(): the objects this process knows, with their owner,
 // size, where they live and what keeps them alive (Ray's `ray memory`), and
 // the internal test hooks of the object layer.
+import { existsSync, readdirSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ObjectRef } from './object_ref.js';
 import { requireRuntime } from './runtime.js';
+import { loadAddon } from './native.js';
 import type { CoreMemorySummary } from './ownership.js';
 
 /** Where an object's value lives. 'spilled' is reserved for spilling to disk. */
@@ -39,8 +43,10 @@ export interface ObjectSummary {
 }
 
 export interface MemorySummary {
-  /** The process reporting (its listen address). */
+  /** The process reporting (its listen address), its pid, and whether it is the driver. */
   address: string;
+  pid: number;
+  isDriver: boolean;
   objects: ObjectSummary[];
   totals: { objects: number; memoryBytes: number; plasmaBytes: number };
   /** Lineage kept by this process; `reconstructions`: tasks it re-ran to recover lost objects. */
@@ -55,7 +61,11 @@ export interface MemorySummary {
  */
 export async function memorySummary(): Promise<MemorySummary> {
   const rt = requireRuntime('ray.memorySummary()');
-  const raw = JSON.parse(rt.core.memorySummary()) as CoreMemorySummary;
+  return summaryFromJson(rt.core.memorySummary());
+}
+
+function summaryFromJson(json: string): MemorySummary {
+  const raw = JSON.parse(json) as CoreMemorySummary;
   const objects: ObjectSummary[] = raw.objects.map((o) => ({
     id: o.id,
     owner: o.owner,
@@ -74,6 +84,8 @@ export async function memorySummary(): Promise<MemorySummary> {
   }
   return {
     address: raw.address,
+    pid: raw.pid,
+    isDriver: raw.isDriver,
     objects,
     totals: { objects: objects.length, memoryBytes, plasmaBytes },
     lineage: {
@@ -83,10 +95,57 @@ export async function memorySummary(): Promise<MemorySummary> {
   };
 }
 
+/** A running embedded cluster, found by its session directory. */
+export interface SessionSummary {
+  sessionDir: string;
+  /** One summary per process that answered (driver first), and the sockets that did not. */
+  processes: MemorySummary[];
+  unreachable: string[];
+}
+
+/** Session directories of running rayts programs on this machine (embedded clusters). */
+export function findSessions(base = path.join(os.tmpdir(), 'rayts')): string[] {
+  if (!existsSync(base)) return [];
+  const out: string[] = [];
+  for (const name of readdirSync(base)) {
+    const m = /^session_(\d+)_/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0); // is the driver alive?
+    } catch {
+      continue;
+    }
+    if (existsSync(path.join(base, name, 'sockets', 'driver.sock'))) out.push(path.join(base, name));
+  }
+  return out;
+}
+
+/**
+ * Asks every process of a session (the driver and its workers, over their
+ * listen sockets) for its memory summary. Blocking round trips: for the
+ * `rayts memory` command, not for use inside a program.
+ */
+export function querySession(sessionDir: string): SessionSummary {
+  const dir = path.join(sessionDir, 'sockets');
+  const socks = readdirSync(dir).filter((f) => f === 'driver.sock' || /^w-[0-9a-f]+\.sock$/.test(f));
+  socks.sort((a, b) => (a === 'driver.sock' ? -1 : b === 'driver.sock' ? 1 : a.localeCompare(b)));
+  const addon = loadAddon();
+  const processes: MemorySummary[] = [];
+  const unreachable: string[] = [];
+  for (const f of socks) {
+    try {
+      processes.push(summaryFromJson(addon.queryMemorySummary(path.join(dir, f))));
+    } catch {
+      unreachable.push(path.join(dir, f)); // the process exited meanwhile
+    }
+  }
+  return { sessionDir, processes, unreachable };
+}
+
 /** A text table of a summary, one object per line (as `ray memory` prints). */
 export function formatMemorySummary(s: MemorySummary): string {
   const lines = [
-    `rayts memory summary of ${s.address}: ${s.totals.objects} objects, ${s.totals.memoryBytes} bytes in memory, ` +
+    `${s.isDriver ? 'driver' : 'worker'} pid ${s.pid} (${s.address}): ${s.totals.objects} objects, ${s.totals.memoryBytes} bytes in memory, ` +
       `${s.totals.plasmaBytes} bytes in plasma; lineage ${s.lineage.entries} tasks, ${s.lineage.bytes}/${s.lineage.maxBytes} bytes, ` +
       `${s.lineage.evicted} evicted`,
     ['OBJECT_ID'.padEnd(40), 'OWNER'.padEnd(8), 'STATUS'.padEnd(8), 'WHERE'.padEnd(7), 'SIZE'.padStart(12), '  REFERENCES'].join(' '),

@@ -118,6 +118,8 @@ interface Addon {
   NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
+  /** Memory summary JSON of the process listening on socketPath (blocking; CLI use). */
+  queryMemorySummary(socketPath: string): string;
 }
 
 export const packageRoot: string = path.resolve(distDir, '..', '..');

@@ -64,6 +64,8 @@ export interface CoreObjectRecord {
 
 export interface CoreMemorySummary {
   address: string;
+  pid: number;
+  isDriver: boolean;
   lineageBytes: number;
   lineageMaxBytes: number;
   lineageEntries: number;

@@ -205,6 +205,9 @@ class CoreWorker {
   Status LoseFromStore(const ObjectID& id);
   // JSON summary of every object this process knows (see ts/memory.ts).
   std::string MemorySummaryJson();
+  // Asks the CoreWorker listening on `socket_path` (another process) for its
+  // MemorySummaryJson; a blocking round trip (at most 30 s).
+  static StatusOr<std::string> QueryMemorySummary(const std::string& socket_path);
 
   // ---- tasks ----
   uint32_t RegisterTaskClass(TaskClass cls);
@@ -323,6 +326,7 @@ class CoreWorker {
   Status ReconstructLocked(const ObjectID& id, int depth);
   void ResubmitLocked(const TaskID& task, const SubmitRequest& req);
   void FailRemoteWaitersLocked(const ObjectID& id, const Status& s);
+  std::string MemorySummaryJsonLocked();
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg);
 
   CoreWorkerOptions opts_;

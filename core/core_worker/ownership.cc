@@ -2,6 +2,8 @@
 // other processes), lineage reconstruction of lost plasma copies and the
 // memory summary. See "Borrowing" and "Lineage reconstruction" in
 // docs/walkthrough-object.md.
+#include <unistd.h>
+
 #include <cstring>
 
 #include "core/common/json.h"
@@ -350,8 +352,24 @@ Status CoreWorker::LoseFromStore(const ObjectID& id) {
 
 std::string CoreWorker::MemorySummaryJson() {
   Guard lock(this);
+  return MemorySummaryJsonLocked();
+}
+
+StatusOr<std::string> CoreWorker::QueryMemorySummary(const std::string& socket_path) {
+  BlockingChannel ch;
+  RAYTS_RETURN_IF_ERROR(ch.Connect(socket_path));
+  Fbb fbb(64);
+  auto frame = FinishFrame(fbb, proto::CreateMemorySummaryRequest(fbb, 1));
+  std::vector<uint64_t> storage;
+  const proto::Envelope* env;
+  RAYTS_RETURN_IF_ERROR(ch.Call(frame, proto::Body::MemorySummaryReply, &storage, &env));
+  return Str(env->body_as_MemorySummaryReply()->json());
+}
+
+std::string CoreWorker::MemorySummaryJsonLocked() {
   std::string out = "{\"address\":";
   JsonEscapeTo(&out, opts_.listen_path);
+  out += ",\"pid\":" + std::to_string(::getpid()) + ",\"isDriver\":" + (opts_.is_driver ? "true" : "false");
   out += ",\"lineageBytes\":" + std::to_string(lineage_.bytes()) +
          ",\"lineageMaxBytes\":" + std::to_string(lineage_.max_bytes()) +
          ",\"lineageEntries\":" + std::to_string(lineage_.size()) +

@@ -83,6 +83,13 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       }
       break;
     }
+    case proto::Body::MemorySummaryRequest: {
+      Fbb fbb(4096);
+      auto json = fbb.CreateString(MemorySummaryJsonLocked());
+      QueueToLocked(c, FinishFrame(fbb, proto::CreateMemorySummaryReply(
+                                            fbb, env.body_as_MemorySummaryRequest()->request_id(), json)));
+      break;
+    }
     case proto::Body::AddBorrower:
     case proto::Body::RemoveBorrower:
       OnBorrowerMessageLocked(c, env);
@@ -107,7 +114,10 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
 
 void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg) {
   auto it = executing_.find(handle);
-  if (it == executing_.end()) return;
+  if (it == executing_.end()) {
+    staged_nested_.clear();  // staged for this reply: nobody will hold them
+    return;
+  }
   Executing ex = it->second;
   executing_.erase(it);
   executing_by_task_.erase(ex.task_id);
@@ -143,7 +153,10 @@ void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns) {
 void CoreWorker::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {
   Guard lock(this);
   auto it = executing_.find(handle);
-  if (it == executing_.end()) return;
+  if (it == executing_.end()) {
+    staged_nested_.clear();
+    return;
+  }
   auto c = it->second.conn.lock();
   it->second.streamed = std::max(it->second.streamed, index + 1);
   std::vector<NestedRefIn> nested = TakeStagedLocked();

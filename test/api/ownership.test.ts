@@ -8,6 +8,8 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import * as os from 'node:os';
+import * as fs from 'node:fs';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -147,14 +149,23 @@ describe('borrower protocol', () => {
 describe('owner death', () => {
   it('get of a borrowed ref whose owner died rejects with OwnerDiedError naming object and owner', async () => {
     const Maker = ray.remote(class Maker {
-      async make(): Promise<{ r: ray.ObjectRef<number[]> }> {
+      async make(): Promise<{ r: ray.ObjectRef<number[]>; pid: number }> {
         const ray = await import('rayts');
-        return { r: ray.put([1, 2, 3]) };
+        return { r: ray.put([1, 2, 3]), pid: process.pid };
       }
     });
     const m = Maker.remote();
-    const { r } = await m.make.remote();
+    const { r, pid } = await m.make.remote();
     ray.kill(m);
+    // The owner process is really gone (killed and reaped) before the get.
+    await until(async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000, 'the actor process to exit');
     const t0 = Date.now();
     const err = await ray.get(r, { timeoutMs: 20_000 }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ray.OwnerDiedError);
@@ -237,9 +248,32 @@ describe('memory summary', () => {
     big.release();
   });
 
-  it('the CLI says plainly that it cannot attach to an embedded cluster', () => {
+  it('rayts memory reads the summaries of every process of a running program (driver and workers)', async () => {
+    const big = ray.put(new Float64Array(50_000));
+    const warm = ray.remote(() => 1);
+    await warm.remote(); // a worker is up
+    const base = path.join(os.tmpdir(), 'rayts');
+    const session = fs.readdirSync(base).find((n) => n.startsWith(`session_${process.pid}_`));
+    expect(session).toBeDefined();
     const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli.js');
-    const out = spawnSync(process.execPath, [cli, 'memory'], { encoding: 'utf8', timeout: 30_000 });
+    const out = spawnSync(process.execPath, [cli, 'memory', '--json', '--session', path.join(base, session!)],
+      { encoding: 'utf8', timeout: 60_000 });
+    expect(out.status, out.stderr).toBe(0);
+    const [s] = JSON.parse(out.stdout) as { processes: ray.MemorySummary[] }[];
+    const driver = s!.processes[0]!;
+    expect(driver.isDriver).toBe(true);
+    expect(driver.pid).toBe(process.pid);
+    expect(driver.objects.find((o) => o.id === big.id)?.location).toBe('plasma');
+    expect(s!.processes.length).toBeGreaterThanOrEqual(2);
+    expect(s!.processes.slice(1).every((p) => !p.isDriver)).toBe(true);
+    const text = spawnSync(process.execPath, [cli, 'memory', '--session', path.join(base, session!)], { encoding: 'utf8', timeout: 60_000 });
+    expect(text.stdout).toContain(big.id);
+    big.release();
+  });
+
+  it('rayts memory says plainly when there is nothing to attach to', () => {
+    const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli.js');
+    const out = spawnSync(process.execPath, [cli, 'memory', '--address', '10.0.0.1:6379'], { encoding: 'utf8', timeout: 30_000 });
     expect(out.status).toBe(2);
     expect(out.stderr).toContain('ray.memorySummary()');
   });
