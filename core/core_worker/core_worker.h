@@ -16,10 +16,14 @@
 // queue goes from empty to non-empty (the bindings turn that into one
 // thread-safe-function call per batch).
 // Implementation: core_worker.cc (lifecycle, objects, control plane),
-// task_submission.cc (owner side: leases, push, replies, retries) and
-// task_execution.cc (tasks pushed to this process).
+// task_submission.cc (owner side: leases, push, replies, retries),
+// task_execution.cc (tasks pushed to this process) and ownership.cc
+// (borrower protocol, lineage reconstruction, memory summary).
 // Invariants: a lease is returned exactly once; every task's return objects
-// become ready exactly once (value, error, or cancellation).
+// become ready exactly once per execution (value, error, or cancellation; a
+// lineage re-run makes them pending and ready again); no frame that releases
+// a reference (task reply, RemoveBorrower) leaves while a borrower
+// registration of this process is unacknowledged.
 #pragma once
 
 #include <atomic>

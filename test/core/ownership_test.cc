@@ -199,5 +199,18 @@ TEST_F(OwnershipTest, LostPutObjectIsNotRecomputable) {
   EXPECT_NE(s.message().find(x.Hex()), std::string::npos);
 }
 
+TEST_F(OwnershipTest, MemorySummaryOfAnotherProcessOverItsSocket) {
+  ObjectID x = a_->PutInlineNew(Bytes("x"));
+  b_->AddLocalRef(x, a_->address());
+  Flush(*b_);
+  ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
+  auto json = CoreWorker::QueryMemorySummary(a_->address());
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  EXPECT_NE(json->find(x.Hex()), std::string::npos);
+  EXPECT_NE(json->find("\"borrowers\":1"), std::string::npos);
+  auto none = CoreWorker::QueryMemorySummary((dir_ / "sockets" / "nobody.sock").string());
+  EXPECT_FALSE(none.ok());
+}
+
 }  // namespace
 }  // namespace rayts
