@@ -85,7 +85,6 @@ struct CoreWorker::Pending {
   // Refs the task holds besides owned by-ref arguments: borrowed by-ref
   // arguments and refs nested in by-value arguments (RemoveSubmitted at the end).
   std::vector<ObjectID> held_refs;
-  bool reconstruction = false;  // a re-run to recover a lost return object
   std::shared_ptr<Lease> lease;
   std::chrono::steady_clock::time_point pushed_at;
 };

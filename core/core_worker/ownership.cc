@@ -282,7 +282,6 @@ void CoreWorker::ResubmitLocked(const TaskID& task, const SubmitRequest& req) {
   t->task_id = task;
   t->key = req.cls->scheduling_key;
   t->retries_left = req.max_retries;
-  t->reconstruction = true;
   reconstructions_++;
   for (int i = 0; i < req.num_returns; i++) t->return_ids.push_back(ObjectIdFor(task, static_cast<uint32_t>(i + 1)));
   for (auto& a : req.args) {

@@ -119,6 +119,46 @@ describe('borrower protocol', () => {
     ray.kill(b);
   });
 
+  it('100 refs relayed through two actors are all freed once every process released them (no leaked registration)', async () => {
+    const Relay = ray.remote(class Relay {
+      held: ray.ObjectRef<{ i: number }>[] = [];
+      keep(box: { refs: ray.ObjectRef<{ i: number }>[] }): number {
+        this.held = box.refs;
+        return this.held.length;
+      }
+      async pass(other: ray.ActorHandle<Relay>): Promise<boolean> {
+        await other.keep.remote({ refs: this.held });
+        for (const r of this.held) r.release();
+        this.held = [];
+        return true;
+      }
+      async sum(): Promise<number> {
+        const ray = await import('rayts');
+        return (await ray.get(this.held)).reduce((s, v) => s + v.i, 0);
+      }
+      clear(): boolean {
+        for (const r of this.held) r.release();
+        this.held = [];
+        return true;
+      }
+    });
+    const a = Relay.remote();
+    const b = Relay.remote();
+    const refs = Array.from({ length: 100 }, (_, i) => ray.put({ i }));
+    const ids = new Set(refs.map((r) => r.id));
+    expect(await a.keep.remote({ refs })).toBe(100);
+    for (const r of refs) r.release();
+    expect(await a.pass.remote(b)).toBe(true);
+    expect(await b.sum.remote()).toBe(4950);
+    const mid = (await ray.memorySummary()).objects.filter((o) => ids.has(o.id));
+    expect(mid.length).toBe(100); // b still borrows every one
+    expect(await b.clear.remote()).toBe(true);
+    await until(async () => (await ray.memorySummary()).objects.every((o) => !ids.has(o.id)), 10_000,
+      'every relayed object to be freed');
+    ray.kill(a);
+    ray.kill(b);
+  });
+
   it('borrower death: the owner drops the counts of a borrower whose process died', async () => {
     const h = HolderActor.remote();
     const r = ray.put(new Float64Array(30_000));
