@@ -245,6 +245,22 @@ describe('lineage reconstruction', () => {
     expect((await ray.memorySummary()).lineage.reconstructions - before).toBeGreaterThanOrEqual(11);
   }, 180_000);
 
+  it('a borrowed object owned by a worker is recomputed by that worker when its copy is lost', async () => {
+    const outer = ray.remote(async () => {
+      const ray = await import('rayts');
+      const make = ray.remote((n: number) => new Float64Array(n).fill(6));
+      const r = make.remote(30_000);
+      await ray.wait([r], { timeoutMs: 30_000 });
+      return { r }; // the worker owns r; the driver becomes its borrower
+    });
+    const { r } = await outer.remote();
+    expect((await ray.get(r))[0]).toBe(6);
+    ray._internal.deleteFromStore(r);
+    const again = await ray.get(r, { timeoutMs: 60_000 });
+    expect(again.length).toBe(30_000);
+    expect(again[0]).toBe(6);
+  });
+
   it('a lost ray.put object is not recomputable: ObjectLostError naming the object', async () => {
     const r = ray.put(new Float64Array(50_000));
     ray._internal.deleteFromStore(r);
