@@ -1,5 +1,6 @@
 // Module entry of the rayts native addon: error classes, the node server host
-// (embedded raylet + GCS + plasma) and the CoreWorker wrapper.
+// (embedded raylet + GCS + plasma), the CoreWorker wrapper and the memory
+// summary query of other processes (memory_query.cc).
 #include "bindings/napi_api.h"
 
 namespace rayts::bindings {
@@ -51,6 +52,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClasses", Napi::Function::New(env, JsSetErrorClasses));
   InitNodeServer(env, exports);
   InitCoreWorker(env, exports);
+  InitMemoryQuery(env, exports);
   return exports;
 }
 

@@ -75,7 +75,12 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("setRef", &CoreWorkerWrap::SetRef),
          InstanceMethod("adjustExternalMemory", &CoreWorkerWrap::AdjustExternalMemory),
          InstanceMethod("flush", &CoreWorkerWrap::Flush),
-         InstanceMethod("shutdown", &CoreWorkerWrap::Shutdown)});
+         InstanceMethod("shutdown", &CoreWorkerWrap::Shutdown),
+         InstanceMethod("stageNested", &CoreWorkerWrap::StageNested),
+         InstanceMethod("reconstruct", &CoreWorkerWrap::Reconstruct),
+         InstanceMethod("reportLost", &CoreWorkerWrap::ReportLost),
+         InstanceMethod("loseFromStore", &CoreWorkerWrap::LoseFromStore),
+         InstanceMethod("memorySummary", &CoreWorkerWrap::MemorySummary)});
   }
 
   // new NativeCoreWorker({nodeSocket, listenPath, isDriver, jobId, workerId?}, onEvents, kick)
@@ -93,6 +98,9 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     opts.listen_path = o.Get("listenPath").ToString();
     opts.is_driver = o.Get("isDriver").ToBoolean();
     opts.job_id = o.Has("jobId") ? o.Get("jobId").ToNumber().Uint32Value() : 0;
+    if (o.Has("lineageMaxBytes") && o.Get("lineageMaxBytes").IsNumber()) {
+      opts.lineage_max_bytes = static_cast<uint64_t>(o.Get("lineageMaxBytes").ToNumber().DoubleValue());
+    }
     if (o.Has("workerId") && o.Get("workerId").IsString()) {
       std::string hex = o.Get("workerId").ToString();
       if (hex.size() == 2 * WorkerID::kSize) {
@@ -178,6 +186,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     ObjectID id = core_->PutInlineNew(BytesOf(info[0]));
+    MaybeKick();  // nested refs staged for this put may register with their owners
     if (scratch_ && scratch_len_ >= ObjectID::kSize) {
       std::memcpy(scratch_, id.data(), ObjectID::kSize);
       return env.Undefined();
@@ -216,6 +225,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaSeal: bad object id"); return env.Undefined(); }
     Status s = core_->PlasmaSeal(id, info[1].ToBoolean());
     if (!s.ok()) ThrowStatus(env, s);
+    MaybeKick();
     return env.Undefined();
   }
 
@@ -277,6 +287,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     ObjectID id;
     if (!IdFromValue(info[0], &id)) { ThrowType(env, "addLocalRef: bad object id"); return env.Undefined(); }
     core_->AddLocalRef(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+    MaybeKick();  // a new borrowed ref registers with its owner
     return env.Undefined();
   }
 
@@ -304,6 +315,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
       refs.emplace_back(ObjectID::FromBytes(ids.Data() + i * ObjectID::kSize), oi < owners.size() ? owners[oi] : std::string());
     }
     core_->AddLocalRefs(refs);
+    MaybeKick();  // new borrowed refs register with their owners
     return env.Undefined();
   }
 
@@ -661,6 +673,9 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
           break;
         case Event::Type::kTriggerGc:
           break;
+        case Event::Type::kRecoverObject:
+          o.Set("id", IdToBuffer(env, e.object_id));
+          break;
         case Event::Type::kCancelTask:
           o.Set("taskId", IdToBuffer(env, e.task_id));
           o.Set("force", Napi::Boolean::New(env, e.force));
@@ -699,6 +714,76 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     Napi::Env env = info.Env();
     int64_t delta = static_cast<int64_t>(info[0].ToNumber().DoubleValue());
     return Napi::Number::New(env, static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(env, delta)));
+  }
+
+  // ---- ownership ----
+
+  // stageNested(ids, ownerIndex, owners, slots?): refs found inside the value
+  // serialized next (see CoreWorker::StageNested).
+  Napi::Value StageNested(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || down_) return env.Undefined();
+    if (!info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsArray()) {
+      ThrowType(env, "stageNested expects (ids, ownerIndex, owners, slots?)");
+      return env.Undefined();
+    }
+    auto ids = info[0].As<Napi::Uint8Array>();
+    auto index = info[1].As<Napi::Uint32Array>();
+    Napi::Array owner_vals = info[2].As<Napi::Array>();
+    bool has_slots = info.Length() > 3 && info[3].IsTypedArray();
+    size_t n = ids.ByteLength() / ObjectID::kSize;
+    if (index.ElementLength() < n) { ThrowType(env, "stageNested: ownerIndex too short"); return env.Undefined(); }
+    std::vector<NestedRefIn> refs(n);
+    for (size_t i = 0; i < n; i++) {
+      refs[i].id = ObjectID::FromBytes(ids.Data() + i * ObjectID::kSize);
+      uint32_t oi = index[i];
+      if (oi < owner_vals.Length()) refs[i].owner_address = owner_vals.Get(oi).ToString();
+      if (has_slots) {
+        auto slots = info[3].As<Napi::Uint32Array>();
+        refs[i].slot = i < slots.ElementLength() ? static_cast<int>(slots[i]) : 0;
+      }
+    }
+    core_->StageNested(std::move(refs));
+    return env.Undefined();
+  }
+
+  // reconstruct(id): owner side; throws ObjectLostError if not recomputable.
+  Napi::Value Reconstruct(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "reconstruct: bad object id"); return env.Undefined(); }
+    Status s = core_->Reconstruct(id);
+    MaybeKick();
+    if (!s.ok()) ThrowStatus(env, s);
+    return env.Undefined();
+  }
+
+  Napi::Value ReportLost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "reportLost: bad object id"); return env.Undefined(); }
+    core_->ReportLost(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+    MaybeKick();
+    return env.Undefined();
+  }
+
+  // loseFromStore(id): test hook (internal), see PlasmaStore::Lose.
+  Napi::Value LoseFromStore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    ObjectID id;
+    if (!IdFromValue(info[0], &id)) { ThrowType(env, "loseFromStore: bad object id"); return env.Undefined(); }
+    Status s = core_->LoseFromStore(id);
+    if (!s.ok()) ThrowStatus(env, s);
+    return env.Undefined();
+  }
+
+  Napi::Value MemorySummary(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    return Napi::String::New(env, core_->MemorySummaryJson());
   }
 
   Napi::Value Shutdown(const Napi::CallbackInfo& info) {

@@ -34,5 +34,6 @@ Napi::Buffer<uint8_t> IdToBuffer(Napi::Env env, const BaseId<N>& id) {
 
 Napi::Object InitNodeServer(Napi::Env env, Napi::Object exports);
 Napi::Object InitCoreWorker(Napi::Env env, Napi::Object exports);
+Napi::Object InitMemoryQuery(Napi::Env env, Napi::Object exports);
 
 }  // namespace rayts::bindings

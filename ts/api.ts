@@ -71,7 +71,8 @@ export async function init(opts?: InitOptions): Promise<void> {
     if (o.numGpus) resources.GPU = o.numGpus;
     Object.assign(resources, o.resources ?? {});
     const storeBytes = o.objectStoreMemory ?? Math.min(DEFAULT_STORE_CAP, Math.floor(os.totalmem() * 0.3));
-    const env = { ...process.env, ...(o.runtimeEnv?.envVars ?? {}) };
+    const env: Record<string, string | undefined> = { ...process.env, ...(o.runtimeEnv?.envVars ?? {}) };
+    if (o.lineageMaxBytes !== undefined) env.RAYTS_LINEAGE_MAX_BYTES = String(o.lineageMaxBytes);
     const workerEnv = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
     const socketPath = path.join(sessionDir, 'sockets', 'node.sock');
     let node: NativeNodeServer;
@@ -101,7 +102,10 @@ export async function init(opts?: InitOptions): Promise<void> {
     }
     let rt: Runtime;
     try {
-      rt = new Runtime({ nodeSocket: socketPath, listenPath: path.join(sessionDir, 'sockets', 'driver.sock'), isDriver: true, namespace: o.namespace ?? '' });
+      rt = new Runtime({
+        nodeSocket: socketPath, listenPath: path.join(sessionDir, 'sockets', 'driver.sock'), isDriver: true, namespace: o.namespace ?? '',
+        ...(o.lineageMaxBytes !== undefined ? { lineageMaxBytes: o.lineageMaxBytes } : {}),
+      });
     } catch (e) {
       node.stop();
       throw e;

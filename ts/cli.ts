@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `rayts` command line. Subcommands: microbenchmark.
+// The `rayts` command line. Subcommands: microbenchmark, memory.
 import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { distDir } from './here.js';
@@ -64,6 +65,39 @@ program
     if (o.objectStoreMemory !== undefined) opts.objectStoreMemory = o.objectStoreMemory;
     const results = await runMicrobenchmark(opts);
     process.exitCode = results.some((r) => r.mean === null) ? 1 : 0;
+  });
+
+program
+  .command('memory')
+  .description("Ray's `ray memory`: the objects of the running rayts programs on this machine (embedded clusters), per process (driver and workers): owner, size, location and what keeps each alive")
+  .option('--session <dir>', 'only this session directory (default: every running session under <tmpdir>/rayts)')
+  .option('--json', 'print the summaries as JSON')
+  .option('--address <host:port>', 'a remote cluster (needs `rayts start`, not implemented yet)')
+  .action(async (o: { session?: string; json?: boolean; address?: string }) => {
+    if (o.address !== undefined) {
+      process.stderr.write(`rayts memory: cannot attach to ${o.address}: remote clusters need \`rayts start\`, which does not exist yet; ` +
+        'run `rayts memory` on the machine of the program, or call `ray.memorySummary()` inside it\n');
+      process.exitCode = 2;
+      return;
+    }
+    const { findSessions, formatMemorySummary, querySession } = await import('./memory.js');
+    const dirs = o.session !== undefined ? [o.session] : findSessions();
+    if (dirs.length === 0) {
+      process.stderr.write('rayts memory: no running rayts program found on this machine (no live session under ' +
+        `${path.join(os.tmpdir(), 'rayts')}). Start one with ray.init(), or call ray.memorySummary() inside your program\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const sessions = dirs.map((d) => querySession(d));
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(sessions, null, 2)}\n`);
+      return;
+    }
+    for (const s of sessions) {
+      process.stdout.write(`session ${s.sessionDir}: ${s.processes.length} processes\n`);
+      for (const p of s.processes) process.stdout.write(`${formatMemorySummary(p)}\n\n`);
+      for (const u of s.unreachable) process.stdout.write(`(no answer from ${u})\n`);
+    }
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Runtime } from './runtime.js';
 import { cancelTaskContext, type TaskContext } from './task_context.js';
+import { stageNested } from './ownership.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -179,11 +180,11 @@ export class Executor {
    * every process to collect garbage. (The node server has already spilled
    * to disk what it could; what is left is in use or the disk limit is reached.)
    */
-  async #encode(value: unknown, id: Uint8Array, label: string): Promise<NativeReturn> {
+  async #encode(value: unknown, id: Uint8Array, label: string, nested?: ObjectRef<unknown>[]): Promise<NativeReturn> {
     const deadline = Date.now() + STORE_FULL_WAIT_MS;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
-        return this.#rt.encodeReturn(value, id, label);
+        return this.#rt.encodeReturn(value, id, label, nested);
       } catch (e) {
         if (!(e instanceof ObjectStoreFullError) || (e as { permanent?: boolean }).permanent || Date.now() + delay > deadline) throw e;
         await new Promise((r) => setTimeout(r, delay));
@@ -291,7 +292,9 @@ export class Executor {
         let i = 0;
         for await (const v of it as AsyncIterable<unknown>) {
           if (ctx.cancelled) break;
-          const [data, inPlasma, isError, size] = await this.#encode(v, this.#returnId(taskId, i + 1), `yielded value ${i}`);
+          const nested: ObjectRef<unknown>[] = [];
+          const [data, inPlasma, isError, size] = await this.#encode(v, this.#returnId(taskId, i + 1), `yielded value ${i}`, nested);
+          stageNested(rt.core, nested); // the caller becomes their borrower
           rt.core.reportGeneratorItem(handle, i, data, inPlasma, isError, size);
           i++;
         }
@@ -321,9 +324,19 @@ export class Executor {
         values = result;
       }
       const rets: NativeReturn[] = [];
+      const nestedRefs: ObjectRef<unknown>[] = [];
+      const slots: number[] = [];
       for (let i = 0; i < values.length; i++) {
-        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`));
+        const nested: ObjectRef<unknown>[] = [];
+        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`, nested));
+        for (const r of nested) {
+          nestedRefs.push(r);
+          slots.push(i);
+        }
       }
+      // Refs inside the results: the caller becomes their borrower before
+      // the reply leaves (the core holds the reply until owners acknowledge).
+      stageNested(rt.core, nestedRefs, slots);
       rt.core.taskDone(handle, rets);
     } catch (e) {
       if (e instanceof ActorExitSignal) {

@@ -5,6 +5,8 @@ export {
 } from './api.js';
 export type { RuntimeContext, NodeInfo, StoreStats, StoreObjectInfo } from './api.js';
 export { ObjectRef } from './object_ref.js';
+export { memorySummary, formatMemorySummary, _internal } from './memory.js';
+export type { MemorySummary, ObjectSummary, ObjectLocation } from './memory.js';
 export {
   RemoteFunction, MultiReturnRemoteFunction, StreamingRemoteFunction, ObjectRefGenerator,
 } from './remote_function.js';

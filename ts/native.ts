@@ -35,7 +35,7 @@ export interface NativeEvent {
   retryExceptions?: string;
 }
 
-export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6 } as const;
+export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6, RecoverObject: 7 } as const;
 
 export interface NativeCoreWorker {
   info(): { workerId: string; nodeId: string; jobId: number; address: string; sessionDir: string; storeSize: number };
@@ -89,6 +89,16 @@ export interface NativeCoreWorker {
   /** Writes the frames queued by this turn's calls (see kick). */
   flush(): void;
   shutdown(): void;
+  /** Refs inside the value stored next (put, submit, or task returns by slot). */
+  stageNested(ids: Uint8Array, ownerIndex: Uint32Array, owners: string[], slots?: Uint32Array): void;
+  /** Owner: recover an object whose plasma copy is lost; throws ObjectLostError if not recomputable. */
+  reconstruct(id: Uint8Array): void;
+  /** Borrower: the plasma copy is lost; ask the owner to recover it. */
+  reportLost(id: Uint8Array, owner: string): void;
+  /** Test hook: the node's store loses its copy of `id` now. */
+  loseFromStore(id: Uint8Array): void;
+  /** JSON: this process's objects (see ts/ownership.ts CoreMemorySummary). */
+  memorySummary(): string;
 }
 
 export interface NativeNodeServerOptions {
@@ -121,9 +131,11 @@ export interface NativeNodeServer {
 
 interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void;
-  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string },
+  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
+  /** Memory summary JSON of the process listening on socketPath (blocking; CLI use). */
+  queryMemorySummary(socketPath: string): string;
 }
 
 export const packageRoot: string = path.resolve(distDir, '..', '..');

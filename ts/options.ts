@@ -86,6 +86,12 @@ export interface InitOptions {
    * environment variable RAYTS_MEMORY_USAGE_THRESHOLD.
    */
   memoryUsageThreshold?: number;
+  /**
+   * Bytes of task specs each process keeps to recompute lost objects
+   * (lineage reconstruction). Past it the oldest lineage is dropped and those
+   * objects are no longer recomputable. Default 64 MiB; 0 keeps none.
+   */
+  lineageMaxBytes?: number;
 }
 
 export interface GetOptions {
@@ -367,6 +373,7 @@ export const INIT_OPTION_NAMES = [
   'memoryUsageThreshold',
   'objectSpillingDirectory',
   'objectSpillingMaxBytes',
+  'lineageMaxBytes',
 ] as const;
 export const RUNTIME_ENV_NAMES = ['envVars', 'workingDir'] as const;
 
@@ -402,6 +409,13 @@ export function validateInitOptions(o: unknown): InitOptions {
       throw new RangeError(`objectSpillingMaxBytes must be a non-negative integer number of bytes (0 turns spilling off), got ${show(n)}`);
     }
     out.objectSpillingMaxBytes = n;
+  }
+  if (src.lineageMaxBytes !== undefined) {
+    const n = number('lineageMaxBytes', src.lineageMaxBytes);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`lineageMaxBytes must be a non-negative integer number of bytes, got ${show(n)}`);
+    }
+    out.lineageMaxBytes = n;
   }
   if (src.namespace !== undefined) out.namespace = nonEmptyString('namespace', src.namespace);
   if (src.runtimeEnv !== undefined) {

@@ -2,8 +2,6 @@
 // object get/put/wait, task submission, event dispatch from the core, and
 // reference bookkeeping for ObjectRefs. The driver's runtime also hosts the
 // embedded node server (raylet + plasma + GCS on C++ threads).
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { TaskContext } from './task_context.js';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
@@ -13,6 +11,8 @@ import {
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
+import { MAX_RECOVERIES, recoverForBorrower, requestRecovery, stageNested } from './ownership.js';
+import { fullGc } from './gc.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
 
 
@@ -48,23 +48,6 @@ interface ViewEntry {
 /** How long a put waits for other processes to free room in a full store. */
 const PUT_FULL_WAIT_MS = 2000;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-
-let gcFn: (() => void) | null | undefined;
-/** A full garbage collection function (V8's gc), or null where unavailable. */
-function fullGc(): (() => void) | null {
-  if (gcFn !== undefined) return gcFn;
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return (gcFn = g);
-  try {
-    // Expose gc without a command-line flag: set the flag, then take gc from
-    // a fresh context (the flag applies to contexts created afterwards).
-    v8.setFlagsFromString('--expose-gc');
-    gcFn = vm.runInNewContext('gc') as () => void;
-  } catch {
-    gcFn = null;
-  }
-  return gcFn;
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -130,13 +113,16 @@ export class Runtime implements RefRuntime {
   #lastOwnerBytes: Uint8Array | undefined;
   #lastOwner = '';
   #pendingAddOwners: string[] = [];
+  /** While set, every ObjectRef serialized is recorded here (nested refs). */
+  #nested: ObjectRef<unknown>[] | undefined;
 
-  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string }) {
+  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string; lineageMaxBytes?: number }) {
     const addon = loadAddon();
-    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string } = {
+    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; lineageMaxBytes?: number } = {
       nodeSocket: opts.nodeSocket, listenPath: opts.listenPath, isDriver: opts.isDriver,
     };
     if (opts.workerId) init.workerId = opts.workerId;
+    if (opts.lineageMaxBytes !== undefined) init.lineageMaxBytes = opts.lineageMaxBytes;
     // kick: the addon queued frames this turn; one flush at the turn's end
     // sends them all (one sendmsg per connection, from this thread).
     let flushQueued = false;
@@ -174,6 +160,7 @@ export class Runtime implements RefRuntime {
           return out;
         }
         const ref = v as ObjectRef<unknown>;
+        self.#nested?.push(ref);
         const owner = Buffer.from(ref.ownerAddress === '' ? self.address : ref.ownerAddress, 'utf8');
         const out = new Uint8Array(21 + owner.length);
         out[0] = 1;
@@ -293,6 +280,9 @@ export class Runtime implements RefRuntime {
         case EventType.TriggerGc:
           this.#collectGarbage();
           break;
+        case EventType.RecoverObject: // a borrower lost the plasma copy of an object we own
+          recoverForBorrower(this.core, ev.id as Uint8Array);
+          break;
       }
     }
   }
@@ -410,23 +400,34 @@ export class Runtime implements RefRuntime {
 
   put<T>(value: T): ObjectRef<T> {
     this.#checkOpen('ray.put()');
+    const nested: ObjectRef<unknown>[] = []; // refs inside the value: the put object holds them
     if (!isLargeBinary(value)) {
-      const small = serializeToBytes(value, this.hooks, 'ray.put value');
+      const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, 'ray.put value'));
       if (small.byteLength <= MAX_INLINE_BYTES) {
-        const id = this.core.putInline(small) ?? this.#scratch;
-        return this.adoptRef<T>(id.slice(0, 20));
+        stageNested(this.core, nested);
+        return this.adoptRef<T>((this.core.putInline(small) ?? this.#scratch).slice(0, 20));
       }
+      nested.length = 0;
     }
-    const s = serialize(value, this.hooks, 'ray.put value');
+    const s = this.#collecting(nested, () => serialize(value, this.hooks, 'ray.put value'));
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
+      stageNested(this.core, nested);
       return this.adoptRef<T>((this.core.putInline(bytes) ?? this.#scratch).slice(0, 20));
     }
     const id = this.core.nextPutId();
     this.#writePlasma(id, s);
+    stageNested(this.core, nested);
     this.core.plasmaSeal(id, true);
     return this.adoptRef<T>(id, s.totalSize);
+  }
+
+  /** Runs a serialization, recording into `out` every ObjectRef it encodes. */
+  #collecting<R>(out: ObjectRef<unknown>[], f: () => R): R {
+    const prev = this.#nested;
+    this.#nested = out;
+    try { return f(); } finally { this.#nested = prev; }
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
@@ -478,12 +479,14 @@ export class Runtime implements RefRuntime {
   }
 
   /** Worker side: encodes a task's return value for the reply. */
-  encodeReturn(value: unknown, returnId: Uint8Array, label: string): [Uint8Array | null, boolean, boolean, number] {
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
+    nested.length = 0;
     if (!isLargeBinary(value)) {
-      const small = serializeToBytes(value, this.hooks, label);
+      const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, label));
       if (small.byteLength <= MAX_INLINE_BYTES) return [small, false, false, small.byteLength];
+      nested.length = 0;
     }
-    const s = serialize(value, this.hooks, label);
+    const s = this.#collecting(nested, () => serialize(value, this.hooks, label));
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
@@ -648,7 +651,16 @@ export class Runtime implements RefRuntime {
       }
       r = this.core.tryGet(ref.binary);
     }
-    return this.#decode(ref, r);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#decode(ref, r);
+      } catch (e) { // the plasma copy is gone: recover it (lineage), then read again
+        if (!(e instanceof ObjectLostError) || r !== true || attempt >= MAX_RECOVERIES) throw e;
+      }
+      requestRecovery(this.core, ref);
+      if (!(await this.waitReady(ref))) throw new RaySystemError('rayts was shut down while ray.get() was waiting');
+      r = this.core.tryGet(ref.binary);
+    }
   }
 
   async get(refs: ObjectRef<unknown> | ObjectRef<unknown>[], timeoutMs?: number): Promise<unknown> {
@@ -712,6 +724,13 @@ export class Runtime implements RefRuntime {
 
   /** Encodes task arguments: top-level refs by reference, large values via plasma. */
   encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
+    const nested: ObjectRef<unknown>[] = [];
+    const out = this.#collecting(nested, () => this.#encodeArgs(args, fnName));
+    stageNested(this.core, nested); // the task holds them until done (consumed by the submit that follows)
+    return out;
+  }
+
+  #encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
     const wire: NativeArg[] = new Array(args.length);
     const temps: ObjectRef<unknown>[] = [];
     for (let i = 0; i < args.length; i++) {

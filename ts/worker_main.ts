@@ -16,6 +16,8 @@ const rt = new Runtime({
   listenPath: path.join(sessionDir, 'sockets', `w-${workerId.slice(0, 16)}.sock`),
   isDriver: false,
   workerId,
+  // ray.init({ lineageMaxBytes }) applies to the objects workers own too.
+  ...(process.env.RAYTS_LINEAGE_MAX_BYTES ? { lineageMaxBytes: Number(process.env.RAYTS_LINEAGE_MAX_BYTES) } : {}),
 });
 setCurrentRuntime(rt);
 rt.keepAlive();

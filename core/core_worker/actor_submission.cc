@@ -55,11 +55,16 @@ StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) 
   req.actor_creation = true;
   req.num_returns = 1;
   req.max_retries = 0;
-  // Constructor arguments this process owns stay pinned for the actor's
-  // life: a restart runs the constructor again with the same arguments.
+  // By-ref constructor arguments stay pinned for the actor's life (owned:
+  // a submitted count; borrowed: this process's borrow stays registered):
+  // a restart runs the constructor again with the same arguments.
   for (auto& a : req.args) {
-    if (!a.by_ref || !(a.owner_address.empty() || a.owner_address == opts_.listen_path)) continue;
-    a.owner_address.clear();
+    if (!a.by_ref) continue;
+    if (IsSelf(a.owner_address)) {
+      a.owner_address.clear();
+    } else if (!refs_.Has(a.id)) {
+      continue;
+    }
     refs_.AddSubmitted(a.id);
     ks.creation_arg_refs.push_back(a.id);
   }
@@ -73,6 +78,14 @@ StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) 
 
 StatusOr<TaskID> CoreWorker::SubmitActorTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
   Guard lock(this);
+  auto tid = SubmitActorTaskLocked(std::move(req), return_ids);
+  // Refused: this call's nested refs (staged by the serializer) are held by
+  // nothing.
+  if (!tid.ok()) staged_nested_.clear();
+  return tid;
+}
+
+StatusOr<TaskID> CoreWorker::SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids) {
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
   if (!req.cls) return Status::InvalidArgument("SubmitActorTask: unknown class");
   uint64_t key = ActorKey(req.actor_id);

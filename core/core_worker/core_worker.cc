@@ -14,7 +14,8 @@ using namespace wire;  // NOLINT: file-local wire helpers
 CoreWorker::CoreWorker(CoreWorkerOptions opts)
     : opts_(std::move(opts)),
       refs_([this](const ObjectID& id, const ReferenceCounter::Ref& r) { OnReleased(id, r); }),
-      put_task_id_(TaskID::FromRandom()) {}
+      put_task_id_(TaskID::FromRandom()),
+      lineage_(opts_.lineage_max_bytes) {}
 
 CoreWorker::~CoreWorker() { Shutdown(); }
 
@@ -223,6 +224,7 @@ ObjectID CoreWorker::PutInlineNew(std::shared_ptr<const std::string> data) {
   refs_.AddOwned(id, 1);
   uint64_t size = data ? data->size() : 0;
   memory_store_.Put(id, std::move(data), false, false, size);
+  if (!staged_nested_.empty()) HoldNestedLocked(TakeStagedLocked(), &id, nullptr);
   return id;
 }
 
@@ -231,6 +233,7 @@ void CoreWorker::PutInline(const ObjectID& id, std::shared_ptr<const std::string
   refs_.AddOwned(id, 1);
   uint64_t size = data ? data->size() : 0;
   memory_store_.Put(id, std::move(data), false, false, size);
+  if (!staged_nested_.empty()) HoldNestedLocked(TakeStagedLocked(), &id, nullptr);
 }
 
 StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill) {
@@ -242,6 +245,10 @@ StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size, b
   RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaCreateReply, &storage, &env));
   auto* r = env->body_as_PlasmaCreateReply();
   if (r->code() != 0) return Status(static_cast<StatusCode>(r->code()), Str(r->message()));
+  {
+    Guard lock(this);
+    creating_sizes_[id] = size;
+  }
   return r->offset();
 }
 
@@ -253,11 +260,22 @@ Status CoreWorker::PlasmaSeal(const ObjectID& id, bool owned_put) {
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::Ack, &storage, &env));
   auto* a = env->body_as_Ack();
-  if (a->code() != 0) return Status(static_cast<StatusCode>(a->code()), Str(a->message()));
-  if (owned_put) {
+  if (a->code() != 0) {
     Guard lock(this);
+    creating_sizes_.erase(id);
+    if (owned_put) staged_nested_.clear();  // the put failed: nothing holds its nested refs
+    return Status(static_cast<StatusCode>(a->code()), Str(a->message()));
+  }
+  Guard lock(this);
+  uint64_t size = 0;
+  if (auto it = creating_sizes_.find(id); it != creating_sizes_.end()) {
+    size = it->second;
+    creating_sizes_.erase(it);
+  }
+  if (owned_put) {
     refs_.AddOwned(id, 1);
-    memory_store_.Put(id, nullptr, true, false, 0);
+    memory_store_.Put(id, nullptr, true, false, size);
+    if (!staged_nested_.empty()) HoldNestedLocked(TakeStagedLocked(), &id, nullptr);
   }
   return Status::OK();
 }
@@ -340,28 +358,22 @@ std::shared_ptr<Connection> CoreWorker::OwnerConnectionLocked(const std::string&
   owner_conns_[address] = c;
   // Start on the io thread: handlers run there.
   asio::post(io_, [this, c, address] {
+    std::weak_ptr<Connection> weak = c;
     c->Start([this, address](const proto::Envelope& e) { OnOwnerMessage(address, e); },
-             [this, address](const Status& s) {
+             [this, address, weak](const Status&) {
                Guard lock(this);
-               // Every fetch still waiting on this owner fails.
-               std::vector<ObjectID> lost;
-               for (auto& id : borrowed_fetching_) {
-                 const StoredObject* o = memory_store_.Find(id);
-                 if (!o || !o->ready) lost.push_back(id);
-               }
-               for (auto& id : lost) {
-                 borrowed_fetching_.erase(id);
-                 StoreErrorLocked(id, ErrorRecordJson("owner_died", "OwnerDiedError",
-                                                      "the owner of object " + id.Hex() + " (" + address +
-                                                          ") died before the object could be fetched",
-                                                      id.Hex()));
-               }
+               OnPeerClosedLocked(address, weak.lock());
              });
   });
   return c;
 }
 
 void CoreWorker::OnOwnerMessage(const std::string& address, const proto::Envelope& env) {
+  if (env.body_type() == proto::Body::BorrowerAck) {
+    Guard lock(this);
+    AckedLocked(env.body_as_BorrowerAck()->request_id());
+    return;
+  }
   if (env.body_type() != proto::Body::GetObjectReply) return;
   auto* r = env.body_as_GetObjectReply();
   Guard lock(this);
@@ -377,12 +389,16 @@ void CoreWorker::OnOwnerMessage(const std::string& address, const proto::Envelop
 
 void CoreWorker::AddLocalRef(const ObjectID& id, const std::string& owner_address) {
   Guard lock(this);
-  refs_.AddLocal(id, owner_address == opts_.listen_path ? std::string() : owner_address);
+  std::string owner = owner_address == opts_.listen_path ? std::string() : owner_address;
+  if (refs_.AddLocal(id, owner)) RegisterBorrowLocked(id, owner);
 }
 
 void CoreWorker::AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs) {
   Guard lock(this);
-  for (auto& [id, owner] : refs) refs_.AddLocal(id, owner == opts_.listen_path ? std::string() : owner);
+  for (auto& [id, owner_address] : refs) {
+    std::string owner = owner_address == opts_.listen_path ? std::string() : owner_address;
+    if (refs_.AddLocal(id, owner)) RegisterBorrowLocked(id, owner);
+  }
 }
 
 void CoreWorker::ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out) {
@@ -406,6 +422,17 @@ void CoreWorker::OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref
     auto oid = IdBytes(fbb, id);
     QueueControlLocked(FinishFrame(fbb, proto::CreatePlasmaDelete(fbb, oid)));
   }
+  if (ref.owned && !IsPutObject(id)) lineage_.ReturnReleased(TaskIdOf(id));
+  if (!ref.owned && ref.registered > 0) {
+    // Give our registrations back to the owner (after any pending ack).
+    auto c = OwnerConnectionLocked(ref.owner_address);
+    if (c) {
+      Fbb fbb(128);
+      auto oid = IdBytes(fbb, id);
+      auto me = fbb.CreateString(opts_.listen_path);
+      QueueReleasingLocked(c, FinishFrame(fbb, proto::CreateRemoveBorrower(fbb, oid, me, ref.registered)));
+    }
+  }
   memory_store_.Erase(id);
   js_subscribed_.erase(id);
 }
@@ -418,6 +445,7 @@ void CoreWorker::StoreErrorLocked(const ObjectID& id, const std::string& json) {
 
 void CoreWorker::StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret) {
   bool in_plasma = ret->in_plasma();
+  if (ret->nested() && ret->nested()->size() > 0) AdoptNestedLocked(id, refs_.Has(id), ret);
   if (!refs_.Has(id)) {
     // Every handle was dropped while the task ran: free the value at once.
     if (in_plasma) {

@@ -16,10 +16,14 @@
 // queue goes from empty to non-empty (the bindings turn that into one
 // thread-safe-function call per batch).
 // Implementation: core_worker.cc (lifecycle, objects, control plane),
-// task_submission.cc (owner side: leases, push, replies, retries) and
-// task_execution.cc (tasks pushed to this process).
+// task_submission.cc (owner side: leases, push, replies, retries),
+// task_execution.cc (tasks pushed to this process) and ownership.cc
+// (borrower protocol, lineage reconstruction, memory summary).
 // Invariants: a lease is returned exactly once; every task's return objects
-// become ready exactly once (value, error, or cancellation).
+// become ready exactly once per execution (value, error, or cancellation; a
+// lineage re-run makes them pending and ready again); no frame that releases
+// a reference (task reply, RemoveBorrower) leaves while a borrower
+// registration of this process is unacknowledged.
 #pragma once
 
 #include <atomic>
@@ -37,6 +41,7 @@
 
 #include "core/common/id.h"
 #include "core/common/status.h"
+#include "core/core_worker/lineage_cache.h"
 #include "core/core_worker/memory_store.h"
 #include "core/core_worker/reference_counter.h"
 #include "core/plasma/shm_region.h"
@@ -52,6 +57,14 @@ struct CoreWorkerOptions {
   WorkerID worker_id = WorkerID::FromRandom();
   JobID job_id = 0;
   std::function<void()> notify;  // any thread; must not call back into CoreWorker
+  uint64_t lineage_max_bytes = 64ull << 20;  // bound on kept task specs (lineageMaxBytes)
+};
+
+// A ref found inside a value being serialized (see CoreWorker::StageNested).
+struct NestedRefIn {
+  ObjectID id;
+  std::string owner_address;  // empty: this process
+  int slot = 0;               // return index for task results; 0 otherwise
 };
 
 struct FunctionRef {
@@ -128,7 +141,8 @@ struct ReturnValue {         // from the host when a task finishes
 };
 
 struct Event {
-  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc };
+  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc,
+                    kRecoverObject };  // kRecoverObject: a borrower lost the plasma copy; call Reconstruct
   explicit Event(Type t) : type(t) {}
   Type type;
   ObjectID object_id;
@@ -182,6 +196,28 @@ class CoreWorker {
   // out[i] = 1 if ids[i] is ready in this process (value, error or plasma).
   void ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out);
   void RemoveLocalRefs(const std::vector<ObjectID>& ids);
+
+  // ---- ownership (ownership.cc) ----
+  // Refs found inside the value serialized next; consumed by the next
+  // PutInline/PutInlineNew/PlasmaSeal(owned_put) (the put object holds them),
+  // SubmitTask/CreateActor/SubmitActorTask (the task holds them until it
+  // finishes) or TaskDone/ReportGeneratorItem (return `slot`: the caller
+  // becomes their borrower before the reply goes out).
+  void StageNested(std::vector<NestedRefIn> refs);
+  // Owner: recovers `id` after its plasma copy was found missing: resubmits
+  // the creating task (recovering lost arguments first). OK if it is being
+  // recovered (wait for it) or was not lost; ObjectLost if not recomputable.
+  Status Reconstruct(const ObjectID& id);
+  // Borrower: the plasma copy of `id` is missing; ask its owner to recover it
+  // (the local entry becomes pending; kObjectReady follows).
+  void ReportLost(const ObjectID& id, const std::string& owner_address);
+  // Test hook: make the node's store lose its copy of `id` now.
+  Status LoseFromStore(const ObjectID& id);
+  // JSON summary of every object this process knows (see ts/memory.ts).
+  std::string MemorySummaryJson();
+  // Asks the CoreWorker listening on `socket_path` (another process) for its
+  // MemorySummaryJson; a blocking round trip (at most 30 s).
+  static StatusOr<std::string> QueryMemorySummary(const std::string& socket_path);
 
   // ---- tasks ----
   uint32_t RegisterTaskClass(TaskClass cls);
@@ -284,6 +320,7 @@ class CoreWorker {
   std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
   // Actors (actor_submission.cc).
   KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed);
+  StatusOr<TaskID> SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids);
   void DispatchActorLocked(KeyState& ks);
   void ActorConnectedLocked(KeyState& ks);
   void TakeActorFailuresLocked(KeyState& ks);
@@ -308,6 +345,26 @@ class CoreWorker {
                             uint64_t epoch_start, std::shared_ptr<ExecTask> task);
   void ReleaseActorCallsLocked(const WorkerID& caller, std::vector<uint64_t> runnable);
   void DropCallerLocked(const std::shared_ptr<Connection>& c);
+  // ownership.cc
+  void OnPeerClosedLocked(const std::string& address, const std::shared_ptr<Connection>& c);
+  bool IsSelf(const std::string& address) const { return address.empty() || address == opts_.listen_path; }
+  void RegisterBorrowLocked(const ObjectID& id, const std::string& owner);
+  void RegisterOnBehalfLocked(const ObjectID& id, const std::string& owner, const std::string& borrower);
+  void WatchBorrowerLocked(const std::string& address);
+  void OnBorrowerMessageLocked(const std::shared_ptr<Connection>& c, const proto::Envelope& env);
+  void AckedLocked(uint64_t request_id);
+  // Frames that release something (task replies, RemoveBorrower) wait while
+  // a borrower registration of this process is unacknowledged.
+  void QueueReleasingLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame);
+  std::vector<NestedRefIn> TakeStagedLocked();
+  void HoldNestedLocked(const std::vector<NestedRefIn>& nested, const ObjectID* outer, std::vector<ObjectID>* held);
+  void AdoptNestedLocked(const ObjectID& outer, bool outer_alive, const proto::ReturnObject* ret);
+  void RecordLineageLocked(const std::shared_ptr<Pending>& t);
+  bool PlasmaContainsLocked(const ObjectID& id);
+  Status ReconstructLocked(const ObjectID& id, int depth);
+  void ResubmitLocked(const TaskID& task, const SubmitRequest& req);
+  void FailRemoteWaitersLocked(const ObjectID& id, const Status& s);
+  std::string MemorySummaryJsonLocked();
 
   CoreWorkerOptions opts_;
   NodeID node_id_;
@@ -351,8 +408,20 @@ class CoreWorker {
   std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_;  // submitted, not finished
   std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_;
 
+  // Ownership (ownership.cc).
+  LineageCache lineage_;
+  std::vector<NestedRefIn> staged_nested_;
+  std::unordered_map<uint64_t, std::string> pending_acks_;  // AddBorrower request id -> owner address
+  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> deferred_;
+  std::unordered_set<ObjectID, IdHash> recover_requested_;   // kRecoverObject emitted, not handled yet
+  uint64_t reconstructions_ = 0;                              // tasks re-run to recover lost objects
+  std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_;  // PlasmaCreate -> PlasmaSeal
+
   // Execution side.
-  struct Executing { std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0; };
+  struct Executing {
+    std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0;
+    std::string caller_address;  // borrower of the refs inside the return values
+  };
   std::unordered_map<uint64_t, Executing> executing_;
   std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_;
   // Tasks this process submitted while executing a task (by that task's

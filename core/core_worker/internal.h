@@ -55,11 +55,19 @@ inline uint64_t KeyOf(const TaskClass& c) {
   return std::hash<std::string>{}(k);
 }
 
-inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const ObjectID& id, const ReturnValue& v) {
+inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const ObjectID& id, const ReturnValue& v,
+                                                           const std::vector<NestedRefIn>* nested = nullptr) {
   auto oid = IdBytes(fbb, id);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
   if (v.data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(v.data->data()), v.data->size());
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<proto::NestedRef>>> nv;
+  if (nested && !nested->empty()) {
+    std::vector<flatbuffers::Offset<proto::NestedRef>> items;
+    for (auto& n : *nested) items.push_back(proto::CreateNestedRef(fbb, IdBytes(fbb, n.id), fbb.CreateString(n.owner_address)));
+    nv = fbb.CreateVector(items);
+  }
   proto::ReturnObjectBuilder b(fbb);
+  if (!nv.IsNull()) b.add_nested(nv);
   b.add_object_id(oid);
   if (v.data) b.add_data(data);
   b.add_in_plasma(v.in_plasma);
@@ -82,6 +90,9 @@ struct CoreWorker::Pending {
   bool cancelled = false;
   std::vector<ObjectID> return_ids;
   std::vector<ObjectID> owned_arg_refs;
+  // Refs the task holds besides owned by-ref arguments: borrowed by-ref
+  // arguments and refs nested in by-value arguments (RemoveSubmitted at the end).
+  std::vector<ObjectID> held_refs;
   std::shared_ptr<Lease> lease;
   std::chrono::steady_clock::time_point pushed_at;
   // Actor method calls: the call's seq in its ActorCallQueue (kNoActorSeq

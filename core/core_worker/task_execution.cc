@@ -48,7 +48,7 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
           task->args.push_back(std::move(arg));
         }
       }
-      executing_[task->handle] = Executing{c, task->task_id, task->num_returns, 0};
+      executing_[task->handle] = Executing{c, task->task_id, task->num_returns, 0, Str(spec->owner_address())};
       executing_by_task_[task->task_id] = task->handle;
       if (task->actor_creation) actor_max_concurrency_ = task->max_concurrency;
       if (!task->actor_id.IsNil() && !task->actor_creation) {
@@ -65,7 +65,16 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       auto* g = env.body_as_GetObject();
       ObjectID id = IdFrom<ObjectID>(g->object_id());
       const StoredObject* o = memory_store_.Find(id);
-      if (o && o->ready) {
+      if (o && o->ready && o->in_plasma && g->lost() && refs_.Has(id)) {
+        // The asker found the plasma copy missing: the host recovers it
+        // (Reconstruct, on the JS thread); the answer follows when ready.
+        remote_waiters_[id].emplace_back(c, g->request_id());
+        if (recover_requested_.insert(id).second) {
+          Event e{Event::Type::kRecoverObject};
+          e.object_id = id;
+          EmitLocked(std::move(e));
+        }
+      } else if (o && o->ready) {
         Fbb fbb(256);
         ReturnValue v{o->data, o->in_plasma, o->is_error, o->size};
         auto item = BuildReturn(fbb, id, v);
@@ -81,6 +90,17 @@ void CoreWorker::OnInbound(const std::shared_ptr<Connection>& c, const proto::En
       }
       break;
     }
+    case proto::Body::MemorySummaryRequest: {
+      Fbb fbb(4096);
+      auto json = fbb.CreateString(MemorySummaryJsonLocked());
+      QueueToLocked(c, FinishFrame(fbb, proto::CreateMemorySummaryReply(
+                                            fbb, env.body_as_MemorySummaryRequest()->request_id(), json)));
+      break;
+    }
+    case proto::Body::AddBorrower:
+    case proto::Body::RemoveBorrower:
+      OnBorrowerMessageLocked(c, env);
+      break;
     case proto::Body::CancelTask:
       OnCancelRequestLocked(env.body_as_CancelTask());
       break;
@@ -176,23 +196,36 @@ void CoreWorker::DropCallerLocked(const std::shared_ptr<Connection>& c) {
 void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
                                  bool retryable) {
   auto it = executing_.find(handle);
-  if (it == executing_.end()) return;
+  if (it == executing_.end()) {
+    staged_nested_.clear();  // staged for this reply: nobody will hold them
+    return;
+  }
   Executing ex = it->second;
   executing_.erase(it);
   executing_by_task_.erase(ex.task_id);
   children_.erase(ex.task_id);
   auto c = ex.conn.lock();
   if (!c) return;
+  // Refs inside the return values: the caller becomes their borrower
+  // (registered on its behalf now; the reply waits for the acks).
+  std::vector<std::vector<NestedRefIn>> nested;
+  if (!staged_nested_.empty()) nested.resize(returns.size());
+  for (auto& n : TakeStagedLocked()) {
+    if (n.slot < 0 || static_cast<size_t>(n.slot) >= returns.size()) continue;
+    RegisterOnBehalfLocked(n.id, n.owner_address, ex.caller_address);
+    if (n.owner_address.empty()) n.owner_address = opts_.listen_path;
+    nested[n.slot].push_back(std::move(n));
+  }
   Fbb fbb(256);
   std::vector<flatbuffers::Offset<proto::ReturnObject>> rets;
   for (size_t i = 0; i < returns.size(); i++) {
     uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
-    rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i]));
+    rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], nested.empty() ? nullptr : &nested[i]));
   }
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
   auto m = msg.empty() ? 0 : fbb.CreateString(msg);
-  QueueToLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed), retryable)));
+  QueueReleasingLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed), retryable)));
 }
 
 void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable) {
@@ -203,14 +236,22 @@ void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, boo
 void CoreWorker::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {
   Guard lock(this);
   auto it = executing_.find(handle);
-  if (it == executing_.end()) return;
+  if (it == executing_.end()) {
+    staged_nested_.clear();
+    return;
+  }
   auto c = it->second.conn.lock();
   it->second.streamed = std::max(it->second.streamed, index + 1);
+  std::vector<NestedRefIn> nested = TakeStagedLocked();
   if (!c) return;
+  for (auto& n : nested) {
+    RegisterOnBehalfLocked(n.id, n.owner_address, it->second.caller_address);
+    if (n.owner_address.empty()) n.owner_address = opts_.listen_path;
+  }
   Fbb fbb(256);
-  auto ret = BuildReturn(fbb, ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1)), item);
+  auto ret = BuildReturn(fbb, ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1)), item, &nested);
   auto tid = IdBytes(fbb, it->second.task_id);
-  QueueToLocked(c, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));
+  QueueReleasingLocked(c, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));
 }
 
 }  // namespace rayts

@@ -25,7 +25,10 @@ std::shared_ptr<const TaskClass> CoreWorker::GetTaskClass(uint32_t id) {
 
 StatusOr<TaskID> CoreWorker::SubmitTask(SubmitRequest req, std::vector<ObjectID>* return_ids) {
   Guard lock(this);
-  if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
+  if (!req.cls) {
+    staged_nested_.clear();
+    return Status::InvalidArgument("SubmitTask: unknown task class");
+  }
   uint64_t key = req.cls->scheduling_key;
   return SubmitLocked(std::move(req), key, return_ids);
 }
@@ -68,8 +71,18 @@ std::shared_ptr<CoreWorker::Pending> CoreWorker::NewPendingLocked(SubmitRequest 
     t->return_ids.push_back(id);
   }
   if (return_ids) *return_ids = t->return_ids;
+  if (!staged_nested_.empty()) HoldNestedLocked(TakeStagedLocked(), nullptr, &t->held_refs);
   for (auto& a : req.args) {
-    if (!a.by_ref || !(a.owner_address.empty() || a.owner_address == opts_.listen_path)) continue;
+    if (!a.by_ref) continue;
+    if (!IsSelf(a.owner_address)) {
+      // Borrowed: this process's entry (and so its registration at the
+      // owner) stays until the task is done with the argument.
+      if (refs_.Has(a.id)) {
+        refs_.AddSubmitted(a.id);
+        t->held_refs.push_back(a.id);
+      }
+      continue;
+    }
     a.owner_address.clear();
     refs_.AddSubmitted(a.id);
     t->owned_arg_refs.push_back(a.id);
@@ -371,6 +384,7 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
           ActorDiedLocked(*kit->second, "its constructor threw");
         }
       }
+      RecordLineageLocked(t);  // normal tasks with a plasma return: kept for reconstruction
     }
     FinishTaskLocked(t);
   }
@@ -393,7 +407,10 @@ void CoreWorker::FinishTaskLocked(const std::shared_ptr<Pending>& t) {
   }
   auto args = std::move(t->owned_arg_refs);
   t->owned_arg_refs.clear();
+  auto held = std::move(t->held_refs);
+  t->held_refs.clear();
   for (auto& id : args) refs_.RemoveSubmitted(id);
+  for (auto& id : held) refs_.RemoveSubmitted(id);
 }
 
 void CoreWorker::FailTaskLocked(const std::shared_ptr<Pending>& t, const std::string& json) {

@@ -18,6 +18,13 @@ StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t 
   }
   StatusOr<uint64_t> offset = AllocateWithRoom(id, size, "create object", allow_spill);
   if (!offset.ok()) return offset.status();
+  if (auto lost = lost_.find(id); lost != lost_.end()) {
+    // Recreated (reconstruction): keep only tombstones readers still hold,
+    // so their releases find the old copy, not this one.
+    auto& t = lost->second;
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const ObjectID& x) { return !objects_.count(x); }), t.end());
+    if (t.empty()) lost_.erase(lost);
+  }
   Entry& e = objects_[id];
   e.offset = *offset;
   e.size = size;
@@ -167,6 +174,8 @@ uint64_t PlasmaStore::Get(ClientId c, std::vector<ObjectID> ids, GetCallback cb)
       e.last_use = next_use_++;
       pg.results[i] = GetResult{id, true, e.offset, e.size, Status::OK()};
       AddRef(c, id, e);
+    } else if (it == objects_.end() && lost_.count(id)) {
+      pg.results[i].found = false;  // lost: waiting would not bring it back
     } else {
       pg.missing[id].push_back(i);
     }
@@ -198,6 +207,16 @@ void PlasmaStore::CancelGet(uint64_t get_id) {
 }
 
 void PlasmaStore::Release(ClientId c, const ObjectID& id) {
+  auto lost = lost_.find(id);
+  if (lost != lost_.end()) {
+    // A reader of a lost copy gives it back (tombstone), before the new one.
+    for (auto& tomb : lost->second) {
+      auto t = objects_.find(tomb);
+      if (t == objects_.end() || !t->second.refs.count(c)) continue;
+      if (DropRefs(c, tomb, t->second, 1)) AfterRefsChanged(tomb, t->second);
+      return;
+    }
+  }
   auto it = objects_.find(id);
   if (it == objects_.end() || it->second.state != State::kSealed) return;
   if (DropRefs(c, id, it->second, 1)) AfterRefsChanged(id, it->second);
@@ -215,6 +234,41 @@ void PlasmaStore::Delete(const ObjectID& id) {
     e.spilled = false;
   }
   AfterRefsChanged(id, e);
+}
+
+Status PlasmaStore::Lose(const ObjectID& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.state != State::kSealed) {
+    return Status::NotFound("object " + id.Hex() + " is not sealed in the object store");
+  }
+  Entry& e = it->second;
+  e.pinned = false;
+  auto& tombs = lost_[id];
+  if (e.total_refs == 0) {
+    FreeObject(id);
+    return Status::OK();
+  }
+  // Its disk copy (if any) goes now: the file is named by the id, which a
+  // reconstruction will create again.
+  if (e.spilled && spill_) {
+    spill_->Remove(id);
+    e.spilled = false;
+  }
+  // Readers still map the bytes: keep them under a tombstone key.
+  ObjectID tomb = ObjectID::FromRandom();
+  e.delete_pending = true;
+  UpdateLru(id, e);
+  Entry moved = std::move(e);
+  objects_.erase(it);
+  for (const auto& [client, n] : moved.refs) {
+    auto cs = clients_.find(client);
+    if (cs == clients_.end()) continue;
+    cs->second.objects.erase(id);
+    cs->second.objects.insert(tomb);
+  }
+  objects_.emplace(tomb, std::move(moved));
+  tombs.push_back(tomb);
+  return Status::OK();
 }
 
 void PlasmaStore::Unpin(const ObjectID& id) {

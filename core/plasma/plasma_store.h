@@ -105,6 +105,12 @@ class PlasmaStore {
   // The owner freed the object: unpin it and free it now if unreferenced,
   // else when its last ref is released. No-op if absent.
   void Delete(const ObjectID& id);
+  // Test hook (simulated node failure): the store loses its copy of a sealed
+  // object now. Get and Contains stop seeing it at once (a Get answers
+  // not-found without waiting) and Create of the same id succeeds (lineage
+  // reconstruction). Bytes still mapped by readers stay allocated under a
+  // tombstone key until those readers Release or disconnect.
+  Status Lose(const ObjectID& id);
   // Makes the object evictable once unreferenced. No-op if absent.
   void Unpin(const ObjectID& id);
   // Drops every ref of `c`, aborts its unsealed creations and forgets its
@@ -200,6 +206,8 @@ class PlasmaStore {
   uint64_t spill_count_ = 0;
   uint64_t restore_count_ = 0;
   uint64_t next_use_ = 1;
+  // Lost ids (Lose) -> tombstone keys of copies readers still hold.
+  std::unordered_map<ObjectID, std::vector<ObjectID>, IdHash> lost_;
 };
 
 }  // namespace rayts::plasma

@@ -283,6 +283,14 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::GcsRequest:
       HandleGcs(c, env.body_as_GcsRequest());
       break;
+    case proto::Body::PlasmaLose: {  // test hook: simulate the loss of a copy
+      auto ids = IdsFrom(env.body_as_PlasmaLose()->object_id());
+      Status s = ids.size() == 1 ? store_->Lose(ids[0]) : Status::InvalidArgument("bad object id");
+      Fbb fbb(64);
+      auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
+      c->conn->Send(FinishFrame(fbb, proto::CreateAck(fbb, 0, static_cast<int>(s.code()), msg)));
+      break;
+    }
     default:
       break;
   }

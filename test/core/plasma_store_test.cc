@@ -416,3 +416,67 @@ TEST(PlasmaStoreRandomTest, RandomTrafficLeavesNoLeaks) {
 
 }  // namespace
 }  // namespace rayts::plasma
+
+namespace rayts::plasma {
+namespace {
+
+class PlasmaLoseTest : public ::testing::Test {
+ protected:
+  PlasmaStore store_{1024, nullptr};
+  ObjectID Seal(uint8_t n, uint64_t size) {
+    ObjectID id = ObjectID::FromRandom();
+    id.bytes[0] = n;
+    EXPECT_TRUE(store_.Create(1, id, size, true).ok());
+    EXPECT_TRUE(store_.Seal(1, id).ok());
+    return id;
+  }
+};
+
+TEST_F(PlasmaLoseTest, LostUnreferencedObjectIsFreedAndGetAnswersAtOnce) {
+  ObjectID id = Seal(1, 512);
+  ASSERT_TRUE(store_.Lose(id).ok());
+  EXPECT_FALSE(store_.Contains(id));
+  EXPECT_EQ(store_.used_bytes(), 0u);
+  int calls = 0;
+  bool found = true;
+  EXPECT_EQ(store_.Get(2, {id}, [&](std::vector<GetResult> r) { calls++; found = r[0].found; }), 0u);
+  EXPECT_EQ(calls, 1);  // not-found now, not after a timeout
+  EXPECT_FALSE(found);
+  // Recreating the id (reconstruction) works.
+  EXPECT_TRUE(store_.Create(1, id, 512, true).ok());
+}
+
+TEST_F(PlasmaLoseTest, ReadersOfALostCopyKeepItsBytesUntilTheyRelease) {
+  ObjectID id = Seal(1, 512);
+  uint64_t old_offset = 0;
+  store_.Get(2, {id}, [&](std::vector<GetResult> r) { old_offset = r[0].offset; });
+  ASSERT_TRUE(store_.Lose(id).ok());
+  EXPECT_FALSE(store_.Contains(id));
+  EXPECT_GT(store_.used_bytes(), 0u);  // the reader still maps it
+  auto again = store_.Create(1, id, 256, true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(*again, old_offset);  // the new copy does not overwrite the old one
+  ASSERT_TRUE(store_.Seal(1, id).ok());
+  store_.Release(2, id);  // drops the lost copy's ref, not the new copy
+  EXPECT_TRUE(store_.Contains(id));
+  EXPECT_EQ(store_.used_bytes(), 256u);
+}
+
+TEST_F(PlasmaLoseTest, ReaderDisconnectFreesALostCopy) {
+  ObjectID id = Seal(1, 512);
+  store_.Get(2, {id}, [](std::vector<GetResult>) {});
+  ASSERT_TRUE(store_.Lose(id).ok());
+  store_.DisconnectClient(2);
+  EXPECT_EQ(store_.used_bytes(), 0u);
+  EXPECT_EQ(store_.num_objects(), 0u);
+}
+
+TEST_F(PlasmaLoseTest, LoseOfAnUnsealedOrUnknownObjectFails) {
+  ObjectID id = ObjectID::FromRandom();
+  EXPECT_EQ(store_.Lose(id).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_.Create(1, id, 64, true).ok());
+  EXPECT_EQ(store_.Lose(id).code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace rayts::plasma

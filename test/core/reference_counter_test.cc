@@ -303,3 +303,83 @@ TEST_F(ReferenceCounterTest, RandomOperationsMatchModel) {
 
 }  // namespace
 }  // namespace rayts
+
+namespace rayts {
+namespace {
+
+TEST(ReferenceCounterOwnershipTest, ContainedRefsAreReleasedWithTheOuterObject) {
+  std::vector<ObjectID> released;
+  ReferenceCounter rc([&](const ObjectID& id, const ReferenceCounter::Ref&) { released.push_back(id); });
+  ObjectID inner = ObjectID::FromRandom(), outer = ObjectID::FromRandom();
+  rc.AddOwned(inner);
+  rc.AddOwned(outer);
+  EXPECT_FALSE(rc.AddContained(inner, ""));
+  ASSERT_TRUE(rc.SetContains(outer, {inner}));
+  rc.RemoveLocal(inner);
+  EXPECT_TRUE(rc.Has(inner));
+  rc.RemoveLocal(outer);
+  EXPECT_FALSE(rc.Has(outer));
+  EXPECT_FALSE(rc.Has(inner));
+  ASSERT_EQ(released.size(), 2u);
+  EXPECT_EQ(released[0], outer);  // the outer first, then what it held
+  EXPECT_EQ(released[1], inner);
+}
+
+TEST(ReferenceCounterOwnershipTest, OwnedObjectWithABorrowerIsNotReleased) {
+  int releases = 0;
+  ReferenceCounter rc([&](const ObjectID&, const ReferenceCounter::Ref&) { releases++; });
+  ObjectID x = ObjectID::FromRandom();
+  rc.AddOwned(x);
+  ASSERT_TRUE(rc.AddBorrower(x, "/b.sock"));
+  ASSERT_TRUE(rc.AddBorrower(x, "/b.sock"));  // registered twice (itself + on its behalf)
+  rc.RemoveLocal(x);
+  EXPECT_EQ(releases, 0);
+  EXPECT_EQ(rc.Find(x)->BorrowerCount(), 1);
+  rc.RemoveBorrower(x, "/b.sock", 1);
+  EXPECT_EQ(releases, 0);
+  rc.RemoveBorrower(x, "/b.sock", 1);
+  EXPECT_EQ(releases, 1);
+  EXPECT_EQ(rc.bad_decrements(), 0u);
+}
+
+TEST(ReferenceCounterOwnershipTest, DropBorrowerReleasesWhatOnlyItHeld) {
+  std::vector<ObjectID> released;
+  ReferenceCounter rc([&](const ObjectID& id, const ReferenceCounter::Ref&) { released.push_back(id); });
+  ObjectID x = ObjectID::FromRandom(), y = ObjectID::FromRandom();
+  rc.AddOwned(x, 0);
+  rc.AddOwned(y, 1);
+  rc.AddBorrower(x, "/dead.sock");
+  rc.AddBorrower(y, "/dead.sock");
+  rc.AddBorrower(y, "/alive.sock");
+  auto ids = rc.DropBorrower("/dead.sock");
+  EXPECT_EQ(ids.size(), 2u);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0], x);
+  EXPECT_TRUE(rc.Has(y));
+}
+
+TEST(ReferenceCounterOwnershipTest, BorrowedEntryReportsItsRegistrationsOnRelease) {
+  int64_t given_back = -1;
+  ReferenceCounter rc([&](const ObjectID&, const ReferenceCounter::Ref& r) { given_back = r.registered; });
+  ObjectID x = ObjectID::FromRandom();
+  EXPECT_TRUE(rc.AddLocal(x, "/owner.sock"));   // new borrowed entry: register
+  EXPECT_FALSE(rc.AddLocal(x, "/owner.sock"));  // known: no second registration
+  rc.AddRegistered(x, 1);
+  rc.AddContained(x, "/owner.sock");
+  rc.AddRegistered(x, 1);  // a return value holding x, registered on our behalf
+  rc.RemoveLocal(x, 2);
+  EXPECT_EQ(given_back, -1);
+  rc.RemoveContained(x);
+  EXPECT_EQ(given_back, 2);
+}
+
+TEST(ReferenceCounterOwnershipTest, BorrowerOfUnknownObjectIsNotRecorded) {
+  ReferenceCounter rc([](const ObjectID&, const ReferenceCounter::Ref&) {});
+  ObjectID x = ObjectID::FromRandom();
+  EXPECT_FALSE(rc.AddBorrower(x, "/b.sock"));
+  rc.AddLocal(x, "/owner.sock");
+  EXPECT_FALSE(rc.AddBorrower(x, "/b.sock")) << "only owners record borrowers";
+}
+
+}  // namespace
+}  // namespace rayts

@@ -38,3 +38,18 @@ export async function taskTypes(): Promise<void> {
   const arr: ray.ObjectRef<unknown>[] = refs;
   void arr;
 }
+
+export async function memoryTypes(): Promise<void> {
+  const s: ray.MemorySummary = await ray.memorySummary();
+  const o: ray.ObjectSummary | undefined = s.objects[0];
+  const where: ray.ObjectLocation | undefined = o?.location;
+  const n: number = s.totals.plasmaBytes + s.lineage.reconstructions + (o?.references.borrowers ?? 0);
+  const text: string = ray.formatMemorySummary(s);
+  void where; void n; void text;
+  // @ts-expect-error location is a closed set
+  const bad: ray.ObjectLocation = 'disk';
+  void bad;
+  await ray.init({ lineageMaxBytes: 1024 });
+  // @ts-expect-error lineageMaxBytes is a number of bytes
+  await ray.init({ lineageMaxBytes: '1K' });
+}

@@ -140,6 +140,7 @@ describe('validateInitOptions', () => {
       logToDriver: false,
       objectSpillingDirectory: '/mnt/spill',
       objectSpillingMaxBytes: 0,
+      lineageMaxBytes: 0,
     };
     expect(validateInitOptions(given)).toStrictEqual(given);
     expect(validateInitOptions({ address: 'auto' })).toStrictEqual({ address: 'auto' });
@@ -148,7 +149,7 @@ describe('validateInitOptions', () => {
   });
   it('rejects bad options with precise errors', () => {
     const cases: [object, typeof TypeError | typeof RangeError, string][] = [
-      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, memoryUsageThreshold, objectSpillingDirectory, objectSpillingMaxBytes); did you mean 'address'?"],
+      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, memoryUsageThreshold, objectSpillingDirectory, objectSpillingMaxBytes, lineageMaxBytes); did you mean 'address'?"],
       [{ address: 6379 }, TypeError, "address must be a string ('host:port' or 'auto'), got 6379"],
       [{ address: 'localhost' }, RangeError, "address must be 'host:port' or 'auto', got 'localhost'"],
       [{ address: 'h:70000' }, RangeError, "address must be 'host:port' or 'auto', got 'h:70000'"],
@@ -167,6 +168,9 @@ describe('validateInitOptions', () => {
       [{ objectSpillingDirectory: 5 }, TypeError, 'objectSpillingDirectory must be a string, got 5'],
       [{ objectSpillingMaxBytes: -1 }, RangeError, 'objectSpillingMaxBytes must be a non-negative integer number of bytes (0 turns spilling off), got -1'],
       [{ objectSpillingMaxBytes: '1G' }, TypeError, "objectSpillingMaxBytes must be a number, got string '1G'"],
+      [{ lineageMaxBytes: -1 }, RangeError, 'lineageMaxBytes must be a non-negative integer number of bytes, got -1'],
+      [{ lineageMaxBytes: 1.5 }, RangeError, 'lineageMaxBytes must be a non-negative integer number of bytes, got 1.5'],
+      [{ lineageMaxBytes: '64M' }, TypeError, "lineageMaxBytes must be a number, got string '64M'"],
     ];
     for (const [opts, cls, message] of cases) {
       const e = thrown(() => validateInitOptions(opts));

@@ -1,0 +1,31 @@
+// queryMemorySummary(socketPath): the memory summary of another rayts
+// process, read over its CoreWorker listen socket (the `rayts memory`
+// command). A blocking round trip on the calling (JS) thread, at most 30 s;
+// meant for the CLI, not for a program's event loop.
+#include "bindings/napi_api.h"
+#include "core/core_worker/core_worker.h"
+
+namespace rayts::bindings {
+
+namespace {
+Napi::Value JsQueryMemorySummary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(env, "queryMemorySummary expects a socket path (string)");
+    return env.Undefined();
+  }
+  auto json = CoreWorker::QueryMemorySummary(info[0].As<Napi::String>().Utf8Value());
+  if (!json.ok()) {
+    ThrowStatus(env, json.status());
+    return env.Undefined();
+  }
+  return Napi::String::New(env, *json);
+}
+}  // namespace
+
+Napi::Object InitMemoryQuery(Napi::Env env, Napi::Object exports) {
+  exports.Set("queryMemorySummary", Napi::Function::New(env, JsQueryMemorySummary));
+  return exports;
+}
+
+}  // namespace rayts::bindings

@@ -1,0 +1,35 @@
+// lineageMaxBytes: with no room for lineage, a task result whose plasma copy
+// is lost cannot be recomputed, and the error says why.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import * as ray from 'rayts';
+
+beforeAll(() => ray.init({ numCpus: 1, objectStoreMemory: 64 * 1024 * 1024, lineageMaxBytes: 0 }));
+afterAll(() => ray.shutdown());
+
+it('a lost task result whose lineage did not fit under lineageMaxBytes fails with ObjectLostError', async () => {
+  const make = ray.remote((n: number) => new Float64Array(n).fill(4));
+  const r = make.remote(50_000);
+  expect((await ray.get(r))[0]).toBe(4);
+  const s = await ray.memorySummary();
+  expect(s.lineage.maxBytes).toBe(0);
+  expect(s.objects.find((o) => o.id === r.id)?.lineage).toBe(false);
+  ray._internal.deleteFromStore(r);
+  const err = await ray.get(r, { timeoutMs: 10_000 }).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ray.ObjectLostError);
+  expect((err as Error).message).toContain(r.id);
+  expect((err as Error).message).toContain('lineageMaxBytes');
+});
+
+it('refs in the second of two returns are handed to the caller with that return', async () => {
+  const two = ray.remote({ numReturns: 2 }, async () => {
+    const ray = await import('rayts');
+    const inner = ray.put(new Float64Array(20_000).fill(9));
+    setTimeout(() => inner.release(), 0);
+    return [1, { inner }];
+  });
+  const [a, b] = two.remote() as [ray.ObjectRef<number>, ray.ObjectRef<{ inner: ray.ObjectRef<Float64Array> }>];
+  expect(await a).toBe(1);
+  const box = await ray.get(b);
+  await new Promise((res) => setTimeout(res, 100));
+  expect((await ray.get(box.inner))[0]).toBe(9);
+});
