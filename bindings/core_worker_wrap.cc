@@ -63,6 +63,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("createActor", &CoreWorkerWrap::CreateActor),
          InstanceMethod("submitActorTask", &CoreWorkerWrap::SubmitActorTask),
          InstanceMethod("killActor", &CoreWorkerWrap::KillActor),
+         InstanceMethod("setActorToken", &CoreWorkerWrap::SetActorToken),
          InstanceMethod("gcsCallSync", &CoreWorkerWrap::GcsCallSync),
          InstanceMethod("reportExit", &CoreWorkerWrap::ReportExit),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
@@ -501,6 +502,17 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::Value ReportExit(const Napi::CallbackInfo& info) {
     if (core_ && !down_) core_->ReportExit(info[0].ToNumber().Int32Value());
     return info.Env().Undefined();
+  }
+
+  Napi::Value SetActorToken(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    TaskID actor;
+    ObjectID token;
+    if (!IdFromValue(info[0], &actor)) { ThrowType(env, "setActorToken: bad actor id"); return env.Undefined(); }
+    if (!IdFromValue(info[1], &token)) { ThrowType(env, "setActorToken: bad token id"); return env.Undefined(); }
+    core_->SetActorToken(actor, token);
+    return env.Undefined();
   }
 
   Napi::Value KillActor(const Napi::CallbackInfo& info) {

@@ -100,18 +100,25 @@ export class ActorClass<C, Args extends unknown[]> {
     const classId = this.#classIn(rt);
     const actorId = new Uint8Array(16);
     randomFillSync(actorId);
-    const info: ActorInfoWire = { c: this.className, m: [...this.#methods], o: rt.address };
+    // Every handle holds this token; other processes borrow it with the
+    // handle, so the owner's reference counting sees every handle alive.
+    const token = rt.put(null);
+    const info: ActorInfoWire = { c: this.className, m: [...this.#methods], o: rt.address, t: token.id };
     const ns = this.#opts.namespace ?? rt.namespace;
     const name = this.#opts.name ?? '';
     const reply = registerActor(rt, [toHex(actorId), name, ns, this.className,
       this.#opts.lifetime === 'detached' ? '1' : '0', this.#opts.getIfExists ? '1' : '0', JSON.stringify(info),
       String(this.#opts.maxRestarts ?? 0)]);
-    if (reply[0] === 'existing') return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
+    if (reply[0] === 'existing') {
+      token.release();
+      return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
+    }
     rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
       this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0,
       this.#opts.concurrencyGroups ? JSON.stringify(this.#opts.concurrencyGroups) : '',
       this.#opts.lifetime === 'detached', this.#placementOnlyCpu());
-    return makeHandle<C>(rt, classId, actorId, this.className, this.#methods, true, Math.max(0, this.#opts.maxPendingCalls ?? 0));
+    if (this.#opts.lifetime !== 'detached') rt.core.setActorToken(actorId, token.binary);
+    return makeHandle<C>(rt, classId, actorId, info, token, Math.max(0, this.#opts.maxPendingCalls ?? 0));
   }
 
   /** A copy with these options merged over the current ones. */
@@ -126,6 +133,7 @@ interface ActorInfoWire {
   c: string;      // class name
   m: string[];    // method names
   o: string;      // owner's address
+  t: string;      // hex id of the handle token (an object the owner owns)
 }
 
 function hexToBytes(hex: string): Uint8Array {
@@ -149,29 +157,24 @@ interface HandleState {
   actorId: Uint8Array;
   owned: boolean;
   info: ActorInfoWire;
+  /** Held while the handle lives; see ActorClass.remote. */
+  token: ObjectRef<unknown>;
 }
 
 const handles = new WeakMap<object, HandleState>();
 
 /**
- * Handles this process owns, per actor. When every one of them has been
- * garbage-collected and none was ever sent to another process, nobody can
- * call the actor again: it is ended (Ray: an actor dies with its last
- * handle). A handle that was sent elsewhere keeps its actor alive until the
- * owner exits (cross-process handle counting comes with the borrower
- * protocol).
+ * A handle holds the actor's token ObjectRef. The owner's handles share one
+ * owned ref; a handle elsewhere holds a borrowed ref (the borrower protocol
+ * registers that process with the owner). When every handle everywhere is
+ * collected, the token is released and the owner's core ends the actor
+ * once its pending calls are done (Ray: an actor dies with its last handle).
  */
-const ownedHandles = new Map<string, { live: number; shipped: boolean; rt: Runtime; actorId: Uint8Array }>();
-const handleRegistry = new FinalizationRegistry<string>((hex) => {
-  const e = ownedHandles.get(hex);
-  if (!e || --e.live > 0) return;
-  ownedHandles.delete(hex);
-  if (!e.shipped && !e.rt.closed) e.rt.releaseActor(e.actorId);
-});
-
-function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, className: string, methods: Set<string>, owned: boolean,
+function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, info: ActorInfoWire, token: ObjectRef<unknown>,
   maxPending = 0): ActorHandle<C> {
   const hex = toHex(actorId);
+  const className = info.c;
+  const methods = new Set(info.m);
   const cache = new Map<string, ActorMethod<unknown[], unknown>>();
   const target = { actorId: hex };
   const handle = new Proxy(target, {
@@ -193,40 +196,50 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, classN
       return m;
     },
   }) as unknown as ActorHandle<C>;
-  handles.set(handle as object, { rt, actorId, owned, info: { c: className, m: [...methods], o: rt.address } });
-  if (owned) {
-    let e = ownedHandles.get(hex);
-    if (!e) ownedHandles.set(hex, (e = { live: 0, shipped: false, rt, actorId }));
-    e.live++;
-    handleRegistry.register(handle as object, hex);
-  }
+  handles.set(handle as object, { rt, actorId, owned: info.o === rt.address, info, token });
   return handle;
 }
 
-/** A handle to an actor owned by another process (or found by name). */
-function handleFromInfo<C>(rt: Runtime, actorId: Uint8Array, info: ActorInfoWire): ActorHandle<C> {
+/**
+ * A handle from the GCS (a name, getIfExists) or from a value: it takes a
+ * new ref on the token (borrowed unless this process owns the actor), or
+ * uses `token` when the decoder already made one.
+ */
+function handleFromInfo<C>(rt: Runtime, actorId: Uint8Array, info: ActorInfoWire, token?: ObjectRef<unknown>): ActorHandle<C> {
   const classId = rt.registerTaskClass({ hash: `actor:${info.c}`, name: info.c }, []);
-  return makeHandle<C>(rt, classId, actorId, info.c, new Set(info.m), info.o === rt.address);
+  if (token === undefined) {
+    const owner = info.o === rt.address ? '' : info.o;
+    const id = hexToBytes(info.t);
+    rt.core.addLocalRef(id, owner);
+    token = new ObjectRef<unknown>(id, owner, rt);
+  }
+  return makeHandle<C>(rt, classId, actorId, info, token);
 }
 
 /** Serialization of handles nested in values (see Runtime.hooks). */
 export function isActorHandle(v: unknown): boolean {
   return typeof v === 'object' && v !== null && handles.has(v);
 }
+/** The handle's token: the serializer carries it as a nested ref. */
+export function actorHandleToken(v: object): ObjectRef<unknown> {
+  return handles.get(v)!.token;
+}
+/** Wire form: 16-byte actor id, then the info JSON (its `t` names the token). */
 export function encodeActorHandle(v: object): Uint8Array {
   const h = handles.get(v)!;
-  const owned = ownedHandles.get(toHex(h.actorId));
-  if (owned) owned.shipped = true;
   const info = Buffer.from(JSON.stringify(h.info), 'utf8');
   const out = new Uint8Array(16 + info.length);
   out.set(h.actorId, 0);
   out.set(info, 16);
   return out;
 }
-export function decodeActorHandle(rt: Runtime, b: Uint8Array): object {
+/** `tokenRef(id, owner)` makes the token ref the way the decoder makes nested refs. */
+export function decodeActorHandle(rt: Runtime, b: Uint8Array,
+  tokenRef: (id: Uint8Array, owner: string) => ObjectRef<unknown>): object {
   const id = Uint8Array.prototype.slice.call(b, 0, 16);
   const info = JSON.parse(Buffer.from(b.buffer, b.byteOffset + 16, b.byteLength - 16).toString('utf8')) as ActorInfoWire;
-  return handleFromInfo(rt, id, info) as object;
+  const token = tokenRef(hexToBytes(info.t), info.o === rt.address ? '' : info.o);
+  return handleFromInfo(rt, id, info, token) as object;
 }
 
 /** ray.getActor(name, { namespace }): a handle to a live named actor. */

@@ -74,6 +74,8 @@ export interface NativeCoreWorker {
   gcsCallSync(method: string, body: string): string;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
+  /** Ends the actor once idle when `token` (held by all its handles) is released everywhere. */
+  setActorToken(actorId: Uint8Array, token: Uint8Array): void;
   /** The process exits on its own with this code: tell the processes pushing to it. */
   reportExit(code: number): void;
   /** retryable: the task threw an error its retryExceptions allows to retry. */

@@ -5,7 +5,7 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { TaskContext } from './task_context.js';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
-import { decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
+import { actorHandleToken, decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
 import {
   EventType, loadAddon,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
@@ -153,6 +153,8 @@ export class Runtime implements RefRuntime {
       isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),
       encodeRef(v: object): Uint8Array {
         if (!(v instanceof ObjectRef)) {
+          // The handle's token travels as a nested ref: the receiver borrows it.
+          self.#nested?.push(actorHandleToken(v));
           const h = encodeActorHandle(v);
           const out = new Uint8Array(1 + h.length);
           out[0] = 2;
@@ -169,7 +171,13 @@ export class Runtime implements RefRuntime {
         return out;
       },
       decodeRef(tagged: Uint8Array): object {
-        if (tagged[0] === 2) return decodeActorHandle(self, tagged.subarray(1));
+        if (tagged[0] === 2) {
+          return decodeActorHandle(self, tagged.subarray(1), (id, owner) => {
+            self.#pendingAdds.push(id);
+            self.#pendingAddOwners.push(owner);
+            return new ObjectRef(id, owner, self);
+          });
+        }
         const b = tagged.subarray(1);
         const id = Uint8Array.prototype.slice.call(b, 0, 20);
         // Refs in one value mostly share an owner: reuse the decoded string.
@@ -822,11 +830,6 @@ export class Runtime implements RefRuntime {
     if (noRestart) this.core.gcsCallSync('actor_dead', `${toHex(actorId)}\0${cause}`);
   }
 
-  /** The last handle is gone: end the actor once its pending calls are done (as Ray does). */
-  releaseActor(actorId: Uint8Array): void {
-    if (this.closed) return;
-    this.core.killActor(actorId, 'all handles to it were released', true, true);
-  }
 
   cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
     this.#checkOpen('ray.cancel()');

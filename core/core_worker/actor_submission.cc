@@ -300,8 +300,30 @@ void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
   for (auto& t : queue) FailTaskLocked(t, json);
 }
 
+void CoreWorker::SetActorToken(const TaskID& actor, const ObjectID& token) {
+  Guard lock(this);
+  actor_tokens_[token] = actor;
+}
+
+// Called from OnReleased (inside a reference-counter operation): the kill
+// runs on the io thread afterwards, never re-entering the counter.
+void CoreWorker::ActorTokenReleasedLocked(const ObjectID& token) {
+  auto it = actor_tokens_.find(token);
+  if (it == actor_tokens_.end()) return;
+  TaskID actor = it->second;
+  actor_tokens_.erase(it);
+  asio::post(io_, [this, actor] {
+    Guard lock(this);
+    KillActorLocked(actor, "all handles to it were released", /*no_restart=*/true, /*when_idle=*/true);
+  });
+}
+
 void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) {
   Guard lock(this);
+  KillActorLocked(actor, cause, no_restart, when_idle);
+}
+
+void CoreWorker::KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) {
   auto it = keys_.find(ActorKey(actor));
   if (it == keys_.end() || !it->second->actor) return;
   KeyState& ks = *it->second;

@@ -433,6 +433,7 @@ void CoreWorker::OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref
       QueueReleasingLocked(c, FinishFrame(fbb, proto::CreateRemoveBorrower(fbb, oid, me, ref.registered)));
     }
   }
+  if (ref.owned && !actor_tokens_.empty()) ActorTokenReleasedLocked(id);
   memory_store_.Erase(id);
   js_subscribed_.erase(id);
 }

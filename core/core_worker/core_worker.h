@@ -232,6 +232,11 @@ class CoreWorker {
   // no_restart = false restarts the actor if its maxRestarts allows.
   // when_idle: end it once no call is queued or running (last handle gone).
   void KillActor(const TaskID& actor_id, const std::string& cause, bool no_restart = true, bool when_idle = false);
+  // `token` is an object this process owns that every handle to the actor
+  // holds, here and (as a borrowed ref) in other processes. When it is
+  // released everywhere, no handle is left: the actor ends once idle
+  // (Ray: an actor dies with its last handle). Not called for detached actors.
+  void SetActorToken(const TaskID& actor_id, const ObjectID& token);
   // Cancels a task this process owns (task_termination.cc): a queued one
   // fails with TaskCancelledError at once; a running one is asked to stop
   // (force: its worker process exits). recursive: the executing worker also
@@ -321,6 +326,8 @@ class CoreWorker {
   // Actors (actor_submission.cc).
   KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed);
   StatusOr<TaskID> SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids);
+  void KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle);
+  void ActorTokenReleasedLocked(const ObjectID& token);
   void DispatchActorLocked(KeyState& ks);
   void ActorConnectedLocked(KeyState& ks);
   void TakeActorFailuresLocked(KeyState& ks);
@@ -434,7 +441,8 @@ class CoreWorker {
   struct CallerOrder;
   std::unordered_map<WorkerID, std::unique_ptr<CallerOrder>, IdHash> callers_;
   std::unordered_map<uint64_t, std::shared_ptr<ExecTask>> held_calls_;  // by exec handle
-  int actor_max_concurrency_ = 0;  // from the constructor call; > 1: calls are not ordered
+  int actor_max_concurrency_ = 0;
+  std::unordered_map<ObjectID, TaskID, IdHash> actor_tokens_;  // handle token -> owned actor  // from the constructor call; > 1: calls are not ordered
 };
 
 }  // namespace rayts

@@ -319,6 +319,47 @@ describe('actor lifetime', () => {
     }
     expect(alive).toBe(false);
   });
+
+  it('a handle held by another actor keeps the actor alive; once that holder drops it too, the actor ends', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const P = ray.remote(class P { pid(): number { return process.pid; } });
+    const Holder = ray.remote(class Holder {
+      h: { pid: { remote(): PromiseLike<number> } } | undefined;
+      keep(box: { h: { pid: { remote(): PromiseLike<number> } } }): void { this.h = box.h; }
+      async call(): Promise<number> { return await this.h!.pid.remote(); }
+      async drop(): Promise<void> {
+        this.h = undefined;
+        const v8 = await import('node:v8');
+        const vm = await import('node:vm');
+        v8.setFlagsFromString('--expose-gc');
+        const collect = vm.runInNewContext('gc') as () => void;
+        for (let i = 0; i < 3; i++) { collect(); await new Promise((r) => setTimeout(r, 10)); }
+      }
+    });
+    const holder = Holder.remote();
+    const pid = await (async (): Promise<number> => {
+      const p = P.remote();
+      await holder.keep.remote({ h: p as never });
+      return p.pid.remote();
+    })(); // the driver's handle is unreachable once this returns
+    for (let i = 0; i < 3; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
+    // The driver dropped its handle; the holder's borrowed one still works.
+    expect(await holder.call.remote()).toBe(pid);
+    process.kill(pid, 0); // still alive
+    await holder.drop.remote();
+    const deadline = Date.now() + 10_000;
+    let alive = true;
+    while (alive && Date.now() < deadline) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+      try { process.kill(pid, 0); } catch { alive = false; }
+    }
+    expect(alive).toBe(false);
+    ray.kill(holder);
+  });
 });
 
 describe('concurrency groups', () => {
