@@ -5,7 +5,7 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { TaskContext } from './task_context.js';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
-import { actorHandleToken, decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
+import { RefCodec } from './ref_codec.js';
 import {
   EventType, loadAddon,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
@@ -49,11 +49,6 @@ interface ViewEntry {
 const PUT_FULL_WAIT_MS = 2000;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Binary data too large to inline: skip the all-inline fast path. */
 function isLargeBinary(v: unknown): boolean {
   return (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) && v.byteLength > MAX_INLINE_BYTES;
@@ -90,6 +85,8 @@ export class Runtime implements RefRuntime {
   taskStore: AsyncLocalStorage<TaskContext> | undefined;
 
   readonly hooks: RefHooks;
+  /** Nested-ref encoding/decoding and their batched counting. */
+  readonly refs: RefCodec;
   #store: Uint8Array;
   #waiters = new Map<string, Waiter[]>();
   /** Keys the core was asked to report (subscribe) and has not reported yet. */
@@ -109,12 +106,6 @@ export class Runtime implements RefRuntime {
   #weak = new Map<number, HeldRef | ViewEntry>();
   /** The addon writes new ids here (no Buffer allocated per call). */
   #scratch = new Uint8Array(16 + 20 * 64);
-  #pendingAdds: Uint8Array[] = [];
-  #lastOwnerBytes: Uint8Array | undefined;
-  #lastOwner = '';
-  #pendingAddOwners: string[] = [];
-  /** While set, every ObjectRef serialized is recorded here (nested refs). */
-  #nested: ObjectRef<unknown>[] | undefined;
 
   constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string; lineageMaxBytes?: number }) {
     const addon = loadAddon();
@@ -147,57 +138,8 @@ export class Runtime implements RefRuntime {
     this.namespace = opts.namespace ?? '';
     this.#store = new Uint8Array(this.core.storeBuffer());
     this.core.setScratch(this.#scratch);
-    const self = this;
-    this.hooks = {
-      // Nested refs: 0x01 + ObjectRef (id + owner address) or 0x02 + actor handle.
-      isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),
-      encodeRef(v: object): Uint8Array {
-        if (!(v instanceof ObjectRef)) {
-          // The handle's token travels as a nested ref: the receiver borrows it.
-          self.#nested?.push(actorHandleToken(v));
-          const h = encodeActorHandle(v);
-          const out = new Uint8Array(1 + h.length);
-          out[0] = 2;
-          out.set(h, 1);
-          return out;
-        }
-        const ref = v as ObjectRef<unknown>;
-        self.#nested?.push(ref);
-        const owner = Buffer.from(ref.ownerAddress === '' ? self.address : ref.ownerAddress, 'utf8');
-        const out = new Uint8Array(21 + owner.length);
-        out[0] = 1;
-        out.set(ref.binary, 1);
-        out.set(owner, 21);
-        return out;
-      },
-      decodeRef(tagged: Uint8Array): object {
-        if (tagged[0] === 2) {
-          return decodeActorHandle(self, tagged.subarray(1), (id, owner) => {
-            self.#pendingAdds.push(id);
-            self.#pendingAddOwners.push(owner);
-            return new ObjectRef(id, owner, self);
-          });
-        }
-        const b = tagged.subarray(1);
-        const id = Uint8Array.prototype.slice.call(b, 0, 20);
-        // Refs in one value mostly share an owner: reuse the decoded string.
-        const ob = b.subarray(20);
-        let owner: string;
-        const last = self.#lastOwnerBytes;
-        if (last !== undefined && last.length === ob.length && sameBytes(last, ob)) {
-          owner = self.#lastOwner;
-        } else {
-          owner = Buffer.from(ob.buffer, ob.byteOffset, ob.byteLength).toString('utf8');
-          if (owner === self.address) owner = '';
-          self.#lastOwnerBytes = Uint8Array.prototype.slice.call(ob);
-          self.#lastOwner = owner;
-        }
-        // Counted in one native call when the decode finishes (flushAdds).
-        self.#pendingAdds.push(id);
-        self.#pendingAddOwners.push(owner);
-        return new ObjectRef(id, owner, self);
-      },
-    };
+    this.refs = new RefCodec(this, this.core);
+    this.hooks = this.refs.hooks;
   }
 
   // ------------------------------------------------------------ lifecycle --
@@ -410,14 +352,14 @@ export class Runtime implements RefRuntime {
     this.#checkOpen('ray.put()');
     const nested: ObjectRef<unknown>[] = []; // refs inside the value: the put object holds them
     if (!isLargeBinary(value)) {
-      const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, 'ray.put value'));
+      const small = this.refs.collecting(nested, () => serializeToBytes(value, this.hooks, 'ray.put value'));
       if (small.byteLength <= MAX_INLINE_BYTES) {
         stageNested(this.core, nested);
         return this.adoptRef<T>((this.core.putInline(small) ?? this.#scratch).slice(0, 20));
       }
       nested.length = 0;
     }
-    const s = this.#collecting(nested, () => serialize(value, this.hooks, 'ray.put value'));
+    const s = this.refs.collecting(nested, () => serialize(value, this.hooks, 'ray.put value'));
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
@@ -429,13 +371,6 @@ export class Runtime implements RefRuntime {
     stageNested(this.core, nested);
     this.core.plasmaSeal(id, true);
     return this.adoptRef<T>(id, s.totalSize);
-  }
-
-  /** Runs a serialization, recording into `out` every ObjectRef it encodes. */
-  #collecting<R>(out: ObjectRef<unknown>[], f: () => R): R {
-    const prev = this.#nested;
-    this.#nested = out;
-    try { return f(); } finally { this.#nested = prev; }
   }
 
   #writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
@@ -490,11 +425,11 @@ export class Runtime implements RefRuntime {
   encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
     nested.length = 0;
     if (!isLargeBinary(value)) {
-      const small = this.#collecting(nested, () => serializeToBytes(value, this.hooks, label));
+      const small = this.refs.collecting(nested, () => serializeToBytes(value, this.hooks, label));
       if (small.byteLength <= MAX_INLINE_BYTES) return [small, false, false, small.byteLength];
       nested.length = 0;
     }
-    const s = this.#collecting(nested, () => serialize(value, this.hooks, label));
+    const s = this.refs.collecting(nested, () => serialize(value, this.hooks, label));
     if (s.buffers.length === 0 && s.totalSize <= MAX_INLINE_BYTES) {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
@@ -510,32 +445,8 @@ export class Runtime implements RefRuntime {
     try {
       return deserialize(data, this.hooks, views);
     } finally {
-      if (this.#pendingAdds.length > 0) this.#flushAdds();
+      this.refs.flushAdds();
     }
-  }
-
-  #flushAdds(): void {
-    const ids = this.#pendingAdds;
-    const owners = this.#pendingAddOwners;
-    this.#pendingAdds = [];
-    this.#pendingAddOwners = [];
-    const n = ids.length;
-    const concat = new Uint8Array(n * 20);
-    const index = new Uint32Array(n);
-    const distinct: string[] = [];
-    const slot = new Map<string, number>();
-    for (let i = 0; i < n; i++) {
-      concat.set(ids[i]!, i * 20);
-      const o = owners[i]!;
-      let k = slot.get(o);
-      if (k === undefined) {
-        k = distinct.length;
-        distinct.push(o);
-        slot.set(o, k);
-      }
-      index[i] = k;
-    }
-    this.core.addLocalRefs(concat, index, distinct);
   }
 
   #decode(ref: ObjectRef<unknown>, r: ReturnType<NativeCoreWorker['tryGet']>): unknown {
@@ -733,7 +644,7 @@ export class Runtime implements RefRuntime {
   /** Encodes task arguments: top-level refs by reference, large values via plasma. */
   encodeArgs(args: unknown[], fnName: string): { wire: NativeArg[]; temps: ObjectRef<unknown>[] } {
     const nested: ObjectRef<unknown>[] = [];
-    const out = this.#collecting(nested, () => this.#encodeArgs(args, fnName));
+    const out = this.refs.collecting(nested, () => this.#encodeArgs(args, fnName));
     stageNested(this.core, nested); // the task holds them until done (consumed by the submit that follows)
     return out;
   }

@@ -1,0 +1,119 @@
+// RefCodec: how ObjectRefs and actor handles nested in values cross a
+// process boundary, for one Runtime.
+//
+// Encoding: 0x01 + ObjectRef (20-byte id + owner address) or 0x02 + actor
+// handle (see actor.ts; its token travels as a nested ref too). While a
+// `collecting` call runs, every ref encoded is recorded (the submit or put
+// that follows holds them: the borrower protocol's "no free window").
+// Decoding: refs are created at once, and counted in one native call when
+// the whole value is decoded (`flushAdds`), not one call per ref.
+import { actorHandleToken, decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
+import { ObjectRef, type RefRuntime } from './object_ref.js';
+import type { NativeCoreWorker } from './native.js';
+import type { RefHooks } from './serialization.js';
+import type { Runtime } from './runtime.js';
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class RefCodec {
+  readonly hooks: RefHooks;
+  readonly #core: NativeCoreWorker;
+  #pendingAdds: Uint8Array[] = [];
+  #pendingAddOwners: string[] = [];
+  #lastOwnerBytes: Uint8Array | undefined;
+  #lastOwner = '';
+  /** While set, every ObjectRef serialized is recorded here (nested refs). */
+  #nested: ObjectRef<unknown>[] | undefined;
+
+  constructor(rt: Runtime & RefRuntime, core: NativeCoreWorker) {
+    this.#core = core;
+    const address = rt.address;
+    const newRef = (id: Uint8Array, owner: string): ObjectRef<unknown> => {
+      // Counted in one native call when the decode finishes (flushAdds).
+      this.#pendingAdds.push(id);
+      this.#pendingAddOwners.push(owner);
+      return new ObjectRef(id, owner, rt);
+    };
+    this.hooks = {
+      isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),
+      encodeRef: (v: object): Uint8Array => {
+        if (!(v instanceof ObjectRef)) {
+          // The handle's token travels as a nested ref: the receiver borrows it.
+          this.#nested?.push(actorHandleToken(v));
+          const h = encodeActorHandle(v);
+          const out = new Uint8Array(1 + h.length);
+          out[0] = 2;
+          out.set(h, 1);
+          return out;
+        }
+        const ref = v as ObjectRef<unknown>;
+        this.#nested?.push(ref);
+        const owner = Buffer.from(ref.ownerAddress === '' ? address : ref.ownerAddress, 'utf8');
+        const out = new Uint8Array(21 + owner.length);
+        out[0] = 1;
+        out.set(ref.binary, 1);
+        out.set(owner, 21);
+        return out;
+      },
+      decodeRef: (tagged: Uint8Array): object => {
+        if (tagged[0] === 2) return decodeActorHandle(rt, tagged.subarray(1), newRef);
+        const b = tagged.subarray(1);
+        const id = Uint8Array.prototype.slice.call(b, 0, 20);
+        // Refs in one value mostly share an owner: reuse the decoded string.
+        const ob = b.subarray(20);
+        let owner: string;
+        const last = this.#lastOwnerBytes;
+        if (last !== undefined && last.length === ob.length && sameBytes(last, ob)) {
+          owner = this.#lastOwner;
+        } else {
+          owner = Buffer.from(ob.buffer, ob.byteOffset, ob.byteLength).toString('utf8');
+          if (owner === address) owner = '';
+          this.#lastOwnerBytes = Uint8Array.prototype.slice.call(ob);
+          this.#lastOwner = owner;
+        }
+        return newRef(id, owner);
+      },
+    };
+  }
+
+  /** Runs a serialization, recording into `out` every ObjectRef it encodes. */
+  collecting<R>(out: ObjectRef<unknown>[], f: () => R): R {
+    const prev = this.#nested;
+    this.#nested = out;
+    try {
+      return f();
+    } finally {
+      this.#nested = prev;
+    }
+  }
+
+  /** Counts the refs decoded since the last call, in one native call. */
+  flushAdds(): void {
+    const ids = this.#pendingAdds;
+    const n = ids.length;
+    if (n === 0) return;
+    const owners = this.#pendingAddOwners;
+    this.#pendingAdds = [];
+    this.#pendingAddOwners = [];
+    const concat = new Uint8Array(n * 20);
+    const index = new Uint32Array(n);
+    const distinct: string[] = [];
+    const slot = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      concat.set(ids[i]!, i * 20);
+      const o = owners[i]!;
+      let k = slot.get(o);
+      if (k === undefined) {
+        k = distinct.length;
+        distinct.push(o);
+        slot.set(o, k);
+      }
+      index[i] = k;
+    }
+    this.#core.addLocalRefs(concat, index, distinct);
+  }
+}
