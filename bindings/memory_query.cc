@@ -1,6 +1,7 @@
 // queryMemorySummary(socketPath): the memory summary of another rayts
 // process, read over its CoreWorker listen socket (the `rayts memory`
-// command). A blocking round trip on the calling (JS) thread, at most 30 s;
+// command); queryStoreObjects(nodeSocket): the node's store listing (which
+// objects are spilled). A blocking round trip on the calling (JS) thread, at most 30 s;
 // meant for the CLI, not for a program's event loop.
 #include "bindings/napi_api.h"
 #include "core/core_worker/core_worker.h"
@@ -21,10 +22,24 @@ Napi::Value JsQueryMemorySummary(const Napi::CallbackInfo& info) {
   }
   return Napi::String::New(env, *json);
 }
+Napi::Value JsQueryStoreObjects(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowType(env, "queryStoreObjects expects the node server's socket path (string)");
+    return env.Undefined();
+  }
+  auto json = CoreWorker::QueryStoreObjects(info[0].As<Napi::String>().Utf8Value());
+  if (!json.ok()) {
+    ThrowStatus(env, json.status());
+    return env.Undefined();
+  }
+  return Napi::String::New(env, *json);
+}
 }  // namespace
 
 Napi::Object InitMemoryQuery(Napi::Env env, Napi::Object exports) {
   exports.Set("queryMemorySummary", Napi::Function::New(env, JsQueryMemorySummary));
+  exports.Set("queryStoreObjects", Napi::Function::New(env, JsQueryStoreObjects));
   return exports;
 }
 

@@ -8,8 +8,9 @@ import { ObjectRef } from './object_ref.js';
 import { requireRuntime } from './runtime.js';
 import { loadAddon } from './native.js';
 import type { CoreMemorySummary } from './ownership.js';
+import type { StoreStats } from './api.js';
 
-/** Where an object's value lives. 'spilled' is reserved for spilling to disk. */
+/** Where an object's value lives: the owner's memory store, plasma, or only on the spill disk. */
 export type ObjectLocation = 'memory' | 'plasma' | 'spilled' | 'none';
 
 export interface ObjectSummary {
@@ -21,7 +22,12 @@ export interface ObjectSummary {
   ownedHere: boolean;
   /** 'pending' (being computed), 'ready', 'error' (holds an error), 'unknown' (borrowed, not fetched here). */
   status: 'pending' | 'ready' | 'error' | 'unknown';
-  /** 'memory': the owner's in-process store (small values); 'plasma': the node's shared-memory store. */
+  /**
+   * 'memory': the owner's in-process store (small values); 'plasma': the
+   * node's shared-memory store; 'spilled': its plasma copy is only on the
+   * spill disk now (restored on access); 'none': not computed yet, or not
+   * fetched here.
+   */
   location: ObjectLocation;
   /** Value size in bytes (0 when not known here). */
   size: number;
@@ -48,7 +54,7 @@ export interface MemorySummary {
   pid: number;
   isDriver: boolean;
   objects: ObjectSummary[];
-  totals: { objects: number; memoryBytes: number; plasmaBytes: number };
+  totals: { objects: number; memoryBytes: number; plasmaBytes: number; spilledBytes: number };
   /** Lineage kept by this process; `reconstructions`: tasks it re-ran to recover lost objects. */
   lineage: { bytes: number; maxBytes: number; entries: number; evicted: number; reconstructions: number };
 }
@@ -61,33 +67,44 @@ export interface MemorySummary {
  */
 export async function memorySummary(): Promise<MemorySummary> {
   const rt = requireRuntime('ray.memorySummary()');
-  return summaryFromJson(rt.core.memorySummary());
+  const json = rt.core.memorySummary();
+  const store = JSON.parse(await rt.gcs('store_objects')) as StoreStats;
+  return summaryFromJson(json, spilledIds(store));
 }
 
-function summaryFromJson(json: string): MemorySummary {
+/** Ids (hex) of the store's objects whose only copy is on the spill disk. */
+function spilledIds(store: StoreStats): Set<string> {
+  const out = new Set<string>();
+  for (const o of store.objects) if (o.location === 'spilled') out.add(o.id);
+  return out;
+}
+
+function summaryFromJson(json: string, spilled: Set<string>): MemorySummary {
   const raw = JSON.parse(json) as CoreMemorySummary;
   const objects: ObjectSummary[] = raw.objects.map((o) => ({
     id: o.id,
     owner: o.owner,
     ownedHere: o.owned,
     status: o.status,
-    location: o.location,
+    location: o.location === 'plasma' && spilled.has(o.id) ? 'spilled' : o.location,
     size: o.size,
     references: { local: o.local, submitted: o.submitted, containedIn: o.contained, borrowers: o.borrowers, contains: o.contains },
     lineage: o.lineage,
   }));
   let memoryBytes = 0;
   let plasmaBytes = 0;
+  let spilledBytes = 0;
   for (const o of objects) {
     if (o.location === 'memory') memoryBytes += o.size;
     else if (o.location === 'plasma') plasmaBytes += o.size;
+    else if (o.location === 'spilled') spilledBytes += o.size;
   }
   return {
     address: raw.address,
     pid: raw.pid,
     isDriver: raw.isDriver,
     objects,
-    totals: { objects: objects.length, memoryBytes, plasmaBytes },
+    totals: { objects: objects.length, memoryBytes, plasmaBytes, spilledBytes },
     lineage: {
       bytes: raw.lineageBytes, maxBytes: raw.lineageMaxBytes, entries: raw.lineageEntries, evicted: raw.lineageEvicted,
       reconstructions: raw.reconstructions,
@@ -132,9 +149,15 @@ export function querySession(sessionDir: string): SessionSummary {
   const addon = loadAddon();
   const processes: MemorySummary[] = [];
   const unreachable: string[] = [];
+  let spilled = new Set<string>();
+  try {
+    spilled = spilledIds(JSON.parse(addon.queryStoreObjects(path.join(dir, 'node.sock'))) as StoreStats);
+  } catch {
+    unreachable.push(path.join(dir, 'node.sock')); // locations then say 'plasma' for spilled objects too
+  }
   for (const f of socks) {
     try {
-      processes.push(summaryFromJson(addon.queryMemorySummary(path.join(dir, f))));
+      processes.push(summaryFromJson(addon.queryMemorySummary(path.join(dir, f)), spilled));
     } catch {
       unreachable.push(path.join(dir, f)); // the process exited meanwhile
     }
@@ -146,7 +169,7 @@ export function querySession(sessionDir: string): SessionSummary {
 export function formatMemorySummary(s: MemorySummary): string {
   const lines = [
     `${s.isDriver ? 'driver' : 'worker'} pid ${s.pid} (${s.address}): ${s.totals.objects} objects, ${s.totals.memoryBytes} bytes in memory, ` +
-      `${s.totals.plasmaBytes} bytes in plasma; lineage ${s.lineage.entries} tasks, ${s.lineage.bytes}/${s.lineage.maxBytes} bytes, ` +
+      `${s.totals.plasmaBytes} bytes in plasma, ${s.totals.spilledBytes} bytes spilled; lineage ${s.lineage.entries} tasks, ${s.lineage.bytes}/${s.lineage.maxBytes} bytes, ` +
       `${s.lineage.evicted} evicted`,
     ['OBJECT_ID'.padEnd(40), 'OWNER'.padEnd(8), 'STATUS'.padEnd(8), 'WHERE'.padEnd(7), 'SIZE'.padStart(12), '  REFERENCES'].join(' '),
   ];

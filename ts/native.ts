@@ -138,6 +138,8 @@ interface Addon {
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
   /** Memory summary JSON of the process listening on socketPath (blocking; CLI use). */
   queryMemorySummary(socketPath: string): string;
+  /** The node server's store listing (JSON of StoreStats), over its socket. */
+  queryStoreObjects(nodeSocket: string): string;
 }
 
 export const packageRoot: string = path.resolve(distDir, '..', '..');

@@ -218,6 +218,9 @@ class CoreWorker {
   // Asks the CoreWorker listening on `socket_path` (another process) for its
   // MemorySummaryJson; a blocking round trip (at most 30 s).
   static StatusOr<std::string> QueryMemorySummary(const std::string& socket_path);
+  // The node's object store listing (the `store_objects` GCS call) read over
+  // the node server's socket, for `rayts memory`. Blocking, at most 30 s.
+  static StatusOr<std::string> QueryStoreObjects(const std::string& node_socket);
 
   // ---- tasks ----
   uint32_t RegisterTaskClass(TaskClass cls);

@@ -54,6 +54,14 @@ describe('spilling with the default directory and limit', () => {
     const listed = mid.objects.filter((o) => ours.has(o.id));
     expect(listed).toHaveLength(n);
     expect(listed.filter((o) => o.location === 'spilled').length).toBeGreaterThanOrEqual(n - STORE / (4 * MiB));
+    // ray.memorySummary() says where each of the owner's objects lives.
+    const summary = await ray.memorySummary();
+    const mine = summary.objects.filter((o) => ours.has(o.id));
+    expect(mine).toHaveLength(n);
+    const spilledHere = mine.filter((o) => o.location === 'spilled');
+    expect(spilledHere.length).toBeGreaterThanOrEqual(n - STORE / (4 * MiB));
+    expect(mine.every((o) => o.location === 'spilled' || o.location === 'plasma')).toBe(true);
+    expect(summary.totals.spilledBytes).toBe(spilledHere.reduce((t, o) => t + o.size, 0));
     for (const o of listed) {
       expect(o.size).toBeGreaterThan(4 * MiB);
       expect(o.sealed).toBe(true);
