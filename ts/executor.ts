@@ -2,7 +2,9 @@
 // arrival order, and reports results (inline, or in plasma when large).
 import * as api from './index.js';
 import { ObjectRef, toHex } from './object_ref.js';
-import { compileFunction, createImportResolver, installBuildHelpers, type ImportResolver } from './source.js';
+import { compileFunction } from './source.js';
+import { installBuildHelpers } from './build_helpers.js';
+import { createImportResolver, type ImportResolver } from './import_resolver.js';
 import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from './errors.js';
 
 /** How long a task result waits for room in a full store before failing. */

@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import * as esbuild from 'esbuild';
 import ts from 'typescript';
-import {
-  BUILD_HELPERS_SOURCE,
-  checkSelfContained,
-  compileFunction,
-  createImportResolver,
-  freeVariables,
-  functionSource,
-  installBuildHelpers,
-  type ImportResolver,
-} from '../../ts/source.js';
+import { checkSelfContained, compileFunction, freeVariables, functionSource } from '../../ts/source.js';
+import { BUILD_HELPERS_SOURCE, installBuildHelpers } from '../../ts/build_helpers.js';
+import { createImportResolver, type ImportResolver } from '../../ts/import_resolver.js';
 
 const noImports: ImportResolver = (s) => Promise.reject(new Error(`unexpected import of ${s}`));
 const resolver = createImportResolver({ api: { marker: 'rayts-api' } });

@@ -1,0 +1,139 @@
+// Value conversion between JS and the core for NativeCoreWorker: see
+// core_worker_convert.h.
+#include "bindings/core_worker_convert.h"
+
+namespace rayts::bindings {
+
+namespace {
+
+Napi::Value StrOrUndef(Napi::Env env, const std::string& s) {
+  return s.empty() ? env.Undefined() : Napi::String::New(env, s);
+}
+
+}  // namespace
+
+std::shared_ptr<const std::string> BytesOf(const Napi::Value& v) {
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<uint8_t>>();
+    return std::make_shared<const std::string>(reinterpret_cast<const char*>(b.Data()), b.Length());
+  }
+  if (v.IsTypedArray()) {
+    auto t = v.As<Napi::TypedArray>();
+    auto ab = t.ArrayBuffer();
+    return std::make_shared<const std::string>(static_cast<const char*>(ab.Data()) + t.ByteOffset(), t.ByteLength());
+  }
+  if (v.IsString()) return std::make_shared<const std::string>(v.As<Napi::String>().Utf8Value());
+  return nullptr;
+}
+
+bool ParseArgs(Napi::Env env, const Napi::Value& v, std::vector<TaskArgIn>* out) {
+  Napi::Array args = v.As<Napi::Array>();
+  out->reserve(args.Length());
+  for (uint32_t i = 0; i < args.Length(); i++) {
+    Napi::Value a = args.Get(i);
+    TaskArgIn in;
+    if (a.IsArray()) {
+      Napi::Array pair = a.As<Napi::Array>();
+      in.by_ref = true;
+      if (!IdFromValue(pair.Get(0u), &in.id)) { ThrowType(env, "bad argument ref"); return false; }
+      Napi::Value owner = pair.Get(1u);
+      if (owner.IsString()) in.owner_address = owner.As<Napi::String>().Utf8Value();
+    } else {
+      in.data = BytesOf(a);
+      if (!in.data) { ThrowType(env, "argument must be bytes"); return false; }
+    }
+    out->push_back(std::move(in));
+  }
+  return true;
+}
+
+ReturnValue ReturnFrom(const Napi::Value& data, const Napi::Value& in_plasma, const Napi::Value& is_error,
+                       const Napi::Value& size) {
+  ReturnValue v;
+  v.data = BytesOf(data);
+  v.in_plasma = in_plasma.ToBoolean();
+  v.is_error = is_error.ToBoolean();
+  v.size = static_cast<uint64_t>(size.ToNumber().DoubleValue());
+  return v;
+}
+
+Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events) {
+  Napi::Array out = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) {
+    Event& e = events[i];
+    if (e.type == Event::Type::kObjectReady) {
+      // The common event travels as just its id (a Buffer).
+      out.Set(i, IdToBuffer(env, e.object_id));
+      continue;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("t", Napi::Number::New(env, static_cast<int>(e.type)));
+    switch (e.type) {
+      case Event::Type::kObjectReady:
+        o.Set("id", IdToBuffer(env, e.object_id));
+        break;
+      case Event::Type::kExecuteTask: {
+        ExecTask& t = *e.task;
+        o.Set("handle", Napi::Number::New(env, static_cast<double>(t.handle)));
+        o.Set("taskId", IdToBuffer(env, t.task_id));
+        o.Set("fnHash", t.function.hash);
+        o.Set("fnSource", StrOrUndef(env, t.function.source));
+        o.Set("moduleUrl", StrOrUndef(env, t.function.module_url));
+        o.Set("exportName", StrOrUndef(env, t.function.export_name));
+        o.Set("name", t.name);
+        o.Set("numReturns", Napi::Number::New(env, t.num_returns));
+        if (!t.retry_exceptions.empty()) o.Set("retryExceptions", t.retry_exceptions);
+        if (!t.actor_id.IsNil()) {
+          o.Set("actorId", IdToBuffer(env, t.actor_id));
+          o.Set("actorCreation", Napi::Boolean::New(env, t.actor_creation));
+          if (!t.method.empty()) o.Set("method", t.method);
+          if (t.max_concurrency > 0) o.Set("maxConcurrency", Napi::Number::New(env, t.max_concurrency));
+          if (!t.concurrency_groups.empty()) o.Set("concurrencyGroups", t.concurrency_groups);
+          if (t.release_cpu) o.Set("releaseCpu", Napi::Boolean::New(env, true));
+        }
+        Napi::Array args = Napi::Array::New(env, t.args.size());
+        for (size_t j = 0; j < t.args.size(); j++) {
+          ExecArg& a = t.args[j];
+          if (!a.by_ref) {
+            args.Set(j, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(a.data->data()), a.data->size()));
+          } else {
+            Napi::Array r = Napi::Array::New(env, 3);
+            r.Set(0u, IdToBuffer(env, a.id));
+            r.Set(1u, Napi::String::New(env, a.owner_address));
+            r.Set(2u, Napi::Boolean::New(env, a.in_plasma));
+            args.Set(j, r);
+          }
+        }
+        o.Set("args", args);
+        break;
+      }
+      case Event::Type::kGeneratorItem:
+        o.Set("taskId", IdToBuffer(env, e.task_id));
+        o.Set("id", IdToBuffer(env, e.object_id));
+        o.Set("index", Napi::Number::New(env, static_cast<double>(e.index)));
+        break;
+      case Event::Type::kGeneratorEnd:
+        o.Set("taskId", IdToBuffer(env, e.task_id));
+        o.Set("count", Napi::Number::New(env, static_cast<double>(e.index)));
+        break;
+      case Event::Type::kGcsReply:
+        o.Set("id", Napi::Number::New(env, static_cast<double>(e.id)));
+        o.Set("code", Napi::Number::New(env, e.code));
+        o.Set("text", e.text);
+        break;
+      case Event::Type::kTriggerGc:
+        break;
+      case Event::Type::kRecoverObject:
+        o.Set("id", IdToBuffer(env, e.object_id));
+        break;
+      case Event::Type::kCancelTask:
+        o.Set("taskId", IdToBuffer(env, e.task_id));
+        o.Set("force", Napi::Boolean::New(env, e.force));
+        break;
+    }
+    out.Set(i, o);
+  }
+  return out;
+}
+
+}  // namespace rayts::bindings
