@@ -9,31 +9,28 @@
 namespace rayts::bindings {
 
 namespace {
-Napi::Value JsQueryMemorySummary(const Napi::CallbackInfo& info) {
+// A blocking query of another process over its socket: (socket path) -> JSON.
+template <StatusOr<std::string> (*Query)(const std::string&)>
+Napi::Value JsQuery(const Napi::CallbackInfo& info, const char* usage) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
-    ThrowType(env, "queryMemorySummary expects a socket path (string)");
+    ThrowType(env, usage);
     return env.Undefined();
   }
-  auto json = CoreWorker::QueryMemorySummary(info[0].As<Napi::String>().Utf8Value());
+  auto json = Query(info[0].As<Napi::String>().Utf8Value());
   if (!json.ok()) {
     ThrowStatus(env, json.status());
     return env.Undefined();
   }
   return Napi::String::New(env, *json);
 }
+
+Napi::Value JsQueryMemorySummary(const Napi::CallbackInfo& info) {
+  return JsQuery<&CoreWorker::QueryMemorySummary>(info, "queryMemorySummary expects a socket path (string)");
+}
+
 Napi::Value JsQueryStoreObjects(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ThrowType(env, "queryStoreObjects expects the node server's socket path (string)");
-    return env.Undefined();
-  }
-  auto json = CoreWorker::QueryStoreObjects(info[0].As<Napi::String>().Utf8Value());
-  if (!json.ok()) {
-    ThrowStatus(env, json.status());
-    return env.Undefined();
-  }
-  return Napi::String::New(env, *json);
+  return JsQuery<&CoreWorker::QueryStoreObjects>(info, "queryStoreObjects expects the node server's socket path (string)");
 }
 }  // namespace
 

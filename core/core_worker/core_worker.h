@@ -325,6 +325,7 @@ class CoreWorker {
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
   void ActorGcsLocked(const std::string& method, const std::string& body);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
+  void PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id);
   std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
   // Actors (actor_submission.cc).
   KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed);

@@ -286,13 +286,7 @@ void CoreWorker::ResubmitLocked(const TaskID& task, const SubmitRequest& req) {
   for (int i = 0; i < req.num_returns; i++) t->return_ids.push_back(ObjectIdFor(task, static_cast<uint32_t>(i + 1)));
   for (auto& a : req.args) {
     if (!a.by_ref || !a.owner_address.empty()) continue;
-    refs_.AddSubmitted(a.id);
-    t->owned_arg_refs.push_back(a.id);
-    const StoredObject* o = memory_store_.Find(a.id);
-    if (o && !o->ready) {
-      t->unresolved++;
-      dependents_[a.id].push_back(t);
-    }
+    PinOwnedArgLocked(t, a.id);
   }
   t->req = req;
   auto& ks = keys_[t->key];

@@ -55,6 +55,18 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
   return tid;
 }
 
+// An owned by-ref argument of `t`: pinned while `t` is pending; `t` waits
+// for it if it is not computed yet.
+void CoreWorker::PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id) {
+  refs_.AddSubmitted(id);
+  t->owned_arg_refs.push_back(id);
+  const StoredObject* o = memory_store_.Find(id);
+  if (o && !o->ready) {
+    t->unresolved++;
+    dependents_[id].push_back(t);
+  }
+}
+
 // A new task record: its id, its return objects (owned, one local ref each
 // for the caller) and its owned by-ref arguments pinned while it is pending.
 std::shared_ptr<CoreWorker::Pending> CoreWorker::NewPendingLocked(SubmitRequest req, uint64_t key,
@@ -84,13 +96,7 @@ std::shared_ptr<CoreWorker::Pending> CoreWorker::NewPendingLocked(SubmitRequest 
       continue;
     }
     a.owner_address.clear();
-    refs_.AddSubmitted(a.id);
-    t->owned_arg_refs.push_back(a.id);
-    const StoredObject* o = memory_store_.Find(a.id);
-    if (o && !o->ready) {
-      t->unresolved++;
-      dependents_[a.id].push_back(t);
-    }
+    PinOwnedArgLocked(t, a.id);
   }
   t->req = std::move(req);
   return t;

@@ -301,6 +301,17 @@ describe('actor restarts', () => {
   });
 });
 
+/** Collects garbage every 50 ms until `pid` exits (true) or 10 s pass (false). */
+async function exitsWhileCollecting(pid: number, gc: () => void): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+    try { process.kill(pid, 0); } catch { return true; }
+  }
+  return false;
+}
+
 describe('actor lifetime', () => {
   it('an actor whose handles are all collected (and never sent elsewhere) ends', async () => {
     const { setFlagsFromString } = await import('node:v8');
@@ -310,14 +321,7 @@ describe('actor lifetime', () => {
     const P = ray.remote(class P { pid(): number { return process.pid; } });
     const pidOf = async (): Promise<number> => P.remote().pid.remote();
     const pid = await pidOf(); // the handle is unreachable once this returns
-    const deadline = Date.now() + 10_000;
-    let alive = true;
-    while (alive && Date.now() < deadline) {
-      gc();
-      await new Promise((r) => setTimeout(r, 50));
-      try { process.kill(pid, 0); } catch { alive = false; }
-    }
-    expect(alive).toBe(false);
+    expect(await exitsWhileCollecting(pid, gc)).toBe(true);
   });
 
   it('a handle held by another actor keeps the actor alive; once that holder drops it too, the actor ends', async () => {
@@ -350,14 +354,7 @@ describe('actor lifetime', () => {
     expect(await holder.call.remote()).toBe(pid);
     process.kill(pid, 0); // still alive
     await holder.drop.remote();
-    const deadline = Date.now() + 10_000;
-    let alive = true;
-    while (alive && Date.now() < deadline) {
-      gc();
-      await new Promise((r) => setTimeout(r, 50));
-      try { process.kill(pid, 0); } catch { alive = false; }
-    }
-    expect(alive).toBe(false);
+    expect(await exitsWhileCollecting(pid, gc)).toBe(true);
     ray.kill(holder);
   });
 });
