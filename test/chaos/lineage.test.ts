@@ -39,7 +39,7 @@ it(`a chain of ${CHAIN} tasks survives every intermediate being deleted from the
   });
 
   // Local reference value.
-  let expected = new Float64Array(LEN);
+  let expected: Float64Array = new Float64Array(LEN);
   for (let j = 0; j < LEN; j++) expected[j] = j / LEN;
   for (let k = 1; k < CHAIN; k++) expected = stepValues(expected, k);
 
@@ -87,7 +87,7 @@ it(`a chain of ${CHAIN} tasks survives every intermediate being deleted from the
   const duringChain = (await ray.memorySummary()).lineage.reconstructions - before;
   const mid = Math.floor(CHAIN / 2);
   expect(deletedIdx.has(mid)).toBe(true);
-  let expectedMid = new Float64Array(LEN);
+  let expectedMid: Float64Array = new Float64Array(LEN);
   for (let j = 0; j < LEN; j++) expectedMid[j] = j / LEN;
   for (let k = 1; k <= mid; k++) expectedMid = stepValues(expectedMid, k);
   const midValue = await ray.get(refs[mid]!, { timeoutMs: 120_000 });

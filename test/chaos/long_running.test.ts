@@ -49,6 +49,7 @@ interface Trace {
 async function runFlat(name: string, n: number, body: (i: number) => Promise<void> | void): Promise<Record<string, number>> {
   gc();
   const baseStore = await storeUsed();
+  const baseCore = (await ray.debugStats()).core;
   const startRss = rssOf();
   const t: Trace = { rss: [], store: [] };
   const every = Math.max(1, Math.floor(n / SAMPLES));
@@ -56,6 +57,11 @@ async function runFlat(name: string, n: number, body: (i: number) => Promise<voi
   for (let i = 0; i < n; i++) {
     await body(i);
     if ((i + 1) % every === 0) {
+      // Sample what is retained, not garbage waiting for V8: without a
+      // collection here, V8 (which does not see the native side of a ref)
+      // lets tens of thousands of dead refs and their memory-store entries
+      // pile up between major GCs (measured: 53,000, RSS swinging by ~100 MiB).
+      gc();
       t.rss.push(rssOf());
       t.store.push(await storeUsed());
     }
@@ -68,9 +74,10 @@ async function runFlat(name: string, n: number, body: (i: number) => Promise<voi
   // the second quarter's. The first quarter is warm-up (JIT, V8 heap and
   // malloc arenas growing to their working size). The slack absorbs V8's
   // lazy heap sizing and GC timing (RSS of a ~150 MiB node process moves by
-  // tens of MiB between collections); a real per-iteration leak of even
-  // 1 KiB over 100,000 iterations (~100 MiB) would exceed it, and the store
-  // check below catches leaked objects of any size.
+  // tens of MiB even right after a collection, as malloc arenas and V8
+  // spaces are not returned at once); a real per-iteration leak of 1 KiB
+  // over 100,000 iterations (~100 MiB) would exceed it, and the store and
+  // ref-count checks below catch leaked objects of any size.
   const bound = Math.max(second * 1.25, second + 64 * MiB);
   expect(last, `${name}: RSS last-quarter median ${last} vs second-quarter ${second}`).toBeLessThanOrEqual(bound);
 
@@ -84,6 +91,17 @@ async function runFlat(name: string, n: number, body: (i: number) => Promise<voi
     final = await storeUsed();
   }
   expect(final, `${name}: store usage ${final} bytes at the end (baseline ${baseStore})`).toBeLessThanOrEqual(baseStore + 1 * MiB);
+  // No ref or memory-store entry of the loop survives (their finalizers run
+  // after the collection: bounded wait).
+  let core = (await ray.debugStats()).core;
+  const coreEnd = Date.now() + 20_000;
+  while ((core.ownedRefs! > baseCore.ownedRefs! + 8 || core.memoryStoreObjects! > baseCore.memoryStoreObjects! + 8) && Date.now() < coreEnd) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+    core = (await ray.debugStats()).core;
+  }
+  expect(core.ownedRefs, `${name}: owned refs at the end`).toBeLessThanOrEqual(baseCore.ownedRefs! + 8);
+  expect(core.memoryStoreObjects, `${name}: memory-store objects at the end`).toBeLessThanOrEqual(baseCore.memoryStoreObjects! + 8);
   const figures = {
     iterations: n,
     seconds,
@@ -95,6 +113,7 @@ async function runFlat(name: string, n: number, body: (i: number) => Promise<voi
     baseStoreUsed: baseStore,
     peakStoreUsed: Math.max(...t.store),
     finalStoreUsed: final,
+    finalOwnedRefs: core.ownedRefs!,
   };
   report(`long_running_${name}`, figures);
   return figures;

@@ -121,7 +121,7 @@ describe('the owner is SIGKILLed', () => {
       const ray = await import('rayts');
       await g.hold.remote();
       const out: Array<{ name: string; ownerDied: boolean; hasId: boolean; ms: number }> = [];
-      for (const r of [box.small, box.big]) {
+      for (const r of [box.small, box.big] as ray.ObjectRef<unknown>[]) {
         const t0 = Date.now();
         const e = await ray.get(r, { timeoutMs: 20_000 }).then(() => undefined, (x: unknown) => x);
         out.push({
