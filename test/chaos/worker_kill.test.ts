@@ -8,7 +8,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { report, scaled, startChaosMonkey } from './helpers.js';
 
-const N = scaled(20_000, 5_000);
+// ci: 2,000. The run time follows the machine's load, not the task count:
+// 5,000 took 13 s on a quiet 2-core VM (64 kills) but 85-150 s (up to 720
+// kills) while other suites shared the cores, since a worker that needs
+// longer than the kill period to start is often killed before it runs a
+// task. The whole ci chaos suite must stay under 3 minutes.
+const N = scaled(20_000, 2_000);
 let dir: string;
 
 beforeAll(() => {
