@@ -252,6 +252,17 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
                         ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
       auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
+      if (!off.ok() && off.status().code() == StatusCode::kAlreadyExists) {
+        // A sealed copy whose creator is gone: a worker killed after storing
+        // a return (or put) but before its owner heard of it, so the owner
+        // re-ran the task. The new run replaces the orphan (readers of the
+        // old bytes keep them under a tombstone, as for a lost copy). Ray
+        // keeps the existing copy instead; our writer cannot skip its write.
+        auto creator = store_->SealedCreator(id);
+        if (creator && *creator != cid && !clients_.count(*creator) && store_->Lose(id).ok()) {
+          off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
+        }
+      }
       if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
       Fbb fbb(128);
       auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());
