@@ -287,6 +287,12 @@ std::optional<ClientId> PlasmaStore::SealedCreator(const ObjectID& id) const {
   return it->second.creator;
 }
 
+std::optional<ClientId> PlasmaStore::CreatorOf(const ObjectID& id) const {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return std::nullopt;
+  return it->second.creator;
+}
+
 void PlasmaStore::DisconnectClient(ClientId c) {
   auto cit = clients_.find(c);
   if (cit == clients_.end()) return;

@@ -114,6 +114,8 @@ class PlasmaStore {
   Status Lose(const ObjectID& id);
   // The client that created `id`, if it is present and sealed.
   std::optional<ClientId> SealedCreator(const ObjectID& id) const;
+  // The client that created `id` (sealed or still being written), if present.
+  std::optional<ClientId> CreatorOf(const ObjectID& id) const;
   // Makes the object evictable once unreferenced. No-op if absent.
   void Unpin(const ObjectID& id);
   // Drops every ref of `c`, aborts its unsealed creations and forgets its

@@ -486,6 +486,7 @@ TEST_F(PlasmaLoseTest, SealedCreatorNamesTheCreatorOfSealedObjectsOnly) {
   EXPECT_FALSE(store_.SealedCreator(id).has_value());
   ASSERT_TRUE(store_.Create(7, id, 64, true).ok());
   EXPECT_FALSE(store_.SealedCreator(id).has_value());  // being written
+  EXPECT_EQ(store_.CreatorOf(id), std::optional<ClientId>(7));
   ASSERT_TRUE(store_.Seal(7, id).ok());
   ASSERT_EQ(store_.SealedCreator(id), std::optional<ClientId>(7));
   store_.DisconnectClient(7);  // the creator dies; its sealed, pinned copy stays
