@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Runs both suites (gtest via ctest, TypeScript via vitest) and ends with one
-# line: "N passed, N failed" totalling both.
+# Runs the suites (gtest via ctest, TypeScript via vitest, and the chaos suite
+# in ci scale) and ends with one line: "N passed, N failed" totalling all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 rc=0
 bash scripts/test-core.sh 2>&1 | tee build/ctest.log || rc=1
 npx vitest run --reporter=default --reporter=json --outputFile=build/vitest.json 2>&1 || rc=1
+# The reliability suite in its bounded form (test/chaos, ~2 minutes).
+RAYTS_CHAOS_SCALE=ci npx vitest run --config vitest.chaos.config.ts --reporter=default --reporter=json --outputFile=build/chaos.json 2>&1 || rc=1
 node -e '
 const fs = require("fs");
 let p = 0, f = 0;
 const log = fs.existsSync("build/ctest.log") ? fs.readFileSync("build/ctest.log", "utf8") : "";
 const m = /(\d+)% tests passed, (\d+) tests failed out of (\d+)/.exec(log);
 if (m) { f += +m[2]; p += +m[3] - +m[2]; } else { f += 1; }
-try {
-  const j = JSON.parse(fs.readFileSync("build/vitest.json", "utf8"));
-  p += j.numPassedTests; f += j.numFailedTests;
-  if (j.numTotalTests === 0) f += 1;
-} catch { f += 1; }
+for (const file of ["build/vitest.json", "build/chaos.json"]) {
+  try {
+    const j = JSON.parse(fs.readFileSync(file, "utf8"));
+    p += j.numPassedTests; f += j.numFailedTests;
+    if (j.numTotalTests === 0) f += 1;
+  } catch { f += 1; }
+}
 console.log(`${p} passed, ${f} failed`);
 process.exit(f > 0 ? 1 : 0);
 ' || rc=1

@@ -14,7 +14,10 @@ PlasmaStore::~PlasmaStore() = default;
 StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t size,
                                        bool pinned, bool allow_spill) {
   if (objects_.count(id)) {
-    return Status::AlreadyExists("object " + id.Hex() + " already exists in the object store");
+    const Entry& e = objects_.at(id);
+    return Status::AlreadyExists("object " + id.Hex() + " already exists in the object store (" +
+                                 (e.state == State::kSealed ? "sealed" : "being written") + " by client " +
+                                 std::to_string(e.creator) + ", asked by client " + std::to_string(c) + ")");
   }
   StatusOr<uint64_t> offset = AllocateWithRoom(id, size, "create object", allow_spill);
   if (!offset.ok()) return offset.status();
@@ -276,6 +279,18 @@ void PlasmaStore::Unpin(const ObjectID& id) {
   if (it == objects_.end() || !it->second.pinned) return;
   it->second.pinned = false;
   UpdateLru(id, it->second);
+}
+
+std::optional<ClientId> PlasmaStore::SealedCreator(const ObjectID& id) const {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.state != State::kSealed) return std::nullopt;
+  return it->second.creator;
+}
+
+std::optional<ClientId> PlasmaStore::CreatorOf(const ObjectID& id) const {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return std::nullopt;
+  return it->second.creator;
 }
 
 void PlasmaStore::DisconnectClient(ClientId c) {

@@ -34,6 +34,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -111,6 +112,10 @@ class PlasmaStore {
   // reconstruction). Bytes still mapped by readers stay allocated under a
   // tombstone key until those readers Release or disconnect.
   Status Lose(const ObjectID& id);
+  // The client that created `id`, if it is present and sealed.
+  std::optional<ClientId> SealedCreator(const ObjectID& id) const;
+  // The client that created `id` (sealed or still being written), if present.
+  std::optional<ClientId> CreatorOf(const ObjectID& id) const;
   // Makes the object evictable once unreferenced. No-op if absent.
   void Unpin(const ObjectID& id);
   // Drops every ref of `c`, aborts its unsealed creations and forgets its

@@ -1,5 +1,6 @@
 #include "core/raylet/node_server.h"
 
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -187,6 +188,14 @@ void NodeServer::WorkerGone(const WorkerID& id) {
   pool_->OnWorkerDied(id);
 }
 
+bool NodeServer::ClientGone(uint64_t cid) {
+  auto it = clients_.find(cid);
+  if (it == clients_.end()) return true;
+  // Its close may not be processed yet: ask the kernel whether the peer hung up.
+  pollfd p{it->second->conn->socket().native_handle(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   uint64_t cid = c->conn->id();
   store_->DisconnectClient(cid);
@@ -252,6 +261,22 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
                         ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
       auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
+      if (!off.ok() && off.status().code() == StatusCode::kAlreadyExists) {
+        // A copy whose creator is gone: a worker killed after storing a
+        // return (or put) but before its owner heard of it, so the owner
+        // re-ran the task. If sealed, the new run replaces the orphan
+        // (readers of the old bytes keep them under a tombstone, as for a
+        // lost copy); Ray keeps the existing copy instead, but our writer
+        // cannot skip its write. If still being written, the creator died
+        // mid-write and its close is not processed yet: drop its store
+        // state now (OnClose does the rest when the close arrives).
+        auto creator = store_->CreatorOf(id);
+        if (creator && *creator != cid && ClientGone(*creator)) {
+          if (store_->SealedCreator(id)) (void)store_->Lose(id);
+          else store_->DisconnectClient(*creator);
+          off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
+        }
+      }
       if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
       Fbb fbb(128);
       auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());

@@ -76,6 +76,9 @@ class NodeServer {
   void Accept();
   void OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env);
   void OnClose(const std::shared_ptr<Client>& c);
+  // True if client `cid` disconnected, or its peer hung up and the close is
+  // not processed yet (a killed worker). io thread.
+  bool ClientGone(uint64_t cid);
   void HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r);
   void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
   void HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r);

@@ -5,10 +5,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import * as ray from 'rayts';
 import { report, scaled, startChaosMonkey } from './helpers.js';
 
-const N = scaled(20_000, 5_000);
+// ci: 2,000. The run time follows the machine's load, not the task count:
+// 5,000 took 13 s on a quiet 2-core VM (64 kills) but 85-150 s (up to 720
+// kills) while other suites shared the cores, since a worker that needs
+// longer than the kill period to start is often killed before it runs a
+// task. The whole ci chaos suite must stay under 3 minutes.
+const N = scaled(20_000, 2_000);
 let dir: string;
 
 beforeAll(() => {
@@ -62,4 +69,56 @@ it(`${N} tasks survive a SIGKILL of a random worker every 200 ms`, async () => {
   expect(killed).toBeGreaterThan(0);
   report('worker_kill', { tasks: N, workersKilled: killed, resultsLost: N - seen.size, wrongResults: wrong, reExecutions: reruns, seconds });
   writeFileSync(path.join(dir, '.done'), '');
+}, 600_000);
+
+const NP = scaled(5_000, 1_500);
+
+// KNOWN BUG, so skipped unless RAYTS_CHAOS_KNOWN_BUGS=1: about 1 run in 4
+// (ci scale, loaded machine) a retried task still fails with "object ...
+// already exists in the object store (being written by client A, asked by
+// client B)": the create of the retry finds the return id still being
+// written by another client that NodeServer::ClientGone does not see as
+// gone (no hang-up on its socket). The sealed case ("sealed by client A",
+// 2 of 3 runs before) is fixed. Run:
+//   RAYTS_CHAOS_KNOWN_BUGS=1 RAYTS_CHAOS_SCALE=ci npx vitest run --config vitest.chaos.config.ts test/chaos/worker_kill.test.ts
+it.skipIf(process.env.RAYTS_CHAOS_KNOWN_BUGS !== '1')(`${NP} tasks with plasma returns survive the same kills; the store drains after release`, async () => {
+  // A worker killed after sealing its return in the store but before the
+  // owner got the reply leaves a sealed copy under the return's id; the
+  // retry stores the same id again. This failed the task ("object ...
+  // already exists in the object store") until the node server replaced
+  // copies whose creator is gone (NodeServer PlasmaCreate).
+  const make = ray.remote({ maxRetries: -1 }, (i: number) => new Float64Array(50_000).fill(i)); // 400 KB
+  const t0 = Date.now();
+  const monkey = startChaosMonkey(200);
+  let killed = 0;
+  let wrong = 0;
+  // One batch per call frame, so no batch's values stay reachable afterwards.
+  const batch = async (b: number): Promise<void> => {
+    const refs = Array.from({ length: 100 }, (_, k) => make.remote(b + k));
+    const vals = await ray.get(refs, { timeoutMs: 300_000 });
+    vals.forEach((v, k) => {
+      if (v.length !== 50_000 || v[0] !== b + k || v[49_999] !== b + k) wrong++;
+    });
+    for (const r of refs) r.release();
+  };
+  try {
+    for (let b = 0; b < NP; b += 100) await batch(b);
+  } finally {
+    killed = monkey.stop();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  expect(wrong).toBe(0);
+  expect(killed).toBeGreaterThan(0);
+  // Every copy is freed: none left pinned by a dead worker or a replaced orphan.
+  const end = Date.now() + 20_000;
+  let s = await ray.storeStats();
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  while (s.storeUsed > 0 && Date.now() < end) {
+    gc(); // the last batch's zero-copy views hold their copies until collected
+    await new Promise((r) => setTimeout(r, 50));
+    s = await ray.storeStats();
+  }
+  expect(s.storeUsed, `${s.objects.length} objects left: ${JSON.stringify(s.objects.slice(0, 3))}`).toBe(0);
+  report('worker_kill_plasma_returns', { tasks: NP, returnBytes: NP * 400_000, workersKilled: killed, wrongResults: wrong, finalStoreUsed: s.storeUsed, seconds });
 }, 600_000);

@@ -478,5 +478,30 @@ TEST_F(PlasmaLoseTest, LoseOfAnUnsealedOrUnknownObjectFails) {
   EXPECT_EQ(store_.Lose(id).code(), StatusCode::kNotFound);
 }
 
+// What the node server does when a retried task stores an id whose sealed
+// copy a killed worker left behind: Create says AlreadyExists, SealedCreator
+// names the (gone) creator, Lose + Create replaces the orphan.
+TEST_F(PlasmaLoseTest, SealedCreatorNamesTheCreatorOfSealedObjectsOnly) {
+  ObjectID id = ObjectID::FromRandom();
+  EXPECT_FALSE(store_.SealedCreator(id).has_value());
+  ASSERT_TRUE(store_.Create(7, id, 64, true).ok());
+  EXPECT_FALSE(store_.SealedCreator(id).has_value());  // being written
+  EXPECT_EQ(store_.CreatorOf(id), std::optional<ClientId>(7));
+  ASSERT_TRUE(store_.Seal(7, id).ok());
+  ASSERT_EQ(store_.SealedCreator(id), std::optional<ClientId>(7));
+  store_.DisconnectClient(7);  // the creator dies; its sealed, pinned copy stays
+  EXPECT_TRUE(store_.Contains(id));
+  auto again = store_.Create(8, id, 64, true);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(again.status().message().find("sealed by client 7"), std::string::npos);
+  ASSERT_TRUE(store_.Lose(id).ok());
+  ASSERT_TRUE(store_.Create(8, id, 64, true).ok());
+  ASSERT_TRUE(store_.Seal(8, id).ok());
+  EXPECT_EQ(store_.SealedCreator(id), std::optional<ClientId>(8));
+  EXPECT_EQ(store_.num_objects(), 1u);
+  EXPECT_EQ(store_.used_bytes(), 64u);
+}
+
 }  // namespace
 }  // namespace rayts::plasma
