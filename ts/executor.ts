@@ -188,7 +188,12 @@ export class Executor {
       try {
         return this.#rt.encodeReturn(value, id, label, nested);
       } catch (e) {
-        if (!(e instanceof ObjectStoreFullError) || (e as { permanent?: boolean }).permanent || Date.now() + delay > deadline) throw e;
+        // Retried (bounded): a full store, or this return id still being
+        // written by an earlier attempt whose worker was killed (the node
+        // server drops that copy once it sees the worker's socket close).
+        const retryable = (e instanceof ObjectStoreFullError && !(e as { permanent?: boolean }).permanent) ||
+          ((e as { code?: string }).code === 'AlreadyExists' && /\(being written by/.test((e as Error).message));
+        if (!retryable || Date.now() + delay > deadline) throw e;
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -435,7 +435,17 @@ export class Runtime implements RefRuntime {
       writeTo(s, bytes);
       return [bytes, false, false, s.totalSize];
     }
-    this.#writePlasma(returnId, s);
+    try {
+      this.#writePlasma(returnId, s);
+    } catch (e) {
+      // Another attempt of this task (one a crash cut off) already sealed
+      // this return: keep that copy, as Ray does. A copy still being
+      // written is retried by the executor (see Executor.#encode).
+      if ((e as { code?: string }).code === 'AlreadyExists' && /\(sealed by/.test((e as Error).message)) {
+        return [null, true, false, s.totalSize];
+      }
+      throw e;
+    }
     this.core.plasmaSeal(returnId, false);
     return [null, true, false, s.totalSize];
   }
