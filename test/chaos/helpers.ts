@@ -30,7 +30,7 @@ export function workerPids(): number[] {
 }
 
 /** SIGKILLs one random worker every `periodMs` until stopped. */
-export function startChaosMonkey(periodMs: number): { stop(): number } {
+export function startChaosMonkey(periodMs: number): { stop(): number; killed(): number } {
   let killed = 0;
   const timer = setInterval(() => {
     const pids = workerPids();
@@ -48,6 +48,7 @@ export function startChaosMonkey(periodMs: number): { stop(): number } {
       clearInterval(timer);
       return killed;
     },
+    killed: (): number => killed,
   };
 }
 

@@ -16,6 +16,12 @@ import { report, scaled, startChaosMonkey } from './helpers.js';
 // longer than the kill period to start is often killed before it runs a
 // task. The whole ci chaos suite must stay under 3 minutes.
 const N = scaled(20_000, 2_000);
+// On a quiet machine 2,000 tasks finish in ~1.5 s (a handful of kills): the
+// ci form keeps submitting batches until at least this many workers were
+// killed (bounded by CI_BUDGET_MS), so it always exercises the kill path.
+const MIN_KILLS = scaled(0, 25);
+const CI_BUDGET_MS = 45_000;
+const BATCH = 500;
 let dir: string;
 
 beforeAll(() => {
@@ -41,22 +47,26 @@ it(`${N} tasks survive a SIGKILL of a random worker every 200 ms`, async () => {
   const t0 = Date.now();
   const monkey = startChaosMonkey(200);
   let killed = 0;
-  let results: number[];
+  const results: number[] = [];
+  let n = 0;
   try {
-    const refs = [];
-    for (let i = 0; i < N; i++) refs.push(work.remote(i, dir));
-    results = await ray.get(refs);
+    while (n < N || (monkey.killed() < MIN_KILLS && Date.now() - t0 < CI_BUDGET_MS)) {
+      const refs = [];
+      for (let k = 0; k < BATCH; k++, n++) refs.push(work.remote(n, dir));
+      results.push(...(await ray.get(refs)));
+    }
   } finally {
     killed = monkey.stop();
   }
   const seconds = (Date.now() - t0) / 1000;
   // Every result correct and in place: none lost, none swapped.
   let wrong = 0;
-  for (let i = 0; i < N; i++) if (results[i] !== i * 2 + 1) wrong++;
+  expect(results.length).toBe(n);
+  for (let i = 0; i < n; i++) if (results[i] !== i * 2 + 1) wrong++;
   expect(wrong).toBe(0);
   // One side-effect file per task, each naming only its own input.
   const files = readdirSync(dir);
-  expect(files.length).toBe(N);
+  expect(files.length).toBe(n);
   const seen = new Set<number>();
   let reruns = 0;
   for (const f of files) {
@@ -65,9 +75,9 @@ it(`${N} tasks survive a SIGKILL of a random worker every 200 ms`, async () => {
     seen.add(Number(lines[0]));
     reruns += lines.length - 1;
   }
-  expect(seen.size).toBe(N);
-  expect(killed).toBeGreaterThan(0);
-  report('worker_kill', { tasks: N, workersKilled: killed, resultsLost: N - seen.size, wrongResults: wrong, reExecutions: reruns, seconds });
+  expect(seen.size).toBe(n);
+  expect(killed).toBeGreaterThanOrEqual(Math.max(1, MIN_KILLS));
+  report('worker_kill', { tasks: n, workersKilled: killed, resultsLost: n - seen.size, wrongResults: wrong, reExecutions: reruns, seconds });
   writeFileSync(path.join(dir, '.done'), '');
 }, 600_000);
 
