@@ -1,6 +1,7 @@
 // Actors (first slice): creation, ordered calls, state, errors, kill, crash.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
+import { obtainGc } from '../fixtures/gc.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -314,10 +315,7 @@ async function exitsWhileCollecting(pid: number, gc: () => void): Promise<boolea
 
 describe('actor lifetime', () => {
   it('an actor whose handles are all collected (and never sent elsewhere) ends', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
+    const gc = obtainGc();
     const P = ray.remote(class P { pid(): number { return process.pid; } });
     const pidOf = async (): Promise<number> => P.remote().pid.remote();
     const pid = await pidOf(); // the handle is unreachable once this returns
@@ -325,10 +323,7 @@ describe('actor lifetime', () => {
   });
 
   it('a handle held by another actor keeps the actor alive; once that holder drops it too, the actor ends', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
+    const gc = obtainGc();
     const P = ray.remote(class P { pid(): number { return process.pid; } });
     const Holder = ray.remote(class Holder {
       h: { pid: { remote(): PromiseLike<number> } } | undefined;

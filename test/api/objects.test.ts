@@ -3,8 +3,7 @@
 // release, and bounded store usage when refs are dropped.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
+import { obtainGc } from '../fixtures/gc.js';
 
 const STORE = 256 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -18,12 +17,6 @@ function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
 }
 
 /** A real gc() even when node was started without --expose-gc. */
-function obtainGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
 
 const echo = ray.remote((x: unknown) => x);
 

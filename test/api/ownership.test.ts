@@ -4,22 +4,15 @@
 // ObjectLostError for lost puts, and ray.memorySummary().
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
+import { obtainGc } from '../fixtures/gc.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
 
-function obtainGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
 
 /** Polls `f` until it returns true; fails after `ms`. */
 async function until(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {

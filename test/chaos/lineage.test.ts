@@ -23,25 +23,31 @@ function stepValues(a: Float64Array, k: number): Float64Array {
   return out;
 }
 
-it(`a chain of ${CHAIN} tasks survives every intermediate being deleted from the store as it appears`, async () => {
-  const first = ray.remote((n: number) => {
+/**
+ * The chain's remote functions (retried `maxRetries` times) and its value
+ * computed locally. The task body is shipped as source, so it carries its
+ * own copy of the step; it sleeps so the deleter can catch each link.
+ */
+function chainParts(maxRetries: number) {
+  const first = ray.remote({ maxRetries }, (n: number) => {
     const a = new Float64Array(n);
     for (let j = 0; j < n; j++) a[j] = j / n;
     return a;
   });
-  // The task body is shipped as source, so it carries its own copy of the step.
-  const step = ray.remote(async (a: Float64Array, k: number) => {
+  const step = ray.remote({ maxRetries }, async (a: Float64Array, k: number) => {
     const out = new Float64Array(a.length);
     for (let j = 0; j < a.length; j++) out[j] = a[j]! * 1.0001 + ((j * 31 + k) % 17) / 8;
-    // Keep the chain running long enough for the deleter to catch each link.
     await new Promise((r) => setTimeout(r, 20));
     return out;
   });
-
-  // Local reference value.
   let expected: Float64Array = new Float64Array(LEN);
   for (let j = 0; j < LEN; j++) expected[j] = j / LEN;
   for (let k = 1; k < CHAIN; k++) expected = stepValues(expected, k);
+  return { first, step, expected };
+}
+
+it(`a chain of ${CHAIN} tasks survives every intermediate being deleted from the store as it appears`, async () => {
+  const { first, step, expected } = chainParts(3);
 
   const before = (await ray.memorySummary()).lineage.reconstructions;
   const t0 = Date.now();
@@ -110,20 +116,7 @@ it(`the same chain with workers SIGKILLed every ${KILL_MS} ms as well: the right
   // Both failure kinds at once: lost copies (recomputed from lineage) and
   // dying workers (tasks retried, maxRetries -1), including workers that were
   // running a reconstruction.
-  const first = ray.remote({ maxRetries: -1 }, (n: number) => {
-    const a = new Float64Array(n);
-    for (let j = 0; j < n; j++) a[j] = j / n;
-    return a;
-  });
-  const step = ray.remote({ maxRetries: -1 }, async (a: Float64Array, k: number) => {
-    const out = new Float64Array(a.length);
-    for (let j = 0; j < a.length; j++) out[j] = a[j]! * 1.0001 + ((j * 31 + k) % 17) / 8;
-    await new Promise((r) => setTimeout(r, 20));
-    return out;
-  });
-  let expected: Float64Array = new Float64Array(LEN);
-  for (let j = 0; j < LEN; j++) expected[j] = j / LEN;
-  for (let k = 1; k < CHAIN; k++) expected = stepValues(expected, k);
+  const { first, step, expected } = chainParts(-1);
 
   const before = (await ray.memorySummary()).lineage.reconstructions;
   const t0 = Date.now();

@@ -5,10 +5,9 @@
 // store usage are sampled along the way; the last quarter may not sit far
 // above the second quarter, and the store drains to (near) empty at the end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import * as ray from 'rayts';
 import { MiB, report, rssOf, scaled } from './helpers.js';
+import { obtainGc } from '../fixtures/gc.js';
 
 const SAMPLES = 40;
 // ci scale: ~2,300 tasks/s and ~5,000-10,000 puts/s measured here, so the
@@ -19,12 +18,6 @@ const N_PUTS = scaled(100_000, 30_000);
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 128 * MiB }));
 afterAll(() => ray.shutdown());
 
-function obtainGc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) return g;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
 const gc = obtainGc();
 
 async function storeUsed(): Promise<number> {
