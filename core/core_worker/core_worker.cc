@@ -547,17 +547,22 @@ void CoreWorker::ReportExit(int code) {
   }
 }
 
-StatusOr<std::string> CoreWorker::GcsCallSync(const std::string& method, const std::string& body) {
+// One GCS call answered on a blocking channel to the node server.
+StatusOr<std::string> wire::GcsRoundTrip(BlockingChannel& ch, const std::string& method, const std::string& body) {
   Fbb fbb(128 + body.size());
   auto m = fbb.CreateString(method);
   auto b = fbb.CreateString(body);
   auto frame = FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::GcsReply, &storage, &env));
+  RAYTS_RETURN_IF_ERROR(ch.Call(frame, proto::Body::GcsReply, &storage, &env));
   auto* r = env->body_as_GcsReply();
   if (r->code() != 0) return Status(static_cast<StatusCode>(r->code()), Str(r->message()));
   return Str(r->body());
+}
+
+StatusOr<std::string> CoreWorker::GcsCallSync(const std::string& method, const std::string& body) {
+  return GcsRoundTrip(plasma_, method, body);
 }
 
 uint64_t CoreWorker::GcsCall(const std::string& method, const std::string& body) {

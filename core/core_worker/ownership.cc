@@ -362,14 +362,7 @@ StatusOr<std::string> CoreWorker::QueryMemorySummary(const std::string& socket_p
 StatusOr<std::string> CoreWorker::QueryStoreObjects(const std::string& node_socket) {
   BlockingChannel ch;
   RAYTS_RETURN_IF_ERROR(ch.Connect(node_socket));
-  Fbb fbb(64);
-  auto frame = FinishFrame(fbb, proto::CreateGcsRequest(fbb, 1, fbb.CreateString("store_objects"), fbb.CreateString("")));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(ch.Call(frame, proto::Body::GcsReply, &storage, &env));
-  auto* r = env->body_as_GcsReply();
-  if (r->code() != 0) return Status(static_cast<StatusCode>(r->code()), Str(r->message()));
-  return Str(r->body());
+  return GcsRoundTrip(ch, "store_objects", "");
 }
 
 std::string CoreWorker::MemorySummaryJsonLocked() {
