@@ -2,6 +2,7 @@
 // (embedded raylet + GCS + plasma), the CoreWorker wrapper and the memory
 // summary query of other processes (memory_query.cc).
 #include "bindings/napi_api.h"
+#include "core/gcs/gcs_client.h"
 
 namespace rayts::bindings {
 
@@ -50,6 +51,12 @@ void ThrowStatus(Napi::Env env, const Status& s) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClasses", Napi::Function::New(env, JsSetErrorClasses));
+  // Enums defined in core/, exported so TypeScript does not repeat them.
+  Napi::Object queries = Napi::Object::New(env);
+  for (int i = 0; i < gcs::kNumClusterQueries; i++) {
+    queries.Set(gcs::ClusterQueryName(static_cast<gcs::ClusterQuery>(i)), Napi::Number::New(env, i));
+  }
+  exports.Set("ClusterQuery", queries);
   InitNodeServer(env, exports);
   InitCoreWorker(env, exports);
   InitMemoryQuery(env, exports);

@@ -48,13 +48,16 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
          InstanceMethod("submitActorTask", &CoreWorkerWrap::SubmitActorTask),
          InstanceMethod("killActor", &CoreWorkerWrap::KillActor),
          InstanceMethod("setActorToken", &CoreWorkerWrap::SetActorToken),
-         InstanceMethod("gcsCallSync", &CoreWorkerWrap::GcsCallSync),
+         InstanceMethod("gcsRegisterActor", &CoreWorkerWrap::GcsRegisterActor),
+         InstanceMethod("gcsGetNamedActor", &CoreWorkerWrap::GcsGetNamedActor),
+         InstanceMethod("gcsKillActor", &CoreWorkerWrap::GcsKillActor),
+         InstanceMethod("gcsReportActorDead", &CoreWorkerWrap::GcsReportActorDead),
          InstanceMethod("reportExit", &CoreWorkerWrap::ReportExit),
          InstanceMethod("cancelTask", &CoreWorkerWrap::CancelTask),
          InstanceMethod("taskDone", &CoreWorkerWrap::TaskDone),
          InstanceMethod("reportGeneratorItem", &CoreWorkerWrap::ReportGeneratorItem),
          InstanceMethod("setBlocked", &CoreWorkerWrap::SetBlocked),
-         InstanceMethod("gcsCall", &CoreWorkerWrap::GcsCall),
+         InstanceMethod("query", &CoreWorkerWrap::Query),
          InstanceMethod("drainEvents", &CoreWorkerWrap::DrainEvents),
          InstanceMethod("stats", &CoreWorkerWrap::Stats),
          InstanceMethod("setRef", &CoreWorkerWrap::SetRef),
@@ -443,19 +446,64 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     return IdsOut(env, *tid, ids);
   }
 
-  // gcsCallSync(method, body) -> reply body; throws the GCS error.
-  Napi::Value GcsCallSync(const Napi::CallbackInfo& info) {
+  // GCS errors reach JS as an Error with .code (the Status code name), which
+  // the callers in ts/ branch on (AlreadyExists, NotFound).
+  static void ThrowGcs(Napi::Env env, const Status& s) {
+    Napi::Error e = Napi::Error::New(env, s.message());
+    e.Set("code", Napi::String::New(env, StatusCodeName(s.code())));
+    e.ThrowAsJavaScriptException();
+  }
+
+  // gcsRegisterActor(actorId, name, namespace, className, detached, getIfExists, maxRestarts, info)
+  //   -> null (registered as asked) | [existingActorId, existingInfo] (getIfExists found it)
+  Napi::Value GcsRegisterActor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
-    std::string body = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
-    auto r = core_->GcsCallSync(info[0].ToString(), body);
-    if (!r.ok()) {
-      Napi::Error e = Napi::Error::New(env, r.status().message());
-      e.Set("code", Napi::String::New(env, StatusCodeName(r.status().code())));
-      e.ThrowAsJavaScriptException();
+    gcs::ActorRegistration r;
+    if (info.Length() < 8 || !IdFromValue(info[0], &r.actor_id)) {
+      ThrowType(env, "gcsRegisterActor: bad arguments");
       return env.Undefined();
     }
-    return Napi::String::New(env, *r);
+    r.name = info[1].ToString().Utf8Value();
+    r.ns = info[2].ToString().Utf8Value();
+    r.class_name = info[3].ToString().Utf8Value();
+    r.detached = info[4].ToBoolean();
+    r.get_if_exists = info[5].ToBoolean();
+    r.max_restarts = info[6].ToNumber().Int32Value();
+    r.info = info[7].ToString().Utf8Value();
+    auto reply = core_->gcs().RegisterActor(r);
+    if (!reply.ok()) { ThrowGcs(env, reply.status()); return env.Undefined(); }
+    if (!reply->existing) return env.Null();
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, IdToBuffer(env, reply->actor_id));
+    out.Set(1u, Napi::String::New(env, reply->info));
+    return out;
+  }
+
+  // gcsGetNamedActor(namespace, name) -> [actorId, info]; throws NotFound.
+  Napi::Value GcsGetNamedActor(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    auto reply = core_->gcs().GetNamedActor(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
+    if (!reply.ok()) { ThrowGcs(env, reply.status()); return env.Undefined(); }
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, IdToBuffer(env, reply->actor_id));
+    out.Set(1u, Napi::String::New(env, reply->info));
+    return out;
+  }
+
+  // gcsKillActor(actorId, cause) / gcsReportActorDead(actorId, cause)
+  Napi::Value GcsKillActor(const Napi::CallbackInfo& info) { return GcsActorCall(info, /*kill=*/true); }
+  Napi::Value GcsReportActorDead(const Napi::CallbackInfo& info) { return GcsActorCall(info, /*kill=*/false); }
+  Napi::Value GcsActorCall(const Napi::CallbackInfo& info, bool kill) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    TaskID actor;
+    if (!IdFromValue(info[0], &actor)) { ThrowType(env, "gcs actor call: bad actor id"); return env.Undefined(); }
+    std::string cause = info[1].ToString().Utf8Value();
+    Status s = kill ? core_->gcs().KillActor(actor, cause) : core_->gcs().ReportActorDead(actor, cause);
+    if (!s.ok()) ThrowGcs(env, s);
+    return env.Undefined();
   }
 
   Napi::Value ReportExit(const Napi::CallbackInfo& info) {
@@ -558,13 +606,14 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
     return info.Env().Undefined();
   }
 
-  Napi::Value GcsCall(const Napi::CallbackInfo& info) {
+  // query(kind: ClusterQuery) -> request id; the answer is a Gcs event.
+  Napi::Value Query(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
-    std::string body = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
-    auto id = core_->GcsCall(info[0].ToString(), body);
+    auto id = core_->Query(info[0].ToNumber().Int32Value());
+    if (!id.ok()) { ThrowStatus(env, id.status()); return env.Undefined(); }
     MaybeKick();
-    return Napi::Number::New(env, static_cast<double>(id));
+    return Napi::Number::New(env, static_cast<double>(*id));
   }
 
   Napi::Value DrainEvents(const Napi::CallbackInfo& info) {

@@ -106,12 +106,12 @@ export class ActorClass<C, Args extends unknown[]> {
     const info: ActorInfoWire = { c: this.className, m: [...this.#methods], o: rt.address, t: token.id };
     const ns = this.#opts.namespace ?? rt.namespace;
     const name = this.#opts.name ?? '';
-    const reply = registerActor(rt, [toHex(actorId), name, ns, this.className,
-      this.#opts.lifetime === 'detached' ? '1' : '0', this.#opts.getIfExists ? '1' : '0', JSON.stringify(info),
-      String(this.#opts.maxRestarts ?? 0)]);
-    if (reply[0] === 'existing') {
+    const existing = registerActor(rt, name, () => rt.core.gcsRegisterActor(actorId, name, ns, this.className,
+      this.#opts.lifetime === 'detached', this.#opts.getIfExists === true, this.#opts.maxRestarts ?? 0,
+      JSON.stringify(info)));
+    if (existing) {
       token.release();
-      return handleFromInfo<C>(rt, hexToBytes(reply[1]!), JSON.parse(reply[2]!) as ActorInfoWire);
+      return handleFromInfo<C>(rt, existing[0], JSON.parse(existing[1]) as ActorInfoWire);
     }
     rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
       this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0,
@@ -140,13 +140,14 @@ function hexToBytes(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
-function registerActor(rt: Runtime, fields: string[]): string[] {
+/** The registration's answer: null (registered), or the live actor that already had the name. */
+function registerActor(rt: Runtime, name: string, register: () => [Uint8Array, string] | null): [Uint8Array, string] | null {
   try {
-    return rt.core.gcsCallSync('actor_register', fields.join('\0')).split('\0');
+    return register();
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'AlreadyExists') {
-      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${fields[1]}')`);
+      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${name}')`);
     }
     throw e;
   }
@@ -244,15 +245,15 @@ export function decodeActorHandle(rt: Runtime, b: Uint8Array,
 
 /** ray.getActor(name, { namespace }): a handle to a live named actor. */
 export function getActorHandle<C>(rt: Runtime, name: string, ns: string): ActorHandle<C> {
-  let reply: string[];
+  let reply: [Uint8Array, string];
   try {
-    reply = rt.core.gcsCallSync('actor_get_by_name', `${ns}\0${name}`).split('\0');
+    reply = rt.core.gcsGetNamedActor(ns, name);
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'NotFound') throw new Error(`ray.getActor: ${err.message}`);
     throw e;
   }
-  return handleFromInfo<C>(rt, hexToBytes(reply[0]!), JSON.parse(reply[1]!) as ActorInfoWire);
+  return handleFromInfo<C>(rt, reply[0], JSON.parse(reply[1]) as ActorInfoWire);
 }
 
 /** ray.kill(handle): ends the actor's process; its calls fail with ActorDiedError. */
@@ -261,7 +262,7 @@ export function killActor(handle: unknown, noRestart = true): void {
   if (!h) throw new TypeError('ray.kill expects an ActorHandle');
   if (!h.owned) {
     // Not ours: the node server ends its worker and records the death.
-    h.rt.core.gcsCallSync('actor_kill', `${toHex(h.actorId)}\0killed by ray.kill()`);
+    h.rt.core.gcsKillActor(h.actorId, 'killed by ray.kill()');
     return;
   }
   h.rt.killActor(h.actorId, noRestart);

@@ -333,15 +333,15 @@ export interface NodeInfo {
 }
 
 export async function nodes(): Promise<NodeInfo[]> {
-  return JSON.parse(await requireRuntime('ray.nodes()').gcs('nodes')) as NodeInfo[];
+  return JSON.parse(await requireRuntime('ray.nodes()').query('Nodes')) as NodeInfo[];
 }
 
 export async function clusterResources(): Promise<Record<string, number>> {
-  return JSON.parse(await requireRuntime('ray.clusterResources()').gcs('cluster_resources')) as Record<string, number>;
+  return JSON.parse(await requireRuntime('ray.clusterResources()').query('ClusterResources')) as Record<string, number>;
 }
 
 export async function availableResources(): Promise<Record<string, number>> {
-  return JSON.parse(await requireRuntime('ray.availableResources()').gcs('available_resources')) as Record<string, number>;
+  return JSON.parse(await requireRuntime('ray.availableResources()').query('AvailableResources')) as Record<string, number>;
 }
 
 /** Where one object of the node's object store is, as listed by storeStats(). */
@@ -382,11 +382,11 @@ export interface StoreStats {
 
 /** The node's object store contents and spill totals (one round trip to the node server). */
 export async function storeStats(): Promise<StoreStats> {
-  return JSON.parse(await requireRuntime('ray.storeStats()').gcs('store_objects')) as StoreStats;
+  return JSON.parse(await requireRuntime('ray.storeStats()').query('StoreObjects')) as StoreStats;
 }
 
 /** @internal Store and runtime statistics for tests and the CLI. */
 export async function debugStats(): Promise<{ node: Record<string, number>; core: Record<string, number> }> {
   const rt = requireRuntime('debugStats()');
-  return { node: JSON.parse(await rt.gcs('stats')) as Record<string, number>, core: rt.core.stats() };
+  return { node: JSON.parse(await rt.query('NodeStats')) as Record<string, number>, core: rt.core.stats() };
 }

@@ -68,7 +68,7 @@ export interface MemorySummary {
 export async function memorySummary(): Promise<MemorySummary> {
   const rt = requireRuntime('ray.memorySummary()');
   const json = rt.core.memorySummary();
-  const store = JSON.parse(await rt.gcs('store_objects')) as StoreStats;
+  const store = JSON.parse(await rt.query('StoreObjects')) as StoreStats;
   return summaryFromJson(json, spilledIds(store));
 }
 

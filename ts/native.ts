@@ -70,8 +70,17 @@ export interface NativeCoreWorker {
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
     maxTaskRetries?: number, concurrencyGroups?: string, detached?: boolean, releaseCpu?: boolean): Uint8Array | undefined;
-  /** A GCS call answered synchronously (blocking round trip); throws with .code on error. */
-  gcsCallSync(method: string, body: string): string;
+  // Typed GCS calls answered synchronously (a blocking round trip); they
+  // throw an Error whose .code names the status (AlreadyExists, NotFound).
+  /** null: registered as asked; else [id, info] of the live actor that has the name (getIfExists). */
+  gcsRegisterActor(actorId: Uint8Array, name: string, namespace: string, className: string, detached: boolean,
+    getIfExists: boolean, maxRestarts: number, info: string): [Uint8Array, string] | null;
+  /** [actorId, info] of the live actor of that name. */
+  gcsGetNamedActor(namespace: string, name: string): [Uint8Array, string];
+  /** Kills an actor this process does not own. */
+  gcsKillActor(actorId: Uint8Array, cause: string): void;
+  /** The owner records the actor's death now. */
+  gcsReportActorDead(actorId: Uint8Array, cause: string): void;
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
   /** Ends the actor once idle when `token` (held by all its handles) is released everywhere. */
@@ -82,7 +91,8 @@ export interface NativeCoreWorker {
   taskDone(handle: number, returns: NativeReturn[], retryable?: boolean): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;
-  gcsCall(method: string, body: string): number;
+  /** A cluster query (see ClusterQuery); answered by a Gcs event with its JSON. */
+  query(kind: number): number;
   /** Ready events arrive as the bare object id; others as NativeEvent. */
   drainEvents(): Array<NativeEvent | Uint8Array>;
   stats(): Record<string, number>;
@@ -131,8 +141,12 @@ export interface NativeNodeServer {
   readonly nodeId: string;
 }
 
+/** The cluster queries, numbered by the addon (core/gcs/gcs_client.h ClusterQuery). */
+export type ClusterQueryName = 'Nodes' | 'ClusterResources' | 'AvailableResources' | 'Jobs' | 'NodeStats' | 'StoreObjects';
+
 interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void;
+  readonly ClusterQuery: Readonly<Record<ClusterQueryName, number>>;
   NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
@@ -156,6 +170,13 @@ export function loadAddon(): Addon {
   addon = req(file) as Addon;
   addon.setErrorClasses({ ...errors });
   return addon;
+}
+
+/** The addon's number for a cluster query. */
+export function clusterQuery(kind: ClusterQueryName): number {
+  const n = loadAddon().ClusterQuery[kind];
+  if (n === undefined) throw new TypeError(`unknown cluster query '${kind}'`);
+  return n;
 }
 
 export function workerMainPath(): string {

@@ -7,7 +7,7 @@ import type { TaskContext } from './task_context.js';
 import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
 import { RefCodec } from './ref_codec.js';
 import {
-  EventType, loadAddon,
+  EventType, clusterQuery, loadAddon, type ClusterQueryName,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
 import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
@@ -748,7 +748,7 @@ export class Runtime implements RefRuntime {
     this.core.killActor(actorId, cause, noRestart);
     // Record the death before returning, so the name is free at once (the
     // core's own report travels on another connection).
-    if (noRestart) this.core.gcsCallSync('actor_dead', `${toHex(actorId)}\0${cause}`);
+    if (noRestart) this.core.gcsReportActorDead(actorId, cause);
   }
 
 
@@ -791,10 +791,11 @@ export class Runtime implements RefRuntime {
 
   // ---------------------------------------------------------- control plane --
 
-  gcs(method: string, body = ''): Promise<string> {
-    this.#checkOpen(`cluster call '${method}'`);
+  /** A cluster query; resolves with its JSON. */
+  query(kind: ClusterQueryName): Promise<string> {
+    this.#checkOpen(`cluster query '${kind}'`);
     return new Promise<string>((resolve, reject) => {
-      const id = this.core.gcsCall(method, body);
+      const id = this.core.query(clusterQuery(kind));
       this.#gcs.set(id, { resolve, reject });
       this.#hold(1);
     });

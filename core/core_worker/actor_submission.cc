@@ -188,7 +188,7 @@ void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
   // queue keeps the calls cut off here for a resend (while maxTaskRetries
   // allows) and fails the others now.
   ks.num_restarts++;
-  ActorGcsLocked("actor_restarting", ks.actor_id.Hex() + std::string(1, '\0') + cause);
+  QueueControlLocked(gcs::ActorRestartingFrame(ks.actor_id, cause));
   for (auto& [tid, t] : inflight) {
     if (t->req.actor_creation) FinishTaskLocked(t);  // replaced below
   }
@@ -220,39 +220,26 @@ void CoreWorker::SubmitCreationLocked(KeyState& ks) {
   ks.queue.push_front(t);
 }
 
-void CoreWorker::ActorGcsLocked(const std::string& method, const std::string& body) {
-  Fbb fbb(128 + body.size());
-  auto m = fbb.CreateString(method);
-  auto b = fbb.CreateString(body);
-  // Request id 0: nobody waits for the answer.
-  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b)));
-}
-
 // Borrowed actor: ask the GCS where it lives (answered once it is alive or
 // dead, in OnActorAddressLocked); its calls queue meanwhile.
 void CoreWorker::AskActorAddressLocked(KeyState& ks) {
   uint64_t rid = next_request_id_++;
   actor_waits_[rid] = ks.key;
   ks.pending_requests = 1;  // the lookup stands in for a lease request
-  Fbb fbb(128);
-  auto m = fbb.CreateString("actor_wait");
-  auto b = fbb.CreateString(ks.actor_id.Hex());
-  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, rid, m, b)));
+  QueueControlLocked(gcs::WaitActorFrame(rid, ks.actor_id));
 }
 
-void CoreWorker::OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message) {
+void CoreWorker::OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where) {
   ks.pending_requests = 0;
-  if (code != 0) {
-    ActorDiedLocked(ks, "it is unknown to the cluster (" + message + ")");
+  if (!where.ok()) {
+    ActorDiedLocked(ks, "it is unknown to the cluster (" + where.status().message() + ")");
     return;
   }
-  size_t z = reply.find('\0');
-  std::string state = reply.substr(0, z);
-  std::string rest = z == std::string::npos ? std::string() : reply.substr(z + 1);
-  if (state != "ALIVE") {
-    ActorDiedLocked(ks, rest.empty() ? std::string("it died") : rest);
+  if (!where->alive) {
+    ActorDiedLocked(ks, where->death_cause.empty() ? std::string("it died") : where->death_cause);
     return;
   }
+  const std::string& rest = where->address;
   auto lease = std::make_shared<Lease>();
   lease->lease_id = 0;
   lease->address = rest;
@@ -287,7 +274,7 @@ void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
     ks.actor_dead = true;
     ks.death_cause = cause;
     // The owner records the death in the GCS actor table.
-    if (!ks.actor_borrowed) ActorGcsLocked("actor_dead", ks.actor_id.Hex() + std::string(1, '\0') + cause);
+    if (!ks.actor_borrowed) QueueControlLocked(gcs::ActorDeadFrame(ks.actor_id, cause));
     auto pinned = std::move(ks.creation_arg_refs);
     ks.creation_arg_refs.clear();
     for (auto& id : pinned) refs_.RemoveSubmitted(id);

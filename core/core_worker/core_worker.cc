@@ -496,21 +496,25 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
     case proto::Body::LeaseReply:
       OnLeaseReplyLocked(env.body_as_LeaseReply());
       break;
-    case proto::Body::GcsReply: {
-      auto* r = env.body_as_GcsReply();
-      if (r->request_id() == 0) break;  // fire-and-forget (actor table updates)
-      auto aw = actor_waits_.find(r->request_id());
+    case proto::Body::GcsReply:
+    case proto::Body::NodeStatsReply:
+    case proto::Body::StoreObjectsReply: {
+      uint64_t rid = gcs::QueryReplyId(env);
+      if (rid == 0) break;  // fire-and-forget (actor table updates)
+      auto aw = actor_waits_.find(rid);
       if (aw != actor_waits_.end()) {
         uint64_t key = aw->second;
         actor_waits_.erase(aw);
         auto kit = keys_.find(key);
-        if (kit != keys_.end()) OnActorAddressLocked(*kit->second, Str(r->body()), r->code(), Str(r->message()));
+        if (kit != keys_.end() && env.body_type() == proto::Body::GcsReply)
+          OnActorAddressLocked(*kit->second, gcs::ReadWaitActorReply(*env.body_as_GcsReply()));
         break;
       }
+      auto json = gcs::QueryReplyJson(env);
       Event e{Event::Type::kGcsReply};
-      e.id = r->request_id();
-      e.code = r->code();
-      e.text = r->code() == 0 ? Str(r->body()) : Str(r->message());
+      e.id = rid;
+      e.code = json.ok() ? 0 : static_cast<int>(json.status().code());
+      e.text = json.ok() ? *json : json.status().message();
       EmitLocked(std::move(e));
       break;
     }
@@ -547,31 +551,12 @@ void CoreWorker::ReportExit(int code) {
   }
 }
 
-// One GCS call answered on a blocking channel to the node server.
-StatusOr<std::string> wire::GcsRoundTrip(BlockingChannel& ch, const std::string& method, const std::string& body) {
-  Fbb fbb(128 + body.size());
-  auto m = fbb.CreateString(method);
-  auto b = fbb.CreateString(body);
-  auto frame = FinishFrame(fbb, proto::CreateGcsRequest(fbb, 0, m, b));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(ch.Call(frame, proto::Body::GcsReply, &storage, &env));
-  auto* r = env->body_as_GcsReply();
-  if (r->code() != 0) return Status(static_cast<StatusCode>(r->code()), Str(r->message()));
-  return Str(r->body());
-}
-
-StatusOr<std::string> CoreWorker::GcsCallSync(const std::string& method, const std::string& body) {
-  return GcsRoundTrip(plasma_, method, body);
-}
-
-uint64_t CoreWorker::GcsCall(const std::string& method, const std::string& body) {
+StatusOr<uint64_t> CoreWorker::Query(int query) {
   Guard lock(this);
   uint64_t id = next_request_id_++;
-  Fbb fbb(128 + body.size());
-  auto m = fbb.CreateString(method);
-  auto b = fbb.CreateString(body);
-  QueueControlLocked(FinishFrame(fbb, proto::CreateGcsRequest(fbb, id, m, b)));
+  auto frame = gcs::QueryFrame(id, query);
+  if (!frame.ok()) return frame.status();
+  QueueControlLocked(std::move(frame).value());
   return id;
 }
 

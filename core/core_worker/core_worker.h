@@ -39,6 +39,7 @@
 
 #include <asio.hpp>
 
+#include "core/gcs/gcs_client.h"
 #include "core/common/id.h"
 #include "core/common/status.h"
 #include "core/core_worker/lineage_cache.h"
@@ -252,13 +253,17 @@ class CoreWorker {
   void SetBlocked(bool blocked);
 
   // ---- control plane ----
-  uint64_t GcsCall(const std::string& method, const std::string& body);
+  // A cluster query (gcs::ClusterQuery) sent on the control connection;
+  // answered by a kGcsReply event with this request id and the reply's JSON
+  // (or its error). InvalidArgument for an unknown query number.
+  StatusOr<uint64_t> Query(int query);
   // The process is exiting on its own with `code`: tell every process that
   // pushes tasks to it (best effort, one non-blocking write each).
   void ReportExit(int code);
-  // Blocking round trip on the plasma channel (GCS calls the host must
-  // answer synchronously, e.g. a named actor's registration).
-  StatusOr<std::string> GcsCallSync(const std::string& method, const std::string& body);
+  // Typed GCS calls answered synchronously: blocking round trips on the
+  // plasma channel (a named actor's registration must be known before the
+  // JS call returns).
+  gcs::GcsClient& gcs() { return gcs_client_; }
 
   std::vector<Event> DrainEvents();
 
@@ -321,9 +326,8 @@ class CoreWorker {
   void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref);
   void ActorDiedLocked(KeyState& ks, const std::string& cause);
   void AskActorAddressLocked(KeyState& ks);
-  void OnActorAddressLocked(KeyState& ks, const std::string& reply, int code, const std::string& message);
+  void OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where);
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
-  void ActorGcsLocked(const std::string& method, const std::string& body);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
   void PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id);
   std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
@@ -383,6 +387,7 @@ class CoreWorker {
   std::string session_dir_;
   std::unique_ptr<plasma::ShmRegion> store_;
   BlockingChannel plasma_;
+  gcs::GcsClient gcs_client_{&plasma_};
 
   asio::io_context io_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;

@@ -43,9 +43,6 @@ Id IdFrom(const flatbuffers::Vector<uint8_t>* v) {
   return Id::FromBytes(v->data());
 }
 inline std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
-// One GCS call answered on a blocking channel to the node server
-// (core_worker.cc). Blocking; the channel's own timeout bounds it.
-StatusOr<std::string> GcsRoundTrip(BlockingChannel& ch, const std::string& method, const std::string& body);
 
 inline uint64_t KeyOf(const TaskClass& c) {
   std::string k = c.function.hash;

@@ -362,7 +362,7 @@ StatusOr<std::string> CoreWorker::QueryMemorySummary(const std::string& socket_p
 StatusOr<std::string> CoreWorker::QueryStoreObjects(const std::string& node_socket) {
   BlockingChannel ch;
   RAYTS_RETURN_IF_ERROR(ch.Connect(node_socket));
-  return GcsRoundTrip(ch, "store_objects", "");
+  return gcs::GcsClient(&ch).StoreObjectsJson();
 }
 
 std::string CoreWorker::MemorySummaryJsonLocked() {

@@ -378,7 +378,7 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
         // Constructed: only now may other processes call it.
         auto kit = keys_.find(lease->key);
         if (kit != keys_.end() && !kit->second->actor_borrowed) {
-          ActorGcsLocked("actor_alive", kit->second->actor_id.Hex() + std::string(1, '\0') + lease->address);
+          QueueControlLocked(gcs::ActorAliveFrame(kit->second->actor_id, lease->address));
         }
       }
       if (t->req.actor_creation && r->returns()->size() > 0 && r->returns()->Get(0)->is_error()) {

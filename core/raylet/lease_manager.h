@@ -91,8 +91,8 @@ class LeaseManager {
   // tell the owner.
   std::optional<uint64_t> OnWorkerDied(const WorkerID& worker);
 
-  ResourceSet available() const { return available_; }
-  ResourceSet total() const { return total_; }
+  const ResourceSet& available() const { return available_; }
+  const ResourceSet& total() const { return total_; }
   // Requests not granted yet: waiting for resources or for a worker.
   size_t num_queued() const { return queue_.size() + pending_.size(); }
   // Of those, the ones holding resources and waiting for a worker to start.

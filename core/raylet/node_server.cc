@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <future>
 
-#include "core/common/json.h"
+#include "core/gcs/gcs_client.h"
 #include "core/protocol/blocking_channel.h"
 
 namespace rayts::raylet {
@@ -29,8 +29,19 @@ std::vector<ObjectID> IdsFrom(const flatbuffers::Vector<uint8_t>* v) {
 }
 }  // namespace
 
+// A client connection as the GcsService sees it.
+class NodeServer::ClientGcsPeer : public gcs::GcsPeer {
+ public:
+  explicit ClientGcsPeer(std::shared_ptr<Connection> conn) : conn_(std::move(conn)) {}
+  void SendGcsReply(flatbuffers::DetachedBuffer frame) override { conn_->Send(std::move(frame)); }
+
+ private:
+  std::shared_ptr<Connection> conn_;
+};
+
 struct NodeServer::Client {
   std::shared_ptr<Connection> conn;
+  std::shared_ptr<ClientGcsPeer> gcs_peer;  // held only here: a dead client's deferred GCS answers are dropped
   WorkerID worker_id;
   bool registered = false;
   bool is_driver = false;
@@ -80,11 +91,14 @@ Status NodeServer::Init() {
   pool_ = std::make_unique<WorkerPool>(launcher_.get(), std::max(1, opts_.max_workers));
   leases_ = std::make_unique<LeaseManager>(std::move(total).value(), pool_.get());
 
+  gcs_ = std::make_unique<gcs::GcsService>(
+      gcs::GcsService::HostHooks{[this](const std::string& address) { KillWorkerAt(address); }});
   gcs::NodeInfo node;
   node.node_id = node_id_;
   node.address = opts_.socket_path;
   node.resources = opts_.resources;
-  gcs_.RegisterNode(node);
+  gcs_->tables().RegisterNode(node);
+  reported_available_ = leases_->total();
 
   ::unlink(opts_.socket_path.c_str());
   acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
@@ -156,6 +170,7 @@ void NodeServer::ScheduleReap() {
         if (auto wid = pool_->WorkerOfPid(pid)) pool_->OnWorkerDied(*wid);
       }
     }
+    ReportResourcesIfChanged();
     ScheduleReap();
   });
 }
@@ -165,6 +180,7 @@ void NodeServer::Accept() {
     if (ec) return;
     auto c = std::make_shared<Client>();
     c->conn = std::make_shared<Connection>(std::move(sock));
+    c->gcs_peer = std::make_shared<ClientGcsPeer>(c->conn);
     clients_[c->conn->id()] = c;
     std::weak_ptr<Client> weak = c;
     c->conn->Start([this, weak](const proto::Envelope& e) { if (auto c = weak.lock()) OnMessage(c, e); },
@@ -177,13 +193,7 @@ void NodeServer::WorkerGone(const WorkerID& id) {
   if (!worker_pid_.count(id)) return;
   worker_pid_.erase(id);
   worker_address_.erase(id);
-  if (auto lease = leases_->OnWorkerDied(id)) {
-    lease_owner_.erase(*lease);
-    lease_worker_.erase(*lease);
-    actor_leases_.erase(*lease);
-    detached_leases_.erase(*lease);
-    retriable_leases_.erase(*lease);
-  }
+  if (auto lease = leases_->OnWorkerDied(id)) TakeLease(*lease);
   if (id == oom_victim_) oom_victim_ = WorkerID::Nil();
   pool_->OnWorkerDied(id);
 }
@@ -206,23 +216,55 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
     request_owner_.erase(key);
   }
   std::vector<uint64_t> owned;
-  for (auto& [lease, owner] : lease_owner_) if (owner == cid) owned.push_back(lease);
+  for (auto& [lease, rec] : granted_) {
+    if (rec.owner != cid) continue;
+    if (rec.detached) rec.owner = 0;  // a detached actor lives on (the node holds its lease)
+    else owned.push_back(lease);
+  }
   for (auto lease : owned) {
-    lease_owner_.erase(lease);
-    if (detached_leases_.count(lease)) continue;  // a detached actor lives on (the node holds its lease)
-    auto w = lease_worker_.find(lease);
-    WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
-    lease_worker_.erase(lease);
-    retriable_leases_.erase(lease);
+    auto rec = TakeLease(lease);
     // An actor's worker ends with its owner (its instance must not serve
     // anyone else); a task worker goes back to the pool.
-    bool actor = actor_leases_.erase(lease) > 0;
-    leases_->ReturnLease(lease, actor);
-    if (actor && !worker.IsNil()) WorkerGone(worker);
+    leases_->ReturnLease(lease, rec->actor);
+    if (rec->actor && !rec->worker.IsNil()) WorkerGone(rec->worker);
   }
-  if (c->registered && c->control) gcs_.actors().OnOwnerDied(c->worker_id);
+  if (c->registered && c->control) gcs_->OnOwnerDisconnected(c->worker_id);
   if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
   clients_.erase(cid);
+  ReportResourcesIfChanged();
+}
+
+std::optional<NodeServer::LeaseRecord> NodeServer::TakeLease(uint64_t lease_id) {
+  auto it = granted_.find(lease_id);
+  if (it == granted_.end()) return std::nullopt;
+  LeaseRecord rec = it->second;
+  granted_.erase(it);
+  return rec;
+}
+
+void NodeServer::KillWorkerAt(const std::string& address) {
+  for (auto& [wid, addr] : worker_address_) {
+    if (addr != address) continue;
+    WorkerID victim = wid;
+    for (auto& [lease, rec] : granted_) {
+      if (rec.worker != victim) continue;
+      uint64_t id = lease;
+      TakeLease(id);
+      leases_->ReturnLease(id, /*worker_exiting=*/true);
+      break;
+    }
+    WorkerGone(victim);
+    return;
+  }
+}
+
+void NodeServer::ReportResourcesIfChanged() {
+  const ResourceSet& now = leases_->available();
+  if (now == reported_available_) return;
+  reported_available_ = now;
+  std::vector<std::pair<std::string, double>> avail;
+  for (auto& [name, total] : leases_->total().ToVector()) avail.emplace_back(name, std::max(0.0, now.Get(name)));
+  (void)gcs_->tables().ReportResources(node_id_, std::move(avail));
 }
 
 void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
@@ -241,14 +283,9 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     }
     case proto::Body::ReturnWorkerLease: {
       auto* r = env.body_as_ReturnWorkerLease();
-      lease_owner_.erase(r->lease_id());
-      auto w = lease_worker_.find(r->lease_id());
-      WorkerID worker = w != lease_worker_.end() ? w->second : WorkerID::Nil();
-      if (w != lease_worker_.end()) lease_worker_.erase(w);
-      actor_leases_.erase(r->lease_id());
-      detached_leases_.erase(r->lease_id());
-      retriable_leases_.erase(r->lease_id());
-      leases_->ReturnLease(r->lease_id(), r->worker_exiting());
+      auto rec = TakeLease(r->lease_id());
+      WorkerID worker = rec ? rec->worker : WorkerID::Nil();
+      (void)leases_->ReturnLease(r->lease_id(), r->worker_exiting());
       // An exiting worker (a killed actor) does not go back to the pool: end it.
       if (r->worker_exiting() && !worker.IsNil()) WorkerGone(worker);
       break;
@@ -306,7 +343,13 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       for (auto& id : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) store_->Delete(id);
       break;
     case proto::Body::GcsRequest:
-      HandleGcs(c, env.body_as_GcsRequest());
+      gcs_->HandleRequest(c->gcs_peer, gcs::GcsCaller{c->worker_id, current_job_}, *env.body_as_GcsRequest());
+      break;
+    case proto::Body::NodeStatsRequest:
+      c->conn->Send(BuildNodeStatsReply(env.body_as_NodeStatsRequest()->request_id(), StatsSources()));
+      break;
+    case proto::Body::StoreObjectsRequest:
+      c->conn->Send(BuildStoreObjectsReply(env.body_as_StoreObjectsRequest()->request_id(), StatsSources()));
       break;
     case proto::Body::PlasmaLose: {  // test hook: simulate the loss of a copy
       auto ids = IdsFrom(env.body_as_PlasmaLose()->object_id());
@@ -319,6 +362,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     default:
       break;
   }
+  ReportResourcesIfChanged();
 }
 
 void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r) {
@@ -337,7 +381,7 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
       worker_pid_[c->worker_id] = c->pid;
       s = pool_->OnWorkerRegistered(c->worker_id, c->pid);
     } else if (job == 0) {
-      job = gcs_.AddJob(c->pid, "");
+      job = gcs_->tables().AddJob(c->pid, "");
       current_job_ = job;
     }
     if (c->is_driver && !prestarted_) {
@@ -420,11 +464,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
       return;
     }
     if (!lease.ok()) { reply_error(lease.status()); return; }
-    lease_owner_[lease->lease_id] = cid;
-    lease_worker_[lease->lease_id] = lease->worker_id;
-    if (for_actor) actor_leases_.insert(lease->lease_id);
-    if (detached) detached_leases_.insert(lease->lease_id);
-    if (retriable) retriable_leases_.insert(lease->lease_id);
+    granted_[lease->lease_id] = LeaseRecord{cid, lease->worker_id, for_actor, detached, retriable};
     Fbb fbb(256);
     auto wid = IdBytes(fbb, lease->worker_id);
     auto addr = fbb.CreateString(worker_address_[lease->worker_id]);
@@ -470,264 +510,34 @@ void NodeServer::HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::
   }
 }
 
-namespace {
-// The memory monitor's view of the node, for stats (tests compute thresholds from it).
-std::string MemoryStatsJson() {
-  auto m = ReadNodeMemory();
-  if (!m.ok()) return "";
-  return ",\"memoryUsed\":" + std::to_string(m->used_bytes) + ",\"memoryTotal\":" + std::to_string(m->total_bytes);
-}
-}  // namespace
-
-std::string NodeServer::StatsJsonLocked() {
-  return "{\"storeCapacity\":" + std::to_string(store_->capacity()) +
-         ",\"storeUsed\":" + std::to_string(store_->used_bytes()) +
-         ",\"storeObjects\":" + std::to_string(store_->num_objects()) +
-         ",\"storePinned\":" + std::to_string(store_->pinned_bytes()) +
-         ",\"storeEvicted\":" + std::to_string(store_->evicted_count()) +
-         ",\"spillUsed\":" + std::to_string(store_->spilled_bytes()) +
-         ",\"spillLimit\":" + std::to_string(store_->spill_limit()) +
-         ",\"spilledObjects\":" + std::to_string(store_->num_spilled()) +
-         ",\"spillCount\":" + std::to_string(store_->spill_count()) +
-         ",\"restoreCount\":" + std::to_string(store_->restore_count()) +
-         ",\"prefaulted\":" + std::to_string(region_->prefaulted_bytes()) +
-         ",\"leased\":" + std::to_string(leases_->num_leased()) +
-         ",\"queuedLeases\":" + std::to_string(leases_->num_queued()) +
-         ",\"workers\":" + std::to_string(pool_->AllWorkers().size()) +
-         ",\"idleWorkers\":" + std::to_string(pool_->num_idle()) +
-         ",\"clients\":" + std::to_string(clients_.size()) +
-         ",\"oomKills\":" + std::to_string(oom_kills_) +
-         ",\"memoryThreshold\":" + std::to_string(opts_.memory_usage_threshold) + MemoryStatsJson() + "}";
+NodeStatsSources NodeServer::StatsSources() const {
+  return NodeStatsSources{store_.get(),         region_.get(), spill_.get(),  leases_.get(), pool_.get(),
+                          clients_.size(),      oom_kills_,    opts_.memory_usage_threshold};
 }
 
-std::string NodeServer::StoreObjectsJsonLocked() {
-  std::string out = "{\"storeCapacity\":" + std::to_string(store_->capacity()) +
-                    ",\"storeUsed\":" + std::to_string(store_->used_bytes()) +
-                    ",\"storePinned\":" + std::to_string(store_->pinned_bytes()) +
-                    ",\"spillDir\":" + JsonString(spill_ ? spill_->dir() : std::string()) +
-                    ",\"spillUsed\":" + std::to_string(store_->spilled_bytes()) +
-                    ",\"spillLimit\":" + std::to_string(store_->spill_limit()) +
-                    ",\"spilledObjects\":" + std::to_string(store_->num_spilled()) +
-                    ",\"spillCount\":" + std::to_string(store_->spill_count()) +
-                    ",\"restoreCount\":" + std::to_string(store_->restore_count()) + ",\"objects\":[";
-  bool first = true;
-  for (const auto& o : store_->ListObjects()) {
-    if (!first) out += ',';
-    first = false;
-    const char* where = o.in_memory ? (o.spilled ? "both" : "memory") : "spilled";
-    out += "{\"id\":\"" + o.id.Hex() + "\",\"size\":" + std::to_string(o.size) +
-           ",\"sealed\":" + (o.sealed ? "true" : "false") + ",\"location\":\"" + where +
-           "\",\"pinned\":" + (o.pinned ? "true" : "false") + ",\"refs\":" + std::to_string(o.refs) + "}";
-  }
-  return out + "]}";
+std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {
+  if (stopped_) return "{}";
+  // Shared with the posted function: it outlives a timed-out wait (a long
+  // synchronous spill on the io thread), so a late run sets a live promise.
+  auto p = std::make_shared<std::promise<std::string>>();
+  auto f = p->get_future();
+  asio::post(io_, [p, query = std::move(query)] {
+    auto frame = query();
+    const proto::Envelope* env = nullptr;
+    if (!VerifyEnvelope(frame.data(), frame.size(), &env).ok()) return p->set_value("{}");
+    auto json = gcs::QueryReplyJson(*env);
+    p->set_value(json.ok() ? *json : "{}");
+  });
+  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
+  return f.get();
 }
 
 std::string NodeServer::StoreObjectsJson() {
-  if (stopped_) return "{}";
-  auto p = std::make_shared<std::promise<std::string>>();  // outlives a timed-out wait
-  auto f = p->get_future();
-  asio::post(io_, [this, p] { p->set_value(StoreObjectsJsonLocked()); });
-  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
-  return f.get();
+  return QueryJsonOnIoThread([this] { return BuildStoreObjectsReply(0, StatsSources()); });
 }
 
 std::string NodeServer::StatsJson() {
-  if (stopped_) return "{}";
-  std::promise<std::string> p;
-  auto f = p.get_future();
-  asio::post(io_, [this, &p] { p.set_value(StatsJsonLocked()); });
-  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
-  return f.get();
-}
-
-namespace {
-std::vector<std::string> SplitNul(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    size_t z = s.find('\0', start);
-    out.push_back(s.substr(start, z == std::string::npos ? std::string::npos : z - start));
-    if (z == std::string::npos) return out;
-    start = z + 1;
-  }
-}
-std::string JoinNul(const std::vector<std::string>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); i++) {
-    if (i) out.push_back('\0');
-    out += v[i];
-  }
-  return out;
-}
-bool ActorIdFromHex(const std::string& hex, gcs::ActorID* out) {
-  if (hex.size() != 2 * gcs::ActorID::kSize) return false;
-  for (size_t i = 0; i < gcs::ActorID::kSize; i++) {
-    auto nib = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    int hi = nib(hex[2 * i]), lo = nib(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out->bytes[i] = static_cast<uint8_t>(hi * 16 + lo);
-  }
-  return true;
-}
-}  // namespace
-
-void NodeServer::SendGcsReply(const std::shared_ptr<Client>& c, uint64_t request_id, const Status& s, const std::string& out) {
-  Fbb fbb(128 + out.size());
-  auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
-  auto b = fbb.CreateString(out);
-  c->conn->Send(FinishFrame(fbb, proto::CreateGcsReply(fbb, request_id, static_cast<int>(s.code()), msg, b)));
-}
-
-// Actor table calls (fields separated by NUL):
-//   actor_register id, name, ns, class, detached, get_if_exists, info -> "new" | "existing\0id\0info"
-//   actor_alive id, address;  actor_dead id, cause
-//   actor_wait id -> "ALIVE\0address" | "DEAD\0cause" (answered when it is one of those)
-//   actor_get_by_name ns, name -> "id\0info"
-// `info` is the owner's opaque description of the actor (class, methods, owner).
-bool NodeServer::HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t request_id, const std::string& method,
-                                const std::string& body) {
-  auto& table = gcs_.actors();
-  auto f = SplitNul(body);
-  gcs::ActorID id;
-  auto bad = [&](const std::string& why) { SendGcsReply(c, request_id, Status::InvalidArgument(method + ": " + why), ""); };
-  if (method == "actor_register") {
-    if (f.size() < 7 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
-    gcs::ActorInfo info;
-    info.id = id;
-    info.name = f[1];
-    info.ns = f[2];
-    info.class_name = f[3];
-    info.detached = f[4] == "1";
-    info.owner_worker = c->worker_id;
-    info.job = current_job_;
-    info.creation_spec = f[6];
-    if (f.size() > 7 && !f[7].empty()) info.max_restarts = std::atoi(f[7].c_str());
-    auto r = table.Register(info, f[5] == "1");
-    if (!r.ok()) { SendGcsReply(c, request_id, r.status(), ""); return true; }
-    if (r->id == id) SendGcsReply(c, request_id, Status::OK(), "new");
-    else SendGcsReply(c, request_id, Status::OK(), JoinNul({"existing", r->id.Hex(), r->creation_spec}));
-    return true;
-  }
-  if (method == "actor_alive") {
-    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
-    SendGcsReply(c, request_id, table.OnCreated(id, WorkerID::Nil(), f[1]), "");
-    return true;
-  }
-  if (method == "actor_restarting") {
-    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
-    auto st = table.OnWorkerDied(id, f[1]);
-    SendGcsReply(c, request_id, st.ok() ? Status::OK() : st.status(), "");
-    return true;
-  }
-  if (method == "actor_kill") {
-    // A kill from a process that does not own the actor (e.g. a detached
-    // actor whose creator is gone): end its worker and record the death.
-    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
-    const gcs::ActorInfo* a = table.Get(id);
-    if (!a) { SendGcsReply(c, request_id, Status::NotFound("no actor " + f[0]), ""); return true; }
-    std::string address = a->address;
-    Status s = table.Kill(id, /*no_restart=*/true, f[1]);
-    for (auto& [wid, addr] : worker_address_) {
-      if (addr != address || address.empty()) continue;
-      WorkerID victim = wid;
-      for (auto it = lease_worker_.begin(); it != lease_worker_.end(); ++it) {
-        if (it->second == victim) {
-          uint64_t lease = it->first;
-          lease_worker_.erase(it);
-          lease_owner_.erase(lease);
-          actor_leases_.erase(lease);
-          detached_leases_.erase(lease);
-          leases_->ReturnLease(lease, true);
-          break;
-        }
-      }
-      WorkerGone(victim);
-      break;
-    }
-    SendGcsReply(c, request_id, s, "");
-    return true;
-  }
-  if (method == "actor_dead") {
-    if (f.size() < 2 || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
-    SendGcsReply(c, request_id, table.Kill(id, /*no_restart=*/true, f[1]), "");
-    return true;
-  }
-  if (method == "actor_wait") {
-    if (f.empty() || !ActorIdFromHex(f[0], &id)) { bad("malformed request"); return true; }
-    const gcs::ActorInfo* a = table.Get(id);
-    if (!a) { SendGcsReply(c, request_id, Status::NotFound("no actor " + f[0]), ""); return true; }
-    auto answer = [this, request_id](const std::shared_ptr<Client>& to, const gcs::ActorInfo& info) {
-      if (info.state == gcs::ActorState::kAlive) SendGcsReply(to, request_id, Status::OK(), JoinNul({"ALIVE", info.address}));
-      else SendGcsReply(to, request_id, Status::OK(), JoinNul({"DEAD", info.death_cause}));
-    };
-    if (a->state == gcs::ActorState::kAlive || a->state == gcs::ActorState::kDead) {
-      answer(c, *a);
-      return true;
-    }
-    std::weak_ptr<Client> weak = c;
-    auto sub = std::make_shared<uint64_t>(0);
-    *sub = table.Subscribe(id, [this, weak, answer, sub](const gcs::ActorInfo& info) {
-      if (info.state != gcs::ActorState::kAlive && info.state != gcs::ActorState::kDead) return;
-      if (auto to = weak.lock()) answer(to, info);
-      gcs_.actors().Unsubscribe(*sub);
-    });
-    return true;
-  }
-  if (method == "actor_get_by_name") {
-    if (f.size() < 2) { bad("malformed request"); return true; }
-    const gcs::ActorInfo* a = table.GetByName(f[0], f[1]);
-    if (!a) {
-      SendGcsReply(c, request_id, Status::NotFound("no actor named '" + f[1] + "' in namespace '" + f[0] + "'"), "");
-    } else {
-      SendGcsReply(c, request_id, Status::OK(), JoinNul({a->id.Hex(), a->creation_spec}));
-    }
-    return true;
-  }
-  return false;
-}
-
-void NodeServer::HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsRequest* r) {
-  std::string method = Str(r->method());
-  std::string body = Str(r->body());
-  if (method.rfind("actor_", 0) == 0 && HandleActorGcs(c, r->request_id(), method, body)) return;
-  Status s;
-  std::string out;
-  if (method == "nodes") {
-    out = gcs_.NodesJson();
-  } else if (method == "cluster_resources") {
-    out = gcs::ResourcesJson(leases_->total().ToVector());
-  } else if (method == "available_resources") {
-    // Every resource the node has, including those at zero.
-    std::vector<std::pair<std::string, double>> avail;
-    ResourceSet a = leases_->available();
-    for (auto& [name, total] : leases_->total().ToVector()) avail.emplace_back(name, std::max(0.0, a.Get(name)));
-    out = gcs::ResourcesJson(avail);
-  } else if (method == "stats") {
-    out = StatsJsonLocked();
-  } else if (method == "store_objects") {
-    out = StoreObjectsJsonLocked();
-  } else if (method == "jobs") {
-    out = gcs_.JobsJson();
-  } else if (method == "kv_put") {
-    size_t z = body.find('\0');
-    if (z == std::string::npos) s = Status::InvalidArgument("kv_put body must be key\\0value");
-    else gcs_.KvPut(body.substr(0, z), body.substr(z + 1));
-  } else if (method == "kv_get") {
-    auto v = gcs_.KvGet(body);
-    if (v.ok()) out = *v; else s = v.status();
-  } else if (method == "kv_del") {
-    out = gcs_.KvDel(body) ? "1" : "0";
-  } else {
-    s = Status::InvalidArgument("unknown GCS method '" + method + "'");
-  }
-  Fbb fbb(128 + out.size());
-  auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
-  auto b = fbb.CreateString(out);
-  c->conn->Send(FinishFrame(fbb, proto::CreateGcsReply(fbb, r->request_id(), static_cast<int>(s.code()), msg, b)));
+  return QueryJsonOnIoThread([this] { return BuildNodeStatsReply(0, StatsSources()); });
 }
 
 // ---------------------------------------------------------- memory monitor --
@@ -755,10 +565,10 @@ void NodeServer::CheckMemory() {
   auto snap = ReadNodeMemory();
   if (!snap.ok() || !AboveThreshold(*snap, opts_.memory_usage_threshold)) return;
   std::vector<KillCandidate> candidates;
-  for (auto& [lease, worker] : lease_worker_) {
-    auto pid = worker_pid_.find(worker);
+  for (auto& [lease, rec] : granted_) {
+    auto pid = worker_pid_.find(rec.worker);
     if (pid == worker_pid_.end()) continue;
-    candidates.push_back(KillCandidate{worker, pid->second, lease, retriable_leases_.count(lease) > 0, 0});
+    candidates.push_back(KillCandidate{rec.worker, pid->second, lease, rec.retriable, 0});
   }
   auto pick = SelectWorkerToKill(candidates);
   if (!pick) return;

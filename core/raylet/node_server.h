@@ -8,15 +8,24 @@
 // Workers are real `node` processes spawned through ProcessWorkerLauncher.
 // Hosted on its own io thread, inside the driver (embedded) or a daemon.
 // Ownership: owns the shared-memory region, the store, the pool, the lease
-// manager and the GCS tables. Leases are tracked per owner connection: when
-// an owner disconnects, its leases are returned and its requests cancelled.
+// manager and, in embedded mode, the GcsService (core/gcs/gcs_service.h),
+// to which it hands every GcsRequest. Leases are kept in one table, one
+// record per granted lease (owner connection, worker, kind): when an owner
+// disconnects, its leases are returned and its requests cancelled.
+// Resources: after every io-thread event that may change what is free, the
+// node reports its available resources to the GCS if they changed.
 // Spilling: the store spills to and restores from a SpillStore on the io
 // thread, inside the create or get that needs it (see plasma_store.h).
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
 // StoreObjectsJson may be called from any thread.
+// Invariants: a lease record exists exactly while its lease is granted and
+// not yet returned to the LeaseManager (erased in TakeLease, the only
+// place).
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,13 +35,14 @@
 
 #include <asio.hpp>
 
-#include "core/gcs/gcs_server.h"
+#include "core/gcs/gcs_service.h"
 #include "core/plasma/plasma_store.h"
 #include "core/plasma/shm_region.h"
 #include "core/plasma/spill_store.h"
 #include "core/protocol/connection.h"
 #include "core/raylet/lease_manager.h"
 #include "core/raylet/memory_monitor.h"
+#include "core/raylet/node_stats.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::raylet {
@@ -66,11 +76,22 @@ class NodeServer {
   ~NodeServer();
   void Stop();  // idempotent: kills workers, closes the socket
   const NodeID& node_id() const { return node_id_; }
-  std::string StatsJson();  // blocking hop to the io thread
-  std::string StoreObjectsJson();  // blocking hop; see StoreObjectsJsonLocked
+  // JSON of the node-local queries (see node_stats.h), from any thread: a
+  // blocking hop to the io thread, "{}" when stopped or after 5 s.
+  std::string StatsJson();
+  std::string StoreObjectsJson();
 
  private:
   struct Client;
+  class ClientGcsPeer;
+  // One granted lease.
+  struct LeaseRecord {
+    uint64_t owner = 0;      // owner client id; 0 once a detached actor's owner is gone
+    WorkerID worker;
+    bool actor = false;      // the worker hosts an actor: it exits with its lease
+    bool detached = false;   // a detached actor: the lease outlives its owner
+    bool retriable = false;  // the owner would retry the work on it (killed first under memory pressure)
+  };
   explicit NodeServer(NodeServerOptions opts);
   Status Init();
   void Accept();
@@ -82,17 +103,18 @@ class NodeServer {
   void HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r);
   void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
   void HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r);
-  void HandleGcs(const std::shared_ptr<Client>& c, const proto::GcsRequest* r);
-  bool HandleActorGcs(const std::shared_ptr<Client>& c, uint64_t request_id, const std::string& method,
-                      const std::string& body);
-  void SendGcsReply(const std::shared_ptr<Client>& c, uint64_t request_id, const Status& s, const std::string& out);
+  // Removes and returns the record of a granted lease (the only eraser).
+  std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
+  // The GCS killed an actor: end the worker listening at `address`.
+  void KillWorkerAt(const std::string& address);
+  void ReportResourcesIfChanged();
   void WorkerGone(const WorkerID& id);
   void ScheduleReap();
-  std::string StatsJsonLocked();
-  // {"storeCapacity","storeUsed","storePinned","spillDir","spillUsed","spillLimit",
-  //  "spilledObjects","spillCount","restoreCount","objects":[{"id","size","sealed",
-  //  "location":"memory"|"spilled"|"both","pinned","refs"}]}
-  std::string StoreObjectsJsonLocked();
+  NodeStatsSources StatsSources() const;
+  // Runs `query` (a reply frame builder) on the io thread and renders its
+  // reply as JSON; waits at most 5 s. The state it touches is shared, so a
+  // late run after a timed-out wait touches nothing that is gone.
+  std::string QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query);
   int SpareFor(const ResourceSet& req);
   void BroadcastGc();  // rate-limited TriggerGc to every client
   // Memory monitor: sample, and past the threshold
@@ -115,16 +137,13 @@ class NodeServer {
   std::unique_ptr<ProcessWorkerLauncher> launcher_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<LeaseManager> leases_;
-  gcs::GcsServer gcs_;
+  std::unique_ptr<gcs::GcsService> gcs_;
+  ResourceSet reported_available_;  // last report to the GCS
 
   std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_;
   std::unordered_map<WorkerID, std::string, IdHash> worker_address_;
   std::unordered_map<WorkerID, int, IdHash> worker_pid_;
-  std::unordered_map<uint64_t, uint64_t> lease_owner_;  // lease id -> owner client id
-  std::unordered_map<uint64_t, WorkerID> lease_worker_;  // lease id -> leased worker
-  std::unordered_set<uint64_t> actor_leases_;            // leases whose worker hosts an actor
-  std::unordered_set<uint64_t> detached_leases_;         // actor leases that outlive their owner
-  std::unordered_set<uint64_t> retriable_leases_;        // the owner would retry the work on them
+  std::unordered_map<uint64_t, LeaseRecord> granted_;    // lease id -> its record
   std::unique_ptr<asio::steady_timer> memory_timer_;
   WorkerID oom_victim_ = WorkerID::Nil();                // killed by the monitor, not reaped yet
   uint64_t oom_kills_ = 0;

@@ -22,18 +22,38 @@
 namespace rayts {
 namespace {
 
+// Test frames: a GcsRequest carrying a KvPutRequest (method as the key, body
+// as the value) and a GcsReply carrying a KvGetReply (body as the value).
 flatbuffers::DetachedBuffer GcsRequestFrame(uint64_t id, const std::string& method, const std::string& body) {
   flatbuffers::FlatBufferBuilder fbb;
   auto m = fbb.CreateString(method);
-  auto b = fbb.CreateString(body);
-  return FinishFrame(fbb, proto::CreateGcsRequest(fbb, id, m, b));
+  auto b = fbb.CreateVector(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  auto kv = proto::CreateKvPutRequest(fbb, m, b);
+  return FinishFrame(fbb, proto::CreateGcsRequest(fbb, id, proto::GcsRequestBody::KvPutRequest, kv.Union()));
 }
 
 flatbuffers::DetachedBuffer GcsReplyFrame(uint64_t id, int code, const std::string& body) {
   flatbuffers::FlatBufferBuilder fbb;
   auto msg = fbb.CreateString("");
-  auto b = fbb.CreateString(body);
-  return FinishFrame(fbb, proto::CreateGcsReply(fbb, id, code, msg, b));
+  auto b = fbb.CreateVector(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  auto kv = proto::CreateKvGetReply(fbb, b);
+  return FinishFrame(fbb, proto::CreateGcsReply(fbb, id, code, msg, proto::GcsReplyBody::KvGetReply, kv.Union()));
+}
+
+std::string Bytes(const flatbuffers::Vector<uint8_t>* v) {
+  return v ? std::string(reinterpret_cast<const char*>(v->data()), v->size()) : std::string();
+}
+std::string MethodOf(const proto::GcsRequest* r) {
+  auto* kv = r->body_as_KvPutRequest();
+  return kv && kv->key() ? kv->key()->str() : std::string();
+}
+std::string BodyOf(const proto::GcsRequest* r) {
+  auto* kv = r->body_as_KvPutRequest();
+  return kv ? Bytes(kv->value()) : std::string();
+}
+std::string BodyOf(const proto::GcsReply* r) {
+  auto* kv = r->body_as_KvGetReply();
+  return kv ? Bytes(kv->value()) : std::string();
 }
 
 flatbuffers::DetachedBuffer AckFrame(uint64_t id) {
@@ -104,7 +124,7 @@ TEST_F(ConnectionPairTest, TenThousandFramesArriveInOrder) {
         ASSERT_NE(r, nullptr);
         got.push_back(r->request_id());
         std::string want = "body-" + std::to_string(r->request_id());
-        if (!r->body() || r->body()->str() != want) bodies_bad.push_back(want);
+        if (BodyOf(r) != want) bodies_bad.push_back(want);
       },
       [&](const Status&) { closes_b++; });
   // Back to back, from the io thread (the test thread), before any handler
@@ -365,8 +385,8 @@ class ConnectionBlockingChannelTest : public ::testing::Test {
       server_other_++;
       return;
     }
-    std::string method = r->method() ? r->method()->str() : "";
-    std::string body = r->body() ? r->body()->str() : "";
+    std::string method = MethodOf(r);
+    std::string body = BodyOf(r);
     if (method == "echo") {
       c->Send(GcsReplyFrame(r->request_id(), 0, body));
     } else if (method == "noise_then_echo") {
@@ -410,7 +430,7 @@ TEST_F(ConnectionBlockingChannelTest, CallReturnsMatchingReply) {
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(r->request_id(), i);
     ASSERT_NE(r->body(), nullptr);
-    EXPECT_EQ(r->body()->str(), body);
+    EXPECT_EQ(BodyOf(r), body);
     // The reply lives in the caller's storage.
     auto* base = reinterpret_cast<const uint8_t*>(storage.data());
     EXPECT_GE(reinterpret_cast<const uint8_t*>(reply), base);
@@ -427,7 +447,7 @@ TEST_F(ConnectionBlockingChannelTest, CallSkipsFramesOfOtherTypes) {
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_EQ(reply->body_type(), proto::Body::GcsReply);
   EXPECT_EQ(reply->body_as_GcsReply()->request_id(), 50u);
-  EXPECT_EQ(reply->body_as_GcsReply()->body()->str(), "after-noise");
+  EXPECT_EQ(BodyOf(reply->body_as_GcsReply()), "after-noise");
   // The channel is still in sync for the next call.
   s = channel_.Call(GcsRequestFrame(51, "echo", "next"), proto::Body::GcsReply, &storage, &reply);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -452,7 +472,7 @@ TEST_F(ConnectionBlockingChannelTest, CallsFromSeveralThreadsAreSerialized) {
           continue;
         }
         auto* r = reply->body_as_GcsReply();
-        if (r->request_id() != id || r->body()->str() != std::to_string(id)) mismatches++;
+        if (r->request_id() != id || BodyOf(r) != std::to_string(id)) mismatches++;
       }
     });
   }
@@ -476,7 +496,7 @@ TEST_F(ConnectionBlockingChannelTest, ReceivesPassedMemfdUsable) {
   Status s = channel_.Call(GcsRequestFrame(3, "fd", "with-fd"), proto::Body::GcsReply, &storage, &reply,
                            &received);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(reply->body_as_GcsReply()->body()->str(), "with-fd");
+  EXPECT_EQ(BodyOf(reply->body_as_GcsReply()), "with-fd");
   ASSERT_GE(received, 0);
   EXPECT_NE(received, memfd);
   // The same file: same inode, same contents, and writes are shared.

@@ -14,11 +14,13 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
+// A GcsRequest carrying a KvPutRequest: `method` as the key, `body` as the value.
 Bytes GcsRequestFrame(uint64_t request_id, const std::string& method, const std::string& body) {
   flatbuffers::FlatBufferBuilder fbb;
   auto m = fbb.CreateString(method);
-  auto b = fbb.CreateString(body);
-  auto req = proto::CreateGcsRequest(fbb, request_id, m, b);
+  auto b = fbb.CreateVector(reinterpret_cast<const uint8_t*>(body.data()), body.size());
+  auto kv = proto::CreateKvPutRequest(fbb, m, b);
+  auto req = proto::CreateGcsRequest(fbb, request_id, proto::GcsRequestBody::KvPutRequest, kv.Union());
   auto buf = FinishFrame(fbb, req);
   return Bytes(buf.data(), buf.data() + buf.size());
 }
@@ -58,7 +60,12 @@ Decoded Copy(const proto::Envelope* env) {
   auto* r = env->body_as_GcsRequest();
   EXPECT_NE(r, nullptr);
   if (!r) return {};
-  return {r->request_id(), r->method() ? r->method()->str() : "", r->body() ? r->body()->str() : ""};
+  auto* kv = r->body_as_KvPutRequest();
+  EXPECT_NE(kv, nullptr);
+  if (!kv) return {};
+  auto* v = kv->value();
+  return {r->request_id(), kv->key() ? kv->key()->str() : "",
+          v ? std::string(reinterpret_cast<const char*>(v->data()), v->size()) : ""};
 }
 
 TEST(FrameCodecTest, FinishFrameProducesLengthPrefix) {

@@ -1,9 +1,11 @@
-// GcsServer: the cluster's control-plane tables (node table, job table, KV).
+// GcsTables: the cluster's control-plane tables (node table, job table, KV,
+// actor table).
 //
-// Role: in embedded mode it is hosted by the NodeServer of the driver process
-// and reached through GcsRequest messages on the node socket; the cluster
-// issue hosts the same class in a head daemon. Tables are in memory.
-// Thread safety: not thread-safe; its host calls it on one io thread.
+// Role: the state behind the GcsService (gcs_service.h), which answers the
+// wire requests; pure data, no sockets. Tables are in memory; a storage
+// interface for persistence comes with GCS fault tolerance.
+// Thread safety: not thread-safe; the GcsService's host calls it on one io
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,8 @@ struct NodeInfo {
   NodeID node_id;
   std::string address;   // node server socket
   bool alive = true;
-  std::vector<std::pair<std::string, double>> resources;
+  std::vector<std::pair<std::string, double>> resources;  // totals
+  std::vector<std::pair<std::string, double>> available;  // the node's latest report
   int64_t start_time_ms = 0;
 };
 
@@ -33,10 +36,13 @@ struct JobInfo {
   std::string namespace_;
 };
 
-class GcsServer {
+class GcsTables {
  public:
+  // A node registering again (same id) replaces its record.
   void RegisterNode(NodeInfo node);
   Status MarkNodeDead(const NodeID& id);
+  // The node's free resources now; NotFound for an unknown node.
+  Status ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available);
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
 
   JobID AddJob(int driver_pid, const std::string& ns);
@@ -48,14 +54,14 @@ class GcsServer {
   bool KvDel(const std::string& key) { return kv_.erase(key) > 0; }
   std::vector<std::string> KvKeys(const std::string& prefix) const;
 
-  // Actor table (lifecycle state machine, names per namespace). The actor
-  // runtime that drives it comes with the actors issue.
+  // Actor table (lifecycle state machine, names per namespace).
   ActorTable& actors() { return actors_; }
   const ActorTable& actors() const { return actors_; }
 
-  // JSON views used by ray.nodes() and the job listing.
-  std::string NodesJson() const;
-  std::string JobsJson() const;
+  // Sums over the alive nodes: totals, and what they reported free (every
+  // resource a node has appears, at zero when none is free).
+  std::vector<std::pair<std::string, double>> ClusterTotals() const;
+  std::vector<std::pair<std::string, double>> ClusterAvailable() const;
 
  private:
   std::vector<NodeInfo> nodes_;
@@ -64,7 +70,5 @@ class GcsServer {
   ActorTable actors_;
   JobID next_job_id_ = 1;
 };
-
-std::string ResourcesJson(const std::vector<std::pair<std::string, double>>& r);
 
 }  // namespace rayts::gcs
