@@ -3,17 +3,17 @@
 // reference bookkeeping for ObjectRefs. The driver's runtime also hosts the
 // embedded node server (raylet + plasma + GCS on C++ threads).
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import type { TaskContext } from './task_context.js';
-import { ObjectRef, toHex, type HeldRef, type RefRuntime } from './object_ref.js';
-import { RefCodec } from './ref_codec.js';
+import type { TaskContext } from '../worker/task_context.js';
+import { ObjectRef, toHex, type HeldRef, type RefRuntime } from '../api/object_ref.js';
+import { RefCodec } from '../codec/ref_codec.js';
 import {
   EventType, loadAddon,
   type NativeArg, type NativeCoreWorker, type NativeEvent, type NativeNodeServer,
 } from './native.js';
-import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from './serialization.js';
+import { deserialize, serialize, serializeToBytes, writeTo, type RefHooks } from '../codec/serialization.js';
 import { MAX_RECOVERIES, recoverForBorrower, requestRecovery, stageNested } from './ownership.js';
 import { fullGc } from './gc.js';
-import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from './errors.js';
+import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
 
 
 /** Values up to this size live in the owner's memory store and travel inline. */

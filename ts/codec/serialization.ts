@@ -61,7 +61,7 @@
 // of these are copied; everything else is packed as given.
 
 import { Packr, Unpackr, addExtension } from 'msgpackr';
-import { RaySystemError } from './errors.js';
+import { RaySystemError } from '../api/errors.js';
 
 /** How refs (ObjectRef, ActorHandle) nested in a value are encoded. */
 export interface RefHooks {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { distDir } from './here.js';
+import { distDir } from '../here.js';
 
 function packageVersion(): string {
   try {
@@ -54,7 +54,7 @@ program
     json?: string; filter?: string; skip?: string; durationMs?: number; sleepMs: number;
     rowTimeoutMs?: number; numCpus?: number; objectStoreMemory?: number; summary: boolean; releaseRefs?: boolean;
   }) => {
-    const { runMicrobenchmark } = await import('./bench/microbenchmark.js');
+    const { runMicrobenchmark } = await import('../bench/microbenchmark.js');
     const opts: Parameters<typeof runMicrobenchmark>[0] = { sleepMs: o.sleepMs, summary: o.summary, releaseRefs: o.releaseRefs === true };
     if (o.json !== undefined) opts.json = o.json;
     if (o.filter !== undefined) opts.filter = o.filter;
@@ -80,7 +80,7 @@ program
       process.exitCode = 2;
       return;
     }
-    const { findSessions, formatMemorySummary, querySession } = await import('./memory.js');
+    const { findSessions, formatMemorySummary, querySession } = await import('../api/memory.js');
     const dirs = o.session !== undefined ? [o.session] : findSessions();
     if (dirs.length === 0) {
       process.stderr.write('rayts memory: no running rayts program found on this machine (no live session under ' +
