@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { ObjectRef } from './object_ref.js';
-import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from '../runtime/runtime.js';
+import { Runtime } from '../runtime/runtime.js';
+import { currentRuntime, requireRuntime, setCurrentRuntime } from '../runtime/current.js';
 import { taskSignal } from '../worker/task_context.js';
 import { loadAddon, workerMainPath, type NativeNodeServer } from '../runtime/native.js';
 import {

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ObjectRef } from './object_ref.js';
-import { requireRuntime } from '../runtime/runtime.js';
+import { requireRuntime } from '../runtime/current.js';
 import { loadAddon } from '../runtime/native.js';
 import type { CoreMemorySummary } from '../runtime/ownership.js';
 import type { StoreStats } from './api.js';

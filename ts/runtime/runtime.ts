@@ -805,23 +805,4 @@ export class Runtime implements RefRuntime {
   }
 }
 
-// ---------------------------------------------------------------- current --
-
-let current: Runtime | undefined;
-
-export function setCurrentRuntime(rt: Runtime | undefined): void {
-  current = rt;
-}
-
-export function currentRuntime(): Runtime | undefined {
-  return current;
-}
-
-export function requireRuntime(what: string): Runtime {
-  if (!current || current.closed) {
-    throw new RaySystemError(`rayts is not initialized: call 'await ray.init()' before ${what}`);
-  }
-  return current;
-}
-
 export { serializeToBytes };
