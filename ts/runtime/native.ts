@@ -142,6 +142,8 @@ interface Addon {
   queryStoreObjects(nodeSocket: string): string;
 }
 
+// The build writes here.js at dist/esm/here.js and dist/cjs/here.js: two
+// levels below the package root for both formats.
 export const packageRoot: string = path.resolve(distDir, '..', '..');
 
 let addon: Addon | undefined;
