@@ -23,7 +23,7 @@ writeFileSync(`${out}/cjs/package.json`, '{ "type": "commonjs" }\n');
 writeFileSync(`${out}/esm/here.js`,
   "import { fileURLToPath } from 'node:url';\nexport const distDir = fileURLToPath(new URL('.', import.meta.url));\n");
 writeFileSync(`${out}/cjs/here.js`, '"use strict";\nexports.distDir = __dirname;\n');
-if (existsSync(`${out}/esm/cli.js`)) chmodSync(`${out}/esm/cli.js`, 0o755);
+if (existsSync(`${out}/esm/cli/cli.js`)) chmodSync(`${out}/esm/cli/cli.js`, 0o755);
 const old = `dist.old-${process.pid}`;
 if (existsSync('dist')) renameSync('dist', old);
 renameSync(out, 'dist');

@@ -304,7 +304,7 @@ describe('memory summary', () => {
     const base = path.join(os.tmpdir(), 'rayts');
     const session = fs.readdirSync(base).find((n) => n.startsWith(`session_${process.pid}_`));
     expect(session).toBeDefined();
-    const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli.js');
+    const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'cli.js');
     const out = spawnSync(process.execPath, [cli, 'memory', '--json', '--session', path.join(base, session!)],
       { encoding: 'utf8', timeout: 60_000 });
     expect(out.status, out.stderr).toBe(0);
@@ -321,7 +321,7 @@ describe('memory summary', () => {
   });
 
   it('rayts memory says plainly when there is nothing to attach to', () => {
-    const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli.js');
+    const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'cli.js');
     const out = spawnSync(process.execPath, [cli, 'memory', '--address', '10.0.0.1:6379'], { encoding: 'utf8', timeout: 30_000 });
     expect(out.status).toBe(2);
     expect(out.stderr).toContain('ray.memorySummary()');

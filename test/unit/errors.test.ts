@@ -13,8 +13,8 @@ import {
   errorFromRecord,
   recordFromThrown,
   type ErrorRecord,
-} from '../../ts/errors.js';
-import { deserialize, serializeToBytes, type RefHooks } from '../../ts/serialization.js';
+} from '../../ts/api/errors.js';
+import { deserialize, serializeToBytes, type RefHooks } from '../../ts/codec/serialization.js';
 
 const noRefs: RefHooks = {
   isRef: () => false,

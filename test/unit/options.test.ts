@@ -6,7 +6,7 @@ import {
   validateInitOptions,
   validateTaskOptions,
   validateWaitOptions,
-} from '../../ts/options.js';
+} from '../../ts/api/options.js';
 
 function thrown(f: () => unknown): Error {
   try {

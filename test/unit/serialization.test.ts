@@ -10,7 +10,7 @@ import {
   writeTo,
   type RefHooks,
   type Serialized,
-} from '../../ts/serialization.js';
+} from '../../ts/codec/serialization.js';
 
 /** Stand-in for ObjectRef: a class the hooks recognise. */
 class FakeRef {

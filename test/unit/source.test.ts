@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import * as esbuild from 'esbuild';
 import ts from 'typescript';
-import { checkSelfContained, compileFunction, freeVariables, functionSource } from '../../ts/source.js';
-import { BUILD_HELPERS_SOURCE, installBuildHelpers } from '../../ts/build_helpers.js';
-import { createImportResolver, type ImportResolver } from '../../ts/import_resolver.js';
+import { checkSelfContained, compileFunction, freeVariables, functionSource } from '../../ts/codec/source.js';
+import { BUILD_HELPERS_SOURCE, installBuildHelpers } from '../../ts/worker/build_helpers.js';
+import { createImportResolver, type ImportResolver } from '../../ts/worker/import_resolver.js';
 
 const noImports: ImportResolver = (s) => Promise.reject(new Error(`unexpected import of ${s}`));
 const resolver = createImportResolver({ api: { marker: 'rayts-api' } });

@@ -1,21 +1,21 @@
 // Executor: runs the tasks pushed to this worker process, one at a time in
 // arrival order, and reports results (inline, or in plasma when large).
-import * as api from './index.js';
-import { ObjectRef, toHex } from './object_ref.js';
-import { compileFunction } from './source.js';
+import * as api from '../index.js';
+import { ObjectRef, toHex } from '../api/object_ref.js';
+import { compileFunction } from '../codec/source.js';
 import { installBuildHelpers } from './build_helpers.js';
 import { createImportResolver, type ImportResolver } from './import_resolver.js';
-import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from './errors.js';
+import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from '../api/errors.js';
 
 /** How long a task result waits for room in a full store before failing. */
 const STORE_FULL_WAIT_MS = 10_000;
-import { packageRoot, type NativeEvent, type NativeReturn } from './native.js';
-import { ActorExitSignal } from './actor.js';
+import { packageRoot, type NativeEvent, type NativeReturn } from '../runtime/native.js';
+import { ActorExitSignal } from '../api/actor.js';
 import * as path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { cancelTaskContext, type TaskContext } from './task_context.js';
-import { stageNested } from './ownership.js';
+import { stageNested } from '../runtime/ownership.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;

@@ -11,8 +11,9 @@
 // with 1 CPU and runs it with 0).
 import { randomFillSync } from 'node:crypto';
 import { ObjectRef, toHex } from './object_ref.js';
-import { requireRuntime, type Runtime } from './runtime.js';
-import { checkSelfContained } from './source.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { requireRuntime } from '../runtime/current.js';
+import { checkSelfContained } from '../codec/source.js';
 import { resourcesOf, type RemoteArgs } from './remote_function.js';
 import { validateActorOptions, type ActorOptions } from './options.js';
 

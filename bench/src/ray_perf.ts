@@ -15,7 +15,7 @@
 // clients, each submitting 10,000 small_value tasks, as Ray does. The multi
 // client put rows are tasks in Ray too.
 import * as os from 'node:os';
-import type * as RayApi from '../index.js';
+import type * as RayApi from 'rayts';
 
 export type Unit = 'ops/s' | 'GB/s';
 

@@ -5,9 +5,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ObjectRef } from './object_ref.js';
-import { requireRuntime } from './runtime.js';
-import { loadAddon } from './native.js';
-import type { CoreMemorySummary } from './ownership.js';
+import { requireRuntime } from '../runtime/current.js';
+import { loadAddon } from '../runtime/native.js';
+import type { CoreMemorySummary } from '../runtime/ownership.js';
 import type { StoreStats } from './api.js';
 
 /** Where an object's value lives: the owner's memory store, plasma, or only on the spill disk. */

@@ -2,8 +2,8 @@
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
-import { distDir } from './here.js';
-import * as errors from './errors.js';
+import { distDir } from '../here.js';
+import * as errors from '../api/errors.js';
 
 export type NativeArg = Uint8Array | [Uint8Array, string];
 export type NativeReturn = [Uint8Array | null, boolean, boolean, number];
@@ -109,7 +109,7 @@ export interface NativeCoreWorker {
   reportLost(id: Uint8Array, owner: string): void;
   /** Test hook: the node's store loses its copy of `id` now. */
   loseFromStore(id: Uint8Array): void;
-  /** JSON: this process's objects (see ts/ownership.ts CoreMemorySummary). */
+  /** JSON: this process's objects (see ts/runtime/ownership.ts CoreMemorySummary). */
   memorySummary(): string;
 }
 
@@ -136,7 +136,7 @@ export interface NativeNodeServerOptions {
 export interface NativeNodeServer {
   stop(): void;
   stats(): string;
-  /** JSON of StoreStats (see ts/api.ts). */
+  /** JSON of StoreStats (see ts/api/api.ts). */
   storeObjects(): string;
   readonly nodeId: string;
 }
@@ -156,6 +156,8 @@ interface Addon {
   queryStoreObjects(nodeSocket: string): string;
 }
 
+// The build writes here.js at dist/esm/here.js and dist/cjs/here.js: two
+// levels below the package root for both formats.
 export const packageRoot: string = path.resolve(distDir, '..', '..');
 
 let addon: Addon | undefined;
@@ -180,5 +182,5 @@ export function clusterQuery(kind: ClusterQueryName): number {
 }
 
 export function workerMainPath(): string {
-  return path.join(packageRoot, 'dist', 'esm', 'worker_main.js');
+  return path.join(packageRoot, 'dist', 'esm', 'worker', 'worker_main.js');
 }

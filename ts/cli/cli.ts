@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The `rayts` command line. Subcommands: microbenchmark, memory.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { distDir } from './here.js';
+import { distDir } from '../here.js';
 
 function packageVersion(): string {
   try {
@@ -14,6 +15,18 @@ function packageVersion(): string {
     return '0.0.0';
   }
 }
+
+/**
+ * The microbenchmark (bench/src, built by `npm run build:bench` into
+ * bench/dist) is not shipped in the package: it runs from a source checkout.
+ */
+interface MicrobenchmarkOptions {
+  json?: string; filter?: string; skip?: string; durationMs?: number; sleepMs?: number;
+  rowTimeoutMs?: number; numCpus?: number; objectStoreMemory?: number; releaseRefs?: boolean; summary?: boolean;
+}
+type RunMicrobenchmark = (opts: MicrobenchmarkOptions) => Promise<Array<{ mean: number | null }>>;
+
+const benchModule = path.join(distDir, '..', '..', 'bench', 'dist', 'microbenchmark.js');
 
 function nonNegativeInt(name: string): (v: string) => number {
   return (v: string): number => {
@@ -54,8 +67,14 @@ program
     json?: string; filter?: string; skip?: string; durationMs?: number; sleepMs: number;
     rowTimeoutMs?: number; numCpus?: number; objectStoreMemory?: number; summary: boolean; releaseRefs?: boolean;
   }) => {
-    const { runMicrobenchmark } = await import('./bench/microbenchmark.js');
-    const opts: Parameters<typeof runMicrobenchmark>[0] = { sleepMs: o.sleepMs, summary: o.summary, releaseRefs: o.releaseRefs === true };
+    if (!existsSync(benchModule)) {
+      process.stderr.write('rayts microbenchmark: the benchmark is not part of the installed package; it runs from a source ' +
+        `checkout of rayts (npm run build, then npm run bench). Missing: ${benchModule}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const { runMicrobenchmark } = (await import(pathToFileURL(benchModule).href)) as { runMicrobenchmark: RunMicrobenchmark };
+    const opts: MicrobenchmarkOptions = { sleepMs: o.sleepMs, summary: o.summary, releaseRefs: o.releaseRefs === true };
     if (o.json !== undefined) opts.json = o.json;
     if (o.filter !== undefined) opts.filter = o.filter;
     if (o.skip !== undefined) opts.skip = o.skip;
@@ -80,7 +99,7 @@ program
       process.exitCode = 2;
       return;
     }
-    const { findSessions, formatMemorySummary, querySession } = await import('./memory.js');
+    const { findSessions, formatMemorySummary, querySession } = await import('../api/memory.js');
     const dirs = o.session !== undefined ? [o.session] : findSessions();
     if (dirs.length === 0) {
       process.stderr.write('rayts memory: no running rayts program found on this machine (no live session under ' +

@@ -3,16 +3,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { ObjectRef } from './object_ref.js';
-import { currentRuntime, requireRuntime, Runtime, setCurrentRuntime } from './runtime.js';
-import { taskSignal } from './task_context.js';
-import { loadAddon, workerMainPath, type NativeNodeServer } from './native.js';
+import { Runtime } from '../runtime/runtime.js';
+import { currentRuntime, requireRuntime, setCurrentRuntime } from '../runtime/current.js';
+import { taskSignal } from '../worker/task_context.js';
+import { loadAddon, workerMainPath, type NativeNodeServer } from '../runtime/native.js';
 import {
   memoryThreshold, validateActorOptions, validateCancelOptions, validateGetOptions, validateInitOptions, validateTaskOptions,
   validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
 import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
-import { exportedClasses } from './source.js';
+import { exportedClasses } from '../codec/source.js';
 export { exitActor } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,

@@ -1,7 +1,8 @@
 // Entry point of a worker process (spawned by the node server). Connects the
 // CoreWorker to the node socket, then executes the tasks pushed to it.
 import * as path from 'node:path';
-import { Runtime, setCurrentRuntime } from './runtime.js';
+import { Runtime } from '../runtime/runtime.js';
+import { setCurrentRuntime } from '../runtime/current.js';
 import { Executor } from './executor.js';
 
 const nodeSocket = process.env.RAYTS_NODE_SOCKET;

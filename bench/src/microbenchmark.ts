@@ -8,9 +8,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import * as ray from '../index.js';
-import { distDir } from '../here.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as ray from 'rayts';
 import { formatRow, timeit, TimeitAborted } from './timeit.js';
 import { rayPerfRows, REFERENCE, type BenchContext, type BenchRow, type Unit } from './ray_perf.js';
 
@@ -45,6 +44,8 @@ export interface RowResult {
 }
 
 const GiB = 1024 ** 3;
+/** This module's directory (bench/dist when built): piscina_task.js is beside it. */
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 class RowTimeout extends Error {
   constructor(ms: number) {
@@ -115,7 +116,7 @@ export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promi
     async piscina() {
       if (!pool) {
         const { Piscina } = await import('piscina');
-        pool = new Piscina({ filename: pathToFileURL(path.join(distDir, 'bench', 'piscina_task.js')).href }) as unknown as Pool;
+        pool = new Piscina({ filename: pathToFileURL(path.join(here, 'piscina_task.js')).href }) as unknown as Pool;
       }
       return pool;
     },

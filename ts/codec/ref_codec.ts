@@ -7,11 +7,11 @@
 // that follows holds them: the borrower protocol's "no free window").
 // Decoding: refs are created at once, and counted in one native call when
 // the whole value is decoded (`flushAdds`), not one call per ref.
-import { actorHandleToken, decodeActorHandle, encodeActorHandle, isActorHandle } from './actor.js';
-import { ObjectRef, type RefRuntime } from './object_ref.js';
-import type { NativeCoreWorker } from './native.js';
+import { actorHandleToken, decodeActorHandle, encodeActorHandle, isActorHandle } from '../api/actor.js';
+import { ObjectRef, type RefRuntime } from '../api/object_ref.js';
+import type { NativeCoreWorker } from '../runtime/native.js';
 import type { RefHooks } from './serialization.js';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -1,6 +1,6 @@
 // The running task as its own code sees it (worker side): its id and the
 // AbortSignal that ray.cancel aborts (ray.getRuntimeContext().signal).
-import { TaskCancelledError } from './errors.js';
+import { TaskCancelledError } from '../api/errors.js';
 
 /**
  * Worker side: one running task as its own code sees it

@@ -28,8 +28,8 @@ import { parse } from 'acorn';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as vm from 'node:vm';
-import { BUILD_HELPER_NAMES } from './build_helpers.js';
-import type { ImportResolver } from './import_resolver.js';
+import { BUILD_HELPER_NAMES } from '../worker/build_helpers.js';
+import type { ImportResolver } from '../worker/import_resolver.js';
 
 export interface FunctionSource {
   /** A JavaScript expression that evaluates to the function (or class). */

@@ -2,7 +2,7 @@
 // being stored holds (the borrower protocol), and recovering an object whose
 // plasma copy was lost (lineage reconstruction). See "Borrowing" and
 // "Lineage reconstruction" in docs/walkthrough-object.md.
-import type { ObjectRef } from './object_ref.js';
+import type { ObjectRef } from '../api/object_ref.js';
 import type { NativeCoreWorker } from './native.js';
 
 /**

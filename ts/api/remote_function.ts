@@ -2,9 +2,10 @@
 // module + export name in module mode), validates options where they are
 // given, and submits through the current runtime.
 import { ObjectRef } from './object_ref.js';
-import { requireRuntime, type FunctionDescriptor, type Runtime } from './runtime.js';
+import type { FunctionDescriptor, Runtime } from '../runtime/runtime.js';
+import { requireRuntime } from '../runtime/current.js';
 import { validateTaskOptions, type TaskOptions } from './options.js';
-import { checkSelfContained } from './source.js';
+import { checkSelfContained } from '../codec/source.js';
 
 /** An argument may be given as its value or as a ref to it. */
 export type RemoteArgs<A extends unknown[]> = { [K in keyof A]: A[K] | ObjectRef<A[K]> };

@@ -1,0 +1,121 @@
+// Decoder: reads a layout written by the encoder (writeTo or
+// serializeToBytes) back into a value. Out-of-band typed arrays, Buffers and
+// DataViews come back as views over the input's memory (zero copy); the
+// readers of the marker extensions (registered in serialization.ts) run
+// inside deserialize() and use its per-call state.
+import { Unpackr } from 'msgpackr';
+import { RaySystemError } from '../api/errors.js';
+import { BUFFER_ENTRY_SIZE, BufferKind, HEADER_SIZE, KIND_CTORS, LAYOUT_MAGIC, type RefHooks } from './format.js';
+
+const BUILTIN_ERRORS: Record<string, new (message?: string) => Error> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+// State of the deserialize() call in progress (saved and restored around
+// re-entrant calls from decodeRef); module variables, not an object, to keep
+// decoding a small value allocation-free.
+let decodeData: Uint8Array | undefined;
+let decodeHooks: RefHooks | undefined;
+let decodeCount = 0;
+/** Collects the zero-copy views deserialize() makes (views over `data`'s memory). */
+let decodeViews: ArrayBufferView[] | undefined;
+
+export function readRef(bytes: Uint8Array): object {
+  if (decodeHooks === undefined) throw new RaySystemError('ref marker decoded outside deserialize()');
+  return decodeHooks.decodeRef(bytes);
+}
+
+export function readError(d: unknown[]): Error {
+  const [name, message, stack, fields, cause] = d as [string, string, string | undefined, Record<string, unknown> | null, unknown];
+  const Ctor = Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name]! : Error;
+  const e = new Ctor(message);
+  if (e.name !== name) Object.defineProperty(e, 'name', { value: name, writable: true, configurable: true, enumerable: false });
+  if (stack === undefined) delete (e as { stack?: string }).stack;
+  else Object.defineProperty(e, 'stack', { value: stack, writable: true, configurable: true, enumerable: false });
+  if (d.length > 4) Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false });
+  if (fields !== null && typeof fields === 'object') Object.assign(e, fields);
+  return e;
+}
+
+export function readOob(index: number): unknown {
+  const data = decodeData;
+  if (data === undefined || !Number.isInteger(index) || index < 0 || index >= decodeCount) {
+    throw new RaySystemError(`out-of-band buffer #${index} is not in the object layout`);
+  }
+  const entry = HEADER_SIZE + index * BUFFER_ENTRY_SIZE;
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const offset = v.getUint32(entry, true) + v.getUint32(entry + 4, true) * 0x100000000;
+  const length = v.getUint32(entry + 8, true) + v.getUint32(entry + 12, true) * 0x100000000;
+  const kind = v.getUint8(entry + 16);
+  if (offset + length > data.byteLength) {
+    throw new RaySystemError(`out-of-band buffer #${index} (${offset}+${length}) is outside the ${data.byteLength}-byte layout`);
+  }
+  const abs = data.byteOffset + offset;
+  const zeroCopy = <V extends ArrayBufferView>(view: V): V => {
+    decodeViews?.push(view);
+    return view;
+  };
+  switch (kind) {
+    case BufferKind.ArrayBuffer:
+      return data.buffer.slice(abs, abs + length);
+    case BufferKind.Buffer:
+      return zeroCopy(Buffer.from(data.buffer, abs, length));
+    case BufferKind.DataView:
+      return zeroCopy(new DataView(data.buffer, abs, length));
+    default: {
+      const Ctor = KIND_CTORS[kind];
+      if (Ctor === undefined) throw new RaySystemError(`out-of-band buffer #${index} has unknown kind ${kind}`);
+      const size = Ctor.BYTES_PER_ELEMENT;
+      if (length % size !== 0) throw new RaySystemError(`out-of-band buffer #${index}: ${length} bytes is not a whole number of elements`);
+      if (abs % size === 0) return zeroCopy(new Ctor(data.buffer, abs, length / size));
+      // Input not aligned for this element size (not plasma memory): copy.
+      return new Ctor(data.slice(offset, offset + length).buffer);
+    }
+  }
+}
+
+const unpackr = new Unpackr({ structuredClone: true, moreTypes: true });
+
+/**
+ * Reads a layout written by writeTo() or serializeToBytes(). Out-of-band
+ * typed arrays, Buffers and DataViews are views over data.buffer (no copy);
+ * each such view is also pushed to `views` when given (the caller keeps the
+ * memory alive for as long as any of them lives).
+ */
+export function deserialize(data: Uint8Array, hooks: RefHooks, views?: ArrayBufferView[]): unknown {
+  if (data.byteLength < HEADER_SIZE) throw new RaySystemError(`object layout too short: ${data.byteLength} bytes`);
+  const magic = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+  if (magic !== LAYOUT_MAGIC) {
+    throw new RaySystemError(`not a rayts object layout (magic 0x${magic.toString(16)}, expected 0x${LAYOUT_MAGIC.toString(16)})`);
+  }
+  const bodyLength = (data[4]! | (data[5]! << 8) | (data[6]! << 16) | (data[7]! << 24)) >>> 0;
+  const count = (data[8]! | (data[9]! << 8) | (data[10]! << 16) | (data[11]! << 24)) >>> 0;
+  const bodyStart = HEADER_SIZE + count * BUFFER_ENTRY_SIZE;
+  if (bodyStart + bodyLength > data.byteLength) {
+    throw new RaySystemError(`object layout truncated: body ends at ${bodyStart + bodyLength}, have ${data.byteLength} bytes`);
+  }
+  const savedData = decodeData;
+  const savedHooks = decodeHooks;
+  const savedCount = decodeCount;
+  const savedViews = decodeViews;
+  decodeData = data;
+  decodeHooks = hooks;
+  decodeCount = count;
+  decodeViews = views;
+  try {
+    // start/end instead of a subarray: msgpackr caches its DataView on the
+    // source object, so repeated reads of one buffer make no new views.
+    return unpackr.unpack(data, { start: bodyStart, end: bodyStart + bodyLength });
+  } finally {
+    decodeData = savedData;
+    decodeHooks = savedHooks;
+    decodeCount = savedCount;
+    decodeViews = savedViews;
+  }
+}

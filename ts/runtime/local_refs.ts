@@ -1,0 +1,149 @@
+// LocalRefs: this process's count of its ObjectRef handles and of the
+// zero-copy views over plasma memory. Decrements of collected handles are
+// batched per turn (dropRef, flushDrops); large refs and views are also
+// tracked weakly by the core, so a sweep under store pressure frees the dead
+// ones at once instead of on a later turn (their finalizers).
+import { ObjectRef, type HeldRef } from '../api/object_ref.js';
+import { fullGc } from './gc.js';
+import type { NativeCoreWorker } from './native.js';
+import type { Runtime } from './runtime.js';
+
+/** One plasma get whose zero-copy views keep the store copy pinned. */
+interface ViewHold {
+  id: Uint8Array;
+  remaining: number;
+  size: number;
+  released: boolean;
+}
+/** One view of a ViewHold; counted down once (finalizer or sweep). */
+interface ViewEntry {
+  hold: ViewHold;
+  token: number;
+  counted: boolean;
+}
+
+export class LocalRefs {
+  readonly #rt: Runtime;
+  readonly core: NativeCoreWorker;
+  #drops: Uint8Array[] = [];
+  #dropScheduled = false;
+  #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
+  /** Large refs and zero-copy views by weak token: a sweep under store pressure frees the dead ones at once. */
+  #weak = new Map<number, HeldRef | ViewEntry>();
+
+  constructor(rt: Runtime) {
+    this.#rt = rt;
+    this.core = rt.core;
+  }
+
+  get closed(): boolean {
+    return this.#rt.closed;
+  }
+
+  #viewGone(e: ViewEntry): void {
+    if (e.counted) return;
+    e.counted = true;
+    this.#weak.delete(e.token);
+    if (!this.closed) this.core.untrackWeak(e.token);
+    if (--e.hold.remaining === 0) this.#releaseHold(e.hold);
+  }
+
+  #releaseHold(hold: ViewHold): void {
+    if (hold.released) return;
+    hold.released = true;
+    if (this.closed) return;
+    this.core.adjustExternalMemory(-hold.size);
+    this.core.plasmaRelease(hold.id);
+  }
+
+  trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void {
+    held.token = this.core.trackWeak(ref);
+    this.#weak.set(held.token, held);
+  }
+
+  #untrackHeld(held: HeldRef): void {
+    if (held.token === undefined) return;
+    this.#weak.delete(held.token);
+    if (!this.closed) this.core.untrackWeak(held.token);
+    held.token = undefined;
+  }
+
+  /**
+   * Store pressure: run a full collection, then drop at once every large ref
+   * and zero-copy view it found dead. Their finalizers would only run on a
+   * later turn, too late for a synchronous put in a loop. Returns how many
+   * refs and views it found dead.
+   */
+  sweep(): number {
+    if (this.closed) return 0;
+    const gc = fullGc();
+    if (gc) gc();
+    const dead = this.core.sweepWeak();
+    for (const token of dead) {
+      const e = this.#weak.get(token);
+      this.#weak.delete(token);
+      if (e === undefined) continue;
+      if ('hold' in e) {
+        e.token = 0;
+        this.#viewGone(e);
+      } else if (!e.dropped) {
+        e.dropped = true;
+        e.token = undefined;
+        if (e.externalBytes > 0) this.core.adjustExternalMemory(-e.externalBytes);
+        this.#drops.push(e.binary);
+      }
+    }
+    this.flushDrops();
+    return dead.length;
+  }
+
+  /** A handle was garbage-collected: batch the decrements. */
+  dropRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
+    if (held) this.#untrackHeld(held);
+    if (this.closed) return;
+    if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
+    this.#drops.push(binary);
+    if (!this.#dropScheduled) {
+      this.#dropScheduled = true;
+      setImmediate(() => this.flushDrops());
+    }
+  }
+
+  /** ref.release(): the count drops now, so a loop that releases frees as it goes. */
+  releaseRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
+    if (held) this.#untrackHeld(held);
+    if (this.closed) return;
+    if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
+    this.core.removeLocalRefs([binary]);
+  }
+
+  flushDrops(): void {
+    this.#dropScheduled = false;
+    const drops = this.#drops;
+    if (drops.length === 0) return;
+    this.#drops = [];
+    if (!this.closed) this.core.removeLocalRefs(drops);
+  }
+
+  /** A ref this process already counts (returned by the core with count 1). */
+  adoptRef<T>(binary: Uint8Array, externalBytes = 0): ObjectRef<T> {
+    if (externalBytes > 0) this.core.adjustExternalMemory(externalBytes);
+    return new ObjectRef<T>(binary, '', this.#rt, externalBytes);
+  }
+
+  /**
+   * Out-of-band buffers of one plasma get (`views`, over `size` bytes of
+   * object `id`) are views over shared memory: the store copy stays pinned
+   * (one plasma ref) until the last of those views is collected.
+   */
+  holdViews(id: Uint8Array, size: number, views: ArrayBufferView[]): void {
+    // Tell V8 what these views pin, so collection keeps pace with the store.
+    this.core.adjustExternalMemory(size);
+    const hold: ViewHold = { id, remaining: views.length, size, released: false };
+    for (const v of views) {
+      const e: ViewEntry = { hold, token: this.core.trackWeak(v), counted: false };
+      this.#weak.set(e.token, e);
+      this.#plasmaHolds.register(v, e);
+    }
+  }
+}
