@@ -146,7 +146,7 @@ function registerActor(rt: Runtime, fields: string[]): string[] {
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'AlreadyExists') {
-      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${fields[1]}')`);
+      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${fields[1]}')`, { cause: e });
     }
     throw e;
   }
@@ -249,7 +249,7 @@ export function getActorHandle<C>(rt: Runtime, name: string, ns: string): ActorH
     reply = rt.core.gcsCallSync('actor_get_by_name', `${ns}\0${name}`).split('\0');
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (err.code === 'NotFound') throw new Error(`ray.getActor: ${err.message}`);
+    if (err.code === 'NotFound') throw new Error(`ray.getActor: ${err.message}`, { cause: e });
     throw e;
   }
   return handleFromInfo<C>(rt, hexToBytes(reply[0]!), JSON.parse(reply[1]!) as ActorInfoWire);

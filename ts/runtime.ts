@@ -563,11 +563,6 @@ export class Runtime implements RefRuntime {
     });
   }
 
-  #isReadyNow(ref: ObjectRef<unknown>): boolean {
-    const r = this.core.tryGet(ref.binary);
-    return !(r === false || (r === null && ref.ownerAddress !== ''));
-  }
-
   async getValue(ref: ObjectRef<unknown>, deadline?: number): Promise<unknown> {
     this.#checkOpen('ray.get()');
     let r = this.core.tryGet(ref.binary);

@@ -41,7 +41,7 @@ describe('a task that throws', () => {
 
   it('await ref rejects the same way; the runtime keeps working afterwards', async () => {
     const f = ray.remote(async () => {
-      await null;
+      await Promise.resolve();
       throw new Error('async failure');
     });
     await expect(f.remote()).rejects.toBeInstanceOf(ray.RayTaskError);
@@ -51,6 +51,7 @@ describe('a task that throws', () => {
 
   it('a thrown non-Error value still gives RayTaskError', async () => {
     const f = ray.remote(() => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point of the test
       throw 'just a string';
     });
     const err = await ray.get(f.remote()).catch((e: unknown) => e) as ray.RayTaskError;

@@ -178,7 +178,7 @@ describe('put/get of every serializable type', () => {
       set: new Set([/x/g]),
       bytes: new Uint16Array([1, 2, 3]),
       big: 7n,
-      sparse: [1, , 3],
+      sparse: [1, , 3], // eslint-disable-line no-sparse-arrays -- a hole must survive the round trip
       emptyObj: {},
       nestedBuf: { b: Buffer.from([9, 8]) },
       'key with spaces': 1,

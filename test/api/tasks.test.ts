@@ -9,6 +9,7 @@ const require = createRequire(import.meta.url);
 /** Evaluates CommonJS output of a build tool and returns module.exports. */
 function loadCjs<T>(code: string): T {
   const module = { exports: {} as unknown };
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs a bundler's output, like require would
   new Function('module', 'exports', code)(module, module.exports);
   return module.exports as T;
 }
@@ -18,7 +19,7 @@ afterAll(() => ray.shutdown());
 
 describe('remote functions', () => {
   it('.remote returns an ObjectRef at once; await ref and ray.get give the value', async () => {
-    const add = ray.remote((a, b) => a + b);
+    const add = ray.remote((a: number, b: number) => a + b);
     const ref = add.remote(1, 2);
     expect(ref).toBeInstanceOf(ray.ObjectRef);
     expect(typeof ref.id).toBe('string');
