@@ -1,7 +1,9 @@
 // Actors (first slice): creation, ordered calls, state, errors, kill, crash.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import { obtainGc } from '../fixtures/gc.js';
+import { obtainGc } from '../support/gc.js';
+import { alive } from '../support/process.js';
+import { eventually } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -77,12 +79,7 @@ describe('actors', () => {
     const pid = await c.pid.remote();
     ray.kill(c, { noRestart: true });
     await expect(c.inc.remote()).rejects.toThrow(/killed by ray.kill/);
-    const deadline = Date.now() + 5000;
-    let alive = true;
-    while (alive && Date.now() < deadline) {
-      try { process.kill(pid, 0); await new Promise((r) => setTimeout(r, 20)); } catch { alive = false; }
-    }
-    expect(alive).toBe(false);
+    expect(await eventually(() => !alive(pid), 5000)).toBe(true);
   });
 
   it('a crash (process.exit in a method) rejects that call and later ones with ActorDiedError', async () => {
@@ -308,7 +305,7 @@ async function exitsWhileCollecting(pid: number, gc: () => void): Promise<boolea
   while (Date.now() < deadline) {
     gc();
     await new Promise((r) => setTimeout(r, 50));
-    try { process.kill(pid, 0); } catch { return true; }
+    if (!alive(pid)) return true;
   }
   return false;
 }

@@ -3,21 +3,12 @@
 // put larger than the store. None of these may hang or lose the runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
+import { thrown } from '../support/errors.js';
 
 const STORE = 256 * 1024 * 1024;
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: STORE }));
 afterAll(() => ray.shutdown());
-
-/** Runs `fn`, expects it to throw synchronously, returns the error. */
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a synchronous throw, nothing was thrown');
-}
 
 describe('a task that throws', () => {
   it('rejects get with RayTaskError carrying the remote stack and cause', async () => {

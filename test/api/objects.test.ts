@@ -3,7 +3,7 @@
 // release, and bounded store usage when refs are dropped.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import { obtainGc } from '../fixtures/gc.js';
+import { obtainGc } from '../support/gc.js';
 
 const STORE = 256 * 1024 * 1024;
 const MiB = 1024 * 1024;

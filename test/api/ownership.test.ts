@@ -8,20 +8,13 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
-import { obtainGc } from '../fixtures/gc.js';
+import { obtainGc } from '../support/gc.js';
+import { alive } from '../support/process.js';
+import { until } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
 
-
-/** Polls `f` until it returns true; fails after `ms`. */
-async function until(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function entry(id: string): Promise<ray.ObjectSummary | undefined> {
   return (await ray.memorySummary()).objects.find((o) => o.id === id);
@@ -191,14 +184,7 @@ describe('owner death', () => {
     const { r, pid } = await m.make.remote();
     ray.kill(m);
     // The owner process is really gone (killed and reaped) before the get.
-    await until(async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 'the actor process to exit');
+    await until(() => !alive(pid), 10_000, 'the actor process to exit');
     const t0 = Date.now();
     const err = await ray.get(r, { timeoutMs: 20_000 }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ray.OwnerDiedError);
