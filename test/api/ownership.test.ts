@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as fs from 'node:fs';
 import { obtainGc } from '../support/gc.js';
 import { alive } from '../support/process.js';
-import { until } from '../support/wait.js';
+import { tempDir } from '../support/fs.js';
+import { until, waitForFile } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -77,7 +78,10 @@ describe('borrower protocol', () => {
     await until(async () => (await entry(id))?.references.borrowers === 1, 10_000, 'the actor to be counted as a borrower');
     r.release();
     obtainGc()();
-    await new Promise((res) => setTimeout(res, 100));
+    await until(async () => {
+      const e = await entry(id);
+      return e === undefined || e.references.local === 0;
+    }, 10_000, 'the driver\'s release to reach the owner\'s counts');
     const e = await entry(id);
     expect(e?.references.local).toBe(0);
     expect(e?.references.borrowers).toBe(1);
@@ -158,14 +162,19 @@ describe('borrower protocol', () => {
   });
 
   it('a ref returned inside a task result stays alive after the executing worker drops its own handle', async () => {
-    const make = ray.remote(async () => {
+    const make = ray.remote(async (released: string) => {
       const ray = await import('rayts');
+      const fs = await import('node:fs');
       const r = ray.put(new Float64Array(30_000).fill(7));
-      setTimeout(() => r.release(), 0); // the worker's handle goes away right after the return
+      setTimeout(() => { // the worker's handle goes away right after the return
+        r.release();
+        setImmediate(() => fs.writeFileSync(released, '')); // after the turn's frames are flushed
+      }, 0);
       return { r };
     });
-    const box = await make.remote();
-    await new Promise((res) => setTimeout(res, 200));
+    const released = path.join(tempDir('ownership-return'), 'released');
+    const box = await make.remote(released);
+    await waitForFile(released);
     const a = await ray.get(box.r);
     expect(a.length).toBe(30_000);
     expect(a[0]).toBe(7);
