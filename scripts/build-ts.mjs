@@ -3,7 +3,7 @@
 // Builds into dist.tmp-<pid> and swaps it in, so a running program never
 // sees a half-written dist/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, rmSync, chmodSync, existsSync, renameSync } from 'node:fs';
+import { writeFileSync, rmSync, chmodSync, existsSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);

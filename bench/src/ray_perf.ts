@@ -201,7 +201,7 @@ async function requireHandlePassing(ray: Api, server: RayApi.ActorHandle<unknown
     const v = await Promise.race([ray.get(probe), late]);
     if (v !== 'ok') throw new Error(`probe returned ${JSON.stringify(v)}`);
   } catch (e) {
-    throw new Error(`${HANDLE_REASON} [probe: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}]`);
+    throw new Error(`${HANDLE_REASON} [probe: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}]`, { cause: e });
   } finally {
     clearTimeout(timer);
   }
@@ -249,8 +249,6 @@ const CONCURRENT_MAX = 16; // ray_perf.py: Actor.options(max_concurrency=16)
 /** ray_perf.py: n_cpu = multiprocessing.cpu_count() // 2 (BRIEF: max(1, cores/2)). */
 const nCpu = (): number => Math.max(1, Math.floor(os.availableParallelism() / 2));
 
-let bigArray: BigInt64Array | undefined;
-
 export function rayPerfRows(): BenchRow[] {
   return [
     {
@@ -289,14 +287,11 @@ export function rayPerfRows(): BenchRow[] {
       name: 'single client put gigabytes',
       unit: 'GB/s', multiplier: 8 * 0.1, kind: 'rayts',
       setup({ ray, releaseRefs }) {
-        const arr = (bigArray = new BigInt64Array(100 * 1024 * 1024));
+        const arr = new BigInt64Array(100 * 1024 * 1024);
         if (releaseRefs) return () => ray.put(arr).release();
         return () => {
           ray.put(arr);
         };
-      },
-      teardown() {
-        bigArray = undefined;
       },
     },
     {

@@ -1,7 +1,11 @@
 // Actors (first slice): creation, ordered calls, state, errors, kill, crash.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as path from 'node:path';
 import * as ray from 'rayts';
-import { obtainGc } from '../fixtures/gc.js';
+import { obtainGc } from '../support/gc.js';
+import { alive } from '../support/process.js';
+import { tempDir } from '../support/fs.js';
+import { eventually, waitForFile } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -77,12 +81,7 @@ describe('actors', () => {
     const pid = await c.pid.remote();
     ray.kill(c, { noRestart: true });
     await expect(c.inc.remote()).rejects.toThrow(/killed by ray.kill/);
-    const deadline = Date.now() + 5000;
-    let alive = true;
-    while (alive && Date.now() < deadline) {
-      try { process.kill(pid, 0); await new Promise((r) => setTimeout(r, 20)); } catch { alive = false; }
-    }
-    expect(alive).toBe(false);
+    expect(await eventually(() => !alive(pid), 5000)).toBe(true);
   });
 
   it('a crash (process.exit in a method) rejects that call and later ones with ActorDiedError', async () => {
@@ -250,6 +249,11 @@ describe('actor restarts', () => {
     pid(): number { return process.pid; }
     die(): void { process.exit(1); }
     async slowInc(ms: number): Promise<number> { await new Promise((r) => setTimeout(r, ms)); return ++this.n; }
+    /** slowInc that first writes `marker`, so the caller knows the call is running. */
+    async markedSlowInc(marker: string, ms: number): Promise<number> {
+      (await import('node:fs')).writeFileSync(marker, String(process.pid));
+      return this.slowInc(ms);
+    }
   });
 
   it('maxRestarts: a crashed actor comes back in a new process with its constructor re-run; past the budget it is dead', async () => {
@@ -266,8 +270,9 @@ describe('actor restarts', () => {
   it('maxTaskRetries: a call cut off by a crash runs again on the restarted actor', async () => {
     const a = R.options({ maxRestarts: 1, maxTaskRetries: 1 }).remote();
     const pid = await a.pid.remote();
-    const call = a.slowInc.remote(500);
-    await new Promise((r) => setTimeout(r, 100)); // the call is running on the actor
+    const marker = path.join(tempDir('actor-retry'), 'running');
+    const call = a.markedSlowInc.remote(marker, 500);
+    await waitForFile(marker); // the call is running on the actor
     process.kill(pid, 'SIGKILL');
     expect(await call).toBe(1); // retried on the new incarnation
     expect(await a.pid.remote()).not.toBe(pid);
@@ -308,7 +313,7 @@ async function exitsWhileCollecting(pid: number, gc: () => void): Promise<boolea
   while (Date.now() < deadline) {
     gc();
     await new Promise((r) => setTimeout(r, 50));
-    try { process.kill(pid, 0); } catch { return true; }
+    if (!alive(pid)) return true;
   }
   return false;
 }

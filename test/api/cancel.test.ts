@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ray from 'rayts';
-import { filesIn, tempDir, waitForExit, waitForFile } from './helpers_fs.js';
+import { rejection } from '../support/errors.js';
+import { filesIn, tempDir } from '../support/fs.js';
+import { waitForExit, waitForFile } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -29,10 +31,6 @@ const cooperative = ray.remote(async (dir: string, tag: string) => {
   });
   return 'finished';
 });
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  return p.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error);
-}
 
 describe('ray.cancel of normal tasks', () => {
   it('a queued task fails at once with TaskCancelledError and never runs', async () => {

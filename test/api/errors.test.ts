@@ -3,21 +3,12 @@
 // put larger than the store. None of these may hang or lose the runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
+import { thrown } from '../support/errors.js';
 
 const STORE = 256 * 1024 * 1024;
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: STORE }));
 afterAll(() => ray.shutdown());
-
-/** Runs `fn`, expects it to throw synchronously, returns the error. */
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a synchronous throw, nothing was thrown');
-}
 
 describe('a task that throws', () => {
   it('rejects get with RayTaskError carrying the remote stack and cause', async () => {
@@ -41,7 +32,7 @@ describe('a task that throws', () => {
 
   it('await ref rejects the same way; the runtime keeps working afterwards', async () => {
     const f = ray.remote(async () => {
-      await null;
+      await Promise.resolve();
       throw new Error('async failure');
     });
     await expect(f.remote()).rejects.toBeInstanceOf(ray.RayTaskError);
@@ -51,6 +42,7 @@ describe('a task that throws', () => {
 
   it('a thrown non-Error value still gives RayTaskError', async () => {
     const f = ray.remote(() => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point of the test
       throw 'just a string';
     });
     const err = await ray.get(f.remote()).catch((e: unknown) => e) as ray.RayTaskError;

@@ -1,7 +1,10 @@
 // lineageMaxBytes: with no room for lineage, a task result whose plasma copy
 // is lost cannot be recomputed, and the error says why.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import * as path from 'node:path';
 import * as ray from 'rayts';
+import { tempDir } from '../support/fs.js';
+import { waitForFile } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 1, objectStoreMemory: 64 * 1024 * 1024, lineageMaxBytes: 0 }));
 afterAll(() => ray.shutdown());
@@ -21,15 +24,20 @@ it('a lost task result whose lineage did not fit under lineageMaxBytes fails wit
 });
 
 it('refs in the second of two returns are handed to the caller with that return', async () => {
-  const two = ray.remote({ numReturns: 2 }, async () => {
+  const two = ray.remote({ numReturns: 2 }, async (released: string) => {
     const ray = await import('rayts');
+    const fs = await import('node:fs');
     const inner = ray.put(new Float64Array(20_000).fill(9));
-    setTimeout(() => inner.release(), 0);
+    setTimeout(() => { // the worker's handle goes away right after the return
+      inner.release();
+      setImmediate(() => fs.writeFileSync(released, '')); // after the turn's frames are flushed
+    }, 0);
     return [1, { inner }];
   });
-  const [a, b] = two.remote() as [ray.ObjectRef<number>, ray.ObjectRef<{ inner: ray.ObjectRef<Float64Array> }>];
+  const released = path.join(tempDir('lineage-bound'), 'released');
+  const [a, b] = two.remote(released) as [ray.ObjectRef<number>, ray.ObjectRef<{ inner: ray.ObjectRef<Float64Array> }>];
   expect(await a).toBe(1);
   const box = await ray.get(b);
-  await new Promise((res) => setTimeout(res, 100));
+  await waitForFile(released);
   expect((await ray.get(box.inner))[0]).toBe(9);
 });

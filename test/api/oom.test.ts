@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ray from 'rayts';
-import { filesIn, tempDir } from './helpers_fs.js';
+import { rejection } from '../support/errors.js';
+import { filesIn, tempDir } from '../support/fs.js';
 
 const MiB = 1024 * 1024;
 const HEADROOM = 512 * MiB;
@@ -21,10 +22,6 @@ const HEADROOM = 512 * MiB;
 async function nodeMemory(): Promise<{ used: number; total: number; threshold: number; kills: number }> {
   const s = (await ray.debugStats()).node;
   return { used: s.memoryUsed!, total: s.memoryTotal!, threshold: s.memoryThreshold!, kills: s.oomKills! };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  return p.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error);
 }
 
 /**

@@ -2,9 +2,9 @@
 // shutdown), every worker process it started exits within 2 seconds.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as ray from 'rayts';
+import { alive } from '../support/process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DRIVER = fileURLToPath(new URL('../fixtures/orphan_driver.mjs', import.meta.url));
@@ -16,22 +16,6 @@ const children: ChildProcess[] = [];
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-  // A zombie has exited; it only waits for its (new) parent to reap it, and
-  // how soon that happens is up to the machine's init process, not rayts.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Starts the driver and resolves with the pids it reports. */
 function startDriver(mode: 'wait' | 'exit'): Promise<{ child: ChildProcess; driver: number; workers: number[] }> {

@@ -8,20 +8,14 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
-import { obtainGc } from '../fixtures/gc.js';
+import { obtainGc } from '../support/gc.js';
+import { alive } from '../support/process.js';
+import { tempDir } from '../support/fs.js';
+import { until, waitForFile } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
 
-
-/** Polls `f` until it returns true; fails after `ms`. */
-async function until(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function entry(id: string): Promise<ray.ObjectSummary | undefined> {
   return (await ray.memorySummary()).objects.find((o) => o.id === id);
@@ -84,7 +78,10 @@ describe('borrower protocol', () => {
     await until(async () => (await entry(id))?.references.borrowers === 1, 10_000, 'the actor to be counted as a borrower');
     r.release();
     obtainGc()();
-    await new Promise((res) => setTimeout(res, 100));
+    await until(async () => {
+      const e = await entry(id);
+      return e === undefined || e.references.local === 0;
+    }, 10_000, 'the driver\'s release to reach the owner\'s counts');
     const e = await entry(id);
     expect(e?.references.local).toBe(0);
     expect(e?.references.borrowers).toBe(1);
@@ -165,14 +162,19 @@ describe('borrower protocol', () => {
   });
 
   it('a ref returned inside a task result stays alive after the executing worker drops its own handle', async () => {
-    const make = ray.remote(async () => {
+    const make = ray.remote(async (released: string) => {
       const ray = await import('rayts');
+      const fs = await import('node:fs');
       const r = ray.put(new Float64Array(30_000).fill(7));
-      setTimeout(() => r.release(), 0); // the worker's handle goes away right after the return
+      setTimeout(() => { // the worker's handle goes away right after the return
+        r.release();
+        setImmediate(() => fs.writeFileSync(released, '')); // after the turn's frames are flushed
+      }, 0);
       return { r };
     });
-    const box = await make.remote();
-    await new Promise((res) => setTimeout(res, 200));
+    const released = path.join(tempDir('ownership-return'), 'released');
+    const box = await make.remote(released);
+    await waitForFile(released);
     const a = await ray.get(box.r);
     expect(a.length).toBe(30_000);
     expect(a[0]).toBe(7);
@@ -191,14 +193,7 @@ describe('owner death', () => {
     const { r, pid } = await m.make.remote();
     ray.kill(m);
     // The owner process is really gone (killed and reaped) before the get.
-    await until(async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 'the actor process to exit');
+    await until(() => !alive(pid), 10_000, 'the actor process to exit');
     const t0 = Date.now();
     const err = await ray.get(r, { timeoutMs: 20_000 }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ray.OwnerDiedError);

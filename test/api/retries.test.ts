@@ -4,14 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as ray from 'rayts';
-import { filesIn, tempDir } from './helpers_fs.js';
+import { rejection } from '../support/errors.js';
+import { filesIn, tempDir } from '../support/fs.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  return p.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error);
-}
 
 /** Records one attempt (a file per try) and throws `name` until attempt `okAt` (never if 0). */
 const flaky = async (dir: string, name: string, okAt: number): Promise<number> => {

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ray from 'rayts';
+import { eventually } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const STORE = 64 * MiB;
@@ -16,16 +17,6 @@ function checksum(a: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < a.length; i++) h = Math.imul(h ^ a[i]!, 0x01000193) >>> 0;
   return h;
-}
-
-/** Polls `cond` every 20 ms for up to `ms`; returns its last answer. */
-async function eventually(cond: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('spilling with the default directory and limit', () => {

@@ -3,12 +3,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { createRequire } from 'node:module';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from '../support/fs.js';
+import { eventually, waitForFile } from '../support/wait.js';
 
 const require = createRequire(import.meta.url);
 
 /** Evaluates CommonJS output of a build tool and returns module.exports. */
 function loadCjs<T>(code: string): T {
   const module = { exports: {} as unknown };
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs a bundler's output, like require would
   new Function('module', 'exports', code)(module, module.exports);
   return module.exports as T;
 }
@@ -18,7 +23,7 @@ afterAll(() => ray.shutdown());
 
 describe('remote functions', () => {
   it('.remote returns an ObjectRef at once; await ref and ray.get give the value', async () => {
-    const add = ray.remote((a, b) => a + b);
+    const add = ray.remote((a: number, b: number) => a + b);
     const ref = add.remote(1, 2);
     expect(ref).toBeInstanceOf(ray.ObjectRef);
     expect(typeof ref.id).toBe('string');
@@ -381,16 +386,23 @@ describe('runtime context and cluster info', () => {
   });
 
   it('availableResources() drops while a task holds a CPU', async () => {
-    const hold = ray.remote(async (ms: number) => { await new Promise((r) => setTimeout(r, ms)); return 'held'; });
-    const ref = hold.remote(1500);
-    const deadline = Date.now() + 1200;
+    // The task holds its CPU from the moment it writes `started` until the
+    // test writes `release` (bounded: 30 s), however long it took to start.
+    const hold = ray.remote(async (dir: string) => {
+      const fs = await import('node:fs');
+      fs.writeFileSync(`${dir}/started`, '');
+      for (let k = 0; k < 1500 && !fs.existsSync(`${dir}/release`); k++) await new Promise((r) => setTimeout(r, 20));
+      return 'held';
+    });
+    const dir = tempDir('tasks-hold');
+    const ref = hold.remote(dir);
+    await waitForFile(path.join(dir, 'started'));
     let minCpu = Infinity;
-    while (Date.now() < deadline) {
-      const a = await ray.availableResources();
-      minCpu = Math.min(minCpu, a.CPU ?? 0);
-      if (minCpu <= 1) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(async () => {
+      minCpu = Math.min(minCpu, (await ray.availableResources()).CPU ?? 0);
+      return minCpu <= 1;
+    }, 10_000);
+    fs.writeFileSync(path.join(dir, 'release'), '');
     expect(minCpu).toBeLessThanOrEqual(1);
     expect(await ref).toBe('held');
   });

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { MiB, report, rssOf, scaled } from './helpers.js';
-import { obtainGc } from '../fixtures/gc.js';
+import { obtainGc } from '../support/gc.js';
+import { storeUsed } from '../support/stats.js';
 
 const SAMPLES = 40;
 // ci scale: ~2,300 tasks/s and ~5,000-10,000 puts/s measured here, so the
@@ -19,10 +20,6 @@ beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 128 * MiB }));
 afterAll(() => ray.shutdown());
 
 const gc = obtainGc();
-
-async function storeUsed(): Promise<number> {
-  return (await ray.debugStats()).node.storeUsed!;
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { report } from './helpers.js';
+import { waitForExit } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 128 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -12,23 +13,10 @@ afterAll(() => ray.shutdown());
 const GET_BOUND_MS = 20_000; // the get's own timeout: hitting it is GetTimeoutError, a failure
 const DETECT_BOUND_MS = 15_000; // generous: detection is a socket close, normally milliseconds
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGKILLs `pid` and waits (bounded) until it is gone. */
 async function killAndReap(pid: number): Promise<void> {
   process.kill(pid, 'SIGKILL');
-  const end = Date.now() + 10_000;
-  while (alive(pid)) {
-    if (Date.now() > end) throw new Error(`process ${pid} still alive 10 s after SIGKILL`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitForExit(pid, 10_000);
 }
 
 async function getError(r: ray.ObjectRef<unknown>): Promise<{ err: unknown; ms: number }> {

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHash, randomFillSync } from 'node:crypto';
 import * as ray from 'rayts';
 import { MiB, report, scaled } from './helpers.js';
+import { storeUsed } from '../support/stats.js';
+import { eventually } from '../support/wait.js';
 
 const STORE = scaled(256, 64) * MiB;
 const OBJ = 4 * MiB;
@@ -17,20 +19,6 @@ beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: STORE }));
 afterAll(() => ray.shutdown());
 
 const sha = (a: Uint8Array): string => createHash('sha256').update(a).digest('hex');
-
-async function storeUsed(): Promise<number> {
-  return (await ray.debugStats()).node.storeUsed!;
-}
-
-/** Polls `cond` every 20 ms for up to `ms`; returns its last answer. */
-async function eventually(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 it(`puts ${N_PUT} x 4 MiB (4x a ${STORE / MiB} MiB store) and ${N_RET} task returns, all read back byte-identical`, async () => {
   const t0 = Date.now();

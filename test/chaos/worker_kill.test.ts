@@ -24,12 +24,12 @@ const CI_BUDGET_MS = 45_000;
 const BATCH = 500;
 let dir: string;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'rayts-chaos-'));
-  ray.init({ numCpus: 2, objectStoreMemory: 128 * 1024 * 1024 });
+  await ray.init({ numCpus: 2, objectStoreMemory: 128 * 1024 * 1024 });
 });
-afterAll(() => {
-  ray.shutdown();
+afterAll(async () => {
+  await ray.shutdown();
   rmSync(dir, { recursive: true, force: true });
 });
 

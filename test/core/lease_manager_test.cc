@@ -2,26 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "test/core/test_util.h"
+
 namespace rayts::raylet {
 namespace {
 
-class FakeLauncher : public WorkerLauncher {
- public:
-  StatusOr<int> Launch(const WorkerID& id) override {
-    if (fail_launches > 0) {
-      fail_launches--;
-      return Status::IOError("fake launch failure");
-    }
-    launched.emplace_back(id, next_pid);
-    return next_pid++;
-  }
-  void Kill(int pid) override { killed.push_back(pid); }
-
-  std::vector<std::pair<WorkerID, int>> launched;
-  std::vector<int> killed;
-  int fail_launches = 0;
-  int next_pid = 2000;
-};
+using test::FakeLauncher;
 
 ResourceSet R(const std::vector<std::pair<std::string, double>>& m) {
   StatusOr<ResourceSet> r = ResourceSet::FromMap(m);
@@ -56,7 +42,7 @@ class LeaseManagerTest : public ::testing::Test {
     }
   }
 
-  FakeLauncher launcher_;
+  FakeLauncher launcher_{2000};
   size_t registered_ = 0;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<LeaseManager> manager_;

@@ -6,15 +6,12 @@
 #include <random>
 #include <vector>
 
+#include "test/core/test_util.h"
+
 namespace rayts::plasma {
 namespace {
 
-ObjectID Id(uint8_t n) {
-  ObjectID id;
-  id.bytes[0] = n;
-  id.bytes[19] = 0xAB;
-  return id;
-}
+using test::Id;
 
 // Records the callbacks a Get delivers.
 struct GetRecorder {

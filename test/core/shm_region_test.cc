@@ -1,11 +1,13 @@
 #include "core/plasma/shm_region.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -32,6 +34,17 @@ bool PatternIntact(const uint8_t* p, uint64_t size) {
     if (p[off] != static_cast<uint8_t>(off / 4096 * 7 + 1) || p[off + 100] != 0x5A) return false;
   }
   return true;
+}
+// Threads of this process right now (entries of /proc/self/task).
+int ThreadCount() {
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') n++;
+  }
+  ::closedir(d);
+  return n;
 }
 // True if every page of the mapping is in memory.
 bool AllResident(uint8_t* p, uint64_t size) {
@@ -135,11 +148,25 @@ TEST(ShmRegionTest, TouchPrefaultKeepsContent) {
 }
 
 TEST(ShmRegionTest, DestroyWhilePrefaultingStopsTheThread) {
+  const int threads_before = ThreadCount();
+  ASSERT_GT(threads_before, 0);
   auto r = ShmRegion::Create(4 * ShmRegion::kPrefaultChunk);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int fd = (*r)->fd();
+  uint8_t* const data = (*r)->data();
+  const uint64_t size = (*r)->size();
+  std::vector<unsigned char> vec(size / static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
   (*r)->StartPrefault();
   r = Status::Cancelled("drop");  // destructor stops and joins
-  SUCCEED();
+  // The mapping is gone (mincore fails with ENOMEM on an unmapped range)...
+  EXPECT_EQ(::mincore(data, size, vec.data()), -1);
+  EXPECT_EQ(errno, ENOMEM);
+  // ...the fd is closed...
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+  // ...and the prefault thread has exited: the destructor returned only
+  // after joining it, so no thread of this process is left over.
+  EXPECT_EQ(ThreadCount(), threads_before);
 }
 
 }  // namespace

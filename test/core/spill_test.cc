@@ -10,16 +10,12 @@
 
 #include "core/plasma/plasma_store.h"
 #include "core/plasma/spill_store.h"
+#include "test/core/test_util.h"
 
 namespace rayts::plasma {
 namespace {
 
-ObjectID Id(uint8_t n) {
-  ObjectID id;
-  id.bytes[0] = n;
-  id.bytes[19] = 0xCD;
-  return id;
-}
+using test::Id;
 
 bool PathExists(const std::string& p) {
   struct stat st;

@@ -8,26 +8,12 @@
 
 #include <chrono>
 
+#include "test/core/test_util.h"
+
 namespace rayts::raylet {
 namespace {
 
-class FakeLauncher : public WorkerLauncher {
- public:
-  StatusOr<int> Launch(const WorkerID& id) override {
-    if (fail_launches > 0) {
-      fail_launches--;
-      return Status::IOError("fake launch failure");
-    }
-    launched.emplace_back(id, next_pid);
-    return next_pid++;
-  }
-  void Kill(int pid) override { killed.push_back(pid); }
-
-  std::vector<std::pair<WorkerID, int>> launched;
-  std::vector<int> killed;
-  int fail_launches = 0;
-  int next_pid = 1000;
-};
+using test::FakeLauncher;
 
 // Records every PopWorker result.
 struct Pops {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../support/errors.js';
 import {
   validateActorOptions,
   validateCancelOptions,
@@ -7,15 +8,6 @@ import {
   validateTaskOptions,
   validateWaitOptions,
 } from '../../ts/api/options.js';
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('validateTaskOptions', () => {
   it('accepts every valid option and copies them', () => {

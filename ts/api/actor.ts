@@ -148,7 +148,7 @@ function registerActor(rt: Runtime, name: string, register: () => [Uint8Array, s
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'AlreadyExists') {
-      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${name}')`);
+      throw new Error(`${err.message}; use getIfExists: true to get it, or ray.getActor('${name}')`, { cause: e });
     }
     throw e;
   }
@@ -251,7 +251,7 @@ export function getActorHandle<C>(rt: Runtime, name: string, ns: string): ActorH
     reply = rt.core.gcsGetNamedActor(ns, name);
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (err.code === 'NotFound') throw new Error(`ray.getActor: ${err.message}`);
+    if (err.code === 'NotFound') throw new Error(`ray.getActor: ${err.message}`, { cause: e });
     throw e;
   }
   return handleFromInfo<C>(rt, reply[0], JSON.parse(reply[1]) as ActorInfoWire);

@@ -110,11 +110,6 @@ export class Waiting {
     });
   }
 
-  #isReadyNow(ref: ObjectRef<unknown>): boolean {
-    const r = this.core.tryGet(ref.binary);
-    return !(r === false || (r === null && ref.ownerAddress !== ''));
-  }
-
   async wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
     this.#checkOpen('ray.wait()');
     // One native call for the readiness of every ref. Borrowed refs not yet

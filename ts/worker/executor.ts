@@ -315,7 +315,7 @@ export class Executor {
         result = fn(...args);
       }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-        result = await result;
+        result = await (result as PromiseLike<unknown>);
       }
       if (ctx.cancelled) {
         // Cancelled while it ran and finished anyway: the result is discarded (as Ray).

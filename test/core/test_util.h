@@ -1,0 +1,51 @@
+// Fakes and small constructors shared by the gtest suite (test/core/).
+//
+// Role: one definition of the test doubles that several *_test.cc files
+// need, so a change to an interface is followed in one place.
+// Ownership: plain values; a test owns its fakes.
+// Thread safety: none; each fake belongs to the test thread that drives it.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/common/id.h"
+#include "core/common/status.h"
+#include "core/raylet/worker_pool.h"
+
+namespace rayts::test {
+
+// A WorkerLauncher that starts nothing: it records each launch (worker id and
+// a made-up pid counting up from `first_pid`) and each kill, and fails the
+// next `fail_launches` launches with IOError.
+class FakeLauncher : public raylet::WorkerLauncher {
+ public:
+  explicit FakeLauncher(int first_pid = 1000) : next_pid(first_pid) {}
+
+  StatusOr<int> Launch(const WorkerID& id) override {
+    if (fail_launches > 0) {
+      fail_launches--;
+      return Status::IOError("fake launch failure");
+    }
+    launched.emplace_back(id, next_pid);
+    return next_pid++;
+  }
+  void Kill(int pid) override { killed.push_back(pid); }
+
+  std::vector<std::pair<WorkerID, int>> launched;
+  std::vector<int> killed;
+  int fail_launches = 0;
+  int next_pid;
+};
+
+// A distinct, recognisable ObjectID per small number n (first byte n, last
+// byte 0xAB, zeros between); Id(n) == Id(n) across calls.
+inline ObjectID Id(uint8_t n) {
+  ObjectID id;
+  id.bytes[0] = n;
+  id.bytes[19] = 0xAB;
+  return id;
+}
+
+}  // namespace rayts::test
