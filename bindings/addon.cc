@@ -1,6 +1,7 @@
 // Module entry of the rayts native addon: error classes, the node server host
 // (embedded raylet + GCS + plasma), the CoreWorker wrapper and the memory
 // summary query of other processes (memory_query.cc).
+#include "bindings/core_worker_convert.h"
 #include "bindings/napi_api.h"
 #include "core/gcs/gcs_client.h"
 
@@ -57,6 +58,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     queries.Set(gcs::ClusterQueryName(static_cast<gcs::ClusterQuery>(i)), Napi::Number::New(env, i));
   }
   exports.Set("ClusterQuery", queries);
+  exports.Set("EventType", EventTypes(env));
+  Napi::Object codes = Napi::Object::New(env);
+  for (int i = 0; i <= static_cast<int>(kLastStatusCode); i++) {
+    codes.Set(StatusCodeName(static_cast<StatusCode>(i)), Napi::Number::New(env, i));
+  }
+  exports.Set("StatusCode", codes);
   InitNodeServer(env, exports);
   InitCoreWorker(env, exports);
   InitMemoryQuery(env, exports);

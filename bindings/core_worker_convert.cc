@@ -57,6 +57,18 @@ ReturnValue ReturnFrom(const Napi::Value& data, const Napi::Value& in_plasma, co
   return v;
 }
 
+Napi::Object EventTypes(Napi::Env env) {
+  using T = Event::Type;
+  const std::pair<const char*, T> types[] = {
+      {"Ready", T::kObjectReady},   {"Execute", T::kExecuteTask}, {"GenItem", T::kGeneratorItem},
+      {"GenEnd", T::kGeneratorEnd}, {"Gcs", T::kGcsReply},        {"Cancel", T::kCancelTask},
+      {"TriggerGc", T::kTriggerGc}, {"RecoverObject", T::kRecoverObject},
+  };
+  Napi::Object o = Napi::Object::New(env);
+  for (auto& [name, t] : types) o.Set(name, Napi::Number::New(env, static_cast<int>(t)));
+  return o;
+}
+
 Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events) {
   Napi::Array out = Napi::Array::New(env, events.size());
   for (size_t i = 0; i < events.size(); i++) {

@@ -26,7 +26,11 @@ bool ParseArgs(Napi::Env env, const Napi::Value& v, std::vector<TaskArgIn>* out)
 ReturnValue ReturnFrom(const Napi::Value& data, const Napi::Value& in_plasma, const Napi::Value& is_error,
                        const Napi::Value& size);
 
-// Drained core events as the JS array ts/native.ts reads (NativeEvent):
+// The event types by their JS names ({Ready: n, Execute: n, ...}), exported
+// as addon.EventType so TypeScript reads the core's numbering.
+Napi::Object EventTypes(Napi::Env env);
+
+// Drained core events as the JS array ts/runtime/native.ts reads (NativeEvent):
 // kObjectReady as just its id (a Buffer), every other event as an object
 // with its type in `t`.
 Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events);

@@ -11,6 +11,8 @@ command -v flatc >/dev/null 2>&1 || need+=(flatbuffers-compiler)
 [ -d /usr/src/googletest ] || [ -f /usr/lib/x86_64-linux-gnu/libgtest.a ] || need+=(libgtest-dev)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+# clang: the thread-safety analysis of core/ (scripts/check-thread-safety.sh, part of npm run lint)
+command -v clang++ >/dev/null 2>&1 || command -v clang++-14 >/dev/null 2>&1 || need+=(clang)
 if [ ${#need[@]} -gt 0 ]; then
   echo "rayts setup: installing ${need[*]}"
   if [ "$(id -u)" = 0 ]; then

@@ -32,11 +32,16 @@ enum class StatusCode : int {
   kWorkerDied = 12,
   kInternal = 13,
   kUnavailable = 14,
+  kObjectExists = 15,        // plasma: a sealed copy of this id is already in the store
+  kObjectBeingCreated = 16,  // plasma: another client is still writing this id
 };
+// The highest code (append new codes after it and move this): the addon
+// exports every code 0..kLastStatusCode to TypeScript by name.
+inline constexpr StatusCode kLastStatusCode = StatusCode::kObjectBeingCreated;
 
 const char* StatusCodeName(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string msg) : code_(code), msg_(std::move(msg)) {}
@@ -86,30 +91,11 @@ inline const char* StatusCodeName(StatusCode code) {
     case StatusCode::kWorkerDied: return "WorkerDied";
     case StatusCode::kInternal: return "Internal";
     case StatusCode::kUnavailable: return "Unavailable";
+    case StatusCode::kObjectExists: return "ObjectExists";
+    case StatusCode::kObjectBeingCreated: return "ObjectBeingCreated";
   }
   return "Unknown";
 }
-
-template <typename T>
-class StatusOr {
- public:
-  StatusOr(Status s) : status_(std::move(s)) {}  // NOLINT: implicit by design
-  StatusOr(T v) : value_(std::move(v)) {}        // NOLINT: implicit by design
-
-  bool ok() const { return status_.ok(); }
-  const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() { return *value_; }
-  const T& operator*() const { return *value_; }
-
- private:
-  Status status_;
-  std::optional<T> value_;
-};
 
 // CHECK is for true invariants only: a failure is a bug in rayts itself.
 #define RAYTS_CHECK(cond)                                                       \
@@ -120,6 +106,38 @@ class StatusOr {
       std::abort();                                                             \
     }                                                                           \
   } while (0)
+
+// A value or the Status saying why there is none. Reading the value of a
+// non-OK StatusOr is a bug: value(), * and -> CHECK.
+template <typename T>
+class [[nodiscard]] StatusOr {
+ public:
+  // An OK Status carries no value: that is an Internal error, not a value.
+  StatusOr(Status s)  // NOLINT: implicit by design
+      : status_(s.ok() ? Status(StatusCode::kInternal, "StatusOr made from an OK Status without a value")
+                       : std::move(s)) {}
+  StatusOr(T v) : value_(std::move(v)) {}  // NOLINT: implicit by design
+
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  T& value() & { Check(); return *value_; }
+  const T& value() const& { Check(); return *value_; }
+  T&& value() && { Check(); return std::move(*value_); }
+  T* operator->() { Check(); return &*value_; }
+  const T* operator->() const { Check(); return &*value_; }
+  T& operator*() { Check(); return *value_; }
+  const T& operator*() const { Check(); return *value_; }
+
+ private:
+  void Check() const {
+    if (!value_.has_value()) {
+      std::fprintf(stderr, "rayts: value of a failed StatusOr read: %s\n", status_.ToString().c_str());
+      std::abort();
+    }
+  }
+  Status status_;
+  std::optional<T> value_;
+};
 
 #define RAYTS_RETURN_IF_ERROR(expr)        \
   do {                                     \

@@ -13,7 +13,9 @@ using namespace wire;  // NOLINT: file-local wire helpers
 
 CoreWorker::CoreWorker(CoreWorkerOptions opts)
     : opts_(std::move(opts)),
-      refs_([this](const ObjectID& id, const ReferenceCounter::Ref& r) { OnReleased(id, r); }),
+      // Called from inside refs_'s methods, which run under mu_.
+      refs_([this](const ObjectID& id, const ReferenceCounter::Ref& r)
+                NO_THREAD_SAFETY_ANALYSIS { OnReleased(id, r); }),
       put_task_id_(TaskID::FromRandom()),
       lineage_(opts_.lineage_max_bytes) {}
 
@@ -152,7 +154,7 @@ void CoreWorker::EmitLocked(Event e) {
 CoreWorker::Guard::~Guard() {
   bool notify = cw_->notify_pending_;
   cw_->notify_pending_ = false;
-  lock_.unlock();
+  cw_->mu_.Unlock();
   if (notify && cw_->opts_.notify) cw_->opts_.notify();
 }
 
@@ -301,7 +303,8 @@ StatusOr<PlasmaView> CoreWorker::PlasmaGet(const ObjectID& id) {
 void CoreWorker::PlasmaRelease(const ObjectID& id) {
   Fbb fbb(64);
   auto oid = IdBytes(fbb, id);
-  plasma_.Send(FinishFrame(fbb, proto::CreatePlasmaRelease(fbb, oid)));
+  // Best effort: a closed channel means the node is gone and so is the copy.
+  (void)plasma_.Send(FinishFrame(fbb, proto::CreatePlasmaRelease(fbb, oid)));
 }
 
 LookupResult CoreWorker::TryGet(const ObjectID& id) {

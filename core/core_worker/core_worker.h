@@ -39,6 +39,7 @@
 
 #include <asio.hpp>
 
+#include "core/common/thread_annotations.h"
 #include "core/gcs/gcs_client.h"
 #include "core/common/id.h"
 #include "core/common/status.h"
@@ -286,13 +287,12 @@ class CoreWorker {
   struct Lease;
 
   // Holds mu_; on release, notifies the host if events were queued meanwhile.
-  class Guard {
+  class SCOPED_CAPABILITY Guard {
    public:
-    explicit Guard(CoreWorker* cw) : cw_(cw), lock_(cw->mu_) {}
-    ~Guard();
+    explicit Guard(CoreWorker* cw) ACQUIRE(cw->mu_) : cw_(cw) { cw_->mu_.Lock(); }
+    ~Guard() RELEASE();
    private:
     CoreWorker* cw_;
-    std::unique_lock<std::mutex> lock_;
   };
 
   explicit CoreWorker(CoreWorkerOptions opts);
@@ -304,82 +304,82 @@ class CoreWorker {
   void OnOwnerMessage(const std::string& address, const proto::Envelope& env);
 
   // All below: caller holds mu_.
-  void EmitLocked(Event e);
-  void QueueControlLocked(flatbuffers::DetachedBuffer frame);
-  void QueueToLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame);
-  void SendOutboxLocked();
-  void ObjectReadyLocked(const ObjectID& id);
-  void StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret);
-  void StoreErrorLocked(const ObjectID& id, const std::string& json);
-  void FailTaskLocked(const std::shared_ptr<Pending>& t, const std::string& json);
-  void ResolveDependenciesLocked(const std::shared_ptr<Pending>& t);
-  void EnqueueReadyLocked(const std::shared_ptr<Pending>& t);
-  void DispatchLocked(KeyState& ks);
-  void PushLocked(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pending>& t);
-  void RequestLeaseLocked(KeyState& ks);
-  void OnLeaseReplyLocked(const proto::LeaseReply* r);
-  void MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease);
-  void ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting);
-  void OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s);
-  void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r);
-  void FinishTaskLocked(const std::shared_ptr<Pending>& t);
-  void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref);
-  void ActorDiedLocked(KeyState& ks, const std::string& cause);
-  void AskActorAddressLocked(KeyState& ks);
-  void OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where);
-  bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease);
-  StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
-  void PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id);
-  std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids);
+  void EmitLocked(Event e) REQUIRES(mu_);
+  void QueueControlLocked(flatbuffers::DetachedBuffer frame) REQUIRES(mu_);
+  void QueueToLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame) REQUIRES(mu_);
+  void SendOutboxLocked() REQUIRES(mu_);
+  void ObjectReadyLocked(const ObjectID& id) REQUIRES(mu_);
+  void StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret) REQUIRES(mu_);
+  void StoreErrorLocked(const ObjectID& id, const std::string& json) REQUIRES(mu_);
+  void FailTaskLocked(const std::shared_ptr<Pending>& t, const std::string& json) REQUIRES(mu_);
+  void ResolveDependenciesLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
+  void EnqueueReadyLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
+  void DispatchLocked(KeyState& ks) REQUIRES(mu_);
+  void PushLocked(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pending>& t) REQUIRES(mu_);
+  void RequestLeaseLocked(KeyState& ks) REQUIRES(mu_);
+  void OnLeaseReplyLocked(const proto::LeaseReply* r) REQUIRES(mu_);
+  void MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(mu_);
+  void ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(mu_);
+  void OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(mu_);
+  void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r) REQUIRES(mu_);
+  void FinishTaskLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
+  void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref) REQUIRES(mu_);
+  void ActorDiedLocked(KeyState& ks, const std::string& cause) REQUIRES(mu_);
+  void AskActorAddressLocked(KeyState& ks) REQUIRES(mu_);
+  void OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where) REQUIRES(mu_);
+  bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(mu_);
+  StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
+  void PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id) REQUIRES(mu_);
+  std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
   // Actors (actor_submission.cc).
-  KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed);
-  StatusOr<TaskID> SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids);
-  void KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle);
-  void ActorTokenReleasedLocked(const ObjectID& token);
-  void DispatchActorLocked(KeyState& ks);
-  void ActorConnectedLocked(KeyState& ks);
-  void TakeActorFailuresLocked(KeyState& ks);
-  void BorrowedActorLostLocked(KeyState& ks, const std::string& cause);
-  void SubmitCreationLocked(KeyState& ks);
-  bool ActorIdleLocked(const KeyState& ks) const;
-  void MaybeEndIdleActorLocked(KeyState& ks);
-  TaskID NextTaskIdLocked();
+  KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed) REQUIRES(mu_);
+  StatusOr<TaskID> SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
+  void KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) REQUIRES(mu_);
+  void ActorTokenReleasedLocked(const ObjectID& token) REQUIRES(mu_);
+  void DispatchActorLocked(KeyState& ks) REQUIRES(mu_);
+  void ActorConnectedLocked(KeyState& ks) REQUIRES(mu_);
+  void TakeActorFailuresLocked(KeyState& ks) REQUIRES(mu_);
+  void BorrowedActorLostLocked(KeyState& ks, const std::string& cause) REQUIRES(mu_);
+  void SubmitCreationLocked(KeyState& ks) REQUIRES(mu_);
+  bool ActorIdleLocked(const KeyState& ks) const REQUIRES(mu_);
+  void MaybeEndIdleActorLocked(KeyState& ks) REQUIRES(mu_);
+  TaskID NextTaskIdLocked() REQUIRES(mu_);
   void ActorWorkerLostLocked(KeyState& ks, std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
-                             const std::string& cause);
-  std::string ActorDiedJson(const TaskID& actor, const std::string& cause);
-  std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address);
+                             const std::string& cause) REQUIRES(mu_);
+  std::string ActorDiedJson(const TaskID& actor, const std::string& cause) REQUIRES(mu_);
+  std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address) REQUIRES(mu_);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
-                       bool retryable = false);
+                       bool retryable = false) REQUIRES(mu_);
   // task_termination.cc: cancellation, retries, the memory monitor's kill.
-  Status CancelTaskLocked(const TaskID& task, bool force, bool recursive);
-  void NoteChildLocked(const TaskID& parent, const TaskID& child);
-  bool RetryLocked(const std::shared_ptr<Pending>& t);
-  void OnCancelRequestLocked(const proto::CancelTask* ct);
-  void OnKillWorkerLocked(const std::string& reason);
+  Status CancelTaskLocked(const TaskID& task, bool force, bool recursive) REQUIRES(mu_);
+  void NoteChildLocked(const TaskID& parent, const TaskID& child) REQUIRES(mu_);
+  bool RetryLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
+  void OnCancelRequestLocked(const proto::CancelTask* ct) REQUIRES(mu_);
+  void OnKillWorkerLocked(const std::string& reason) REQUIRES(mu_);
   void OrderActorCallLocked(const std::shared_ptr<Connection>& c, const WorkerID& caller, uint64_t seq,
-                            uint64_t epoch_start, std::shared_ptr<ExecTask> task);
-  void ReleaseActorCallsLocked(const WorkerID& caller, std::vector<uint64_t> runnable);
-  void DropCallerLocked(const std::shared_ptr<Connection>& c);
+                            uint64_t epoch_start, std::shared_ptr<ExecTask> task) REQUIRES(mu_);
+  void ReleaseActorCallsLocked(const WorkerID& caller, std::vector<uint64_t> runnable) REQUIRES(mu_);
+  void DropCallerLocked(const std::shared_ptr<Connection>& c) REQUIRES(mu_);
   // ownership.cc
-  void OnPeerClosedLocked(const std::string& address, const std::shared_ptr<Connection>& c);
+  void OnPeerClosedLocked(const std::string& address, const std::shared_ptr<Connection>& c) REQUIRES(mu_);
   bool IsSelf(const std::string& address) const { return address.empty() || address == opts_.listen_path; }
-  void RegisterBorrowLocked(const ObjectID& id, const std::string& owner);
-  void RegisterOnBehalfLocked(const ObjectID& id, const std::string& owner, const std::string& borrower);
-  void WatchBorrowerLocked(const std::string& address);
-  void OnBorrowerMessageLocked(const std::shared_ptr<Connection>& c, const proto::Envelope& env);
-  void AckedLocked(uint64_t request_id);
+  void RegisterBorrowLocked(const ObjectID& id, const std::string& owner) REQUIRES(mu_);
+  void RegisterOnBehalfLocked(const ObjectID& id, const std::string& owner, const std::string& borrower) REQUIRES(mu_);
+  void WatchBorrowerLocked(const std::string& address) REQUIRES(mu_);
+  void OnBorrowerMessageLocked(const std::shared_ptr<Connection>& c, const proto::Envelope& env) REQUIRES(mu_);
+  void AckedLocked(uint64_t request_id) REQUIRES(mu_);
   // Frames that release something (task replies, RemoveBorrower) wait while
   // a borrower registration of this process is unacknowledged.
-  void QueueReleasingLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame);
-  std::vector<NestedRefIn> TakeStagedLocked();
-  void HoldNestedLocked(const std::vector<NestedRefIn>& nested, const ObjectID* outer, std::vector<ObjectID>* held);
-  void AdoptNestedLocked(const ObjectID& outer, bool outer_alive, const proto::ReturnObject* ret);
-  void RecordLineageLocked(const std::shared_ptr<Pending>& t);
-  bool PlasmaContainsLocked(const ObjectID& id);
-  Status ReconstructLocked(const ObjectID& id, int depth);
-  void ResubmitLocked(const TaskID& task, const SubmitRequest& req);
-  void FailRemoteWaitersLocked(const ObjectID& id, const Status& s);
-  std::string MemorySummaryJsonLocked();
+  void QueueReleasingLocked(const std::shared_ptr<Connection>& c, flatbuffers::DetachedBuffer frame) REQUIRES(mu_);
+  std::vector<NestedRefIn> TakeStagedLocked() REQUIRES(mu_);
+  void HoldNestedLocked(const std::vector<NestedRefIn>& nested, const ObjectID* outer, std::vector<ObjectID>* held) REQUIRES(mu_);
+  void AdoptNestedLocked(const ObjectID& outer, bool outer_alive, const proto::ReturnObject* ret) REQUIRES(mu_);
+  void RecordLineageLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
+  bool PlasmaContainsLocked(const ObjectID& id) REQUIRES(mu_);
+  Status ReconstructLocked(const ObjectID& id, int depth) REQUIRES(mu_);
+  void ResubmitLocked(const TaskID& task, const SubmitRequest& req) REQUIRES(mu_);
+  void FailRemoteWaitersLocked(const ObjectID& id, const Status& s) REQUIRES(mu_);
+  std::string MemorySummaryJsonLocked() REQUIRES(mu_);
 
   CoreWorkerOptions opts_;
   NodeID node_id_;
@@ -395,63 +395,63 @@ class CoreWorker {
   std::thread io_thread_;
   std::shared_ptr<Connection> control_;
 
-  std::mutex mu_;
-  bool shutting_down_ = false;
-  MemoryStore memory_store_;
-  ReferenceCounter refs_;
-  std::vector<Event> events_;
-  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> outbox_;
+  Mutex mu_;  // guards every member below (except atomics)
+  std::atomic<bool> shutting_down_{false};  // also read by the control connection's close handler
+  MemoryStore memory_store_ GUARDED_BY(mu_);
+  ReferenceCounter refs_ GUARDED_BY(mu_);
+  std::vector<Event> events_ GUARDED_BY(mu_);
+  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> outbox_ GUARDED_BY(mu_);
   std::atomic<bool> host_flush_requested_{false};
-  bool io_flush_scheduled_ = false;  // guarded by mu_
-  bool notify_pending_ = false;      // guarded by mu_
+  bool io_flush_scheduled_ GUARDED_BY(mu_) = false;
+  bool notify_pending_ GUARDED_BY(mu_) = false;
   std::atomic<std::thread::id> io_thread_id_{};
 
-  TaskID put_task_id_;
-  uint64_t put_counter_ = 0;
-  uint64_t task_counter_ = 0;
-  uint64_t next_request_id_ = 1;
-  std::vector<std::shared_ptr<const TaskClass>> task_classes_;
+  TaskID put_task_id_ GUARDED_BY(mu_);
+  uint64_t put_counter_ GUARDED_BY(mu_) = 0;
+  uint64_t task_counter_ GUARDED_BY(mu_) = 0;
+  uint64_t next_request_id_ GUARDED_BY(mu_) = 1;
+  std::vector<std::shared_ptr<const TaskClass>> task_classes_ GUARDED_BY(mu_);
 
-  std::unordered_set<ObjectID, IdHash> js_subscribed_;
-  std::unordered_map<ObjectID, std::vector<std::shared_ptr<Pending>>, IdHash> dependents_;
-  std::unordered_map<ObjectID, std::vector<std::pair<std::shared_ptr<Connection>, uint64_t>>, IdHash> remote_waiters_;
-  std::unordered_set<ObjectID, IdHash> borrowed_fetching_;
+  std::unordered_set<ObjectID, IdHash> js_subscribed_ GUARDED_BY(mu_);
+  std::unordered_map<ObjectID, std::vector<std::shared_ptr<Pending>>, IdHash> dependents_ GUARDED_BY(mu_);
+  std::unordered_map<ObjectID, std::vector<std::pair<std::shared_ptr<Connection>, uint64_t>>, IdHash> remote_waiters_ GUARDED_BY(mu_);
+  std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(mu_);
 
-  std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_;
-  std::unordered_map<uint64_t, uint64_t> lease_requests_;        // request id -> key
-  std::unordered_map<uint64_t, uint64_t> actor_waits_;           // GCS request id -> actor key
-  std::vector<std::weak_ptr<Connection>> inbound_;               // connections accepted here
-  std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_;  // submitted, not finished
-  std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_;
+  std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(mu_);        // request id -> key
+  std::unordered_map<uint64_t, uint64_t> actor_waits_ GUARDED_BY(mu_);           // GCS request id -> actor key
+  std::vector<std::weak_ptr<Connection>> inbound_ GUARDED_BY(mu_);               // connections accepted here
+  std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> tasks_ GUARDED_BY(mu_);  // submitted, not finished
+  std::unordered_map<std::string, std::shared_ptr<Connection>> owner_conns_ GUARDED_BY(mu_);
 
   // Ownership (ownership.cc).
-  LineageCache lineage_;
-  std::vector<NestedRefIn> staged_nested_;
-  std::unordered_map<uint64_t, std::string> pending_acks_;  // AddBorrower request id -> owner address
-  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> deferred_;
-  std::unordered_set<ObjectID, IdHash> recover_requested_;   // kRecoverObject emitted, not handled yet
-  uint64_t reconstructions_ = 0;                              // tasks re-run to recover lost objects
-  std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_;  // PlasmaCreate -> PlasmaSeal
+  LineageCache lineage_ GUARDED_BY(mu_);
+  std::vector<NestedRefIn> staged_nested_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, std::string> pending_acks_ GUARDED_BY(mu_);  // AddBorrower request id -> owner address
+  std::vector<std::pair<std::shared_ptr<Connection>, flatbuffers::DetachedBuffer>> deferred_ GUARDED_BY(mu_);
+  std::unordered_set<ObjectID, IdHash> recover_requested_ GUARDED_BY(mu_);   // kRecoverObject emitted, not handled yet
+  uint64_t reconstructions_ GUARDED_BY(mu_) = 0;                              // tasks re-run to recover lost objects
+  std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_ GUARDED_BY(mu_);  // PlasmaCreate -> PlasmaSeal
 
   // Execution side.
   struct Executing {
     std::weak_ptr<Connection> conn; TaskID task_id; int num_returns; int64_t streamed = 0;
     std::string caller_address;  // borrower of the refs inside the return values
   };
-  std::unordered_map<uint64_t, Executing> executing_;
-  std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_;
+  std::unordered_map<uint64_t, Executing> executing_ GUARDED_BY(mu_);
+  std::unordered_map<TaskID, uint64_t, IdHash> executing_by_task_ GUARDED_BY(mu_);
   // Tasks this process submitted while executing a task (by that task's
   // id), for recursive cancellation. Dropped when the parent replies.
-  std::unordered_map<TaskID, std::vector<TaskID>, IdHash> children_;
-  uint64_t next_exec_handle_ = 1;
-  int blocked_depth_ = 0;
+  std::unordered_map<TaskID, std::vector<TaskID>, IdHash> children_ GUARDED_BY(mu_);
+  uint64_t next_exec_handle_ GUARDED_BY(mu_) = 1;
+  int blocked_depth_ GUARDED_BY(mu_) = 0;
   // Executor side of an actor: each caller's calls run in its send order
   // (ActorSchedulingQueue); calls waiting for their turn are held here.
   struct CallerOrder;
-  std::unordered_map<WorkerID, std::unique_ptr<CallerOrder>, IdHash> callers_;
-  std::unordered_map<uint64_t, std::shared_ptr<ExecTask>> held_calls_;  // by exec handle
-  int actor_max_concurrency_ = 0;
-  std::unordered_map<ObjectID, TaskID, IdHash> actor_tokens_;  // handle token -> owned actor  // from the constructor call; > 1: calls are not ordered
+  std::unordered_map<WorkerID, std::unique_ptr<CallerOrder>, IdHash> callers_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, std::shared_ptr<ExecTask>> held_calls_ GUARDED_BY(mu_);  // by exec handle
+  int actor_max_concurrency_ GUARDED_BY(mu_) = 0;
+  std::unordered_map<ObjectID, TaskID, IdHash> actor_tokens_ GUARDED_BY(mu_);  // handle token -> owned actor
 };
 
 }  // namespace rayts

@@ -204,7 +204,7 @@ bool CoreWorker::PlasmaContainsLocked(const ObjectID& id) {
   bool found = r->objects() && r->objects()->size() == 1 && r->objects()->Get(0)->found();
   if (found) {
     Fbb rel(64);
-    plasma_.Send(FinishFrame(rel, proto::CreatePlasmaRelease(rel, IdBytes(rel, id))));
+    (void)plasma_.Send(FinishFrame(rel, proto::CreatePlasmaRelease(rel, IdBytes(rel, id))));  // best effort
   }
   return found;
 }
@@ -375,7 +375,8 @@ std::string CoreWorker::MemorySummaryJsonLocked() {
          ",\"lineageEvicted\":" + std::to_string(lineage_.evicted()) +
          ",\"reconstructions\":" + std::to_string(reconstructions_) + ",\"objects\":[";
   bool first = true;
-  refs_.ForEach([&](const ObjectID& id, const ReferenceCounter::Ref& r) {
+  // The visitor runs inside ForEach, under mu_ like this function.
+  refs_.ForEach([&](const ObjectID& id, const ReferenceCounter::Ref& r) NO_THREAD_SAFETY_ANALYSIS {
     const StoredObject* o = memory_store_.Find(id);
     const char* status = !o ? "unknown" : !o->ready ? "pending" : o->is_error ? "error" : "ready";
     const char* location = !o || !o->ready ? "none" : o->in_plasma ? "plasma" : "memory";

@@ -84,7 +84,7 @@ void CoreWorker::OnCancelRequestLocked(const proto::CancelTask* ct) {
         auto c = tasks_.find(child);
         // force does not apply to actor tasks: those get a plain cancel.
         bool child_force = ct->force() && c != tasks_.end() && c->second->req.actor_id.IsNil();
-        CancelTaskLocked(child, child_force, true);
+        (void)CancelTaskLocked(child, child_force, true);  // a finished child needs nothing
       }
     }
   }

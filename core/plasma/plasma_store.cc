@@ -15,9 +15,11 @@ StatusOr<uint64_t> PlasmaStore::Create(ClientId c, const ObjectID& id, uint64_t 
                                        bool pinned, bool allow_spill) {
   if (objects_.count(id)) {
     const Entry& e = objects_.at(id);
-    return Status::AlreadyExists("object " + id.Hex() + " already exists in the object store (" +
-                                 (e.state == State::kSealed ? "sealed" : "being written") + " by client " +
-                                 std::to_string(e.creator) + ", asked by client " + std::to_string(c) + ")");
+    bool sealed = e.state == State::kSealed;
+    return Status(sealed ? StatusCode::kObjectExists : StatusCode::kObjectBeingCreated,
+                  "object " + id.Hex() + " already exists in the object store (" +
+                      (sealed ? "sealed" : "being written") + " by client " + std::to_string(e.creator) +
+                      ", asked by client " + std::to_string(c) + ")");
   }
   StatusOr<uint64_t> offset = AllocateWithRoom(id, size, "create object", allow_spill);
   if (!offset.ok()) return offset.status();

@@ -17,7 +17,7 @@
 // most recent). Create evicts least-recent first only when the allocator
 // cannot fit the request and eviction can free enough bytes.
 // Delete while referenced: the object stays readable (Get and Contains still
-// see it, Create of the same id is AlreadyExists) until its last ref is
+// see it, Create of the same id is ObjectExists) until its last ref is
 // released, then it is freed.
 // Ownership: owns the Allocator and all entries; `base` (the mapping the
 // offsets are relative to) and the SpillStore are borrowed. The store reads
@@ -82,7 +82,8 @@ class PlasmaStore {
   PlasmaStore& operator=(const PlasmaStore&) = delete;
 
   // Reserves `size` bytes for `id` and returns their offset; client `c` holds
-  // a ref until Seal or Abort. AlreadyExists if `id` is present; OutOfMemory
+  // a ref until Seal or Abort. ObjectExists if a sealed `id` is present, ObjectBeingCreated if
+  // it is still being written; OutOfMemory
   // (ObjectStoreFull) if the request cannot fit even after evicting.
   // allow_spill = false: evict but do not spill (the caller will first try
   // to free memory another way, then ask again).

@@ -16,13 +16,13 @@ constexpr int kReplyTimeoutSeconds = 30;
 BlockingChannel::~BlockingChannel() { Close(); }
 
 void BlockingChannel::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
 
 Status BlockingChannel::Connect(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
   sockaddr_un addr{};
@@ -61,7 +61,7 @@ Status BlockingChannel::SendLocked(const uint8_t* p, size_t n) {
 }
 
 Status BlockingChannel::Send(const flatbuffers::DetachedBuffer& frame) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return SendLocked(frame.data(), frame.size());
 }
 
@@ -102,7 +102,7 @@ Status BlockingChannel::ReadExact(uint8_t* p, size_t n, int* received_fd) {
 Status BlockingChannel::Call(const flatbuffers::DetachedBuffer& frame, proto::Body want,
                              std::vector<uint64_t>* storage, const proto::Envelope** reply,
                              int* received_fd) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (received_fd) *received_fd = -1;
   RAYTS_RETURN_IF_ERROR(SendLocked(frame.data(), frame.size()));
   for (;;) {

@@ -9,9 +9,9 @@
 // Thread safety: every method takes an internal mutex; callers on any thread.
 #pragma once
 
-#include <mutex>
 #include <string>
 
+#include "core/common/thread_annotations.h"
 #include "core/protocol/frame_codec.h"
 
 namespace rayts {
@@ -29,13 +29,16 @@ class BlockingChannel {
               std::vector<uint64_t>* reply_storage, const proto::Envelope** reply,
               int* received_fd = nullptr);
   void Close();
-  int fd() const { return fd_; }
+  int fd() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return fd_;
+  }
 
  private:
-  Status SendLocked(const uint8_t* p, size_t n);
-  Status ReadExact(uint8_t* p, size_t n, int* received_fd);
-  std::mutex mu_;
-  int fd_ = -1;
+  Status SendLocked(const uint8_t* p, size_t n) REQUIRES(mu_);
+  Status ReadExact(uint8_t* p, size_t n, int* received_fd) REQUIRES(mu_);
+  mutable Mutex mu_;
+  int fd_ GUARDED_BY(mu_) = -1;
 };
 
 // Sends `frame` on a connected unix socket fd together with `fd_to_pass`.

@@ -59,52 +59,53 @@ void Connection::Send(flatbuffers::DetachedBuffer frame) {
 
 void Connection::SendBatch(std::vector<flatbuffers::DetachedBuffer>* frames) {
   if (frames->empty()) return;
-  std::unique_lock<std::mutex> lock(write_mu_);
-  if (closed()) {
-    frames->clear();
-    return;
-  }
-  size_t skip = 0;
-  size_t first = 0;
-  if (!write_in_flight_ && queued_.empty()) {
-    // Nothing ahead of us: write now, from this thread.
-    iovec iov[64];
-    size_t n = std::min<size_t>(frames->size(), 64);
-    for (size_t i = 0; i < n; i++) iov[i] = iovec{(*frames)[i].data(), (*frames)[i].size()};
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = n;
-    ssize_t w;
-    do {
-      w = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (w < 0 && errno == EINTR);
-    size_t written = w > 0 ? static_cast<size_t>(w) : 0;
-    // Skip whole frames written; remember how much of the next one went out.
-    while (first < frames->size() && written >= (*frames)[first].size()) {
-      written -= (*frames)[first].size();
-      first++;
-    }
-    skip = written;
-    if (first == frames->size()) {
+  {
+    MutexLock lock(&write_mu_);
+    if (closed()) {
       frames->clear();
       return;
     }
-    // EAGAIN or an error: the io thread takes the rest (and reports errors).
-  }
-  if (queued_.empty()) queued_skip_ = skip;
-  for (size_t i = first; i < frames->size(); i++) queued_.push_back(std::move((*frames)[i]));
-  frames->clear();
-  if (!write_in_flight_) {
+    size_t skip = 0;
+    size_t first = 0;
+    if (!write_in_flight_ && queued_.empty()) {
+      // Nothing ahead of us: write now, from this thread.
+      iovec iov[64];
+      size_t n = std::min<size_t>(frames->size(), 64);
+      for (size_t i = 0; i < n; i++) iov[i] = iovec{(*frames)[i].data(), (*frames)[i].size()};
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      ssize_t w;
+      do {
+        w = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (w < 0 && errno == EINTR);
+      size_t written = w > 0 ? static_cast<size_t>(w) : 0;
+      // Skip whole frames written; remember how much of the next one went out.
+      while (first < frames->size() && written >= (*frames)[first].size()) {
+        written -= (*frames)[first].size();
+        first++;
+      }
+      skip = written;
+      if (first == frames->size()) {
+        frames->clear();
+        return;
+      }
+      // EAGAIN or an error: the io thread takes the rest (and reports errors).
+    }
+    if (queued_.empty()) queued_skip_ = skip;
+    for (size_t i = first; i < frames->size(); i++) queued_.push_back(std::move((*frames)[i]));
+    frames->clear();
+    if (write_in_flight_) return;
     write_in_flight_ = true;
-    lock.unlock();
-    auto self = shared_from_this();
-    asio::post(socket_.get_executor(), [self] { self->WriteMore(); });
   }
+  // First to queue: the io thread writes what is queued (outside the lock).
+  auto self = shared_from_this();
+  asio::post(socket_.get_executor(), [self] { self->WriteMore(); });
 }
 
 void Connection::WriteMore() {
   {
-    std::lock_guard<std::mutex> lock(write_mu_);
+    MutexLock lock(&write_mu_);
     if (queued_.empty() || closed()) {
       write_in_flight_ = false;
       return;
@@ -131,7 +132,7 @@ void Connection::WriteMore() {
 
 void Connection::Fail(const Status& s) {
   {
-    std::lock_guard<std::mutex> lock(write_mu_);
+    MutexLock lock(&write_mu_);
     if (closed()) return;
     closed_.store(true, std::memory_order_release);
     queued_.clear();

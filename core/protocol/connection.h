@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/common/thread_annotations.h"
 #include "core/protocol/frame_codec.h"
 
 namespace rayts {
@@ -45,7 +46,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Start(MessageHandler on_message, CloseHandler on_close);
   void Send(flatbuffers::DetachedBuffer frame);
-  void SendBatch(std::vector<flatbuffers::DetachedBuffer>* frames);  // consumes *frames
+  void SendBatch(std::vector<flatbuffers::DetachedBuffer>* frames) EXCLUDES(write_mu_);  // consumes *frames
   void SendFromAnyThread(flatbuffers::DetachedBuffer frame) { Send(std::move(frame)); }
   void Close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
@@ -54,17 +55,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void ReadMore();
-  void WriteMore();  // io thread
-  void Fail(const Status& s);  // io thread
+  void WriteMore() EXCLUDES(write_mu_);  // io thread
+  void Fail(const Status& s) EXCLUDES(write_mu_);  // io thread
 
   UnixSocket socket_;
   FrameDecoder decoder_;
   MessageHandler on_message_;
   CloseHandler on_close_;
-  std::mutex write_mu_;
-  std::vector<flatbuffers::DetachedBuffer> queued_;   // guarded by write_mu_
-  size_t queued_skip_ = 0;  // bytes of queued_[0] already written directly
-  bool write_in_flight_ = false;                      // guarded by write_mu_
+  Mutex write_mu_;
+  std::vector<flatbuffers::DetachedBuffer> queued_ GUARDED_BY(write_mu_);
+  size_t queued_skip_ GUARDED_BY(write_mu_) = 0;  // bytes of queued_[0] already written directly
+  bool write_in_flight_ GUARDED_BY(write_mu_) = false;
   std::vector<flatbuffers::DetachedBuffer> writing_;  // io thread only
   std::vector<asio::const_buffer> gather_;            // io thread only
   std::atomic<bool> closed_{false};

@@ -130,7 +130,7 @@ void NodeServer::Stop() {
     // collects no zombies. SIGKILLed children exit at once; bounded anyway.
     std::vector<std::pair<int, int>> exited;
     for (int i = 0; i < 2000 && launcher_->num_running() > 0; i++) {
-      launcher_->Reap(&exited);
+      (void)launcher_->Reap(&exited);  // errors: nothing more to reap now
       if (launcher_->num_running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     auto clients = clients_;  // close handlers erase from clients_
@@ -154,7 +154,7 @@ void NodeServer::ScheduleReap() {
   reap_timer_->async_wait([this](const asio::error_code& ec) {
     if (ec || stopped_) return;
     std::vector<std::pair<int, int>> exited;
-    launcher_->Reap(&exited);
+    (void)launcher_->Reap(&exited);  // errors: retried on the next tick
     for (auto& [pid, code] : exited) {
       bool registered = false;
       for (auto& [wid, p] : worker_pid_) {
@@ -225,7 +225,7 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
     auto rec = TakeLease(lease);
     // An actor's worker ends with its owner (its instance must not serve
     // anyone else); a task worker goes back to the pool.
-    leases_->ReturnLease(lease, rec->actor);
+    (void)leases_->ReturnLease(lease, rec->actor);  // the record proves it is granted
     if (rec->actor && !rec->worker.IsNil()) WorkerGone(rec->worker);
   }
   if (c->registered && c->control) gcs_->OnOwnerDisconnected(c->worker_id);
@@ -250,7 +250,7 @@ void NodeServer::KillWorkerAt(const std::string& address) {
       if (rec.worker != victim) continue;
       uint64_t id = lease;
       TakeLease(id);
-      leases_->ReturnLease(id, /*worker_exiting=*/true);
+      (void)leases_->ReturnLease(id, /*worker_exiting=*/true);  // the record proves it is granted
       break;
     }
     WorkerGone(victim);
@@ -298,7 +298,8 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
                         ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
       auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
-      if (!off.ok() && off.status().code() == StatusCode::kAlreadyExists) {
+      if (!off.ok() && (off.status().code() == StatusCode::kObjectExists ||
+                        off.status().code() == StatusCode::kObjectBeingCreated)) {
         // A copy whose creator is gone: a worker killed after storing a
         // return (or put) but before its owner heard of it, so the owner
         // re-ran the task. If sealed, the new run replaces the orphan
@@ -331,7 +332,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       break;
     }
     case proto::Body::PlasmaAbort:
-      for (auto& id : IdsFrom(env.body_as_PlasmaAbort()->object_id())) store_->Abort(cid, id);
+      for (auto& id : IdsFrom(env.body_as_PlasmaAbort()->object_id())) (void)store_->Abort(cid, id);  // unknown: gone already
       break;
     case proto::Body::PlasmaGet:
       HandlePlasmaGet(c, env.body_as_PlasmaGet());
@@ -460,7 +461,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
     auto c = weak.lock();
     if (c) c->requests.erase(req_id);
     if (!c || c->conn->closed()) {
-      if (lease.ok()) leases_->ReturnLease(lease->lease_id, false);
+      if (lease.ok()) (void)leases_->ReturnLease(lease->lease_id, false);  // just granted
       return;
     }
     if (!lease.ok()) { reply_error(lease.status()); return; }

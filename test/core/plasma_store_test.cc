@@ -81,7 +81,7 @@ TEST_F(PlasmaStoreTest, ProtocolErrors) {
   EXPECT_EQ(store_.Abort(kOwner, Id(1)).code(), StatusCode::kNotFound);
   ASSERT_TRUE(store_.Create(kOwner, Id(1), 10, false).ok());
   EXPECT_EQ(store_.Create(kOther, Id(1), 10, false).status().code(),
-            StatusCode::kAlreadyExists);
+            StatusCode::kObjectBeingCreated);  // not sealed yet
   EXPECT_EQ(store_.Seal(kOther, Id(1)).code(), StatusCode::kInvalid);
   EXPECT_EQ(store_.Abort(kOther, Id(1)).code(), StatusCode::kInvalid);
   ASSERT_TRUE(store_.Seal(kOwner, Id(1)).ok());
@@ -184,7 +184,7 @@ TEST_F(PlasmaStoreTest, DeleteWhileReferencedDefersToLastRelease) {
   EXPECT_TRUE(store_.Contains(Id(1)));  // readable until released
   EXPECT_TRUE(GetNow(kReader, 1).found);
   EXPECT_EQ(store_.Create(kOwner, Id(1), 10, false).status().code(),
-            StatusCode::kAlreadyExists);
+            StatusCode::kObjectExists);  // sealed
   store_.Release(kReader, Id(1));
   store_.Release(kReader, Id(1));
   EXPECT_EQ(store_.num_objects(), 1u);
@@ -476,7 +476,7 @@ TEST_F(PlasmaLoseTest, LoseOfAnUnsealedOrUnknownObjectFails) {
 }
 
 // What the node server does when a retried task stores an id whose sealed
-// copy a killed worker left behind: Create says AlreadyExists, SealedCreator
+// copy a killed worker left behind: Create says ObjectExists, SealedCreator
 // names the (gone) creator, Lose + Create replaces the orphan.
 TEST_F(PlasmaLoseTest, SealedCreatorNamesTheCreatorOfSealedObjectsOnly) {
   ObjectID id = ObjectID::FromRandom();
@@ -490,7 +490,7 @@ TEST_F(PlasmaLoseTest, SealedCreatorNamesTheCreatorOfSealedObjectsOnly) {
   EXPECT_TRUE(store_.Contains(id));
   auto again = store_.Create(8, id, 64, true);
   ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(again.status().code(), StatusCode::kObjectExists);
   EXPECT_NE(again.status().message().find("sealed by client 7"), std::string::npos);
   ASSERT_TRUE(store_.Lose(id).ok());
   ASSERT_TRUE(store_.Create(8, id, 64, true).ok());

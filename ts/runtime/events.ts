@@ -2,13 +2,14 @@
 // calls onEvents; dispatchEvents drains them and hands each to the part of
 // the runtime it concerns (ready objects, tasks to execute, generator
 // items, cluster call replies, cancels, GC and recovery requests).
-import { EventType } from './native.js';
+import { eventTypes } from './native.js';
 import { recoverForBorrower } from './ownership.js';
 import type { Runtime } from './runtime.js';
 
 export function dispatchEvents(rt: Runtime): void {
   if (rt.closed) return;
   const events = rt.core.drainEvents();
+  const EventType = eventTypes();
   for (const ev of events) {
     if (ev instanceof Uint8Array) { // Ready: bare object id
       rt.waiting.ready(ev);

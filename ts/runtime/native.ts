@@ -35,7 +35,20 @@ export interface NativeEvent {
   retryExceptions?: string;
 }
 
-export const EventType = { Ready: 0, Execute: 1, GenItem: 2, GenEnd: 3, Gcs: 4, Cancel: 5, TriggerGc: 6, RecoverObject: 7 } as const;
+// Enums defined in core/ and exported by the addon with their numbers
+// (addon.EventType, addon.StatusCode, addon.ClusterQuery). The names are
+// listed here only to type them; test/unit/native_enums.test.ts checks that
+// each list is exactly the addon's.
+/** core_worker.h Event::Type */
+export const EVENT_TYPE_NAMES = ['Ready', 'Execute', 'GenItem', 'GenEnd', 'Gcs', 'Cancel', 'TriggerGc', 'RecoverObject'] as const;
+export type EventTypeName = (typeof EVENT_TYPE_NAMES)[number];
+/** status.h StatusCodeName: what an addon error's `.code` holds. */
+export const STATUS_CODE_NAMES = ['OK', 'InvalidArgument', 'NotFound', 'AlreadyExists', 'ObjectStoreFull', 'IOError',
+  'TimedOut', 'Infeasible', 'Disconnected', 'Cancelled', 'Invalid', 'ObjectLost', 'WorkerDied', 'Internal',
+  'Unavailable', 'ObjectExists', 'ObjectBeingCreated'] as const;
+export type StatusCodeName = (typeof STATUS_CODE_NAMES)[number];
+/** gcs_client.h ClusterQuery */
+export const CLUSTER_QUERY_NAMES = ['Nodes', 'ClusterResources', 'AvailableResources', 'Jobs', 'NodeStats', 'StoreObjects'] as const;
 
 export interface NativeCoreWorker {
   info(): { workerId: string; nodeId: string; jobId: number; address: string; sessionDir: string; storeSize: number };
@@ -142,11 +155,13 @@ export interface NativeNodeServer {
 }
 
 /** The cluster queries, numbered by the addon (core/gcs/gcs_client.h ClusterQuery). */
-export type ClusterQueryName = 'Nodes' | 'ClusterResources' | 'AvailableResources' | 'Jobs' | 'NodeStats' | 'StoreObjects';
+export type ClusterQueryName = (typeof CLUSTER_QUERY_NAMES)[number];
 
 interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void;
   readonly ClusterQuery: Readonly<Record<ClusterQueryName, number>>;
+  readonly EventType: Readonly<Record<EventTypeName, number>>;
+  readonly StatusCode: Readonly<Record<StatusCodeName, number>>;
   NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
@@ -172,6 +187,16 @@ export function loadAddon(): Addon {
   addon = req(file) as Addon;
   addon.setErrorClasses({ ...errors });
   return addon;
+}
+
+/** The event numbering of the addon. */
+export function eventTypes(): Readonly<Record<EventTypeName, number>> {
+  return loadAddon().EventType;
+}
+
+/** True if `e` is an error the addon threw with this status code. */
+export function hasStatusCode(e: unknown, code: StatusCodeName): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }
 
 /** The addon's number for a cluster query. */

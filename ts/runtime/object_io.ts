@@ -6,7 +6,7 @@
 import { ObjectRef } from '../api/object_ref.js';
 import { deserialize, serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
-import type { NativeCoreWorker } from './native.js';
+import { hasStatusCode, type NativeCoreWorker } from './native.js';
 import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
 import type { Runtime } from './runtime.js';
 
@@ -96,7 +96,7 @@ export class ObjectIO {
       // Another attempt of this task (one a crash cut off) already sealed
       // this return: keep that copy, as Ray does. A copy still being
       // written is retried by the executor (see Executor.#encode).
-      if ((e as { code?: string }).code === 'AlreadyExists' && /\(sealed by/.test((e as Error).message)) {
+      if (hasStatusCode(e, 'ObjectExists')) {
         return [null, true, false, s.totalSize];
       }
       throw e;

@@ -9,7 +9,7 @@ import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from '../api
 
 /** How long a task result waits for room in a full store before failing. */
 const STORE_FULL_WAIT_MS = 10_000;
-import { packageRoot, type NativeEvent, type NativeReturn } from '../runtime/native.js';
+import { hasStatusCode, packageRoot, type NativeEvent, type NativeReturn } from '../runtime/native.js';
 import { ActorExitSignal } from '../api/actor.js';
 import * as path from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -192,7 +192,7 @@ export class Executor {
         // written by an earlier attempt whose worker was killed (the node
         // server drops that copy once it sees the worker's socket close).
         const retryable = (e instanceof ObjectStoreFullError && !(e as { permanent?: boolean }).permanent) ||
-          ((e as { code?: string }).code === 'AlreadyExists' && /\(being written by/.test((e as Error).message));
+          hasStatusCode(e, 'ObjectBeingCreated');
         if (!retryable || Date.now() + delay > deadline) throw e;
         await new Promise((r) => setTimeout(r, delay));
       }

@@ -1,0 +1,265 @@
+// NativeCoreWorker (core_worker_wrap.h): objects and references: inline
+// puts, plasma create/seal/get/release, tryGet, local refs, weak handles,
+// nested refs and lost-object recovery.
+#include "bindings/core_worker_wrap.h"
+
+namespace rayts::bindings {
+
+// putInline(data) -> undefined: the new id is written to the scratch
+// buffer (setScratch), which JS copies out; no Buffer made per call.
+Napi::Value CoreWorkerWrap::PutInline(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id = core_->PutInlineNew(BytesOf(info[0]));
+  MaybeKick();  // nested refs staged for this put may register with their owners
+  if (scratch_ && scratch_len_ >= ObjectID::kSize) {
+    std::memcpy(scratch_, id.data(), ObjectID::kSize);
+    return env.Undefined();
+  }
+  return IdToBuffer(env, id);
+}
+
+// setScratch(u8): a JS-owned buffer the addon writes ids into.
+Napi::Value CoreWorkerWrap::SetScratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) { ThrowType(env, "setScratch expects a Uint8Array"); return env.Undefined(); }
+  auto u = info[0].As<Napi::Uint8Array>();
+  scratch_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  scratch_ = u.Data();
+  scratch_len_ = u.ByteLength();
+  return env.Undefined();
+}
+
+// plasmaCreate(id, size) -> offset
+Napi::Value CoreWorkerWrap::PlasmaCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaCreate: bad object id"); return env.Undefined(); }
+  // plasmaCreate(id, size, spill = true): spill = false fails rather than spill.
+  const bool spill = info.Length() < 3 || !info[2].IsBoolean() || info[2].As<Napi::Boolean>().Value();
+  auto off = core_->PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()), spill);
+  if (!off.ok()) { ThrowStatus(env, off.status()); return env.Undefined(); }
+  return Napi::Number::New(env, static_cast<double>(*off));
+}
+
+Napi::Value CoreWorkerWrap::PlasmaSeal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaSeal: bad object id"); return env.Undefined(); }
+  Status s = core_->PlasmaSeal(id, info[1].ToBoolean());
+  if (!s.ok()) ThrowStatus(env, s);
+  MaybeKick();
+  return env.Undefined();
+}
+
+// plasmaGet(id) -> [offset, size]
+Napi::Value CoreWorkerWrap::PlasmaGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaGet: bad object id"); return env.Undefined(); }
+  auto v = core_->PlasmaGet(id);
+  if (!v.ok()) { ThrowStatus(env, v.status()); return env.Undefined(); }
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, static_cast<double>(v->offset)));
+  a.Set(1u, Napi::Number::New(env, static_cast<double>(v->size)));
+  return a;
+}
+
+Napi::Value CoreWorkerWrap::PlasmaRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_ || down_) return env.Undefined();
+  ObjectID id;
+  if (IdFromValue(info[0], &id)) core_->PlasmaRelease(id);
+  return env.Undefined();
+}
+
+// tryGet(id) -> null (unknown) | false (pending) | true (ready, in plasma)
+//             | Buffer (ready inline value) | {error: string} (ready error)
+Napi::Value CoreWorkerWrap::TryGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "tryGet: bad object id"); return env.Undefined(); }
+  LookupResult r = core_->TryGet(id);
+  if (!r.known) return env.Null();
+  if (!r.ready) return Napi::Boolean::New(env, false);
+  if (r.is_error) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("error", Napi::String::New(env, r.data ? *r.data : std::string("{}")));
+    return o;
+  }
+  if (r.in_plasma) return Napi::Boolean::New(env, true);
+  if (!r.data) return Napi::Buffer<uint8_t>::New(env, 0);
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(r.data->data()), r.data->size());
+}
+
+Napi::Value CoreWorkerWrap::Subscribe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "subscribe: bad object id"); return env.Undefined(); }
+  core_->Subscribe(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+  MaybeKick();
+  return env.Undefined();
+}
+
+Napi::Value CoreWorkerWrap::AddLocalRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_ || down_) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "addLocalRef: bad object id"); return env.Undefined(); }
+  core_->AddLocalRef(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+  MaybeKick();  // a new borrowed ref registers with its owner
+  return env.Undefined();
+}
+
+// addLocalRefs(ids, ownerIndex, owners): the refs decoded from one value,
+// counted at once. ids: concatenated 20-byte ids; ownerIndex[i] indexes
+// owners (the distinct owner addresses; '' = this process).
+Napi::Value CoreWorkerWrap::AddLocalRefs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_ || down_) return env.Undefined();
+  if (!info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsArray()) {
+    ThrowType(env, "addLocalRefs expects (ids, ownerIndex, owners)");
+    return env.Undefined();
+  }
+  auto ids = info[0].As<Napi::Uint8Array>();
+  auto index = info[1].As<Napi::Uint32Array>();
+  Napi::Array owner_vals = info[2].As<Napi::Array>();
+  std::vector<std::string> owners(owner_vals.Length());
+  for (uint32_t i = 0; i < owner_vals.Length(); i++) owners[i] = owner_vals.Get(i).ToString();
+  size_t n = ids.ByteLength() / ObjectID::kSize;
+  if (index.ElementLength() < n) { ThrowType(env, "addLocalRefs: ownerIndex too short"); return env.Undefined(); }
+  std::vector<std::pair<ObjectID, std::string>> refs;
+  refs.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    uint32_t oi = index[i];
+    refs.emplace_back(ObjectID::FromBytes(ids.Data() + i * ObjectID::kSize), oi < owners.size() ? owners[oi] : std::string());
+  }
+  core_->AddLocalRefs(refs);
+  MaybeKick();  // new borrowed refs register with their owners
+  return env.Undefined();
+}
+
+// Weak handles without KeepDuringJob: after a full GC, sweepWeak() tells
+// at once which tracked objects were collected (a FinalizationRegistry
+// would only say so on a later turn, and a WeakRef made in this job keeps
+// its target alive until the job ends). Used for large refs and views
+// under store pressure.
+Napi::Value CoreWorkerWrap::TrackWeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) { ThrowType(env, "trackWeak expects an object"); return env.Undefined(); }
+  uint32_t token = next_weak_++;
+  weak_.emplace(token, Napi::Weak(info[0].As<Napi::Object>()));
+  return Napi::Number::New(env, token);
+}
+
+Napi::Value CoreWorkerWrap::SweepWeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<uint32_t> dead;
+  for (auto& [token, ref] : weak_) {
+    if (ref.Value().IsEmpty()) dead.push_back(token);
+  }
+  Napi::Array out = Napi::Array::New(env, dead.size());
+  for (size_t i = 0; i < dead.size(); i++) {
+    weak_.erase(dead[i]);
+    out.Set(i, Napi::Number::New(env, dead[i]));
+  }
+  return out;
+}
+
+// readyMask(ids) -> Uint8Array, 1 where the object is ready in this process.
+//   ids: the object ids concatenated (20 bytes each), one native call for all.
+Napi::Value CoreWorkerWrap::ReadyMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env) || !info[0].IsTypedArray()) { ThrowType(env, "readyMask expects concatenated ids"); return env.Undefined(); }
+  auto t = info[0].As<Napi::Uint8Array>();
+  size_t n = t.ByteLength() / ObjectID::kSize;
+  std::vector<ObjectID> v(n);
+  for (size_t i = 0; i < n; i++) v[i] = ObjectID::FromBytes(t.Data() + i * ObjectID::kSize);
+  auto out = Napi::Uint8Array::New(env, n);
+  core_->ReadyMask(v, out.Data());
+  return out;
+}
+
+Napi::Value CoreWorkerWrap::RemoveLocalRefs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_ || down_ || !info[0].IsArray()) return env.Undefined();
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<ObjectID> ids;
+  ids.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    ObjectID id;
+    if (IdFromValue(a.Get(i), &id)) ids.push_back(id);
+  }
+  core_->RemoveLocalRefs(ids);
+  MaybeKick();
+  return env.Undefined();
+}
+
+// stageNested(ids, ownerIndex, owners, slots?): refs found inside the value
+// serialized next (see CoreWorker::StageNested).
+Napi::Value CoreWorkerWrap::StageNested(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_ || down_) return env.Undefined();
+  if (!info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsArray()) {
+    ThrowType(env, "stageNested expects (ids, ownerIndex, owners, slots?)");
+    return env.Undefined();
+  }
+  auto ids = info[0].As<Napi::Uint8Array>();
+  auto index = info[1].As<Napi::Uint32Array>();
+  Napi::Array owner_vals = info[2].As<Napi::Array>();
+  bool has_slots = info.Length() > 3 && info[3].IsTypedArray();
+  size_t n = ids.ByteLength() / ObjectID::kSize;
+  if (index.ElementLength() < n) { ThrowType(env, "stageNested: ownerIndex too short"); return env.Undefined(); }
+  std::vector<NestedRefIn> refs(n);
+  for (size_t i = 0; i < n; i++) {
+    refs[i].id = ObjectID::FromBytes(ids.Data() + i * ObjectID::kSize);
+    uint32_t oi = index[i];
+    if (oi < owner_vals.Length()) refs[i].owner_address = owner_vals.Get(oi).ToString();
+    if (has_slots) {
+      auto slots = info[3].As<Napi::Uint32Array>();
+      refs[i].slot = i < slots.ElementLength() ? static_cast<int>(slots[i]) : 0;
+    }
+  }
+  core_->StageNested(std::move(refs));
+  return env.Undefined();
+}
+
+// reconstruct(id): owner side; throws ObjectLostError if not recomputable.
+Napi::Value CoreWorkerWrap::Reconstruct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "reconstruct: bad object id"); return env.Undefined(); }
+  Status s = core_->Reconstruct(id);
+  MaybeKick();
+  if (!s.ok()) ThrowStatus(env, s);
+  return env.Undefined();
+}
+
+Napi::Value CoreWorkerWrap::ReportLost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "reportLost: bad object id"); return env.Undefined(); }
+  core_->ReportLost(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+  MaybeKick();
+  return env.Undefined();
+}
+
+// loseFromStore(id): test hook (internal), see PlasmaStore::Lose.
+Napi::Value CoreWorkerWrap::LoseFromStore(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ObjectID id;
+  if (!IdFromValue(info[0], &id)) { ThrowType(env, "loseFromStore: bad object id"); return env.Undefined(); }
+  Status s = core_->LoseFromStore(id);
+  if (!s.ok()) ThrowStatus(env, s);
+  return env.Undefined();
+}
+
+}  // namespace rayts::bindings
