@@ -4,7 +4,7 @@
 // Role: reads the node's memory usage (the cgroup's usage and limit when the
 // process runs in a memory-limited cgroup, else /proc/meminfo MemTotal -
 // MemAvailable) and, when usage passes a threshold fraction, picks one
-// leased worker to kill. NodeServer::CheckMemory samples it on a timer (every
+// leased worker to kill. MemoryKillDriver::CheckOnce samples it on a timer (every
 // `memory_monitor_period_ms`, 250 ms by default) and does the killing.
 // Policy (SelectWorkerToKill, Ray's retriable-LIFO): among leased workers,
 // prefer one whose owner would retry its task; among those, the most recently

@@ -20,13 +20,6 @@ flatbuffers::Offset<flatbuffers::Vector<uint8_t>> IdBytes(Fbb& fbb, const BaseId
   return fbb.CreateVector(id.data(), N);
 }
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
-std::vector<ObjectID> IdsFrom(const flatbuffers::Vector<uint8_t>* v) {
-  std::vector<ObjectID> out;
-  if (!v) return out;
-  for (size_t i = 0; i + ObjectID::kSize <= v->size(); i += ObjectID::kSize)
-    out.push_back(ObjectID::FromBytes(v->data() + i));
-  return out;
-}
 }  // namespace
 
 // A client connection as the GcsService sees it.
@@ -108,10 +101,17 @@ Status NodeServer::Init() {
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("node server cannot listen on " + opts_.socket_path + ": " + ec.message());
   reap_timer_ = std::make_unique<asio::steady_timer>(io_);
-  memory_timer_ = std::make_unique<asio::steady_timer>(io_);
+  plasma_ = std::make_unique<PlasmaService>(
+      io_, store_.get(),
+      PlasmaService::Hooks{[this](uint64_t cid) { return ClientGone(cid); }, [this] { BroadcastGc(); }});
+  memory_ = std::make_unique<MemoryKillDriver>(
+      io_,
+      MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,
+                                std::chrono::milliseconds(1000)},
+      MemoryKillHooks());
   Accept();
   ScheduleReap();
-  ScheduleMemoryCheck();
+  memory_->Start();
   thread_ = std::thread([this] { io_.run(); });
   return Status::OK();
 }
@@ -124,7 +124,7 @@ void NodeServer::Stop() {
     asio::error_code ec;
     acceptor_->close(ec);
     reap_timer_->cancel();
-    memory_timer_->cancel();
+    memory_->Stop();
     pool_->KillAll();
     // Reap what was killed so a long-lived host (init/shutdown in a loop)
     // collects no zombies. SIGKILLed children exit at once; bounded anyway.
@@ -194,7 +194,6 @@ void NodeServer::WorkerGone(const WorkerID& id) {
   worker_pid_.erase(id);
   worker_address_.erase(id);
   if (auto lease = leases_->OnWorkerDied(id)) TakeLease(*lease);
-  if (id == oom_victim_) oom_victim_ = WorkerID::Nil();
   pool_->OnWorkerDied(id);
 }
 
@@ -268,7 +267,10 @@ void NodeServer::ReportResourcesIfChanged() {
 }
 
 void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
-  uint64_t cid = c->conn->id();
+  if (plasma_->Handle(c->conn->id(), c->conn, env)) {
+    ReportResourcesIfChanged();
+    return;
+  }
   switch (env.body_type()) {
     case proto::Body::RegisterClient:
       HandleRegister(c, env.body_as_RegisterClient());
@@ -293,56 +295,6 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::NotifyBlocked:
       if (c->registered) leases_->SetBlocked(c->worker_id, env.body_as_NotifyBlocked()->blocked());
       break;
-    case proto::Body::PlasmaCreate: {
-      auto* r = env.body_as_PlasmaCreate();
-      ObjectID id = r->object_id() && r->object_id()->size() == ObjectID::kSize
-                        ? ObjectID::FromBytes(r->object_id()->data()) : ObjectID::Nil();
-      auto off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
-      if (!off.ok() && (off.status().code() == StatusCode::kObjectExists ||
-                        off.status().code() == StatusCode::kObjectBeingCreated)) {
-        // A copy whose creator is gone: a worker killed after storing a
-        // return (or put) but before its owner heard of it, so the owner
-        // re-ran the task. If sealed, the new run replaces the orphan
-        // (readers of the old bytes keep them under a tombstone, as for a
-        // lost copy); Ray keeps the existing copy instead, but our writer
-        // cannot skip its write. If still being written, the creator died
-        // mid-write and its close is not processed yet: drop its store
-        // state now (OnClose does the rest when the close arrives).
-        auto creator = store_->CreatorOf(id);
-        if (creator && *creator != cid && ClientGone(*creator)) {
-          if (store_->SealedCreator(id)) (void)store_->Lose(id);
-          else store_->DisconnectClient(*creator);
-          off = store_->Create(cid, id, r->data_size(), /*pinned=*/true, /*allow_spill=*/!r->no_spill());
-        }
-      }
-      if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
-      Fbb fbb(128);
-      auto msg = off.ok() ? 0 : fbb.CreateString(off.status().message());
-      c->conn->Send(FinishFrame(fbb, proto::CreatePlasmaCreateReply(
-                                         fbb, r->request_id(), static_cast<int>(off.status().code()), msg,
-                                         off.ok() ? *off : 0)));
-      break;
-    }
-    case proto::Body::PlasmaSeal: {
-      auto ids = IdsFrom(env.body_as_PlasmaSeal()->object_id());
-      Status s = ids.size() == 1 ? store_->Seal(cid, ids[0]) : Status::InvalidArgument("bad object id");
-      Fbb fbb(64);
-      auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
-      c->conn->Send(FinishFrame(fbb, proto::CreateAck(fbb, 0, static_cast<int>(s.code()), msg)));
-      break;
-    }
-    case proto::Body::PlasmaAbort:
-      for (auto& id : IdsFrom(env.body_as_PlasmaAbort()->object_id())) (void)store_->Abort(cid, id);  // unknown: gone already
-      break;
-    case proto::Body::PlasmaGet:
-      HandlePlasmaGet(c, env.body_as_PlasmaGet());
-      break;
-    case proto::Body::PlasmaRelease:
-      for (auto& id : IdsFrom(env.body_as_PlasmaRelease()->object_ids())) store_->Release(cid, id);
-      break;
-    case proto::Body::PlasmaDelete:
-      for (auto& id : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) store_->Delete(id);
-      break;
     case proto::Body::GcsRequest:
       gcs_->HandleRequest(c->gcs_peer, gcs::GcsCaller{c->worker_id, current_job_}, *env.body_as_GcsRequest());
       break;
@@ -352,14 +304,6 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::StoreObjectsRequest:
       c->conn->Send(BuildStoreObjectsReply(env.body_as_StoreObjectsRequest()->request_id(), StatsSources()));
       break;
-    case proto::Body::PlasmaLose: {  // test hook: simulate the loss of a copy
-      auto ids = IdsFrom(env.body_as_PlasmaLose()->object_id());
-      Status s = ids.size() == 1 ? store_->Lose(ids[0]) : Status::InvalidArgument("bad object id");
-      Fbb fbb(64);
-      auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
-      c->conn->Send(FinishFrame(fbb, proto::CreateAck(fbb, 0, static_cast<int>(s.code()), msg)));
-      break;
-    }
     default:
       break;
   }
@@ -479,41 +423,9 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
   });
 }
 
-void NodeServer::HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r) {
-  auto ids = IdsFrom(r->object_ids());
-  uint64_t req_id = r->request_id();
-  std::weak_ptr<Client> weak = c;
-  auto reply = [weak, req_id](std::vector<plasma::GetResult> results) {
-    auto c = weak.lock();
-    if (!c) return;
-    Fbb fbb(256);
-    std::vector<flatbuffers::Offset<proto::PlasmaObject>> objs;
-    for (auto& g : results) {
-      auto msg = g.error.ok() ? 0 : fbb.CreateString(g.error.message());
-      objs.push_back(proto::CreatePlasmaObject(fbb, IdBytes(fbb, g.id), g.found, g.offset, g.size,
-                                               static_cast<int>(g.error.code()), msg));
-    }
-    auto v = fbb.CreateVector(objs);
-    c->conn->Send(FinishFrame(fbb, proto::CreatePlasmaGetReply(fbb, req_id, v)));
-  };
-  auto reply_and_note = [this, reply](std::vector<plasma::GetResult> results) {
-    bool restore_failed = false;
-    for (auto& g : results) restore_failed |= g.error.code() == StatusCode::kOutOfMemory;
-    reply(std::move(results));
-    // A restore found no room: ask every process to drop what it no longer uses.
-    if (restore_failed) BroadcastGc();
-  };
-  uint64_t get_id = store_->Get(c->conn->id(), ids, reply_and_note);
-  if (get_id != 0) {
-    auto timer = std::make_shared<asio::steady_timer>(io_);
-    timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, r->timeout_ms())));
-    timer->async_wait([this, timer, get_id](const asio::error_code&) { store_->CancelGet(get_id); });
-  }
-}
-
 NodeStatsSources NodeServer::StatsSources() const {
   return NodeStatsSources{store_.get(),         region_.get(), spill_.get(),  leases_.get(), pool_.get(),
-                          clients_.size(),      oom_kills_,    opts_.memory_usage_threshold};
+                          clients_.size(),      memory_->kills(), opts_.memory_usage_threshold};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {
@@ -543,67 +455,33 @@ std::string NodeServer::StatsJson() {
 
 // ---------------------------------------------------------- memory monitor --
 
-namespace {
-// How long a worker told to exit (KillWorker) has before it is SIGKILLed.
-constexpr auto kOomKillGrace = std::chrono::milliseconds(1000);
-}  // namespace
-
-void NodeServer::ScheduleMemoryCheck() {
-  if (opts_.memory_monitor_period_ms <= 0) return;
-  memory_timer_->expires_after(std::chrono::milliseconds(opts_.memory_monitor_period_ms));
-  memory_timer_->async_wait([this](const asio::error_code& ec) {
-    if (ec || stopped_) return;
-    CheckMemory();
-    ScheduleMemoryCheck();
-  });
-}
-
-void NodeServer::CheckMemory() {
-  // One kill at a time: wait until the previous victim is gone (its memory
-  // is only freed then), as Ray does.
-  if (!oom_victim_.IsNil() && worker_pid_.count(oom_victim_)) return;
-  oom_victim_ = WorkerID::Nil();
-  auto snap = ReadNodeMemory();
-  if (!snap.ok() || !AboveThreshold(*snap, opts_.memory_usage_threshold)) return;
-  std::vector<KillCandidate> candidates;
-  for (auto& [lease, rec] : granted_) {
-    auto pid = worker_pid_.find(rec.worker);
-    if (pid == worker_pid_.end()) continue;
-    candidates.push_back(KillCandidate{rec.worker, pid->second, lease, rec.retriable, 0});
-  }
-  auto pick = SelectWorkerToKill(candidates);
-  if (!pick) return;
-  KillCandidate victim = candidates[*pick];
-  victim.rss_bytes = ReadProcessRss(victim.pid);
-  KillForMemory(victim, OomKillMessage(*snap, opts_.memory_usage_threshold, victim));
-}
-
-void NodeServer::KillForMemory(const KillCandidate& victim, const std::string& reason) {
-  oom_victim_ = victim.worker;
-  oom_kills_++;
-  // The worker relays the reason to the processes pushing tasks to it on
-  // the same connections that then close, so an owner always learns the
-  // cause before it sees the worker gone.
-  std::shared_ptr<Client> control;
-  for (auto& [id, c] : clients_) {
-    if (c->registered && c->control && !c->is_driver && c->worker_id == victim.worker) control = c;
-  }
-  int pid = victim.pid;
-  if (control) {
-    Fbb fbb(256 + reason.size());
-    control->conn->Send(FinishFrame(fbb, proto::CreateKillWorker(fbb, fbb.CreateString(reason))));
-  } else {
-    launcher_->Kill(pid);
-    return;
-  }
-  auto timer = std::make_shared<asio::steady_timer>(io_);
-  timer->expires_after(kOomKillGrace);
-  WorkerID worker = victim.worker;
-  timer->async_wait([this, timer, worker, pid](const asio::error_code& ec) {
-    if (ec || stopped_) return;
+MemoryKillDriver::Hooks NodeServer::MemoryKillHooks() {
+  MemoryKillDriver::Hooks h;
+  h.read_memory = [] { return ReadNodeMemory(); };
+  h.rss = [](int pid) { return ReadProcessRss(pid); };
+  h.candidates = [this] {
+    std::vector<KillCandidate> out;
+    for (auto& [lease, rec] : granted_) {
+      auto pid = worker_pid_.find(rec.worker);
+      if (pid != worker_pid_.end()) out.push_back(KillCandidate{rec.worker, pid->second, lease, rec.retriable, 0});
+    }
+    return out;
+  };
+  h.alive = [this](const WorkerID& worker, int pid) {
     auto it = worker_pid_.find(worker);
-    if (it != worker_pid_.end() && it->second == pid) launcher_->Kill(pid);  // no-op once reaped
-  });
+    return it != worker_pid_.end() && it->second == pid;
+  };
+  h.ask_to_exit = [this](const WorkerID& worker, const std::string& reason) {
+    for (auto& [id, c] : clients_) {
+      if (!c->registered || !c->control || c->is_driver || c->worker_id != worker) continue;
+      Fbb fbb(256 + reason.size());
+      c->conn->Send(FinishFrame(fbb, proto::CreateKillWorker(fbb, fbb.CreateString(reason))));
+      return true;
+    }
+    return false;
+  };
+  h.kill = [this](int pid) { launcher_->Kill(pid); };  // no-op once reaped
+  return h;
 }
 
 }  // namespace rayts::raylet

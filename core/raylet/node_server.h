@@ -8,8 +8,10 @@
 // Workers are real `node` processes spawned through ProcessWorkerLauncher.
 // Hosted on its own io thread, inside the driver (embedded) or a daemon.
 // Ownership: owns the shared-memory region, the store, the pool, the lease
-// manager and, in embedded mode, the GcsService (core/gcs/gcs_service.h),
-// to which it hands every GcsRequest. Leases are kept in one table, one
+// manager, and the parts it delegates to: PlasmaService (plasma messages),
+// the GcsService (core/gcs/gcs_service.h; every GcsRequest, in embedded
+// mode), node_stats.h (node-local queries) and MemoryKillDriver (the memory
+// monitor's kills). It keeps the clients, the workers and the lease table. Leases are kept in one table, one
 // record per granted lease (owner connection, worker, kind): when an owner
 // disconnects, its leases are returned and its requests cancelled.
 // Resources: after every io-thread event that may change what is free, the
@@ -30,7 +32,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <asio.hpp>
@@ -41,8 +42,10 @@
 #include "core/plasma/spill_store.h"
 #include "core/protocol/connection.h"
 #include "core/raylet/lease_manager.h"
+#include "core/raylet/memory_kill_driver.h"
 #include "core/raylet/memory_monitor.h"
 #include "core/raylet/node_stats.h"
+#include "core/raylet/plasma_service.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::raylet {
@@ -102,7 +105,6 @@ class NodeServer {
   bool ClientGone(uint64_t cid);
   void HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r);
   void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
-  void HandlePlasmaGet(const std::shared_ptr<Client>& c, const proto::PlasmaGet* r);
   // Removes and returns the record of a granted lease (the only eraser).
   std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
   // The GCS killed an actor: end the worker listening at `address`.
@@ -117,11 +119,8 @@ class NodeServer {
   std::string QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query);
   int SpareFor(const ResourceSet& req);
   void BroadcastGc();  // rate-limited TriggerGc to every client
-  // Memory monitor: sample, and past the threshold
-  // kill one leased worker (its owner learns why through the worker).
-  void ScheduleMemoryCheck();
-  void CheckMemory();
-  void KillForMemory(const KillCandidate& victim, const std::string& reason);
+  // The memory monitor's view of this node and how it reaches a worker.
+  MemoryKillDriver::Hooks MemoryKillHooks();
 
   NodeServerOptions opts_;
   NodeID node_id_ = NodeID::FromRandom();
@@ -144,9 +143,8 @@ class NodeServer {
   std::unordered_map<WorkerID, std::string, IdHash> worker_address_;
   std::unordered_map<WorkerID, int, IdHash> worker_pid_;
   std::unordered_map<uint64_t, LeaseRecord> granted_;    // lease id -> its record
-  std::unique_ptr<asio::steady_timer> memory_timer_;
-  WorkerID oom_victim_ = WorkerID::Nil();                // killed by the monitor, not reaped yet
-  uint64_t oom_kills_ = 0;
+  std::unique_ptr<PlasmaService> plasma_;
+  std::unique_ptr<MemoryKillDriver> memory_;
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
   uint64_t next_request_key_ = 1;
   JobID current_job_ = 0;

@@ -1,0 +1,52 @@
+// PlasmaService: the node server's side of the plasma protocol: create,
+// seal, abort, get (with a timeout), release, delete and the test hook
+// lose, for the client connections of this node.
+//
+// Role: turns plasma messages (core/protocol/messages.fbs) into PlasmaStore
+// calls and answers them on the asking connection. A create that finds a
+// copy whose creator is gone (a worker killed after storing a return, whose
+// owner re-ran the task) replaces that orphan. A full store or a failed
+// restore asks the host to have every process collect garbage.
+// Ownership: borrows the store and the io_context (both outlive it); holds
+// connections weakly for answers that come later (a get that waits).
+// Thread safety: none; the node server calls it on its io thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <asio.hpp>
+
+#include "core/plasma/plasma_store.h"
+#include "core/protocol/connection.h"
+
+namespace rayts::raylet {
+
+class PlasmaService {
+ public:
+  struct Hooks {
+    // True if client `cid` disconnected or its peer hung up (the close may
+    // not be processed yet).
+    std::function<bool(uint64_t cid)> client_gone;
+    // The store is full: ask every process to drop what it no longer uses.
+    std::function<void()> store_pressure;
+  };
+
+  PlasmaService(asio::io_context& io, plasma::PlasmaStore* store, Hooks hooks)
+      : io_(io), store_(store), hooks_(std::move(hooks)) {}
+
+  // Handles `env` if it is a plasma message from client `cid` (answered on
+  // `conn`); false for any other message.
+  bool Handle(uint64_t cid, const std::shared_ptr<Connection>& conn, const proto::Envelope& env);
+
+ private:
+  void Create(uint64_t cid, Connection& conn, const proto::PlasmaCreate& r);
+  void Get(uint64_t cid, const std::shared_ptr<Connection>& conn, const proto::PlasmaGet& r);
+
+  asio::io_context& io_;
+  plasma::PlasmaStore* store_;
+  Hooks hooks_;
+};
+
+}  // namespace rayts::raylet
