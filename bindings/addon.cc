@@ -3,6 +3,7 @@
 // summary query of other processes (memory_query.cc).
 #include "bindings/core_worker_convert.h"
 #include "bindings/napi_api.h"
+#include "core/common/error_record.h"
 #include "core/gcs/gcs_client.h"
 
 namespace rayts::bindings {
@@ -64,6 +65,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     codes.Set(StatusCodeName(static_cast<StatusCode>(i)), Napi::Number::New(env, i));
   }
   exports.Set("StatusCode", codes);
+  Napi::Object kinds = Napi::Object::New(env);
+  for (int i = 0; i < kNumErrorKinds; i++) {
+    kinds.Set(ErrorKindName(static_cast<ErrorKind>(i)), Napi::Number::New(env, i));
+  }
+  exports.Set("ErrorKind", kinds);
   InitNodeServer(env, exports);
   InitCoreWorker(env, exports);
   InitMemoryQuery(env, exports);

@@ -1,5 +1,5 @@
-// Minimal JSON text helpers for control-plane payloads (error records, GCS
-// replies). Not a parser: core/ only produces JSON; TypeScript reads it.
+// Minimal JSON text helpers for control-plane payloads (error records,
+// query replies for JavaScript). Not a parser: core/ only produces JSON; TypeScript reads it.
 // Thread safety: pure functions.
 #pragma once
 
@@ -34,23 +34,6 @@ inline void JsonEscapeTo(std::string* out, std::string_view s) {
 inline std::string JsonString(std::string_view s) {
   std::string out;
   JsonEscapeTo(&out, s);
-  return out;
-}
-
-// An error record as the TypeScript side reads it (ts/errors.ts ErrorRecord).
-inline std::string ErrorRecordJson(std::string_view kind, std::string_view name,
-                                   std::string_view message, std::string_view object_id = {}) {
-  std::string out = "{\"kind\":";
-  JsonEscapeTo(&out, kind);
-  out += ",\"name\":";
-  JsonEscapeTo(&out, name);
-  out += ",\"message\":";
-  JsonEscapeTo(&out, message);
-  if (!object_id.empty()) {
-    out += ",\"objectId\":";
-    JsonEscapeTo(&out, object_id);
-  }
-  out += "}";
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/common/json.h"
+#include "core/common/error_record.h"
 #include "core/core_worker/core_worker.h"
 #include "core/core_worker/internal.h"
 
@@ -16,7 +17,8 @@ uint64_t ActorKey(const TaskID& actor) { return actor.Hash() ^ 0xac7042ac7042ull
 }  // namespace
 
 std::string CoreWorker::ActorDiedJson(const TaskID& actor, const std::string& cause) {
-  std::string out = "{\"kind\":\"actor_died\",\"name\":\"ActorDiedError\",\"message\":";
+  std::string out = std::string("{\"kind\":\"") + ErrorKindName(ErrorKind::kActorDied) +
+                    "\",\"name\":\"ActorDiedError\",\"message\":";
   JsonEscapeTo(&out, cause);
   out += ",\"actorId\":";
   JsonEscapeTo(&out, actor.Hex());

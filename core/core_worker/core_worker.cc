@@ -1,4 +1,5 @@
 #include "core/core_worker/core_worker.h"
+#include "core/common/error_record.h"
 
 #include <unistd.h>
 
@@ -333,7 +334,7 @@ void CoreWorker::Subscribe(const ObjectID& id, const std::string& owner_address)
   js_subscribed_.insert(id);
   if (owner_address.empty() || owner_address == opts_.listen_path) {
     if (!o && !refs_.Has(id)) {
-      StoreErrorLocked(id, ErrorRecordJson("object_lost", "ObjectLostError",
+      StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLostError",
                                            "object " + id.Hex() + " was already freed by its owner", id.Hex()));
     }
     return;
@@ -341,7 +342,7 @@ void CoreWorker::Subscribe(const ObjectID& id, const std::string& owner_address)
   if (borrowed_fetching_.insert(id).second) {
     auto c = OwnerConnectionLocked(owner_address);
     if (!c) {
-      StoreErrorLocked(id, ErrorRecordJson("owner_died", "OwnerDiedError",
+      StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
                                            "the owner of object " + id.Hex() + " (" + owner_address +
                                                ") is unreachable: it has died", id.Hex()));
       return;
@@ -384,7 +385,7 @@ void CoreWorker::OnOwnerMessage(const std::string& address, const proto::Envelop
   ObjectID id = IdFrom<ObjectID>(r->item()->object_id());
   borrowed_fetching_.erase(id);
   if (r->code() != 0) {
-    StoreErrorLocked(id, ErrorRecordJson("object_lost", "ObjectLostError", Str(r->message()), id.Hex()));
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLostError", Str(r->message()), id.Hex()));
     return;
   }
   StoreResultLocked(id, r->item());

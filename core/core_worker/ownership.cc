@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/common/json.h"
+#include "core/common/error_record.h"
 #include "core/core_worker/core_worker.h"
 #include "core/core_worker/internal.h"
 
@@ -130,7 +131,7 @@ void CoreWorker::OnPeerClosedLocked(const std::string& address, const std::share
   }
   for (auto& id : lost) {
     borrowed_fetching_.erase(id);
-    StoreErrorLocked(id, ErrorRecordJson("owner_died", "OwnerDiedError",
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
                                          "the owner of object " + id.Hex() + " (" + address +
                                              ") died before the object could be fetched",
                                          id.Hex()));
@@ -320,7 +321,7 @@ void CoreWorker::ReportLost(const ObjectID& id, const std::string& owner_address
   auto c = OwnerConnectionLocked(owner_address);
   if (!c) {
     borrowed_fetching_.erase(id);
-    StoreErrorLocked(id, ErrorRecordJson("owner_died", "OwnerDiedError",
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
                                          "the plasma copy of object " + id.Hex() + " was lost and its owner (" +
                                              owner_address + ") has died, so it cannot be recovered", id.Hex()));
     return;

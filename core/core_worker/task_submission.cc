@@ -1,4 +1,5 @@
 #include "core/core_worker/core_worker.h"
+#include "core/common/error_record.h"
 
 #include <cstring>
 
@@ -120,7 +121,7 @@ void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
       return;
     }
     if (!o) {
-      FailTaskLocked(t, ErrorRecordJson("object_lost", "ObjectLostError",
+      FailTaskLocked(t, ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLostError",
                                         "argument object " + id.Hex() + " was freed before the task ran", id.Hex()));
       return;
     }
@@ -191,7 +192,7 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
       return;
     }
     // Infeasible or failed: every queued task of this shape fails now.
-    std::string json = ErrorRecordJson("system", r->code() == static_cast<int>(StatusCode::kInfeasible)
+    std::string json = ErrorRecordJson(ErrorKind::kSystem, r->code() == static_cast<int>(StatusCode::kInfeasible)
                                                      ? "InfeasibleResourceError" : "RaySystemError",
                                        Str(r->message()));
     auto queue = std::move(ks.queue);
@@ -338,7 +339,7 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
     }
   }
   if (r->code() != 0) {
-    FailTaskLocked(t, ErrorRecordJson("system", "RaySystemError", Str(r->message())));
+    FailTaskLocked(t, ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", Str(r->message())));
   } else if (r->retryable_error() && RetryLocked(t)) {
     // retryExceptions: the task threw an error it may be retried for.
   } else if (t->req.num_returns < 0) {
@@ -507,16 +508,16 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
   for (auto& [tid, t] : inflight) {
     t->lease.reset();
     if (t->cancelled) {
-      FailTaskLocked(t, ErrorRecordJson("cancelled", "TaskCancelledError",
+      FailTaskLocked(t, ErrorRecordJson(ErrorKind::kCancelled, "TaskCancelledError",
                                         "task " + t->req.cls->name + " (" + tid.Hex() + ") was cancelled"));
     } else if (RetryLocked(t)) {
       // back at the front of its key's queue, for another worker
     } else if (!lease->oom_message.empty()) {
-      FailTaskLocked(t, ErrorRecordJson("oom", "OutOfMemoryError",
+      FailTaskLocked(t, ErrorRecordJson(ErrorKind::kOom, "OutOfMemoryError",
                                         "task " + t->req.cls->name + " (" + tid.Hex() + ") failed after " +
                                             std::to_string(t->attempt + 1) + " attempt(s): " + lease->oom_message));
     } else {
-      FailTaskLocked(t, ErrorRecordJson("worker_crashed", "WorkerCrashedError",
+      FailTaskLocked(t, ErrorRecordJson(ErrorKind::kWorkerCrashed, "WorkerCrashedError",
                                         "the worker running task " + t->req.cls->name +
                                             " died unexpectedly (" + s.message() + "); retries exhausted"));
     }

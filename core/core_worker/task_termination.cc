@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "core/common/json.h"
+#include "core/common/error_record.h"
 #include "core/core_worker/core_worker.h"
 #include "core/core_worker/internal.h"
 
@@ -18,7 +19,7 @@ using namespace wire;  // NOLINT: file-local wire helpers
 
 namespace {
 std::string CancelledJson(const std::string& name, const TaskID& task) {
-  return ErrorRecordJson("cancelled", "TaskCancelledError", "task " + name + " (" + task.Hex() + ") was cancelled");
+  return ErrorRecordJson(ErrorKind::kCancelled, "TaskCancelledError", "task " + name + " (" + task.Hex() + ") was cancelled");
 }
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "core/protocol/connection.h"
 #include "core/protocol/frame_codec.h"
 #include "test/core/json_reader.h"
+#include "test/core/test_util.h"
 
 namespace rayts::gcs {
 namespace {
@@ -78,13 +79,7 @@ struct Fixture {
   }
 };
 
-NodeInfo MakeNode(const std::string& address, std::vector<std::pair<std::string, double>> res = {{"CPU", 2}}) {
-  NodeInfo n;
-  n.node_id = NodeID::FromRandom();
-  n.address = address;
-  n.resources = std::move(res);
-  return n;
-}
+using test::MakeNode;
 
 // ---- node table, resources, jobs -------------------------------------------
 

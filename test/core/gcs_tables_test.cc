@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "core/common/error_record.h"
 #include "core/common/json.h"
 #include "test/core/json_reader.h"
+#include "test/core/test_util.h"
 
 namespace rayts::gcs {
 namespace {
@@ -62,24 +64,18 @@ TEST(JsonTextTest, EveryByteBelow0x80RoundTrips) {
 }
 
 TEST(JsonTextTest, ErrorRecordJson) {
-  std::string rec = ErrorRecordJson("task", "TypeError", "bad \"value\"\nat line 2");
+  std::string rec = ErrorRecordJson(ErrorKind::kTask, "TypeError", "bad \"value\"\nat line 2");
   Json j = ParseOrFail(rec);
   EXPECT_EQ(j.Keys(), (std::vector<std::string>{"kind", "name", "message"}));
   EXPECT_EQ(j.Get("message")->s, "bad \"value\"\nat line 2");
-  Json k = ParseOrFail(ErrorRecordJson("lost", "ObjectLost", "m", "ab12"));
+  Json k = ParseOrFail(ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLost", "m", "ab12"));
   EXPECT_EQ(k.Keys(), (std::vector<std::string>{"kind", "name", "message", "objectId"}));
   EXPECT_EQ(k.Get("objectId")->s, "ab12");
 }
 
 // ---- node table ---------------------------------------------------------
 
-NodeInfo MakeNode(const std::string& address, std::vector<std::pair<std::string, double>> res = {{"CPU", 2}}) {
-  NodeInfo n;
-  n.node_id = NodeID::FromRandom();
-  n.address = address;
-  n.resources = std::move(res);
-  return n;
-}
+using test::MakeNode;
 
 TEST(GcsTablesTest, RegisterNodeSetsStartTime) {
   GcsTables g;

@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "core/common/id.h"
 #include "core/common/status.h"
+#include "core/gcs/gcs_tables.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::test {
@@ -46,6 +48,16 @@ inline ObjectID Id(uint8_t n) {
   id.bytes[0] = n;
   id.bytes[19] = 0xAB;
   return id;
+}
+
+// A node-table record with a random id.
+inline gcs::NodeInfo MakeNode(const std::string& address,
+                              std::vector<std::pair<std::string, double>> res = {{"CPU", 2}}) {
+  gcs::NodeInfo n;
+  n.node_id = NodeID::FromRandom();
+  n.address = address;
+  n.resources = std::move(res);
+  return n;
 }
 
 }  // namespace rayts::test

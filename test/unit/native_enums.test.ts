@@ -2,7 +2,7 @@
 // addon exports from core/, in the addon's numbering.
 import { describe, expect, it } from 'vitest';
 import {
-  CLUSTER_QUERY_NAMES, EVENT_TYPE_NAMES, STATUS_CODE_NAMES, loadAddon,
+  CLUSTER_QUERY_NAMES, ERROR_KIND_NAMES, EVENT_TYPE_NAMES, STATUS_CODE_NAMES, loadAddon,
 } from '../../ts/runtime/native.js';
 
 describe('enums exported by the addon', () => {
@@ -11,6 +11,7 @@ describe('enums exported by the addon', () => {
     ['EventType', EVENT_TYPE_NAMES, addon.EventType],
     ['StatusCode', STATUS_CODE_NAMES, addon.StatusCode],
     ['ClusterQuery', CLUSTER_QUERY_NAMES, addon.ClusterQuery],
+    ['ErrorKind', ERROR_KIND_NAMES, addon.ErrorKind],
   ];
   for (const [name, names, exported] of cases) {
     it(`${name}: the TypeScript names are the addon's, numbered 0..n-1`, () => {

@@ -10,6 +10,7 @@
 // {name, message, stack} so callers can branch on the remote error's name.
 
 import { inspect } from 'node:util';
+import type { ErrorKindName } from '../runtime/native.js';
 
 /** What a remote error looked like in the process where it was thrown. */
 export interface RemoteErrorInfo {
@@ -18,16 +19,8 @@ export interface RemoteErrorInfo {
   stack?: string | undefined;
 }
 
-export type ErrorKind =
-  | 'task'
-  | 'worker_crashed'
-  | 'actor_died'
-  | 'object_lost'
-  | 'owner_died'
-  | 'cancelled'
-  | 'store_full'
-  | 'oom'
-  | 'system';
+/** The kinds of error record, defined in core/common/error_record.h (see ts/runtime/native.ts). */
+export type ErrorKind = ErrorKindName;
 
 /** Serializable description of an error; see errorFromRecord(). */
 export interface ErrorRecord {

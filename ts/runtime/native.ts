@@ -36,7 +36,7 @@ export interface NativeEvent {
 }
 
 // Enums defined in core/ and exported by the addon with their numbers
-// (addon.EventType, addon.StatusCode, addon.ClusterQuery). The names are
+// (addon.EventType, addon.StatusCode, addon.ErrorKind, addon.ClusterQuery). The names are
 // listed here only to type them; test/unit/native_enums.test.ts checks that
 // each list is exactly the addon's.
 /** core_worker.h Event::Type */
@@ -47,6 +47,10 @@ export const STATUS_CODE_NAMES = ['OK', 'InvalidArgument', 'NotFound', 'AlreadyE
   'TimedOut', 'Infeasible', 'Disconnected', 'Cancelled', 'Invalid', 'ObjectLost', 'WorkerDied', 'Internal',
   'Unavailable', 'ObjectExists', 'ObjectBeingCreated'] as const;
 export type StatusCodeName = (typeof STATUS_CODE_NAMES)[number];
+/** error_record.h ErrorKind: the `kind` of an error record (ts/api/errors.ts). */
+export const ERROR_KIND_NAMES = ['task', 'worker_crashed', 'actor_died', 'object_lost', 'owner_died', 'cancelled',
+  'store_full', 'oom', 'system'] as const;
+export type ErrorKindName = (typeof ERROR_KIND_NAMES)[number];
 /** gcs_client.h ClusterQuery */
 export const CLUSTER_QUERY_NAMES = ['Nodes', 'ClusterResources', 'AvailableResources', 'Jobs', 'NodeStats', 'StoreObjects'] as const;
 
@@ -162,6 +166,7 @@ interface Addon {
   readonly ClusterQuery: Readonly<Record<ClusterQueryName, number>>;
   readonly EventType: Readonly<Record<EventTypeName, number>>;
   readonly StatusCode: Readonly<Record<StatusCodeName, number>>;
+  readonly ErrorKind: Readonly<Record<ErrorKindName, number>>;
   NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
