@@ -508,9 +508,10 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
       if (aw != actor_waits_.end()) {
         uint64_t key = aw->second;
         actor_waits_.erase(aw);
-        auto kit = keys_.find(key);
-        if (kit != keys_.end() && env.body_type() == proto::Body::GcsReply)
-          OnActorAddressLocked(*kit->second, gcs::ReadWaitActorReply(*env.body_as_GcsReply()));
+        KeyState* ks = FindPtr(keys_, key);
+        ActorState* a = FindPtr(actors_, key);
+        if (ks && a && env.body_type() == proto::Body::GcsReply)
+          OnActorAddressLocked(*ks, *a, gcs::ReadWaitActorReply(*env.body_as_GcsReply()));
         break;
       }
       auto json = gcs::QueryReplyJson(env);

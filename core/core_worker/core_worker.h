@@ -52,6 +52,8 @@
 
 namespace rayts {
 
+struct ActorState;  // actor_state.h
+
 struct CoreWorkerOptions {
   std::string node_socket;   // the node server's unix socket
   std::string listen_path;   // this process's own socket (direct task push)
@@ -324,29 +326,30 @@ class CoreWorker {
   void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r) REQUIRES(mu_);
   void FinishTaskLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
   void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref) REQUIRES(mu_);
-  void ActorDiedLocked(KeyState& ks, const std::string& cause) REQUIRES(mu_);
-  void AskActorAddressLocked(KeyState& ks) REQUIRES(mu_);
-  void OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where) REQUIRES(mu_);
+  void ActorDiedLocked(KeyState& ks, ActorState& a, const std::string& cause) REQUIRES(mu_);
+  void AskActorAddressLocked(KeyState& ks, ActorState& a) REQUIRES(mu_);
+  void OnActorAddressLocked(KeyState& ks, ActorState& a, const StatusOr<gcs::ActorLocation>& where) REQUIRES(mu_);
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(mu_);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
   void PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id) REQUIRES(mu_);
   std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
-  // Actors (actor_submission.cc).
-  KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed) REQUIRES(mu_);
+  // Actors (actor_submission.cc). Each takes the actor's lease state (its
+  // KeyState) and its ActorState (actors_, same key) where it needs both.
+  ActorState& NewActorLocked(const TaskID& actor, bool borrowed) REQUIRES(mu_);
   StatusOr<TaskID> SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
   void KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) REQUIRES(mu_);
   void ActorTokenReleasedLocked(const ObjectID& token) REQUIRES(mu_);
-  void DispatchActorLocked(KeyState& ks) REQUIRES(mu_);
-  void ActorConnectedLocked(KeyState& ks) REQUIRES(mu_);
-  void TakeActorFailuresLocked(KeyState& ks) REQUIRES(mu_);
-  void BorrowedActorLostLocked(KeyState& ks, const std::string& cause) REQUIRES(mu_);
-  void SubmitCreationLocked(KeyState& ks) REQUIRES(mu_);
-  bool ActorIdleLocked(const KeyState& ks) const REQUIRES(mu_);
-  void MaybeEndIdleActorLocked(KeyState& ks) REQUIRES(mu_);
+  void DispatchActorLocked(KeyState& ks, ActorState& a) REQUIRES(mu_);
+  void ActorConnectedLocked(ActorState& a) REQUIRES(mu_);
+  void TakeActorFailuresLocked(ActorState& a) REQUIRES(mu_);
+  void BorrowedActorLostLocked(KeyState& ks, ActorState& a, const std::string& cause) REQUIRES(mu_);
+  void SubmitCreationLocked(KeyState& ks, const ActorState& a) REQUIRES(mu_);
+  bool ActorIdleLocked(const KeyState& ks, const ActorState& a) const REQUIRES(mu_);
+  void MaybeEndIdleActorLocked(KeyState& ks, ActorState& a) REQUIRES(mu_);
   TaskID NextTaskIdLocked() REQUIRES(mu_);
-  void ActorWorkerLostLocked(KeyState& ks, std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
+  void ActorWorkerLostLocked(KeyState& ks, ActorState& a,
+                             std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
                              const std::string& cause) REQUIRES(mu_);
-  std::string ActorDiedJson(const TaskID& actor, const std::string& cause) REQUIRES(mu_);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address) REQUIRES(mu_);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
                        bool retryable = false) REQUIRES(mu_);
@@ -418,6 +421,9 @@ class CoreWorker {
   std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(mu_);
 
   std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_ GUARDED_BY(mu_);
+  // The actors this process calls (owned or borrowed), by the key of their
+  // lease state in keys_ (actor_submission.cc).
+  std::unordered_map<uint64_t, std::unique_ptr<ActorState>> actors_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(mu_);        // request id -> key
   std::unordered_map<uint64_t, uint64_t> actor_waits_ GUARDED_BY(mu_);           // GCS request id -> actor key
   std::vector<std::weak_ptr<Connection>> inbound_ GUARDED_BY(mu_);               // connections accepted here
