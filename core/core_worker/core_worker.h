@@ -3,9 +3,9 @@
 // Role: owns this process's objects (MemoryStore + ReferenceCounter), submits
 // tasks through worker leases with direct push to the leased worker
 // (TaskSubmitter), receives tasks pushed to this process and hands them to the
-// host language, and talks to the node server: a blocking channel for plasma
-// (create/get/release; the store memfd is mapped once at Start) and an async
-// control connection for leases and GCS calls.
+// host language, and talks to the node server: a PlasmaClient for plasma
+// (blocking create/get/release; the store memfd is mapped once at Start) and
+// an async control connection for leases and GCS calls.
 // Threads: one io thread reads every socket and handles what arrives. The
 // host (JS) thread calls the public methods; they take `mu_`, update state
 // and queue outgoing frames in an outbox that the host flushes at the end of
@@ -45,9 +45,8 @@
 #include "core/common/status.h"
 #include "core/core_worker/lineage_cache.h"
 #include "core/core_worker/memory_store.h"
+#include "core/core_worker/plasma_client.h"
 #include "core/core_worker/reference_counter.h"
-#include "core/plasma/shm_region.h"
-#include "core/protocol/blocking_channel.h"
 #include "core/protocol/connection.h"
 
 namespace rayts {
@@ -165,8 +164,6 @@ struct LookupResult {
   uint64_t size = 0;
 };
 
-struct PlasmaView { uint64_t offset = 0, size = 0; };
-
 class CoreWorker {
  public:
   static StatusOr<std::unique_ptr<CoreWorker>> Start(CoreWorkerOptions opts);
@@ -178,8 +175,8 @@ class CoreWorker {
   const std::string& address() const { return opts_.listen_path; }
   JobID job_id() const { return job_id_; }
   const std::string& session_dir() const { return session_dir_; }
-  uint8_t* store_base() const { return store_ ? store_->data() : nullptr; }
-  uint64_t store_size() const { return store_ ? store_->size() : 0; }
+  uint8_t* store_base() const { return plasma_.base(); }
+  uint64_t store_size() const { return plasma_.size(); }
 
   // ---- objects ----
   ObjectID NextPutId();
@@ -266,7 +263,7 @@ class CoreWorker {
   // Typed GCS calls answered synchronously: blocking round trips on the
   // plasma channel (a named actor's registration must be known before the
   // JS call returns).
-  gcs::GcsClient& gcs() { return gcs_client_; }
+  gcs::GcsClient& gcs() { return plasma_.gcs(); }
 
   std::vector<Event> DrainEvents();
 
@@ -378,7 +375,6 @@ class CoreWorker {
   void HoldNestedLocked(const std::vector<NestedRefIn>& nested, const ObjectID* outer, std::vector<ObjectID>* held) REQUIRES(mu_);
   void AdoptNestedLocked(const ObjectID& outer, bool outer_alive, const proto::ReturnObject* ret) REQUIRES(mu_);
   void RecordLineageLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
-  bool PlasmaContainsLocked(const ObjectID& id) REQUIRES(mu_);
   Status ReconstructLocked(const ObjectID& id, int depth) REQUIRES(mu_);
   void ResubmitLocked(const TaskID& task, const SubmitRequest& req) REQUIRES(mu_);
   void FailRemoteWaitersLocked(const ObjectID& id, const Status& s) REQUIRES(mu_);
@@ -388,9 +384,7 @@ class CoreWorker {
   NodeID node_id_;
   JobID job_id_ = 0;
   std::string session_dir_;
-  std::unique_ptr<plasma::ShmRegion> store_;
-  BlockingChannel plasma_;
-  gcs::GcsClient gcs_client_{&plasma_};
+  PlasmaClient plasma_;  // thread-safe (its channel's lock); the store mapping, set once by Connect
 
   asio::io_context io_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
