@@ -5,8 +5,8 @@
 // while the actor is being created or restarted, resends calls whose replies
 // were lost to a restart (while they have retries left) and fails the rest
 // with a reason. Modeled on the client queue of Ray's ActorTaskSubmitter.
-// Ownership: plain data; no callbacks, no I/O. The CoreWorker owns one per
-// actor handle target and drives it.
+// Ownership: plain data; no callbacks, no I/O. Each ActorState (one per
+// actor this process calls) holds one; the CoreWorker drives it.
 // Thread safety: none. The CoreWorker calls every method under its mutex.
 //
 // Two numbers per call:

@@ -1,6 +1,8 @@
 // Owner/caller side of actors: creation, method calls through the per-actor
 // ActorCallQueue (submission order, resends after a restart, failures with a
-// cause), restarts, death and kill. The executor side is task_execution.cc.
+// cause), restarts, death and kill. An actor's own state is its ActorState
+// (actor_state.h) in actors_; the lease of its worker is the KeyState of the
+// same key in keys_. The executor side is task_execution.cc.
 #include <cstring>
 
 #include "core/common/json.h"
@@ -16,43 +18,28 @@ namespace {
 uint64_t ActorKey(const TaskID& actor) { return actor.Hash() ^ 0xac7042ac7042ull; }
 }  // namespace
 
-std::string CoreWorker::ActorDiedJson(const TaskID& actor, const std::string& cause) {
-  std::string out = std::string("{\"kind\":\"") + ErrorKindName(ErrorKind::kActorDied) +
-                    "\",\"name\":\"ActorDiedError\",\"message\":";
-  JsonEscapeTo(&out, cause);
-  out += ",\"actorId\":";
-  JsonEscapeTo(&out, actor.Hex());
-  auto kit = keys_.find(ActorKey(actor));
-  if (kit != keys_.end() && !kit->second->death_cause_record.empty()) {
-    out += ",\"cause\":" + kit->second->death_cause_record;  // the constructor's error record (JSON)
-  }
-  out += "}";
-  return out;
-}
-
-// A KeyState for an actor: owned (created here) or borrowed (a handle to an
-// actor owned elsewhere).
-CoreWorker::KeyState& CoreWorker::NewActorKeyLocked(const TaskID& actor, bool borrowed) {
+// An actor's state and its lease state (a fresh KeyState under its key):
+// owned (created here) or borrowed (a handle to an actor owned elsewhere).
+ActorState& CoreWorker::NewActorLocked(const TaskID& actor, bool borrowed) {
   uint64_t key = ActorKey(actor);
   auto& ks = keys_[key];
   ks = std::make_unique<KeyState>();
   ks->key = key;
-  ks->actor = true;
-  ks->actor_id = actor;
-  ks->actor_borrowed = borrowed;
-  ks->calls = std::make_unique<ActorCallQueue>("actor " + actor.Hex());
-  return *ks;
+  auto& a = actors_[key];
+  a = std::make_unique<ActorState>(actor, key, borrowed);
+  return *a;
 }
 
 StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) {
   Guard lock(this);
   if (!req.cls) return Status::InvalidArgument("CreateActor: unknown class");
   TaskID actor = req.actor_id.IsNil() ? TaskID::FromRandom() : req.actor_id;
-  KeyState& ks = NewActorKeyLocked(actor, /*borrowed=*/false);
+  ActorState& a = NewActorLocked(actor, /*borrowed=*/false);
+  KeyState& ks = *keys_[a.key];
   ks.resources = req.cls->resources;
-  ks.max_restarts = req.max_restarts;
-  ks.detached = req.detached;
-  ks.max_task_retries = req.max_task_retries;
+  a.max_restarts = req.max_restarts;
+  a.detached = req.detached;
+  a.max_task_retries = req.max_task_retries;
   req.actor_id = actor;
   req.actor_creation = true;
   req.num_returns = 1;
@@ -60,17 +47,17 @@ StatusOr<TaskID> CoreWorker::CreateActor(SubmitRequest req, ObjectID* ready_id) 
   // By-ref constructor arguments stay pinned for the actor's life (owned:
   // a submitted count; borrowed: this process's borrow stays registered):
   // a restart runs the constructor again with the same arguments.
-  for (auto& a : req.args) {
-    if (!a.by_ref) continue;
-    if (IsSelf(a.owner_address)) {
-      a.owner_address.clear();
-    } else if (!refs_.Has(a.id)) {
+  for (auto& arg : req.args) {
+    if (!arg.by_ref) continue;
+    if (IsSelf(arg.owner_address)) {
+      arg.owner_address.clear();
+    } else if (!refs_.Has(arg.id)) {
       continue;
     }
-    refs_.AddSubmitted(a.id);
-    ks.creation_arg_refs.push_back(a.id);
+    refs_.AddSubmitted(arg.id);
+    a.creation_arg_refs.push_back(arg.id);
   }
-  ks.creation = req;
+  a.creation = req;
   std::vector<ObjectID> ids;
   auto tid = SubmitLocked(std::move(req), ks.key, &ids);
   if (!tid.ok()) return tid.status();
@@ -91,54 +78,51 @@ StatusOr<TaskID> CoreWorker::SubmitActorTaskLocked(SubmitRequest req, std::vecto
   if (shutting_down_) return Status::Disconnected("rayts is shutting down");
   if (!req.cls) return Status::InvalidArgument("SubmitActorTask: unknown class");
   uint64_t key = ActorKey(req.actor_id);
-  auto it = keys_.find(key);
-  KeyState* ks;
-  if (it == keys_.end()) {
+  ActorState* a = FindPtr(actors_, key);
+  if (!a) {
+    if (keys_.count(key)) return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
     // A handle to an actor owned elsewhere: ask the GCS where it lives
     // (answered once it is alive or dead); calls queue meanwhile.
-    ks = &NewActorKeyLocked(req.actor_id, /*borrowed=*/true);
-    AskActorAddressLocked(*ks);
-  } else if (!it->second->actor) {
-    return Status::InvalidArgument("id " + req.actor_id.Hex() + " is not an actor");
-  } else {
-    ks = it->second.get();
+    a = &NewActorLocked(req.actor_id, /*borrowed=*/true);
+    AskActorAddressLocked(*keys_[key], *a);
   }
-  ks->calls->SetMaxPending(req.max_pending > 0 ? static_cast<size_t>(req.max_pending) : 0);
-  RAYTS_RETURN_IF_ERROR(ks->calls->CanEnqueue());
+  KeyState& ks = *keys_[key];
+  a->calls.SetMaxPending(req.max_pending > 0 ? static_cast<size_t>(req.max_pending) : 0);
+  RAYTS_RETURN_IF_ERROR(a->calls.CanEnqueue());
   // Retries of calls cut off by a restart are the owner's to give.
-  int max_retries = ks->actor_borrowed ? 0 : ks->max_task_retries;
+  int max_retries = a->CallRetries();
   auto t = NewPendingLocked(std::move(req), key, return_ids);
   tasks_[t->task_id] = t;
   NoteChildLocked(t->req.parent, t->task_id);
-  t->actor_seq = ks->calls->Enqueue(t->task_id, max_retries, /*ready=*/t->unresolved == 0);
-  TakeActorFailuresLocked(*ks);
-  DispatchLocked(*ks);
+  t->actor_seq = a->calls.Enqueue(t->task_id, max_retries, /*ready=*/t->unresolved == 0);
+  TakeActorFailuresLocked(*a);
+  DispatchLocked(ks);
   return t->task_id;
 }
 
 // Fails the calls the call queue gave up on: with the actor's death record
 // when it is dead, else with the queue's reason (no retries left).
-void CoreWorker::TakeActorFailuresLocked(KeyState& ks) {
-  bool dead = ks.calls->state() == ActorCallQueue::State::kDead;
-  for (auto& [tid, reason] : ks.calls->TakeFailed()) {
+void CoreWorker::TakeActorFailuresLocked(ActorState& a) {
+  bool dead = a.calls.state() == ActorCallQueue::State::kDead;
+  for (auto& [tid, reason] : a.calls.TakeFailed()) {
     auto it = tasks_.find(tid);
     if (it == tasks_.end()) continue;
     auto t = it->second;
     t->actor_seq = kNoActorSeq;  // already out of the queue
     t->lease.reset();
-    FailTaskLocked(t, ActorDiedJson(ks.actor_id, dead ? ks.death_cause : reason));
+    FailTaskLocked(t, a.DiedJson(dead ? a.death_cause : reason));
   }
 }
 
 // The actor is reachable on a new connection (first placement, a restart,
 // or a borrower's lookup): calls cut off earlier are resent or fail.
-void CoreWorker::ActorConnectedLocked(KeyState& ks) {
-  ks.calls->OnConnected(++ks.epoch);
-  TakeActorFailuresLocked(ks);
+void CoreWorker::ActorConnectedLocked(ActorState& a) {
+  a.calls.OnConnected(++a.epoch);
+  TakeActorFailuresLocked(a);
 }
 
-void CoreWorker::DispatchActorLocked(KeyState& ks) {
-  if (ks.actor_dead) return;
+void CoreWorker::DispatchActorLocked(KeyState& ks, ActorState& a) {
+  if (a.dead) return;
   std::shared_ptr<Lease> lease;
   for (auto& l : ks.leases) {
     if (!l->returned) {
@@ -154,7 +138,7 @@ void CoreWorker::DispatchActorLocked(KeyState& ks) {
       ks.queue.pop_front();
       PushLocked(lease, t);
     }
-    for (const ActorCallQueue::Call& c : ks.calls->TakeSendable()) {
+    for (const ActorCallQueue::Call& c : a.calls.TakeSendable()) {
       auto it = tasks_.find(c.task);
       if (it == tasks_.end()) continue;
       auto& t = it->second;
@@ -167,20 +151,19 @@ void CoreWorker::DispatchActorLocked(KeyState& ks) {
   }
   // Owned: lease a worker once (the constructor call is queued); borrowed
   // actors wait for the GCS lookup instead.
-  if (!ks.actor_borrowed && !ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
+  if (!a.borrowed && !ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
 }
 
 // The actor's worker is gone (died, or killed for a restart): restart it if
 // its budget allows, else it is dead. `inflight`: calls that were running.
-void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
+void CoreWorker::ActorWorkerLostLocked(KeyState& ks, ActorState& a,
                                        std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
                                        const std::string& cause) {
-  bool can_restart = !ks.actor_dead && !ks.no_restart && !ks.actor_borrowed &&
-                     (ks.max_restarts < 0 || ks.num_restarts < ks.max_restarts);
+  bool can_restart = a.CanRestart();
   for (auto& [tid, t] : inflight) t->lease.reset();
   if (!can_restart) {
-    ActorDiedLocked(ks, cause);
-    std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+    ActorDiedLocked(ks, a, cause);
+    std::string json = a.DiedJson(a.death_cause);
     for (auto& [tid, t] : inflight) {
       if (t->req.actor_creation) FailTaskLocked(t, json);
     }
@@ -189,34 +172,34 @@ void CoreWorker::ActorWorkerLostLocked(KeyState& ks,
   // Restart: a new worker, the constructor again, then the calls. The call
   // queue keeps the calls cut off here for a resend (while maxTaskRetries
   // allows) and fails the others now.
-  ks.num_restarts++;
-  QueueControlLocked(gcs::ActorRestartingFrame(ks.actor_id, cause));
+  a.num_restarts++;
+  QueueControlLocked(gcs::ActorRestartingFrame(a.id, cause));
   for (auto& [tid, t] : inflight) {
     if (t->req.actor_creation) FinishTaskLocked(t);  // replaced below
   }
-  ks.calls->OnDisconnected(/*restarting=*/true, cause);
-  TakeActorFailuresLocked(ks);
-  SubmitCreationLocked(ks);
+  a.calls.OnDisconnected(/*restarting=*/true, cause);
+  TakeActorFailuresLocked(a);
+  SubmitCreationLocked(ks, a);
   DispatchLocked(ks);
 }
 
 // A borrower's connection to the actor broke: the owner restarts it or
 // records its death; ask the GCS again. Calls in flight fail (their
 // retries are the owner's); queued calls wait for the new address.
-void CoreWorker::BorrowedActorLostLocked(KeyState& ks, const std::string& cause) {
-  ks.calls->OnDisconnected(/*restarting=*/true, "the connection to it was lost (" + cause + ")");
-  TakeActorFailuresLocked(ks);
-  AskActorAddressLocked(ks);
+void CoreWorker::BorrowedActorLostLocked(KeyState& ks, ActorState& a, const std::string& cause) {
+  a.calls.OnDisconnected(/*restarting=*/true, "the connection to it was lost (" + cause + ")");
+  TakeActorFailuresLocked(a);
+  AskActorAddressLocked(ks, a);
 }
 
 // Queues the actor's constructor call ahead of everything (a restart).
-void CoreWorker::SubmitCreationLocked(KeyState& ks) {
+void CoreWorker::SubmitCreationLocked(KeyState& ks, const ActorState& a) {
   auto t = std::make_shared<Pending>();
   TaskID tid = NextTaskIdLocked();
   t->task_id = tid;
   t->key = ks.key;
   // Its result only reports a constructor error: nobody holds a ref to it.
-  t->req = ks.creation;
+  t->req = a.creation;
   t->req.num_returns = 1;
   tasks_[tid] = t;
   ks.queue.push_front(t);
@@ -224,21 +207,21 @@ void CoreWorker::SubmitCreationLocked(KeyState& ks) {
 
 // Borrowed actor: ask the GCS where it lives (answered once it is alive or
 // dead, in OnActorAddressLocked); its calls queue meanwhile.
-void CoreWorker::AskActorAddressLocked(KeyState& ks) {
+void CoreWorker::AskActorAddressLocked(KeyState& ks, ActorState& a) {
   uint64_t rid = next_request_id_++;
   actor_waits_[rid] = ks.key;
   ks.pending_requests = 1;  // the lookup stands in for a lease request
-  QueueControlLocked(gcs::WaitActorFrame(rid, ks.actor_id));
+  QueueControlLocked(gcs::WaitActorFrame(rid, a.id));
 }
 
-void CoreWorker::OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where) {
+void CoreWorker::OnActorAddressLocked(KeyState& ks, ActorState& a, const StatusOr<gcs::ActorLocation>& where) {
   ks.pending_requests = 0;
   if (!where.ok()) {
-    ActorDiedLocked(ks, "it is unknown to the cluster (" + where.status().message() + ")");
+    ActorDiedLocked(ks, a, "it is unknown to the cluster (" + where.status().message() + ")");
     return;
   }
   if (!where->alive) {
-    ActorDiedLocked(ks, where->death_cause.empty() ? std::string("it died") : where->death_cause);
+    ActorDiedLocked(ks, a, where->death_cause.empty() ? std::string("it died") : where->death_cause);
     return;
   }
   const std::string& rest = where->address;
@@ -249,8 +232,8 @@ void CoreWorker::OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLoc
   if (!ConnectLeaseLocked(lease)) {
     // The table may not yet know the worker died (the owner reports the
     // restart): ask again shortly, a bounded number of times.
-    if (++ks.lookup_retries > kActorLookupRetries) {
-      ActorDiedLocked(ks, "its worker at " + rest + " is unreachable");
+    if (a.LookupFailed()) {
+      ActorDiedLocked(ks, a, "its worker at " + rest + " is unreachable");
       return;
     }
     auto timer = std::make_shared<asio::steady_timer>(io_);
@@ -258,32 +241,29 @@ void CoreWorker::OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLoc
     uint64_t key = ks.key;
     timer->async_wait([this, timer, key](const asio::error_code&) {
       Guard lock(this);
-      auto kit = keys_.find(key);
-      if (kit == keys_.end() || kit->second->actor_dead) return;
-      AskActorAddressLocked(*kit->second);
+      KeyState* k = FindPtr(keys_, key);
+      ActorState* act = FindPtr(actors_, key);
+      if (!k || !act || act->dead) return;
+      AskActorAddressLocked(*k, *act);
     });
     ks.pending_requests = 1;
     return;
   }
-  ks.lookup_retries = 0;
+  a.lookup_retries = 0;
   ks.leases.push_back(lease);
-  ActorConnectedLocked(ks);
+  ActorConnectedLocked(a);
   DispatchLocked(ks);
 }
 
-void CoreWorker::ActorDiedLocked(KeyState& ks, const std::string& cause) {
-  if (!ks.actor_dead) {
-    ks.actor_dead = true;
-    ks.death_cause = cause;
+void CoreWorker::ActorDiedLocked(KeyState& ks, ActorState& a, const std::string& cause) {
+  if (a.MarkDead(cause)) {
     // The owner records the death in the GCS actor table.
-    if (!ks.actor_borrowed) QueueControlLocked(gcs::ActorDeadFrame(ks.actor_id, cause));
-    auto pinned = std::move(ks.creation_arg_refs);
-    ks.creation_arg_refs.clear();
-    for (auto& id : pinned) refs_.RemoveSubmitted(id);
+    if (!a.borrowed) QueueControlLocked(gcs::ActorDeadFrame(a.id, cause));
+    for (auto& id : a.TakeCreationArgRefs()) refs_.RemoveSubmitted(id);
   }
-  ks.calls->OnDisconnected(/*restarting=*/false, ks.death_cause);
-  TakeActorFailuresLocked(ks);
-  std::string json = ActorDiedJson(ks.actor_id, ks.death_cause);
+  a.calls.OnDisconnected(/*restarting=*/false, a.death_cause);
+  TakeActorFailuresLocked(a);
+  std::string json = a.DiedJson(a.death_cause);
   auto queue = std::move(ks.queue);  // a constructor call not sent yet
   ks.queue.clear();
   for (auto& t : queue) FailTaskLocked(t, json);
@@ -313,17 +293,19 @@ void CoreWorker::KillActor(const TaskID& actor, const std::string& cause, bool n
 }
 
 void CoreWorker::KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) {
-  auto it = keys_.find(ActorKey(actor));
-  if (it == keys_.end() || !it->second->actor) return;
-  KeyState& ks = *it->second;
-  if (when_idle && !ActorIdleLocked(ks)) {
-    ks.exit_when_idle = cause;  // OnPushReplyLocked ends it when the last call answers
+  uint64_t key = ActorKey(actor);
+  ActorState* a = FindPtr(actors_, key);
+  KeyState* k = FindPtr(keys_, key);
+  if (!a || !k) return;
+  KeyState& ks = *k;
+  if (when_idle && !ActorIdleLocked(ks, *a)) {
+    a->exit_when_idle = cause;  // OnPushReplyLocked ends it when the last call answers
     return;
   }
   if (no_restart) {
-    ks.no_restart = true;
-    ActorDiedLocked(ks, cause);
-    if (ks.pending_requests > 0 && !ks.actor_borrowed && !ks.cancel_sent) {
+    a->no_restart = true;
+    ActorDiedLocked(ks, *a, cause);
+    if (ks.pending_requests > 0 && !a->borrowed && !ks.cancel_sent) {
       // Not placed yet: withdraw the lease request.
       ks.cancel_sent = true;
       Fbb fbb(64);
@@ -338,7 +320,7 @@ void CoreWorker::KillActorLocked(const TaskID& actor, const std::string& cause, 
       l->inflight.clear();
       l->loss_handled = true;
       ReturnLeaseLocked(l, /*worker_exiting=*/true);
-      ActorWorkerLostLocked(ks, std::move(inflight), cause);
+      ActorWorkerLostLocked(ks, *a, std::move(inflight), cause);
     }
     return;
   }
@@ -349,8 +331,8 @@ void CoreWorker::KillActorLocked(const TaskID& actor, const std::string& cause, 
 
 // No call queued, in flight or waiting for arguments, no constructor call
 // pending and no lease request outstanding.
-bool CoreWorker::ActorIdleLocked(const KeyState& ks) const {
-  if (!ks.queue.empty() || ks.pending_requests > 0 || ks.calls->num_pending() > 0) return false;
+bool CoreWorker::ActorIdleLocked(const KeyState& ks, const ActorState& a) const {
+  if (!ks.queue.empty() || ks.pending_requests > 0 || a.calls.num_pending() > 0) return false;
   for (auto& l : ks.leases) {
     if (!l->inflight.empty()) return false;
   }
@@ -358,12 +340,12 @@ bool CoreWorker::ActorIdleLocked(const KeyState& ks) const {
 }
 
 // After a reply: a kill deferred until the actor is idle happens now.
-void CoreWorker::MaybeEndIdleActorLocked(KeyState& ks) {
-  if (ks.exit_when_idle.empty() || !ActorIdleLocked(ks)) return;
-  std::string cause = ks.exit_when_idle;
-  ks.exit_when_idle.clear();
-  ks.no_restart = true;
-  ActorDiedLocked(ks, cause);
+void CoreWorker::MaybeEndIdleActorLocked(KeyState& ks, ActorState& a) {
+  if (a.exit_when_idle.empty() || !ActorIdleLocked(ks, a)) return;
+  std::string cause = a.exit_when_idle;
+  a.exit_when_idle.clear();
+  a.no_restart = true;
+  ActorDiedLocked(ks, a, cause);
   auto leases = ks.leases;
   for (auto& l : leases) ReturnLeaseLocked(l, /*worker_exiting=*/true);
 }

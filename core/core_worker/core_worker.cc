@@ -38,41 +38,13 @@ Status CoreWorker::Connect() {
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + opts_.listen_path + ": " + ec.message());
 
-  // 2. Plasma channel: register and receive the store memfd.
-  RAYTS_RETURN_IF_ERROR(plasma_.Connect(opts_.node_socket));
-  auto build_register = [&](bool control) {
-    Fbb fbb(256);
-    auto wid = IdBytes(fbb, opts_.worker_id);
-    auto path = fbb.CreateString(opts_.listen_path);
-    proto::RegisterClientBuilder b(fbb);
-    b.add_worker_id(wid);
-    b.add_is_driver(opts_.is_driver);
-    b.add_pid(::getpid());
-    b.add_listen_path(path);
-    b.add_job_id(opts_.job_id);
-    b.add_control(control);
-    return FinishFrame(fbb, b.Finish());
-  };
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  int fd = -1;
-  RAYTS_RETURN_IF_ERROR(plasma_.Call(build_register(false), proto::Body::RegisterReply, &storage, &env, &fd));
-  auto* reply = env->body_as_RegisterReply();
-  if (reply->code() != 0) {
-    if (fd >= 0) ::close(fd);
-    return Status(static_cast<StatusCode>(reply->code()), Str(reply->message()));
-  }
-  if (fd < 0) return Status::IOError("node server did not pass the object store fd");
-  node_id_ = IdFrom<NodeID>(reply->node_id());
-  job_id_ = reply->job_id();
-  session_dir_ = Str(reply->session_dir());
-  auto region = plasma::ShmRegion::Map(fd, reply->store_size());
-  if (!region.ok()) return region.status();
-  store_ = std::move(region).value();
-  // Fill this process's page tables for the store in the background, so a
-  // large write or read here takes no page fault per 4 KiB page (the pages
-  // themselves were allocated by the node server's prefault).
-  store_->StartPrefault();
+  // 2. Plasma channel: register, map the store the node passes.
+  PlasmaClient::Registration reg{opts_.worker_id, opts_.is_driver, opts_.listen_path, opts_.job_id};
+  auto node = plasma_.Connect(opts_.node_socket, reg);
+  if (!node.ok()) return node.status();
+  node_id_ = node->node_id;
+  job_id_ = node->job_id;
+  session_dir_ = node->session_dir;
 
   // 3. Control connection (async, io thread).
   auto sock = ConnectUnix(io_, opts_.node_socket);
@@ -85,7 +57,7 @@ Status CoreWorker::Connect() {
                       ::_exit(0);
                     }
                   });
-  control_->Send(build_register(true));
+  control_->Send(PlasmaClient::RegisterFrame(reg, /*control=*/true));
 
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(io_.get_executor());
   Accept();
@@ -240,34 +212,21 @@ void CoreWorker::PutInline(const ObjectID& id, std::shared_ptr<const std::string
 }
 
 StatusOr<uint64_t> CoreWorker::PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill) {
-  Fbb fbb(128);
-  auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size, !allow_spill));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaCreateReply, &storage, &env));
-  auto* r = env->body_as_PlasmaCreateReply();
-  if (r->code() != 0) return Status(static_cast<StatusCode>(r->code()), Str(r->message()));
+  auto offset = plasma_.Create(id, size, allow_spill);
+  if (!offset.ok()) return offset.status();
   {
     Guard lock(this);
     creating_sizes_[id] = size;
   }
-  return r->offset();
+  return offset;
 }
 
 Status CoreWorker::PlasmaSeal(const ObjectID& id, bool owned_put) {
-  Fbb fbb(128);
-  auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaSeal(fbb, oid));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::Ack, &storage, &env));
-  auto* a = env->body_as_Ack();
-  if (a->code() != 0) {
+  if (Status s = plasma_.Seal(id); !s.ok()) {
     Guard lock(this);
     creating_sizes_.erase(id);
     if (owned_put) staged_nested_.clear();  // the put failed: nothing holds its nested refs
-    return Status(static_cast<StatusCode>(a->code()), Str(a->message()));
+    return s;
   }
   Guard lock(this);
   uint64_t size = 0;
@@ -283,30 +242,9 @@ Status CoreWorker::PlasmaSeal(const ObjectID& id, bool owned_put) {
   return Status::OK();
 }
 
-StatusOr<PlasmaView> CoreWorker::PlasmaGet(const ObjectID& id) {
-  Fbb fbb(128);
-  auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaGet(fbb, 0, oid, 5000));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env));
-  auto* r = env->body_as_PlasmaGetReply();
-  if (!r->objects() || r->objects()->size() != 1 || !r->objects()->Get(0)->found()) {
-    // Present but not restorable from spill (no room): the store says why.
-    if (r->objects() && r->objects()->size() == 1 && r->objects()->Get(0)->code() != 0)
-      return Status(static_cast<StatusCode>(r->objects()->Get(0)->code()), Str(r->objects()->Get(0)->message()));
-    return Status::ObjectLost("object " + id.Hex() + " is not in the object store");
-  }
-  auto* o = r->objects()->Get(0);
-  return PlasmaView{o->offset(), o->size()};
-}
+StatusOr<PlasmaView> CoreWorker::PlasmaGet(const ObjectID& id) { return plasma_.Get(id); }
 
-void CoreWorker::PlasmaRelease(const ObjectID& id) {
-  Fbb fbb(64);
-  auto oid = IdBytes(fbb, id);
-  // Best effort: a closed channel means the node is gone and so is the copy.
-  (void)plasma_.Send(FinishFrame(fbb, proto::CreatePlasmaRelease(fbb, oid)));
-}
+void CoreWorker::PlasmaRelease(const ObjectID& id) { plasma_.Release(id); }
 
 LookupResult CoreWorker::TryGet(const ObjectID& id) {
   Guard lock(this);
@@ -421,11 +359,7 @@ void CoreWorker::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
 void CoreWorker::OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref) {
   // mu_ is held (called from inside refs_ operations).
   const StoredObject* o = memory_store_.Find(id);
-  if (ref.owned && o && o->in_plasma) {
-    Fbb fbb(64);
-    auto oid = IdBytes(fbb, id);
-    QueueControlLocked(FinishFrame(fbb, proto::CreatePlasmaDelete(fbb, oid)));
-  }
+  if (ref.owned && o && o->in_plasma) QueueControlLocked(PlasmaClient::DeleteFrame(id));
   if (ref.owned && !IsPutObject(id)) lineage_.ReturnReleased(TaskIdOf(id));
   if (!ref.owned && ref.registered > 0) {
     // Give our registrations back to the owner (after any pending ack).
@@ -453,11 +387,7 @@ void CoreWorker::StoreResultLocked(const ObjectID& id, const proto::ReturnObject
   if (ret->nested() && ret->nested()->size() > 0) AdoptNestedLocked(id, refs_.Has(id), ret);
   if (!refs_.Has(id)) {
     // Every handle was dropped while the task ran: free the value at once.
-    if (in_plasma) {
-      Fbb fbb(64);
-      auto oid = IdBytes(fbb, id);
-      QueueControlLocked(FinishFrame(fbb, proto::CreatePlasmaDelete(fbb, oid)));
-    }
+    if (in_plasma) QueueControlLocked(PlasmaClient::DeleteFrame(id));
     return;
   }
   std::shared_ptr<const std::string> data;
@@ -509,9 +439,10 @@ void CoreWorker::OnControl(const proto::Envelope& env) {
       if (aw != actor_waits_.end()) {
         uint64_t key = aw->second;
         actor_waits_.erase(aw);
-        auto kit = keys_.find(key);
-        if (kit != keys_.end() && env.body_type() == proto::Body::GcsReply)
-          OnActorAddressLocked(*kit->second, gcs::ReadWaitActorReply(*env.body_as_GcsReply()));
+        KeyState* ks = FindPtr(keys_, key);
+        ActorState* a = FindPtr(actors_, key);
+        if (ks && a && env.body_type() == proto::Body::GcsReply)
+          OnActorAddressLocked(*ks, *a, gcs::ReadWaitActorReply(*env.body_as_GcsReply()));
         break;
       }
       auto json = gcs::QueryReplyJson(env);

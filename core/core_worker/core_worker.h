@@ -3,9 +3,9 @@
 // Role: owns this process's objects (MemoryStore + ReferenceCounter), submits
 // tasks through worker leases with direct push to the leased worker
 // (TaskSubmitter), receives tasks pushed to this process and hands them to the
-// host language, and talks to the node server: a blocking channel for plasma
-// (create/get/release; the store memfd is mapped once at Start) and an async
-// control connection for leases and GCS calls.
+// host language, and talks to the node server: a PlasmaClient for plasma
+// (blocking create/get/release; the store memfd is mapped once at Start) and
+// an async control connection for leases and GCS calls.
 // Threads: one io thread reads every socket and handles what arrives. The
 // host (JS) thread calls the public methods; they take `mu_`, update state
 // and queue outgoing frames in an outbox that the host flushes at the end of
@@ -45,12 +45,13 @@
 #include "core/common/status.h"
 #include "core/core_worker/lineage_cache.h"
 #include "core/core_worker/memory_store.h"
+#include "core/core_worker/plasma_client.h"
 #include "core/core_worker/reference_counter.h"
-#include "core/plasma/shm_region.h"
-#include "core/protocol/blocking_channel.h"
 #include "core/protocol/connection.h"
 
 namespace rayts {
+
+struct ActorState;  // actor_state.h
 
 struct CoreWorkerOptions {
   std::string node_socket;   // the node server's unix socket
@@ -163,8 +164,6 @@ struct LookupResult {
   uint64_t size = 0;
 };
 
-struct PlasmaView { uint64_t offset = 0, size = 0; };
-
 class CoreWorker {
  public:
   static StatusOr<std::unique_ptr<CoreWorker>> Start(CoreWorkerOptions opts);
@@ -176,8 +175,8 @@ class CoreWorker {
   const std::string& address() const { return opts_.listen_path; }
   JobID job_id() const { return job_id_; }
   const std::string& session_dir() const { return session_dir_; }
-  uint8_t* store_base() const { return store_ ? store_->data() : nullptr; }
-  uint64_t store_size() const { return store_ ? store_->size() : 0; }
+  uint8_t* store_base() const { return plasma_.base(); }
+  uint64_t store_size() const { return plasma_.size(); }
 
   // ---- objects ----
   ObjectID NextPutId();
@@ -264,7 +263,7 @@ class CoreWorker {
   // Typed GCS calls answered synchronously: blocking round trips on the
   // plasma channel (a named actor's registration must be known before the
   // JS call returns).
-  gcs::GcsClient& gcs() { return gcs_client_; }
+  gcs::GcsClient& gcs() { return plasma_.gcs(); }
 
   std::vector<Event> DrainEvents();
 
@@ -324,29 +323,30 @@ class CoreWorker {
   void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply* r) REQUIRES(mu_);
   void FinishTaskLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
   void OnReleased(const ObjectID& id, const ReferenceCounter::Ref& ref) REQUIRES(mu_);
-  void ActorDiedLocked(KeyState& ks, const std::string& cause) REQUIRES(mu_);
-  void AskActorAddressLocked(KeyState& ks) REQUIRES(mu_);
-  void OnActorAddressLocked(KeyState& ks, const StatusOr<gcs::ActorLocation>& where) REQUIRES(mu_);
+  void ActorDiedLocked(KeyState& ks, ActorState& a, const std::string& cause) REQUIRES(mu_);
+  void AskActorAddressLocked(KeyState& ks, ActorState& a) REQUIRES(mu_);
+  void OnActorAddressLocked(KeyState& ks, ActorState& a, const StatusOr<gcs::ActorLocation>& where) REQUIRES(mu_);
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(mu_);
   StatusOr<TaskID> SubmitLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
   void PinOwnedArgLocked(const std::shared_ptr<Pending>& t, const ObjectID& id) REQUIRES(mu_);
   std::shared_ptr<Pending> NewPendingLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
-  // Actors (actor_submission.cc).
-  KeyState& NewActorKeyLocked(const TaskID& actor, bool borrowed) REQUIRES(mu_);
+  // Actors (actor_submission.cc). Each takes the actor's lease state (its
+  // KeyState) and its ActorState (actors_, same key) where it needs both.
+  ActorState& NewActorLocked(const TaskID& actor, bool borrowed) REQUIRES(mu_);
   StatusOr<TaskID> SubmitActorTaskLocked(SubmitRequest req, std::vector<ObjectID>* return_ids) REQUIRES(mu_);
   void KillActorLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) REQUIRES(mu_);
   void ActorTokenReleasedLocked(const ObjectID& token) REQUIRES(mu_);
-  void DispatchActorLocked(KeyState& ks) REQUIRES(mu_);
-  void ActorConnectedLocked(KeyState& ks) REQUIRES(mu_);
-  void TakeActorFailuresLocked(KeyState& ks) REQUIRES(mu_);
-  void BorrowedActorLostLocked(KeyState& ks, const std::string& cause) REQUIRES(mu_);
-  void SubmitCreationLocked(KeyState& ks) REQUIRES(mu_);
-  bool ActorIdleLocked(const KeyState& ks) const REQUIRES(mu_);
-  void MaybeEndIdleActorLocked(KeyState& ks) REQUIRES(mu_);
+  void DispatchActorLocked(KeyState& ks, ActorState& a) REQUIRES(mu_);
+  void ActorConnectedLocked(ActorState& a) REQUIRES(mu_);
+  void TakeActorFailuresLocked(ActorState& a) REQUIRES(mu_);
+  void BorrowedActorLostLocked(KeyState& ks, ActorState& a, const std::string& cause) REQUIRES(mu_);
+  void SubmitCreationLocked(KeyState& ks, const ActorState& a) REQUIRES(mu_);
+  bool ActorIdleLocked(const KeyState& ks, const ActorState& a) const REQUIRES(mu_);
+  void MaybeEndIdleActorLocked(KeyState& ks, ActorState& a) REQUIRES(mu_);
   TaskID NextTaskIdLocked() REQUIRES(mu_);
-  void ActorWorkerLostLocked(KeyState& ks, std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
+  void ActorWorkerLostLocked(KeyState& ks, ActorState& a,
+                             std::unordered_map<TaskID, std::shared_ptr<Pending>, IdHash> inflight,
                              const std::string& cause) REQUIRES(mu_);
-  std::string ActorDiedJson(const TaskID& actor, const std::string& cause) REQUIRES(mu_);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address) REQUIRES(mu_);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
                        bool retryable = false) REQUIRES(mu_);
@@ -375,7 +375,6 @@ class CoreWorker {
   void HoldNestedLocked(const std::vector<NestedRefIn>& nested, const ObjectID* outer, std::vector<ObjectID>* held) REQUIRES(mu_);
   void AdoptNestedLocked(const ObjectID& outer, bool outer_alive, const proto::ReturnObject* ret) REQUIRES(mu_);
   void RecordLineageLocked(const std::shared_ptr<Pending>& t) REQUIRES(mu_);
-  bool PlasmaContainsLocked(const ObjectID& id) REQUIRES(mu_);
   Status ReconstructLocked(const ObjectID& id, int depth) REQUIRES(mu_);
   void ResubmitLocked(const TaskID& task, const SubmitRequest& req) REQUIRES(mu_);
   void FailRemoteWaitersLocked(const ObjectID& id, const Status& s) REQUIRES(mu_);
@@ -385,9 +384,7 @@ class CoreWorker {
   NodeID node_id_;
   JobID job_id_ = 0;
   std::string session_dir_;
-  std::unique_ptr<plasma::ShmRegion> store_;
-  BlockingChannel plasma_;
-  gcs::GcsClient gcs_client_{&plasma_};
+  PlasmaClient plasma_;  // thread-safe (its channel's lock); the store mapping, set once by Connect
 
   asio::io_context io_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -418,6 +415,9 @@ class CoreWorker {
   std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(mu_);
 
   std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_ GUARDED_BY(mu_);
+  // The actors this process calls (owned or borrowed), by the key of their
+  // lease state in keys_ (actor_submission.cc).
+  std::unordered_map<uint64_t, std::unique_ptr<ActorState>> actors_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(mu_);        // request id -> key
   std::unordered_map<uint64_t, uint64_t> actor_waits_ GUARDED_BY(mu_);           // GCS request id -> actor key
   std::vector<std::weak_ptr<Connection>> inbound_ GUARDED_BY(mu_);               // connections accepted here

@@ -1,6 +1,7 @@
 // Internal to core/core_worker/: wire helpers and the submitter's state
 // records, shared by core_worker.cc (objects, control plane),
-// task_submission.cc (owner side) and task_execution.cc (executor side).
+// task_submission.cc (owner side), actor_submission.cc (actors; their own
+// state is ActorState, actor_state.h) and task_execution.cc (executor side).
 // Thread safety: every record is guarded by CoreWorker::mu_.
 #pragma once
 
@@ -13,14 +14,12 @@
 
 #include "core/core_worker/actor_call_queue.h"
 #include "core/core_worker/actor_scheduling_queue.h"
+#include "core/core_worker/actor_state.h"
 #include "core/core_worker/core_worker.h"
 
 namespace rayts {
 namespace wire {
 inline constexpr size_t kMaxInflightPerLease = 64;
-// A borrower re-asks the GCS this many times (100 ms apart) when the address
-// it got cannot be reached (the owner may not have reported a restart yet).
-inline constexpr int kActorLookupRetries = 30;
 // Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
 inline constexpr double kPipelineBelowUs = 2000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
@@ -43,6 +42,13 @@ Id IdFrom(const flatbuffers::Vector<uint8_t>* v) {
   return Id::FromBytes(v->data());
 }
 inline std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+// The record `m` holds under `k` (a map of unique_ptr), or nullptr.
+template <typename Map, typename Key>
+auto FindPtr(Map& m, const Key& k) -> decltype(m.begin()->second.get()) {
+  auto it = m.find(k);
+  return it == m.end() ? nullptr : it->second.get();
+}
 
 inline uint64_t KeyOf(const TaskClass& c) {
   std::string k = c.function.hash;
@@ -131,24 +137,9 @@ struct CoreWorker::KeyState {
   // until the first reply. Pipelining several tasks per worker only pays
   // for short tasks: a long one would hold the tasks queued behind it.
   double avg_roundtrip_us = -1;
-  // Actor keys: one lease held for the actor's life, calls pushed in order.
-  bool actor = false;
-  TaskID actor_id;
-  bool actor_dead = false;
-  bool actor_borrowed = false;  // owned by another process: address from the GCS
-  int max_restarts = 0;         // owned actors: -1 forever
-  int num_restarts = 0;
-  int max_task_retries = 0;
-  bool no_restart = false;      // killed with noRestart
-  bool detached = false;        // lifetime 'detached': outlives this owner
-  std::string exit_when_idle;   // non-empty: end the actor (this cause) once idle
-  int lookup_retries = 0;       // borrowed: failed connects since the last success
-  SubmitRequest creation;       // owned actors: re-pushed on restart
-  std::vector<ObjectID> creation_arg_refs;  // owned by-ref constructor args, pinned for the actor's life
-  std::unique_ptr<ActorCallQueue> calls;    // method calls, in submission order
-  uint64_t epoch = 0;           // connections made to the actor so far
-  std::string death_cause;
-  std::string death_cause_record;  // JSON error record of a failed constructor
+  // An actor's key holds the lease of its worker (one, for the actor's life)
+  // and its queued constructor call; the rest of the actor is its
+  // ActorState (CoreWorker::actors_, under the same key).
 };
 
 // Executor side: one actor caller's order (see task_execution.cc).

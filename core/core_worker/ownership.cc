@@ -194,22 +194,6 @@ void CoreWorker::RecordLineageLocked(const std::shared_ptr<Pending>& t) {
   lineage_.Add(t->task_id, std::make_shared<const SubmitRequest>(r), bytes, live, parents, r.max_retries);
 }
 
-bool CoreWorker::PlasmaContainsLocked(const ObjectID& id) {
-  Fbb fbb(128);
-  auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaGet(fbb, 0, oid, 0));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  if (!plasma_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env).ok()) return false;
-  auto* r = env->body_as_PlasmaGetReply();
-  bool found = r->objects() && r->objects()->size() == 1 && r->objects()->Get(0)->found();
-  if (found) {
-    Fbb rel(64);
-    (void)plasma_.Send(FinishFrame(rel, proto::CreatePlasmaRelease(rel, IdBytes(rel, id))));  // best effort
-  }
-  return found;
-}
-
 Status CoreWorker::Reconstruct(const ObjectID& id) {
   Guard lock(this);
   recover_requested_.erase(id);
@@ -221,7 +205,7 @@ Status CoreWorker::Reconstruct(const ObjectID& id) {
   }
   const StoredObject* o = memory_store_.Find(id);
   if (o && !o->ready) return Status::OK();  // being produced (or recovered) already
-  if (o && o->ready && (!o->in_plasma || PlasmaContainsLocked(id))) {
+  if (o && o->ready && (!o->in_plasma || plasma_.Contains(id))) {
     ObjectReadyLocked(id);  // not lost: answer whoever asked
     return Status::OK();
   }
@@ -255,7 +239,7 @@ Status CoreWorker::ReconstructLocked(const ObjectID& id, int depth) {
   for (auto& a : req.args) {
     if (!a.by_ref || !a.owner_address.empty()) continue;
     const StoredObject* o = memory_store_.Find(a.id);
-    bool lost = !o || (o->ready && o->in_plasma && !PlasmaContainsLocked(a.id));
+    bool lost = !o || (o->ready && o->in_plasma && !plasma_.Contains(a.id));
     if (!lost) continue;
     if (!refs_.Has(a.id)) {
       refs_.AddOwned(a.id, 0);  // held by the re-run task below (submitted count)
@@ -331,16 +315,7 @@ void CoreWorker::ReportLost(const ObjectID& id, const std::string& owner_address
   QueueToLocked(c, FinishFrame(fbb, proto::CreateGetObject(fbb, next_request_id_++, oid, /*lost=*/true)));
 }
 
-Status CoreWorker::LoseFromStore(const ObjectID& id) {
-  Fbb fbb(64);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaLose(fbb, IdBytes(fbb, id)));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(plasma_.Call(frame, proto::Body::Ack, &storage, &env));
-  auto* a = env->body_as_Ack();
-  if (a->code() != 0) return Status(static_cast<StatusCode>(a->code()), Str(a->message()));
-  return Status::OK();
-}
+Status CoreWorker::LoseFromStore(const ObjectID& id) { return plasma_.Lose(id); }
 
 // ----------------------------------------------------------------- summary --
 

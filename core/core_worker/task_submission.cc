@@ -45,9 +45,9 @@ StatusOr<TaskID> CoreWorker::SubmitLocked(SubmitRequest req, uint64_t key, std::
     ks->key = t->key;
     ks->resources = t->req.cls->resources;
   }
-  if (ks->actor && ks->actor_dead) {
+  if (ActorState* a = FindPtr(actors_, t->key); a && a->dead) {
     tasks_[tid] = t;
-    FailTaskLocked(t, ActorDiedJson(ks->actor_id, ks->death_cause));
+    FailTaskLocked(t, a->DiedJson(a->death_cause));
     return tid;
   }
   tasks_[tid] = t;
@@ -128,7 +128,7 @@ void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
   }
   auto& ks = *keys_[t->key];
   if (t->actor_seq != kNoActorSeq) {
-    ks.calls->MarkReady(t->actor_seq);  // sent in submission order
+    actors_[t->key]->calls.MarkReady(t->actor_seq);  // sent in submission order
   } else {
     ks.queue.push_back(t);
   }
@@ -136,8 +136,8 @@ void CoreWorker::EnqueueReadyLocked(const std::shared_ptr<Pending>& t) {
 }
 
 void CoreWorker::DispatchLocked(KeyState& ks) {
-  if (ks.actor) {
-    DispatchActorLocked(ks);
+  if (ActorState* a = FindPtr(actors_, ks.key)) {
+    DispatchActorLocked(ks, *a);
     return;
   }
   // One task per worker while the node has room for more workers of this
@@ -172,9 +172,10 @@ void CoreWorker::RequestLeaseLocked(KeyState& ks) {
   for (auto& [name, amount] : ks.resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
   // Retriable: the memory monitor kills such workers first.
-  bool retriable = ks.actor ? ks.max_restarts != 0 : (!ks.queue.empty() && ks.queue.front()->retries_left != 0);
-  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, ks.actor, ks.detached,
-                                                                       retriable)));
+  const ActorState* a = FindPtr(actors_, ks.key);
+  bool retriable = a ? a->LeaseRetriable() : (!ks.queue.empty() && ks.queue.front()->retries_left != 0);
+  QueueControlLocked(FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, req_id, ks.key, rv, a != nullptr,
+                                                                       a && a->detached, retriable)));
 }
 
 void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
@@ -206,7 +207,8 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
   lease->worker_id = IdFrom<WorkerID>(r->worker_id());
   lease->address = Str(r->worker_address());
   lease->key = key;
-  if (ks.actor && ks.actor_dead) {
+  ActorState* a = FindPtr(actors_, key);
+  if (a && a->dead) {
     // Killed before its worker arrived: give the worker (and its CPU) back.
     ReturnLeaseLocked(lease, /*worker_exiting=*/false);
     return;
@@ -217,7 +219,7 @@ void CoreWorker::OnLeaseReplyLocked(const proto::LeaseReply* r) {
     return;
   }
   ks.leases.push_back(lease);
-  if (ks.actor) ActorConnectedLocked(ks);
+  if (a) ActorConnectedLocked(*a);
   DispatchLocked(ks);
   MaybeReturnLeaseLocked(lease);
 }
@@ -371,24 +373,24 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
         auto* d = r->returns()->Get(0)->data();
         std::string_view rec = d ? std::string_view(reinterpret_cast<const char*>(d->data()), d->size()) : std::string_view();
         if (rec.find("\"kind\":\"actor_died\"") != std::string_view::npos && rec.find("ray.exitActor") != std::string_view::npos) {
-          auto kit = keys_.find(lease->key);
-          if (kit != keys_.end()) ActorDiedLocked(*kit->second, "it exited (ray.exitActor())");
+          KeyState* k = FindPtr(keys_, lease->key);
+          ActorState* a = FindPtr(actors_, lease->key);
+          if (k && a) ActorDiedLocked(*k, *a, "it exited (ray.exitActor())");
         }
       }
       if (t->req.actor_creation && r->returns()->size() > 0 && !r->returns()->Get(0)->is_error()) {
         // Constructed: only now may other processes call it.
-        auto kit = keys_.find(lease->key);
-        if (kit != keys_.end() && !kit->second->actor_borrowed) {
-          QueueControlLocked(gcs::ActorAliveFrame(kit->second->actor_id, lease->address));
-        }
+        ActorState* a = FindPtr(actors_, lease->key);
+        if (a && !a->borrowed) QueueControlLocked(gcs::ActorAliveFrame(a->id, lease->address));
       }
       if (t->req.actor_creation && r->returns()->size() > 0 && r->returns()->Get(0)->is_error()) {
         // The constructor threw: the actor is dead, with that error as cause.
-        auto kit = keys_.find(lease->key);
+        KeyState* k = FindPtr(keys_, lease->key);
+        ActorState* a = FindPtr(actors_, lease->key);
         auto* d = r->returns()->Get(0)->data();
-        if (kit != keys_.end()) {
-          if (d) kit->second->death_cause_record.assign(reinterpret_cast<const char*>(d->data()), d->size());
-          ActorDiedLocked(*kit->second, "its constructor threw");
+        if (k && a) {
+          if (d) a->death_cause_record.assign(reinterpret_cast<const char*>(d->data()), d->size());
+          ActorDiedLocked(*k, *a, "its constructor threw");
         }
       }
       RecordLineageLocked(t);  // normal tasks with a plasma return: kept for reconstruction
@@ -397,8 +399,8 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   }
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end()) DispatchLocked(*kit->second);
-  if (kit != keys_.end() && kit->second->actor) {
-    MaybeEndIdleActorLocked(*kit->second);
+  if (ActorState* a = FindPtr(actors_, lease->key); kit != keys_.end() && a) {
+    MaybeEndIdleActorLocked(*kit->second, *a);
     return;
   }
   MaybeReturnLeaseLocked(lease);
@@ -408,8 +410,7 @@ void CoreWorker::FinishTaskLocked(const std::shared_ptr<Pending>& t) {
   tasks_.erase(t->task_id);
   t->lease.reset();
   if (t->actor_seq != kNoActorSeq) {  // leaves its actor's call queue
-    auto kit = keys_.find(t->key);
-    if (kit != keys_.end() && kit->second->calls) kit->second->calls->OnReplied(t->actor_seq);
+    if (ActorState* a = FindPtr(actors_, t->key)) a->calls.OnReplied(t->actor_seq);
     t->actor_seq = kNoActorSeq;
   }
   auto args = std::move(t->owned_arg_refs);
@@ -448,7 +449,7 @@ void CoreWorker::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
   if (lease->returned || !lease->inflight.empty()) return;
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end() && !kit->second->queue.empty()) return;
-  if (kit != keys_.end() && kit->second->actor) return;  // held for the actor's life
+  if (kit != keys_.end() && actors_.count(lease->key)) return;  // held for the actor's life
   uint64_t epoch = ++lease->idle_epoch;
   std::weak_ptr<Lease> weak = lease;
   lease->idle_timer->expires_after(kLeaseIdleReturn);
@@ -490,19 +491,20 @@ void CoreWorker::OnLeaseConnectionClosedLocked(const std::shared_ptr<Lease>& lea
   }
   auto inflight = std::move(lease->inflight);
   lease->inflight.clear();
-  if (kit != keys_.end() && kit->second->actor) {
+  ActorState* a = FindPtr(actors_, lease->key);
+  if (kit != keys_.end() && a) {
     if (lease->loss_handled) return;
     KeyState& ks = *kit->second;
-    std::string cause = was_returned && !ks.death_cause.empty() ? ks.death_cause
+    std::string cause = was_returned && !a->death_cause.empty() ? a->death_cause
                         : !lease->oom_message.empty() ? lease->oom_message
                         : lease->exit_code >= 0 ? "its worker process exited with code " + std::to_string(lease->exit_code)
                                                 : "its worker process died (" + s.message() + ")";
-    if (ks.actor_borrowed && !ks.actor_dead) {
+    if (a->borrowed && !a->dead) {
       for (auto& [tid, t] : inflight) t->lease.reset();
-      BorrowedActorLostLocked(ks, s.message());
+      BorrowedActorLostLocked(ks, *a, s.message());
       return;
     }
-    ActorWorkerLostLocked(ks, std::move(inflight), cause);
+    ActorWorkerLostLocked(ks, *a, std::move(inflight), cause);
     return;
   }
   for (auto& [tid, t] : inflight) {

@@ -1,0 +1,86 @@
+// ActorState: the owner/caller side's record of one actor this process calls.
+//
+// Role: one per actor this process holds a handle to, either owned (created
+// here: restart budget, the constructor call re-pushed on a restart, its
+// by-ref arguments pinned for the actor's life) or borrowed (owned by another
+// process; its address comes from the GCS). It holds the actor's
+// ActorCallQueue (method calls in submission order) and its life: alive,
+// restarting, dead with a cause. The worker lease of the actor (the queued
+// constructor call, the lease itself, an outstanding lease request) is not
+// here: it is the scheduling-key state of `key` in the CoreWorker, shared
+// with normal tasks' lease handling. The pure decisions (may it restart,
+// how many resends a call gets, the ActorDiedError record) are methods here;
+// the CoreWorker's actor submission (actor_submission.cc) does the I/O.
+// Ownership: the CoreWorker owns every ActorState (CoreWorker::actors_, by
+// `key`); nothing else keeps a pointer across a release of its mutex.
+// Thread safety: none of its own; every access is under CoreWorker::mu_
+// (actors_ is GUARDED_BY it).
+// Invariants: `dead` is terminal and MarkDead records the first cause only;
+// num_restarts <= max_restarts unless max_restarts < 0 (forever); a borrowed
+// actor is never restarted from here (its owner does it); creation_arg_refs
+// is non-empty only for an owned actor that is not dead.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common/id.h"
+#include "core/core_worker/actor_call_queue.h"
+#include "core/core_worker/core_worker.h"
+
+namespace rayts {
+
+struct ActorState {
+  // A borrower re-asks the GCS this many times (100 ms apart) when the address
+  // it got cannot be reached (the owner may not have reported a restart yet).
+  static constexpr int kLookupRetries = 30;
+
+  ActorState(const TaskID& actor, uint64_t key, bool borrowed)
+      : id(actor), key(key), borrowed(borrowed), calls("actor " + actor.Hex()) {}
+  ActorState(const ActorState&) = delete;
+  ActorState& operator=(const ActorState&) = delete;
+
+  // The worker is gone: may the owner start a new one? Not when dead, killed
+  // with noRestart, borrowed, or out of restarts (max_restarts < 0: forever).
+  bool CanRestart() const {
+    return !dead && !no_restart && !borrowed && (max_restarts < 0 || num_restarts < max_restarts);
+  }
+  // The node's memory monitor kills retriable workers first: an actor's is
+  // retriable when it may restart at all.
+  bool LeaseRetriable() const { return max_restarts != 0; }
+  // Resends of a call cut off by a restart: the owner's to give.
+  int CallRetries() const { return borrowed ? 0 : max_task_retries; }
+  // Records the death; true the first time (the caller then reports it and
+  // unpins), false when already dead (the first cause stays).
+  bool MarkDead(const std::string& cause);
+  // The pinned constructor arguments, handed over once (to be unpinned).
+  std::vector<ObjectID> TakeCreationArgRefs();
+  // A failed connect to a borrowed actor's address; true once the lookups
+  // are exhausted (more than kLookupRetries since the last success).
+  bool LookupFailed() { return ++lookup_retries > kLookupRetries; }
+  // The ActorDiedError record a call fails with: `cause`, the actor's id
+  // and, when its constructor threw, that error's record as "cause".
+  std::string DiedJson(const std::string& cause) const;
+
+  const TaskID id;
+  const uint64_t key;            // its scheduling-key state (the worker lease) in the CoreWorker
+  const bool borrowed;           // owned by another process: address from the GCS
+  bool dead = false;
+  int max_restarts = 0;          // owned actors: -1 forever
+  int num_restarts = 0;
+  int max_task_retries = 0;      // -1 forever
+  bool no_restart = false;       // killed with noRestart
+  bool detached = false;         // lifetime 'detached': outlives this owner
+  std::string exit_when_idle;    // non-empty: end the actor (this cause) once idle
+  int lookup_retries = 0;        // borrowed: failed connects since the last success
+  SubmitRequest creation;        // owned actors: re-pushed on restart
+  std::vector<ObjectID> creation_arg_refs;  // owned by-ref constructor args, pinned for the actor's life
+  ActorCallQueue calls;          // method calls, in submission order
+  uint64_t epoch = 0;            // connections made to the actor so far
+  std::string death_cause;
+  std::string death_cause_record;  // JSON error record of a failed constructor
+};
+
+}  // namespace rayts

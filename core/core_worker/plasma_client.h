@@ -1,0 +1,100 @@
+// PlasmaClient: this process's blocking client of the node's object store.
+//
+// Role: the plasma data path of a CoreWorker. It owns the BlockingChannel to
+// the node server, does the Register handshake on it (RegisterClient with
+// control = false; the reply carries the store memfd), maps the store
+// region once and starts faulting it in, and makes the plasma round trips:
+// create, seal, get (and a get-and-release probe, Contains), release, and
+// the test hook Lose. Every call is one short blocking round trip on the
+// calling thread (the node answers at once or within its own bounded wait;
+// the channel bounds every wait at 30 s): object create/get need an answer
+// before a JS put/get can continue, and never wait on other work. The
+// synchronous GCS calls (GcsClient) share the same channel. PlasmaDelete is
+// not sent here: the owner queues it on its control connection (ordered with
+// the other control frames), built by DeleteFrame.
+// Ownership: owns the channel, the mapped region and the GcsClient that
+// borrows the channel; the region lives as long as the client, so views
+// into it (base() + offset) stay valid until the client is destroyed.
+// Thread safety: thread-safe through the channel's lock (each call holds it
+// for its whole round trip; replies are copied into the caller's storage).
+// store_ is written once, by Connect, before the client is shared with
+// other threads, and only read after that (base(), size()).
+// Invariants: the store fd received at Connect is owned exactly once (mapped
+// or closed); a reply's status code (Create, Seal, Get, Lose) is returned as
+// the Status with its message; a closed channel is Disconnected.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/common/id.h"
+#include "core/common/status.h"
+#include "core/gcs/gcs_client.h"
+#include "core/plasma/shm_region.h"
+#include "core/protocol/blocking_channel.h"
+
+namespace rayts {
+
+// Where a sealed object lies in the mapped store.
+struct PlasmaView { uint64_t offset = 0, size = 0; };
+
+class PlasmaClient {
+ public:
+  // What a client tells the node server about itself (RegisterClient).
+  struct Registration {
+    WorkerID worker_id;
+    bool is_driver = true;
+    std::string listen_path;  // the client's own CoreWorker socket
+    JobID job_id = 0;
+  };
+  // What the node answers (RegisterReply).
+  struct NodeInfo {
+    NodeID node_id;
+    JobID job_id = 0;
+    std::string session_dir;
+  };
+
+  // The RegisterClient frame: control = false on the plasma channel (done by
+  // Connect), true on the client's async control connection.
+  static flatbuffers::DetachedBuffer RegisterFrame(const Registration& r, bool control);
+  // The owner freed `id` (unpin and delete): for the control connection.
+  static flatbuffers::DetachedBuffer DeleteFrame(const ObjectID& id);
+
+  PlasmaClient() = default;
+  PlasmaClient(const PlasmaClient&) = delete;
+  PlasmaClient& operator=(const PlasmaClient&) = delete;
+
+  // Connects to the node server's socket, registers, maps the store it
+  // passes and starts prefaulting it. The node's refusal is its Status.
+  StatusOr<NodeInfo> Connect(const std::string& node_socket, const Registration& r);
+  // Allocates `size` bytes for `id`; returns its offset in the store. The
+  // caller writes, then seals. allow_spill = false: OutOfMemory rather than
+  // spill. ObjectExists / ObjectBeingCreated for an id already there.
+  StatusOr<uint64_t> Create(const ObjectID& id, uint64_t size, bool allow_spill);
+  Status Seal(const ObjectID& id);
+  // Pins a sealed object (waits up to 5 s in the store for one being
+  // sealed); Release unpins. ObjectLost when it is not in the store, or the
+  // store's code when it is spilled and cannot be restored.
+  StatusOr<PlasmaView> Get(const ObjectID& id);
+  // Best effort: a closed channel means the node is gone, and so is the pin.
+  void Release(const ObjectID& id);
+  // Whether the store has `id` sealed now (no wait; the pin is released).
+  // False when it cannot be asked.
+  bool Contains(const ObjectID& id);
+  // Test hook: the store loses its copy of `id` now.
+  Status Lose(const ObjectID& id);
+  void Close() { channel_.Close(); }
+
+  uint8_t* base() const { return store_ ? store_->data() : nullptr; }
+  uint64_t size() const { return store_ ? store_->size() : 0; }
+  // Typed GCS calls, blocking round trips on this channel.
+  gcs::GcsClient& gcs() { return gcs_; }
+
+ private:
+  BlockingChannel channel_;
+  std::unique_ptr<plasma::ShmRegion> store_;
+  gcs::GcsClient gcs_{&channel_};
+};
+
+}  // namespace rayts
