@@ -157,7 +157,8 @@ Napi::Value CoreWorkerWrap::TaskDone(const Napi::CallbackInfo& info) {
       rets.push_back(ReturnFrom(r.Get(0u), r.Get(1u), r.Get(2u), r.Get(3u)));
     }
   }
-  core_->TaskDone(handle, std::move(rets), info.Length() > 2 && info[2].ToBoolean().Value());
+  core_->TaskDone(handle, std::move(rets), info.Length() > 2 && info[2].ToBoolean().Value(),
+                  info.Length() > 3 && info[3].ToBoolean().Value());
   MaybeKick();
   return env.Undefined();
 }

@@ -166,7 +166,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
 
   Napi::Value CancelTask(const Napi::CallbackInfo& info);
 
-  // taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>, retryable?)
+  // taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>, retryable?, actorExited?)
   Napi::Value TaskDone(const Napi::CallbackInfo& info);
 
   // reportGeneratorItem(handle, index, data|null, inPlasma, isError, size)

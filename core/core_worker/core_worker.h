@@ -248,7 +248,8 @@ class CoreWorker {
   // InvalidArgument for force on an actor task.
   Status CancelTask(const TaskID& task, bool force, bool recursive);
   // retryable: the task threw an error its retryExceptions allows to retry.
-  void TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable = false);
+  // actor_exited: the method called ray.exitActor(); the process ends next.
+  void TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable = false, bool actor_exited = false);
   void ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item);
   void SetBlocked(bool blocked);
 
@@ -349,7 +350,7 @@ class CoreWorker {
                              const std::string& cause) REQUIRES(mu_);
   std::shared_ptr<Connection> OwnerConnectionLocked(const std::string& address) REQUIRES(mu_);
   void SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
-                       bool retryable = false) REQUIRES(mu_);
+                       bool retryable = false, bool actor_exited = false) REQUIRES(mu_);
   // task_termination.cc: cancellation, retries, the memory monitor's kill.
   Status CancelTaskLocked(const TaskID& task, bool force, bool recursive) REQUIRES(mu_);
   void NoteChildLocked(const TaskID& parent, const TaskID& child) REQUIRES(mu_);

@@ -194,7 +194,7 @@ void CoreWorker::DropCallerLocked(const std::shared_ptr<Connection>& c) {
 }
 
 void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> returns, int code, const std::string& msg,
-                                 bool retryable) {
+                                 bool retryable, bool actor_exited) {
   auto it = executing_.find(handle);
   if (it == executing_.end()) {
     staged_nested_.clear();  // staged for this reply: nobody will hold them
@@ -225,12 +225,13 @@ void CoreWorker::SendReplyLocked(uint64_t handle, std::vector<ReturnValue> retur
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
   auto m = msg.empty() ? 0 : fbb.CreateString(msg);
-  QueueReleasingLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed), retryable)));
+  QueueReleasingLocked(c, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, code, m, rv, static_cast<int>(ex.streamed),
+                                                                      retryable, actor_exited)));
 }
 
-void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable) {
+void CoreWorker::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, bool retryable, bool actor_exited) {
   Guard lock(this);
-  SendReplyLocked(handle, std::move(returns), 0, "", retryable);
+  SendReplyLocked(handle, std::move(returns), 0, "", retryable, actor_exited);
 }
 
 void CoreWorker::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {

@@ -367,16 +367,11 @@ void CoreWorker::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const pr
   } else {
     if (r->returns()) {
       for (auto* ret : *r->returns()) StoreResultLocked(IdFrom<ObjectID>(ret->object_id()), ret);
-      if (!t->req.actor_creation && !t->req.actor_id.IsNil() && r->returns()->size() > 0 &&
-          r->returns()->Get(0)->is_error()) {
+      if (r->actor_exited() && !t->req.actor_creation && !t->req.actor_id.IsNil()) {
         // ray.exitActor(): the actor's last call reports its exit.
-        auto* d = r->returns()->Get(0)->data();
-        std::string_view rec = d ? std::string_view(reinterpret_cast<const char*>(d->data()), d->size()) : std::string_view();
-        if (rec.find("\"kind\":\"actor_died\"") != std::string_view::npos && rec.find("ray.exitActor") != std::string_view::npos) {
-          KeyState* k = FindPtr(keys_, lease->key);
-          ActorState* a = FindPtr(actors_, lease->key);
-          if (k && a) ActorDiedLocked(*k, *a, "it exited (ray.exitActor())");
-        }
+        KeyState* k = FindPtr(keys_, lease->key);
+        ActorState* a = FindPtr(actors_, lease->key);
+        if (k && a) ActorDiedLocked(*k, *a, "it exited (ray.exitActor())");
       }
       if (t->req.actor_creation && r->returns()->size() > 0 && !r->returns()->Get(0)->is_error()) {
         // Constructed: only now may other processes call it.

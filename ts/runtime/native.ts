@@ -104,8 +104,11 @@ export interface NativeCoreWorker {
   setActorToken(actorId: Uint8Array, token: Uint8Array): void;
   /** The process exits on its own with this code: tell the processes pushing to it. */
   reportExit(code: number): void;
-  /** retryable: the task threw an error its retryExceptions allows to retry. */
-  taskDone(handle: number, returns: NativeReturn[], retryable?: boolean): void;
+  /**
+   * retryable: the task threw an error its retryExceptions allows to retry.
+   * actorExited: the method called ray.exitActor(); this process ends next.
+   */
+  taskDone(handle: number, returns: NativeReturn[], retryable?: boolean, actorExited?: boolean): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;
   /** A cluster query (see ClusterQuery); answered by a Gcs event with its JSON. */

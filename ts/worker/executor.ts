@@ -351,7 +351,7 @@ export class Executor {
         // the process; the owner sees the actor die with this cause.
         const rec: ErrorRecord = { kind: 'actor_died', name: 'ActorDiedError', actorId: toHex(ev.actorId!),
           message: 'it exited (ray.exitActor())' };
-        rt.core.taskDone(handle, Array.from({ length: Math.max(1, n) }, () => this.#errorReturn(rec)));
+        rt.core.taskDone(handle, Array.from({ length: Math.max(1, n) }, () => this.#errorReturn(rec)), false, true);
         rt.core.flush();
         setImmediate(() => process.exit(0));
         return;
