@@ -60,7 +60,7 @@ Napi::Value CoreWorkerWrap::PlasmaGet(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaGet: bad object id"); return env.Undefined(); }
-  auto v = core_->PlasmaGet(id);
+  auto v = core_->plasma().Get(id);
   if (!v.ok()) { ThrowStatus(env, v.status()); return env.Undefined(); }
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, static_cast<double>(v->offset)));
@@ -72,7 +72,7 @@ Napi::Value CoreWorkerWrap::PlasmaRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_ || down_) return env.Undefined();
   ObjectID id;
-  if (IdFromValue(info[0], &id)) core_->PlasmaRelease(id);
+  if (IdFromValue(info[0], &id)) core_->plasma().Release(id);
   return env.Undefined();
 }
 
@@ -257,7 +257,7 @@ Napi::Value CoreWorkerWrap::LoseFromStore(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "loseFromStore: bad object id"); return env.Undefined(); }
-  Status s = core_->LoseFromStore(id);
+  Status s = core_->plasma().Lose(id);
   if (!s.ok()) ThrowStatus(env, s);
   return env.Undefined();
 }

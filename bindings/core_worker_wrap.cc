@@ -108,7 +108,7 @@ Napi::Value CoreWorkerWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("jobId", Napi::Number::New(env, core_->job_id()));
   o.Set("address", core_->address());
   o.Set("sessionDir", core_->session_dir());
-  o.Set("storeSize", Napi::Number::New(env, static_cast<double>(core_->store_size())));
+  o.Set("storeSize", Napi::Number::New(env, static_cast<double>(core_->plasma().size())));
   return o;
 }
 
@@ -119,7 +119,7 @@ Napi::Value CoreWorkerWrap::StoreBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   auto* hold = new std::shared_ptr<CoreWorker>(core_);
-  return Napi::ArrayBuffer::New(env, core_->store_base(), core_->store_size(),
+  return Napi::ArrayBuffer::New(env, core_->plasma().base(), core_->plasma().size(),
                                 [](Napi::Env, void*, std::shared_ptr<CoreWorker>* h) { delete h; }, hold);
 }
 
@@ -190,7 +190,7 @@ Napi::Value CoreWorkerWrap::GcsRegisterActor(const Napi::CallbackInfo& info) {
   r.get_if_exists = info[5].ToBoolean();
   r.max_restarts = info[6].ToNumber().Int32Value();
   r.info = info[7].ToString().Utf8Value();
-  auto reply = core_->gcs().RegisterActor(r);
+  auto reply = core_->plasma().gcs().RegisterActor(r);
   if (!reply.ok()) { ThrowGcs(env, reply.status()); return env.Undefined(); }
   if (!reply->existing) return env.Null();
   Napi::Array out = Napi::Array::New(env, 2);
@@ -203,7 +203,7 @@ Napi::Value CoreWorkerWrap::GcsRegisterActor(const Napi::CallbackInfo& info) {
 Napi::Value CoreWorkerWrap::GcsGetNamedActor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  auto reply = core_->gcs().GetNamedActor(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
+  auto reply = core_->plasma().gcs().GetNamedActor(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value());
   if (!reply.ok()) { ThrowGcs(env, reply.status()); return env.Undefined(); }
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, IdToBuffer(env, reply->actor_id));
@@ -217,7 +217,7 @@ Napi::Value CoreWorkerWrap::GcsActorCall(const Napi::CallbackInfo& info, bool ki
   TaskID actor;
   if (!IdFromValue(info[0], &actor)) { ThrowType(env, "gcs actor call: bad actor id"); return env.Undefined(); }
   std::string cause = info[1].ToString().Utf8Value();
-  Status s = kill ? core_->gcs().KillActor(actor, cause) : core_->gcs().ReportActorDead(actor, cause);
+  Status s = kill ? core_->plasma().gcs().KillActor(actor, cause) : core_->plasma().gcs().ReportActorDead(actor, cause);
   if (!s.ok()) ThrowGcs(env, s);
   return env.Undefined();
 }

@@ -4,7 +4,7 @@
 // objects are spilled). A blocking round trip on the calling (JS) thread, at most 30 s;
 // meant for the CLI, not for a program's event loop.
 #include "bindings/napi_api.h"
-#include "core/core_worker/core_worker.h"
+#include "core/core_worker/memory_query.h"
 
 namespace rayts::bindings {
 
@@ -26,11 +26,11 @@ Napi::Value JsQuery(const Napi::CallbackInfo& info, const char* usage) {
 }
 
 Napi::Value JsQueryMemorySummary(const Napi::CallbackInfo& info) {
-  return JsQuery<&CoreWorker::QueryMemorySummary>(info, "queryMemorySummary expects a socket path (string)");
+  return JsQuery<&QueryMemorySummary>(info, "queryMemorySummary expects a socket path (string)");
 }
 
 Napi::Value JsQueryStoreObjects(const Napi::CallbackInfo& info) {
-  return JsQuery<&CoreWorker::QueryStoreObjects>(info, "queryStoreObjects expects the node server's socket path (string)");
+  return JsQuery<&QueryStoreObjects>(info, "queryStoreObjects expects the node server's socket path (string)");
 }
 }  // namespace
 

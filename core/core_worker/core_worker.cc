@@ -242,9 +242,6 @@ Status CoreWorker::PlasmaSeal(const ObjectID& id, bool owned_put) {
   return Status::OK();
 }
 
-StatusOr<PlasmaView> CoreWorker::PlasmaGet(const ObjectID& id) { return plasma_.Get(id); }
-
-void CoreWorker::PlasmaRelease(const ObjectID& id) { plasma_.Release(id); }
 
 LookupResult CoreWorker::TryGet(const ObjectID& id) {
   Guard lock(this);

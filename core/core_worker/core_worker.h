@@ -17,8 +17,12 @@
 // thread-safe-function call per batch).
 // Implementation: core_worker.cc (lifecycle, objects, control plane),
 // task_submission.cc (owner side: leases, push, replies, retries),
-// task_execution.cc (tasks pushed to this process) and ownership.cc
-// (borrower protocol, lineage reconstruction, memory summary).
+// actor_submission.cc (owner side of actors), task_execution.cc (tasks
+// pushed to this process), task_termination.cc (cancel, retries) and
+// ownership.cc (borrower protocol, lineage reconstruction, memory summary).
+// Components: PlasmaClient (plasma_client.h: the plasma channel, the mapped
+// store, the synchronous GCS calls; thread-safe, reached through plasma())
+// and one ActorState per actor called (actor_state.h, under mu_).
 // Invariants: a lease is returned exactly once; every task's return objects
 // become ready exactly once per execution (value, error, or cancellation; a
 // lineage re-run makes them pending and ready again); no frame that releases
@@ -175,8 +179,9 @@ class CoreWorker {
   const std::string& address() const { return opts_.listen_path; }
   JobID job_id() const { return job_id_; }
   const std::string& session_dir() const { return session_dir_; }
-  uint8_t* store_base() const { return plasma_.base(); }
-  uint64_t store_size() const { return plasma_.size(); }
+  // The plasma client: Get/Release/Lose, the mapped store (base, size) and
+  // the synchronous GCS calls (gcs()) need no CoreWorker state.
+  PlasmaClient& plasma() { return plasma_; }
 
   // ---- objects ----
   ObjectID NextPutId();
@@ -187,8 +192,6 @@ class CoreWorker {
   // allow_spill = false: the store answers OutOfMemory rather than spill.
   StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill = true);
   Status PlasmaSeal(const ObjectID& id, bool owned_put);
-  StatusOr<PlasmaView> PlasmaGet(const ObjectID& id);
-  void PlasmaRelease(const ObjectID& id);
   LookupResult TryGet(const ObjectID& id);
   // Emits kObjectReady for `id` once it is ready (at once if it already is).
   void Subscribe(const ObjectID& id, const std::string& owner_address);
@@ -212,16 +215,8 @@ class CoreWorker {
   // Borrower: the plasma copy of `id` is missing; ask its owner to recover it
   // (the local entry becomes pending; kObjectReady follows).
   void ReportLost(const ObjectID& id, const std::string& owner_address);
-  // Test hook: make the node's store lose its copy of `id` now.
-  Status LoseFromStore(const ObjectID& id);
   // JSON summary of every object this process knows (see ts/memory.ts).
   std::string MemorySummaryJson();
-  // Asks the CoreWorker listening on `socket_path` (another process) for its
-  // MemorySummaryJson; a blocking round trip (at most 30 s).
-  static StatusOr<std::string> QueryMemorySummary(const std::string& socket_path);
-  // The node's object store listing (the `store_objects` GCS call) read over
-  // the node server's socket, for `rayts memory`. Blocking, at most 30 s.
-  static StatusOr<std::string> QueryStoreObjects(const std::string& node_socket);
 
   // ---- tasks ----
   uint32_t RegisterTaskClass(TaskClass cls);
@@ -261,10 +256,6 @@ class CoreWorker {
   // The process is exiting on its own with `code`: tell every process that
   // pushes tasks to it (best effort, one non-blocking write each).
   void ReportExit(int code);
-  // Typed GCS calls answered synchronously: blocking round trips on the
-  // plasma channel (a named actor's registration must be known before the
-  // JS call returns).
-  gcs::GcsClient& gcs() { return plasma_.gcs(); }
 
   std::vector<Event> DrainEvents();
 

@@ -315,30 +315,12 @@ void CoreWorker::ReportLost(const ObjectID& id, const std::string& owner_address
   QueueToLocked(c, FinishFrame(fbb, proto::CreateGetObject(fbb, next_request_id_++, oid, /*lost=*/true)));
 }
 
-Status CoreWorker::LoseFromStore(const ObjectID& id) { return plasma_.Lose(id); }
 
 // ----------------------------------------------------------------- summary --
 
 std::string CoreWorker::MemorySummaryJson() {
   Guard lock(this);
   return MemorySummaryJsonLocked();
-}
-
-StatusOr<std::string> CoreWorker::QueryMemorySummary(const std::string& socket_path) {
-  BlockingChannel ch;
-  RAYTS_RETURN_IF_ERROR(ch.Connect(socket_path));
-  Fbb fbb(64);
-  auto frame = FinishFrame(fbb, proto::CreateMemorySummaryRequest(fbb, 1));
-  std::vector<uint64_t> storage;
-  const proto::Envelope* env;
-  RAYTS_RETURN_IF_ERROR(ch.Call(frame, proto::Body::MemorySummaryReply, &storage, &env));
-  return Str(env->body_as_MemorySummaryReply()->json());
-}
-
-StatusOr<std::string> CoreWorker::QueryStoreObjects(const std::string& node_socket) {
-  BlockingChannel ch;
-  RAYTS_RETURN_IF_ERROR(ch.Connect(node_socket));
-  return gcs::GcsClient(&ch).StoreObjectsJson();
 }
 
 std::string CoreWorker::MemorySummaryJsonLocked() {

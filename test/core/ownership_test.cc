@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/core_worker/core_worker.h"
+#include "core/core_worker/memory_query.h"
 #include "core/raylet/node_server.h"
 
 namespace rayts {
@@ -191,8 +192,8 @@ TEST_F(OwnershipTest, LostPutObjectIsNotRecomputable) {
   auto off = a_->PlasmaCreate(x, 128);
   ASSERT_TRUE(off.ok());
   ASSERT_TRUE(a_->PlasmaSeal(x, true).ok());
-  ASSERT_TRUE(a_->LoseFromStore(x).ok());
-  EXPECT_FALSE(a_->PlasmaGet(x).ok());
+  ASSERT_TRUE(a_->plasma().Lose(x).ok());
+  EXPECT_FALSE(a_->plasma().Get(x).ok());
   Status s = a_->Reconstruct(x);
   EXPECT_EQ(s.code(), StatusCode::kObjectLost);
   EXPECT_NE(s.message().find("ray.put"), std::string::npos);
@@ -204,11 +205,11 @@ TEST_F(OwnershipTest, MemorySummaryOfAnotherProcessOverItsSocket) {
   b_->AddLocalRef(x, a_->address());
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
-  auto json = CoreWorker::QueryMemorySummary(a_->address());
+  auto json = QueryMemorySummary(a_->address());
   ASSERT_TRUE(json.ok()) << json.status().ToString();
   EXPECT_NE(json->find(x.Hex()), std::string::npos);
   EXPECT_NE(json->find("\"borrowers\":1"), std::string::npos);
-  auto none = CoreWorker::QueryMemorySummary((dir_ / "sockets" / "nobody.sock").string());
+  auto none = QueryMemorySummary((dir_ / "sockets" / "nobody.sock").string());
   EXPECT_FALSE(none.ok());
 }
 
