@@ -406,15 +406,19 @@ describe('actor lifetime: detached', () => {
     await expect(make.remote('nodet', false)).rejects.toBeInstanceOf(ray.WorkerCrashedError);
     const det = await ray.getActor<{ ping(): string }>('det', { namespace: 'life' });
     expect(await det.ping.remote()).toBe('pong');
-    // the non-detached one died with its owner
-    let gone = false;
-    try {
-      const nodet = await ray.getActor<{ ping(): string }>('nodet', { namespace: 'life' });
-      await nodet.ping.remote();
-    } catch (e) {
-      gone = true;
-    }
-    expect(gone).toBe(true);
+    // the non-detached one died with its owner. The driver can see the
+    // owner's crash before the node server has processed that owner's
+    // disconnect (which ends its actors), so wait for it, bounded.
+    const nodetGone = async (): Promise<boolean> => {
+      try {
+        const nodet = await ray.getActor<{ ping(): string }>('nodet', { namespace: 'life' });
+        await ray.get(nodet.ping.remote(), { timeoutMs: 2000 });
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    expect(await eventually(nodetGone, 10_000)).toBe(true);
     // a non-owner can kill it
     ray.kill(det);
     await expect(det.ping.remote()).rejects.toBeInstanceOf(ray.ActorDiedError);
