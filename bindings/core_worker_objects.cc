@@ -10,7 +10,7 @@ namespace rayts::bindings {
 Napi::Value CoreWorkerWrap::PutInline(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  ObjectID id = core_->PutInlineNew(BytesOf(info[0]));
+  ObjectID id = core_->objects().PutInlineNew(BytesOf(info[0]));
   MaybeKick();  // nested refs staged for this put may register with their owners
   if (scratch_ && scratch_len_ >= ObjectID::kSize) {
     std::memcpy(scratch_, id.data(), ObjectID::kSize);
@@ -38,7 +38,7 @@ Napi::Value CoreWorkerWrap::PlasmaCreate(const Napi::CallbackInfo& info) {
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaCreate: bad object id"); return env.Undefined(); }
   // plasmaCreate(id, size, spill = true): spill = false fails rather than spill.
   const bool spill = info.Length() < 3 || !info[2].IsBoolean() || info[2].As<Napi::Boolean>().Value();
-  auto off = core_->PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()), spill);
+  auto off = core_->objects().PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()), spill);
   if (!off.ok()) { ThrowStatus(env, off.status()); return env.Undefined(); }
   return Napi::Number::New(env, static_cast<double>(*off));
 }
@@ -48,7 +48,7 @@ Napi::Value CoreWorkerWrap::PlasmaSeal(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "plasmaSeal: bad object id"); return env.Undefined(); }
-  Status s = core_->PlasmaSeal(id, info[1].ToBoolean());
+  Status s = core_->objects().PlasmaSeal(id, info[1].ToBoolean());
   if (!s.ok()) ThrowStatus(env, s);
   MaybeKick();
   return env.Undefined();
@@ -83,7 +83,7 @@ Napi::Value CoreWorkerWrap::TryGet(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "tryGet: bad object id"); return env.Undefined(); }
-  LookupResult r = core_->TryGet(id);
+  LookupResult r = core_->objects().TryGet(id);
   if (!r.known) return env.Null();
   if (!r.ready) return Napi::Boolean::New(env, false);
   if (r.is_error) {
@@ -101,7 +101,7 @@ Napi::Value CoreWorkerWrap::Subscribe(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "subscribe: bad object id"); return env.Undefined(); }
-  core_->Subscribe(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+  core_->objects().Subscribe(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
   MaybeKick();
   return env.Undefined();
 }
@@ -111,7 +111,7 @@ Napi::Value CoreWorkerWrap::AddLocalRef(const Napi::CallbackInfo& info) {
   if (!core_ || down_) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "addLocalRef: bad object id"); return env.Undefined(); }
-  core_->AddLocalRef(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+  core_->objects().AddLocalRef(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
   MaybeKick();  // a new borrowed ref registers with its owner
   return env.Undefined();
 }
@@ -139,7 +139,7 @@ Napi::Value CoreWorkerWrap::AddLocalRefs(const Napi::CallbackInfo& info) {
     uint32_t oi = index[i];
     refs.emplace_back(ObjectID::FromBytes(ids.Data() + i * ObjectID::kSize), oi < owners.size() ? owners[oi] : std::string());
   }
-  core_->AddLocalRefs(refs);
+  core_->objects().AddLocalRefs(refs);
   MaybeKick();  // new borrowed refs register with their owners
   return env.Undefined();
 }
@@ -181,7 +181,7 @@ Napi::Value CoreWorkerWrap::ReadyMask(const Napi::CallbackInfo& info) {
   std::vector<ObjectID> v(n);
   for (size_t i = 0; i < n; i++) v[i] = ObjectID::FromBytes(t.Data() + i * ObjectID::kSize);
   auto out = Napi::Uint8Array::New(env, n);
-  core_->ReadyMask(v, out.Data());
+  core_->objects().ReadyMask(v, out.Data());
   return out;
 }
 
@@ -195,7 +195,7 @@ Napi::Value CoreWorkerWrap::RemoveLocalRefs(const Napi::CallbackInfo& info) {
     ObjectID id;
     if (IdFromValue(a.Get(i), &id)) ids.push_back(id);
   }
-  core_->RemoveLocalRefs(ids);
+  core_->objects().RemoveLocalRefs(ids);
   MaybeKick();
   return env.Undefined();
 }
@@ -225,7 +225,7 @@ Napi::Value CoreWorkerWrap::StageNested(const Napi::CallbackInfo& info) {
       refs[i].slot = i < slots.ElementLength() ? static_cast<int>(slots[i]) : 0;
     }
   }
-  core_->StageNested(std::move(refs));
+  core_->borrowers().StageNested(std::move(refs));
   return env.Undefined();
 }
 
@@ -235,7 +235,7 @@ Napi::Value CoreWorkerWrap::Reconstruct(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "reconstruct: bad object id"); return env.Undefined(); }
-  Status s = core_->Reconstruct(id);
+  Status s = core_->tasks().Reconstruct(id);
   MaybeKick();
   if (!s.ok()) ThrowStatus(env, s);
   return env.Undefined();
@@ -246,7 +246,7 @@ Napi::Value CoreWorkerWrap::ReportLost(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!IdFromValue(info[0], &id)) { ThrowType(env, "reportLost: bad object id"); return env.Undefined(); }
-  core_->ReportLost(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
+  core_->objects().ReportLost(id, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string());
   MaybeKick();
   return env.Undefined();
 }

@@ -20,7 +20,7 @@ Napi::Value CoreWorkerWrap::RegisterTaskClass(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
     c.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
   if (info.Length() > 6 && info[6].IsString()) c.retry_exceptions = info[6].As<Napi::String>().Utf8Value();
-  return Napi::Number::New(env, core_->RegisterTaskClass(std::move(c)));
+  return Napi::Number::New(env, core_->submitter().RegisterTaskClass(std::move(c)));
 }
 
 // Writes the ids to the scratch buffer (returns undefined) or a new Buffer.
@@ -46,7 +46,7 @@ Napi::Value CoreWorkerWrap::CreateActor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   SubmitRequest req;
-  req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
+  req.cls = core_->submitter().GetTaskClass(info[0].ToNumber().Uint32Value());
   if (!req.cls) { ThrowType(env, "createActor: unknown class"); return env.Undefined(); }
   if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
   if (info.Length() > 2 && info[2].IsNumber()) req.max_concurrency = info[2].ToNumber().Int32Value();
@@ -60,7 +60,7 @@ Napi::Value CoreWorkerWrap::CreateActor(const Napi::CallbackInfo& info) {
   if (info.Length() > 7) req.detached = info[7].ToBoolean().Value();
   if (info.Length() > 8) req.release_cpu = info[8].ToBoolean().Value();
   ObjectID ready;
-  auto actor = core_->CreateActor(std::move(req), &ready);
+  auto actor = core_->actors().Create(std::move(req), &ready);
   MaybeKick();
   if (!actor.ok()) { ThrowStatus(env, actor.status()); return env.Undefined(); }
   return IdsOut(env, *actor, {ready});
@@ -71,7 +71,7 @@ Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   SubmitRequest req;
-  req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
+  req.cls = core_->submitter().GetTaskClass(info[0].ToNumber().Uint32Value());
   if (!req.cls) { ThrowType(env, "submitActorTask: unknown class"); return env.Undefined(); }
   if (!IdFromValue(info[1], &req.actor_id)) { ThrowType(env, "submitActorTask: bad actor id"); return env.Undefined(); }
   req.method = info[2].ToString();
@@ -79,7 +79,7 @@ Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   req.num_returns = info[4].ToNumber().Int32Value();
   if (info.Length() > 5 && info[5].IsNumber()) req.max_pending = info[5].ToNumber().Int32Value();
   std::vector<ObjectID> ids;
-  auto tid = core_->SubmitActorTask(std::move(req), &ids);
+  auto tid = core_->actors().Submit(std::move(req), &ids);
   MaybeKick();
   if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
   return IdsOut(env, *tid, ids);
@@ -92,7 +92,7 @@ Napi::Value CoreWorkerWrap::SetActorToken(const Napi::CallbackInfo& info) {
   ObjectID token;
   if (!IdFromValue(info[0], &actor)) { ThrowType(env, "setActorToken: bad actor id"); return env.Undefined(); }
   if (!IdFromValue(info[1], &token)) { ThrowType(env, "setActorToken: bad token id"); return env.Undefined(); }
-  core_->SetActorToken(actor, token);
+  core_->actors().SetToken(actor, token);
   return env.Undefined();
 }
 
@@ -101,7 +101,7 @@ Napi::Value CoreWorkerWrap::KillActor(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   TaskID actor;
   if (!IdFromValue(info[0], &actor)) { ThrowType(env, "killActor: bad actor id"); return env.Undefined(); }
-  core_->KillActor(actor, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("killed by ray.kill"),
+  core_->actors().Kill(actor, info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string("killed by ray.kill"),
                    info.Length() > 2 ? info[2].ToBoolean().Value() : true,
                    info.Length() > 3 ? info[3].ToBoolean().Value() : false);
   MaybeKick();
@@ -115,7 +115,7 @@ Napi::Value CoreWorkerWrap::SubmitTask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   SubmitRequest req;
-  req.cls = core_->GetTaskClass(info[0].ToNumber().Uint32Value());
+  req.cls = core_->submitter().GetTaskClass(info[0].ToNumber().Uint32Value());
   if (!req.cls) { ThrowType(env, "submitTask: unknown task class"); return env.Undefined(); }
   if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
   req.num_returns = info[2].ToNumber().Int32Value();
@@ -126,7 +126,7 @@ Napi::Value CoreWorkerWrap::SubmitTask(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::vector<ObjectID> ids;
-  auto tid = core_->SubmitTask(std::move(req), &ids);
+  auto tid = core_->submitter().Submit(std::move(req), &ids);
   MaybeKick();
   if (!tid.ok()) { ThrowStatus(env, tid.status()); return env.Undefined(); }
   return IdsOut(env, *tid, ids);  // JS reads the ids from its scratch buffer when they fit
@@ -137,7 +137,7 @@ Napi::Value CoreWorkerWrap::CancelTask(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   TaskID tid;
   if (!IdFromValue(info[0], &tid)) { ThrowType(env, "cancelTask: bad task id"); return env.Undefined(); }
-  Status s = core_->CancelTask(tid, info[1].ToBoolean(), info[2].ToBoolean());
+  Status s = core_->tasks().Cancel(tid, info[1].ToBoolean(), info[2].ToBoolean());
   MaybeKick();
   if (s.code() == StatusCode::kInvalidArgument) ThrowType(env, s.message());
   else if (!s.ok()) ThrowStatus(env, s);
@@ -157,7 +157,7 @@ Napi::Value CoreWorkerWrap::TaskDone(const Napi::CallbackInfo& info) {
       rets.push_back(ReturnFrom(r.Get(0u), r.Get(1u), r.Get(2u), r.Get(3u)));
     }
   }
-  core_->TaskDone(handle, std::move(rets), info.Length() > 2 && info[2].ToBoolean().Value(),
+  core_->receiver().TaskDone(handle, std::move(rets), info.Length() > 2 && info[2].ToBoolean().Value(),
                   info.Length() > 3 && info[3].ToBoolean().Value());
   MaybeKick();
   return env.Undefined();
@@ -167,7 +167,7 @@ Napi::Value CoreWorkerWrap::TaskDone(const Napi::CallbackInfo& info) {
 Napi::Value CoreWorkerWrap::ReportGeneratorItem(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_ || down_) return env.Undefined();
-  core_->ReportGeneratorItem(static_cast<uint64_t>(info[0].ToNumber().DoubleValue()),
+  core_->receiver().ReportGeneratorItem(static_cast<uint64_t>(info[0].ToNumber().DoubleValue()),
                              static_cast<int64_t>(info[1].ToNumber().DoubleValue()),
                              ReturnFrom(info[2], info[3], info[4], info[5]));
   MaybeKick();

@@ -103,11 +103,11 @@ Napi::Value CoreWorkerWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("workerId", core_->worker_id().Hex());
-  o.Set("nodeId", core_->node_id().Hex());
-  o.Set("jobId", Napi::Number::New(env, core_->job_id()));
-  o.Set("address", core_->address());
-  o.Set("sessionDir", core_->session_dir());
+  o.Set("workerId", core_->context().worker_id().Hex());
+  o.Set("nodeId", core_->context().node_id().Hex());
+  o.Set("jobId", Napi::Number::New(env, core_->context().job_id()));
+  o.Set("address", core_->context().address());
+  o.Set("sessionDir", core_->context().session_dir());
   o.Set("storeSize", Napi::Number::New(env, static_cast<double>(core_->plasma().size())));
   return o;
 }
@@ -127,7 +127,7 @@ Napi::Value CoreWorkerWrap::DrainEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   pending_->store(false);
   if (!core_) return Napi::Array::New(env, 0);
-  std::vector<Event> events = core_->DrainEvents();
+  std::vector<Event> events = core_->context().DrainEvents();
   return EventsToJs(env, events);
 }
 

@@ -65,7 +65,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::Value NextPutId(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
-    return IdToBuffer(env, core_->NextPutId());
+    return IdToBuffer(env, core_->objects().NextPutId());
   }
 
   // putInline(data) -> undefined: the new id is written to the scratch
@@ -150,7 +150,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::Value GcsActorCall(const Napi::CallbackInfo& info, bool kill);
 
   Napi::Value ReportExit(const Napi::CallbackInfo& info) {
-    if (core_ && !down_) core_->ReportExit(info[0].ToNumber().Int32Value());
+    if (core_ && !down_) core_->receiver().ReportExit(info[0].ToNumber().Int32Value());
     return info.Env().Undefined();
   }
 
@@ -173,7 +173,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::Value ReportGeneratorItem(const Napi::CallbackInfo& info);
 
   Napi::Value SetBlocked(const Napi::CallbackInfo& info) {
-    if (core_ && !down_) core_->SetBlocked(info[0].ToBoolean());
+    if (core_ && !down_) core_->receiver().SetBlocked(info[0].ToBoolean());
     MaybeKick();
     return info.Env().Undefined();
   }

@@ -27,6 +27,7 @@
 #define RELEASE(...) RAYTS_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define EXCLUDES(...) RAYTS_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define NO_THREAD_SAFETY_ANALYSIS RAYTS_THREAD_ANNOTATION(no_thread_safety_analysis)
+#define ASSERT_CAPABILITY(x) RAYTS_THREAD_ANNOTATION(assert_capability(x))
 
 namespace rayts {
 

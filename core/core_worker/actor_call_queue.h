@@ -7,7 +7,8 @@
 // with a reason. Modeled on the client queue of Ray's ActorTaskSubmitter.
 // Ownership: plain data; no callbacks, no I/O. Each ActorState (one per
 // actor this process calls) holds one; the CoreWorker drives it.
-// Thread safety: none. The CoreWorker calls every method under its mutex.
+// Thread safety: none. Its owner (ActorState, TaskReceiver) calls every
+// method under the core lock (worker_context.h).
 //
 // Two numbers per call:
 //   * seq: the per-caller submission number, 0, 1, 2, ... assigned by

@@ -9,7 +9,8 @@
 // ActorSchedulingQueue (ordered) and OutOfOrderActorSchedulingQueue.
 // Ownership: stores opaque 64-bit handles chosen by the owner (an index into
 // its own table of received calls); it never interprets them.
-// Thread safety: none. The CoreWorker calls every method under its mutex.
+// Thread safety: none. Its owner (ActorState, TaskReceiver) calls every
+// method under the core lock (worker_context.h).
 //
 // Ordering only when max_concurrency == 1. With max_concurrency > 1 (a
 // threaded or async actor) calls may run concurrently anyway, so order

@@ -4,17 +4,18 @@
 // here: restart budget, the constructor call re-pushed on a restart, its
 // by-ref arguments pinned for the actor's life) or borrowed (owned by another
 // process; its address comes from the GCS). It holds the actor's
-// ActorCallQueue (method calls in submission order) and its life: alive,
-// restarting, dead with a cause. The worker lease of the actor (the queued
-// constructor call, the lease itself, an outstanding lease request) is not
-// here: it is the scheduling-key state of `key` in the CoreWorker, shared
-// with normal tasks' lease handling. The pure decisions (may it restart,
-// how many resends a call gets, the ActorDiedError record) are methods here;
-// the CoreWorker's actor submission (actor_submission.cc) does the I/O.
-// Ownership: the CoreWorker owns every ActorState (CoreWorker::actors_, by
-// `key`); nothing else keeps a pointer across a release of its mutex.
-// Thread safety: none of its own; every access is under CoreWorker::mu_
-// (actors_ is GUARDED_BY it).
+// ActorCallQueue (method calls in submission order), its life (alive,
+// restarting, dead with a cause) and its worker lease: the lease itself
+// (one for the actor's life; a restart replaces it), an outstanding lease
+// request (owned) or GCS lookup (borrowed), and the queue of calls that go
+// ahead of the call queue (the constructor call, retried calls). The pure
+// decisions (may it restart, how many resends a call gets, the
+// ActorDiedError record) are methods here; the ActorTaskSubmitter does the
+// I/O.
+// Ownership: the ActorTaskSubmitter owns every ActorState (by `key`);
+// nothing else keeps a pointer across a release of the core lock.
+// Thread safety: none of its own; every access is under the core lock
+// (worker_context.h; the submitter's actors_ is GUARDED_BY it).
 // Invariants: `dead` is terminal and MarkDead records the first cause only;
 // num_restarts <= max_restarts unless max_restarts < 0 (forever); a borrowed
 // actor is never restarted from here (its owner does it); creation_arg_refs
@@ -22,13 +23,14 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/common/id.h"
 #include "core/core_worker/actor_call_queue.h"
-#include "core/core_worker/core_worker.h"
+#include "core/core_worker/task_records.h"
 
 namespace rayts {
 
@@ -65,7 +67,7 @@ struct ActorState {
   std::string DiedJson(const std::string& cause) const;
 
   const TaskID id;
-  const uint64_t key;            // its scheduling-key state (the worker lease) in the CoreWorker
+  const uint64_t key;            // its key in the submitter (and its tasks' PendingTask::key)
   const bool borrowed;           // owned by another process: address from the GCS
   bool dead = false;
   int max_restarts = 0;          // owned actors: -1 forever
@@ -81,6 +83,15 @@ struct ActorState {
   uint64_t epoch = 0;            // connections made to the actor so far
   std::string death_cause;
   std::string death_cause_record;  // JSON error record of a failed constructor
+
+  // Its worker lease.
+  std::vector<std::pair<std::string, double>> resources;  // the constructor's shape
+  std::deque<std::shared_ptr<PendingTask>> queue;  // sent before the call queue: the constructor call, retried calls
+  std::vector<std::shared_ptr<Lease>> leases;      // at most one not returned
+  int pending_requests = 0;                        // lease request (owned) or GCS lookup (borrowed) outstanding
+  uint64_t pending_request_id = 0;
+  bool cancel_sent = false;                        // CancelLeaseRequest sent for pending_request_id
+  std::unique_ptr<Timer> lookup_timer;             // borrowed: the next GCS lookup after a failed connect
 };
 
 }  // namespace rayts

@@ -13,7 +13,8 @@
 // Invariants: bytes() is the sum of the sizes of the entries held;
 // bytes() <= max_bytes after every Add; a parent's `dependents` counts the
 // held entries that name it.
-// Thread safety: not thread-safe; CoreWorker guards it with its mutex.
+// Thread safety: not thread-safe; its owner keeps it under the core lock
+// (worker_context.h).
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,8 @@
 // records that the value lives in the node's plasma store, or holds a
 // serialized error record (the task failed). Entries are erased when the
 // reference counter frees the object.
-// Thread safety: not thread-safe; CoreWorker guards it with its mutex.
+// Thread safety: not thread-safe; its owner keeps it under the core lock
+// (worker_context.h).
 #pragma once
 
 #include <memory>

@@ -18,7 +18,8 @@
 // Invariants: counts never go negative (a bad decrement is ignored and
 // counted in `bad_decrements()`); an entry is released exactly once; an owned
 // entry with a borrower is never released.
-// Thread safety: not thread-safe; CoreWorker guards it with its mutex.
+// Thread safety: not thread-safe; its owner keeps it under the core lock
+// (worker_context.h).
 #pragma once
 
 #include <functional>

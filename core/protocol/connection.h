@@ -28,14 +28,6 @@ namespace rayts {
 
 using UnixSocket = asio::local::stream_protocol::socket;
 
-// Wraps a finished body into a size-prefixed Envelope frame.
-template <typename T>
-flatbuffers::DetachedBuffer FinishFrame(flatbuffers::FlatBufferBuilder& fbb, flatbuffers::Offset<T> body) {
-  auto env = proto::CreateEnvelope(fbb, proto::BodyTraits<T>::enum_value, body.Union());
-  fbb.FinishSizePrefixed(env);
-  return fbb.Release();
-}
-
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using MessageHandler = std::function<void(const proto::Envelope&)>;

@@ -18,6 +18,15 @@
 
 namespace rayts {
 
+// Wraps a finished body into a size-prefixed Envelope frame.
+template <typename T>
+flatbuffers::DetachedBuffer FinishFrame(flatbuffers::FlatBufferBuilder& fbb, flatbuffers::Offset<T> body) {
+  auto env = proto::CreateEnvelope(fbb, proto::BodyTraits<T>::enum_value, body.Union());
+  fbb.FinishSizePrefixed(env);
+  return fbb.Release();
+}
+
+
 constexpr uint32_t kMaxFrameBytes = 256u << 20;  // 256 MiB; large values travel by plasma
 
 // Verifies one whole frame (length prefix included, 8-byte aligned); on

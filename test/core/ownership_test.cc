@@ -79,7 +79,7 @@ class OwnershipTest : public ::testing::Test {
     }
     return true;
   }
-  static bool Known(CoreWorker& w, const ObjectID& id) { return w.TryGet(id).known; }
+  static bool Known(CoreWorker& w, const ObjectID& id) { return w.objects().TryGet(id).known; }
 
   static inline int counter_ = 0;
   fs::path dir_;
@@ -88,70 +88,70 @@ class OwnershipTest : public ::testing::Test {
 };
 
 TEST_F(OwnershipTest, BorrowerKeepsObjectAliveAfterOwnerDropsItsHandles) {
-  ObjectID x = a_->PutInlineNew(Bytes("x"));
-  b_->AddLocalRef(x, a_->address());  // b deserialized a ref owned by a
+  ObjectID x = a_->objects().PutInlineNew(Bytes("x"));
+  b_->objects().AddLocalRef(x, a_->context().address());  // b deserialized a ref owned by a
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
-  a_->RemoveLocalRefs({x});
+  a_->objects().RemoveLocalRefs({x});
   Flush(*a_);
   EXPECT_TRUE(Known(*a_, x)) << "freed while a borrower holds it";
-  b_->RemoveLocalRefs({x});
+  b_->objects().RemoveLocalRefs({x});
   Flush(*b_);
   EXPECT_TRUE(Eventually([&] { return !Known(*a_, x); })) << "not freed after the borrower released it";
   EXPECT_EQ(a_->GetStats().bad_decrements, 0u);
 }
 
 TEST_F(OwnershipTest, NestedRefsHeldByThePutValueUntilItIsFreed) {
-  ObjectID inner = a_->PutInlineNew(Bytes("inner"));
-  a_->StageNested({NestedRefIn{inner, "", 0}});
-  ObjectID outer = a_->PutInlineNew(Bytes("outer holding inner"));
-  a_->RemoveLocalRefs({inner});
+  ObjectID inner = a_->objects().PutInlineNew(Bytes("inner"));
+  a_->borrowers().StageNested({NestedRefIn{inner, "", 0}});
+  ObjectID outer = a_->objects().PutInlineNew(Bytes("outer holding inner"));
+  a_->objects().RemoveLocalRefs({inner});
   EXPECT_TRUE(Known(*a_, inner)) << "the outer value holds it";
   // A borrower of the outer object, and then of the inner one (it
   // deserialized the outer value), keeps both after the owner lets go.
-  b_->AddLocalRef(outer, a_->address());
-  b_->AddLocalRef(inner, a_->address());
+  b_->objects().AddLocalRef(outer, a_->context().address());
+  b_->objects().AddLocalRef(inner, a_->context().address());
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, inner) == 1 && Borrowers(*a_, outer) == 1; }));
-  a_->RemoveLocalRefs({outer});
+  a_->objects().RemoveLocalRefs({outer});
   EXPECT_TRUE(Known(*a_, outer));
   EXPECT_TRUE(Known(*a_, inner));
-  b_->RemoveLocalRefs({outer});
+  b_->objects().RemoveLocalRefs({outer});
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return !Known(*a_, outer); }));
   EXPECT_TRUE(Known(*a_, inner)) << "b still borrows the inner object";
-  b_->RemoveLocalRefs({inner});
+  b_->objects().RemoveLocalRefs({inner});
   Flush(*b_);
   EXPECT_TRUE(Eventually([&] { return !Known(*a_, inner); }));
 }
 
 TEST_F(OwnershipTest, TransitiveBorrowerRegistersWithTheOwnerBeforeTheFirstReleases) {
-  ObjectID x = a_->PutInlineNew(Bytes("x"));
-  b_->AddLocalRef(x, a_->address());
+  ObjectID x = a_->objects().PutInlineNew(Bytes("x"));
+  b_->objects().AddLocalRef(x, a_->context().address());
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
-  a_->RemoveLocalRefs({x});
+  a_->objects().RemoveLocalRefs({x});
   // b passes x to c (nested in a task argument: b's task holds it), c
   // registers with a directly, and b releases right after.
-  c_->AddLocalRef(x, a_->address());
+  c_->objects().AddLocalRef(x, a_->context().address());
   Flush(*c_);
   // b's task ends when c's reply comes, which c sends once a acknowledged.
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 2; }));
-  b_->RemoveLocalRefs({x});
+  b_->objects().RemoveLocalRefs({x});
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
   EXPECT_TRUE(Known(*a_, x)) << "c's borrow must keep it";
-  c_->RemoveLocalRefs({x});
+  c_->objects().RemoveLocalRefs({x});
   Flush(*c_);
   EXPECT_TRUE(Eventually([&] { return !Known(*a_, x); }));
 }
 
 TEST_F(OwnershipTest, BorrowerDeathDropsItsCounts) {
-  ObjectID x = a_->PutInlineNew(Bytes("x"));
-  b_->AddLocalRef(x, a_->address());
+  ObjectID x = a_->objects().PutInlineNew(Bytes("x"));
+  b_->objects().AddLocalRef(x, a_->context().address());
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
-  a_->RemoveLocalRefs({x});
+  a_->objects().RemoveLocalRefs({x});
   EXPECT_TRUE(Known(*a_, x));
   b_->Shutdown();  // the borrower's process goes away without releasing
   b_.reset();
@@ -161,26 +161,26 @@ TEST_F(OwnershipTest, BorrowerDeathDropsItsCounts) {
 TEST_F(OwnershipTest, RemoveBorrowerWaitsForPendingRegistrations) {
   // b borrows x (owned by a) and, before a acknowledges, releases it: the
   // RemoveBorrower goes out after the ack, so a never sees a negative count.
-  ObjectID x = a_->PutInlineNew(Bytes("x"));
-  b_->AddLocalRef(x, a_->address());
-  b_->RemoveLocalRefs({x});
+  ObjectID x = a_->objects().PutInlineNew(Bytes("x"));
+  b_->objects().AddLocalRef(x, a_->context().address());
+  b_->objects().RemoveLocalRefs({x});
   Flush(*b_);
-  a_->RemoveLocalRefs({x});
+  a_->objects().RemoveLocalRefs({x});
   EXPECT_TRUE(Eventually([&] { return !Known(*a_, x); }));
   EXPECT_EQ(a_->GetStats().bad_decrements, 0u);
 }
 
 TEST_F(OwnershipTest, GetFromADeadOwnerFailsWithOwnerDied) {
-  ObjectID x = b_->PutInlineNew(Bytes("x"));
-  std::string owner = b_->address();
-  a_->AddLocalRef(x, owner);
+  ObjectID x = b_->objects().PutInlineNew(Bytes("x"));
+  std::string owner = b_->context().address();
+  a_->objects().AddLocalRef(x, owner);
   Flush(*a_);
   b_->Shutdown();
   b_.reset();
-  a_->Subscribe(x, owner);
+  a_->objects().Subscribe(x, owner);
   Flush(*a_);
-  ASSERT_TRUE(Eventually([&] { return a_->TryGet(x).ready; }));
-  auto r = a_->TryGet(x);
+  ASSERT_TRUE(Eventually([&] { return a_->objects().TryGet(x).ready; }));
+  auto r = a_->objects().TryGet(x);
   ASSERT_TRUE(r.is_error);
   EXPECT_NE(r.data->find("OwnerDiedError"), std::string::npos);
   EXPECT_NE(r.data->find(x.Hex()), std::string::npos);
@@ -188,24 +188,24 @@ TEST_F(OwnershipTest, GetFromADeadOwnerFailsWithOwnerDied) {
 }
 
 TEST_F(OwnershipTest, LostPutObjectIsNotRecomputable) {
-  ObjectID x = a_->NextPutId();
-  auto off = a_->PlasmaCreate(x, 128);
+  ObjectID x = a_->objects().NextPutId();
+  auto off = a_->objects().PlasmaCreate(x, 128);
   ASSERT_TRUE(off.ok());
-  ASSERT_TRUE(a_->PlasmaSeal(x, true).ok());
+  ASSERT_TRUE(a_->objects().PlasmaSeal(x, true).ok());
   ASSERT_TRUE(a_->plasma().Lose(x).ok());
   EXPECT_FALSE(a_->plasma().Get(x).ok());
-  Status s = a_->Reconstruct(x);
+  Status s = a_->tasks().Reconstruct(x);
   EXPECT_EQ(s.code(), StatusCode::kObjectLost);
   EXPECT_NE(s.message().find("ray.put"), std::string::npos);
   EXPECT_NE(s.message().find(x.Hex()), std::string::npos);
 }
 
 TEST_F(OwnershipTest, MemorySummaryOfAnotherProcessOverItsSocket) {
-  ObjectID x = a_->PutInlineNew(Bytes("x"));
-  b_->AddLocalRef(x, a_->address());
+  ObjectID x = a_->objects().PutInlineNew(Bytes("x"));
+  b_->objects().AddLocalRef(x, a_->context().address());
   Flush(*b_);
   ASSERT_TRUE(Eventually([&] { return Borrowers(*a_, x) == 1; }));
-  auto json = QueryMemorySummary(a_->address());
+  auto json = QueryMemorySummary(a_->context().address());
   ASSERT_TRUE(json.ok()) << json.status().ToString();
   EXPECT_NE(json->find(x.Hex()), std::string::npos);
   EXPECT_NE(json->find("\"borrowers\":1"), std::string::npos);

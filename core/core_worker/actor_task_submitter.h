@@ -1,0 +1,108 @@
+// ActorTaskSubmitter: the owner/caller side of actors (Ray's
+// ActorTaskSubmitter): creation, method calls in submission order, restarts,
+// death and kill.
+//
+// Role: CreateActor leases a worker for the actor's whole life and pushes
+// the constructor call; method calls then go to that worker in submission
+// order through the actor's ActorCallQueue (actor_call_queue.h), each with
+// its send number, so the executor runs them in order (TaskReceiver). An
+// owned actor whose worker dies is restarted while maxRestarts allows: a
+// new lease, the constructor again, then the calls cut off (resent while
+// maxTaskRetries allows) and the queued ones. A handle to an actor owned
+// elsewhere (borrowed) asks the GCS where it lives and connects there. A
+// dead actor fails its calls with ActorDiedError and its cause. The last
+// handle gone (the actor's token released everywhere) ends it once idle.
+// Ownership: owned by the CoreWorker; owns every ActorState (by key) and so
+// every actor lease. The task records belong to the TaskManager.
+// Thread safety: Create/Submit/Kill/SetToken take the core lock
+// (worker_context.h); *Locked methods require it. Link, timer and post
+// handlers run with it held (transport.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/core_worker/actor_state.h"
+#include "core/core_worker/object_manager.h"
+#include "core/core_worker/reference_counter.h"
+#include "core/core_worker/task_manager.h"
+#include "core/core_worker/task_records.h"
+#include "core/core_worker/transport.h"
+#include "core/core_worker/worker_context.h"
+#include "core/gcs/gcs_client.h"
+
+namespace rayts {
+
+class ActorTaskSubmitter {
+ public:
+  struct Stats {
+    size_t queued = 0, inflight = 0, leases = 0;
+  };
+  ActorTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects,
+                     ReferenceCounter* refs)
+      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), refs_(refs) {}
+
+  // `req.actor_id` may be preset (the caller registered it with the GCS).
+  StatusOr<TaskID> Create(SubmitRequest req, ObjectID* ready_id);
+  StatusOr<TaskID> Submit(SubmitRequest req, std::vector<ObjectID>* return_ids);
+  // no_restart = false restarts the actor if its maxRestarts allows.
+  // when_idle: end it once no call is queued or running (last handle gone).
+  void Kill(const TaskID& actor_id, const std::string& cause, bool no_restart = true, bool when_idle = false);
+  // `token` is an object this process owns that every handle to the actor
+  // holds, here and (as a borrowed ref) in other processes. When it is
+  // released everywhere, no handle is left: the actor ends once idle
+  // (Ray: an actor dies with its last handle). Not called for detached actors.
+  void SetToken(const TaskID& actor_id, const ObjectID& token);
+
+  // A call (or the constructor) whose arguments are ready.
+  void EnqueueLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  void RequeueFrontLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  void RemoveQueuedLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  // The call finished: it leaves its actor's call queue.
+  void CallRepliedLocked(const PendingTask& t) REQUIRES(core_lock);
+  // A LeaseReply from the node; false when the request is not one of ours.
+  bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
+  // A GCS reply; false when it does not answer one of our actor lookups.
+  bool OnGcsReplyLocked(uint64_t request_id, const proto::Envelope& env) REQUIRES(core_lock);
+  // An owned object was released everywhere: if it is an actor's token, the
+  // actor ends once idle (the kill runs after the current handler).
+  void OnOwnedReleasedLocked(const ObjectID& id) REQUIRES(core_lock);
+  Stats GetStatsLocked() const REQUIRES(core_lock);
+
+ private:
+  using Inflight = TaskMap;
+  ActorState& NewActorLocked(const TaskID& actor, bool borrowed) REQUIRES(core_lock);
+  void KillLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) REQUIRES(core_lock);
+  void DispatchLocked(ActorState& a) REQUIRES(core_lock);
+  void RequestLeaseLocked(ActorState& a) REQUIRES(core_lock);
+  bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
+  void ConnectedLocked(ActorState& a) REQUIRES(core_lock);
+  void TakeFailuresLocked(ActorState& a) REQUIRES(core_lock);
+  void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply& r) REQUIRES(core_lock);
+  void ReturnLeaseLocked(ActorState& a, const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(core_lock);
+  void OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(core_lock);
+  void WorkerLostLocked(ActorState& a, Inflight inflight, const std::string& cause) REQUIRES(core_lock);
+  void BorrowedLostLocked(ActorState& a, const std::string& cause) REQUIRES(core_lock);
+  void SubmitCreationLocked(ActorState& a) REQUIRES(core_lock);
+  void AskAddressLocked(ActorState& a) REQUIRES(core_lock);
+  void OnAddressLocked(ActorState& a, const StatusOr<gcs::ActorLocation>& where) REQUIRES(core_lock);
+  void DiedLocked(ActorState& a, const std::string& cause) REQUIRES(core_lock);
+  bool IdleLocked(const ActorState& a) const REQUIRES(core_lock);
+  void MaybeEndIdleLocked(ActorState& a) REQUIRES(core_lock);
+  ActorState* FindLocked(uint64_t key) REQUIRES(core_lock);
+
+  WorkerContext& ctx_;
+  Transport& transport_;
+  TaskManager& tasks_;
+  ObjectManager& objects_;
+  ReferenceCounter* const refs_ PT_GUARDED_BY(core_lock);
+  // The actors this process calls (owned or borrowed), by key.
+  std::unordered_map<uint64_t, std::unique_ptr<ActorState>> actors_ GUARDED_BY(core_lock);
+  std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(core_lock);  // request id -> actor key
+  std::unordered_map<uint64_t, uint64_t> lookups_ GUARDED_BY(core_lock);         // GCS request id -> actor key
+  std::unordered_map<ObjectID, TaskID, IdHash> tokens_ GUARDED_BY(core_lock);    // handle token -> owned actor
+};
+
+}  // namespace rayts

@@ -1,0 +1,235 @@
+#include "core/core_worker/normal_task_submitter.h"
+
+#include <algorithm>
+
+#include "core/common/error_record.h"
+#include "core/core_worker/task_frames.h"
+#include "core/core_worker/wire.h"
+
+namespace rayts {
+
+using namespace wire;  // NOLINT: file-local wire helpers
+
+uint32_t NormalTaskSubmitter::RegisterTaskClass(TaskClass cls) {
+  cls.scheduling_key = KeyOf(cls);
+  CoreGuard lock(ctx_);
+  classes_.push_back(std::make_shared<const TaskClass>(std::move(cls)));
+  return static_cast<uint32_t>(classes_.size() - 1);
+}
+
+std::shared_ptr<const TaskClass> NormalTaskSubmitter::GetTaskClass(uint32_t id) {
+  CoreGuard lock(ctx_);
+  return id < classes_.size() ? classes_[id] : nullptr;
+}
+
+StatusOr<TaskID> NormalTaskSubmitter::Submit(SubmitRequest req, std::vector<ObjectID>* return_ids) {
+  CoreGuard lock(ctx_);
+  if (!req.cls || ctx_.shutting_down) {
+    tasks_.DiscardStagedLocked();  // refused: nothing holds this call's nested refs
+    if (!req.cls) return Status::InvalidArgument("SubmitTask: unknown task class");
+    return Status::Disconnected("rayts is shutting down");
+  }
+  uint64_t key = req.cls->scheduling_key;
+  auto t = tasks_.NewTaskLocked(std::move(req), key, return_ids);
+  tasks_.AddLocked(t);
+  tasks_.ScheduleLocked(t);
+  return t->task_id;
+}
+
+NormalTaskSubmitter::KeyState& NormalTaskSubmitter::KeyFor(const std::shared_ptr<PendingTask>& t) {
+  auto& ks = keys_[t->key];
+  if (!ks) {
+    ks = std::make_unique<KeyState>();
+    ks->key = t->key;
+    ks->resources = t->req.cls->resources;
+  }
+  return *ks;
+}
+
+void NormalTaskSubmitter::EnqueueLocked(const std::shared_ptr<PendingTask>& t) {
+  KeyState& ks = KeyFor(t);
+  ks.queue.push_back(t);
+  DispatchLocked(ks);
+}
+
+void NormalTaskSubmitter::RequeueFrontLocked(const std::shared_ptr<PendingTask>& t) { KeyFor(t).queue.push_front(t); }
+
+void NormalTaskSubmitter::RemoveQueuedLocked(const std::shared_ptr<PendingTask>& t) {
+  auto kit = keys_.find(t->key);
+  if (kit == keys_.end()) return;
+  auto& q = kit->second->queue;
+  q.erase(std::remove(q.begin(), q.end(), t), q.end());
+}
+
+void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
+  // One task per worker while the node has room for more workers of this
+  // shape, or while tasks of this key are not known to be short.
+  bool pipeline = ks.spare_hint <= 0 && ks.avg_roundtrip_us >= 0 && ks.avg_roundtrip_us < kPipelineBelowUs;
+  size_t cap = pipeline ? kMaxInflightPerLease : 1;
+  for (auto& lease : ks.leases) {
+    if (lease->returned) continue;
+    while (!ks.queue.empty() && lease->inflight.size() < cap) {
+      auto t = ks.queue.front();
+      ks.queue.pop_front();
+      PushOnLease(lease, t, transport_.Now(), ctx_, objects_.store());
+    }
+  }
+  if (!ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
+  if (ks.queue.empty() && ks.pending_requests > 0 && !ks.cancel_sent) {
+    // Nothing left to run: withdraw the outstanding lease request (once).
+    ks.cancel_sent = true;
+    Fbb fbb(64);
+    transport_.SendToNode(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
+  }
+}
+
+void NormalTaskSubmitter::RequestLeaseLocked(KeyState& ks) {
+  uint64_t req_id = ctx_.NextRequestId();
+  ks.pending_requests++;
+  ks.pending_request_id = req_id;
+  ks.cancel_sent = false;
+  lease_requests_[req_id] = ks.key;
+  // Retriable: the memory monitor kills such workers first.
+  bool retriable = !ks.queue.empty() && ks.queue.front()->retries_left != 0;
+  transport_.SendToNode(LeaseRequestFrame(req_id, ks.key, ks.resources, false, false, retriable));
+}
+
+bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
+  auto it = lease_requests_.find(r.request_id());
+  if (it == lease_requests_.end()) return false;
+  uint64_t key = it->second;
+  lease_requests_.erase(it);
+  auto kit = keys_.find(key);
+  if (kit == keys_.end()) return true;
+  KeyState& ks = *kit->second;
+  ks.pending_requests--;
+  if (r.code() != 0) {
+    if (static_cast<StatusCode>(r.code()) == StatusCode::kCancelled) {
+      DispatchLocked(ks);
+      return true;
+    }
+    // Infeasible or failed: every queued task of this shape fails now.
+    std::string json = ErrorRecordJson(
+        ErrorKind::kSystem,
+        r.code() == static_cast<int>(StatusCode::kInfeasible) ? "InfeasibleResourceError" : "RaySystemError",
+        Str(r.message()));
+    auto queue = std::move(ks.queue);
+    ks.queue.clear();
+    for (auto& t : queue) tasks_.FailLocked(t, json);
+    return true;
+  }
+  ks.spare_hint = r.spare();
+  auto lease = std::make_shared<Lease>();
+  lease->lease_id = r.lease_id();
+  lease->worker_id = IdFrom<WorkerID>(r.worker_id());
+  lease->address = Str(r.worker_address());
+  lease->key = key;
+  if (!ConnectLeaseLocked(lease)) {
+    ReturnLeaseLocked(lease, true);
+    DispatchLocked(ks);
+    return true;
+  }
+  ks.leases.push_back(lease);
+  DispatchLocked(ks);
+  MaybeReturnLeaseLocked(lease);
+  return true;
+}
+
+bool NormalTaskSubmitter::ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) {
+  bool ok = ConnectLease(
+      lease, transport_, ctx_, tasks_,
+      [this](const std::shared_ptr<Lease>& l, const proto::PushTaskReply& r) {
+        ctx_.AssertHeld();
+        OnPushReplyLocked(l, r);
+      },
+      [this](const std::shared_ptr<Lease>& l, const Status& s) {
+        ctx_.AssertHeld();
+        OnLeaseClosedLocked(l, s);
+      });
+  if (ok) lease->idle_timer = transport_.NewTimer();
+  return ok;
+}
+
+void NormalTaskSubmitter::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply& r) {
+  auto it = lease->inflight.find(IdFrom<TaskID>(r.task_id()));
+  if (it == lease->inflight.end()) return;
+  auto t = it->second;
+  lease->inflight.erase(it);
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end()) {
+    double us = std::chrono::duration<double, std::micro>(transport_.Now() - t->pushed_at).count();
+    double& avg = kit->second->avg_roundtrip_us;
+    avg = avg < 0 ? us : 0.8 * avg + 0.2 * us;
+  }
+  tasks_.HandleReplyLocked(t, r, nullptr);
+  kit = keys_.find(lease->key);
+  if (kit != keys_.end()) DispatchLocked(*kit->second);
+  MaybeReturnLeaseLocked(lease);
+}
+
+void NormalTaskSubmitter::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
+  if (lease->returned || !lease->inflight.empty()) return;
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end() && !kit->second->queue.empty()) return;
+  uint64_t epoch = ++lease->idle_epoch;
+  std::weak_ptr<Lease> weak = lease;
+  lease->idle_timer->Arm(kLeaseIdleReturn, [this, weak, epoch] {
+    ctx_.AssertHeld();
+    auto l = weak.lock();
+    if (l && l->idle_epoch == epoch && l->inflight.empty()) ReturnLeaseLocked(l, false);
+  });
+}
+
+void NormalTaskSubmitter::ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) {
+  if (lease->returned) return;
+  ReturnLease(*lease, transport_, worker_exiting);
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end()) {
+    auto& v = kit->second->leases;
+    v.erase(std::remove(v.begin(), v.end(), lease), v.end());
+  }
+}
+
+void NormalTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) {
+  if (ctx_.shutting_down) return;
+  lease->returned = true;
+  auto kit = keys_.find(lease->key);
+  if (kit != keys_.end()) {
+    auto& v = kit->second->leases;
+    v.erase(std::remove(v.begin(), v.end(), lease), v.end());
+  }
+  auto inflight = std::move(lease->inflight);
+  lease->inflight.clear();
+  for (auto& [tid, t] : inflight) {
+    t->lease.reset();
+    const std::string& name = t->req.cls->name;
+    if (t->cancelled) {
+      tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kCancelled, "TaskCancelledError",
+                                           "task " + name + " (" + tid.Hex() + ") was cancelled"));
+    } else if (tasks_.RetryLocked(t)) {
+      // back at the front of its key's queue, for another worker
+    } else if (!lease->oom_message.empty()) {
+      tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kOom, "OutOfMemoryError",
+                                           "task " + name + " (" + tid.Hex() + ") failed after " +
+                                               std::to_string(t->attempt + 1) + " attempt(s): " + lease->oom_message));
+    } else {
+      tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kWorkerCrashed, "WorkerCrashedError",
+                                           "the worker running task " + name + " died unexpectedly (" + s.message() +
+                                               "); retries exhausted"));
+    }
+  }
+  kit = keys_.find(lease->key);
+  if (kit != keys_.end()) DispatchLocked(*kit->second);
+}
+
+NormalTaskSubmitter::Stats NormalTaskSubmitter::GetStatsLocked() const {
+  Stats s;
+  for (auto& [k, ks] : keys_) {
+    s.queued += ks->queue.size();
+    s.leases += ks->leases.size();
+    for (auto& l : ks->leases) s.inflight += l->inflight.size();
+  }
+  return s;
+}
+
+}  // namespace rayts

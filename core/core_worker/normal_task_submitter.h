@@ -1,0 +1,98 @@
+// NormalTaskSubmitter: the owner side of normal (non-actor) tasks: worker
+// leases per scheduling key, direct push to the leased workers, replies,
+// lease reuse and return (Ray's NormalTaskSubmitter).
+//
+// Role: tasks of one scheduling key (function + resource shape) share a
+// queue and the leases granted for that shape. A ready task (its arguments
+// computed) queues under its key; Dispatch pushes queued tasks to the
+// key's leased workers: one per worker while the node has room for more
+// workers of this shape or while the key's tasks are not known to be short,
+// up to kMaxInflightPerLease per worker when they are (round trip below
+// kPipelineBelowUs). A queue with no lease request outstanding asks the
+// node for one (RequestWorkerLease); an empty queue withdraws it
+// (CancelLeaseRequest). A lease with nothing in flight and nothing queued
+// goes back to the node after kLeaseIdleReturn. A worker that dies fails or
+// retries (maxRetries) what was in flight on it; an infeasible or failed
+// lease request fails the whole queue of its key.
+// Ownership: owned by the CoreWorker; holds its key states and their leases.
+// The task records belong to the TaskManager.
+// Thread safety: RegisterTaskClass/GetTaskClass/Submit take the core lock
+// (worker_context.h); *Locked methods require it. Link and timer handlers
+// run with it held (transport.h).
+// Invariants: a lease is returned exactly once (ReturnLease); a task is in
+// at most one of: its key's queue, one lease's in-flight map.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/core_worker/object_manager.h"
+#include "core/core_worker/task_manager.h"
+#include "core/core_worker/task_records.h"
+#include "core/core_worker/transport.h"
+#include "core/core_worker/worker_context.h"
+
+namespace rayts {
+
+class NormalTaskSubmitter {
+ public:
+  struct Stats {
+    size_t queued = 0, inflight = 0, leases = 0;
+  };
+  NormalTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects)
+      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects) {}
+
+  // What every task of one remote function (with one option set) shares:
+  // registered once, referenced by id on each submit.
+  uint32_t RegisterTaskClass(TaskClass cls);
+  std::shared_ptr<const TaskClass> GetTaskClass(uint32_t id);
+  StatusOr<TaskID> Submit(SubmitRequest req, std::vector<ObjectID>* return_ids);
+
+  // A task whose arguments are ready joins its key's queue.
+  void EnqueueLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  // A retried task goes first.
+  void RequeueFrontLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  void RemoveQueuedLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  // A LeaseReply from the node; false when the request is not one of ours.
+  bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
+  Stats GetStatsLocked() const REQUIRES(core_lock);
+
+ private:
+  struct KeyState {
+    uint64_t key = 0;
+    std::vector<std::pair<std::string, double>> resources;
+    std::deque<std::shared_ptr<PendingTask>> queue;
+    std::vector<std::shared_ptr<Lease>> leases;
+    int pending_requests = 0;
+    uint64_t pending_request_id = 0;
+    bool cancel_sent = false;  // CancelLeaseRequest already sent for pending_request_id
+    int spare_hint = 1;        // workers of this shape the node could still start (its last grant said)
+    // Round trip (push -> reply) of recent tasks, EWMA in microseconds; < 0
+    // until the first reply. Pipelining several tasks per worker only pays
+    // for short tasks: a long one would hold the tasks queued behind it.
+    double avg_roundtrip_us = -1;
+  };
+
+  KeyState& KeyFor(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  void DispatchLocked(KeyState& ks) REQUIRES(core_lock);
+  void RequestLeaseLocked(KeyState& ks) REQUIRES(core_lock);
+  bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
+  void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply& r) REQUIRES(core_lock);
+  void MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
+  void ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(core_lock);
+  void OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(core_lock);
+
+  WorkerContext& ctx_;
+  Transport& transport_;
+  TaskManager& tasks_;
+  ObjectManager& objects_;
+  std::vector<std::shared_ptr<const TaskClass>> classes_ GUARDED_BY(core_lock);
+  std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_ GUARDED_BY(core_lock);
+  std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(core_lock);  // request id -> key
+};
+
+}  // namespace rayts

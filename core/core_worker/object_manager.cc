@@ -1,0 +1,294 @@
+#include "core/core_worker/object_manager.h"
+
+#include "core/common/error_record.h"
+#include "core/core_worker/wire.h"
+
+namespace rayts {
+
+using namespace wire;  // NOLINT: file-local wire helpers
+
+// ------------------------------------------------------------------ puts --
+
+ObjectID ObjectManager::NextPutId() {
+  CoreGuard lock(ctx_);
+  return ctx_.NextPutId();
+}
+
+void ObjectManager::PutOwnedLocked(const ObjectID& id, std::shared_ptr<const std::string> data) {
+  refs_->AddOwned(id, 1);
+  uint64_t size = data ? data->size() : 0;
+  store_.Put(id, std::move(data), false, false, size);
+  if (borrowers_.HasStagedLocked()) borrowers_.HoldNestedLocked(borrowers_.TakeStagedLocked(), &id, nullptr);
+}
+
+ObjectID ObjectManager::PutInlineNew(std::shared_ptr<const std::string> data) {
+  CoreGuard lock(ctx_);
+  ObjectID id = ctx_.NextPutId();
+  PutOwnedLocked(id, std::move(data));
+  return id;
+}
+
+void ObjectManager::PutInline(const ObjectID& id, std::shared_ptr<const std::string> data) {
+  CoreGuard lock(ctx_);
+  PutOwnedLocked(id, std::move(data));
+}
+
+StatusOr<uint64_t> ObjectManager::PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill) {
+  if (!plasma_) return Status::Disconnected("no object store connection");
+  auto offset = plasma_->Create(id, size, allow_spill);
+  if (!offset.ok()) return offset.status();
+  CoreGuard lock(ctx_);
+  creating_sizes_[id] = size;
+  return offset;
+}
+
+Status ObjectManager::PlasmaSeal(const ObjectID& id, bool owned_put) {
+  Status sealed = plasma_ ? plasma_->Seal(id) : Status::Disconnected("no object store connection");
+  CoreGuard lock(ctx_);
+  if (!sealed.ok()) {
+    creating_sizes_.erase(id);
+    if (owned_put) borrowers_.ClearStagedLocked();  // the put failed: nothing holds its nested refs
+    return sealed;
+  }
+  uint64_t size = 0;
+  if (auto it = creating_sizes_.find(id); it != creating_sizes_.end()) {
+    size = it->second;
+    creating_sizes_.erase(it);
+  }
+  if (owned_put) {
+    refs_->AddOwned(id, 1);
+    store_.Put(id, nullptr, true, false, size);
+    if (borrowers_.HasStagedLocked()) borrowers_.HoldNestedLocked(borrowers_.TakeStagedLocked(), &id, nullptr);
+  }
+  return Status::OK();
+}
+
+// ----------------------------------------------------------------- reads --
+
+LookupResult ObjectManager::TryGet(const ObjectID& id) {
+  CoreGuard lock(ctx_);
+  LookupResult r;
+  const StoredObject* o = store_.Find(id);
+  if (!o) return r;
+  r.known = true;
+  r.ready = o->ready;
+  r.in_plasma = o->in_plasma;
+  r.is_error = o->is_error;
+  r.data = o->data;
+  r.size = o->size;
+  return r;
+}
+
+void ObjectManager::ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out) {
+  CoreGuard lock(ctx_);
+  for (size_t i = 0; i < ids.size(); i++) {
+    const StoredObject* o = store_.Find(ids[i]);
+    out[i] = o && o->ready ? 1 : 0;
+  }
+}
+
+void ObjectManager::Subscribe(const ObjectID& id, const std::string& owner_address) {
+  CoreGuard lock(ctx_);
+  const StoredObject* o = store_.Find(id);
+  if (o && o->ready) {
+    Event e{Event::Type::kObjectReady};
+    e.object_id = id;
+    ctx_.Emit(std::move(e));
+    return;
+  }
+  js_subscribed_.insert(id);
+  if (ctx_.IsSelf(owner_address)) {
+    if (!o && !refs_->Has(id)) {
+      StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLostError",
+                                           "object " + id.Hex() + " was already freed by its owner", id.Hex()));
+    }
+    return;
+  }
+  if (!borrowed_fetching_.insert(id).second) return;
+  auto link = borrowers_.LinkToLocked(owner_address);
+  if (!link) {
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
+                                         "the owner of object " + id.Hex() + " (" + owner_address +
+                                             ") is unreachable: it has died",
+                                         id.Hex()));
+    return;
+  }
+  Fbb fbb(128);
+  auto oid = IdBytes(fbb, id);
+  link->Send(FinishFrame(fbb, proto::CreateGetObject(fbb, ctx_.NextRequestId(), oid)));
+}
+
+// ------------------------------------------------------------- local refs --
+
+void ObjectManager::AddLocalRefLocked(const ObjectID& id, const std::string& owner_address) {
+  std::string owner = owner_address == ctx_.address() ? std::string() : owner_address;
+  if (refs_->AddLocal(id, owner)) borrowers_.RegisterBorrowLocked(id, owner);
+}
+
+void ObjectManager::AddLocalRef(const ObjectID& id, const std::string& owner_address) {
+  CoreGuard lock(ctx_);
+  AddLocalRefLocked(id, owner_address);
+}
+
+void ObjectManager::AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs) {
+  CoreGuard lock(ctx_);
+  for (auto& [id, owner_address] : refs) AddLocalRefLocked(id, owner_address);
+}
+
+void ObjectManager::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
+  CoreGuard lock(ctx_);
+  for (auto& id : ids) refs_->RemoveLocal(id);
+}
+
+void ObjectManager::OnReleasedLocked(const ObjectID& id, const ReferenceCounter::Ref& ref) {
+  const StoredObject* o = store_.Find(id);
+  if (ref.owned && o && o->in_plasma) transport_.SendToNode(PlasmaClient::DeleteFrame(id));
+  if (ref.owned && hooks_.on_owned_released) hooks_.on_owned_released(id);
+  borrowers_.ReleaseLocked(id, ref);
+  store_.Erase(id);
+  js_subscribed_.erase(id);
+}
+
+// ---------------------------------------------------------------- results --
+
+void ObjectManager::PutErrorLocked(const ObjectID& id, const std::shared_ptr<const std::string>& data) {
+  store_.Put(id, data, false, true, data->size());
+  ObjectReadyLocked(id);
+}
+
+void ObjectManager::StoreErrorLocked(const ObjectID& id, const std::string& json) {
+  PutErrorLocked(id, std::make_shared<const std::string>(json));
+}
+
+void ObjectManager::StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret) {
+  bool in_plasma = ret->in_plasma();
+  if (ret->nested() && ret->nested()->size() > 0) borrowers_.AdoptNestedLocked(id, refs_->Has(id), ret);
+  if (!refs_->Has(id)) {
+    // Every handle was dropped while the task ran: free the value at once.
+    if (in_plasma) transport_.SendToNode(PlasmaClient::DeleteFrame(id));
+    return;
+  }
+  std::shared_ptr<const std::string> data;
+  if (ret->data()) {
+    data = std::make_shared<const std::string>(reinterpret_cast<const char*>(ret->data()->data()), ret->data()->size());
+  }
+  store_.Put(id, std::move(data), in_plasma, ret->is_error(), ret->size());
+  ObjectReadyLocked(id);
+}
+
+void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
+  if (js_subscribed_.erase(id)) {
+    Event e{Event::Type::kObjectReady};
+    e.object_id = id;
+    ctx_.Emit(std::move(e));
+  }
+  auto rw = remote_waiters_.find(id);
+  if (rw != remote_waiters_.end()) {
+    const StoredObject* o = store_.Find(id);
+    for (auto& [link, req] : rw->second) {
+      Fbb fbb(256);
+      ReturnValue v;
+      if (o) {
+        v.data = o->data;
+        v.in_plasma = o->in_plasma;
+        v.is_error = o->is_error;
+        v.size = o->size;
+      }
+      auto item = BuildReturn(fbb, id, v);
+      link->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, req, 0, 0, item)));
+    }
+    remote_waiters_.erase(rw);
+  }
+  if (hooks_.on_ready) hooks_.on_ready(id);
+}
+
+// ------------------------------------------------------- owner / borrower --
+
+void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const proto::GetObject& g) {
+  ObjectID id = IdFrom<ObjectID>(g.object_id());
+  const StoredObject* o = store_.Find(id);
+  if (o && o->ready && o->in_plasma && g.lost() && refs_->Has(id)) {
+    // The asker found the plasma copy missing: the host recovers it
+    // (Reconstruct, on the JS thread); the answer follows when ready.
+    remote_waiters_[id].emplace_back(from, g.request_id());
+    if (recover_requested_.insert(id).second) {
+      Event e{Event::Type::kRecoverObject};
+      e.object_id = id;
+      ctx_.Emit(std::move(e));
+    }
+  } else if (o && o->ready) {
+    Fbb fbb(256);
+    ReturnValue v{o->data, o->in_plasma, o->is_error, o->size};
+    auto item = BuildReturn(fbb, id, v);
+    from->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, g.request_id(), 0, 0, item)));
+  } else if (o || refs_->Has(id)) {
+    remote_waiters_[id].emplace_back(from, g.request_id());
+  } else {
+    Fbb fbb(256);
+    auto item = BuildReturn(fbb, id, ReturnValue{});
+    auto msg = fbb.CreateString("object " + id.Hex() + " is not owned by this process or was already freed");
+    from->Send(FinishFrame(
+        fbb, proto::CreateGetObjectReply(fbb, g.request_id(), static_cast<int>(StatusCode::kObjectLost), msg, item)));
+  }
+}
+
+void ObjectManager::OnGetObjectReplyLocked(const proto::GetObjectReply& r) {
+  if (!r.item()) return;
+  ObjectID id = IdFrom<ObjectID>(r.item()->object_id());
+  borrowed_fetching_.erase(id);
+  if (r.code() != 0) {
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLostError", Str(r.message()), id.Hex()));
+    return;
+  }
+  StoreResultLocked(id, r.item());
+}
+
+void ObjectManager::OnOwnerGoneLocked(const std::string& address) {
+  std::vector<ObjectID> lost;
+  for (auto& id : borrowed_fetching_) {
+    const ReferenceCounter::Ref* r = refs_->Find(id);
+    const StoredObject* o = store_.Find(id);
+    if ((!o || !o->ready) && (!r || r->owner_address == address)) lost.push_back(id);
+  }
+  for (auto& id : lost) {
+    borrowed_fetching_.erase(id);
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
+                                         "the owner of object " + id.Hex() + " (" + address +
+                                             ") died before the object could be fetched",
+                                         id.Hex()));
+  }
+}
+
+void ObjectManager::FailRemoteWaitersLocked(const ObjectID& id, const Status& s) {
+  auto rw = remote_waiters_.find(id);
+  if (rw == remote_waiters_.end()) return;
+  for (auto& [link, req] : rw->second) {
+    Fbb fbb(256);
+    auto item = BuildReturn(fbb, id, ReturnValue{});
+    auto msg = fbb.CreateString(s.message());
+    link->Send(FinishFrame(
+        fbb, proto::CreateGetObjectReply(fbb, req, static_cast<int>(StatusCode::kObjectLost), msg, item)));
+  }
+  remote_waiters_.erase(rw);
+}
+
+void ObjectManager::ReportLost(const ObjectID& id, const std::string& owner_address) {
+  CoreGuard lock(ctx_);
+  if (ctx_.IsSelf(owner_address)) return;
+  store_.Erase(id);  // our cached "in plasma" is stale
+  if (!borrowed_fetching_.insert(id).second) return;
+  auto link = borrowers_.LinkToLocked(owner_address);
+  if (!link) {
+    borrowed_fetching_.erase(id);
+    StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
+                                         "the plasma copy of object " + id.Hex() + " was lost and its owner (" +
+                                             owner_address + ") has died, so it cannot be recovered",
+                                         id.Hex()));
+    return;
+  }
+  Fbb fbb(128);
+  auto oid = IdBytes(fbb, id);
+  link->Send(FinishFrame(fbb, proto::CreateGetObject(fbb, ctx_.NextRequestId(), oid, /*lost=*/true)));
+}
+
+}  // namespace rayts

@@ -1,0 +1,113 @@
+// ObjectManager: the objects this process knows: the ones it owns (puts and
+// task results) and the ones it borrows, their values (MemoryStore, inline
+// bytes or "in plasma"), who waits for them, and fetching borrowed values
+// from their owners.
+//
+// Role: ray.put (inline or plasma), reads (TryGet, ReadyMask), local refs of
+// the host's ObjectRefs (AddLocalRef/RemoveLocalRefs on the ReferenceCounter),
+// readiness (Subscribe: a kObjectReady event once ready; at once if it is),
+// owner side of GetObject (answers now or when ready; a lost plasma copy
+// asks the host to reconstruct it), borrower side (GetObject to the owner,
+// ReportLost). Results and errors of tasks land here (StoreResultLocked,
+// StoreErrorLocked); each readiness is passed on to the task manager's
+// dependency wait (Hooks::on_ready). When the ReferenceCounter releases an
+// object, OnReleasedLocked frees its plasma copy, gives borrowed
+// registrations back (BorrowerProtocol) and tells the rest (on_owned_released).
+// Ownership: owned by the CoreWorker; the ReferenceCounter is the
+// CoreWorker's (shared with BorrowerProtocol and TaskManager).
+// Thread safety: public methods without the Locked suffix take the core
+// lock (worker_context.h); *Locked methods require it. Hooks run with it held.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/core_worker/borrower_protocol.h"
+#include "core/core_worker/memory_store.h"
+#include "core/core_worker/plasma_client.h"
+#include "core/core_worker/reference_counter.h"
+#include "core/core_worker/transport.h"
+#include "core/core_worker/worker_context.h"
+
+namespace rayts {
+
+class ObjectManager {
+ public:
+  struct Hooks {
+    std::function<void(const ObjectID&)> on_ready;           // a value (or error) is now ready
+    std::function<void(const ObjectID&)> on_owned_released;  // an owned object was released everywhere
+  };
+  ObjectManager(WorkerContext& ctx, Transport& transport, PlasmaClient* plasma, ReferenceCounter* refs,
+                BorrowerProtocol& borrowers)
+      : ctx_(ctx), transport_(transport), plasma_(plasma), refs_(refs), borrowers_(borrowers) {}
+  void SetHooks(Hooks hooks) { hooks_ = std::move(hooks); }
+
+  // ---- host calls (take the core lock) ----
+  ObjectID NextPutId();
+  void PutInline(const ObjectID& id, std::shared_ptr<const std::string> data);
+  // NextPutId + PutInline under one lock.
+  ObjectID PutInlineNew(std::shared_ptr<const std::string> data);
+  // Allocates `size` bytes in plasma for `id`; the host writes, then seals.
+  // allow_spill = false: the store answers OutOfMemory rather than spill.
+  StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill = true);
+  Status PlasmaSeal(const ObjectID& id, bool owned_put);
+  LookupResult TryGet(const ObjectID& id);
+  // Emits kObjectReady for `id` once it is ready (at once if it already is).
+  void Subscribe(const ObjectID& id, const std::string& owner_address);
+  void AddLocalRef(const ObjectID& id, const std::string& owner_address);
+  void AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs);
+  // out[i] = 1 if ids[i] is ready in this process (value, error or plasma).
+  void ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out);
+  void RemoveLocalRefs(const std::vector<ObjectID>& ids);
+  // Borrower: the plasma copy of `id` is missing; ask its owner to recover it
+  // (the local entry becomes pending; kObjectReady follows).
+  void ReportLost(const ObjectID& id, const std::string& owner_address);
+
+  // ---- components (core lock held) ----
+  MemoryStore& store() REQUIRES(core_lock) { return store_; }
+  const MemoryStore& store() const REQUIRES(core_lock) { return store_; }
+  // A task's return object from its reply (value or error; nested refs adopted).
+  void StoreResultLocked(const ObjectID& id, const proto::ReturnObject* ret) REQUIRES(core_lock);
+  // `id` is ready with the error record `json`.
+  void StoreErrorLocked(const ObjectID& id, const std::string& json) REQUIRES(core_lock);
+  // Stores `data` as the (error) value of `id` and makes it ready.
+  void PutErrorLocked(const ObjectID& id, const std::shared_ptr<const std::string>& data) REQUIRES(core_lock);
+  // Tells whoever waits for `id` (host subscription, remote getters, tasks).
+  void ObjectReadyLocked(const ObjectID& id) REQUIRES(core_lock);
+  // GetObject from a borrower (we own `id`).
+  void OnGetObjectLocked(const std::shared_ptr<Link>& from, const proto::GetObject& g) REQUIRES(core_lock);
+  void OnGetObjectReplyLocked(const proto::GetObjectReply& r) REQUIRES(core_lock);
+  // The owner at `address` died: fetches from it fail.
+  void OnOwnerGoneLocked(const std::string& address) REQUIRES(core_lock);
+  // A recovery of `id` failed: the processes waiting for it are told why.
+  void FailRemoteWaitersLocked(const ObjectID& id, const Status& s) REQUIRES(core_lock);
+  // The host handled (or is handling) a kRecoverObject for `id`.
+  void RecoveryStartedLocked(const ObjectID& id) REQUIRES(core_lock) { recover_requested_.erase(id); }
+  // Called by the ReferenceCounter: `id` is no longer referenced anywhere.
+  void OnReleasedLocked(const ObjectID& id, const ReferenceCounter::Ref& ref) REQUIRES(core_lock);
+
+ private:
+  void AddLocalRefLocked(const ObjectID& id, const std::string& owner_address) REQUIRES(core_lock);
+  void PutOwnedLocked(const ObjectID& id, std::shared_ptr<const std::string> data) REQUIRES(core_lock);
+
+  WorkerContext& ctx_;
+  Transport& transport_;
+  PlasmaClient* const plasma_;  // thread-safe (its channel's lock); nullptr in tests without a node
+  ReferenceCounter* const refs_ PT_GUARDED_BY(core_lock);
+  BorrowerProtocol& borrowers_;
+  Hooks hooks_;
+  MemoryStore store_ GUARDED_BY(core_lock);
+  std::unordered_set<ObjectID, IdHash> js_subscribed_ GUARDED_BY(core_lock);
+  std::unordered_map<ObjectID, std::vector<std::pair<std::shared_ptr<Link>, uint64_t>>, IdHash> remote_waiters_
+      GUARDED_BY(core_lock);
+  std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(core_lock);
+  std::unordered_set<ObjectID, IdHash> recover_requested_ GUARDED_BY(core_lock);  // kRecoverObject emitted, not handled yet
+  std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_ GUARDED_BY(core_lock);  // PlasmaCreate -> PlasmaSeal
+};
+
+}  // namespace rayts

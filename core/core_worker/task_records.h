@@ -1,0 +1,73 @@
+// The records the task manager and the submitters share: a submitted task
+// (PendingTask) and a worker lease with the tasks pushed on it (Lease).
+//
+// Ownership: TaskManager holds every PendingTask until it finishes (by id);
+// a submitter queue, a lease's in-flight map and the dependency lists hold
+// shared pointers to the same records. A Lease is held by the submitter
+// that asked for it (NormalTaskSubmitter's key state, or the actor's
+// ActorState) and by the tasks in flight on it.
+// Thread safety: plain records, guarded by the core lock (worker_context.h)
+// like everything in the components.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/common/id.h"
+#include "core/core_worker/task_types.h"
+#include "core/core_worker/transport.h"
+
+namespace rayts {
+
+struct Lease;
+
+// PendingTask::actor_seq of a task that is not in an actor's call queue.
+inline constexpr uint64_t kNoActorSeq = ~uint64_t{0};
+
+struct PendingTask {
+  TaskID task_id;
+  SubmitRequest req;
+  uint64_t key = 0;  // scheduling key (normal tasks) or the actor's key
+  int retries_left = 0;
+  int attempt = 0;
+  int unresolved = 0;  // owned by-ref arguments not computed yet
+  bool cancelled = false;
+  std::vector<ObjectID> return_ids;
+  std::vector<ObjectID> owned_arg_refs;
+  // Refs the task holds besides owned by-ref arguments: borrowed by-ref
+  // arguments and refs nested in by-value arguments (RemoveSubmitted at the end).
+  std::vector<ObjectID> held_refs;
+  std::shared_ptr<Lease> lease;  // set while pushed
+  Clock::time_point pushed_at;
+  // Actor method calls: the call's seq in its ActorCallQueue (kNoActorSeq
+  // once it left the queue), and its wire numbers of the latest send.
+  uint64_t actor_seq = kNoActorSeq;
+  uint64_t send_seq = 0;
+  uint64_t epoch_start = 0;
+  bool is_actor_task() const { return !req.actor_id.IsNil(); }
+};
+
+using TaskMap = std::unordered_map<TaskID, std::shared_ptr<PendingTask>, IdHash>;
+
+struct Lease {
+  uint64_t lease_id = 0;  // 0: a connection to an actor owned elsewhere (no lease of ours)
+  WorkerID worker_id;
+  std::string address;
+  uint64_t key = 0;
+  std::shared_ptr<Link> link;
+  std::unordered_set<std::string> sent_functions;  // function sources already pushed on this link
+  TaskMap inflight;
+  bool returned = false;
+  bool loss_handled = false;  // an actor restart already dealt with this worker
+  int exit_code = -1;         // >= 0: the worker said it exits with this code
+  std::string oom_message;    // non-empty: the node's memory monitor killed the worker (why)
+  uint64_t idle_epoch = 0;  // bumped by every push: a pending idle return is stale
+  std::unique_ptr<Timer> idle_timer;
+};
+
+}  // namespace rayts

@@ -1,0 +1,130 @@
+// The records that cross the CoreWorker's boundary: what the host submits
+// (TaskClass, SubmitRequest, TaskArgIn, NestedRefIn), what it is asked to run
+// (ExecTask, ExecArg), what it answers (ReturnValue), what it is told (Event)
+// and what it reads (LookupResult), plus the CoreWorker's options.
+// Thread safety: plain values; whoever holds one owns it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/common/id.h"
+
+namespace rayts {
+
+struct CoreWorkerOptions {
+  std::string node_socket;   // the node server's unix socket
+  std::string listen_path;   // this process's own socket (direct task push)
+  bool is_driver = true;
+  WorkerID worker_id = WorkerID::FromRandom();
+  JobID job_id = 0;
+  std::function<void()> notify;  // any thread; must not call back into CoreWorker
+  uint64_t lineage_max_bytes = 64ull << 20;  // bound on kept task specs (lineageMaxBytes)
+};
+
+// A ref found inside a value being serialized (see BorrowerProtocol::StageNested).
+struct NestedRefIn {
+  ObjectID id;
+  std::string owner_address;  // empty: this process
+  int slot = 0;               // return index for task results; 0 otherwise
+};
+
+struct FunctionRef {
+  std::string hash, source, module_url, export_name;
+};
+
+struct TaskArgIn {           // from the host at submit time
+  bool by_ref = false;
+  ObjectID id;               // by_ref
+  std::string owner_address; // by_ref: empty if this process owns it
+  std::shared_ptr<const std::string> data;  // by value: serialized bytes
+};
+
+// What every task of one remote function (with one option set) shares:
+// registered once, referenced by id on each submit (no per-call strings).
+struct TaskClass {
+  FunctionRef function;
+  std::string name;
+  std::vector<std::pair<std::string, double>> resources;
+  uint64_t scheduling_key = 0;  // computed at registration
+  // retryExceptions: "" none, "*" any thrown error, else error names
+  // separated by '\n'. The executor decides; the owner retries.
+  std::string retry_exceptions;
+};
+
+struct SubmitRequest {
+  std::shared_ptr<const TaskClass> cls;
+  // Actor tasks: the actor, the method (empty for the constructor call).
+  TaskID actor_id;
+  bool actor_creation = false;
+  std::string method;
+  int max_concurrency = 0;   // actor creation: 0 = the executor's default
+  std::string concurrency_groups;  // actor creation: JSON, read by the executor
+  bool release_cpu = false;  // actor creation: give the placement CPU back once constructed
+  int max_pending = 0;       // actor calls: > 0 limits queued + running calls
+  int max_restarts = 0;      // actor creation: -1 forever
+  bool detached = false;     // actor creation: lifetime 'detached'
+  int max_task_retries = 0;  // actor creation: retries of calls cut by a restart; -1 forever
+  std::vector<TaskArgIn> args;
+  int num_returns = 1;       // -1: streaming
+  int max_retries = 3;
+  TaskID parent;             // the task (executing here) that submitted it; nil from the driver's top level
+};
+
+struct ExecArg {             // to the host at execution time
+  bool by_ref = false;       // value must be fetched (plasma or the owner)
+  bool in_plasma = false;
+  ObjectID id;
+  std::string owner_address;
+  std::shared_ptr<const std::string> data;
+};
+
+struct ExecTask {
+  uint64_t handle = 0;
+  TaskID task_id;
+  TaskID actor_id;           // nil for normal tasks
+  bool actor_creation = false;
+  std::string method;
+  int max_concurrency = 0;
+  std::string concurrency_groups;
+  bool release_cpu = false;
+  FunctionRef function;
+  std::string name;
+  std::vector<ExecArg> args;
+  int num_returns = 1;
+  std::string retry_exceptions;  // as TaskClass::retry_exceptions
+};
+
+struct ReturnValue {         // from the host when a task finishes
+  std::shared_ptr<const std::string> data;  // inline bytes or error JSON
+  bool in_plasma = false;    // already created and sealed in plasma under its id
+  bool is_error = false;
+  uint64_t size = 0;
+};
+
+struct Event {
+  enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc,
+                    kRecoverObject };  // kRecoverObject: a borrower lost the plasma copy; call Reconstruct
+  explicit Event(Type t) : type(t) {}
+  Type type;
+  ObjectID object_id;
+  TaskID task_id;
+  uint64_t id = 0;           // request id / task handle
+  int64_t index = 0;
+  int code = 0;
+  std::string text;          // message or reply body
+  std::shared_ptr<ExecTask> task;
+  bool force = false;
+};
+
+struct LookupResult {
+  bool known = false, ready = false, in_plasma = false, is_error = false;
+  std::shared_ptr<const std::string> data;
+  uint64_t size = 0;
+};
+
+}  // namespace rayts

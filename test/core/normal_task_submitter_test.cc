@@ -1,0 +1,222 @@
+// NormalTaskSubmitter over a fake transport and a fake clock (the shape of
+// Ray's normal_task_submitter_test.cc): lease grant, reuse, idle return,
+// retry on worker death, cancellation, infeasible requests, pipelining.
+#include <gtest/gtest.h>
+
+#include "test/core/fake_transport.h"
+
+namespace rayts::test {
+namespace {
+
+using proto::Body;
+
+class NormalTaskSubmitterTest : public FakeTransportTest {
+ protected:
+  void SetUp() override {
+    StartWorker("/owner");
+    cls_ = RegisterClass("f", "(x) => x");
+  }
+
+  // Submits one task of class f; its return object in *ret.
+  TaskID Submit(ObjectID* ret, int max_retries = 3) {
+    SubmitRequest r;
+    r.cls = cls_;
+    r.max_retries = max_retries;
+    std::vector<ObjectID> ids;
+    auto tid = cw_->submitter().Submit(std::move(r), &ids);
+    EXPECT_TRUE(tid.ok()) << tid.status().ToString();
+    if (ret) *ret = ids.at(0);
+    return *tid;
+  }
+  std::vector<const proto::Envelope*> LeaseRequests() { return t_.NodeFrames(Body::RequestWorkerLease); }
+  uint64_t LastLeaseRequest() { return LeaseRequests().back()->body_as_RequestWorkerLease()->request_id(); }
+  void Grant(const std::string& worker, uint64_t lease_id, int spare = 1) {
+    t_.DeliverControl(*cw_, LeaseGrantFrame(LastLeaseRequest(), lease_id, worker, spare));
+  }
+  std::vector<const proto::Envelope*> Pushes(const std::string& worker) {
+    FakeTransport::Peer* p = t_.PeerAt(worker);
+    return p ? p->link->Of(Body::PushTask) : std::vector<const proto::Envelope*>{};
+  }
+  LookupResult Get(const ObjectID& id) { return cw_->objects().TryGet(id); }
+
+  std::shared_ptr<const TaskClass> cls_;
+};
+
+TEST_F(NormalTaskSubmitterTest, GrantPushesTheQueuedTaskAndTheReplyFillsItsReturn) {
+  ObjectID ret;
+  TaskID tid = Submit(&ret);
+  ASSERT_EQ(LeaseRequests().size(), 1u);
+  auto* req = LeaseRequests()[0]->body_as_RequestWorkerLease();
+  EXPECT_EQ(req->scheduling_key(), cls_->scheduling_key);
+  EXPECT_FALSE(req->for_actor());
+  EXPECT_TRUE(req->retriable());  // maxRetries 3
+  EXPECT_FALSE(Get(ret).ready);
+
+  Grant("/w1", 11);
+  auto pushes = Pushes("/w1");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(SpecTaskId(pushes[0]), tid);
+  EXPECT_EQ(pushes[0]->body_as_PushTask()->spec()->attempt(), 0);
+  // The function's source travels with the first push on a lease.
+  EXPECT_EQ(pushes[0]->body_as_PushTask()->spec()->function()->source()->str(), "(x) => x");
+
+  t_.DeliverFromPeer("/w1", PushReplyFrame(tid, {"v1"}));
+  auto r = Get(ret);
+  EXPECT_TRUE(r.ready);
+  EXPECT_FALSE(r.is_error);
+  EXPECT_EQ(ValueOf(r), "v1");
+}
+
+TEST_F(NormalTaskSubmitterTest, AnIdleLeaseIsReusedThenReturnedAfterTheIdleTimeout) {
+  ObjectID r1, r2;
+  TaskID t1 = Submit(&r1);
+  Grant("/w1", 11);
+  t_.DeliverFromPeer("/w1", PushReplyFrame(t1, {"a"}));
+  // Idle now, but within the idle window: the next task reuses the lease.
+  t_.Advance(std::chrono::milliseconds(10));
+  TaskID t2 = Submit(&r2);
+  EXPECT_EQ(LeaseRequests().size(), 1u) << "no second lease request while the first lease is held";
+  auto pushes = Pushes("/w1");
+  ASSERT_EQ(pushes.size(), 2u);
+  EXPECT_EQ(SpecTaskId(pushes[1]), t2);
+  EXPECT_EQ(pushes[1]->body_as_PushTask()->spec()->function()->source(), nullptr) << "source sent once per lease";
+  t_.DeliverFromPeer("/w1", PushReplyFrame(t2, {"b"}));
+  EXPECT_EQ(ValueOf(Get(r2)), "b");
+
+  EXPECT_TRUE(t_.NodeFrames(Body::ReturnWorkerLease).empty());
+  t_.Advance(std::chrono::milliseconds(49));
+  EXPECT_TRUE(t_.NodeFrames(Body::ReturnWorkerLease).empty()) << "returned before the idle timeout";
+  t_.Advance(std::chrono::milliseconds(2));
+  auto returns = t_.NodeFrames(Body::ReturnWorkerLease);
+  ASSERT_EQ(returns.size(), 1u);
+  EXPECT_EQ(returns[0]->body_as_ReturnWorkerLease()->lease_id(), 11u);
+  EXPECT_FALSE(returns[0]->body_as_ReturnWorkerLease()->worker_exiting());
+  EXPECT_TRUE(t_.PeerAt("/w1")->link->closed());
+  // Returned once: later timers or closes do not return it again.
+  t_.ClosePeer("/w1");
+  t_.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(t_.NodeFrames(Body::ReturnWorkerLease).size(), 1u);
+}
+
+TEST_F(NormalTaskSubmitterTest, AWorkerDeathRetriesTheTaskOnANewLease) {
+  ObjectID ret;
+  TaskID tid = Submit(&ret, /*max_retries=*/1);
+  Grant("/w1", 11);
+  t_.ClosePeer("/w1");
+  // Retried: a new lease request, then the same task on the new worker as
+  // attempt 1.
+  ASSERT_EQ(LeaseRequests().size(), 2u);
+  EXPECT_FALSE(Get(ret).ready);
+  Grant("/w2", 12);
+  auto pushes = Pushes("/w2");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(SpecTaskId(pushes[0]), tid);
+  EXPECT_EQ(pushes[0]->body_as_PushTask()->spec()->attempt(), 1);
+  // No retries left: the next death fails it with WorkerCrashedError.
+  t_.ClosePeer("/w2");
+  auto r = Get(ret);
+  ASSERT_TRUE(r.ready);
+  EXPECT_TRUE(r.is_error);
+  EXPECT_NE(ValueOf(r).find("WorkerCrashedError"), std::string::npos) << ValueOf(r);
+  EXPECT_NE(ValueOf(r).find("retries exhausted"), std::string::npos) << ValueOf(r);
+}
+
+TEST_F(NormalTaskSubmitterTest, AWorkerKilledByTheMemoryMonitorFailsWithOutOfMemoryError) {
+  ObjectID ret;
+  Submit(&ret, /*max_retries=*/0);
+  Grant("/w1", 11);
+  flatbuffers::FlatBufferBuilder fbb(64);
+  auto why = fbb.CreateString("memory used 95% > 90%");
+  t_.DeliverFromPeer("/w1", FinishFrame(fbb, proto::CreateWorkerExiting(fbb, 137, why)));
+  t_.ClosePeer("/w1");
+  auto r = Get(ret);
+  ASSERT_TRUE(r.ready);
+  EXPECT_NE(ValueOf(r).find("OutOfMemoryError"), std::string::npos) << ValueOf(r);
+  EXPECT_NE(ValueOf(r).find("memory used 95%"), std::string::npos) << ValueOf(r);
+}
+
+TEST_F(NormalTaskSubmitterTest, CancelOfAQueuedTaskFailsItAndWithdrawsTheLeaseRequest) {
+  ObjectID ret;
+  TaskID tid = Submit(&ret);
+  ASSERT_TRUE(cw_->tasks().Cancel(tid, false, false).ok());
+  auto r = Get(ret);
+  ASSERT_TRUE(r.ready);
+  EXPECT_NE(ValueOf(r).find("TaskCancelledError"), std::string::npos) << ValueOf(r);
+  // The lease request stays outstanding; the grant that answers it finds
+  // nothing to run, and the lease goes back after the idle timeout.
+  Grant("/w1", 11);
+  EXPECT_TRUE(Pushes("/w1").empty());
+  t_.Advance(std::chrono::milliseconds(60));
+  EXPECT_EQ(t_.NodeFrames(Body::ReturnWorkerLease).size(), 1u) << "the unused lease goes back";
+}
+
+TEST_F(NormalTaskSubmitterTest, CancelOfARunningTaskAsksItsWorker) {
+  ObjectID ret;
+  TaskID tid = Submit(&ret);
+  Grant("/w1", 11);
+  ASSERT_TRUE(cw_->tasks().Cancel(tid, /*force=*/true, /*recursive=*/true).ok());
+  auto cancels = t_.PeerAt("/w1")->link->Of(Body::CancelTask);
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_TRUE(cancels[0]->body_as_CancelTask()->force());
+  EXPECT_TRUE(cancels[0]->body_as_CancelTask()->recursive());
+  // A forced cancel ends the worker: the closed link fails the task as
+  // cancelled, and it is not retried.
+  t_.ClosePeer("/w1");
+  EXPECT_EQ(LeaseRequests().size(), 1u);
+  EXPECT_NE(ValueOf(Get(ret)).find("TaskCancelledError"), std::string::npos);
+  // Finished: cancelling again is a no-op.
+  EXPECT_TRUE(cw_->tasks().Cancel(tid, false, false).ok());
+}
+
+TEST_F(NormalTaskSubmitterTest, AnInfeasibleLeaseRequestFailsEveryQueuedTaskOfItsShape) {
+  ObjectID r1, r2;
+  Submit(&r1);
+  Submit(&r2);
+  ASSERT_EQ(LeaseRequests().size(), 1u) << "one request per key while one is outstanding";
+  t_.DeliverControl(*cw_, LeaseErrorFrame(LastLeaseRequest(), StatusCode::kInfeasible, "needs CPU: 64"));
+  for (auto& id : {r1, r2}) {
+    auto r = Get(id);
+    ASSERT_TRUE(r.ready);
+    EXPECT_NE(ValueOf(r).find("InfeasibleResourceError"), std::string::npos) << ValueOf(r);
+    EXPECT_NE(ValueOf(r).find("needs CPU: 64"), std::string::npos) << ValueOf(r);
+  }
+}
+
+TEST_F(NormalTaskSubmitterTest, ShortTasksArePipelinedWhenTheNodeHasNoSpareWorker) {
+  // spare 0: the node cannot start more workers of this shape.
+  ObjectID ret;
+  TaskID first = Submit(&ret);
+  Grant("/w1", 11, /*spare=*/0);
+  ASSERT_EQ(Pushes("/w1").size(), 1u);
+  std::vector<TaskID> more;
+  for (int i = 0; i < 5; i++) more.push_back(Submit(nullptr));
+  EXPECT_EQ(Pushes("/w1").size(), 1u) << "one at a time until the round trip is known";
+  t_.Advance(std::chrono::microseconds(100));  // a 100 us round trip
+  t_.DeliverFromPeer("/w1", PushReplyFrame(first, {"x"}));
+  EXPECT_EQ(Pushes("/w1").size(), 6u) << "short tasks: the rest go out pipelined on the one lease";
+  EXPECT_EQ(cw_->GetStats().inflight_tasks, 5u);
+}
+
+TEST_F(NormalTaskSubmitterTest, AFailedArgumentFailsTheTaskWithTheSameError) {
+  ObjectID arg;
+  TaskID producer = Submit(&arg);
+  SubmitRequest r;
+  r.cls = cls_;
+  TaskArgIn a;
+  a.by_ref = true;
+  a.id = arg;
+  r.args.push_back(a);
+  std::vector<ObjectID> ids;
+  ASSERT_TRUE(cw_->submitter().Submit(std::move(r), &ids).ok());
+  Grant("/w1", 11);
+  ASSERT_EQ(Pushes("/w1").size(), 1u) << "the consumer waits for its argument";
+  t_.DeliverFromPeer("/w1", PushReplyFrame(producer, {"{\"name\":\"Boom\"}"}, /*is_error=*/true));
+  auto r2 = Get(ids[0]);
+  ASSERT_TRUE(r2.ready);
+  EXPECT_TRUE(r2.is_error);
+  EXPECT_EQ(ValueOf(r2), "{\"name\":\"Boom\"}");
+  EXPECT_EQ(Pushes("/w1").size(), 1u) << "never pushed";
+}
+
+}  // namespace
+}  // namespace rayts::test
