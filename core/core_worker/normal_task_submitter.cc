@@ -64,7 +64,7 @@ void NormalTaskSubmitter::RemoveQueuedLocked(const std::shared_ptr<PendingTask>&
 void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
   // One task per worker while the node has room for more workers of this
   // shape, or while tasks of this key are not known to be short.
-  bool pipeline = ks.spare_hint <= 0 && ks.avg_roundtrip_us >= 0 && ks.avg_roundtrip_us < kPipelineBelowUs;
+  bool pipeline = ks.spare_hint <= 0 && ks.avg_service_us >= 0 && ks.avg_service_us < kPipelineBelowUs;
   size_t cap = pipeline ? kMaxInflightPerLease : 1;
   for (auto& lease : ks.leases) {
     if (lease->returned) continue;
@@ -155,10 +155,13 @@ void NormalTaskSubmitter::OnPushReplyLocked(const std::shared_ptr<Lease>& lease,
   if (it == lease->inflight.end()) return;
   auto t = it->second;
   lease->inflight.erase(it);
+  Clock::time_point now = transport_.Now();
+  Clock::time_point started = std::max(t->pushed_at, lease->last_reply_at);
+  lease->last_reply_at = now;
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end()) {
-    double us = std::chrono::duration<double, std::micro>(transport_.Now() - t->pushed_at).count();
-    double& avg = kit->second->avg_roundtrip_us;
+    double us = std::chrono::duration<double, std::micro>(now - started).count();
+    double& avg = kit->second->avg_service_us;
     avg = avg < 0 ? us : 0.8 * avg + 0.2 * us;
   }
   tasks_.HandleReplyLocked(t, r, nullptr);
@@ -171,12 +174,28 @@ void NormalTaskSubmitter::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& l
   if (lease->returned || !lease->inflight.empty()) return;
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end() && !kit->second->queue.empty()) return;
-  uint64_t epoch = ++lease->idle_epoch;
+  lease->idle_since = transport_.Now();
+  if (!lease->idle_armed) ArmIdleTimerLocked(lease, kLeaseIdleReturn);
+}
+
+// Armed once per idle period: when it fires, a lease that was busy since
+// (and is idle again) gets the rest of its idle time; a busy one is left to
+// its next reply, which arms it again.
+void NormalTaskSubmitter::ArmIdleTimerLocked(const std::shared_ptr<Lease>& lease, Clock::duration after) {
+  lease->idle_armed = true;
   std::weak_ptr<Lease> weak = lease;
-  lease->idle_timer->Arm(kLeaseIdleReturn, [this, weak, epoch] {
+  lease->idle_timer->Arm(after, [this, weak] {
     ctx_.AssertHeld();
     auto l = weak.lock();
-    if (l && l->idle_epoch == epoch && l->inflight.empty()) ReturnLeaseLocked(l, false);
+    if (!l) return;
+    l->idle_armed = false;
+    if (l->returned || !l->inflight.empty()) return;
+    Clock::duration idle = transport_.Now() - l->idle_since;
+    if (idle >= kLeaseIdleReturn) {
+      ReturnLeaseLocked(l, false);
+    } else {
+      ArmIdleTimerLocked(l, kLeaseIdleReturn - idle);
+    }
   });
 }
 

@@ -71,10 +71,14 @@ class NormalTaskSubmitter {
     uint64_t pending_request_id = 0;
     bool cancel_sent = false;  // CancelLeaseRequest already sent for pending_request_id
     int spare_hint = 1;        // workers of this shape the node could still start (its last grant said)
-    // Round trip (push -> reply) of recent tasks, EWMA in microseconds; < 0
-    // until the first reply. Pipelining several tasks per worker only pays
-    // for short tasks: a long one would hold the tasks queued behind it.
-    double avg_roundtrip_us = -1;
+    // Service time of recent tasks, EWMA in microseconds; < 0 until the
+    // first reply. A task's service time runs from its push, or from the
+    // previous reply on its lease when it was pipelined behind others, to
+    // its reply: the time queued behind other tasks does not count, so a
+    // deep pipeline of short tasks stays deep. Pipelining several tasks per
+    // worker only pays for short tasks: a long one would hold the tasks
+    // queued behind it.
+    double avg_service_us = -1;
   };
 
   KeyState& KeyFor(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
@@ -83,6 +87,7 @@ class NormalTaskSubmitter {
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
   void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply& r) REQUIRES(core_lock);
   void MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
+  void ArmIdleTimerLocked(const std::shared_ptr<Lease>& lease, Clock::duration after) REQUIRES(core_lock);
   void ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(core_lock);
   void OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(core_lock);
 

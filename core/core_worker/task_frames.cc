@@ -12,7 +12,6 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   t->lease = lease;
   t->pushed_at = now;
   lease->inflight[t->task_id] = t;
-  lease->idle_epoch++;
   const SubmitRequest& r = t->req;
   Fbb fbb(512);
   auto& fn = r.cls->function;

@@ -66,8 +66,15 @@ struct Lease {
   bool loss_handled = false;  // an actor restart already dealt with this worker
   int exit_code = -1;         // >= 0: the worker said it exits with this code
   std::string oom_message;    // non-empty: the node's memory monitor killed the worker (why)
-  uint64_t idle_epoch = 0;  // bumped by every push: a pending idle return is stale
+  // Idle return (NormalTaskSubmitter): the last time the lease became idle,
+  // and whether its timer is armed (armed once per idle period, not once
+  // per reply: re-arming costs a timerfd_settime).
+  Clock::time_point idle_since;
+  bool idle_armed = false;
   std::unique_ptr<Timer> idle_timer;
+  // The last reply on this lease: a task pipelined behind others starts
+  // being served when the one before it answers (service time, below).
+  Clock::time_point last_reply_at;
 };
 
 }  // namespace rayts

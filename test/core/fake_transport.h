@@ -144,6 +144,7 @@ class FakeTransport final : public Transport {
   std::vector<std::function<void()>> posted;
   std::vector<int> exits;
   int flushes = 0;
+  int arms = 0;  // Timer::Arm calls, all timers
   Clock::time_point now{};
 
  private:
@@ -155,6 +156,7 @@ class FakeTransport final : public Transport {
       deadline = t_.now + delay;
       fn = std::move(f);
       armed = true;
+      t_.arms++;
     }
     void Cancel() override { armed = false; }
     Clock::time_point deadline{};

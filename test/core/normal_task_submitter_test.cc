@@ -197,6 +197,44 @@ TEST_F(NormalTaskSubmitterTest, ShortTasksArePipelinedWhenTheNodeHasNoSpareWorke
   EXPECT_EQ(cw_->GetStats().inflight_tasks, 5u);
 }
 
+TEST_F(NormalTaskSubmitterTest, TimeQueuedBehindOtherTasksDoesNotStopPipelining) {
+  // Pipelining is on (spare 0, a short first task).
+  ObjectID ret;
+  TaskID first = Submit(&ret);
+  Grant("/w1", 11, /*spare=*/0);
+  t_.Advance(std::chrono::microseconds(100));
+  t_.DeliverFromPeer("/w1", PushReplyFrame(first, {"x"}));
+  // 40 tasks pipelined at once; the worker serves one per 500 us, so the
+  // last one waits 20 ms for its reply, 10x the pipelining threshold.
+  std::vector<TaskID> batch;
+  for (int i = 0; i < 40; i++) batch.push_back(Submit(nullptr));
+  ASSERT_EQ(Pushes("/w1").size(), 41u);
+  for (auto& tid : batch) {
+    t_.Advance(std::chrono::microseconds(500));
+    t_.DeliverFromPeer("/w1", PushReplyFrame(tid, {"y"}));
+  }
+  // Each took 500 us of service: the next batch is still pipelined.
+  for (int i = 0; i < 10; i++) Submit(nullptr);
+  EXPECT_EQ(Pushes("/w1").size(), 51u) << "depth fell back to one task per worker";
+}
+
+TEST_F(NormalTaskSubmitterTest, TheIdleTimerIsArmedOncePerIdlePeriodNotPerReply) {
+  ObjectID ret;
+  TaskID tid = Submit(&ret);
+  Grant("/w1", 11);
+  int arms_after_grant = t_.arms;
+  t_.DeliverFromPeer("/w1", PushReplyFrame(tid, {"x"}));
+  for (int i = 0; i < 20; i++) {
+    tid = Submit(nullptr);
+    t_.Advance(std::chrono::microseconds(200));
+    t_.DeliverFromPeer("/w1", PushReplyFrame(tid, {"x"}));
+  }
+  EXPECT_LE(t_.arms - arms_after_grant, 1) << "20 sequential tasks re-armed the idle timer";
+  EXPECT_TRUE(t_.NodeFrames(Body::ReturnWorkerLease).empty());
+  t_.Advance(std::chrono::milliseconds(51));
+  EXPECT_EQ(t_.NodeFrames(Body::ReturnWorkerLease).size(), 1u) << "50 ms after the last reply";
+}
+
 TEST_F(NormalTaskSubmitterTest, AFailedArgumentFailsTheTaskWithTheSameError) {
   ObjectID arg;
   TaskID producer = Submit(&arg);

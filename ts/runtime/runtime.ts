@@ -72,16 +72,22 @@ export class Runtime implements RefRuntime {
     if (opts.workerId) init.workerId = opts.workerId;
     if (opts.lineageMaxBytes !== undefined) init.lineageMaxBytes = opts.lineageMaxBytes;
     // kick: the addon queued frames this turn; one flush at the turn's end
-    // sends them all (one sendmsg per connection, from this thread).
+    // sends them all (one sendmsg per connection, from this thread). A
+    // driver flushes at the end of the current microtask queue (its
+    // submissions leave before it awaits anything). A worker flushes once
+    // per macrotask: the replies of every task its executor ran on one batch
+    // of events go out together, instead of one sendmsg per reply as the
+    // executor's awaits interleave with microtask flushes.
     let flushQueued = false;
     const flush = (): void => {
       flushQueued = false;
       if (!this.closed) this.core.flush();
     };
+    const schedule = opts.isDriver ? queueMicrotask : (fn: () => void): void => { setImmediate(fn); };
     const kick = (): void => {
       if (flushQueued) return;
       flushQueued = true;
-      queueMicrotask(flush);
+      schedule(flush);
     };
     this.core = new addon.NativeCoreWorker(init, () => dispatchEvents(this), kick);
     const info = this.core.info();
