@@ -74,8 +74,10 @@ Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events) {
   for (size_t i = 0; i < events.size(); i++) {
     Event& e = events[i];
     if (e.type == Event::Type::kObjectReady) {
-      // The common event travels as just its id (a Buffer).
-      out.Set(i, IdToBuffer(env, e.object_id));
+      // The common event travels as just its id, already as the latin1
+      // string the runtime keys its waiters by (one string, no Buffer and
+      // no conversion in JS).
+      out.Set(i, IdToKey(env, e.object_id));
       continue;
     }
     Napi::Object o = Napi::Object::New(env);

@@ -32,6 +32,16 @@ Napi::Buffer<uint8_t> IdToBuffer(Napi::Env env, const BaseId<N>& id) {
   return Napi::Buffer<uint8_t>::Copy(env, id.data(), N);
 }
 
+// The id as the latin1 string JS keys its maps by (ts/runtime/waiting.ts
+// keyOf: one char per byte).
+template <size_t N>
+Napi::Value IdToKey(Napi::Env env, const BaseId<N>& id) {
+  napi_value s;
+  napi_status st = napi_create_string_latin1(env, reinterpret_cast<const char*>(id.data()), N, &s);
+  NAPI_THROW_IF_FAILED(env, st, Napi::Value());
+  return Napi::Value(env, s);
+}
+
 Napi::Object InitNodeServer(Napi::Env env, Napi::Object exports);
 Napi::Object InitCoreWorker(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemoryQuery(Napi::Env env, Napi::Object exports);

@@ -11,7 +11,7 @@ export function dispatchEvents(rt: Runtime): void {
   const events = rt.core.drainEvents();
   const EventType = eventTypes();
   for (const ev of events) {
-    if (ev instanceof Uint8Array) { // Ready: bare object id
+    if (typeof ev === 'string') { // Ready: the object's key
       rt.waiting.ready(ev);
       continue;
     }

@@ -114,7 +114,8 @@ export interface NativeCoreWorker {
   /** A cluster query (see ClusterQuery); answered by a Gcs event with its JSON. */
   query(kind: number): number;
   /** Ready events arrive as the bare object id; others as NativeEvent. */
-  drainEvents(): Array<NativeEvent | Uint8Array>;
+  /** Ready objects come as bare keys (the id's bytes as a latin1 string, see keyOf). */
+  drainEvents(): Array<NativeEvent | string>;
   stats(): Record<string, number>;
   setRef(ref: boolean): void;
   adjustExternalMemory(delta: number): number;

@@ -42,8 +42,8 @@ export class Waiting {
   }
 
   /** A Ready event: the object with this id is ready here. */
-  ready(ev: Uint8Array): void {
-    const k = keyOf(ev);
+  /** `k`: the ready object's key (keyOf of its id). */
+  ready(k: string): void {
     this.#subscribed.delete(k);
     const list = this.#waiters.get(k);
     if (list) {
