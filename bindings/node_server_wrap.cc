@@ -60,7 +60,11 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
 
  private:
   Napi::Value Stop(const Napi::CallbackInfo& info) {
+    // Stop, then destroy at once: the store's shared memory, the io thread's
+    // fds and the listening socket go now, not when this wrapper is
+    // garbage-collected (a host that calls init/shutdown in a loop).
     if (server_) server_->Stop();
+    server_.reset();
     return info.Env().Undefined();
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {

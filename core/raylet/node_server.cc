@@ -268,6 +268,8 @@ void NodeServer::ReportResourcesIfChanged() {
 
 void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
   if (plasma_->Handle(c->conn->id(), c->conn, env)) {
+    // Commit memory ahead of what the store hands out (a no-op unless it grew).
+    region_->AdvanceHighWater(store_->high_water_bytes());
     ReportResourcesIfChanged();
     return;
   }
