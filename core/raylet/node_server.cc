@@ -80,6 +80,12 @@ Status NodeServer::Init() {
   lc.env.push_back("RAYTS_NODE_SOCKET=" + opts_.socket_path);
   lc.env.push_back("RAYTS_SESSION_DIR=" + opts_.session_dir);
   lc.working_dir = opts_.working_dir;
+  if (!opts_.session_dir.empty()) {
+    logs_ = std::make_unique<WorkerLogs>(
+        io_, WorkerLogs::Options{opts_.session_dir + "/logs", opts_.log_to_driver, opts_.worker_log_max_bytes, 1, 2});
+    // Called by Launch, on the io thread.
+    lc.on_output = [this](const WorkerID& id, int pid, int out_fd, int err_fd) { logs_->Add(id, pid, out_fd, err_fd); };
+  }
   launcher_ = std::make_unique<ProcessWorkerLauncher>(lc);
   pool_ = std::make_unique<WorkerPool>(launcher_.get(), std::max(1, opts_.max_workers));
   leases_ = std::make_unique<LeaseManager>(std::move(total).value(), pool_.get());
@@ -133,6 +139,8 @@ void NodeServer::Stop() {
       (void)launcher_->Reap(&exited);  // errors: nothing more to reap now
       if (launcher_->num_running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    // What the workers printed before they went: read to the pipes' ends.
+    if (logs_) logs_->DrainAll();
     auto clients = clients_;  // close handlers erase from clients_
     for (auto& [id, c] : clients) c->conn->Close();
     clients_.clear();

@@ -10,12 +10,13 @@
 // Ownership: owns the shared-memory region, the store, the pool, the lease
 // manager, and the parts it delegates to: PlasmaService (plasma messages),
 // the GcsService (core/gcs/gcs_service.h; every GcsRequest, in embedded
-// mode), node_stats.h (node-local queries) and MemoryKillDriver (the memory
-// monitor's kills). It keeps the clients, the workers and the lease table. Leases are kept in one table, one
+// mode), node_stats.h (node-local queries), MemoryKillDriver (the memory
+// monitor's kills) and WorkerLogs (the workers' stdout/stderr). It keeps the clients, the workers and the lease table. Leases are kept in one table, one
 // record per granted lease (owner connection, worker, kind): when an owner
 // disconnects, its leases are returned and its requests cancelled.
 // Resources: after every io-thread event that may change what is free, the
 // node reports its available resources to the GCS if they changed.
+// Worker output: read from per-worker pipes by WorkerLogs on the io thread.
 // Spilling: the store spills to and restores from a SpillStore on the io
 // thread, inside the create or get that needs it (see plasma_store.h).
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
@@ -46,6 +47,7 @@
 #include "core/raylet/memory_monitor.h"
 #include "core/raylet/node_stats.h"
 #include "core/raylet/plasma_service.h"
+#include "core/raylet/worker_logs.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::raylet {
@@ -71,6 +73,13 @@ struct NodeServerOptions {
   // filesystem minus a margin; 0: spilling off.
   std::string spill_dir;
   int64_t spill_max_bytes = -1;
+  // Worker output (worker_logs.h): every worker's stdout/stderr goes to
+  // session_dir/logs/worker-<id>-<pid>.out/.err (rotated past
+  // worker_log_max_bytes) and, when log_to_driver, to this process's
+  // stdout/stderr with a `(name pid=N)` prefix. No session_dir: workers
+  // share this process's stdout/stderr.
+  bool log_to_driver = true;
+  uint64_t worker_log_max_bytes = 16ull << 20;
 };
 
 class NodeServer {
@@ -125,6 +134,7 @@ class NodeServer {
   NodeServerOptions opts_;
   NodeID node_id_ = NodeID::FromRandom();
   asio::io_context io_;
+  std::unique_ptr<WorkerLogs> logs_;  // after io_: destroyed before it
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   std::unique_ptr<asio::steady_timer> reap_timer_;
   std::thread thread_;

@@ -49,7 +49,8 @@ class WorkerLauncher {
 // The child asks for SIGKILL when its parent goes away (PR_SET_PDEATHSIG; on
 // Linux that fires when the *thread* that forked exits, which is the raylet
 // io thread, i.e. at raylet shutdown), resets signal mask and dispositions,
-// and closes every fd >= 3 before exec. An exec failure is reported back
+// and closes every fd >= 3 before exec (with on_output set, fds 1 and 2 are
+// the write ends of two pipes whose read ends go to on_output). An exec failure is reported back
 // through a close-on-exec pipe, so Launch fails instead of returning a pid
 // that dies at once.
 // Thread safety: none (single-threaded, like the pool).
@@ -59,6 +60,10 @@ class ProcessWorkerLauncher : public WorkerLauncher {
     std::vector<std::string> argv;  // argv[0] is the executable's path (no PATH search)
     std::vector<std::string> env;   // "NAME=value" entries; RAYTS_WORKER_ID is set by Launch
     std::string working_dir;        // empty: inherit the raylet's
+    // Set: the child's stdout and stderr are pipes, and this gets their read
+    // ends (owned by the callee) once the exec succeeded. Unset: the child
+    // shares the raylet's stdout/stderr.
+    std::function<void(const WorkerID& id, int pid, int out_fd, int err_fd)> on_output;
   };
 
   explicit ProcessWorkerLauncher(Config config);

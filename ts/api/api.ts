@@ -52,6 +52,17 @@ function memoryMonitorOptions(threshold: number | undefined): { memoryUsageThres
   return { memoryUsageThreshold: t, memoryMonitorPeriodMs: period };
 }
 
+/** Internal (tests): RAYTS_WORKER_LOG_MAX_BYTES sets the size at which a worker log file is rotated. */
+function workerLogOptions(): { workerLogMaxBytes?: number } {
+  const v = process.env.RAYTS_WORKER_LOG_MAX_BYTES;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1024) {
+    throw new RangeError(`RAYTS_WORKER_LOG_MAX_BYTES must be an integer number of bytes >= 1024, got '${v}'`);
+  }
+  return { workerLogMaxBytes: n };
+}
+
 /** Starts an embedded local cluster (no address) and connects this process. */
 export async function init(opts?: InitOptions): Promise<void> {
   const o = validateInitOptions(opts ?? {});
@@ -96,6 +107,8 @@ export async function init(opts?: InitOptions): Promise<void> {
         // removed at shutdown (the default lives in sessionDir anyway).
         spillDir: o.objectSpillingDirectory !== undefined ? path.resolve(o.objectSpillingDirectory) : sessionDir,
         spillMaxBytes: o.objectSpillingMaxBytes ?? -1,
+        logToDriver: o.logToDriver ?? true,
+        ...workerLogOptions(),
         ...memoryMonitorOptions(o.memoryUsageThreshold),
       });
     } catch (e) {
