@@ -59,6 +59,9 @@ struct NodeServerOptions {
   std::vector<std::pair<std::string, double>> resources;  // e.g. {"CPU", 2}
   int prestart_workers = 0;
   int max_workers = 8;
+  // Idle workers above prestart_workers are ended after this long idle
+  // (Ray's idle_worker_killing_time_threshold_ms); < 0: never.
+  int idle_worker_timeout_ms = 1000;
   std::vector<std::string> worker_argv;
   std::vector<std::string> worker_env;
   std::string working_dir;
@@ -137,6 +140,9 @@ class NodeServer {
   std::unique_ptr<WorkerLogs> logs_;  // after io_: destroyed before it
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   std::unique_ptr<asio::steady_timer> reap_timer_;
+  std::unique_ptr<asio::steady_timer> accept_timer_;  // the retry after an accept error
+  int accept_backoff_ms_ = 0;
+  uint64_t accept_errors_ = 0;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
 

@@ -246,6 +246,7 @@ void WorkerPool::PopWorker(PopCallback cb) {
 void WorkerPool::Assign(const WorkerID& id, Worker& w) {
   if (waiters_.empty()) {
     w.state = State::kIdle;
+    w.idle_since = std::chrono::steady_clock::now();
     idle_.push_back(id);
     return;
   }
@@ -318,6 +319,21 @@ void WorkerPool::SetWorkerBlocked(const WorkerID& id, bool blocked) {
   w.blocked = blocked;
   num_blocked_ += blocked ? 1 : -1;
   if (blocked) MaybeStartWorkers();
+}
+
+std::vector<WorkerID> WorkerPool::IdleWorkersToEnd(std::chrono::steady_clock::time_point now, int soft_limit,
+                                                   std::chrono::milliseconds after) const {
+  std::vector<WorkerID> out;
+  int above = static_cast<int>(workers_.size()) - std::max(0, soft_limit);
+  // idle_ is in order of becoming idle: front = idle longest.
+  for (const WorkerID& id : idle_) {
+    if (above <= 0) break;
+    const Worker& w = workers_.at(id);
+    if (now - w.idle_since < after) break;  // the rest became idle later
+    out.push_back(id);
+    above--;
+  }
+  return out;
 }
 
 void WorkerPool::KillAll() {

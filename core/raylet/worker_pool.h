@@ -19,6 +19,7 @@
 //     replaced, never dropping a waiter.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -125,6 +126,14 @@ class WorkerPool {
   // does not count against max_workers. Ignored for a worker not leased.
   void SetWorkerBlocked(const WorkerID& id, bool blocked);
 
+  // Idle workers to end so the pool shrinks back after a burst (Ray: idle
+  // past idle_worker_killing_time_threshold_ms while the pool is above its
+  // soft limit): the longest-idle workers idle since `after` or more before
+  // `now`, as many as the pool has above `soft_limit`. Changes nothing; the
+  // caller ends them (OnWorkerDied).
+  std::vector<WorkerID> IdleWorkersToEnd(std::chrono::steady_clock::time_point now, int soft_limit,
+                                         std::chrono::milliseconds after) const;
+
   // Kills every worker, forgets them, and fails waiting callbacks with
   // Cancelled. For shutdown.
   void KillAll();
@@ -145,6 +154,7 @@ class WorkerPool {
     int pid = 0;
     State state = State::kStarting;
     bool blocked = false;  // only while kLeased
+    std::chrono::steady_clock::time_point idle_since{};  // while kIdle
   };
 
   // Workers that count against max_workers.
