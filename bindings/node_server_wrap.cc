@@ -38,6 +38,10 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
       opts.memory_monitor_period_ms = o.Get("memoryMonitorPeriodMs").ToNumber().Int32Value();
     if (o.Has("workingDir") && o.Get("workingDir").IsString()) opts.working_dir = o.Get("workingDir").ToString();
     if (o.Has("spillDir") && o.Get("spillDir").IsString()) opts.spill_dir = o.Get("spillDir").ToString();
+    if (o.Has("logToDriver") && o.Get("logToDriver").IsBoolean())
+      opts.log_to_driver = o.Get("logToDriver").ToBoolean().Value();
+    if (o.Has("workerLogMaxBytes") && o.Get("workerLogMaxBytes").IsNumber())
+      opts.worker_log_max_bytes = static_cast<uint64_t>(o.Get("workerLogMaxBytes").ToNumber().DoubleValue());
     if (o.Has("spillMaxBytes") && o.Get("spillMaxBytes").IsNumber())
       opts.spill_max_bytes = static_cast<int64_t>(o.Get("spillMaxBytes").ToNumber().DoubleValue());
     Napi::Object res = o.Get("resources").As<Napi::Object>();
@@ -60,7 +64,11 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
 
  private:
   Napi::Value Stop(const Napi::CallbackInfo& info) {
+    // Stop, then destroy at once: the store's shared memory, the io thread's
+    // fds and the listening socket go now, not when this wrapper is
+    // garbage-collected (a host that calls init/shutdown in a loop).
     if (server_) server_->Stop();
+    server_.reset();
     return info.Env().Undefined();
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {

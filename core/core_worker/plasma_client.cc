@@ -60,9 +60,9 @@ StatusOr<PlasmaClient::NodeInfo> PlasmaClient::Connect(const std::string& node_s
   auto region = plasma::ShmRegion::Map(fd, reply->store_size());
   if (!region.ok()) return region.status();
   store_ = std::move(region).value();
-  // Fill this process's page tables for the store in the background, so a
-  // large write or read here takes no page fault per 4 KiB page (the pages
-  // themselves were allocated by the node server's prefault).
+  // Fill this process's page tables for the store in the background, up to
+  // what the node server has committed, so a large write or read here takes
+  // no page fault per 4 KiB page (see shm_region.h).
   store_->StartPrefault();
   return info;
 }
@@ -105,10 +105,42 @@ StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id) {
     return Status::ObjectLost("object " + id.Hex() + " is not in the object store");
   }
   auto* o = r->objects()->Get(0);
-  return PlasmaView{o->offset(), o->size()};
+  PlasmaView view{o->offset(), o->size()};
+  {
+    MutexLock lock(&pins_mu_);
+    Pin& p = pins_[id];
+    p.count++;
+    p.view = view;
+  }
+  return view;
 }
 
 void PlasmaClient::Release(const ObjectID& id) {
+  {
+    MutexLock lock(&pins_mu_);
+    auto it = pins_.find(id);
+    if (it != pins_.end() && --it->second.count == 0) pins_.erase(it);
+  }
+  SendRelease(id);
+}
+
+size_t PlasmaClient::num_pinned() const {
+  MutexLock lock(&pins_mu_);
+  return pins_.size();
+}
+
+void PlasmaClient::Close() {
+  channel_.Close();
+  if (!store_) return;
+  std::vector<std::pair<uint64_t, uint64_t>> keep;
+  {
+    MutexLock lock(&pins_mu_);
+    for (auto& [id, p] : pins_) keep.emplace_back(p.view.offset, p.view.size);
+  }
+  store_->DropShared(keep);
+}
+
+void PlasmaClient::SendRelease(const ObjectID& id) {
   Fbb fbb(64);
   auto oid = IdBytes(fbb, id);
   // Best effort: a closed channel means the node is gone and so is the copy.
@@ -124,7 +156,7 @@ bool PlasmaClient::Contains(const ObjectID& id) {
   if (!channel_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env).ok()) return false;
   auto* r = env->body_as_PlasmaGetReply();
   bool found = r->objects() && r->objects()->size() == 1 && r->objects()->Get(0)->found();
-  if (found) Release(id);  // best effort
+  if (found) SendRelease(id);  // best effort; never counted as a pin
   return found;
 }
 

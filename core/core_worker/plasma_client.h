@@ -13,12 +13,17 @@
 // not sent here: the owner queues it on its control connection (ordered with
 // the other control frames), built by DeleteFrame.
 // Ownership: owns the channel, the mapped region and the GcsClient that
-// borrows the channel; the region lives as long as the client, so views
-// into it (base() + offset) stay valid until the client is destroyed.
+// borrows the channel. The addresses base() .. base() + size() stay valid
+// until the client is destroyed, so views into it stay readable. Close()
+// lets go of the shared memory at once (ShmRegion::DropShared): the objects
+// this process still has pinned (Get without Release) are copied into
+// private memory at the same addresses, the rest becomes zero pages, so a
+// long-lived host that shuts down and starts again keeps no old store.
 // Thread safety: thread-safe through the channel's lock (each call holds it
-// for its whole round trip; replies are copied into the caller's storage).
-// store_ is written once, by Connect, before the client is shared with
-// other threads, and only read after that (base(), size()).
+// for its whole round trip; replies are copied into the caller's storage)
+// and pins_mu_ for the pin table. store_ is written once, by Connect,
+// before the client is shared with other threads, and only read after that
+// (base(), size()); Close() runs when no other thread uses the client.
 // Invariants: the store fd received at Connect is owned exactly once (mapped
 // or closed); a reply's status code (Create, Seal, Get, Lose) is returned as
 // the Status with its message; a closed channel is Disconnected.
@@ -27,9 +32,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "core/common/id.h"
 #include "core/common/status.h"
+#include "core/common/thread_annotations.h"
 #include "core/gcs/gcs_client.h"
 #include "core/plasma/shm_region.h"
 #include "core/protocol/blocking_channel.h"
@@ -84,16 +91,30 @@ class PlasmaClient {
   bool Contains(const ObjectID& id);
   // Test hook: the store loses its copy of `id` now.
   Status Lose(const ObjectID& id);
-  void Close() { channel_.Close(); }
+  // Disconnects and drops the shared mapping (see Ownership). Idempotent.
+  void Close();
+  // Objects pinned by Get and not yet released, with their bytes.
+  size_t num_pinned() const;
 
+  // The mapped store, for a holder that must keep base() valid longer than
+  // this client (an ArrayBuffer over it).
+  std::shared_ptr<plasma::ShmRegion> region() const { return store_; }
   uint8_t* base() const { return store_ ? store_->data() : nullptr; }
   uint64_t size() const { return store_ ? store_->size() : 0; }
   // Typed GCS calls, blocking round trips on this channel.
   gcs::GcsClient& gcs() { return gcs_; }
 
  private:
+  struct Pin {
+    uint64_t count = 0;
+    PlasmaView view;
+  };
+  void SendRelease(const ObjectID& id);
+
   BlockingChannel channel_;
-  std::unique_ptr<plasma::ShmRegion> store_;
+  std::shared_ptr<plasma::ShmRegion> store_;
+  mutable Mutex pins_mu_;
+  std::unordered_map<ObjectID, Pin, IdHash> pins_ GUARDED_BY(pins_mu_);
   gcs::GcsClient gcs_{&channel_};
 };
 

@@ -1,5 +1,6 @@
 #include "core/plasma/allocator.h"
 
+#include <algorithm>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -34,6 +35,7 @@ StatusOr<uint64_t> Allocator::Allocate(uint64_t size) {
   if (block_size > need) InsertFree(offset + need, block_size - need);
   allocated_.emplace(offset, need);
   used_ += need;
+  high_water_ = std::max(high_water_, offset + need);
   return offset;
 }
 

@@ -49,6 +49,9 @@ class Allocator {
   uint64_t BlockSize(uint64_t offset) const;
 
   uint64_t used() const { return used_; }
+  // One past the highest byte ever handed out (never decreases): the store
+  // commits memory ahead of it (ShmRegion::AdvanceHighWater).
+  uint64_t high_water() const { return high_water_; }
   uint64_t capacity() const { return capacity_; }
   uint64_t largest_free_block() const;
   size_t num_free_blocks() const { return free_by_offset_.size(); }
@@ -60,6 +63,7 @@ class Allocator {
 
   const uint64_t capacity_;
   uint64_t used_ = 0;
+  uint64_t high_water_ = 0;
   std::map<uint64_t, uint64_t> free_by_offset_;         // offset -> size
   std::set<std::pair<uint64_t, uint64_t>> free_by_size_;  // (size, offset)
   std::unordered_map<uint64_t, uint64_t> allocated_;    // offset -> size

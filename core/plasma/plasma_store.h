@@ -129,6 +129,7 @@ class PlasmaStore {
   std::vector<ObjectInfo> ListObjects() const;
 
   uint64_t used_bytes() const { return allocator_.used(); }  // reserved, 64-byte units
+  uint64_t high_water_bytes() const { return allocator_.high_water(); }  // see Allocator::high_water
   uint64_t capacity() const { return allocator_.capacity(); }
   uint64_t num_objects() const { return objects_.size(); }    // created + sealed
   uint64_t pinned_bytes() const { return pinned_bytes_; }

@@ -1,21 +1,35 @@
 #include "core/plasma/shm_region.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
 
 namespace rayts::plasma {
+
+// Lives in the file after the store bytes; written by the creator only.
+struct ShmRegion::Header {
+  std::atomic<uint32_t> seq;        // futex word: bumped after every publish
+  uint32_t pad;
+  std::atomic<uint64_t> committed;  // bytes [0, committed) are allocated in the file
+};
+static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,
+              "the header is shared between processes");
+
 namespace {
 
 #ifdef MADV_POPULATE_WRITE
@@ -41,22 +55,52 @@ int OpenUnlinkedDevShm() {
   return fd;
 }
 
+// The header page starts at the first page boundary at or after the store bytes.
+uint64_t HeaderOffset(uint64_t size) { return (size + ShmRegion::kHeaderBytes - 1) / ShmRegion::kHeaderBytes * ShmRegion::kHeaderBytes; }
+uint64_t MapLength(uint64_t size) { return HeaderOffset(size) + ShmRegion::kHeaderBytes; }
+
 StatusOr<uint8_t*> MapShared(int fd, uint64_t size) {
-  void* p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE,
-                   MAP_SHARED, fd, 0);
+  void* p = ::mmap(nullptr, static_cast<size_t>(MapLength(size)), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return Status::IOError(ErrnoText("mmap plasma region"));
   return static_cast<uint8_t*>(p);
 }
 
 Status CheckSize(uint64_t size) {
   if (size == 0) return Status::InvalidArgument("plasma region size must be > 0");
-  if (size > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+  if (size > static_cast<uint64_t>(std::numeric_limits<off_t>::max()) - 2 * ShmRegion::kHeaderBytes) {
     return Status::InvalidArgument("plasma region size too large: " + std::to_string(size));
   }
   return Status::OK();
 }
 
+uint32_t* Word(std::atomic<uint32_t>* a) { return reinterpret_cast<uint32_t*>(a); }
+
+// Sleeps while *word == expected, at most timeout_ms. Shared (not
+// FUTEX_PRIVATE): the header word is waited on by other processes.
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int timeout_ms) {
+  timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+  ::syscall(SYS_futex, Word(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+void FutexWakeAll(std::atomic<uint32_t>* word) {
+  ::syscall(SYS_futex, Word(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void BackgroundPriority() {
+  // Background work: only use CPU nobody else wants (the owner's first task
+  // should not wait behind it).
+  sched_param idle{};
+  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
+}
+
+constexpr int kWaitSliceMs = 1000;  // a stop is also signalled by a wake; this only bounds each sleep
+
 }  // namespace
+
+uint64_t ShmRegion::PrefaultTarget(uint64_t high_water, uint64_t size) {
+  high_water = std::min(high_water, size);
+  const uint64_t ahead = std::clamp(high_water, kMinAhead, kMaxAhead);
+  return std::min(size, high_water + ahead);
+}
 
 StatusOr<std::unique_ptr<ShmRegion>> ShmRegion::Create(uint64_t size) {
   return CreateImpl(size, /*try_memfd=*/true);
@@ -71,22 +115,27 @@ StatusOr<std::unique_ptr<ShmRegion>> ShmRegion::CreateImpl(uint64_t size, bool t
   int fd = try_memfd ? ::memfd_create("rayts-plasma", MFD_CLOEXEC) : -1;
   if (fd < 0) fd = OpenUnlinkedDevShm();
   if (fd < 0) return Status::IOError(ErrnoText("create plasma region (memfd and /dev/shm)"));
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+  if (::ftruncate(fd, static_cast<off_t>(MapLength(size))) != 0) {
     Status s = Status::IOError(ErrnoText("ftruncate plasma region"));
     CloseFd(fd);
     return s;
   }
-  return Map(fd, size);
+  auto r = MapImpl(fd, size, /*creator=*/true);
+  if (r.ok()) (*r)->target_.store(PrefaultTarget(0, size), std::memory_order_relaxed);
+  return r;
 }
 
-StatusOr<std::unique_ptr<ShmRegion>> ShmRegion::Map(int fd, uint64_t size) {
+StatusOr<std::unique_ptr<ShmRegion>> ShmRegion::Map(int fd, uint64_t size) { return MapImpl(fd, size, false); }
+
+StatusOr<std::unique_ptr<ShmRegion>> ShmRegion::MapImpl(int fd, uint64_t size, bool creator) {
   if (fd < 0) return Status::InvalidArgument("invalid plasma region fd");
   Status s = CheckSize(size);
   struct stat st;
   if (s.ok() && ::fstat(fd, &st) != 0) s = Status::IOError(ErrnoText("fstat plasma region"));
-  if (s.ok() && static_cast<uint64_t>(st.st_size) < size) {
-    s = Status::InvalidArgument("plasma region fd has " + std::to_string(st.st_size) +
-                                " bytes, " + std::to_string(size) + " requested");
+  if (s.ok() && static_cast<uint64_t>(st.st_size) < MapLength(size)) {
+    s = Status::InvalidArgument("plasma region fd has " + std::to_string(st.st_size) + " bytes, " +
+                                std::to_string(size) + " requested (plus a " + std::to_string(kHeaderBytes) +
+                                "-byte header)");
   }
   if (!s.ok()) {
     CloseFd(fd);
@@ -97,52 +146,139 @@ StatusOr<std::unique_ptr<ShmRegion>> ShmRegion::Map(int fd, uint64_t size) {
     CloseFd(fd);
     return data.status();
   }
-  return std::unique_ptr<ShmRegion>(new ShmRegion(fd, *data, size));
+  return std::unique_ptr<ShmRegion>(new ShmRegion(fd, *data, size, creator));
 }
 
 ShmRegion::~ShmRegion() {
-  stop_.store(true, std::memory_order_relaxed);
-  if (prefault_thread_.joinable()) prefault_thread_.join();
-  ::munmap(data_, static_cast<size_t>(size_));
+  StopPrefault();
+  ::munmap(data_, static_cast<size_t>(MapLength(size_)));
   CloseFd(fd_);
 }
 
-void ShmRegion::StartPrefault() { StartPrefaultImpl(/*use_madvise=*/true); }
-void ShmRegion::StartTouchPrefaultForTest() { StartPrefaultImpl(/*use_madvise=*/false); }
+ShmRegion::Header* ShmRegion::header() const { return reinterpret_cast<Header*>(data_ + HeaderOffset(size_)); }
 
-void ShmRegion::StartPrefaultImpl(bool use_madvise) {
-  if (prefault_thread_.joinable() || prefaulted_bytes() == size_) return;
-  prefault_thread_ = std::thread([this, use_madvise] { PrefaultLoop(use_madvise); });
+uint64_t ShmRegion::committed_bytes() const {
+  return std::min(size_, header()->committed.load(std::memory_order_acquire));
 }
 
-void ShmRegion::WaitPrefaultForTest() {
-  if (prefault_thread_.joinable()) prefault_thread_.join();
-}
+void ShmRegion::StartPrefault() { StartPrefaultImpl(/*use_kernel=*/true); }
+void ShmRegion::StartTouchPrefaultForTest() { StartPrefaultImpl(/*use_kernel=*/false); }
 
-void ShmRegion::PrefaultLoop(bool use_madvise) {
-  // Background work: only use CPU nobody else wants (the owner's first task
-  // should not wait behind it).
-  sched_param idle{};
-  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  for (uint64_t off = prefaulted_bytes(); off < size_;) {
-    if (stop_.load(std::memory_order_relaxed)) return;
-    const uint64_t len = std::min(kPrefaultChunk, size_ - off);
-    uint8_t* chunk = data_ + off;
-    // MADV_POPULATE_WRITE faults pages in writable without changing them.
-    bool done = use_madvise && ::madvise(chunk, len, kMadvPopulateWrite) == 0;
-    if (!done) {
-      if (use_madvise && errno == EINVAL) use_madvise = false;  // kernel < 5.14
-      // Other processes may already be writing objects here, so the touch
-      // must preserve content: an atomic add of 0 is a write fault that
-      // stores back exactly the byte it read.
-      for (uint64_t p = 0; p < len; p += page) {
-        __atomic_fetch_add(chunk + p, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
-      }
-    }
-    off += len;
-    prefaulted_.store(off, std::memory_order_release);
+void ShmRegion::StartPrefaultImpl(bool use_kernel) {
+  if (prefault_thread_.joinable() || prefaulted_bytes() == size_ || fd_ < 0) return;
+  stop_.store(false, std::memory_order_relaxed);
+  if (creator_) {
+    prefault_thread_ = std::thread([this, use_kernel] { CreatorLoop(use_kernel); });
+  } else {
+    prefault_thread_ = std::thread([this, use_kernel] { MapperLoop(use_kernel); });
   }
+}
+
+void ShmRegion::StopPrefault() {
+  if (!prefault_thread_.joinable()) return;
+  stop_.store(true, std::memory_order_relaxed);
+  target_seq_.fetch_add(1, std::memory_order_release);
+  FutexWakeAll(&target_seq_);
+  // Wakes the other mappers' threads too; they find nothing new and sleep again.
+  FutexWakeAll(&header()->seq);
+  prefault_thread_.join();
+}
+
+void ShmRegion::AdvanceHighWater(uint64_t end) {
+  const uint64_t t = PrefaultTarget(end, size_);
+  if (t <= target_.load(std::memory_order_relaxed)) return;
+  target_.store(t, std::memory_order_release);
+  target_seq_.fetch_add(1, std::memory_order_release);
+  FutexWakeAll(&target_seq_);
+}
+
+bool ShmRegion::WaitPrefaultedForTest(uint64_t bytes, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (prefaulted_bytes() < bytes) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+void ShmRegion::PopulateMapping(uint64_t off, uint64_t len, bool* use_madvise) {
+  uint8_t* chunk = data_ + off;
+  // MADV_POPULATE_WRITE faults pages in writable without changing them.
+  if (*use_madvise && ::madvise(chunk, len, kMadvPopulateWrite) == 0) return;
+  if (*use_madvise && errno == EINVAL) *use_madvise = false;  // kernel < 5.14
+  // Other processes may already be writing objects here, so the touch must
+  // preserve content: an atomic add of 0 is a write fault that stores back
+  // exactly the byte it read.
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  for (uint64_t p = 0; p < len; p += page) {
+    __atomic_fetch_add(chunk + p, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
+  }
+}
+
+void ShmRegion::CreatorLoop(bool use_kernel) {
+  BackgroundPriority();
+  bool use_fallocate = use_kernel;
+  bool use_madvise = use_kernel;
+  Header* h = header();
+  uint64_t done = h->committed.load(std::memory_order_relaxed);
+  while (!stop_.load(std::memory_order_relaxed) && done < size_) {
+    const uint32_t seq = target_seq_.load(std::memory_order_acquire);
+    const uint64_t target = target_.load(std::memory_order_acquire);
+    if (done >= target) {
+      FutexWait(&target_seq_, seq, kWaitSliceMs);
+      continue;
+    }
+    const uint64_t len = std::min(kPrefaultChunk, target - done);
+    // fallocate allocates (and zeroes) the pages in the file without mapping
+    // them here: the creator's own page tables stay small. Mappers fill
+    // theirs from the published mark.
+    bool ok = use_fallocate && ::fallocate(fd_, 0, static_cast<off_t>(done), static_cast<off_t>(len)) == 0;
+    if (!ok && use_fallocate) {
+      if (errno == ENOSPC) return;  // the filesystem is full: pages come on first touch, as before
+      use_fallocate = false;        // EOPNOTSUPP and the like: fault through the mapping
+    }
+    if (!ok) PopulateMapping(done, len, &use_madvise);
+    done += len;
+    h->committed.store(done, std::memory_order_release);
+    prefaulted_.store(done, std::memory_order_release);
+    h->seq.fetch_add(1, std::memory_order_release);
+    FutexWakeAll(&h->seq);
+  }
+}
+
+void ShmRegion::MapperLoop(bool use_madvise) {
+  BackgroundPriority();
+  Header* h = header();
+  uint64_t mine = prefaulted_bytes();
+  while (!stop_.load(std::memory_order_relaxed) && mine < size_) {
+    const uint32_t seq = h->seq.load(std::memory_order_acquire);
+    const uint64_t committed = committed_bytes();
+    if (mine >= committed) {
+      FutexWait(&h->seq, seq, kWaitSliceMs);
+      continue;
+    }
+    const uint64_t len = std::min(kPrefaultChunk, committed - mine);
+    PopulateMapping(mine, len, &use_madvise);
+    mine += len;
+    prefaulted_.store(mine, std::memory_order_release);
+  }
+}
+
+void ShmRegion::DropShared(const std::vector<std::pair<uint64_t, uint64_t>>& keep) {
+  if (fd_ < 0) return;
+  StopPrefault();
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> copies;
+  for (auto [off, len] : keep) {
+    if (off >= size_) continue;
+    len = std::min(len, size_ - off);
+    copies.emplace_back(off, std::vector<uint8_t>(data_ + off, data_ + off + len));
+  }
+  void* p = ::mmap(data_, static_cast<size_t>(MapLength(size_)), PROT_READ | PROT_WRITE,
+                   MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;  // keeps the shared mapping: still valid, released at destruction
+  for (auto& [off, bytes] : copies) std::memcpy(data_ + off, bytes.data(), bytes.size());
+  CloseFd(fd_);
+  fd_ = -1;
 }
 
 }  // namespace rayts::plasma

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 
@@ -80,6 +82,12 @@ Status NodeServer::Init() {
   lc.env.push_back("RAYTS_NODE_SOCKET=" + opts_.socket_path);
   lc.env.push_back("RAYTS_SESSION_DIR=" + opts_.session_dir);
   lc.working_dir = opts_.working_dir;
+  if (!opts_.session_dir.empty()) {
+    logs_ = std::make_unique<WorkerLogs>(
+        io_, WorkerLogs::Options{opts_.session_dir + "/logs", opts_.log_to_driver, opts_.worker_log_max_bytes, 1, 2});
+    // Called by Launch, on the io thread.
+    lc.on_output = [this](const WorkerID& id, int pid, int out_fd, int err_fd) { logs_->Add(id, pid, out_fd, err_fd); };
+  }
   launcher_ = std::make_unique<ProcessWorkerLauncher>(lc);
   pool_ = std::make_unique<WorkerPool>(launcher_.get(), std::max(1, opts_.max_workers));
   leases_ = std::make_unique<LeaseManager>(std::move(total).value(), pool_.get());
@@ -101,6 +109,7 @@ Status NodeServer::Init() {
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("node server cannot listen on " + opts_.socket_path + ": " + ec.message());
   reap_timer_ = std::make_unique<asio::steady_timer>(io_);
+  accept_timer_ = std::make_unique<asio::steady_timer>(io_);
   plasma_ = std::make_unique<PlasmaService>(
       io_, store_.get(),
       PlasmaService::Hooks{[this](uint64_t cid) { return ClientGone(cid); }, [this] { BroadcastGc(); }});
@@ -124,6 +133,7 @@ void NodeServer::Stop() {
     asio::error_code ec;
     acceptor_->close(ec);
     reap_timer_->cancel();
+    accept_timer_->cancel();
     memory_->Stop();
     pool_->KillAll();
     // Reap what was killed so a long-lived host (init/shutdown in a loop)
@@ -133,6 +143,8 @@ void NodeServer::Stop() {
       (void)launcher_->Reap(&exited);  // errors: nothing more to reap now
       if (launcher_->num_running() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    // What the workers printed before they went: read to the pipes' ends.
+    if (logs_) logs_->DrainAll();
     auto clients = clients_;  // close handlers erase from clients_
     for (auto& [id, c] : clients) c->conn->Close();
     clients_.clear();
@@ -170,6 +182,14 @@ void NodeServer::ScheduleReap() {
         if (auto wid = pool_->WorkerOfPid(pid)) pool_->OnWorkerDied(*wid);
       }
     }
+    // The pool shrinks back to the prestarted count after a burst: idle
+    // workers are registered, so WorkerGone forgets them and the pool kills them.
+    if (opts_.idle_worker_timeout_ms >= 0) {
+      for (const WorkerID& idle : pool_->IdleWorkersToEnd(std::chrono::steady_clock::now(), opts_.prestart_workers,
+                                                          std::chrono::milliseconds(opts_.idle_worker_timeout_ms))) {
+        WorkerGone(idle);
+      }
+    }
     ReportResourcesIfChanged();
     ScheduleReap();
   });
@@ -177,7 +197,24 @@ void NodeServer::ScheduleReap() {
 
 void NodeServer::Accept() {
   acceptor_->async_accept([this](const asio::error_code& ec, UnixSocket sock) {
-    if (ec) return;
+    if (stopped_ || ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (ec) {
+      // Out of fds (EMFILE, ENFILE), a connection reset before it was
+      // accepted (ECONNABORTED) and the like: the listener must live on.
+      // Back off (10 ms doubling to 1 s) so a full fd table does not spin.
+      accept_backoff_ms_ = std::min(1000, std::max(10, accept_backoff_ms_ * 2));
+      if (accept_errors_++ % 100 == 0) {
+        std::fprintf(stderr, "rayts node server: accept on %s failed: %s (retrying in %d ms; %llu errors so far)\n",
+                     opts_.socket_path.c_str(), ec.message().c_str(), accept_backoff_ms_,
+                     static_cast<unsigned long long>(accept_errors_));
+      }
+      accept_timer_->expires_after(std::chrono::milliseconds(accept_backoff_ms_));
+      accept_timer_->async_wait([this](const asio::error_code& tec) {
+        if (!tec && !stopped_) Accept();
+      });
+      return;
+    }
+    accept_backoff_ms_ = 0;
     auto c = std::make_shared<Client>();
     c->conn = std::make_shared<Connection>(std::move(sock));
     c->gcs_peer = std::make_shared<ClientGcsPeer>(c->conn);
@@ -268,6 +305,8 @@ void NodeServer::ReportResourcesIfChanged() {
 
 void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
   if (plasma_->Handle(c->conn->id(), c->conn, env)) {
+    // Commit memory ahead of what the store hands out (a no-op unless it grew).
+    region_->AdvanceHighWater(store_->high_water_bytes());
     ReportResourcesIfChanged();
     return;
   }

@@ -10,12 +10,13 @@
 // Ownership: owns the shared-memory region, the store, the pool, the lease
 // manager, and the parts it delegates to: PlasmaService (plasma messages),
 // the GcsService (core/gcs/gcs_service.h; every GcsRequest, in embedded
-// mode), node_stats.h (node-local queries) and MemoryKillDriver (the memory
-// monitor's kills). It keeps the clients, the workers and the lease table. Leases are kept in one table, one
+// mode), node_stats.h (node-local queries), MemoryKillDriver (the memory
+// monitor's kills) and WorkerLogs (the workers' stdout/stderr). It keeps the clients, the workers and the lease table. Leases are kept in one table, one
 // record per granted lease (owner connection, worker, kind): when an owner
 // disconnects, its leases are returned and its requests cancelled.
 // Resources: after every io-thread event that may change what is free, the
 // node reports its available resources to the GCS if they changed.
+// Worker output: read from per-worker pipes by WorkerLogs on the io thread.
 // Spilling: the store spills to and restores from a SpillStore on the io
 // thread, inside the create or get that needs it (see plasma_store.h).
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
@@ -46,6 +47,7 @@
 #include "core/raylet/memory_monitor.h"
 #include "core/raylet/node_stats.h"
 #include "core/raylet/plasma_service.h"
+#include "core/raylet/worker_logs.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::raylet {
@@ -57,6 +59,9 @@ struct NodeServerOptions {
   std::vector<std::pair<std::string, double>> resources;  // e.g. {"CPU", 2}
   int prestart_workers = 0;
   int max_workers = 8;
+  // Idle workers above prestart_workers are ended after this long idle
+  // (Ray's idle_worker_killing_time_threshold_ms); < 0: never.
+  int idle_worker_timeout_ms = 1000;
   std::vector<std::string> worker_argv;
   std::vector<std::string> worker_env;
   std::string working_dir;
@@ -71,6 +76,13 @@ struct NodeServerOptions {
   // filesystem minus a margin; 0: spilling off.
   std::string spill_dir;
   int64_t spill_max_bytes = -1;
+  // Worker output (worker_logs.h): every worker's stdout/stderr goes to
+  // session_dir/logs/worker-<id>-<pid>.out/.err (rotated past
+  // worker_log_max_bytes) and, when log_to_driver, to this process's
+  // stdout/stderr with a `(name pid=N)` prefix. No session_dir: workers
+  // share this process's stdout/stderr.
+  bool log_to_driver = true;
+  uint64_t worker_log_max_bytes = 16ull << 20;
 };
 
 class NodeServer {
@@ -125,8 +137,12 @@ class NodeServer {
   NodeServerOptions opts_;
   NodeID node_id_ = NodeID::FromRandom();
   asio::io_context io_;
+  std::unique_ptr<WorkerLogs> logs_;  // after io_: destroyed before it
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   std::unique_ptr<asio::steady_timer> reap_timer_;
+  std::unique_ptr<asio::steady_timer> accept_timer_;  // the retry after an accept error
+  int accept_backoff_ms_ = 0;
+  uint64_t accept_errors_ = 0;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
 

@@ -42,7 +42,7 @@ void CloseRange(unsigned lo, unsigned hi) {
 
 // Runs in the forked child; only async-signal-safe calls. Never returns.
 [[noreturn]] void RunChild(pid_t parent, int err_fd, const char* path, char* const argv[],
-                           char* const envp[], const char* cwd) {
+                           char* const envp[], const char* cwd, int out_w, int err_w) {
   // Die with the parent; if it is already gone, getppid() changed.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);
@@ -59,8 +59,12 @@ void CloseRange(unsigned lo, unsigned hi) {
   if (cwd != nullptr && chdir(cwd) != 0) {
     ce = {0, errno};
   } else {
-    // Workers share the raylet's stdout/stderr (logs reach the driver's
-    // terminal); the host may have marked them close-on-exec.
+    // Captured output: stdout and stderr become the pipes (dup2 clears
+    // close-on-exec on the copies; the originals are closed below).
+    if (out_w >= 0) dup2(out_w, 1);
+    if (err_w >= 0) dup2(err_w, 2);
+    // Otherwise workers share the raylet's stdout/stderr; the host may have
+    // marked them close-on-exec.
     for (int fd = 0; fd <= 2; fd++) {
       int flags = fcntl(fd, F_GETFD);
       if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
@@ -107,19 +111,31 @@ StatusOr<int> ProcessWorkerLauncher::Launch(const WorkerID& id) {
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     return Status::IOError(std::string("worker launcher: pipe2: ") + strerror(errno));
   }
+  // Output pipes: [0] read end (ours), [1] write end (the child's fd 1 / 2).
+  int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {pipe_fds[0], pipe_fds[1], out_p[0], out_p[1], err_p[0], err_p[1]})
+      if (fd >= 0) close(fd);
+  };
+  if (config_.on_output && (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)) {
+    int e = errno;
+    close_all();
+    return Status::IOError(std::string("worker launcher: pipe2 for output: ") + strerror(e));
+  }
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
+    close_all();
     return Status::IOError(std::string("worker launcher: fork: ") + strerror(e));
   }
   if (pid == 0) {
     close(pipe_fds[0]);
-    RunChild(parent, pipe_fds[1], argv_p[0], argv_p.data(), env_p.data(), cwd);
+    RunChild(parent, pipe_fds[1], argv_p[0], argv_p.data(), env_p.data(), cwd, out_p[1], err_p[1]);
   }
   close(pipe_fds[1]);
+  if (out_p[1] >= 0) close(out_p[1]);
+  if (err_p[1] >= 0) close(err_p[1]);
   ChildError ce{};
   ssize_t n;
   do {
@@ -128,8 +144,11 @@ StatusOr<int> ProcessWorkerLauncher::Launch(const WorkerID& id) {
   close(pipe_fds[0]);
   if (n == 0) {  // EOF: the pipe closed on a successful exec
     running_.insert(pid);
+    if (config_.on_output) config_.on_output(id, static_cast<int>(pid), out_p[0], err_p[0]);
     return static_cast<int>(pid);
   }
+  if (out_p[0] >= 0) close(out_p[0]);
+  if (err_p[0] >= 0) close(err_p[0]);
   // The child failed before or at exec and is exiting: reap it now.
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
@@ -227,6 +246,7 @@ void WorkerPool::PopWorker(PopCallback cb) {
 void WorkerPool::Assign(const WorkerID& id, Worker& w) {
   if (waiters_.empty()) {
     w.state = State::kIdle;
+    w.idle_since = std::chrono::steady_clock::now();
     idle_.push_back(id);
     return;
   }
@@ -299,6 +319,21 @@ void WorkerPool::SetWorkerBlocked(const WorkerID& id, bool blocked) {
   w.blocked = blocked;
   num_blocked_ += blocked ? 1 : -1;
   if (blocked) MaybeStartWorkers();
+}
+
+std::vector<WorkerID> WorkerPool::IdleWorkersToEnd(std::chrono::steady_clock::time_point now, int soft_limit,
+                                                   std::chrono::milliseconds after) const {
+  std::vector<WorkerID> out;
+  int above = static_cast<int>(workers_.size()) - std::max(0, soft_limit);
+  // idle_ is in order of becoming idle: front = idle longest.
+  for (const WorkerID& id : idle_) {
+    if (above <= 0) break;
+    const Worker& w = workers_.at(id);
+    if (now - w.idle_since < after) break;  // the rest became idle later
+    out.push_back(id);
+    above--;
+  }
+  return out;
 }
 
 void WorkerPool::KillAll() {

@@ -19,6 +19,7 @@
 //     replaced, never dropping a waiter.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -49,7 +50,8 @@ class WorkerLauncher {
 // The child asks for SIGKILL when its parent goes away (PR_SET_PDEATHSIG; on
 // Linux that fires when the *thread* that forked exits, which is the raylet
 // io thread, i.e. at raylet shutdown), resets signal mask and dispositions,
-// and closes every fd >= 3 before exec. An exec failure is reported back
+// and closes every fd >= 3 before exec (with on_output set, fds 1 and 2 are
+// the write ends of two pipes whose read ends go to on_output). An exec failure is reported back
 // through a close-on-exec pipe, so Launch fails instead of returning a pid
 // that dies at once.
 // Thread safety: none (single-threaded, like the pool).
@@ -59,6 +61,10 @@ class ProcessWorkerLauncher : public WorkerLauncher {
     std::vector<std::string> argv;  // argv[0] is the executable's path (no PATH search)
     std::vector<std::string> env;   // "NAME=value" entries; RAYTS_WORKER_ID is set by Launch
     std::string working_dir;        // empty: inherit the raylet's
+    // Set: the child's stdout and stderr are pipes, and this gets their read
+    // ends (owned by the callee) once the exec succeeded. Unset: the child
+    // shares the raylet's stdout/stderr.
+    std::function<void(const WorkerID& id, int pid, int out_fd, int err_fd)> on_output;
   };
 
   explicit ProcessWorkerLauncher(Config config);
@@ -120,6 +126,14 @@ class WorkerPool {
   // does not count against max_workers. Ignored for a worker not leased.
   void SetWorkerBlocked(const WorkerID& id, bool blocked);
 
+  // Idle workers to end so the pool shrinks back after a burst (Ray: idle
+  // past idle_worker_killing_time_threshold_ms while the pool is above its
+  // soft limit): the longest-idle workers idle since `after` or more before
+  // `now`, as many as the pool has above `soft_limit`. Changes nothing; the
+  // caller ends them (OnWorkerDied).
+  std::vector<WorkerID> IdleWorkersToEnd(std::chrono::steady_clock::time_point now, int soft_limit,
+                                         std::chrono::milliseconds after) const;
+
   // Kills every worker, forgets them, and fails waiting callbacks with
   // Cancelled. For shutdown.
   void KillAll();
@@ -140,6 +154,7 @@ class WorkerPool {
     int pid = 0;
     State state = State::kStarting;
     bool blocked = false;  // only while kLeased
+    std::chrono::steady_clock::time_point idle_since{};  // while kIdle
   };
 
   // Workers that count against max_workers.

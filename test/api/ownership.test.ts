@@ -296,7 +296,7 @@ describe('memory summary', () => {
     const big = ray.put(new Float64Array(50_000));
     const warm = ray.remote(() => 1);
     await warm.remote(); // a worker is up
-    const base = path.join(os.tmpdir(), 'rayts');
+    const base = path.join(os.tmpdir(), `rayts-${process.getuid!()}`);
     const session = fs.readdirSync(base).find((n) => n.startsWith(`session_${process.pid}_`));
     expect(session).toBeDefined();
     const cli = path.join(__dirname, '..', '..', 'dist', 'esm', 'cli', 'cli.js');

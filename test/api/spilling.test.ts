@@ -39,7 +39,7 @@ describe('spilling with the default directory and limit', () => {
     expect(mid.spillUsed).toBeGreaterThanOrEqual(mid.spilledObjects * 4 * MiB);
     expect(mid.spillLimit).toBeGreaterThan(0);
     // The default spill directory is inside the session directory.
-    expect(mid.spillDir.startsWith(path.join(os.tmpdir(), 'rayts', 'session_'))).toBe(true);
+    expect(mid.spillDir.startsWith(path.join(os.tmpdir(), `rayts-${process.getuid!()}`, 'session_'))).toBe(true);
     expect(existsSync(mid.spillDir)).toBe(true);
     const ours = new Set(refs.map((r) => r.id));
     const listed = mid.objects.filter((o) => ours.has(o.id));

@@ -154,6 +154,22 @@ TEST(AllocatorTest, RandomAllocFreeKeepsAccountingConsistent) {
   EXPECT_EQ(a.largest_free_block(), cap);
 }
 
+TEST(AllocatorTest, HighWaterIsTheHighestEndHandedOutAndNeverFalls) {
+  Allocator a(kUnit * 16);
+  EXPECT_EQ(a.high_water(), 0u);
+  auto x = a.Allocate(kUnit * 2);
+  auto y = a.Allocate(1);
+  ASSERT_TRUE(x.ok() && y.ok());
+  EXPECT_EQ(a.high_water(), kUnit * 3);
+  a.Free(*y);
+  a.Free(*x);
+  EXPECT_EQ(a.high_water(), kUnit * 3);  // freed memory stays committed
+  auto z = a.Allocate(kUnit);            // reuses low offsets: the mark does not move
+  ASSERT_TRUE(z.ok());
+  EXPECT_EQ(*z, 0u);
+  EXPECT_EQ(a.high_water(), kUnit * 3);
+}
+
 TEST(AllocatorDeathTest, DoubleFreeIsACheckFailure) {
   Allocator a(kUnit * 4);
   auto x = a.Allocate(1);

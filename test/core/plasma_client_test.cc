@@ -173,7 +173,7 @@ class FakeNode {
     auto frame = FinishFrame(fbb, proto::CreateRegisterReply(fbb, refuse_code, msg, nid, kStoreSize, dir, 7));
     int memfd = ::memfd_create("rayts_plasma_client_test", MFD_CLOEXEC);
     ASSERT_GE(memfd, 0);
-    ASSERT_EQ(::ftruncate(memfd, kStoreSize), 0);
+    ASSERT_EQ(::ftruncate(memfd, kStoreSize + plasma::ShmRegion::kHeaderBytes), 0);  // store bytes + the header page
     ASSERT_EQ(::pwrite(memfd, kStoreMagic, sizeof(kStoreMagic), 0), static_cast<ssize_t>(sizeof(kStoreMagic)));
     EXPECT_TRUE(SendFrameWithFd(conn_, frame, memfd).ok());
     ::close(memfd);  // the client holds its own copy

@@ -3,11 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -117,22 +119,67 @@ TEST(ShmRegionTest, DevShmFallbackLeavesNoName) {
 // Larger than two prefault chunks and not a multiple of one.
 constexpr uint64_t kPrefaultSize = 2 * ShmRegion::kPrefaultChunk + 5 * 4096;
 
-TEST(ShmRegionTest, PrefaultReachesSizeAndKeepsContent) {
+// Bytes the file has allocated (its share of the machine's Shmem).
+uint64_t FileBytes(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+TEST(ShmRegionTest, PrefaultTargetStaysAheadOfTheHighWaterMark) {
+  const uint64_t gib = 1ull << 30;
+  EXPECT_EQ(ShmRegion::PrefaultTarget(0, gib), ShmRegion::kMinAhead);  // idle: a small window
+  EXPECT_EQ(ShmRegion::PrefaultTarget(1 << 20, gib), (1 << 20) + ShmRegion::kMinAhead);
+  EXPECT_EQ(ShmRegion::PrefaultTarget(100 << 20, gib), 200ull << 20);  // as much again as is used
+  EXPECT_EQ(ShmRegion::PrefaultTarget(gib / 2 + (1 << 20), 4 * gib), gib + (1 << 20) + ShmRegion::kMaxAhead - gib / 2);
+  EXPECT_EQ(ShmRegion::PrefaultTarget(900 << 20, gib), gib);  // never past the region
+  EXPECT_EQ(ShmRegion::PrefaultTarget(2 * gib, gib), gib);
+  EXPECT_EQ(ShmRegion::PrefaultTarget(0, 4096), 4096u);
+}
+
+TEST(ShmRegionTest, IdleRegionCommitsOnlyTheWindow) {
+  auto r = ShmRegion::Create(kPrefaultSize);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ShmRegion& region = **r;
+  region.StartPrefault();
+  ASSERT_TRUE(region.WaitPrefaultedForTest(ShmRegion::kMinAhead, 10000));
+  EXPECT_EQ(region.committed_bytes(), ShmRegion::kMinAhead);
+  // The window and the header page, nothing more.
+  EXPECT_GE(FileBytes(region.fd()), ShmRegion::kMinAhead);
+  EXPECT_LE(FileBytes(region.fd()), ShmRegion::kMinAhead + ShmRegion::kHeaderBytes);
+}
+
+TEST(ShmRegionTest, PrefaultFollowsTheHighWaterMarkAndKeepsContent) {
   auto r = ShmRegion::Create(kPrefaultSize);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ShmRegion& region = **r;
   // Objects written before (or while) prefaulting must survive it.
-  WritePattern(region.data(), 8 << 20);
+  WritePattern(region.data(), kPrefaultSize);
   EXPECT_EQ(region.prefaulted_bytes(), 0u);
   region.StartPrefault();
   region.StartPrefault();  // idempotent
-  region.WaitPrefaultForTest();
-  EXPECT_EQ(region.prefaulted_bytes(), kPrefaultSize);
-  EXPECT_TRUE(PatternIntact(region.data(), 8 << 20));
+  region.AdvanceHighWater(kPrefaultSize / 2);
+  ASSERT_TRUE(region.WaitPrefaultedForTest(kPrefaultSize, 10000)) << region.prefaulted_bytes();
+  EXPECT_EQ(region.committed_bytes(), kPrefaultSize);
+  EXPECT_TRUE(PatternIntact(region.data(), kPrefaultSize));
   EXPECT_TRUE(AllResident(region.data(), kPrefaultSize));
-  region.StartPrefault();  // already done: no new thread
-  region.WaitPrefaultForTest();
-  EXPECT_EQ(region.prefaulted_bytes(), kPrefaultSize);
+}
+
+TEST(ShmRegionTest, MapperFollowsTheCreatorsMark) {
+  auto r = ShmRegion::Create(kPrefaultSize);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto m = ShmRegion::Map(::dup((*r)->fd()), kPrefaultSize);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  (*m)->StartPrefault();  // before the creator commits anything: it waits for the mark
+  (*r)->StartPrefault();
+  ASSERT_TRUE((*m)->WaitPrefaultedForTest(ShmRegion::kMinAhead, 10000));
+  (*r)->AdvanceHighWater(ShmRegion::kPrefaultChunk);
+  const uint64_t target = ShmRegion::PrefaultTarget(ShmRegion::kPrefaultChunk, kPrefaultSize);
+  ASSERT_TRUE((*m)->WaitPrefaultedForTest(target, 10000)) << (*m)->prefaulted_bytes();
+  // A mapper never faults in what the creator has not committed.
+  EXPECT_EQ((*r)->committed_bytes(), target);
+  EXPECT_EQ((*m)->committed_bytes(), target);
+  EXPECT_EQ((*m)->prefaulted_bytes(), target);
 }
 
 TEST(ShmRegionTest, TouchPrefaultKeepsContent) {
@@ -140,11 +187,47 @@ TEST(ShmRegionTest, TouchPrefaultKeepsContent) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ShmRegion& region = **r;
   WritePattern(region.data(), kPrefaultSize);
+  region.AdvanceHighWater(kPrefaultSize);
   region.StartTouchPrefaultForTest();
-  region.WaitPrefaultForTest();
-  EXPECT_EQ(region.prefaulted_bytes(), kPrefaultSize);
+  ASSERT_TRUE(region.WaitPrefaultedForTest(kPrefaultSize, 10000));
   EXPECT_TRUE(PatternIntact(region.data(), kPrefaultSize));
   EXPECT_TRUE(AllResident(region.data(), kPrefaultSize));
+}
+
+TEST(ShmRegionTest, DropSharedKeepsPinnedBytesAndLetsGoOfTheFile) {
+  const uint64_t size = 4 << 20;
+  auto r = ShmRegion::Create(size);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto m = ShmRegion::Map(::dup((*r)->fd()), size);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ShmRegion& client = **m;
+  (*m)->StartPrefault();
+  std::memset(client.data() + 8192, 0x11, 4096);   // a pinned object
+  std::memset(client.data() + 65536, 0x22, 4096);  // not pinned
+  uint8_t* const data = client.data();
+  client.DropShared({{8192, 4096}});
+  client.DropShared({});  // idempotent
+  EXPECT_FALSE(client.shared());
+  EXPECT_EQ(client.fd(), -1);
+  EXPECT_EQ(client.data(), data);  // same addresses, still readable
+  EXPECT_EQ(data[8192], 0x11);
+  EXPECT_EQ(data[8192 + 4095], 0x11);
+  EXPECT_EQ(data[65536], 0);
+  // Private now: the creator's bytes no longer change with the client's.
+  data[8192] = 0x33;
+  EXPECT_EQ((*r)->data()[8192], 0x11);
+  // No mapping of the file is left in this process but the creator's.
+  std::string maps;
+  {
+    FILE* f = std::fopen("/proc/self/maps", "r");
+    ASSERT_NE(f, nullptr);
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) maps += line;
+    std::fclose(f);
+  }
+  size_t n = 0;
+  for (size_t at = maps.find("rayts-plasma"); at != std::string::npos; at = maps.find("rayts-plasma", at + 1)) n++;
+  EXPECT_EQ(n, 1u) << maps;
 }
 
 TEST(ShmRegionTest, DestroyWhilePrefaultingStopsTheThread) {

@@ -50,6 +50,29 @@ TEST_F(WorkerPoolTest, PrestartedWorkersBecomeIdleWhenTheyRegister) {
   EXPECT_EQ(pool_->PidOf(WorkerID::FromRandom()), std::nullopt);
 }
 
+TEST_F(WorkerPoolTest, IdleWorkersAboveTheSoftLimitAreEndedLongestIdleFirst) {
+  using std::chrono::milliseconds;
+  MakePool(8);
+  pool_->Prestart(4);
+  for (size_t i = 0; i < 4; i++) Register(i);
+  const auto t = std::chrono::steady_clock::now();
+  // Not idle long enough yet.
+  EXPECT_TRUE(pool_->IdleWorkersToEnd(t, 2, milliseconds(1000)).empty());
+  // A second later: as many as the pool has above the soft limit, longest idle first.
+  EXPECT_EQ(pool_->IdleWorkersToEnd(t + milliseconds(1500), 2, milliseconds(1000)),
+            (std::vector<WorkerID>{Launched(0), Launched(1)}));
+  // A leased worker counts toward the limit but is never chosen.
+  Pops pops;
+  pool_->PopWorker(pops.cb());  // the most recently idle: worker 3
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(*pops.results[0], Launched(3));
+  EXPECT_EQ(pool_->IdleWorkersToEnd(t + milliseconds(1500), 3, milliseconds(1000)),
+            (std::vector<WorkerID>{Launched(0)}));
+  EXPECT_TRUE(pool_->IdleWorkersToEnd(t + milliseconds(1500), 4, milliseconds(1000)).empty());
+  // Choosing changes nothing: the caller ends them.
+  EXPECT_EQ(pool_->num_idle(), 3);
+}
+
 TEST_F(WorkerPoolTest, PrestartRespectsMaxWorkers) {
   MakePool(2);
   pool_->Prestart(5);

@@ -141,7 +141,7 @@ describe('validateInitOptions', () => {
   });
   it('rejects bad options with precise errors', () => {
     const cases: [object, typeof TypeError | typeof RangeError, string][] = [
-      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, memoryUsageThreshold, objectSpillingDirectory, objectSpillingMaxBytes, lineageMaxBytes); did you mean 'address'?"],
+      [{ adress: 'x:1' }, TypeError, "unknown option 'adress' for ray.init (known: address, numCpus, numGpus, resources, objectStoreMemory, namespace, runtimeEnv, logToDriver, handleSignals, memoryUsageThreshold, objectSpillingDirectory, objectSpillingMaxBytes, lineageMaxBytes); did you mean 'address'?"],
       [{ address: 6379 }, TypeError, "address must be a string ('host:port' or 'auto'), got 6379"],
       [{ address: 'localhost' }, RangeError, "address must be 'host:port' or 'auto', got 'localhost'"],
       [{ address: 'h:70000' }, RangeError, "address must be 'host:port' or 'auto', got 'h:70000'"],

@@ -1,7 +1,9 @@
 // The public API functions (re-exported from index.ts).
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { availableMemory } from '../runtime/memory_limit.js';
+import { createSessionDir, recordSpillDir, removeStaleSessions, sessionRoot } from './session.js';
 import { ObjectRef } from './object_ref.js';
 import { Runtime } from '../runtime/runtime.js';
 import { currentRuntime, requireRuntime, setCurrentRuntime } from '../runtime/current.js';
@@ -22,6 +24,7 @@ import {
 import { RaySystemError } from './errors.js';
 
 const DEFAULT_STORE_CAP = 1024 * 1024 * 1024; // 1 GiB (Ray: 30% of RAM; capped to keep init cheap)
+const DEFAULT_STORE_FRACTION = 0.3; // of the memory this process may use (the cgroup limit in a container)
 
 let initPromise: Promise<void> | undefined;
 
@@ -49,6 +52,17 @@ function memoryMonitorOptions(threshold: number | undefined): { memoryUsageThres
   return { memoryUsageThreshold: t, memoryMonitorPeriodMs: period };
 }
 
+/** Internal (tests): RAYTS_WORKER_LOG_MAX_BYTES sets the size at which a worker log file is rotated. */
+function workerLogOptions(): { workerLogMaxBytes?: number } {
+  const v = process.env.RAYTS_WORKER_LOG_MAX_BYTES;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1024) {
+    throw new RangeError(`RAYTS_WORKER_LOG_MAX_BYTES must be an integer number of bytes >= 1024, got '${v}'`);
+  }
+  return { workerLogMaxBytes: n };
+}
+
 /** Starts an embedded local cluster (no address) and connects this process. */
 export async function init(opts?: InitOptions): Promise<void> {
   const o = validateInitOptions(opts ?? {});
@@ -63,15 +77,14 @@ export async function init(opts?: InitOptions): Promise<void> {
       throw new RaySystemError(`connecting to an existing cluster (address '${o.address}') is not supported yet: call ray.init() without an address for an embedded local cluster`);
     }
     const addon = loadAddon();
-    const base = path.join(os.tmpdir(), 'rayts');
-    mkdirSync(base, { recursive: true });
-    const sessionDir = mkdtempSync(path.join(base, `session_${process.pid}_`));
-    mkdirSync(path.join(sessionDir, 'sockets'));
+    const root = sessionRoot();
+    removeStaleSessions(root);
+    const sessionDir = createSessionDir(root);
     const numCpus = o.numCpus ?? os.availableParallelism();
     const resources: Record<string, number> = { CPU: numCpus };
     if (o.numGpus) resources.GPU = o.numGpus;
     Object.assign(resources, o.resources ?? {});
-    const storeBytes = o.objectStoreMemory ?? Math.min(DEFAULT_STORE_CAP, Math.floor(os.totalmem() * 0.3));
+    const storeBytes = o.objectStoreMemory ?? Math.min(DEFAULT_STORE_CAP, Math.floor(availableMemory() * DEFAULT_STORE_FRACTION));
     const env: Record<string, string | undefined> = { ...process.env, ...(o.runtimeEnv?.envVars ?? {}) };
     if (o.lineageMaxBytes !== undefined) env.RAYTS_LINEAGE_MAX_BYTES = String(o.lineageMaxBytes);
     const workerEnv = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
@@ -94,6 +107,8 @@ export async function init(opts?: InitOptions): Promise<void> {
         // removed at shutdown (the default lives in sessionDir anyway).
         spillDir: o.objectSpillingDirectory !== undefined ? path.resolve(o.objectSpillingDirectory) : sessionDir,
         spillMaxBytes: o.objectSpillingMaxBytes ?? -1,
+        logToDriver: o.logToDriver ?? true,
+        ...workerLogOptions(),
         ...memoryMonitorOptions(o.memoryUsageThreshold),
       });
     } catch (e) {
@@ -112,8 +127,13 @@ export async function init(opts?: InitOptions): Promise<void> {
       throw e;
     }
     rt.node = node;
+    if (o.objectSpillingDirectory !== undefined) {
+      const spillDir = (JSON.parse(node.storeObjects()) as { spillDir?: string }).spillDir ?? '';
+      recordSpillDir(sessionDir, spillDir);
+    }
     setCurrentRuntime(rt);
     cleanupOnExit(rt, sessionDir);
+    if (o.handleSignals === true) installSignalHandlers(rt);
   })();
   try {
     await initPromise;
@@ -141,11 +161,37 @@ function cleanupOnExit(rt: Runtime, sessionDir: string): void {
   });
 }
 
+/** init({ handleSignals: true }): SIGINT/SIGTERM shut down, then the signal takes its course. */
+let signalHandlers: { rt: Runtime; remove: () => void } | undefined;
+
+function installSignalHandlers(rt: Runtime): void {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const onSignal = (sig: NodeJS.Signals): void => {
+    remove();
+    void shutdown().finally(() => {
+      // Nobody else listens: end the process by the signal, as it would
+      // have without rayts. Otherwise the other listeners decide.
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    });
+  };
+  const remove = (): void => {
+    for (const s of signals) process.removeListener(s, onSignal);
+    if (signalHandlers?.rt === rt) signalHandlers = undefined;
+  };
+  for (const s of signals) process.on(s, onSignal);
+  signalHandlers = { rt, remove };
+}
+
 /** Disconnects and stops the embedded cluster. Idempotent. */
 export async function shutdown(): Promise<void> {
   const rt = currentRuntime();
   if (!rt || !rt.isDriver) return;
   setCurrentRuntime(undefined);
+  if (signalHandlers?.rt === rt) signalHandlers.remove();
+  // Zero-copy views over the store: values of the current job stay reachable
+  // until it ends, so let it end before the sweep in rt.shutdown() looks for
+  // garbage views (each one left keeps a private copy of its object).
+  if (rt.localRefs.heldViews > 0) await new Promise<void>((resolve) => setImmediate(resolve));
   rt.shutdown();
   const dir = sessions.get(rt);
   sessions.delete(rt);

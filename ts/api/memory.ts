@@ -2,13 +2,13 @@
 // size, where they live and what keeps them alive (Ray's `ray memory`), and
 // the internal test hooks of the object layer.
 import { existsSync, readdirSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ObjectRef } from './object_ref.js';
 import { requireRuntime } from '../runtime/current.js';
 import { loadAddon } from '../runtime/native.js';
 import type { CoreMemorySummary } from '../runtime/ownership.js';
 import type { StoreStats } from './api.js';
+import { sessionRootPath } from './session.js';
 
 /** Where an object's value lives: the owner's memory store, plasma, or only on the spill disk. */
 export type ObjectLocation = 'memory' | 'plasma' | 'spilled' | 'none';
@@ -121,7 +121,7 @@ export interface SessionSummary {
 }
 
 /** Session directories of running rayts programs on this machine (embedded clusters). */
-export function findSessions(base = path.join(os.tmpdir(), 'rayts')): string[] {
+export function findSessions(base = sessionRootPath()): string[] {
   if (!existsSync(base)) return [];
   const out: string[] = [];
   for (const name of readdirSync(base)) {

@@ -65,7 +65,7 @@ export interface InitOptions {
   /**
    * Where objects are spilled when the store is full: a fresh `spill_XXXXXX`
    * directory is made under this one and removed at shutdown. Default: the
-   * session directory (under `os.tmpdir()/rayts`).
+   * session directory (under `os.tmpdir()/rayts-<uid>`).
    */
   objectSpillingDirectory?: string;
   /**
@@ -76,8 +76,19 @@ export interface InitOptions {
   objectSpillingMaxBytes?: number;
   namespace?: string;
   runtimeEnv?: RuntimeEnv;
-  /** Forward worker stdout/stderr to the driver. Default true. */
+  /**
+   * Forward worker stdout/stderr to the driver's, line by line, prefixed
+   * `(name pid=N)` as Ray does. Default true. Either way every worker's
+   * output is kept in `logs/` of the session directory.
+   */
   logToDriver?: boolean;
+  /**
+   * Shut the cluster down on SIGINT and SIGTERM, then let the signal take
+   * its course (the process ends with it unless another listener handles
+   * it). Default false: a service that handles its own signals calls
+   * ray.shutdown() there.
+   */
+  handleSignals?: boolean;
   /**
    * Memory monitor: when the node's memory usage (cgroup if limited, else
    * /proc/meminfo) passes this fraction, the node kills one worker (retriable
@@ -370,6 +381,7 @@ export const INIT_OPTION_NAMES = [
   'namespace',
   'runtimeEnv',
   'logToDriver',
+  'handleSignals',
   'memoryUsageThreshold',
   'objectSpillingDirectory',
   'objectSpillingMaxBytes',
@@ -427,6 +439,7 @@ export function validateInitOptions(o: unknown): InitOptions {
     out.runtimeEnv = r;
   }
   if (src.logToDriver !== undefined) out.logToDriver = bool('logToDriver', src.logToDriver);
+  if (src.handleSignals !== undefined) out.handleSignals = bool('handleSignals', src.handleSignals);
   if (src.memoryUsageThreshold !== undefined) {
     out.memoryUsageThreshold = memoryThreshold('memoryUsageThreshold', src.memoryUsageThreshold);
   }

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `rayts` command line. Subcommands: microbenchmark, memory.
 import { existsSync, readFileSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
@@ -89,7 +88,7 @@ program
 program
   .command('memory')
   .description("Ray's `ray memory`: the objects of the running rayts programs on this machine (embedded clusters), per process (driver and workers): owner, size, location and what keeps each alive")
-  .option('--session <dir>', 'only this session directory (default: every running session under <tmpdir>/rayts)')
+  .option('--session <dir>', 'only this session directory (default: every running session of this user under <tmpdir>/rayts-<uid>)')
   .option('--json', 'print the summaries as JSON')
   .option('--address <host:port>', 'a remote cluster (needs `rayts start`, not implemented yet)')
   .action(async (o: { session?: string; json?: boolean; address?: string }) => {
@@ -100,10 +99,11 @@ program
       return;
     }
     const { findSessions, formatMemorySummary, querySession } = await import('../api/memory.js');
+    const { sessionRootPath } = await import('../api/session.js');
     const dirs = o.session !== undefined ? [o.session] : findSessions();
     if (dirs.length === 0) {
       process.stderr.write('rayts memory: no running rayts program found on this machine (no live session under ' +
-        `${path.join(os.tmpdir(), 'rayts')}). Start one with ray.init(), or call ray.memorySummary() inside your program\n`);
+        `${sessionRootPath()}). Start one with ray.init(), or call ray.memorySummary() inside your program\n`);
       process.exitCode = 2;
       return;
     }

@@ -30,6 +30,8 @@ export class LocalRefs {
   #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
   /** Large refs and zero-copy views by weak token: a sweep under store pressure frees the dead ones at once. */
   #weak = new Map<number, HeldRef | ViewEntry>();
+  /** View holds not released yet (their store copies are pinned). */
+  #liveHolds = 0;
 
   constructor(rt: Runtime) {
     this.#rt = rt;
@@ -51,6 +53,7 @@ export class LocalRefs {
   #releaseHold(hold: ViewHold): void {
     if (hold.released) return;
     hold.released = true;
+    this.#liveHolds--;
     if (this.closed) return;
     this.core.adjustExternalMemory(-hold.size);
     this.core.plasmaRelease(hold.id);
@@ -97,6 +100,19 @@ export class LocalRefs {
     return dead.length;
   }
 
+  /**
+   * Before shutdown: release the pins of views that are already garbage, so
+   * the core keeps private copies only of the views still reachable (see
+   * PlasmaClient::Close). One full collection, only if a view is held.
+   */
+  get heldViews(): number {
+    return this.#liveHolds;
+  }
+
+  sweepBeforeShutdown(): void {
+    if (this.#liveHolds > 0) this.sweep();
+  }
+
   /** A handle was garbage-collected: batch the decrements. */
   dropRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
     if (held) this.#untrackHeld(held);
@@ -140,6 +156,7 @@ export class LocalRefs {
     // Tell V8 what these views pin, so collection keeps pace with the store.
     this.core.adjustExternalMemory(size);
     const hold: ViewHold = { id, remaining: views.length, size, released: false };
+    this.#liveHolds++;
     for (const v of views) {
       const e: ViewEntry = { hold, token: this.core.trackWeak(v), counted: false };
       this.#weak.set(e.token, e);

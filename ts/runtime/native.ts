@@ -152,6 +152,10 @@ export interface NativeNodeServerOptions {
   spillDir?: string;
   /** Spill disk limit in bytes; -1: free space minus a margin; 0: no spilling. */
   spillMaxBytes?: number;
+  /** Print worker output in this process, prefixed (default true); it goes to logs/ either way. */
+  logToDriver?: boolean;
+  /** Size of one worker log file before it is rotated to .1 (default 16 MiB). */
+  workerLogMaxBytes?: number;
 }
 
 export interface NativeNodeServer {

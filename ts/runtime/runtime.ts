@@ -115,6 +115,9 @@ export class Runtime implements RefRuntime {
 
   shutdown(): void {
     if (this.closed) return;
+    // Views over the store that are garbage already give their pins back now:
+    // the shared memory is let go at shutdown, live views keep private copies.
+    this.localRefs.sweepBeforeShutdown();
     this.closed = true;
     this.waiting.shutdown();
     for (const [, p] of this.#gcs) p.reject(new RaySystemError('rayts was shut down while a cluster call was pending'));

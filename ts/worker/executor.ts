@@ -16,6 +16,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Runtime } from '../runtime/runtime.js';
 import { cancelTaskContext, type TaskContext } from './task_context.js';
 import { stageNested } from '../runtime/ownership.js';
+import { setActorName, setTaskName } from './log_prefix.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -218,6 +219,7 @@ export class Executor {
       const maxConcurrency = ev.maxConcurrency ?? defaultConcurrency(cls);
       try {
         this.#rt.hostsActor = true;
+        setActorName(ev.name || 'Actor');
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
         // Placed with 1 CPU, runs with 0: give the CPU back for good (the
         // node server counts a blocked worker's CPU as free).
@@ -279,6 +281,7 @@ export class Executor {
     const n = ev.numReturns ?? 1;
     const name = ctx.name;
     rt.executing++;
+    setTaskName(name);
     if (serial) rt.currentTask = ctx;
     try {
       const fn = ev.actorId !== undefined && !ev.actorCreation

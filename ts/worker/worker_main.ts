@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Runtime } from '../runtime/runtime.js';
 import { setCurrentRuntime } from '../runtime/current.js';
 import { Executor } from './executor.js';
+import { installLogPrefix } from './log_prefix.js';
 
 const nodeSocket = process.env.RAYTS_NODE_SOCKET;
 const sessionDir = process.env.RAYTS_SESSION_DIR;
@@ -21,6 +22,7 @@ const rt = new Runtime({
   ...(process.env.RAYTS_LINEAGE_MAX_BYTES ? { lineageMaxBytes: Number(process.env.RAYTS_LINEAGE_MAX_BYTES) } : {}),
 });
 setCurrentRuntime(rt);
+installLogPrefix();
 rt.keepAlive();
 // A task or actor method that ends the process: callers learn the exit code.
 process.on('exit', (code) => {
