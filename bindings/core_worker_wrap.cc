@@ -118,9 +118,12 @@ Napi::Value CoreWorkerWrap::Info(const Napi::CallbackInfo& info) {
 Napi::Value CoreWorkerWrap::StoreBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  auto* hold = new std::shared_ptr<CoreWorker>(core_);
+  // The buffer keeps the mapping (not the CoreWorker) alive: a view that
+  // outlives shutdown() still reads the region, while the CoreWorker's
+  // sockets, threads and timers go at shutdown.
+  auto* hold = new std::shared_ptr<plasma::ShmRegion>(core_->plasma().region());
   return Napi::ArrayBuffer::New(env, core_->plasma().base(), core_->plasma().size(),
-                                [](Napi::Env, void*, std::shared_ptr<CoreWorker>* h) { delete h; }, hold);
+                                [](Napi::Env, void*, std::shared_ptr<plasma::ShmRegion>* h) { delete h; }, hold);
 }
 
 Napi::Value CoreWorkerWrap::DrainEvents(const Napi::CallbackInfo& info) {
@@ -159,6 +162,7 @@ Napi::Value CoreWorkerWrap::Shutdown(const Napi::CallbackInfo& info) {
     down_ = true;
     core_->Shutdown();
     tsfn_.Release();
+    core_.reset();  // its fds and threads go now, not when JS collects this object
   }
   return env.Undefined();
 }

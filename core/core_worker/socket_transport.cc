@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <future>
+
 namespace rayts {
 
 class SocketTransport::SocketLink final : public Link {
@@ -57,6 +61,7 @@ Status SocketTransport::Listen(const std::string& path, InboundHandlers handlers
   if (!ec) acceptor_->bind(asio::local::stream_protocol::endpoint(path), ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + path + ": " + ec.message());
+  accept_timer_ = std::make_unique<asio::steady_timer>(io_);
   return Status::OK();
 }
 
@@ -89,7 +94,12 @@ void SocketTransport::Run() {
 
 void SocketTransport::Stop() {
   if (!io_thread_.joinable()) return;
-  asio::post(io_, [this] {
+  // Close every connection on the io thread, and wait for that (bounded)
+  // before stopping it: stopping at once could drop the posted closes.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  asio::post(io_, [this, closed] {
+    if (accept_timer_) accept_timer_->cancel();
     asio::error_code ec;
     if (acceptor_) acceptor_->close(ec);
     if (control_) control_->Close();
@@ -101,7 +111,12 @@ void SocketTransport::Stop() {
     }
     for (auto& l : accepted_) conns.push_back(static_cast<SocketLink&>(*l).conn());
     for (auto& c : conns) c->Close();
+    closed->set_value();
   });
+  if (std::this_thread::get_id() != io_thread_.get_id() &&
+      done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    std::fprintf(stderr, "rayts: the io thread did not close its connections within 5 s; stopping it anyway\n");
+  }
   work_.reset();
   io_.stop();
   io_thread_.join();
@@ -111,7 +126,24 @@ void SocketTransport::Stop() {
 
 void SocketTransport::Accept() {
   acceptor_->async_accept([this](const asio::error_code& ec, UnixSocket sock) {
-    if (ec) return;
+    if (ctx_.shutting_down || ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (ec) {
+      // Out of fds (EMFILE, ENFILE), a connection reset before it was
+      // accepted (ECONNABORTED) and the like: the listener must live on.
+      // Back off (10 ms doubling to 1 s) so a full fd table does not spin.
+      accept_backoff_ms_ = std::min(1000, std::max(10, accept_backoff_ms_ * 2));
+      if (accept_errors_++ % 100 == 0) {
+        std::fprintf(stderr, "rayts: accept on %s failed: %s (retrying in %d ms; %llu errors so far)\n",
+                     listen_path_.c_str(), ec.message().c_str(), accept_backoff_ms_,
+                     static_cast<unsigned long long>(accept_errors_));
+      }
+      accept_timer_->expires_after(std::chrono::milliseconds(accept_backoff_ms_));
+      accept_timer_->async_wait([this](const asio::error_code& tec) {
+        if (!tec && !ctx_.shutting_down) Accept();
+      });
+      return;
+    }
+    accept_backoff_ms_ = 0;
     auto c = std::make_shared<Connection>(std::move(sock));
     auto link = std::make_shared<SocketLink>(c, *this);
     accepted_.insert(link);

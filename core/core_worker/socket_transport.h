@@ -14,6 +14,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -65,6 +66,9 @@ class SocketTransport final : public Transport {
   Outbox outbox_{io_};
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
+  std::unique_ptr<asio::steady_timer> accept_timer_;  // backoff after an accept error (io thread)
+  int accept_backoff_ms_ = 0;
+  uint64_t accept_errors_ = 0;
   std::string listen_path_;
   InboundHandlers inbound_;
   std::thread io_thread_;

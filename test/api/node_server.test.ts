@@ -48,7 +48,7 @@ describe('idle workers', () => {
 });
 
 describe('accept errors', () => {
-  it('EMFILE on accept: the node server logs it, retries, and accepts again once fds are free', async () => {
+  it('EMFILE on accept: the node server and the driver log it, retry, and accept again once fds are free', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rayts-accept-test-'));
     const marker = path.join(dir, 'go');
     const child = spawn('prlimit', ['--nofile=400:400', process.execPath, ACCEPT_DRIVER, marker], {
@@ -61,19 +61,25 @@ describe('accept errors', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     try {
       await until(() => out.includes('\n'), 30_000, 'the driver to fill its fd table');
-      const { sock } = JSON.parse(out.split('\n')[0]!) as { sock: string };
-      // A connection the node server cannot accept (no fd left in its process).
+      const { sock, driverSock } = JSON.parse(out.split('\n')[0]!) as { sock: string; driverSock: string };
+      // Connections neither listener can accept (no fd left in the process).
       const conn = net.connect(sock);
       conn.on('error', () => undefined);
-      await until(() => /accept on .* failed: Too many open files/.test(err), 10_000, 'the accept error to be logged');
+      const conn2 = net.connect(driverSock);
+      conn2.on('error', () => undefined);
+      await until(() => /node server: accept on .* failed: Too many open files/.test(err), 10_000, 'the node server to log the accept error');
+      await until(() => /rayts: accept on .*driver\.sock failed: Too many open files/.test(err), 10_000,
+        'the driver\'s listener to log the accept error');
       writeFileSync(marker, '');
       expect(await exited).toBe(0);
       conn.destroy();
+      conn2.destroy();
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       expect(line, `${out}\n${err}`).toBeDefined();
-      const result = JSON.parse(line!.slice(7)) as { ok: boolean; pids?: number[]; error?: string };
-      expect(result, err).toMatchObject({ ok: true });
+      const result = JSON.parse(line!.slice(7)) as { ok: boolean; pids?: number[]; fetched?: string; error?: string };
+      expect(result, `${JSON.stringify(result)}\n${err}`).toMatchObject({ ok: true });
       expect(new Set(result.pids).size).toBe(3); // three actors, three new workers accepted
+      expect(result.fetched).toBe('from the driver'); // the driver's listener accepts again
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
