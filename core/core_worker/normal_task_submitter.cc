@@ -66,8 +66,9 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
   // shape, or while tasks of this key are not known to be short.
   bool pipeline = ks.spare_hint <= 0 && ks.avg_service_us >= 0 && ks.avg_service_us < kPipelineBelowUs;
   size_t cap = pipeline ? kMaxInflightPerLease : 1;
+  Clock::time_point now = transport_.Now();
   for (auto& lease : ks.leases) {
-    if (lease->returned) continue;
+    if (lease->returned || now - lease->granted_at >= kLeaseMaxHold) continue;
     while (!ks.queue.empty() && lease->inflight.size() < cap) {
       auto t = ks.queue.front();
       ks.queue.pop_front();
@@ -124,6 +125,7 @@ bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
   lease->worker_id = IdFrom<WorkerID>(r.worker_id());
   lease->address = Str(r.worker_address());
   lease->key = key;
+  lease->granted_at = transport_.Now();
   if (!ConnectLeaseLocked(lease)) {
     ReturnLeaseLocked(lease, true);
     DispatchLocked(ks);
@@ -173,7 +175,14 @@ void NormalTaskSubmitter::OnPushReplyLocked(const std::shared_ptr<Lease>& lease,
 void NormalTaskSubmitter::MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) {
   if (lease->returned || !lease->inflight.empty()) return;
   auto kit = keys_.find(lease->key);
-  if (kit != keys_.end() && !kit->second->queue.empty()) return;
+  if (kit != keys_.end() && !kit->second->queue.empty()) {
+    if (transport_.Now() - lease->granted_at < kLeaseMaxHold) return;
+    // Held long enough while tasks queue: back to the node, which may give
+    // the worker to another key that waits; this key asks again.
+    ReturnLeaseLocked(lease, false);
+    DispatchLocked(*kit->second);
+    return;
+  }
   lease->idle_since = transport_.Now();
   if (!lease->idle_armed) ArmIdleTimerLocked(lease, kLeaseIdleReturn);
 }

@@ -72,6 +72,7 @@ struct Lease {
   Clock::time_point idle_since;
   bool idle_armed = false;
   std::unique_ptr<Timer> idle_timer;
+  Clock::time_point granted_at;  // normal leases: held at most kLeaseMaxHold while tasks queue
   // The last reply on this lease: a task pipelined behind others starts
   // being served when the one before it answers (service time, below).
   Clock::time_point last_reply_at;

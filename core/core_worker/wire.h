@@ -18,6 +18,11 @@ inline constexpr size_t kMaxInflightPerLease = 64;
 // Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
 inline constexpr double kPipelineBelowUs = 2000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
+// A lease older than this gets no new tasks and goes back to the node once
+// its in-flight tasks answer, even with tasks still queued (the key asks for
+// a new one): the node can then give the worker to another scheduling key
+// that waits (Ray: worker_lease_timeout_milliseconds, 500 ms).
+inline constexpr auto kLeaseMaxHold = std::chrono::milliseconds(500);
 // An actor runs a caller's calls in order; a missing number (the caller died
 // between two sends) is waited for this long, then skipped.
 inline constexpr auto kActorCallGapWait = std::chrono::seconds(10);

@@ -235,6 +235,33 @@ TEST_F(NormalTaskSubmitterTest, TheIdleTimerIsArmedOncePerIdlePeriodNotPerReply)
   EXPECT_EQ(t_.NodeFrames(Body::ReturnWorkerLease).size(), 1u) << "50 ms after the last reply";
 }
 
+TEST_F(NormalTaskSubmitterTest, ALeaseHeldPast500MsGoesBackWhileTasksStillQueue) {
+  std::vector<TaskID> tids;
+  for (int i = 0; i < 4; i++) tids.push_back(Submit(nullptr));
+  Grant("/w1", 11);  // one lease, one task at a time (spare 1)
+  ASSERT_EQ(Pushes("/w1").size(), 1u);
+  // Tasks answer within the first 500 ms: the lease is kept and reused.
+  t_.Advance(std::chrono::milliseconds(200));
+  t_.DeliverFromPeer("/w1", PushReplyFrame(tids[0], {"a"}));
+  ASSERT_EQ(Pushes("/w1").size(), 2u);
+  EXPECT_TRUE(t_.NodeFrames(Body::ReturnWorkerLease).empty());
+  // Past 500 ms since the grant: no new task on it, and at its next idle
+  // moment it goes back although two tasks still queue.
+  t_.Advance(std::chrono::milliseconds(400));
+  size_t requests = t_.NodeFrames(Body::RequestWorkerLease).size();
+  t_.DeliverFromPeer("/w1", PushReplyFrame(tids[1], {"b"}));
+  EXPECT_EQ(Pushes("/w1").size(), 2u) << "an expired lease gets no new task";
+  auto returns = t_.NodeFrames(Body::ReturnWorkerLease);
+  ASSERT_EQ(returns.size(), 1u);
+  EXPECT_FALSE(returns[0]->body_as_ReturnWorkerLease()->worker_exiting());
+  EXPECT_GE(t_.NodeFrames(Body::RequestWorkerLease).size(), requests) << "the key still has a request out";
+  EXPECT_EQ(cw_->GetStats().queued_tasks, 2u);
+  // The next grant (here the same worker again) runs the rest.
+  Grant("/w1", 12);
+  EXPECT_EQ(Pushes("/w1").size(), 1u) << "a new connection for the new lease";
+  EXPECT_EQ(SpecTaskId(Pushes("/w1")[0]), tids[2]);
+}
+
 TEST_F(NormalTaskSubmitterTest, AFailedArgumentFailsTheTaskWithTheSameError) {
   ObjectID arg;
   TaskID producer = Submit(&arg);
