@@ -12,7 +12,7 @@ import {
   validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
-import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
+import { ActorClass, getActorHandle, killActor, type ActorHandle, type AnyActorHandle, type UntypedActorHandle } from './actor.js';
 import { exportedClasses } from '../codec/source.js';
 export { exitActor } from './actor.js';
 import {
@@ -179,8 +179,14 @@ export function remote(a: unknown, b?: unknown): unknown {
   return remoteFromFunction(fn as AnyFn as (...args: unknown[]) => unknown, opts);
 }
 
-/** A handle to the live actor registered under `name` (in the namespace given, or the job's). */
-export async function getActor<C = unknown>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C>> {
+/**
+ * A handle to the live actor registered under `name` (in the namespace given,
+ * or the job's). `getActor<C>(name)` types it as `ActorHandle<C>`; without a
+ * type parameter every method is callable, loosely typed (UntypedActorHandle).
+ */
+export async function getActor(name: string, options?: { namespace?: string }): Promise<UntypedActorHandle>;
+export async function getActor<C>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C>>;
+export async function getActor<C>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C> | UntypedActorHandle> {
   if (typeof name !== 'string' || name === '') throw new TypeError('ray.getActor expects a non-empty actor name');
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('ray.getActor options must be an object');
   for (const k of Object.keys(options ?? {})) {
@@ -193,7 +199,7 @@ export async function getActor<C = unknown>(name: string, options?: { namespace?
 }
 
 /** Ends an actor: its process exits and its calls fail with ActorDiedError. */
-export function kill(handle: ActorHandle<unknown>, options?: { noRestart?: boolean }): void {
+export function kill(handle: AnyActorHandle, options?: { noRestart?: boolean }): void {
   if (options !== undefined) {
     if (typeof options !== 'object' || options === null) throw new TypeError('ray.kill options must be an object');
     for (const k of Object.keys(options)) {
