@@ -14,6 +14,8 @@ import {
 } from './options.js';
 import { ActorClass, getActorHandle, killActor, type ActorHandle, type AnyActorHandle, type UntypedActorHandle } from './actor.js';
 import { exportedClasses } from '../codec/source.js';
+import { isTypeScriptFile } from '../codec/typescript_source.js';
+import { loaderArgs, typeScriptLoaderActive } from '../runtime/loader_flags.js';
 export { exitActor } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
@@ -87,7 +89,8 @@ export async function init(opts?: InitOptions): Promise<void> {
         // Tasks are bounded by CPUs; the extra room is for actors, which keep
         // their worker for life, and for workers blocked in a nested get.
         maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
-        workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
+        // Workers get the driver's loader flags (tsx: `.ts` modules import there too).
+        workerArgv: [process.execPath, ...loaderArgs(process.execArgv, process.cwd()), process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
         workerEnv,
         workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
         // Spilled objects go to a fresh spill_XXXXXX directory under this one,
@@ -223,6 +226,10 @@ export type RemoteModule<M> = {
 export function importModule<M extends object>(url: URL | string): RemoteModule<M> {
   const href = typeof url === 'string' ? (url.startsWith('file:') ? url : new URL(url, `file://${process.cwd()}/`).href) : url.href;
   if (!href.startsWith('file:')) throw new TypeError(`ray.importModule expects a file: URL or path, got '${href}'`);
+  if (isTypeScriptFile(href) && !typeScriptLoaderActive()) {
+    throw new TypeError(`ray.importModule: ${href} is a TypeScript module, and this driver runs without a TypeScript loader ` +
+      '(workers load the module with the loader of the driver): run the driver with tsx (tsx driver.ts, or node --import tsx driver.ts)');
+  }
   // Exported classes become actor classes: found by reading the module's
   // source (the driver does not import it; workers do).
   const classes = exportedClasses(href);
