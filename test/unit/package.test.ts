@@ -40,6 +40,23 @@ describe('the npm package', () => {
   });
 });
 
+describe('scripts/prebuild.sh', () => {
+  const script = readFileSync(path.join(root, 'scripts', 'prebuild.sh'), 'utf8');
+
+  it('is valid bash', () => {
+    const r = spawnSync('bash', ['-n', path.join(root, 'scripts', 'prebuild.sh')], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  it('builds exactly the targets the loader knows, for the glibc it promises', () => {
+    expect(/^\[ \$\{#targets\[@\]\} -gt 0 \] \|\| targets=\(([a-z0-9 ]+)\)$/m.exec(script)?.[1]?.split(' '))
+      .toEqual(PREBUILT_TARGETS.map((t) => t.arch));
+    expect(PREBUILT_TARGETS.every((t) => t.platform === 'linux')).toBe(true);
+    const maxGlibc = /^MAX_GLIBC=([0-9.]+)$/m.exec(script)?.[1];
+    expect(PREBUILT_TARGETS.map((t) => t.minGlibc)).toEqual(PREBUILT_TARGETS.map(() => maxGlibc));
+  });
+});
+
 describe('scripts/install.mjs', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'rayts-install-test-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
