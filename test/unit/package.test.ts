@@ -2,7 +2,7 @@
 // full pack-install-run check is scripts/test-package.mjs; the prebuilt
 // addons come from scripts/prebuild.sh).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,44 @@ describe('scripts/prebuild.sh', () => {
     expect(PREBUILT_TARGETS.every((t) => t.platform === 'linux')).toBe(true);
     const maxGlibc = /^MAX_GLIBC=([0-9.]+)$/m.exec(script)?.[1];
     expect(PREBUILT_TARGETS.map((t) => t.minGlibc)).toEqual(PREBUILT_TARGETS.map(() => maxGlibc));
+  });
+});
+
+describe('scripts/check-prebuilds.mjs (prepublishOnly)', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'rayts-prebuilds-test-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const check = (dir: string): { status: number | null; out: string } => {
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'check-prebuilds.mjs'), dir], { encoding: 'utf8' });
+    return { status: r.status, out: r.stdout + r.stderr };
+  };
+  // The first 20 bytes of an ELF header: 64-bit little-endian, shared object, machine.
+  const elf = (machine: number): Buffer => {
+    const b = Buffer.alloc(64);
+    b.writeUInt32BE(0x7f454c46, 0);
+    b[4] = 2; b[5] = 1;
+    b.writeUInt16LE(3, 16);
+    b.writeUInt16LE(machine, 18);
+    return b;
+  };
+
+  it('is run before npm publish', () => {
+    expect(pkg.scripts.prepublishOnly).toBe('node scripts/check-prebuilds.mjs');
+  });
+
+  it('fails naming each missing or wrong addon, and passes when both are right', () => {
+    const dir = path.join(tmp, 'pkg');
+    expect(check(dir)).toEqual({ status: 1, out: expect.stringContaining(
+      'prebuilds/linux-x64/rayts_native.node: missing\n  prebuilds/linux-arm64/rayts_native.node: missing\nBuild them: sudo bash scripts/prebuild.sh --check') });
+    mkdirSync(path.join(dir, 'prebuilds', 'linux-x64'), { recursive: true });
+    mkdirSync(path.join(dir, 'prebuilds', 'linux-arm64'), { recursive: true });
+    writeFileSync(path.join(dir, 'prebuilds', 'linux-x64', 'rayts_native.node'), elf(62));
+    writeFileSync(path.join(dir, 'prebuilds', 'linux-arm64', 'rayts_native.node'), elf(62));
+    const wrongArch = check(dir);
+    expect(wrongArch.status).toBe(1);
+    expect(wrongArch.out).toContain('prebuilds/linux-arm64/rayts_native.node: built for ELF machine 62, not arm64 (183)');
+    expect(wrongArch.out).not.toContain('linux-x64/rayts_native.node:');
+    writeFileSync(path.join(dir, 'prebuilds', 'linux-arm64', 'rayts_native.node'), elf(183));
+    expect(check(dir)).toEqual({ status: 0, out: 'check-prebuilds: ok (linux-x64, linux-arm64)\n' });
   });
 });
 
