@@ -12,7 +12,7 @@ export {
 } from './api/remote_function.js';
 export type { RemoteArgs } from './api/remote_function.js';
 export { ActorClass } from './api/actor.js';
-export type { ActorHandle, ActorMethod } from './api/actor.js';
+export type { ActorHandle, ActorMethod, AnyActorHandle, UntypedActorHandle } from './api/actor.js';
 export {
   RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
   GetTimeoutError, TaskCancelledError, ObjectStoreFullError, OutOfMemoryError, RaySystemError,

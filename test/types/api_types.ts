@@ -53,3 +53,45 @@ export async function memoryTypes(): Promise<void> {
   // @ts-expect-error lineageMaxBytes is a number of bytes
   await ray.init({ lineageMaxBytes: '1K' });
 }
+
+export async function objectRefPromiseTypes(): Promise<void> {
+  const ref: ray.ObjectRef<number> = ray.put(1);
+  // ObjectRef has the Promise methods: then, catch, finally
+  const a: Promise<number | 'failed'> = ref.catch(() => 'failed' as const);
+  const b: Promise<number> = ref.finally(() => undefined);
+  const c: Promise<string> = ref.then((v) => String(v));
+  const p: Promise<number> = Promise.resolve(ref); // a PromiseLike resolves to its value
+  void a; void b; void c; void p;
+  // @ts-expect-error finally's callback takes no value
+  ref.finally((v: number) => v);
+  // @ts-expect-error catch keeps the value type: not a string
+  const s: Promise<string> = ref.catch(() => 'x');
+  void s;
+}
+
+export async function untypedActorTypes(): Promise<void> {
+  // Without a type parameter every method is callable, loosely typed.
+  const h: ray.UntypedActorHandle = await ray.getActor('c1');
+  const r: ray.ObjectRef<unknown> = h.inc.remote(1, 'any', { args: true }, ray.put(2));
+  const id: string = h.actorId;
+  void r; void id;
+  // @ts-expect-error results are unknown until checked
+  const n: ray.ObjectRef<number> = h.inc.remote(1);
+  void n;
+  // @ts-expect-error a method is called with .remote(), not directly
+  h.inc(1);
+  // With a type parameter the handle is the typed one.
+  const t = await ray.getActor<CounterShape>('c1', { namespace: 'ns' });
+  const tr: ray.ObjectRef<number> = t.inc.remote(2);
+  void tr;
+  // @ts-expect-error the typed handle checks argument types
+  t.inc.remote('two');
+  // kill takes either handle
+  ray.kill(h);
+  ray.kill(t, { noRestart: false });
+}
+
+interface CounterShape {
+  n: number;
+  inc(by: number): number;
+}

@@ -29,6 +29,20 @@ export type ActorHandle<C> = {
   readonly [K in MethodNames<C>]: C[K] extends (...args: infer A) => infer R ? ActorMethod<A, R> : never;
 } & { readonly actorId: string };
 
+/**
+ * A handle whose class is not known to the type checker (`ray.getActor(name)`
+ * without a type parameter): every method name is callable with
+ * `.remote(...)` on any arguments and gives an `ObjectRef<unknown>`. A name
+ * the actor does not have throws a TypeError listing the methods it has.
+ * `ray.getActor<C>(name)` gives the typed `ActorHandle<C>` instead.
+ */
+export type UntypedActorHandle = { readonly [method: string]: ActorMethod<unknown[], unknown> } & { readonly actorId: string };
+
+/** Any actor handle, typed or not (what ray.kill accepts). */
+export interface AnyActorHandle {
+  readonly actorId: string;
+}
+
 const ACTOR_DEFAULT_CPUS = 0;
 
 /** Public method names of a class (own and inherited prototype methods). */

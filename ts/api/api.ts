@@ -14,8 +14,10 @@ import {
   validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
-import { ActorClass, getActorHandle, killActor, type ActorHandle } from './actor.js';
+import { ActorClass, getActorHandle, killActor, type ActorHandle, type AnyActorHandle, type UntypedActorHandle } from './actor.js';
 import { exportedClasses } from '../codec/source.js';
+import { isTypeScriptFile } from '../codec/typescript_source.js';
+import { loaderArgs, typeScriptLoaderActive } from '../runtime/loader_flags.js';
 export { exitActor } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
@@ -100,7 +102,8 @@ export async function init(opts?: InitOptions): Promise<void> {
         // Tasks are bounded by CPUs; the extra room is for actors, which keep
         // their worker for life, and for workers blocked in a nested get.
         maxWorkers: Math.max(4, Math.ceil(numCpus) * 2) + 32,
-        workerArgv: [process.execPath, process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
+        // Workers get the driver's loader flags (tsx: `.ts` modules import there too).
+        workerArgv: [process.execPath, ...loaderArgs(process.execArgv, process.cwd()), process.env.RAYTS_WORKER_MAIN ?? workerMainPath()],
         workerEnv,
         workingDir: o.runtimeEnv?.workingDir ?? process.cwd(),
         // Spilled objects go to a fresh spill_XXXXXX directory under this one,
@@ -225,8 +228,14 @@ export function remote(a: unknown, b?: unknown): unknown {
   return remoteFromFunction(fn as AnyFn as (...args: unknown[]) => unknown, opts);
 }
 
-/** A handle to the live actor registered under `name` (in the namespace given, or the job's). */
-export async function getActor<C = unknown>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C>> {
+/**
+ * A handle to the live actor registered under `name` (in the namespace given,
+ * or the job's). `getActor<C>(name)` types it as `ActorHandle<C>`; without a
+ * type parameter every method is callable, loosely typed (UntypedActorHandle).
+ */
+export async function getActor(name: string, options?: { namespace?: string }): Promise<UntypedActorHandle>;
+export async function getActor<C>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C>>;
+export async function getActor<C>(name: string, options?: { namespace?: string }): Promise<ActorHandle<C> | UntypedActorHandle> {
   if (typeof name !== 'string' || name === '') throw new TypeError('ray.getActor expects a non-empty actor name');
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('ray.getActor options must be an object');
   for (const k of Object.keys(options ?? {})) {
@@ -239,7 +248,7 @@ export async function getActor<C = unknown>(name: string, options?: { namespace?
 }
 
 /** Ends an actor: its process exits and its calls fail with ActorDiedError. */
-export function kill(handle: ActorHandle<unknown>, options?: { noRestart?: boolean }): void {
+export function kill(handle: AnyActorHandle, options?: { noRestart?: boolean }): void {
   if (options !== undefined) {
     if (typeof options !== 'object' || options === null) throw new TypeError('ray.kill options must be an object');
     for (const k of Object.keys(options)) {
@@ -263,6 +272,10 @@ export type RemoteModule<M> = {
 export function importModule<M extends object>(url: URL | string): RemoteModule<M> {
   const href = typeof url === 'string' ? (url.startsWith('file:') ? url : new URL(url, `file://${process.cwd()}/`).href) : url.href;
   if (!href.startsWith('file:')) throw new TypeError(`ray.importModule expects a file: URL or path, got '${href}'`);
+  if (isTypeScriptFile(href) && !typeScriptLoaderActive()) {
+    throw new TypeError(`ray.importModule: ${href} is a TypeScript module, and this driver runs without a TypeScript loader ` +
+      '(workers load the module with the loader of the driver): run the driver with tsx (tsx driver.ts, or node --import tsx driver.ts)');
+  }
   // Exported classes become actor classes: found by reading the module's
   // source (the driver does not import it; workers do).
   const classes = exportedClasses(href);

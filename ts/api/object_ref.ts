@@ -3,7 +3,8 @@
 // Each live ObjectRef counts as one local reference in its process's
 // CoreWorker. release() (or Symbol.dispose) drops it at once; otherwise a
 // FinalizationRegistry drops it when the handle is garbage-collected. An
-// ObjectRef is PromiseLike: `await ref` is `await ray.get(ref)`.
+// ObjectRef is a thenable with then/catch/finally: `await ref` is
+// `await ray.get(ref)`, `ref.catch(f)` is `ray.get(ref).catch(f)`.
 
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
@@ -82,6 +83,16 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     return (this.#rt.getValue(this) as Promise<T>).then(onfulfilled, onrejected);
+  }
+
+  /** `ref.catch(f)` is `ray.get(ref).catch(f)`. */
+  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return (this.#rt.getValue(this) as Promise<T>).catch(onrejected);
+  }
+
+  /** `ref.finally(f)` is `ray.get(ref).finally(f)`. */
+  finally(onfinally?: (() => void) | null): Promise<T> {
+    return (this.#rt.getValue(this) as Promise<T>).finally(onfinally);
   }
 
   /** Drops this handle now instead of waiting for garbage collection. */

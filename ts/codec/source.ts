@@ -27,7 +27,9 @@
 import { parse } from 'acorn';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
+import { isTypeScriptFile, typeScriptToJs } from './typescript_source.js';
 import { BUILD_HELPER_NAMES } from '../worker/build_helpers.js';
 import type { ImportResolver } from '../worker/import_resolver.js';
 
@@ -532,13 +534,23 @@ export function compileFunction(source: string, resolver: ImportResolver, option
  * Handles `export class X {}`, `export default class X {}` (as 'default')
  * and `export { X, Y as Z }` of classes declared in the file. A file that
  * cannot be read or parsed yields no classes (its exports stay functions).
+ * A `.ts` file is compiled to JavaScript first (typescript_source.ts).
  */
 export function exportedClasses(href: string): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   let program: EsNode;
+  const file = href.startsWith('file:') ? fileURLToPath(href) : href;
+  let text: string;
   try {
-    const file = href.startsWith('file:') ? new URL(href) : href;
-    program = parse(readFileSync(file, 'utf8'), { ecmaVersion: 'latest', sourceType: 'module' }) as unknown as EsNode;
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  // A TypeScript module is read as the JavaScript it compiles to (a missing
+  // transformer is an error naming what to install, not "no classes").
+  if (isTypeScriptFile(file)) text = typeScriptToJs(text, file);
+  try {
+    program = parse(text, { ecmaVersion: 'latest', sourceType: 'module' }) as unknown as EsNode;
   } catch {
     return out;
   }

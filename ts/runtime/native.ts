@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { distDir } from '../here.js';
 import * as errors from '../api/errors.js';
+import { addonCandidates, buildFromSourceCommand, noAddonMessage, type PlatformInfo, type TriedAddon } from './addon_locator.js';
 
 export type NativeArg = Uint8Array | [Uint8Array, string];
 export type NativeReturn = [Uint8Array | null, boolean, boolean, number];
@@ -190,16 +191,44 @@ export const packageRoot: string = path.resolve(distDir, '..', '..');
 
 let addon: Addon | undefined;
 
+/** The platform facts of this process; the glibc version (from the process report, ~8 ms) only when asked. */
+export function thisPlatform(withGlibc: boolean): PlatformInfo {
+  if (!withGlibc) return { platform: process.platform, arch: process.arch, glibc: undefined };
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return { platform: process.platform, arch: process.arch, glibc: header?.glibcVersionRuntime };
+}
+
+/**
+ * Loads the addon: the build from source (build/Release) when there is one,
+ * else the prebuilt addon of this platform (prebuilds/<platform>-<arch>).
+ * None: an error naming each place tried, why it did not load (a glibc
+ * older than the prebuilt addon needs, a C library that is not glibc) and
+ * the command that builds one.
+ */
 export function loadAddon(): Addon {
   if (addon) return addon;
-  const file = path.join(packageRoot, 'build', 'Release', 'rayts_native.node');
-  if (!existsSync(file)) {
-    throw new Error(`rayts: native addon not built (${file} is missing). Run: npm run build`);
-  }
   const req = createRequire(path.join(packageRoot, 'package.json'));
-  addon = req(file) as Addon;
-  addon.setErrorClasses({ ...errors });
-  return addon;
+  const tried: TriedAddon[] = [];
+  for (const c of addonCandidates(packageRoot, thisPlatform(false))) {
+    if (c.unfit !== undefined) {
+      tried.push({ candidate: c, reason: c.unfit });
+      continue;
+    }
+    if (!existsSync(c.file)) {
+      tried.push({ candidate: c, reason: `missing (${c.kind})` });
+      continue;
+    }
+    try {
+      addon = req(c.file) as Addon;
+    } catch (e) {
+      tried.push({ candidate: c, reason: `failed to load (${c.kind}): ${e instanceof Error ? e.message : String(e)}` });
+      continue;
+    }
+    addon.setErrorClasses({ ...errors });
+    return addon;
+  }
+  const isCheckout = existsSync(path.join(packageRoot, 'ts', 'index.ts'));
+  throw new Error(noAddonMessage(thisPlatform(true), tried, buildFromSourceCommand(packageRoot, isCheckout)));
 }
 
 /** The event numbering of the addon. */
