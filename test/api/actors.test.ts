@@ -240,6 +240,42 @@ describe('actor limits and exit', () => {
     await expect(e.ping.remote()).rejects.toThrow(/exited \(ray.exitActor\(\)\)/);
     expect(() => ray.exitActor()).toThrow(/inside an actor method/);
   });
+
+  it('ray.exitActor() ends the actor even when the method catches its signal', async () => {
+    const E = ray.remote(class E {
+      async stop(): Promise<string> {
+        const r = await import('rayts');
+        try { r.exitActor(); } catch { /* swallowed by user code */ }
+        return 'caught';
+      }
+      ping(): string { return 'pong'; }
+    });
+    const e = E.remote();
+    expect(await e.ping.remote()).toBe('pong');
+    await expect(e.stop.remote()).rejects.toThrow(/exitActor/);
+    await expect(e.ping.remote()).rejects.toThrow(/exited \(ray.exitActor\(\)\)/);
+  });
+
+  it('getRuntimeContext().actorId is the actor\'s id in its constructor and methods, absent in tasks', async () => {
+    const A = ray.remote(class A {
+      atStart: string | undefined;
+      constructor() { this.atStart = undefined; }
+      async init(): Promise<void> { const r = await import('rayts'); this.atStart = r.getRuntimeContext().actorId; }
+      async id(): Promise<[string | undefined, string | undefined]> {
+        const r = await import('rayts');
+        return [r.getRuntimeContext().actorId, this.atStart];
+      }
+    });
+    const a = A.remote();
+    await a.init.remote();
+    const [inMethod, inInit] = await a.id.remote();
+    expect(inMethod).toBe(a.actorId);
+    expect(inInit).toBe(a.actorId);
+    const t = ray.remote(async () => (await import('rayts')).getRuntimeContext().actorId ?? null);
+    expect(await t.remote()).toBeNull();
+    expect(ray.getRuntimeContext().actorId).toBeUndefined();
+    ray.kill(a);
+  });
 });
 
 describe('actor restarts', () => {

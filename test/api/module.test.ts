@@ -120,4 +120,23 @@ describe('module mode actors', () => {
     expect(() => (t as unknown as Record<string, { remote(): unknown }>).nope!.remote()).toThrow(/no method 'nope'/);
     ray.kill(t);
   });
+
+  it('methods inherited from a base class of the same module are callable', async () => {
+    const mod = ray.importModule<Pick<Tasks, 'Derived'>>(url);
+    const d = mod.Derived.remote();
+    expect(await d.hello.remote()).toBe('hello from Base');
+    expect(await d.twice.remote(21)).toBe(42);
+    expect(await d.own.remote()).toBe('own');
+    expect(() => (d as unknown as Record<string, { remote(): unknown }>).nope!.remote()).toThrow(/no method 'nope'/);
+    ray.kill(d);
+  });
+
+  it('a class extending an imported one: inherited methods work, unknown names fail in the actor', async () => {
+    const mod = ray.importModule<Pick<Tasks, 'Emitting'>>(url);
+    const e = mod.Emitting.remote();
+    expect(await e.ping.remote()).toBe('pong');
+    expect(await e.listenerCount.remote('x')).toBe(0); // from EventEmitter, which the driver never read
+    await expect((e as unknown as Record<string, { remote(): Promise<unknown> }>).nope!.remote()).rejects.toThrow(/no method 'nope'/);
+    ray.kill(e);
+  });
 });

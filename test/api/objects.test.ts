@@ -294,6 +294,12 @@ describe('wait and get timeouts', () => {
     expect(none).toEqual([]);
   });
 
+  it('wait([]) settles at once with [[], []] (as Ray); numReturns above 0 is a RangeError', async () => {
+    expect(await ray.wait([])).toEqual([[], []]);
+    expect(await ray.wait([], { timeoutMs: 0 })).toEqual([[], []]);
+    await expect(ray.wait([], { numReturns: 1 })).rejects.toThrow(RangeError);
+  });
+
   it('wait defaults to numReturns 1', async () => {
     const refs = [ray.put('a'), ray.put('b')];
     const [ready, notReady] = await ray.wait(refs);

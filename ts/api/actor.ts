@@ -13,7 +13,7 @@ import { randomFillSync } from 'node:crypto';
 import { ObjectRef, toHex } from './object_ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { requireRuntime } from '../runtime/current.js';
-import { checkSelfContained } from '../codec/source.js';
+import { ANY_METHOD, checkSelfContained } from '../codec/source.js';
 import { resourcesOf, type RemoteArgs } from './remote_function.js';
 import { validateActorOptions, type ActorOptions } from './options.js';
 
@@ -199,7 +199,7 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, info: 
       if (typeof prop !== 'string' || prop === 'then' || prop === 'toJSON') return undefined;
       let m = cache.get(prop);
       if (m) return m;
-      if (!methods.has(prop)) {
+      if (!methods.has(prop) && !methods.has(ANY_METHOD)) {
         throw new TypeError(`actor class ${className} has no method '${prop}' (methods: ${[...methods].join(', ') || 'none'})`);
       }
       m = {
@@ -294,5 +294,8 @@ export class ActorExitSignal extends Error {
 export function exitActor(): never {
   const rt = requireRuntime('ray.exitActor()');
   if (rt.isDriver || !rt.hostsActor) throw new Error('ray.exitActor() can only be called inside an actor method');
+  // Recorded before the throw: a method that catches the signal still ends
+  // the actor when it returns (as in Ray).
+  rt.exitRequested = true;
   throw new ActorExitSignal();
 }

@@ -330,6 +330,8 @@ export async function wait<T>(refs: ObjectRef<T>[], options?: { numReturns?: num
   }
   const o = validateWaitOptions(options ?? {}, refs.length);
   const rt = requireRuntime('ray.wait()');
+  // Nothing to wait for: settled at once, as Ray's ray.wait([]) returns ([], []).
+  if (refs.length === 0) return [[], []];
   return rt.wait(refs as ObjectRef<unknown>[], o.numReturns ?? 1, o.timeoutMs) as Promise<[ObjectRef<T>[], ObjectRef<T>[]]>;
 }
 
@@ -374,6 +376,8 @@ export function getRuntimeContext(): RuntimeContext {
     workerId: rt.workerId,
     namespace: rt.namespace,
   };
+  // Inside an actor's constructor and methods (Ray: get_actor_id()).
+  if (rt.actorId !== undefined) ctx.actorId = rt.actorId;
   const task = rt.taskContext();
   if (task !== undefined) {
     ctx.taskId = task.hex;

@@ -536,6 +536,9 @@ export function compileFunction(source: string, resolver: ImportResolver, option
  * cannot be read or parsed yields no classes (its exports stay functions).
  * A `.ts` file is compiled to JavaScript first (typescript_source.ts).
  */
+/** In a module class's method set: names not listed may exist too (an unseen base class). */
+export const ANY_METHOD = '*';
+
 export function exportedClasses(href: string): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   let program: EsNode;
@@ -554,21 +557,36 @@ export function exportedClasses(href: string): Map<string, Set<string>> {
   } catch {
     return out;
   }
-  const methodsOf = (cls: EsNode): Set<string> => {
-    const names = new Set<string>();
-    const body = (cls.body as EsNode).body as EsNode[];
-    for (const m of body) {
-      if (m.type !== 'MethodDefinition' || m.static || m.kind !== 'method') continue;
-      const key = m.key as EsNode;
-      if (key.type === 'Identifier') names.add(key.name as string);
-      else if (key.type === 'Literal') names.add(String(key.value));
-    }
-    return names;
-  };
   const declared = new Map<string, EsNode>();
   for (const node of program.body as EsNode[]) {
     if (node.type === 'ClassDeclaration' && node.id) declared.set((node.id as EsNode).name as string, node);
+    const decl = node.declaration as EsNode | null | undefined;
+    if ((node.type === 'ExportNamedDeclaration' || node.type === 'ExportDefaultDeclaration') &&
+        decl?.type === 'ClassDeclaration' && decl.id) {
+      declared.set((decl.id as EsNode).name as string, decl);
+    }
   }
+  // Own methods, then those of base classes declared in this module. A base
+  // class this file cannot see (imported, or an expression) makes the set
+  // open (ANY_METHOD): the worker, which has the class, checks the name.
+  const methodsOf = (cls: EsNode): Set<string> => {
+    const names = new Set<string>();
+    const seen = new Set<EsNode>();
+    for (let c: EsNode | undefined = cls; c && !seen.has(c);) {
+      seen.add(c);
+      for (const m of (c.body as EsNode).body as EsNode[]) {
+        if (m.type !== 'MethodDefinition' || m.static || m.kind !== 'method') continue;
+        const key = m.key as EsNode;
+        if (key.type === 'Identifier') names.add(key.name as string);
+        else if (key.type === 'Literal') names.add(String(key.value));
+      }
+      const sup = c.superClass as EsNode | null | undefined;
+      if (!sup) break;
+      c = sup.type === 'Identifier' ? declared.get(sup.name as string) : undefined;
+      if (!c) names.add(ANY_METHOD);
+    }
+    return names;
+  };
   for (const node of program.body as EsNode[]) {
     if (node.type === 'ExportNamedDeclaration') {
       const decl = node.declaration as EsNode | null;

@@ -40,6 +40,10 @@ export class Runtime implements RefRuntime {
   onCancel: ((ev: NativeEvent) => void) | undefined;
   /** Worker side: this worker hosts an actor. */
   hostsActor = false;
+  /** Worker side: the hex id of the actor this worker hosts (set as its constructor runs). */
+  actorId: string | undefined;
+  /** Worker side: ray.exitActor() was called; the actor ends after the current call. */
+  exitRequested = false;
   /** Worker side: true while a task runs (gets then tell the raylet we block). */
   executing = 0;
   /** Worker side: the task running now (tasks run one at a time; see taskContext()). */

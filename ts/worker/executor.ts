@@ -219,6 +219,7 @@ export class Executor {
       const maxConcurrency = ev.maxConcurrency ?? defaultConcurrency(cls);
       try {
         this.#rt.hostsActor = true;
+        this.#rt.actorId = toHex(ev.actorId!);
         setActorName(ev.name || 'Actor');
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
         // Placed with 1 CPU, runs with 0: give the CPU back for good (the
@@ -320,6 +321,8 @@ export class Executor {
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
         result = await (result as PromiseLike<unknown>);
       }
+      // The method caught ray.exitActor()'s signal: the actor ends anyway.
+      if (rt.exitRequested) throw new ActorExitSignal();
       if (ctx.cancelled) {
         // Cancelled while it ran and finished anyway: the result is discarded (as Ray).
         rt.core.taskDone(handle, this.#cancelledReturns(ctx, n, 'while it ran'));
@@ -349,7 +352,7 @@ export class Executor {
       stageNested(rt.core, nestedRefs, slots);
       rt.core.taskDone(handle, rets);
     } catch (e) {
-      if (e instanceof ActorExitSignal) {
+      if (e instanceof ActorExitSignal || rt.exitRequested) {
         // ray.exitActor(): answer this call, let the reply go out, then end
         // the process; the owner sees the actor die with this cause.
         const rec: ErrorRecord = { kind: 'actor_died', name: 'ActorDiedError', actorId: toHex(ev.actorId!),
