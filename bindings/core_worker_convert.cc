@@ -69,8 +69,97 @@ Napi::Object EventTypes(Napi::Env env) {
   return o;
 }
 
-Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events) {
+// Node 20's N-API cannot reference a string (napi_create_reference takes
+// objects only), so the strings live in one JS array held by a reference,
+// and each batch reads the keys out of it once.
+EventKeys::EventKeys(Napi::Env env) { Reset(env); }
+
+void EventKeys::Reset(Napi::Env env) {
+  static const char* const names[kCount] = {
+      "t", "handle", "taskId", "fnHash", "fnSource", "moduleUrl", "exportName", "name", "numReturns",
+      "retryExceptions", "actorId", "actorCreation", "method", "maxConcurrency", "concurrencyGroups", "releaseCpu",
+      "args"};
+  Napi::Array a = Napi::Array::New(env, kCount);
+  for (uint32_t i = 0; i < kCount; i++) a.Set(i, Napi::String::New(env, names[i]));
+  store_ = Napi::Persistent(a);
+  index_.clear();
+  next_ = kCount;
+}
+
+void EventKeys::Begin(Napi::Env env) {
+  Napi::Array a = store_.Value();
+  for (uint32_t i = 0; i < kCount; i++) local_[i] = a.Get(i);
+}
+
+napi_value EventKeys::Cached(Napi::Env env, const std::string& s) {
+  auto it = index_.find(s);
+  if (it != index_.end()) return store_.Value().Get(it->second);
+  Napi::String v = Napi::String::New(env, s);
+  if (next_ >= kCount + 1024) {  // bounded: many distinct functions
+    Reset(env);
+    Begin(env);
+  }
+  store_.Value().Set(next_, v);
+  index_.emplace(s, next_++);
+  return v;
+}
+
+namespace {
+
+// An execute event: every property defined in one call.
+Napi::Value ExecuteToJs(Napi::Env env, EventKeys& k, ExecTask& t, int type) {
+  napi_property_descriptor props[EventKeys::kCount];
+  size_t n = 0;
+  auto add = [&](size_t key, napi_value v) {
+    props[n++] = napi_property_descriptor{nullptr, k.key(key), nullptr, nullptr, nullptr, v,
+                                          static_cast<napi_property_attributes>(napi_writable | napi_enumerable |
+                                                                                napi_configurable),
+                                          nullptr};
+  };
+  add(EventKeys::kT, Napi::Number::New(env, type));
+  add(EventKeys::kHandle, Napi::Number::New(env, static_cast<double>(t.handle)));
+  add(EventKeys::kTaskId, IdToBuffer(env, t.task_id));
+  add(EventKeys::kFnHash, k.Cached(env, t.function.hash));
+  add(EventKeys::kFnSource, StrOrUndef(env, t.function.source));
+  add(EventKeys::kModuleUrl, t.function.module_url.empty() ? env.Undefined() : Napi::Value(env, k.Cached(env, t.function.module_url)));
+  add(EventKeys::kExportName, t.function.export_name.empty() ? env.Undefined() : Napi::Value(env, k.Cached(env, t.function.export_name)));
+  add(EventKeys::kName, k.Cached(env, t.name));
+  add(EventKeys::kNumReturns, Napi::Number::New(env, t.num_returns));
+  if (!t.retry_exceptions.empty()) add(EventKeys::kRetryExceptions, k.Cached(env, t.retry_exceptions));
+  if (!t.actor_id.IsNil()) {
+    add(EventKeys::kActorId, IdToBuffer(env, t.actor_id));
+    add(EventKeys::kActorCreation, Napi::Boolean::New(env, t.actor_creation));
+    if (!t.method.empty()) add(EventKeys::kMethod, k.Cached(env, t.method));
+    if (t.max_concurrency > 0) add(EventKeys::kMaxConcurrency, Napi::Number::New(env, t.max_concurrency));
+    if (!t.concurrency_groups.empty()) add(EventKeys::kConcurrencyGroups, Napi::String::New(env, t.concurrency_groups));
+    if (t.release_cpu) add(EventKeys::kReleaseCpu, Napi::Boolean::New(env, true));
+  }
+  Napi::Array args = Napi::Array::New(env, t.args.size());
+  for (size_t j = 0; j < t.args.size(); j++) {
+    ExecArg& a = t.args[j];
+    if (!a.by_ref) {
+      args.Set(j, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(a.data->data()), a.data->size()));
+    } else {
+      Napi::Array r = Napi::Array::New(env, 3);
+      r.Set(0u, IdToBuffer(env, a.id));
+      r.Set(1u, Napi::String::New(env, a.owner_address));
+      r.Set(2u, Napi::Boolean::New(env, a.in_plasma));
+      args.Set(j, r);
+    }
+  }
+  add(EventKeys::kArgs, args);
+  napi_value obj;
+  napi_status st = napi_create_object(env, &obj);
+  if (st == napi_ok) st = napi_define_properties(env, obj, n, props);
+  NAPI_THROW_IF_FAILED(env, st, Napi::Value());
+  return Napi::Value(env, obj);
+}
+
+}  // namespace
+
+Napi::Array EventsToJs(Napi::Env env, EventKeys& keys, std::vector<Event>& events) {
   Napi::Array out = Napi::Array::New(env, events.size());
+  keys.Begin(env);
   for (size_t i = 0; i < events.size(); i++) {
     Event& e = events[i];
     if (e.type == Event::Type::kObjectReady) {
@@ -80,47 +169,18 @@ Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events) {
       out.Set(i, IdToKey(env, e.object_id));
       continue;
     }
+    if (e.type == Event::Type::kExecuteTask) {
+      out.Set(i, ExecuteToJs(env, keys, *e.task, static_cast<int>(e.type)));
+      continue;
+    }
     Napi::Object o = Napi::Object::New(env);
     o.Set("t", Napi::Number::New(env, static_cast<int>(e.type)));
     switch (e.type) {
       case Event::Type::kObjectReady:
         o.Set("id", IdToBuffer(env, e.object_id));
         break;
-      case Event::Type::kExecuteTask: {
-        ExecTask& t = *e.task;
-        o.Set("handle", Napi::Number::New(env, static_cast<double>(t.handle)));
-        o.Set("taskId", IdToBuffer(env, t.task_id));
-        o.Set("fnHash", t.function.hash);
-        o.Set("fnSource", StrOrUndef(env, t.function.source));
-        o.Set("moduleUrl", StrOrUndef(env, t.function.module_url));
-        o.Set("exportName", StrOrUndef(env, t.function.export_name));
-        o.Set("name", t.name);
-        o.Set("numReturns", Napi::Number::New(env, t.num_returns));
-        if (!t.retry_exceptions.empty()) o.Set("retryExceptions", t.retry_exceptions);
-        if (!t.actor_id.IsNil()) {
-          o.Set("actorId", IdToBuffer(env, t.actor_id));
-          o.Set("actorCreation", Napi::Boolean::New(env, t.actor_creation));
-          if (!t.method.empty()) o.Set("method", t.method);
-          if (t.max_concurrency > 0) o.Set("maxConcurrency", Napi::Number::New(env, t.max_concurrency));
-          if (!t.concurrency_groups.empty()) o.Set("concurrencyGroups", t.concurrency_groups);
-          if (t.release_cpu) o.Set("releaseCpu", Napi::Boolean::New(env, true));
-        }
-        Napi::Array args = Napi::Array::New(env, t.args.size());
-        for (size_t j = 0; j < t.args.size(); j++) {
-          ExecArg& a = t.args[j];
-          if (!a.by_ref) {
-            args.Set(j, Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(a.data->data()), a.data->size()));
-          } else {
-            Napi::Array r = Napi::Array::New(env, 3);
-            r.Set(0u, IdToBuffer(env, a.id));
-            r.Set(1u, Napi::String::New(env, a.owner_address));
-            r.Set(2u, Napi::Boolean::New(env, a.in_plasma));
-            args.Set(j, r);
-          }
-        }
-        o.Set("args", args);
+      case Event::Type::kExecuteTask:  // converted above
         break;
-      }
       case Event::Type::kGeneratorItem:
         o.Set("taskId", IdToBuffer(env, e.task_id));
         o.Set("id", IdToBuffer(env, e.object_id));

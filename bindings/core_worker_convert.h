@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "bindings/napi_api.h"
@@ -30,9 +31,36 @@ ReturnValue ReturnFrom(const Napi::Value& data, const Napi::Value& in_plasma, co
 // as addon.EventType so TypeScript reads the core's numbering.
 Napi::Object EventTypes(Napi::Env env);
 
+// The property names of execute events, made once per NativeCoreWorker,
+// and the JS strings of recent function hashes and task names: building an
+// execute event then defines all its properties in one
+// napi_define_properties call, with no string made per property.
+class EventKeys {
+ public:
+  explicit EventKeys(Napi::Env env);
+  // Loads the keys for one batch (their handles live in the caller's scope).
+  void Begin(Napi::Env env);
+  napi_value key(size_t i) const { return local_[i]; }
+  // The JS string for `s`, cached (a small bounded cache: hashes and names
+  // repeat for every task of one function).
+  napi_value Cached(Napi::Env env, const std::string& s);
+
+  enum : size_t {
+    kT, kHandle, kTaskId, kFnHash, kFnSource, kModuleUrl, kExportName, kName, kNumReturns, kRetryExceptions,
+    kActorId, kActorCreation, kMethod, kMaxConcurrency, kConcurrencyGroups, kReleaseCpu, kArgs, kCount
+  };
+
+ private:
+  void Reset(Napi::Env env);
+  Napi::Reference<Napi::Array> store_;  // [keys..., cached strings...]
+  std::unordered_map<std::string, uint32_t> index_;  // cached string -> index in store_
+  uint32_t next_ = 0;
+  napi_value local_[kCount] = {};
+};
+
 // Drained core events as the JS array ts/runtime/native.ts reads (NativeEvent):
-// kObjectReady as just its id (a Buffer), every other event as an object
-// with its type in `t`.
-Napi::Array EventsToJs(Napi::Env env, std::vector<Event>& events);
+// kObjectReady as just its key (a latin1 string of the id), every other
+// event as an object with its type in `t`.
+Napi::Array EventsToJs(Napi::Env env, EventKeys& keys, std::vector<Event>& events);
 
 }  // namespace rayts::bindings

@@ -131,7 +131,8 @@ Napi::Value CoreWorkerWrap::DrainEvents(const Napi::CallbackInfo& info) {
   pending_->store(false);
   if (!core_) return Napi::Array::New(env, 0);
   std::vector<Event> events = core_->context().DrainEvents();
-  return EventsToJs(env, events);
+  if (!keys_) keys_ = std::make_unique<EventKeys>(env);
+  return EventsToJs(env, *keys_, events);
 }
 
 Napi::Value CoreWorkerWrap::Stats(const Napi::CallbackInfo& info) {

@@ -219,6 +219,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
 
   std::shared_ptr<CoreWorker> core_;
+  std::unique_ptr<EventKeys> keys_;  // made on the first drain, JS thread only
   Napi::ThreadSafeFunction tsfn_;
   std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
   bool down_ = false;
