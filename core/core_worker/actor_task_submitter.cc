@@ -200,14 +200,17 @@ bool ActorTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
       DispatchLocked(*a);
       return true;
     }
-    // Infeasible or failed: the queued constructor call fails now.
-    std::string json = ErrorRecordJson(
-        ErrorKind::kSystem,
-        r.code() == static_cast<int>(StatusCode::kInfeasible) ? "InfeasibleResourceError" : "RaySystemError",
-        Str(r.message()));
+    // Infeasible or failed: the constructor call fails now with that
+    // error, and the actor is dead with it as the cause, so its calls
+    // reject at once instead of waiting for a worker that never comes.
+    bool infeasible = r.code() == static_cast<int>(StatusCode::kInfeasible);
+    std::string json = ErrorRecordJson(ErrorKind::kSystem, infeasible ? "InfeasibleResourceError" : "RaySystemError",
+                                       Str(r.message()));
     auto queue = std::move(a->queue);
     a->queue.clear();
     for (auto& t : queue) tasks_.FailLocked(t, json);
+    a->death_cause_record = json;
+    DiedLocked(*a, (infeasible ? "it cannot be placed: " : "its worker lease failed: ") + Str(r.message()));
     return true;
   }
   auto lease = std::make_shared<Lease>();

@@ -213,6 +213,20 @@ describe('infeasible resource requests reject instead of hanging', () => {
     expect(err.message).toContain('unicorn');
   });
 
+  it('an actor with numCpus: 64 on a 2-CPU cluster: its calls reject at once, saying why', async () => {
+    const A = ray.remote({ numCpus: 64 }, class A { ping(): number { return 1; } });
+    const a = A.remote();
+    const t0 = performance.now();
+    const err = await ray.get(a.ping.remote(), { timeoutMs: 10_000 }).catch((e: unknown) => e) as Error;
+    expect(err).toBeInstanceOf(ray.ActorDiedError);
+    expect(err.message).toMatch(/cannot be placed/);
+    expect(err.message).toMatch(/CPU/);
+    expect(err.message).toMatch(/64/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    // Later calls fail the same way.
+    await expect(a.ping.remote()).rejects.toThrow(/cannot be placed/);
+  });
+
   it('the cluster keeps working after infeasible requests', async () => {
     expect(await ray.remote(() => 'still fine').remote()).toBe('still fine');
   });

@@ -152,6 +152,22 @@ TEST_F(ActorTaskSubmitterTest, KillWithNoRestartReturnsTheLeaseWithItsWorker) {
   EXPECT_NE(ValueOf(Get(r)).find("killed by ray.kill()"), std::string::npos) << ValueOf(Get(r));
 }
 
+TEST_F(ActorTaskSubmitterTest, AnInfeasibleActorDiesAtOnceAndItsCallsSayWhy) {
+  ObjectID ready, r0;
+  TaskID actor = Create(3, 0, &ready);
+  ASSERT_TRUE(Call(actor, "work", &r0).ok());
+  t_.DeliverControl(*cw_, LeaseErrorFrame(LastLeaseRequest(), StatusCode::kInfeasible, "needs CPU: 64, the node has CPU: 2"));
+  auto c = Get(ready);
+  ASSERT_TRUE(c.ready);
+  EXPECT_NE(ValueOf(c).find("InfeasibleResourceError"), std::string::npos) << ValueOf(c);
+  auto r = Get(r0);
+  ASSERT_TRUE(r.ready) << "a call waiting for the actor fails at once";
+  EXPECT_NE(ValueOf(r).find("ActorDiedError"), std::string::npos) << ValueOf(r);
+  EXPECT_NE(ValueOf(r).find("cannot be placed: needs CPU: 64"), std::string::npos) << ValueOf(r);
+  EXPECT_NE(ValueOf(r).find("InfeasibleResourceError"), std::string::npos) << "the cause record travels along";
+  EXPECT_EQ(t_.NodeFrames(Body::RequestWorkerLease).size(), 1u) << "not restarted: it can never be placed";
+}
+
 TEST_F(ActorTaskSubmitterTest, KillBeforePlacementWithdrawsTheLeaseRequest) {
   ObjectID ready;
   TaskID actor = Create(0, 0, &ready);
