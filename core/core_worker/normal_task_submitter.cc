@@ -68,7 +68,8 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
   size_t cap = pipeline ? kMaxInflightPerLease : 1;
   Clock::time_point now = transport_.Now();
   for (auto& lease : ks.leases) {
-    if (lease->returned || now - lease->granted_at >= kLeaseMaxHold) continue;
+    // Not on a lease that is expired, or whose worker said it exits.
+    if (lease->returned || lease->exit_code >= 0 || now - lease->granted_at >= kLeaseMaxHold) continue;
     while (!ks.queue.empty() && lease->inflight.size() < cap) {
       auto t = ks.queue.front();
       ks.queue.pop_front();
@@ -241,9 +242,11 @@ void NormalTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& leas
                                            "task " + name + " (" + tid.Hex() + ") failed after " +
                                                std::to_string(t->attempt + 1) + " attempt(s): " + lease->oom_message));
     } else {
+      std::string how = lease->exit_code >= 0
+                            ? "exited with code " + std::to_string(lease->exit_code) + " (" + s.message() + ")"
+                            : "died unexpectedly (" + s.message() + ")";
       tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kWorkerCrashed, "WorkerCrashedError",
-                                           "the worker running task " + name + " died unexpectedly (" + s.message() +
-                                               "); retries exhausted"));
+                                           "the worker running task " + name + " " + how + "; retries exhausted"));
     }
   }
   kit = keys_.find(lease->key);

@@ -121,6 +121,31 @@ TEST_F(NormalTaskSubmitterTest, AWorkerDeathRetriesTheTaskOnANewLease) {
   EXPECT_NE(ValueOf(r).find("retries exhausted"), std::string::npos) << ValueOf(r);
 }
 
+TEST_F(NormalTaskSubmitterTest, ARetryDoesNotGoToAWorkerThatSaidItExits) {
+  ObjectID ret;
+  TaskID tid = Submit(&ret, /*max_retries=*/1);
+  Grant("/w1", 11);
+  // The worker announces its exit, then fails the task with a retryable error.
+  t_.DeliverFromPeer("/w1", WorkerExitingFrame(1));
+  t_.DeliverFromPeer("/w1", PushReplyFrame(tid, {"{\"name\":\"RangeError\"}"}, true, /*retryable=*/true));
+  EXPECT_EQ(Pushes("/w1").size(), 1u) << "the retry must not be pushed to the exiting worker";
+  t_.ClosePeer("/w1");
+  EXPECT_FALSE(Get(ret).ready) << "the retry still has its attempt";
+  Grant("/w2", 12);
+  auto p = Pushes("/w2");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0]->body_as_PushTask()->spec()->attempt(), 1);
+}
+
+TEST_F(NormalTaskSubmitterTest, AWorkerThatExitedWithACodeSaysSoInWorkerCrashedError) {
+  ObjectID ret;
+  Submit(&ret, /*max_retries=*/0);
+  Grant("/w1", 11);
+  t_.DeliverFromPeer("/w1", WorkerExitingFrame(3));
+  t_.ClosePeer("/w1");
+  EXPECT_NE(ValueOf(Get(ret)).find("exited with code 3"), std::string::npos) << ValueOf(Get(ret));
+}
+
 TEST_F(NormalTaskSubmitterTest, AWorkerKilledByTheMemoryMonitorFailsWithOutOfMemoryError) {
   ObjectID ret;
   Submit(&ret, /*max_retries=*/0);

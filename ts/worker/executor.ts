@@ -76,6 +76,8 @@ export class Executor {
   readonly #cancelled = new Set<string>();
   /** Tasks running now, by task id key: ray.cancel aborts their signal. */
   readonly #runningTasks = new Map<string, TaskContext>();
+  /** The execute event of each running task (by task key), for failRunning. */
+  readonly #runningEvents = new Map<string, NativeEvent>();
   /** Actors living in this worker, by actor id. */
   readonly #actors = new Map<string, ActorState>();
   #running = false;
@@ -270,6 +272,7 @@ export class Executor {
       return Promise.resolve();
     }
     this.#runningTasks.set(key, ctx);
+    this.#runningEvents.set(key, ev);
     if (!concurrent) return this.#exec(ev, ctx, true);
     this.#rt.taskStore ??= new AsyncLocalStorage<TaskContext>();
     return this.#rt.taskStore.run(ctx, () => this.#exec(ev, ctx, false));
@@ -375,6 +378,28 @@ export class Executor {
       rt.executing--;
       if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
       this.#runningTasks.delete(ctx.key);
+      this.#runningEvents.delete(ctx.key);
     }
+  }
+
+  /**
+   * An uncaught exception or unhandled rejection: fails the task that is
+   * running (the only one, or the serial one) with it, as if the task had
+   * thrown it (retried only when retryExceptions allows). false when no
+   * task can be blamed. A later reply of that task is ignored by the core.
+   */
+  failRunning(e: unknown): boolean {
+    let ctx: TaskContext | undefined;
+    if (this.#runningTasks.size === 1) ctx = this.#runningTasks.values().next().value;
+    else ctx = this.#rt.currentTask;
+    const ev = ctx ? this.#runningEvents.get(ctx.key) : undefined;
+    if (!ctx || !ev) return false;
+    const n = ev.numReturns ?? 1;
+    const rec = recordFromThrown(e, ctx.name);
+    const retry = ev.retryExceptions;
+    const retryable = retry !== undefined && (retry === '*' || retry.split('\n').includes(rec.name));
+    this.#rt.core.taskDone(ev.handle!, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)), retryable);
+    this.#rt.core.flush();
+    return true;
   }
 }

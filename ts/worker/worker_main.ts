@@ -28,4 +28,22 @@ rt.keepAlive();
 process.on('exit', (code) => {
   if (!rt.closed) rt.core.reportExit(code);
 });
-new Executor(rt);
+const executor = new Executor(rt);
+// An error thrown outside any await chain (a timer, an event handler) or a
+// promise rejected with no handler, while a task runs: that task fails with
+// it (RayTaskError carrying its name, message and stack), as if it had
+// thrown; a retry (retryExceptions) runs on another worker. Then the
+// worker exits, as Node's default does for both: the process may be in any
+// state, and the task's own code may still be running (its reply would
+// come late, and the worker runs one task at a time). The node server
+// starts a new worker; tasks pipelined behind it are retried elsewhere.
+const fatal = (what: string, e: unknown): void => {
+  process.stderr.write(`${what} in a task: ${e instanceof Error && e.stack ? e.stack : String(e)}\n`);
+  // First tell the callers this worker exits, so that a retry of the task
+  // failed next does not go to this worker.
+  if (!rt.closed) rt.core.reportExit(1);
+  executor.failRunning(e);
+  setImmediate(() => process.exit(1));
+};
+process.on('uncaughtException', (e) => { fatal('Uncaught exception', e); });
+process.on('unhandledRejection', (reason) => { fatal('Unhandled promise rejection', reason); });
