@@ -81,6 +81,11 @@ struct ActorState {
   std::vector<ObjectID> creation_arg_refs;  // owned by-ref constructor args, pinned for the actor's life
   ActorCallQueue calls;          // method calls, in submission order
   uint64_t epoch = 0;            // connections made to the actor so far
+  // Owned: the constructor of the current incarnation answered without an
+  // error. Method calls are sent only then (as Ray holds them until the
+  // actor is ALIVE), so a worker lost during construction costs them no
+  // retry. Borrowed actors are alive when their address is known.
+  bool constructed = false;
   std::string death_cause;
   std::string death_cause_record;  // JSON error record of a failed constructor
 

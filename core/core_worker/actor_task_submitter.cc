@@ -160,6 +160,7 @@ void ActorTaskSubmitter::DispatchLocked(ActorState& a) {
       a.queue.pop_front();
       PushOnLease(lease, t, transport_.Now(), ctx_, objects_.store());
     }
+    if (!a.constructed && !a.borrowed) return;  // calls wait for the constructor's answer
     for (const ActorCallQueue::Call& c : a.calls.TakeSendable()) {
       auto t = tasks_.FindLocked(c.task);
       if (!t) continue;
@@ -268,7 +269,8 @@ void ActorTaskSubmitter::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, 
       DiedLocked(*a, "it exited (ray.exitActor())");
     }
     if (req.actor_creation && r.returns()->size() > 0 && !r.returns()->Get(0)->is_error()) {
-      // Constructed: only now may other processes call it.
+      // Constructed: only now may other processes call it, and this one send its calls.
+      a->constructed = true;
       if (!a->borrowed) transport_.SendToNode(gcs::ActorAliveFrame(a->id, lease->address));
     }
     if (req.actor_creation && r.returns()->size() > 0 && r.returns()->Get(0)->is_error()) {
@@ -326,6 +328,7 @@ void ActorTaskSubmitter::WorkerLostLocked(ActorState& a, Inflight inflight, cons
   // queue keeps the calls cut off here for a resend (while maxTaskRetries
   // allows) and fails the others now.
   a.num_restarts++;
+  a.constructed = false;
   transport_.SendToNode(gcs::ActorRestartingFrame(a.id, cause));
   for (auto& [tid, t] : inflight) {
     if (t->req.actor_creation) tasks_.FinishLocked(t);  // replaced below

@@ -303,6 +303,23 @@ describe('actor restarts', () => {
     await expect(a.inc.remote()).rejects.toThrow(/worker process exited with code 1/);
   });
 
+  it('calls wait while the constructor makes its worker exit twice (maxRestarts 3), then run', async () => {
+    const dir = tempDir('ctor-exits');
+    const Flaky = ray.remote({ maxRestarts: 3 }, class Flaky {
+      constructor(marker: string) {
+        const fs = process.getBuiltinModule('node:fs');
+        fs.appendFileSync(marker, 'x');
+        if (fs.readFileSync(marker, 'utf8').length < 3) process.exit(1); // the first two incarnations die
+      }
+      hello(): string { return 'constructed on the third try'; }
+    });
+    const marker = path.join(dir, 'runs');
+    const f = Flaky.remote(marker);
+    expect(await ray.get(f.hello.remote(), { timeoutMs: 30_000 })).toBe('constructed on the third try');
+    expect((await import('node:fs')).readFileSync(marker, 'utf8')).toBe('xxx');
+    ray.kill(f);
+  });
+
   it('maxTaskRetries: a call cut off by a crash runs again on the restarted actor', async () => {
     const a = R.options({ maxRestarts: 1, maxTaskRetries: 1 }).remote();
     const pid = await a.pid.remote();

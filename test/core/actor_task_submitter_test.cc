@@ -70,18 +70,21 @@ TEST_F(ActorTaskSubmitterTest, TheConstructorGoesFirstThenCallsInSubmissionOrder
   EXPECT_EQ(t_.NodeFrames(Body::RequestWorkerLease).size(), 1u);
   Grant("/a1", 21);
   auto p = Pushes("/a1");
-  ASSERT_EQ(p.size(), 3u);
+  ASSERT_EQ(p.size(), 1u) << "calls wait for the constructor's answer";
   EXPECT_TRUE(p[0]->spec()->actor_creation());
+  // Constructed: the owner reports it alive (a GCS actor-table update) and
+  // sends the calls.
+  size_t before = GcsFrames();
+  t_.DeliverFromPeer("/a1", PushReplyFrame(IdOf(p[0]), {"null"}));
+  EXPECT_EQ(GcsFrames(), before + 1);
+  EXPECT_TRUE(Get(ready).ready);
+  p = Pushes("/a1");
+  ASSERT_EQ(p.size(), 3u);
   EXPECT_EQ(IdOf(p[1]), c0);
   EXPECT_EQ(IdOf(p[2]), c1);
   EXPECT_EQ(p[1]->spec()->actor_seq(), 0u);
   EXPECT_EQ(p[2]->spec()->actor_seq(), 1u);
   EXPECT_EQ(p[1]->spec()->method()->str(), "inc");
-  // Constructed: the owner reports it alive (a GCS actor-table update).
-  size_t before = GcsFrames();
-  t_.DeliverFromPeer("/a1", PushReplyFrame(IdOf(p[0]), {"null"}));
-  EXPECT_EQ(GcsFrames(), before + 1);
-  EXPECT_TRUE(Get(ready).ready);
   t_.DeliverFromPeer("/a1", PushReplyFrame(c1, {"2"}));
   t_.DeliverFromPeer("/a1", PushReplyFrame(c0, {"1"}));
   EXPECT_EQ(ValueOf(Get(r0)), "1");
@@ -97,8 +100,9 @@ TEST_F(ActorTaskSubmitterTest, ARestartResendsTheCallCutOffThenRunsTheRest) {
   Grant("/a1", 21);
   TaskID c0 = *Call(actor, "work", &r0);
   auto first = Pushes("/a1");
-  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(first.size(), 1u);
   t_.DeliverFromPeer("/a1", PushReplyFrame(IdOf(first[0]), {"null"}));
+  ASSERT_EQ(Pushes("/a1").size(), 2u);
   // The worker dies with the call in flight.
   t_.ClosePeer("/a1");
   EXPECT_FALSE(Get(r0).ready) << "maxTaskRetries 1: the call waits for the restart";
@@ -107,14 +111,41 @@ TEST_F(ActorTaskSubmitterTest, ARestartResendsTheCallCutOffThenRunsTheRest) {
   TaskID c1 = *Call(actor, "work", &r1);  // made during the restart: queues behind
   Grant("/a2", 22);
   auto second = Pushes("/a2");
-  ASSERT_EQ(second.size(), 3u);
+  ASSERT_EQ(second.size(), 1u);
   EXPECT_TRUE(second[0]->spec()->actor_creation()) << "the constructor runs again first";
+  t_.DeliverFromPeer("/a2", PushReplyFrame(IdOf(second[0]), {"null"}));
+  second = Pushes("/a2");
+  ASSERT_EQ(second.size(), 3u);
   EXPECT_EQ(IdOf(second[1]), c0);
   EXPECT_EQ(second[1]->spec()->attempt(), 1) << "the resend of the call that was cut off";
   EXPECT_EQ(IdOf(second[2]), c1);
   EXPECT_GT(second[1]->spec()->actor_epoch_start(), 0u) << "a new connection epoch";
   t_.DeliverFromPeer("/a2", PushReplyFrame(c0, {"done"}));
   EXPECT_EQ(ValueOf(Get(r0)), "done");
+}
+
+TEST_F(ActorTaskSubmitterTest, CallsWaitWhileTheConstructorKeepsLosingItsWorker) {
+  // maxRestarts 3, maxTaskRetries 0: the constructor's worker dies twice;
+  // the call made meanwhile was never sent, so it costs no retry and runs
+  // on the third incarnation (Ray holds calls until the actor is ALIVE).
+  ObjectID ready, r0;
+  TaskID actor = Create(/*max_restarts=*/3, /*max_task_retries=*/0, &ready);
+  TaskID c0 = *Call(actor, "work", &r0);
+  for (const char* w : {"/a1", "/a2"}) {
+    Grant(w, 20);
+    ASSERT_EQ(Pushes(w).size(), 1u) << "only the constructor is sent";
+    t_.ClosePeer(w);
+    EXPECT_FALSE(Get(r0).ready) << "the call waits";
+  }
+  Grant("/a3", 23);
+  auto p = Pushes("/a3");
+  ASSERT_EQ(p.size(), 1u);
+  t_.DeliverFromPeer("/a3", PushReplyFrame(IdOf(p[0]), {"null"}));
+  p = Pushes("/a3");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(IdOf(p[1]), c0);
+  t_.DeliverFromPeer("/a3", PushReplyFrame(c0, {"ok"}));
+  EXPECT_EQ(ValueOf(Get(r0)), "ok");
 }
 
 TEST_F(ActorTaskSubmitterTest, WithoutRestartsTheDeathFailsCallsInFlightAndLater) {
