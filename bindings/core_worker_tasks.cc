@@ -66,7 +66,8 @@ Napi::Value CoreWorkerWrap::CreateActor(const Napi::CallbackInfo& info) {
   return IdsOut(env, *actor, {ready});
 }
 
-// submitActorTask(classId, actorId, method, args, numReturns) -> task id + return ids
+// submitActorTask(classId, actorId, method, args, numReturns, maxPending?, maxTaskRetries?)
+//   -> task id + return ids (maxTaskRetries: from the handle, used by a borrower)
 Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
@@ -78,6 +79,7 @@ Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   if (!ParseArgs(env, info[3], &req.args)) return env.Undefined();
   req.num_returns = info[4].ToNumber().Int32Value();
   if (info.Length() > 5 && info[5].IsNumber()) req.max_pending = info[5].ToNumber().Int32Value();
+  if (info.Length() > 6 && info[6].IsNumber()) req.max_task_retries = info[6].ToNumber().Int32Value();
   std::vector<ObjectID> ids;
   auto tid = core_->actors().Submit(std::move(req), &ids);
   MaybeKick();

@@ -52,8 +52,9 @@ struct ActorState {
   // The node's memory monitor kills retriable workers first: an actor's is
   // retriable when it may restart at all.
   bool LeaseRetriable() const { return max_restarts != 0; }
-  // Resends of a call cut off by a restart: the owner's to give.
-  int CallRetries() const { return borrowed ? 0 : max_task_retries; }
+  // Resends of a call cut off by a restart (maxTaskRetries): every caller
+  // resends its own calls, a borrower with the value its handle carries.
+  int CallRetries() const { return max_task_retries; }
   // Records the death; true the first time (the caller then reports it and
   // unpins), false when already dead (the first cause stays).
   bool MarkDead(const std::string& cause);

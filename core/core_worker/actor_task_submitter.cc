@@ -80,11 +80,12 @@ StatusOr<TaskID> ActorTaskSubmitter::Submit(SubmitRequest req, std::vector<Objec
     // A handle to an actor owned elsewhere: ask the GCS where it lives
     // (answered once it is alive or dead); calls queue meanwhile.
     a = &NewActorLocked(req.actor_id, /*borrowed=*/true);
+    a->max_task_retries = req.max_task_retries;  // the handle carries the actor's maxTaskRetries
     AskAddressLocked(*a);
   }
   a->calls.SetMaxPending(req.max_pending > 0 ? static_cast<size_t>(req.max_pending) : 0);
   if (Status s = a->calls.CanEnqueue(); !s.ok()) return refuse(s);
-  // Retries of calls cut off by a restart are the owner's to give.
+  // Resends of calls cut off by a restart (maxTaskRetries).
   int max_retries = a->CallRetries();
   auto t = tasks_.NewTaskLocked(std::move(req), key, return_ids);
   tasks_.AddLocked(t);
@@ -340,8 +341,9 @@ void ActorTaskSubmitter::WorkerLostLocked(ActorState& a, Inflight inflight, cons
 }
 
 // A borrower's connection to the actor broke: the owner restarts it or
-// records its death; ask the GCS again. Calls in flight fail (their
-// retries are the owner's); queued calls wait for the new address.
+// records its death; ask the GCS again. Calls in flight are resent to the
+// new address while the actor's maxTaskRetries (from the handle) allows,
+// else they fail; queued calls wait for the new address.
 void ActorTaskSubmitter::BorrowedLostLocked(ActorState& a, const std::string& cause) {
   a.calls.OnDisconnected(/*restarting=*/true, "the connection to it was lost (" + cause + ")");
   TakeFailuresLocked(a);

@@ -68,7 +68,7 @@ struct SubmitRequest {
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever
   bool detached = false;     // actor creation: lifetime 'detached'
-  int max_task_retries = 0;  // actor creation: retries of calls cut by a restart; -1 forever
+  int max_task_retries = 0;  // actor creation (and a borrowed handle's first call): retries of calls cut by a restart; -1 forever
   std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;

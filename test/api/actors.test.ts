@@ -320,6 +320,21 @@ describe('actor restarts', () => {
     ray.kill(f);
   });
 
+  it('maxTaskRetries holds for calls through a passed handle too: a task\'s call cut off by a SIGKILL is resent', async () => {
+    const a = R.options({ maxRestarts: 1, maxTaskRetries: 1 }).remote();
+    const pid = await a.pid.remote();
+    const marker = path.join(tempDir('borrowed-retry'), 'running');
+    // The call is made by a task, through the handle passed to it.
+    const viaTask = ray.remote(async (h: { markedSlowInc: { remote(m: string, ms: number): PromiseLike<number> } }, m: string) =>
+      h.markedSlowInc.remote(m, 500));
+    const result = viaTask.remote(a as never, marker);
+    await waitForFile(marker);
+    process.kill(pid, 'SIGKILL');
+    expect(await ray.get(result, { timeoutMs: 30_000 })).toBe(1); // resent to the restarted actor
+    expect(await a.pid.remote()).not.toBe(pid);
+    ray.kill(a);
+  });
+
   it('maxTaskRetries: a call cut off by a crash runs again on the restarted actor', async () => {
     const a = R.options({ maxRestarts: 1, maxTaskRetries: 1 }).remote();
     const pid = await a.pid.remote();

@@ -59,15 +59,18 @@ TEST(ActorState, NeverRestartsWhenKilledDeadOrBorrowed) {
   EXPECT_FALSE(borrowed.CanRestart());
 }
 
-TEST(ActorState, CallRetriesAreTheOwnersToGive) {
+TEST(ActorState, CallRetriesAreTheActorsMaxTaskRetriesForEveryCaller) {
   ActorState owned(ActorId(1), 1, false);
   owned.max_task_retries = 3;
   EXPECT_EQ(owned.CallRetries(), 3);
   owned.max_task_retries = -1;
   EXPECT_EQ(owned.CallRetries(), -1);
+  // A borrowed handle carries the actor's maxTaskRetries (Ray: every caller
+  // resends its own calls after a restart).
   ActorState borrowed(ActorId(2), 2, true);
   borrowed.max_task_retries = 3;
-  EXPECT_EQ(borrowed.CallRetries(), 0);
+  EXPECT_EQ(borrowed.CallRetries(), 3);
+  EXPECT_FALSE(borrowed.CanRestart()) << "restarts stay the owner's";
 }
 
 TEST(ActorState, MarkDeadKeepsTheFirstCause) {

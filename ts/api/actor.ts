@@ -119,6 +119,7 @@ export class ActorClass<C, Args extends unknown[]> {
     // handle, so the owner's reference counting sees every handle alive.
     const token = rt.put(null);
     const info: ActorInfoWire = { c: this.className, m: [...this.#methods], o: rt.address, t: token.id };
+    if (this.#opts.maxTaskRetries) info.r = this.#opts.maxTaskRetries;
     const ns = this.#opts.namespace ?? rt.namespace;
     const name = this.#opts.name ?? '';
     const existing = registerActor(rt, name, () => rt.core.gcsRegisterActor(actorId, name, ns, this.className,
@@ -149,6 +150,7 @@ interface ActorInfoWire {
   m: string[];    // method names
   o: string;      // owner's address
   t: string;      // hex id of the handle token (an object the owner owns)
+  r?: number;     // maxTaskRetries (absent: 0): a borrower resends its calls cut off by a restart
 }
 
 function hexToBytes(hex: string): Uint8Array {
@@ -204,7 +206,7 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, info: 
       }
       m = {
         remote: (...args: unknown[]): ObjectRef<unknown> => {
-          const out = rt.submitActorTask(classId, actorId, prop, args, 1, maxPending);
+          const out = rt.submitActorTask(classId, actorId, prop, args, 1, maxPending, info.r ?? 0);
           return rt.adoptRef(out.subarray(16, 36));
         },
       };

@@ -258,8 +258,9 @@ export class Runtime implements RefRuntime {
       concurrencyGroups, detached, releaseCpu);
   }
 
-  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0): Uint8Array {
-    return this.submission.submitActorTask(classId, actorId, method, args, numReturns, maxPending);
+  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0,
+    maxTaskRetries = 0): Uint8Array {
+    return this.submission.submitActorTask(classId, actorId, method, args, numReturns, maxPending, maxTaskRetries);
   }
 
   killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {

@@ -105,12 +105,13 @@ export class Submission {
     return out.slice(0, 16);
   }
 
-  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0): Uint8Array {
+  submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0,
+    maxTaskRetries = 0): Uint8Array {
     this.#checkOpen(`${method}.remote()`);
     const { wire, temps } = this.encodeArgs(args, method);
     let out: Uint8Array | undefined;
     try {
-      out = this.core.submitActorTask(classId, actorId, method, wire, numReturns, maxPending);
+      out = this.core.submitActorTask(classId, actorId, method, wire, numReturns, maxPending, maxTaskRetries);
     } finally {
       for (let i = 0; i < temps.length; i++) temps[i]!.release();
     }
