@@ -93,6 +93,16 @@ describe('remote functions', () => {
   });
 });
 
+describe('worker processes', () => {
+  it('1,000 CPU tasks on 2 CPUs run in at most 2 worker processes (Ray: one per CPU)', async () => {
+    const f = ray.remote((ms: number) => { const end = Date.now() + ms; while (Date.now() < end) { /* busy */ } return process.pid; });
+    for (const ms of [0, 2]) {
+      const pids = await ray.get(Array.from({ length: 1000 }, () => f.remote(ms)));
+      expect(new Set(pids).size).toBeLessThanOrEqual(2);
+    }
+  });
+});
+
 describe('numReturns', () => {
   it('numReturns: 2 gives an array of two refs with each value', async () => {
     const split = ray.remote((a: number, b: string) => [a, b]).options({ numReturns: 2 });
