@@ -36,6 +36,10 @@ CoreWorker::CoreWorker(CoreWorkerOptions opts, Transport* transport)
         tasks_.OnOwnedReleasedLocked(id);
         actors_.OnOwnedReleasedLocked(id);
       },
+      [this](const ObjectID& id) {
+        ctx_.AssertHeld();
+        return receiver_.CallerOfLocked(TaskIdOf(id));
+      },
   });
   borrowers_.SetHooks({
       [this](const proto::GetObjectReply& r) {

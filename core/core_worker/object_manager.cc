@@ -35,7 +35,12 @@ void ObjectManager::PutInline(const ObjectID& id, std::shared_ptr<const std::str
 
 StatusOr<uint64_t> ObjectManager::PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill) {
   if (!plasma_) return Status::Disconnected("no object store connection");
-  auto offset = plasma_->Create(id, size, allow_spill);
+  WorkerID owner = WorkerID::Nil();
+  if (!IsPutObject(id) && hooks_.owner_of) {
+    CoreGuard lock(ctx_);
+    owner = hooks_.owner_of(id);
+  }
+  auto offset = plasma_->Create(id, size, allow_spill, owner);
   if (!offset.ok()) return offset.status();
   CoreGuard lock(ctx_);
   creating_sizes_[id] = size;

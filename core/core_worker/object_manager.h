@@ -41,6 +41,9 @@ class ObjectManager {
   struct Hooks {
     std::function<void(const ObjectID&)> on_ready;           // a value (or error) is now ready
     std::function<void(const ObjectID&)> on_owned_released;  // an owned object was released everywhere
+    // The owner of `id` when it is not this process (a return value of a
+    // task executing here belongs to its caller); nil otherwise.
+    std::function<WorkerID(const ObjectID&)> owner_of;
   };
   ObjectManager(WorkerContext& ctx, Transport& transport, PlasmaClient* plasma, ReferenceCounter* refs,
                 BorrowerProtocol& borrowers)

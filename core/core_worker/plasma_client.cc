@@ -67,10 +67,12 @@ StatusOr<PlasmaClient::NodeInfo> PlasmaClient::Connect(const std::string& node_s
   return info;
 }
 
-StatusOr<uint64_t> PlasmaClient::Create(const ObjectID& id, uint64_t size, bool allow_spill) {
+StatusOr<uint64_t> PlasmaClient::Create(const ObjectID& id, uint64_t size, bool allow_spill, const WorkerID& owner) {
   Fbb fbb(128);
   auto oid = IdBytes(fbb, id);
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size, !allow_spill));
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> own;
+  if (!owner.IsNil()) own = fbb.CreateVector(owner.data(), WorkerID::kSize);
+  auto frame = FinishFrame(fbb, proto::CreatePlasmaCreate(fbb, 0, oid, size, !allow_spill, own));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(channel_.Call(frame, proto::Body::PlasmaCreateReply, &storage, &env));

@@ -78,7 +78,8 @@ class PlasmaClient {
   // Allocates `size` bytes for `id`; returns its offset in the store. The
   // caller writes, then seals. allow_spill = false: OutOfMemory rather than
   // spill. ObjectExists / ObjectBeingCreated for an id already there.
-  StatusOr<uint64_t> Create(const ObjectID& id, uint64_t size, bool allow_spill);
+  // `owner`: the object's owner when it is not this process (nil: this one).
+  StatusOr<uint64_t> Create(const ObjectID& id, uint64_t size, bool allow_spill, const WorkerID& owner = WorkerID::Nil());
   Status Seal(const ObjectID& id);
   // Pins a sealed object (waits up to 5 s in the store for one being
   // sealed); Release unpins. ObjectLost when it is not in the store, or the

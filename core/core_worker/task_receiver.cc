@@ -8,6 +8,13 @@ namespace rayts {
 
 using namespace wire;  // NOLINT: file-local wire helpers
 
+WorkerID TaskReceiver::CallerOfLocked(const TaskID& task) const {
+  auto it = by_task_.find(task);
+  if (it == by_task_.end()) return WorkerID::Nil();
+  auto ex = executing_.find(it->second);
+  return ex == executing_.end() ? WorkerID::Nil() : ex->second.caller;
+}
+
 void TaskReceiver::OnAcceptedLocked(const std::shared_ptr<Link>& link) {
   inbound_.push_back(link);
 }
@@ -45,7 +52,8 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
       task->args.push_back(std::move(arg));
     }
   }
-  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, 0, Str(spec.owner_address())};
+  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, 0, Str(spec.owner_address()),
+                                       IdFrom<WorkerID>(spec.caller_id())};
   by_task_[task->task_id] = task->handle;
   if (task->actor_creation) actor_max_concurrency_ = task->max_concurrency;
   if (!task->actor_id.IsNil() && !task->actor_creation) {

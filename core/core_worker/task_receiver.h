@@ -56,6 +56,8 @@ class TaskReceiver {
   // An inbound link closed: its callers' order and held calls are dropped.
   void OnLinkClosedLocked(const std::shared_ptr<Link>& link) REQUIRES(core_lock);
   bool IsExecutingLocked(const TaskID& task) const REQUIRES(core_lock) { return by_task_.count(task) != 0; }
+  // The worker that submitted `task`, executing here (nil if none).
+  WorkerID CallerOfLocked(const TaskID& task) const REQUIRES(core_lock);
   size_t executing() const REQUIRES(core_lock) { return executing_.size(); }
 
  private:
@@ -65,6 +67,7 @@ class TaskReceiver {
     int num_returns = 1;
     int64_t streamed = 0;
     std::string caller_address;  // borrower of the refs inside the return values
+    WorkerID caller;             // owner of the return values
   };
   // One actor caller's order.
   struct CallerOrder {

@@ -112,7 +112,11 @@ Status NodeServer::Init() {
   accept_timer_ = std::make_unique<asio::steady_timer>(io_);
   plasma_ = std::make_unique<PlasmaService>(
       io_, store_.get(),
-      PlasmaService::Hooks{[this](uint64_t cid) { return ClientGone(cid); }, [this] { BroadcastGc(); }});
+      PlasmaService::Hooks{[this](uint64_t cid) { return ClientGone(cid); }, [this] { BroadcastGc(); },
+                           [this](uint64_t cid) {
+                             auto it = clients_.find(cid);
+                             return it == clients_.end() ? WorkerID::Nil() : it->second->worker_id;
+                           }});
   memory_ = std::make_unique<MemoryKillDriver>(
       io_,
       MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,
@@ -264,7 +268,10 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
     (void)leases_->ReturnLease(lease, rec->actor);  // the record proves it is granted
     if (rec->actor && !rec->worker.IsNil()) WorkerGone(rec->worker);
   }
-  if (c->registered && c->control) gcs_->OnOwnerDisconnected(c->worker_id);
+  if (c->registered && c->control) {
+    gcs_->OnOwnerDisconnected(c->worker_id);
+    plasma_->OwnerGone(c->worker_id);  // nothing will delete the copies it owned
+  }
   if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
   clients_.erase(cid);
   ReportResourcesIfChanged();

@@ -52,7 +52,15 @@ bool PlasmaService::Handle(uint64_t cid, const std::shared_ptr<Connection>& conn
       for (auto& oid : IdsFrom(env.body_as_PlasmaRelease()->object_ids())) store_->Release(cid, oid);
       return true;
     case proto::Body::PlasmaDelete:
-      for (auto& oid : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) store_->Delete(oid);
+      for (auto& oid : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) {
+        store_->Delete(oid);
+        auto it = owner_of_.find(oid);
+        if (it != owner_of_.end()) {
+          auto o = owned_.find(it->second);
+          if (o != owned_.end() && (o->second.erase(oid), o->second.empty())) owned_.erase(o);
+          owner_of_.erase(it);
+        }
+      }
       return true;
     case proto::Body::PlasmaLose: {  // test hook: simulate the loss of a copy
       Status s = OneId(env.body_as_PlasmaLose()->object_id(), &id);
@@ -82,6 +90,18 @@ void PlasmaService::Create(uint64_t cid, Connection& conn, const proto::PlasmaCr
       if (store_->SealedCreator(id)) (void)store_->Lose(id);
       else store_->DisconnectClient(*creator);
       off = store_->Create(cid, id, r.data_size(), /*pinned=*/true, /*allow_spill=*/!r.no_spill());
+    }
+  }
+  if (off.ok()) {
+    WorkerID owner = r.owner_id() && r.owner_id()->size() == WorkerID::kSize ? WorkerID::FromBytes(r.owner_id()->data())
+                     : hooks_.worker_of ? hooks_.worker_of(cid) : WorkerID::Nil();
+    if (!owner.IsNil()) {
+      auto [it, fresh] = owner_of_.emplace(id, owner);
+      if (!fresh && it->second != owner) {
+        owned_[it->second].erase(id);
+        it->second = owner;
+      }
+      owned_[owner].insert(id);
     }
   }
   if (!off.ok() && off.status().code() == StatusCode::kOutOfMemory) hooks_.store_pressure();
@@ -118,6 +138,16 @@ void PlasmaService::Get(uint64_t cid, const std::shared_ptr<Connection>& conn, c
     timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, r.timeout_ms())));
     timer->async_wait([this, timer, get_id](const asio::error_code&) { store_->CancelGet(get_id); });
   }
+}
+
+void PlasmaService::OwnerGone(const WorkerID& owner) {
+  auto it = owned_.find(owner);
+  if (it == owned_.end()) return;
+  for (auto& id : it->second) {
+    store_->Delete(id);
+    owner_of_.erase(id);
+  }
+  owned_.erase(it);
 }
 
 }  // namespace rayts::raylet

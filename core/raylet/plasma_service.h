@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <asio.hpp>
 
@@ -31,6 +33,8 @@ class PlasmaService {
     std::function<bool(uint64_t cid)> client_gone;
     // The store is full: ask every process to drop what it no longer uses.
     std::function<void()> store_pressure;
+    // The worker id client `cid` registered with (nil if unknown).
+    std::function<WorkerID(uint64_t cid)> worker_of;
   };
 
   PlasmaService(asio::io_context& io, plasma::PlasmaStore* store, Hooks hooks)
@@ -39,6 +43,11 @@ class PlasmaService {
   // Handles `env` if it is a plasma message from client `cid` (answered on
   // `conn`); false for any other message.
   bool Handle(uint64_t cid, const std::shared_ptr<Connection>& conn, const proto::Envelope& env);
+  // The process with this worker id is gone: the copies it owned are freed
+  // (readers still holding one keep it until they release it). Its refs
+  // elsewhere fail with OwnerDiedError; nothing would ever delete them.
+  void OwnerGone(const WorkerID& owner);
+  size_t owned_objects() const { return owner_of_.size(); }
 
  private:
   void Create(uint64_t cid, Connection& conn, const proto::PlasmaCreate& r);
@@ -47,6 +56,10 @@ class PlasmaService {
   asio::io_context& io_;
   plasma::PlasmaStore* store_;
   Hooks hooks_;
+  // Which worker owns each created object (the creator, or the owner the
+  // create named), for OwnerGone. Erased when the owner deletes it.
+  std::unordered_map<ObjectID, WorkerID, IdHash> owner_of_;
+  std::unordered_map<WorkerID, std::unordered_set<ObjectID, IdHash>, IdHash> owned_;
 };
 
 }  // namespace rayts::raylet

@@ -12,6 +12,7 @@ import { obtainGc } from '../support/gc.js';
 import { alive } from '../support/process.js';
 import { tempDir } from '../support/fs.js';
 import { until, waitForFile } from '../support/wait.js';
+import { storeUsed } from '../support/stats.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -200,6 +201,31 @@ describe('owner death', () => {
     expect((err as Error).message).toContain(r.id);
     expect((err as Error).message).toMatch(/w-[0-9a-f]+\.sock/);
     expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+});
+
+describe('plasma copies of a dead owner', () => {
+  it('are freed by the node when the owner process is gone, though a borrower still holds a ref', async () => {
+    const before = await storeUsed();
+    const Maker = ray.remote(class Maker {
+      async make(): Promise<{ put: ray.ObjectRef<Uint8Array>; ret: ray.ObjectRef<Uint8Array>; pid: number }> {
+        const r = await import('rayts');
+        const big = r.remote(() => new Uint8Array(8 * 1024 * 1024).fill(1));
+        const ret = big.remote();  // a task's plasma return: this actor owns it
+        await r.wait([ret]);
+        return { put: r.put(new Uint8Array(8 * 1024 * 1024).fill(2)), ret, pid: process.pid };
+      }
+    });
+    const m = Maker.remote();
+    const { put, ret, pid } = await m.make.remote();
+    expect(await storeUsed()).toBeGreaterThanOrEqual(before + 16 * 1024 * 1024);
+    ray.kill(m);
+    await until(() => !alive(pid), 10_000, 'the actor process to exit');
+    // Both copies go although this driver still holds borrowed refs to them
+    // (they would stay pinned for ever: no owner is left to delete them).
+    await until(async () => (await storeUsed()) < before + 1024 * 1024, 10_000, 'the dead owner\'s copies to be freed');
+    await expect(ray.get(put, { timeoutMs: 10_000 })).rejects.toBeInstanceOf(ray.OwnerDiedError);
+    void ret;
   });
 });
 
