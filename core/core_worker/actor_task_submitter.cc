@@ -514,13 +514,9 @@ void ActorTaskSubmitter::MaybeEndIdleLocked(ActorState& a) {
   for (auto& l : leases) ReturnLeaseLocked(a, l, /*worker_exiting=*/true);
 }
 
-ActorTaskSubmitter::Stats ActorTaskSubmitter::GetStatsLocked() const {
-  Stats s;
-  for (auto& [k, a] : actors_) {
-    s.queued += a->queue.size();
-    s.leases += a->leases.size();
-    for (auto& l : a->leases) s.inflight += l->inflight.size();
-  }
+SubmitterStats ActorTaskSubmitter::GetStatsLocked() const {
+  SubmitterStats s;
+  for (auto& [k, a] : actors_) s.Add(a->queue, a->leases);
   return s;
 }
 

@@ -37,9 +37,6 @@ namespace rayts {
 
 class ActorTaskSubmitter {
  public:
-  struct Stats {
-    size_t queued = 0, inflight = 0, leases = 0;
-  };
   ActorTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects,
                      ReferenceCounter* refs)
       : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), refs_(refs) {}
@@ -69,7 +66,7 @@ class ActorTaskSubmitter {
   // An owned object was released everywhere: if it is an actor's token, the
   // actor ends once idle (the kill runs after the current handler).
   void OnOwnedReleasedLocked(const ObjectID& id) REQUIRES(core_lock);
-  Stats GetStatsLocked() const REQUIRES(core_lock);
+  SubmitterStats GetStatsLocked() const REQUIRES(core_lock);
 
  private:
   using Inflight = TaskMap;

@@ -253,13 +253,9 @@ void NormalTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& leas
   if (kit != keys_.end()) DispatchLocked(*kit->second);
 }
 
-NormalTaskSubmitter::Stats NormalTaskSubmitter::GetStatsLocked() const {
-  Stats s;
-  for (auto& [k, ks] : keys_) {
-    s.queued += ks->queue.size();
-    s.leases += ks->leases.size();
-    for (auto& l : ks->leases) s.inflight += l->inflight.size();
-  }
+SubmitterStats NormalTaskSubmitter::GetStatsLocked() const {
+  SubmitterStats s;
+  for (auto& [k, ks] : keys_) s.Add(ks->queue, ks->leases);
   return s;
 }
 

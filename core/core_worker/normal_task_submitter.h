@@ -40,9 +40,6 @@ namespace rayts {
 
 class NormalTaskSubmitter {
  public:
-  struct Stats {
-    size_t queued = 0, inflight = 0, leases = 0;
-  };
   NormalTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects)
       : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects) {}
 
@@ -59,7 +56,7 @@ class NormalTaskSubmitter {
   void RemoveQueuedLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
   // A LeaseReply from the node; false when the request is not one of ours.
   bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
-  Stats GetStatsLocked() const REQUIRES(core_lock);
+  SubmitterStats GetStatsLocked() const REQUIRES(core_lock);
 
  private:
   struct KeyState {

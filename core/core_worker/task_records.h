@@ -78,4 +78,16 @@ struct Lease {
   Clock::time_point last_reply_at;
 };
 
+// Counts of a submitter (CoreWorker::GetStats).
+struct SubmitterStats {
+  size_t queued = 0, inflight = 0, leases = 0;
+  // One queue and its leases.
+  template <typename Queue>
+  void Add(const Queue& queue, const std::vector<std::shared_ptr<Lease>>& held) {
+    queued += queue.size();
+    leases += held.size();
+    for (auto& l : held) inflight += l->inflight.size();
+  }
+};
+
 }  // namespace rayts
