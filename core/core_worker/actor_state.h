@@ -78,6 +78,7 @@ struct ActorState {
   bool detached = false;         // lifetime 'detached': outlives this owner
   std::string exit_when_idle;    // non-empty: end the actor (this cause) once idle
   int lookup_retries = 0;        // borrowed: failed connects since the last success
+  std::string lost_address;      // borrowed: the address whose connection broke last (not retried at once)
   SubmitRequest creation;        // owned actors: re-pushed on restart
   std::vector<ObjectID> creation_arg_refs;  // owned by-ref constructor args, pinned for the actor's life
   ActorCallQueue calls;          // method calls, in submission order

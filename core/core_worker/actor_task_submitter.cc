@@ -304,7 +304,7 @@ void ActorTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease
                                               : "its worker process died (" + s.message() + ")";
   if (a->borrowed && !a->dead) {
     for (auto& [tid, t] : inflight) t->lease.reset();
-    BorrowedLostLocked(*a, s.message());
+    BorrowedLostLocked(*a, lease->address, s.message());
     return;
   }
   WorkerLostLocked(*a, std::move(inflight), cause);
@@ -344,7 +344,8 @@ void ActorTaskSubmitter::WorkerLostLocked(ActorState& a, Inflight inflight, cons
 // records its death; ask the GCS again. Calls in flight are resent to the
 // new address while the actor's maxTaskRetries (from the handle) allows,
 // else they fail; queued calls wait for the new address.
-void ActorTaskSubmitter::BorrowedLostLocked(ActorState& a, const std::string& cause) {
+void ActorTaskSubmitter::BorrowedLostLocked(ActorState& a, const std::string& address, const std::string& cause) {
+  a.lost_address = address;
   a.calls.OnDisconnected(/*restarting=*/true, "the connection to it was lost (" + cause + ")");
   TakeFailuresLocked(a);
   AskAddressLocked(a);
@@ -396,7 +397,10 @@ void ActorTaskSubmitter::OnAddressLocked(ActorState& a, const StatusOr<gcs::Acto
   lease->lease_id = 0;
   lease->address = address;
   lease->key = a.key;
-  if (!ConnectLeaseLocked(lease)) {
+  // The address whose connection just broke: the table does not know yet
+  // that the worker died (a dying process may even still accept, then
+  // reset). Treated as unreachable, so the call is not resent into it.
+  if (address == a.lost_address || !ConnectLeaseLocked(lease)) {
     // The table may not yet know the worker died (the owner reports the
     // restart): ask again shortly, a bounded number of times.
     if (a.LookupFailed()) {
@@ -414,6 +418,7 @@ void ActorTaskSubmitter::OnAddressLocked(ActorState& a, const StatusOr<gcs::Acto
     return;
   }
   a.lookup_retries = 0;
+  a.lost_address.clear();
   a.leases.push_back(lease);
   ConnectedLocked(a);
   DispatchLocked(a);

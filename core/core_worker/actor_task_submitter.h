@@ -81,7 +81,7 @@ class ActorTaskSubmitter {
   void ReturnLeaseLocked(ActorState& a, const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(core_lock);
   void OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(core_lock);
   void WorkerLostLocked(ActorState& a, Inflight inflight, const std::string& cause) REQUIRES(core_lock);
-  void BorrowedLostLocked(ActorState& a, const std::string& cause) REQUIRES(core_lock);
+  void BorrowedLostLocked(ActorState& a, const std::string& address, const std::string& cause) REQUIRES(core_lock);
   void SubmitCreationLocked(ActorState& a) REQUIRES(core_lock);
   void AskAddressLocked(ActorState& a) REQUIRES(core_lock);
   void OnAddressLocked(ActorState& a, const StatusOr<gcs::ActorLocation>& where) REQUIRES(core_lock);

@@ -238,6 +238,41 @@ TEST_F(ActorTaskSubmitterTest, ABorrowedHandleLooksTheActorUpAndRetriesAnUnreach
   EXPECT_EQ(ValueOf(Get(r0)), "ok");
 }
 
+TEST_F(ActorTaskSubmitterTest, ABorrowerResendsItsCallToTheNewAddressNotTheOneThatBroke) {
+  auto wait_reply = [&](const std::string& address) {
+    uint64_t rid = t_.NodeFrames(Body::GcsRequest).back()->body_as_GcsRequest()->request_id();
+    flatbuffers::FlatBufferBuilder fbb(128);
+    auto a = fbb.CreateString(address);
+    auto body = proto::CreateWaitActorReply(fbb, true, a);
+    t_.DeliverControl(*cw_, FinishFrame(fbb, proto::CreateGcsReply(fbb, rid, 0, 0, proto::GcsReplyBody::WaitActorReply,
+                                                                   body.Union())));
+  };
+  TaskID actor = TaskID::FromRandom();
+  SubmitRequest r;
+  r.cls = cls_;
+  r.actor_id = actor;
+  r.method = "work";
+  r.max_task_retries = 1;  // carried by the handle
+  std::vector<ObjectID> ids;
+  TaskID c0 = *cw_->actors().Submit(std::move(r), &ids);
+  wait_reply("/a1");
+  ASSERT_EQ(Pushes("/a1").size(), 1u);
+  size_t peers = t_.peers.size();
+  t_.ClosePeer("/a1");  // the actor's worker died; the owner restarts it
+  EXPECT_FALSE(Get(ids[0]).ready) << "maxTaskRetries 1: kept for a resend";
+  // The table still names the old worker: not reconnected, asked again.
+  wait_reply("/a1");
+  EXPECT_EQ(t_.peers.size(), peers) << "no connection to the address that just broke";
+  t_.Advance(std::chrono::milliseconds(100));
+  wait_reply("/a2");
+  auto p = Pushes("/a2");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(IdOf(p[0]), c0);
+  EXPECT_EQ(p[0]->spec()->attempt(), 1);
+  t_.DeliverFromPeer("/a2", PushReplyFrame(c0, {"ok"}));
+  EXPECT_EQ(ValueOf(Get(ids[0])), "ok");
+}
+
 TEST_F(ActorTaskSubmitterTest, TheLastHandleReleasedEndsTheActorOnceIdle) {
   ObjectID ready, r0;
   TaskID actor = Create(3, 0, &ready);
