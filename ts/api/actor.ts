@@ -13,7 +13,8 @@ import { randomFillSync } from 'node:crypto';
 import { ObjectRef, toHex } from './object_ref.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { requireRuntime } from '../runtime/current.js';
-import { ANY_METHOD, checkSelfContained } from '../codec/source.js';
+import { checkSelfContained } from '../codec/source.js';
+import { ANY_METHOD } from '../codec/module_classes.js';
 import { resourcesOf, type RemoteArgs } from './remote_function.js';
 import { validateActorOptions, type ActorOptions } from './options.js';
 

@@ -15,7 +15,7 @@ import {
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
 import { ActorClass, getActorHandle, killActor, type ActorHandle, type AnyActorHandle, type UntypedActorHandle } from './actor.js';
-import { exportedClasses } from '../codec/source.js';
+import { exportedClasses } from '../codec/module_classes.js';
 import { isTypeScriptFile } from '../codec/typescript_source.js';
 import { loaderArgs, typeScriptLoaderActive } from '../runtime/loader_flags.js';
 export { exitActor } from './actor.js';
