@@ -3,7 +3,71 @@
 // shutdown.
 #include "bindings/core_worker_wrap.h"
 
+#include "core/core_worker/loop_transport.h"
+
 namespace rayts::bindings {
+
+struct CoreWorkerWrap::Delivery : std::enable_shared_from_this<Delivery> {
+  CoreWorkerWrap* wrap = nullptr;  // loop thread; null once the runtime is down
+  UvLoop* loop = nullptr;
+  LoopTransport* transport = nullptr;
+  std::atomic<bool> pending{false};
+  std::atomic<bool> scheduled{false};
+
+  // Any thread (the core lock is released).
+  void Notify() {
+    pending.store(true, std::memory_order_release);
+    // Inside a loop turn on the loop thread: its turn-end hook delivers.
+    if (loop->InLoopThread() && transport && transport->in_loop_turn()) return;
+    Schedule();
+  }
+  void Schedule() {
+    if (scheduled.exchange(true)) return;
+    loop->Soon([self = shared_from_this()] {
+      self->scheduled.store(false);
+      if (self->wrap) self->wrap->DeliverEvents();
+    });
+  }
+};
+
+struct CoreWorkerWrap::StallService {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread thread;
+
+  // The loop is stalled when it is outside its poll phase and has not
+  // moved for two checks (50-100 ms): then the sockets are read from here.
+  void Start(UvLoop* loop, LoopTransport* t) {
+    thread = std::thread([this, loop, t] {
+      std::unique_lock<std::mutex> lock(mu);
+      uint64_t last = loop->epoch();
+      int still = 0;
+      for (;;) {
+        auto period = still > 0 || !loop->idle() ? std::chrono::milliseconds(50) : std::chrono::milliseconds(250);
+        if (cv.wait_for(lock, period, [this] { return stop; })) return;
+        uint64_t e = loop->epoch();
+        if (e != last || loop->idle()) {
+          last = e;
+          still = 0;
+          continue;
+        }
+        if (++still < 2) continue;
+        lock.unlock();
+        t->ServiceNow();
+        lock.lock();
+      }
+    });
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+};
 
 Napi::Function CoreWorkerWrap::Define(Napi::Env env) {
   return DefineClass(
@@ -82,21 +146,65 @@ CoreWorkerWrap::CoreWorkerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
     }
   }
   if (info.Length() >= 3 && info[2].IsFunction()) kick_ = Napi::Persistent(info[2].As<Napi::Function>());
-  tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "rayts-events", 0, 1);
-  auto pending = pending_;
-  Napi::ThreadSafeFunction tsfn = tsfn_;
-  opts.notify = [tsfn, pending]() mutable {
-    // One call per batch: the JS side drains everything queued.
-    if (!pending->exchange(true)) tsfn.NonBlockingCall();
-  };
-  auto cw = CoreWorker::Start(std::move(opts));
+  on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
+  async_ = std::make_unique<Napi::AsyncContext>(env, "rayts-events");
+  uv_loop_t* uv = nullptr;
+  if (napi_get_uv_event_loop(env, &uv) != napi_ok || !uv) {
+    ThrowType(env, "NativeCoreWorker: no libuv loop on this thread");
+    return;
+  }
+  loop_ = std::make_unique<UvLoop>(uv);
+  delivery_ = std::make_shared<Delivery>();
+  delivery_->wrap = this;
+  delivery_->loop = loop_.get();
+  opts.notify = [d = delivery_]() { d->Notify(); };
+  auto cw = CoreWorker::Start(std::move(opts), loop_.get());
   if (!cw.ok()) {
-    tsfn_.Release();
+    delivery_->wrap = nullptr;
     ThrowStatus(env, cw.status());
     return;
   }
   core_ = std::shared_ptr<CoreWorker>(std::move(cw).value().release());
-  tsfn_.Unref(env);
+  LoopTransport* t = core_->loop_transport();
+  delivery_->transport = t;
+  t->SetTurnEndHook([d = delivery_.get(), this] {
+    if (d->pending.load(std::memory_order_acquire)) DeliverEvents();
+  });
+  stall_ = std::make_unique<StallService>();
+  stall_->Start(loop_.get(), t);
+}
+
+CoreWorkerWrap::~CoreWorkerWrap() {
+  StopRuntime();
+  core_.reset();
+  loop_.reset();
+}
+
+// Calls onEvents from the loop (not from inside a JS call): the batch of
+// events this turn queued. An exception thrown by it is the process's
+// uncaught exception, as from any other callback.
+void CoreWorkerWrap::DeliverEvents() {
+  if (down_ || !delivery_->pending.load(std::memory_order_acquire)) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  napi_value recv = env.Global();  // napi_make_callback needs an object
+  napi_value result;
+  napi_status st = napi_make_callback(env, *async_, recv, on_events_.Value(), 0, nullptr, &result);
+  if (st == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+// Stops the sockets and the stall service at once; the objects go on a
+// later loop turn (this may run inside one of their own callbacks).
+void CoreWorkerWrap::StopRuntime() {
+  if (!core_ || down_) return;
+  down_ = true;
+  if (stall_) stall_->Stop();
+  if (delivery_) delivery_->wrap = nullptr;
+  core_->Shutdown();
 }
 
 Napi::Value CoreWorkerWrap::Info(const Napi::CallbackInfo& info) {
@@ -128,8 +236,8 @@ Napi::Value CoreWorkerWrap::StoreBuffer(const Napi::CallbackInfo& info) {
 
 Napi::Value CoreWorkerWrap::DrainEvents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  pending_->store(false);
-  if (!core_) return Napi::Array::New(env, 0);
+  delivery_->pending.store(false, std::memory_order_release);
+  if (!core_ || down_) return Napi::Array::New(env, 0);
   std::vector<Event> events = core_->context().DrainEvents();
   if (!keys_) keys_ = std::make_unique<EventKeys>(env);
   return EventsToJs(env, *keys_, events);
@@ -153,17 +261,28 @@ Napi::Value CoreWorkerWrap::Stats(const Napi::CallbackInfo& info) {
 Napi::Value CoreWorkerWrap::SetRef(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_ || down_) return env.Undefined();
-  if (info[0].ToBoolean()) tsfn_.Ref(env); else tsfn_.Unref(env);
+  loop_->SetRef(info[0].ToBoolean());
   return env.Undefined();
 }
 
 Napi::Value CoreWorkerWrap::Shutdown(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (core_ && !down_) {
-    down_ = true;
-    core_->Shutdown();
-    tsfn_.Release();
-    core_.reset();  // its fds and threads go now, not when JS collects this object
+    StopRuntime();
+    // Its fds are closed now; the objects go on the next loop turn, not when
+    // JS collects this one (this call may come from inside their callbacks).
+    struct Gone {
+      std::shared_ptr<CoreWorker> core;
+      std::unique_ptr<UvLoop> loop;
+    };
+    auto gone = std::make_shared<Gone>();
+    gone->core = std::move(core_);
+    UvLoop* l = loop_.get();
+    gone->loop = std::move(loop_);
+    l->Soon([gone] {
+      gone->core.reset();
+      gone->loop.reset();
+    });
   }
   return env.Undefined();
 }

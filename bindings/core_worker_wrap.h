@@ -1,24 +1,33 @@
 // NativeCoreWorker: the JS face of core/core_worker. Calls from JS are short
 // non-blocking operations on the CoreWorker (plasma create/get are a short
-// blocking round trip to the node server, see BlockingChannel). Results come
-// back as batches of events: the core calls `notify` when its queue becomes
-// non-empty, which makes one thread-safe-function call; the JS callback then
-// drains every queued event with drainEvents(). Core threads never touch JS
-// values. Converting arguments, return values and the event batch between
-// JS and core types is in core_worker_convert.cc.
+// blocking round trip to the node server, see BlockingChannel). The
+// CoreWorker's sockets run on this thread's libuv loop (UvLoop): a frame is
+// read, handled and its events handed to JS in one loop callback. Events
+// reach JS as batches: `onEvents` is called (MakeCallback) at the end of the
+// loop turn that queued them, or on the next turn when a JS call queued
+// them; it drains every queued event with drainEvents(). A stall service
+// thread reads the sockets when JS keeps this thread busy (see
+// LoopTransport "Stalls"). Converting arguments, return values and the
+// event batch between JS and core types is in core_worker_convert.cc.
 // The class is declared here and defined by concept in core_worker_wrap.cc
 // (construction, events, control plane), core_worker_objects.cc (objects and
 // references) and core_worker_tasks.cc (tasks, actors, execution replies).
-// Thread safety: JS thread only, like all of bindings/.
+// Thread safety: JS thread only, like all of bindings/, except the stall
+// service thread (it calls LoopTransport::ServiceNow) and `notify` (any
+// thread: it goes through UvLoop::Soon).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "bindings/core_worker_convert.h"
 #include "bindings/napi_api.h"
+#include "bindings/uv_loop.h"
 #include "core/core_worker/core_worker.h"
 
 namespace rayts::bindings {
@@ -32,11 +41,16 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   //   flush() call at the end of the turn (a microtask).
   explicit CoreWorkerWrap(const Napi::CallbackInfo& info);
 
-  ~CoreWorkerWrap() override {
-    if (core_) core_->Shutdown();
-  }
+  ~CoreWorkerWrap() override;
+
+  // Events queued for JS: who delivers them, from any thread (notify).
+  struct Delivery;
+  // Reads the sockets from another thread while JS keeps the loop busy.
+  struct StallService;
 
  private:
+  void DeliverEvents();  // loop thread, no lock held
+  void StopRuntime();
   // Frames were queued by the call just made: have JS flush at turn end.
   void MaybeKick() {
     if (core_ && core_->TakeHostFlushRequest() && !kick_.IsEmpty()) kick_.Call({});
@@ -218,10 +232,13 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
 
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
 
+  std::unique_ptr<UvLoop> loop_;  // outlives core_ (declared first, destroyed last)
   std::shared_ptr<CoreWorker> core_;
+  std::shared_ptr<Delivery> delivery_;
+  std::unique_ptr<StallService> stall_;
   std::unique_ptr<EventKeys> keys_;  // made on the first drain, JS thread only
-  Napi::ThreadSafeFunction tsfn_;
-  std::shared_ptr<std::atomic<bool>> pending_ = std::make_shared<std::atomic<bool>>(false);
+  Napi::FunctionReference on_events_;
+  std::unique_ptr<Napi::AsyncContext> async_;
   bool down_ = false;
   std::unordered_map<uint32_t, Napi::ObjectReference> weak_;
   Napi::FunctionReference kick_;

@@ -2,17 +2,21 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "core/common/json.h"
-#include "core/core_worker/socket_transport.h"
+#include "core/core_worker/asio_loop.h"
+#include "core/core_worker/loop_transport.h"
 #include "core/core_worker/wire.h"
 
 namespace rayts {
 
 using namespace wire;  // NOLINT: file-local wire helpers
 
-CoreWorker::CoreWorker(CoreWorkerOptions opts, Transport* transport)
+CoreWorker::CoreWorker(CoreWorkerOptions opts, Transport* transport, EventLoop* loop)
     : ctx_(std::move(opts)),
-      sockets_(transport ? nullptr : std::make_unique<SocketTransport>(ctx_)),
+      own_loop_(transport || loop ? nullptr : std::make_unique<AsioLoop>()),
+      sockets_(transport ? nullptr : std::make_unique<LoopTransport>(ctx_, loop ? *loop : *own_loop_)),
       transport_(transport ? *transport : *sockets_),
       // Called from inside refs_'s methods, which run under the core lock.
       refs_([this](const ObjectID& id, const ReferenceCounter::Ref& r) {
@@ -55,14 +59,14 @@ CoreWorker::CoreWorker(CoreWorkerOptions opts, Transport* transport)
 
 CoreWorker::~CoreWorker() { Shutdown(); }
 
-StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Start(CoreWorkerOptions opts) {
-  std::unique_ptr<CoreWorker> cw(new CoreWorker(std::move(opts), nullptr));
+StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Start(CoreWorkerOptions opts, EventLoop* loop) {
+  std::unique_ptr<CoreWorker> cw(new CoreWorker(std::move(opts), nullptr, loop));
   RAYTS_RETURN_IF_ERROR(cw->Connect());
   return cw;
 }
 
 std::unique_ptr<CoreWorker> CoreWorker::WithTransport(CoreWorkerOptions opts, Transport& transport) {
-  return std::unique_ptr<CoreWorker>(new CoreWorker(std::move(opts), &transport));
+  return std::unique_ptr<CoreWorker>(new CoreWorker(std::move(opts), &transport, nullptr));
 }
 
 Status CoreWorker::Connect() {
@@ -90,27 +94,34 @@ Status CoreWorker::Connect() {
   if (!node.ok()) return node.status();
   ctx_.SetNode(node->node_id, node->job_id, node->session_dir);
 
-  // 3. Control connection (async, io thread).
+  // 3. Control connection (read on the loop thread).
   RAYTS_RETURN_IF_ERROR(sockets_->ConnectControl(o.node_socket, PlasmaClient::RegisterFrame(reg, /*control=*/true),
                                                  [this](const proto::Envelope& e) {
                                                    ctx_.AssertHeld();
                                                    OnControlLocked(e);
                                                  }));
-  sockets_->Run();
+  if (own_loop_) own_loop_->Run();
   return Status::OK();
 }
 
 void CoreWorker::Shutdown() {
   if (ctx_.shutting_down.exchange(true)) return;
-  if (sockets_) sockets_->Stop();
+  if (sockets_) {
+    // On the loop thread (the caller's own under Node), bounded.
+    if (own_loop_ && !own_loop_->RunAndWait([this] { sockets_->Stop(); }, std::chrono::seconds(5))) {
+      std::fprintf(stderr, "rayts: the loop thread did not close its connections within 5 s; stopping it anyway\n");
+    }
+    if (own_loop_) own_loop_->Stop();
+    sockets_->Stop();  // closes what is left when the loop thread did not answer
+  }
   plasma_.Close();
 }
 
 void CoreWorker::FlushOutbox() {
-  if (sockets_) sockets_->outbox().Flush();
+  if (sockets_) sockets_->FlushHost();
 }
 
-bool CoreWorker::TakeHostFlushRequest() { return sockets_ && sockets_->outbox().TakeHostFlushRequest(); }
+bool CoreWorker::TakeHostFlushRequest() { return sockets_ && sockets_->TakeHostFlushRequest(); }
 
 // --------------------------------------------------------------- routing --
 

@@ -13,17 +13,20 @@
 //   ActorTaskSubmitter  actors: creation, ordered calls, restarts, death
 //   TaskReceiver        tasks pushed here, actor call order, replies
 //   PlasmaClient        the plasma channel and the mapped store
-// and reaches the outside through a Transport (SocketTransport: unix
-// sockets on one io thread, frames batched in an Outbox; tests give a fake).
+// and reaches the outside through a Transport (LoopTransport: unix sockets
+// driven by an EventLoop, frames batched per connection; tests give a fake).
 // This class wires them, routes incoming frames to them, and runs the
 // lifecycle (Start connects, Shutdown closes).
-// Threads: one io thread reads every socket and runs the handlers. The host
-// (JS) thread calls the components' public methods. Both take the core lock
-// (worker_context.h) for the components' state; outgoing frames queue in the
-// Outbox, which the host flushes at the end of its turn (FlushOutbox) and
-// the io thread after each read batch. Results go back to the host as
-// Events (context().DrainEvents()); `notify` fires when the event queue goes
-// from empty to non-empty.
+// Threads: the event loop's thread reads every socket and runs the
+// handlers: under Node that is the JS thread itself (the bindings pass the
+// libuv loop to Start); without one, Start runs an asio loop on a thread of
+// its own. The host calls the components' public methods. Every handler and
+// every host call takes the core lock (worker_context.h) for the
+// components' state; outgoing frames queue per connection, written at the
+// end of each loop turn, and by the host at the end of its turn
+// (FlushOutbox). Results go back to the host as Events
+// (context().DrainEvents()); `notify` fires when the event queue goes from
+// empty to non-empty.
 // Invariants: a lease is returned exactly once; every task's return objects
 // become ready exactly once per execution; no frame that releases a
 // reference (task reply, RemoveBorrower) leaves while a borrower
@@ -48,7 +51,9 @@
 
 namespace rayts {
 
-class SocketTransport;
+class AsioLoop;
+class EventLoop;
+class LoopTransport;
 
 // The memory summary of one process's runtime (the `rayts memory` view).
 std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCounter& refs, const MemoryStore& store,
@@ -57,8 +62,9 @@ std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCou
 class CoreWorker {
  public:
   // Connects to the node server at opts.node_socket and listens on
-  // opts.listen_path.
-  static StatusOr<std::unique_ptr<CoreWorker>> Start(CoreWorkerOptions opts);
+  // opts.listen_path, on `loop` (the caller's loop thread calls Start and
+  // Shutdown), or on an asio loop thread of its own when `loop` is null.
+  static StatusOr<std::unique_ptr<CoreWorker>> Start(CoreWorkerOptions opts, EventLoop* loop = nullptr);
   // The components over `transport` and no node (tests: a fake transport;
   // plasma calls fail).
   static std::unique_ptr<CoreWorker> WithTransport(CoreWorkerOptions opts, Transport& transport);
@@ -73,6 +79,8 @@ class CoreWorker {
   NormalTaskSubmitter& submitter() { return normal_; }
   ActorTaskSubmitter& actors() { return actors_; }
   TaskReceiver& receiver() { return receiver_; }
+  // The real transport (Start); null with WithTransport.
+  LoopTransport* loop_transport() { return sockets_.get(); }
 
   // Writes the frames queued by host-thread calls (once per host turn);
   // TakeHostFlushRequest() says whether one is owed since the last flush.
@@ -96,11 +104,12 @@ class CoreWorker {
   void OnControlLocked(const proto::Envelope& env) REQUIRES(core_lock);
 
  private:
-  CoreWorker(CoreWorkerOptions opts, Transport* transport);
+  CoreWorker(CoreWorkerOptions opts, Transport* transport, EventLoop* loop);
   Status Connect();
 
   WorkerContext ctx_;
-  std::unique_ptr<SocketTransport> sockets_;  // the real transport (Start); null with WithTransport
+  std::unique_ptr<AsioLoop> own_loop_;        // Start without a loop: the loop thread
+  std::unique_ptr<LoopTransport> sockets_;  // the real transport (Start); null with WithTransport
   Transport& transport_;
   PlasmaClient plasma_;  // thread-safe (its channel's lock); the store mapping, set once by Connect
   ReferenceCounter refs_ GUARDED_BY(core_lock);

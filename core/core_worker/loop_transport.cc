@@ -1,0 +1,582 @@
+#include "core/core_worker/loop_transport.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+
+namespace rayts {
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadBudget = 1 << 20;  // bytes read from one connection per turn
+constexpr size_t kMaxIov = 64;
+constexpr int kPostPasses = 16;  // work posted by posted work: this many rounds per turn
+
+Status ErrnoStatus(const char* what) { return Status::IOError(std::string(what) + ": " + std::strerror(errno)); }
+
+// A connected unix-socket fd (blocking connect: local sockets connect at
+// once, or fail), then made non-blocking; -1 with errno set on failure.
+int ConnectUnixFd(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int r;
+  do {
+    r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+// One connection. Its state is guarded by the core lock; `watch` is made
+// and destroyed on the loop thread.
+class LoopTransport::Conn final : public Link, public std::enable_shared_from_this<Conn> {
+ public:
+  enum class Kind { kMade, kAccepted, kControl };
+  Conn(LoopTransport& t, int fd, Kind kind) : t(t), fd(fd), kind(kind) {}
+  ~Conn() override {
+    // Nobody holds it any more: close it (its close handler does not run).
+    // After Stop every fd is closed already (and the transport may be gone).
+    is_closed = true;
+    if (fd >= 0) t.ReleaseFd(*this);
+  }
+  void Send(Frame frame) override NO_THREAD_SAFETY_ANALYSIS { t.QueueLocked(shared_from_this(), std::move(frame)); }
+  // Written now, behind what is queued on this link (the process may exit
+  // before the next flush).
+  void SendNow(Frame frame) override NO_THREAD_SAFETY_ANALYSIS {
+    auto self = shared_from_this();
+    t.QueueLocked(self, std::move(frame));
+    t.FlushConnLocked(self);
+  }
+  void Close() override NO_THREAD_SAFETY_ANALYSIS {
+    t.CloseLocked(shared_from_this(), Status::Disconnected("closed locally"));
+  }
+  bool closed() const override { return is_closed; }
+
+  LoopTransport& t;
+  int fd;
+  const Kind kind;
+  bool is_closed = false;
+  bool dirty = false;
+  bool want_write = false;
+  FrameDecoder decoder;
+  std::deque<Frame> out;
+  size_t out_skip = 0;  // bytes of out[0] already written
+  MessageHandler on_message;
+  CloseHandler on_close;
+  std::shared_ptr<EventLoop::Watch> watch;
+};
+
+struct LoopTransport::TimerState {
+  LoopTransport* t;
+  uint64_t gen = 0;  // core lock: a fire of an older generation is stale
+  std::function<void()> fn;
+  std::unique_ptr<EventLoop::LoopTimer> timer;  // loop thread
+};
+
+class LoopTransport::LoopTimerImpl final : public Timer {
+ public:
+  explicit LoopTimerImpl(LoopTransport& t) : s_(std::make_shared<TimerState>()) { s_->t = &t; }
+  ~LoopTimerImpl() override NO_THREAD_SAFETY_ANALYSIS {
+    s_->gen++;
+    s_->fn = nullptr;
+    LoopTransport* t = s_->t;
+    if (t->stopped_ || t->loop_.InLoopThread()) {
+      s_->timer.reset();
+    } else {
+      t->loop_.Soon([s = s_] { s->timer.reset(); });
+    }
+  }
+  void Arm(Clock::duration delay, std::function<void()> fn) override NO_THREAD_SAFETY_ANALYSIS {
+    uint64_t gen = ++s_->gen;
+    s_->fn = std::move(fn);
+    LoopTransport* t = s_->t;
+    if (t->stopped_) return;
+    auto start = [s = s_, delay, gen] {
+      if (!s->timer) s->timer = s->t->loop_.NewTimer();
+      std::weak_ptr<TimerState> w = s;
+      s->timer->Start(delay, [w, gen] {
+        if (auto st = w.lock()) st->t->OnTimer(st, gen);
+      });
+    };
+    if (t->loop_.InLoopThread()) start(); else t->loop_.Soon(start);
+  }
+  void Cancel() override NO_THREAD_SAFETY_ANALYSIS {
+    s_->gen++;
+    s_->fn = nullptr;
+  }
+
+ private:
+  std::shared_ptr<TimerState> s_;
+};
+
+LoopTransport::LoopTransport(WorkerContext& ctx, EventLoop& loop) : ctx_(ctx), loop_(loop) {}
+
+LoopTransport::~LoopTransport() { Stop(); }
+
+// ------------------------------------------------------------- setup --
+
+Status LoopTransport::Listen(const std::string& path, InboundHandlers handlers) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return Status::IOError("cannot listen on " + path + ": path too long");
+  ::unlink(path.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ErrnoStatus(("cannot listen on " + path).c_str());
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 || ::listen(fd, SOMAXCONN) < 0) {
+    Status s = ErrnoStatus(("cannot listen on " + path).c_str());
+    ::close(fd);
+    return s;
+  }
+  listen_fd_ = fd;
+  listen_path_ = path;
+  inbound_ = std::move(handlers);
+  auto start = [this] {
+    if (stopped_ || listen_fd_ < 0) return;
+    listen_watch_ = loop_.WatchFd(listen_fd_, [this](bool, bool) { OnAcceptReady(); });
+    accept_backoff_ = loop_.NewTimer();
+  };
+  if (loop_.InLoopThread()) start(); else loop_.Soon(start);
+  return Status::OK();
+}
+
+Status LoopTransport::ConnectControl(const std::string& node_socket, Frame hello, MessageHandler on_control) {
+  int fd = ConnectUnixFd(node_socket);
+  if (fd < 0) return ErrnoStatus(("cannot connect to " + node_socket).c_str());
+  CoreGuard lock(ctx_);
+  auto c = std::make_shared<Conn>(*this, fd, Conn::Kind::kControl);
+  c->on_message = std::move(on_control);
+  WorkerContext* ctx = &ctx_;
+  c->on_close = [ctx](const Status&) {
+    // The node server is gone: a worker must not outlive it.
+    if (!ctx->is_driver() && !ctx->shutting_down) ::_exit(0);
+  };
+  control_ = c;
+  StartWatch(c);
+  QueueLocked(c, std::move(hello));
+  FlushConnLocked(c);
+  return Status::OK();
+}
+
+std::shared_ptr<LoopTransport::Conn> LoopTransport::NewConn(int fd) {
+  return std::make_shared<Conn>(*this, fd, Conn::Kind::kMade);
+}
+
+void LoopTransport::StartWatch(const std::shared_ptr<Conn>& c) NO_THREAD_SAFETY_ANALYSIS {
+  std::weak_ptr<Conn> w = c;
+  auto make = [this, w](const std::shared_ptr<Conn>& conn) {
+    conn->watch = loop_.WatchFd(conn->fd, [this, w](bool r, bool wr) { OnReady(w, r, wr); });
+  };
+  if (loop_.InLoopThread()) {
+    make(c);
+    return;
+  }
+  // Another thread (a host without Node calls from its own thread): make
+  // the watch on the loop thread, unless the connection closed meanwhile.
+  loop_.Soon([this, w, make] {
+    CoreGuard lock(ctx_);
+    auto conn = w.lock();
+    if (conn && !conn->is_closed && conn->fd >= 0 && !stopped_) make(conn);
+  });
+}
+
+// -------------------------------------------------------------- turns --
+
+void LoopTransport::BeginTurnLocked() {
+  turn_depth_++;
+  if (loop_.InLoopThread()) loop_turn_ = true;
+}
+
+void LoopTransport::EndTurnLocked() {
+  for (int pass = 0; pass < kPostPasses && !posts_.empty(); pass++) {
+    std::vector<std::function<void()>> run;
+    run.swap(posts_);
+    for (auto& fn : run) fn();
+  }
+  FlushAllLocked();
+  turn_depth_--;
+  if (!posts_.empty() && !posted_turn_scheduled_ && !stopped_) {
+    posted_turn_scheduled_ = true;
+    loop_.Soon([this] { RunPostedTurn(); });
+  }
+}
+
+void LoopTransport::AfterTurn() {
+  if (!loop_.InLoopThread()) return;
+  // Cleared first: what the hook's JS queues is not this turn's to deliver.
+  loop_turn_ = false;
+  if (turn_end_ && !stopped_) turn_end_();
+}
+
+void LoopTransport::RunPostedTurn() {
+  {
+    CoreGuard lock(ctx_);
+    posted_turn_scheduled_ = false;
+    if (stopped_) return;
+    BeginTurnLocked();
+    EndTurnLocked();
+  }
+  AfterTurn();
+}
+
+void LoopTransport::Post(std::function<void()> fn) {
+  posts_.push_back(std::move(fn));
+  if (turn_depth_ == 0 && !posted_turn_scheduled_ && !stopped_) {
+    posted_turn_scheduled_ = true;
+    loop_.Soon([this] { RunPostedTurn(); });
+  }
+}
+
+void LoopTransport::OnTimer(const std::shared_ptr<TimerState>& s, uint64_t gen) {
+  {
+    CoreGuard lock(ctx_);
+    if (stopped_ || s->gen != gen || !s->fn) return;
+    BeginTurnLocked();
+    auto fn = s->fn;  // the handler may re-arm (replacing s->fn)
+    fn();
+    EndTurnLocked();
+  }
+  AfterTurn();
+}
+
+void LoopTransport::OnReady(const std::weak_ptr<Conn>& w, bool readable, bool writable) {
+  {
+    CoreGuard lock(ctx_);
+    auto c = w.lock();
+    if (!c || c->is_closed || stopped_) return;
+    BeginTurnLocked();
+    if (writable) FlushConnLocked(c);
+    if (readable && !c->is_closed) ReadLocked(c);
+    EndTurnLocked();
+  }
+  AfterTurn();
+}
+
+void LoopTransport::ServiceNow() {
+  CoreGuard lock(ctx_);
+  if (stopped_) return;
+  BeginTurnLocked();
+  // New connections too (a `rayts memory` query, a borrower): accepted here,
+  // watched by the loop once it runs again.
+  for (;;) {
+    int fd = listen_fd_ < 0 ? -1 : ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) break;
+    AcceptedLocked(fd);
+  }
+  std::vector<std::shared_ptr<Conn>> conns;
+  if (control_) conns.push_back(control_);
+  for (auto& c : accepted_) conns.push_back(c);
+  for (auto& w : made_)
+    if (auto c = w.lock()) conns.push_back(c);
+  std::vector<pollfd> fds;
+  std::vector<std::shared_ptr<Conn>> open;
+  for (auto& c : conns) {
+    if (c->is_closed || c->fd < 0) continue;
+    fds.push_back(pollfd{c->fd, POLLIN, 0});
+    open.push_back(c);
+  }
+  if (!fds.empty() && ::poll(fds.data(), fds.size(), 0) > 0) {
+    for (size_t i = 0; i < fds.size(); i++) {
+      if (fds[i].revents && !open[i]->is_closed) ReadLocked(open[i]);
+    }
+  }
+  EndTurnLocked();
+}
+
+// ----------------------------------------------------------- reading --
+
+void LoopTransport::ReadLocked(const std::shared_ptr<Conn>& c) {
+  size_t budget = kReadBudget;
+  while (!c->is_closed && budget > 0) {
+    size_t avail;
+    uint8_t* dst = c->decoder.PrepareWrite(kReadChunk, &avail);
+    ssize_t n = ::recv(c->fd, dst, avail, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      CloseLocked(c, ErrnoStatus("read failed"));
+      return;
+    }
+    if (n == 0) {
+      CloseLocked(c, Status::Disconnected("peer closed the connection"));
+      return;
+    }
+    c->decoder.CommitWrite(static_cast<size_t>(n));
+    budget -= std::min(budget, static_cast<size_t>(n));
+    while (!c->is_closed) {
+      const proto::Envelope* env;
+      Status s = c->decoder.Next(&env);
+      if (!s.ok()) {
+        CloseLocked(c, s);
+        return;
+      }
+      if (!env) break;
+      if (c->kind == Conn::Kind::kAccepted) {
+        inbound_.on_message(c, *env);
+      } else {
+        c->on_message(*env);
+      }
+    }
+    if (static_cast<size_t>(n) < avail) return;  // drained (the next read would say EAGAIN)
+  }
+  if (!c->is_closed && budget == 0) {
+    // More may wait, and an edge-triggered loop would not report it again:
+    // read on in a later turn, after the other connections.
+    std::weak_ptr<Conn> w = c;
+    loop_.Soon([this, w] { OnReady(w, true, false); });
+  }
+}
+
+// ----------------------------------------------------------- writing --
+
+void LoopTransport::QueueLocked(const std::shared_ptr<Conn>& c, Frame frame) {
+  if (c->is_closed) return;
+  c->out.push_back(std::move(frame));
+  if (!c->dirty) {
+    c->dirty = true;
+    dirty_.push_back(c);
+  }
+  if (turn_depth_ == 0) host_flush_requested_.store(true, std::memory_order_relaxed);
+}
+
+void LoopTransport::FlushConnLocked(const std::shared_ptr<Conn>& c) {
+  while (!c->out.empty() && !c->is_closed) {
+    iovec iov[kMaxIov];
+    size_t n = std::min(c->out.size(), kMaxIov);
+    for (size_t i = 0; i < n; i++) {
+      size_t skip = i == 0 ? c->out_skip : 0;
+      iov[i] = iovec{c->out[i].data() + skip, c->out[i].size() - skip};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    ssize_t w = ::sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // The peer reads slowly: finish when the socket drains.
+        if (!c->want_write) {
+          c->want_write = true;
+          std::weak_ptr<Conn> wk = c;
+          auto want = [wk](bool on) {
+            if (auto conn = wk.lock(); conn && conn->watch) conn->watch->Want(true, on);
+          };
+          if (loop_.InLoopThread()) want(true); else loop_.Soon([this, want] { CoreGuard lock(ctx_); want(true); });
+        }
+        return;
+      }
+      CloseLocked(c, ErrnoStatus("write failed"));
+      return;
+    }
+    size_t written = static_cast<size_t>(w) + c->out_skip;
+    c->out_skip = 0;
+    while (!c->out.empty() && written >= c->out.front().size()) {
+      written -= c->out.front().size();
+      c->out.pop_front();
+    }
+    c->out_skip = written;
+  }
+  if (c->want_write && c->out.empty() && c->watch && loop_.InLoopThread()) {
+    c->want_write = false;
+    c->watch->Want(true, false);
+  }
+}
+
+void LoopTransport::FlushAllLocked() {
+  if (dirty_.empty()) return;
+  std::vector<std::shared_ptr<Conn>> dirty;
+  dirty.swap(dirty_);
+  for (auto& c : dirty) {
+    FlushConnLocked(c);
+    // Still unwritten (the socket is full): kept, so the rest goes out on
+    // the writable event even if nobody else holds the connection.
+    if (!c->is_closed && !c->out.empty()) {
+      dirty_.push_back(c);
+    } else {
+      c->dirty = false;
+    }
+  }
+}
+
+void LoopTransport::Flush() {
+  FlushAllLocked();
+  // The process is about to exit: give a full socket a bounded moment.
+  for (int round = 0; round < 20 && !dirty_.empty(); round++) {
+    std::vector<pollfd> fds;
+    for (auto& c : dirty_)
+      if (c->fd >= 0) fds.push_back(pollfd{c->fd, POLLOUT, 0});
+    if (fds.empty()) break;
+    ::poll(fds.data(), fds.size(), 25);
+    FlushAllLocked();
+  }
+}
+
+void LoopTransport::FlushHost() {
+  CoreGuard lock(ctx_);
+  FlushAllLocked();
+}
+
+void LoopTransport::SendToNode(Frame frame) {
+  if (control_) QueueLocked(control_, std::move(frame));
+}
+
+// ----------------------------------------------------------- closing --
+
+void LoopTransport::ReleaseFd(Conn& c) {
+  if (c.fd < 0) return;
+  int fd = c.fd;
+  c.fd = -1;
+  if (stopped_ || loop_.InLoopThread()) {
+    c.watch.reset();
+    ::close(fd);
+    return;
+  }
+  // The watch goes on the loop thread, and the fd after it (so the number
+  // is not reused while the loop still watches it).
+  loop_.Soon([w = std::move(c.watch), fd]() mutable {
+    w.reset();
+    ::close(fd);
+  });
+}
+
+void LoopTransport::CloseLocked(const std::shared_ptr<Conn>& c, const Status& why) {
+  if (c->is_closed) return;
+  c->is_closed = true;
+  c->out.clear();
+  ReleaseFd(*c);
+  // The close handler runs after the current handler, like the others.
+  switch (c->kind) {
+    case Conn::Kind::kAccepted:
+      Post([this, c] {
+        inbound_.on_closed(c);
+        accepted_.erase(c);
+      });
+      break;
+    case Conn::Kind::kMade:
+    case Conn::Kind::kControl:
+      if (c->on_close) {
+        Post([c, why] {
+          auto cb = std::move(c->on_close);
+          c->on_close = nullptr;
+          if (cb) cb(why);
+        });
+      }
+      break;
+  }
+}
+
+void LoopTransport::Stop() NO_THREAD_SAFETY_ANALYSIS {
+  if (stopped_.exchange(true)) return;
+  listen_watch_.reset();
+  accept_backoff_.reset();
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    ::unlink(listen_path_.c_str());
+  }
+  CoreGuard lock(ctx_);
+  std::vector<std::shared_ptr<Conn>> conns;
+  if (control_) conns.push_back(control_);
+  for (auto& c : accepted_) conns.push_back(c);
+  for (auto& w : made_)
+    if (auto c = w.lock()) conns.push_back(c);
+  for (auto& c : conns) {
+    c->is_closed = true;
+    c->out.clear();
+    ReleaseFd(*c);
+  }
+  control_.reset();
+  accepted_.clear();
+  made_.clear();
+  dirty_.clear();
+  posts_.clear();
+}
+
+[[noreturn]] void LoopTransport::Exit(int code) { ::_exit(code); }
+
+// --------------------------------------------------- accept and connect --
+
+void LoopTransport::OnAcceptReady() {
+  for (;;) {
+    if (stopped_ || listen_fd_ < 0) return;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // Out of fds (EMFILE, ENFILE) and the like: the listener must live on.
+      // Back off (10 ms doubling to 1 s) so a full fd table does not spin.
+      accept_backoff_ms_ = std::min(1000, std::max(10, accept_backoff_ms_ * 2));
+      if (accept_errors_++ % 100 == 0) {
+        std::fprintf(stderr, "rayts: accept on %s failed: %s (retrying in %d ms; %llu errors so far)\n",
+                     listen_path_.c_str(), std::strerror(errno), accept_backoff_ms_,
+                     static_cast<unsigned long long>(accept_errors_));
+      }
+      listen_watch_->Want(false, false);
+      accept_backoff_->Start(std::chrono::milliseconds(accept_backoff_ms_), [this] {
+        if (stopped_ || !listen_watch_) return;
+        listen_watch_->Want(true, false);
+        OnAcceptReady();
+      });
+      return;
+    }
+    accept_backoff_ms_ = 0;
+    {
+      CoreGuard lock(ctx_);
+      BeginTurnLocked();
+      AcceptedLocked(fd);
+      EndTurnLocked();
+    }
+    AfterTurn();
+  }
+}
+
+std::shared_ptr<LoopTransport::Conn> LoopTransport::AcceptedLocked(int fd) {
+  auto c = std::make_shared<Conn>(*this, fd, Conn::Kind::kAccepted);
+  accepted_.insert(c);
+  StartWatch(c);
+  if (inbound_.on_accept) inbound_.on_accept(c);
+  return c;
+}
+
+std::shared_ptr<Link> LoopTransport::Connect(const std::string& address, MessageHandler on_message,
+                                             CloseHandler on_closed) {
+  if (stopped_) return nullptr;
+  int fd = ConnectUnixFd(address);
+  if (fd < 0) return nullptr;
+  auto c = NewConn(fd);
+  c->on_message = std::move(on_message);
+  c->on_close = std::move(on_closed);
+  // Forget closed ones now and then, so the list stays as long as the
+  // connections that are open.
+  if (made_.size() >= 64 && (made_.size() & (made_.size() - 1)) == 0) {
+    std::erase_if(made_, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
+  }
+  made_.push_back(c);
+  StartWatch(c);
+  return c;
+}
+
+std::unique_ptr<Timer> LoopTransport::NewTimer() { return std::make_unique<LoopTimerImpl>(*this); }
+
+}  // namespace rayts
