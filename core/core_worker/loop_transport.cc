@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadBudget = 1 << 20;  // bytes read from one connection per turn
 constexpr size_t kMaxIov = 64;
+constexpr size_t kFlushEvery = 32;  // frames queued to one connection before they are written
 constexpr int kPostPasses = 16;  // work posted by posted work: this many rounds per turn
 
 Status ErrnoStatus(const char* what) { return Status::IOError(std::string(what) + ": " + std::strerror(errno)); }
@@ -356,6 +357,11 @@ void LoopTransport::QueueLocked(const std::shared_ptr<Conn>& c, Frame frame) {
   if (!c->dirty) {
     c->dirty = true;
     dirty_.push_back(c);
+  }
+  if (c->out.size() >= kFlushEvery && !c->want_write) {
+    // Enough for one write: out now, so the peer starts on it while this
+    // side queues the rest (a driver's burst of submits, a worker's replies).
+    FlushConnLocked(c);
   }
   if (turn_depth_ == 0) host_flush_requested_.store(true, std::memory_order_relaxed);
 }

@@ -67,14 +67,24 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
   bool pipeline = ks.spare_hint <= 0 && ks.avg_service_us >= 0 && ks.avg_service_us < kPipelineBelowUs;
   size_t cap = pipeline ? kMaxInflightPerLease : 1;
   Clock::time_point now = transport_.Now();
-  for (auto& lease : ks.leases) {
-    // Not on a lease that is expired, or whose worker said it exits.
-    if (lease->returned || lease->exit_code >= 0 || now - lease->granted_at >= kLeaseMaxHold) continue;
-    while (!ks.queue.empty() && lease->inflight.size() < cap) {
-      auto t = ks.queue.front();
-      ks.queue.pop_front();
-      PushOnLease(lease, t, transport_.Now(), ctx_, objects_.store());
+  // Each task to the usable lease (not expired, worker not exiting) with the
+  // fewest in flight, so tasks submitted one by one spread over the workers
+  // instead of filling the first.
+  while (!ks.queue.empty()) {
+    Lease* best = nullptr;
+    const std::shared_ptr<Lease>* best_ptr = nullptr;
+    for (auto& lease : ks.leases) {
+      if (lease->returned || lease->exit_code >= 0 || now - lease->granted_at >= kLeaseMaxHold) continue;
+      if (lease->inflight.size() >= cap) continue;
+      if (!best || lease->inflight.size() < best->inflight.size()) {
+        best = lease.get();
+        best_ptr = &lease;
+      }
     }
+    if (!best) break;
+    auto t = ks.queue.front();
+    ks.queue.pop_front();
+    PushOnLease(*best_ptr, t, now, ctx_, objects_.store());
   }
   if (!ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
   if (ks.queue.empty() && ks.pending_requests > 0 && !ks.cancel_sent) {

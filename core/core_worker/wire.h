@@ -14,7 +14,7 @@
 
 namespace rayts {
 namespace wire {
-inline constexpr size_t kMaxInflightPerLease = 64;
+inline constexpr size_t kMaxInflightPerLease = 256;
 // Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
 inline constexpr double kPipelineBelowUs = 2000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);

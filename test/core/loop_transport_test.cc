@@ -254,3 +254,29 @@ TEST_F(LoopTransportTest, ServiceNowReadsWhileTheLoopThreadIsBusy) {
 
 }  // namespace
 }  // namespace rayts
+
+namespace rayts {
+namespace {
+
+TEST_F(LoopTransportTest, ThirtyTwoQueuedFramesGoOutWithoutWaitingForTheFlush) {
+  Side server, client;
+  std::string path = Path("s.sock");
+  Serve(server, path);
+  client.loop.Run();
+  std::shared_ptr<Link> link;
+  {
+    CoreGuard lock(client.ctx);
+    link = client.transport.Connect(path, [](const proto::Envelope&) {}, [](const Status&) {});
+    ASSERT_NE(link, nullptr);
+    for (int i = 0; i < 40; i++) link->Send(WorkerExitingFrame(i));
+  }
+  // No FlushHost: the first 32 were written as the 32nd was queued.
+  ASSERT_TRUE(WaitFor([&] { return count_.load() == 32; }));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(count_.load(), 32);
+  client.transport.FlushHost();
+  ASSERT_TRUE(WaitFor([&] { return count_.load() == 40; }));
+}
+
+}  // namespace
+}  // namespace rayts

@@ -243,6 +243,23 @@ TEST_F(NormalTaskSubmitterTest, TimeQueuedBehindOtherTasksDoesNotStopPipelining)
   EXPECT_EQ(Pushes("/w1").size(), 51u) << "depth fell back to one task per worker";
 }
 
+TEST_F(NormalTaskSubmitterTest, PipelinedTasksSpreadOverTheLeasesInTurn) {
+  // Two leases of one key, both pipelining (spare 0, short tasks known).
+  TaskID a = Submit(nullptr);
+  TaskID b = Submit(nullptr);
+  Grant("/w1", 11, /*spare=*/1);
+  Grant("/w2", 12, /*spare=*/0);
+  ASSERT_EQ(Pushes("/w1").size(), 1u);
+  ASSERT_EQ(Pushes("/w2").size(), 1u);
+  t_.Advance(std::chrono::microseconds(100));
+  t_.DeliverFromPeer("/w1", PushReplyFrame(a, {"x"}));
+  t_.DeliverFromPeer("/w2", PushReplyFrame(b, {"x"}));
+  // A short queue: half to each worker, not all on the first.
+  for (int i = 0; i < 20; i++) Submit(nullptr);
+  EXPECT_EQ(Pushes("/w1").size(), 11u);
+  EXPECT_EQ(Pushes("/w2").size(), 11u);
+}
+
 TEST_F(NormalTaskSubmitterTest, TheIdleTimerIsArmedOncePerIdlePeriodNotPerReply) {
   ObjectID ret;
   TaskID tid = Submit(&ret);
