@@ -80,6 +80,9 @@ Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   req.num_returns = info[4].ToNumber().Int32Value();
   if (info.Length() > 5 && info[5].IsNumber()) req.max_pending = info[5].ToNumber().Int32Value();
   if (info.Length() > 6 && info[6].IsNumber()) req.max_task_retries = info[6].ToNumber().Int32Value();
+  // A call's named concurrency group travels where a creation's group table does.
+  if (info.Length() > 7 && info[7].IsString()) req.concurrency_groups = info[7].As<Napi::String>().Utf8Value();
+  if (info.Length() > 8 && info[8].IsString()) req.name = info[8].As<Napi::String>().Utf8Value();
   std::vector<ObjectID> ids;
   auto tid = core_->actors().Submit(std::move(req), &ids);
   MaybeKick();

@@ -140,7 +140,8 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   // createActor(classId, args) -> actor id (16) + ready id (20), via scratch
   Napi::Value CreateActor(const Napi::CallbackInfo& info);
 
-  // submitActorTask(classId, actorId, method, args, numReturns) -> task id + return ids
+  // submitActorTask(classId, actorId, method, args, numReturns, maxPending?, maxTaskRetries?, concurrencyGroup?, name?)
+  //   -> task id + return ids
   Napi::Value SubmitActorTask(const Napi::CallbackInfo& info);
 
   // GCS errors reach JS as an Error with .code (the Status code name), which

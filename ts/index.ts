@@ -12,9 +12,9 @@ export {
 } from './api/remote_function.js';
 export type { RemoteArgs } from './api/remote_function.js';
 export { ActorClass } from './api/actor.js';
-export type { ActorHandle, ActorMethod, AnyActorHandle, UntypedActorHandle } from './api/actor.js';
+export type { ActorHandle, ActorMethod, AnyActorHandle, MultiReturnActorMethod, UntypedActorHandle } from './api/actor.js';
 export {
   RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
   GetTimeoutError, TaskCancelledError, ObjectStoreFullError, OutOfMemoryError, RaySystemError,
 } from './api/errors.js';
-export type { TaskOptions, ActorOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './api/options.js';
+export type { TaskOptions, ActorOptions, ActorMethodOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './api/options.js';

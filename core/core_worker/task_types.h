@@ -63,7 +63,10 @@ struct SubmitRequest {
   bool actor_creation = false;
   std::string method;
   int max_concurrency = 0;   // actor creation: 0 = the executor's default
-  std::string concurrency_groups;  // actor creation: JSON, read by the executor
+  // Actor creation: JSON {name: {maxConcurrency, methods}}; an actor call: the
+  // named group it runs in ('' = its method's). Read by the executor.
+  std::string concurrency_groups;
+  std::string name;  // the task's name when not its class's (an actor call's options)
   bool release_cpu = false;  // actor creation: give the placement CPU back once constructed
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever

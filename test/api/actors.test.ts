@@ -461,6 +461,53 @@ describe('concurrency groups', () => {
   });
 });
 
+describe('per-call options: handle.method.options({...})', () => {
+  it('numReturns splits the returned array into that many refs; name shows in errors; bad options name the option', async () => {
+    const A = ray.remote(class A {
+      pair(x: number): [number, string] { return [x * 2, `v${x}`]; }
+      fail(): never { throw new Error('boom'); }
+    });
+    const a = A.remote();
+    const [n, s] = a.pair.options({ numReturns: 2 }).remote(21);
+    expect(await n).toBe(42);
+    expect(await s).toBe('v21');
+    expect(await a.pair.options({ numReturns: 1 }).remote(1)).toEqual([2, 'v1']);
+    const err = await a.fail.options({ name: 'my-call' }).remote().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ray.RayTaskError);
+    expect((err as Error).message).toContain('my-call');
+    expect(() => a.pair.options({ numReturns: 0 })).toThrow(RangeError);
+    expect(() => a.pair.options({ numReturns: 'streaming' as unknown as number })).toThrow(/not supported for actor methods/);
+    expect(() => a.pair.options({ concurrencyGroup: 3 as unknown as string })).toThrow(/concurrencyGroup/);
+    expect(() => a.pair.options({ bogus: 1 } as never)).toThrow(/bogus/);
+    ray.kill(a);
+  });
+
+  it('concurrencyGroup runs a call in the named group instead of its method\'s; an unknown group fails the call', async () => {
+    const G = ray.remote({
+      maxConcurrency: 1,
+      concurrencyGroups: { fast: { maxConcurrency: 1, methods: [] } },
+    }, class G {
+      async slow(ms: number): Promise<string> { await new Promise((r) => setTimeout(r, ms)); return 'slow'; }
+      quick(): string { return 'quick'; }
+    });
+    const g = G.remote();
+    await g.quick.remote();
+    // The default group (limit 1) is busy for 600 ms; a quick call sent to
+    // 'fast' does not wait behind it, the same call in its own group does.
+    const slow = g.slow.remote(600);
+    const t0 = Date.now();
+    expect(await g.quick.options({ concurrencyGroup: 'fast' }).remote()).toBe('quick');
+    const inFast = Date.now() - t0;
+    expect(await g.quick.remote()).toBe('quick');
+    const inDefault = Date.now() - t0;
+    expect(inFast).toBeLessThan(400);
+    expect(inDefault).toBeGreaterThanOrEqual(400);
+    await slow;
+    await expect(g.quick.options({ concurrencyGroup: 'nope' }).remote()).rejects.toThrow(/no concurrency group 'nope' \(groups: fast/);
+    ray.kill(g);
+  });
+});
+
 describe('actor lifetime: detached', () => {
   it('a detached actor outlives the process that created it; a non-detached one dies with it', async () => {
     const make = ray.remote({ maxRetries: 0 }, async (name: string, detached: boolean) => {

@@ -165,6 +165,12 @@ TEST_F(OwnershipTest, RemoveBorrowerWaitsForPendingRegistrations) {
   b_->objects().AddLocalRef(x, a_->context().address());
   b_->objects().RemoveLocalRefs({x});
   Flush(*b_);
+  // a must have the registration before its own ref goes (b got x out of
+  // band here; a task passing x would hold it for b): wait for a's ack.
+  ASSERT_TRUE(Eventually([&] {
+    CoreGuard lock(b_->context());
+    return b_->borrowers().unacked() == 0;
+  }));
   a_->objects().RemoveLocalRefs({x});
   EXPECT_TRUE(Eventually([&] { return !Known(*a_, x); }));
   EXPECT_EQ(a_->GetStats().bad_decrements, 0u);

@@ -86,6 +86,13 @@ export async function untypedActorTypes(): Promise<void> {
   void tr;
   // @ts-expect-error the typed handle checks argument types
   t.inc.remote('two');
+  // Per-call options: numReturns gives an array of refs to the elements.
+  const pair = ray.remote(class P { two(): [number, string] { return [1, 'a']; } }).remote();
+  const refs: ray.ObjectRef<number | string>[] = pair.two.options({ numReturns: 2 }).remote();
+  const one: ray.ObjectRef<[number, string]> = pair.two.options({ name: 'x', concurrencyGroup: 'g' }).remote();
+  void refs; void one;
+  // @ts-expect-error per-call options are numReturns, name and concurrencyGroup
+  pair.two.options({ numCpus: 1 });
   // kill takes either handle
   ray.kill(h);
   ray.kill(t, { noRestart: false });

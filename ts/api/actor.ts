@@ -16,11 +16,20 @@ import { requireRuntime } from '../runtime/current.js';
 import { checkSelfContained } from '../codec/source.js';
 import { ANY_METHOD } from '../codec/module_classes.js';
 import { resourcesOf, type RemoteArgs } from './remote_function.js';
-import { validateActorOptions, type ActorOptions } from './options.js';
+import { validateActorMethodOptions, validateActorOptions, type ActorMethodOptions, type ActorOptions } from './options.js';
 
 /** A method of an actor handle: `.remote(...args)` calls it on the actor. */
 export interface ActorMethod<A extends unknown[], R> {
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>>;
+  /** This method with per-call options (Ray's `actor.method.options(...)`). */
+  options(o: ActorMethodOptions & { numReturns: 1 }): ActorMethod<A, R>;
+  options(o: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
+  options(o: ActorMethodOptions): ActorMethod<A, R>;
+}
+
+/** An actor method with `numReturns: n`: `.remote()` gives n refs (the method returns an array of n). */
+export interface MultiReturnActorMethod<A extends unknown[], R> {
+  remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R> extends readonly (infer E)[] ? E : unknown>[];
 }
 
 type MethodNames<C> = { [K in keyof C]: C[K] extends (...args: never[]) => unknown ? K : never }[keyof C];
@@ -205,18 +214,33 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, info: 
       if (!methods.has(prop) && !methods.has(ANY_METHOD)) {
         throw new TypeError(`actor class ${className} has no method '${prop}' (methods: ${[...methods].join(', ') || 'none'})`);
       }
-      m = {
-        remote: (...args: unknown[]): ObjectRef<unknown> => {
-          const out = rt.submitActorTask(classId, actorId, prop, args, 1, maxPending, info.r ?? 0);
-          return rt.adoptRef(out.subarray(16, 36));
-        },
-      };
+      m = methodOf(rt, classId, actorId, prop, info, maxPending, {});
       cache.set(prop, m);
       return m;
     },
   }) as unknown as ActorHandle<C>;
   handles.set(handle as object, { rt, actorId, owned: info.o === rt.address, info, token });
   return handle;
+}
+
+/** One method of a handle, with its per-call options. */
+function methodOf(rt: Runtime, classId: number, actorId: Uint8Array, method: string, info: ActorInfoWire, maxPending: number,
+  o: ActorMethodOptions): ActorMethod<unknown[], unknown> {
+  const n = o.numReturns ?? 1;
+  const call = (args: unknown[]): Uint8Array =>
+    rt.submitActorTask(classId, actorId, method, args, n, maxPending, info.r ?? 0, o.concurrencyGroup ?? '', o.name ?? '');
+  const m = {
+    remote: (...args: unknown[]): unknown => {
+      const out = call(args);
+      if (o.numReturns === undefined || o.numReturns === 1) return rt.adoptRef(out.subarray(16, 36));
+      const refs: ObjectRef<unknown>[] = [];
+      for (let off = 16; off < 16 + 20 * n; off += 20) refs.push(rt.adoptRef(out.subarray(off, off + 20)));
+      return refs;
+    },
+    options: (more: ActorMethodOptions): unknown =>
+      methodOf(rt, classId, actorId, method, info, maxPending, { ...o, ...validateActorMethodOptions(more, `${info.c}.${method}.options()`) }),
+  };
+  return m as unknown as ActorMethod<unknown[], unknown>;
 }
 
 /**

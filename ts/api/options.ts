@@ -305,6 +305,36 @@ export function validateTaskOptions(o: unknown, where: string): TaskOptions {
   return out;
 }
 
+/** Per-call options of an actor method: `handle.method.options({...}).remote(...)`. */
+export interface ActorMethodOptions {
+  /** Refs the call returns (the method returns an array of that length); default 1. */
+  numReturns?: number;
+  /** The call's name in errors and logs (default: the actor class's). */
+  name?: string;
+  /** The named concurrency group (actor option `concurrencyGroups`) this call runs in, instead of its method's. */
+  concurrencyGroup?: string;
+}
+
+export const ACTOR_METHOD_OPTION_NAMES = ['numReturns', 'name', 'concurrencyGroup'] as const;
+
+/** Validates per-call actor method options given to `where`. */
+export function validateActorMethodOptions(o: unknown, where: string): ActorMethodOptions {
+  const src = optionsObject(o, where, ACTOR_METHOD_OPTION_NAMES);
+  const out: ActorMethodOptions = {};
+  if (src.numReturns !== undefined) {
+    const n = src.numReturns;
+    if (n === 'streaming') {
+      throw new RangeError("numReturns: 'streaming' is not supported for actor methods yet; return an array and use numReturns: n, or a task");
+    }
+    if (typeof n !== 'number') throw new TypeError(`numReturns must be a positive integer, got ${showTyped(n)}`);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`numReturns must be a positive integer, got ${show(n)}`);
+    out.numReturns = n;
+  }
+  if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
+  if (src.concurrencyGroup !== undefined) out.concurrencyGroup = nonEmptyString('concurrencyGroup', src.concurrencyGroup);
+  return out;
+}
+
 export const ACTOR_OPTION_NAMES = [
   'numCpus',
   'numGpus',

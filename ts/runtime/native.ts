@@ -99,8 +99,9 @@ export interface NativeCoreWorker {
   gcsKillActor(actorId: Uint8Array, cause: string): void;
   /** The owner records the actor's death now. */
   gcsReportActorDead(actorId: Uint8Array, cause: string): void;
+  /** concurrencyGroup: the named group the call runs in ('' = its method's); name: the call's name ('' = the class's). */
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: NativeArg[], numReturns: number, maxPending?: number,
-    maxTaskRetries?: number): Uint8Array | undefined;
+    maxTaskRetries?: number, concurrencyGroup?: string, name?: string): Uint8Array | undefined;
   killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
   /** Ends the actor once idle when `token` (held by all its handles) is released everywhere. */
   setActorToken(actorId: Uint8Array, token: Uint8Array): void;

@@ -259,8 +259,8 @@ export class Runtime implements RefRuntime {
   }
 
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0,
-    maxTaskRetries = 0): Uint8Array {
-    return this.submission.submitActorTask(classId, actorId, method, args, numReturns, maxPending, maxTaskRetries);
+    maxTaskRetries = 0, concurrencyGroup = '', name = ''): Uint8Array {
+    return this.submission.submitActorTask(classId, actorId, method, args, numReturns, maxPending, maxTaskRetries, concurrencyGroup, name);
   }
 
   killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {

@@ -106,12 +106,12 @@ export class Submission {
   }
 
   submitActorTask(classId: number, actorId: Uint8Array, method: string, args: unknown[], numReturns: number, maxPending = 0,
-    maxTaskRetries = 0): Uint8Array {
+    maxTaskRetries = 0, concurrencyGroup = '', name = ''): Uint8Array {
     this.#checkOpen(`${method}.remote()`);
     const { wire, temps } = this.encodeArgs(args, method);
     let out: Uint8Array | undefined;
     try {
-      out = this.core.submitActorTask(classId, actorId, method, wire, numReturns, maxPending, maxTaskRetries);
+      out = this.core.submitActorTask(classId, actorId, method, wire, numReturns, maxPending, maxTaskRetries, concurrencyGroup, name);
     } finally {
       for (let i = 0; i < temps.length; i++) temps[i]!.release();
     }

@@ -33,18 +33,21 @@ interface ActorState {
   error?: ErrorRecord;
   defaultGroup: CallGroup;
   groupOf: Map<string, CallGroup>;  // method -> its named group
+  byName: Map<string, CallGroup>;   // group name -> group (a call's concurrencyGroup option)
 }
 
 function actorState(maxConcurrency: number, groupsJson: string | undefined): ActorState {
   const groupOf = new Map<string, CallGroup>();
+  const byName = new Map<string, CallGroup>();
   if (groupsJson) {
     const groups = JSON.parse(groupsJson) as Record<string, { maxConcurrency: number; methods: string[] }>;
-    for (const g of Object.values(groups)) {
+    for (const [name, g] of Object.entries(groups)) {
       const group: CallGroup = { max: g.maxConcurrency, inflight: 0, queue: [] };
+      byName.set(name, group);
       for (const m of g.methods) groupOf.set(m, group);
     }
   }
-  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: [] }, groupOf };
+  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: [] }, groupOf, byName };
 }
 
 /** Ray's default: 1000 concurrent calls for actors with async methods, else 1. */
@@ -119,7 +122,14 @@ export class Executor {
         if (actor !== undefined) {
           // Each concurrency group runs its calls in arrival order, up to its
           // limit at once; one group never waits for another.
-          const group = actor.groupOf.get(ev.method ?? '') ?? actor.defaultGroup;
+          // A call's concurrencyGroup option names the group; else its method's.
+          const named = ev.concurrencyGroups;
+          if (named && !actor.byName.has(named)) {
+            this.#failCall(ev, 'TypeError', `actor has no concurrency group '${named}' ` +
+              `(groups: ${[...actor.byName.keys()].join(', ') || 'none'}; give them with the actor option concurrencyGroups)`);
+            continue;
+          }
+          const group = (named ? actor.byName.get(named) : actor.groupOf.get(ev.method ?? '')) ?? actor.defaultGroup;
           group.queue.push(ev);
           this.#pump(group, actor.groupOf.size > 0);
           continue;
@@ -245,6 +255,13 @@ export class Executor {
     const m = (a.instance as Record<string, unknown>)[ev.method!];
     if (typeof m !== 'function') throw new TypeError(`actor ${ev.name} has no method '${ev.method}'`);
     return (m as Callable).apply(a.instance, args);
+  }
+
+  /** Fails a call before it runs: every return gets the error. */
+  #failCall(ev: NativeEvent, errorName: string, message: string): void {
+    const rec: ErrorRecord = { kind: 'task', name: errorName, message, taskName: ev.name || 'task' };
+    const n = Math.max(1, ev.numReturns ?? 1);
+    this.#rt.core.taskDone(ev.handle!, Array.from({ length: n }, () => this.#errorReturn(rec)));
   }
 
   #errorReturn(rec: ErrorRecord): NativeReturn {
