@@ -228,6 +228,14 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::ObjectReference scratch_ref_;
   uint8_t* scratch_ = nullptr;
   size_t scratch_len_ = 0;
+  // setScratch(buf, kind): arenas the object calls write into (see
+  // core_worker_objects.cc): kind 1, new put ids; kind 2, inline values.
+  Napi::ObjectReference id_arena_ref_;
+  uint8_t* id_arena_ = nullptr;
+  size_t id_arena_len_ = 0;
+  Napi::ObjectReference value_arena_ref_;
+  uint8_t* value_arena_ = nullptr;
+  size_t value_arena_len_ = 0;
   uint32_t next_weak_ = 1;
 };
 
