@@ -28,6 +28,9 @@ const VALUE_ARENA_MIN_FREE = 4 * 1024;
 /** Binary sources at least this large get the huge-page read advice (plasmaCreate). */
 const HUGE_SOURCE_BYTES = 4 * 1024 * 1024;
 
+/** Retries of a create after a sweep do not spill for this long (see #createAfterSweep). */
+const SPILL_GRACE_MS = 10;
+
 /** An inline value is not ready here: the caller must wait (see #readReady). */
 const NOT_READY: unique symbol = Symbol('not ready');
 
@@ -132,9 +135,22 @@ export class ObjectIO {
       offset = this.core.plasmaCreate(id, s.totalSize, this.#rt.pressure.spillFirst(), hugeSources(s.buffers));
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
-      offset = this.#rt.pressure.underPressure(() => this.core.plasmaCreate(id, s.totalSize), e);
+      const swept = performance.now();
+      offset = this.#rt.pressure.underPressure(() => this.#createAfterSweep(id, s, swept), e);
     }
     writeTo(s, this.#rt.store.subarray(offset, offset + s.totalSize));
+  }
+
+  /**
+   * A create retried after a sweep. The sweep's frees (plasma deletes) travel
+   * on the control connection and may reach the node after this create on the
+   * plasma channel: spilling then would write to disk a copy that is about to
+   * be deleted (800 MB per put in "single client put gigabytes"). So the first
+   * SPILL_GRACE_MS of retries do not spill.
+   */
+  #createAfterSweep(id: Uint8Array, s: ReturnType<typeof serialize>, swept: number): number {
+    const spill = performance.now() - swept >= SPILL_GRACE_MS;
+    return this.core.plasmaCreate(id, s.totalSize, spill, spill ? undefined : hugeSources(s.buffers));
   }
 
   /** Worker side: encodes a task's return value for the reply. */
