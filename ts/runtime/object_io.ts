@@ -4,7 +4,7 @@
 // store or from plasma (zero-copy views for large binary data), waiting
 // for it first and recovering a lost plasma copy through lineage.
 import { ObjectRef } from '../api/object_ref.js';
-import { deserialize, serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
+import { deserialize, deserializeAt, serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
 import { hasStatusCode, type NativeCoreWorker } from './native.js';
 import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
@@ -50,7 +50,10 @@ export class ObjectIO {
   #idArena = new ArrayBuffer(0);
   #idOffset = 0;
   #valueArena = new ArrayBuffer(0);
+  /** One view over the whole value arena: values are decoded out of it by offset (deserializeAt). */
+  #valueView = new Uint8Array(0);
   #valueOffset = 0;
+  #lastValueOffset = 0;
 
   constructor(rt: Runtime) {
     this.#rt = rt;
@@ -67,8 +70,9 @@ export class ObjectIO {
 
   #newValueArena(): void {
     this.#valueArena = new ArrayBuffer(VALUE_ARENA_BYTES);
+    this.#valueView = new Uint8Array(this.#valueArena);
     this.#valueOffset = 0;
-    this.core.setScratch(new Uint8Array(this.#valueArena), 2);
+    this.core.setScratch(this.#valueView, 2);
   }
 
   /** putInline with the new id written into the id arena; returns a view of it. */
@@ -81,14 +85,25 @@ export class ObjectIO {
     return new Uint8Array(this.#idArena, offset, ID_BYTES);
   }
 
-  /** tryGet with a ready inline value copied into the value arena (a view of it returned). */
-  #tryGet(id: Uint8Array): Lookup {
+  /**
+   * tryGet with a ready inline value copied into the value arena: then the
+   * value's size is returned and #lastValueOffset says where it starts.
+   */
+  #tryGetRaw(id: Uint8Array): ReturnType<NativeCoreWorker['tryGet']> {
     if (VALUE_ARENA_BYTES - this.#valueOffset < VALUE_ARENA_MIN_FREE) this.#newValueArena();
     const offset = this.#valueOffset;
     const r = this.core.tryGet(id, offset);
-    if (typeof r !== 'number') return r;
-    this.#valueOffset = offset + ((r + 7) & ~7);
-    return new Uint8Array(this.#valueArena, offset, r);
+    if (typeof r === 'number') {
+      this.#lastValueOffset = offset;
+      this.#valueOffset = offset + ((r + 7) & ~7);
+    }
+    return r;
+  }
+
+  /** tryGet with a ready inline value as a view into the value arena. */
+  #tryGet(id: Uint8Array): Lookup {
+    const r = this.#tryGetRaw(id);
+    return typeof r === 'number' ? new Uint8Array(this.#valueArena, this.#lastValueOffset, r) : r;
   }
 
   #checkOpen(what: string): void {
@@ -238,7 +253,14 @@ export class ObjectIO {
    * unknown, or in plasma: those take the waiting path of #getValue).
    */
   #readReady(ref: ObjectRef<unknown>): unknown {
-    const r = this.#tryGet(ref.binary);
+    const r = this.#tryGetRaw(ref.binary);
+    if (typeof r === 'number') {
+      try {
+        return deserializeAt(this.#valueView, this.#lastValueOffset, r, this.#rt.hooks);
+      } finally {
+        this.#rt.refs.flushAdds();
+      }
+    }
     if (r instanceof Uint8Array) return this.deserialize(r);
     if (r === null || typeof r === 'boolean') return NOT_READY;
     throw errorFromRecord(JSON.parse(r.error) as ErrorRecord);
