@@ -112,8 +112,14 @@ export class ObjectIO {
 
   put<T>(value: T): ObjectRef<T> {
     this.#checkOpen('ray.put()');
+    const primitive = value === null || (typeof value !== 'object' && typeof value !== 'function');
+    if (primitive) {
+      // A primitive holds no refs: no collecting scope, nothing to stage.
+      const small = serializeToBytes(value, this.#rt.hooks, 'ray.put value');
+      if (small.byteLength <= MAX_INLINE_BYTES) return this.#rt.adoptRef<T>(this.#putInline(small));
+    }
     const nested: ObjectRef<unknown>[] = []; // refs inside the value: the put object holds them
-    if (!isLargeBinary(value)) {
+    if (!primitive && !isLargeBinary(value)) {
       const small = this.#rt.refs.collecting(nested, () => serializeToBytes(value, this.#rt.hooks, 'ray.put value'));
       if (small.byteLength <= MAX_INLINE_BYTES) {
         stageNested(this.core, nested);
