@@ -160,6 +160,10 @@ Napi::Value CoreWorkerWrap::PlasmaCreate(const Napi::CallbackInfo& info) {
   }
   // plasmaCreate(id, size, spill = true): spill = false fails rather than spill.
   const bool spill = info.Length() < 3 || !info[2].IsBoolean() || info[2].As<Napi::Boolean>().Value();
+  // Plasma deletes of refs released this turn wait in the outbox (flushed
+  // when the turn ends): send them before asking for room, or a put+release
+  // loop fills the store with garbage that the node then spills to disk.
+  core_->FlushOutbox();
   auto off = core_->objects().PlasmaCreate(id, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()), spill);
   if (!off.ok()) { ThrowStatus(env, off.status()); return env.Undefined(); }
   return Napi::Number::New(env, static_cast<double>(*off));

@@ -120,4 +120,10 @@ describe('large fresh typed arrays into plasma (huge-page read advice)', () => {
       expect(nonzero).toBe(1);
     });
   });
+
+  it('a synchronous loop of put + release of 8 MiB arrays through a 256 MiB store spills nothing (deletes are sent before each create)', async () => {
+    const before = (await ray.storeStats()).spillCount;
+    for (let i = 0; i < 100; i++) ray.put(new Float64Array(1024 * 1024)).release();
+    expect((await ray.storeStats()).spillCount - before).toBe(0);
+  });
 });
