@@ -21,9 +21,14 @@ bool ViewBytes(napi_env env, napi_value v, const uint8_t** data, size_t* len) {
   if (napi_get_typedarray_info(env, v, &type, &length, &p, nullptr, nullptr) != napi_ok) return false;
   size_t elem = 1;
   switch (type) {
-    case napi_int16_array: case napi_uint16_array: elem = 2; break;
-    case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
-    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+    case napi_int16_array:
+    case napi_uint16_array: elem = 2; break;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: elem = 4; break;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: elem = 8; break;
     default: break;
   }
   *data = static_cast<const uint8_t*>(p);
@@ -68,7 +73,10 @@ void AdviseHugeRead(const uint8_t* p, size_t len) {
     if (untouched) {
       const unsigned char* r = resident.data() + (b - begin) / page;
       for (size_t i = 0; i < per_block; i++) {
-        if (r[i] & 1) { untouched = false; break; }
+        if (r[i] & 1) {
+          untouched = false;
+          break;
+        }
       }
     }
     if (untouched && run == 0) run = b;
