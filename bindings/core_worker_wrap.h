@@ -74,6 +74,12 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
 
   // setScratch(u8): a JS-owned buffer the addon writes ids into.
   Napi::Value SetScratch(const Napi::CallbackInfo& info);
+  // Optional arguments, documented in core_worker_objects.cc: setScratch(u8,
+  // kind) also sets the id arena (1) or the value arena (2);
+  // putInline(data, idOffset) writes the id into the id arena;
+  // tryGet(id, valueOffset) copies an inline value into the value arena and
+  // returns its size; plasmaCreate(id, size, spill, sources) flushes the
+  // outbox and advises huge pages for untouched large sources.
 
   // plasmaCreate(id, size) -> offset
   Napi::Value PlasmaCreate(const Napi::CallbackInfo& info);
