@@ -88,6 +88,12 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
 
   // setScratch(u8): a JS-owned buffer the addon writes ids into.
   Napi::Value SetScratch(const Napi::CallbackInfo& info);
+  // Optional arguments, documented in core_worker_objects.cc: setScratch(u8,
+  // kind) also sets the id arena (1) or the value arena (2);
+  // putInline(data, idOffset) writes the id into the id arena;
+  // tryGet(id, valueOffset) copies an inline value into the value arena and
+  // returns its size; plasmaCreate(id, size, spill, sources) flushes the
+  // outbox and advises huge pages for untouched large sources.
 
   // plasmaCreate(id, size) -> offset
   Napi::Value PlasmaCreate(const Napi::CallbackInfo& info);
@@ -246,6 +252,14 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   Napi::ObjectReference scratch_ref_;
   uint8_t* scratch_ = nullptr;
   size_t scratch_len_ = 0;
+  // setScratch(buf, kind): arenas the object calls write into (see
+  // core_worker_objects.cc): kind 1, new put ids; kind 2, inline values.
+  Napi::ObjectReference id_arena_ref_;
+  uint8_t* id_arena_ = nullptr;
+  size_t id_arena_len_ = 0;
+  Napi::ObjectReference value_arena_ref_;
+  uint8_t* value_arena_ = nullptr;
+  size_t value_arena_len_ = 0;
   uint32_t next_weak_ = 1;
 };
 

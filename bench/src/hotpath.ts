@@ -7,6 +7,8 @@
 //   submit + cancel a queued task
 //   ray.put of a small value (its ref dropped at once)
 //   ray.get of one ready ref, and of a batch of 1,000 ready refs
+//   ray.get of a ready 64-byte Buffer value (decoded out of the value arena)
+//   ray.put of a fresh 8 MiB typed array (plasma; huge-page read advice), released
 // Prints benny's table (ops/s, margin of error) on stdout; --json FILE also
 // writes the results.
 import { writeFileSync } from 'node:fs';
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   const ready = Array.from({ length: 1000 }, () => quick.remote());
   await ray.get(ready);
   const one = ready[0]!;
+  const bufRef = ray.put(Buffer.alloc(64, 7));
 
   await b.suite(
     'rayts hot path',
@@ -51,6 +54,8 @@ async function main(): Promise<void> {
     b.add('ray.put of a small value (ref dropped)', () => { ray.put(small); }),
     b.add('ray.get of one ready ref', async () => { await ray.get(one); }),
     b.add('ray.get of 1,000 ready refs', async () => { await ray.get(ready); }),
+    b.add('ray.get of a ready 64-byte Buffer', async () => { await ray.get(bufRef); }),
+    b.add('ray.put of a fresh 8 MiB typed array (released)', () => { ray.put(new Float64Array(1024 * 1024)).release(); }),
     b.cycle((r) => {
       results.push({ name: r.name, ops: r.ops, margin: r.margin });
       return `${r.name}: ${Math.round(r.ops).toLocaleString('en-US')} ops/s ± ${r.margin.toFixed(1)} %`;

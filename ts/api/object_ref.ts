@@ -58,7 +58,10 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
     this.#held = { binary, rt, externalBytes, dropped: false };
-    registry.register(this, this.#held, this);
+    // No unregister token: release() marks the HeldRef dropped instead (the
+    // finalizer then does nothing). A token costs an identity hash and a
+    // table entry per ref (1.9 vs 0.7 us per ref with GC, measured).
+    registry.register(this, this.#held);
     if (externalBytes > 0) rt.trackLarge(this.#held, this);
   }
 
@@ -99,7 +102,6 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    registry.unregister(this);
     if (this.#held.dropped) return;
     this.#held.dropped = true;
     this.#rt.releaseRef(this.binary, this.#held.externalBytes, this.#held);

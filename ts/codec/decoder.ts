@@ -89,16 +89,37 @@ const unpackr = new Unpackr({ structuredClone: true, moreTypes: true });
  * memory alive for as long as any of them lives).
  */
 export function deserialize(data: Uint8Array, hooks: RefHooks, views?: ArrayBufferView[]): unknown {
-  if (data.byteLength < HEADER_SIZE) throw new RaySystemError(`object layout too short: ${data.byteLength} bytes`);
-  const magic = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+  return deserializeAt(data, 0, data.byteLength, hooks, views);
+}
+
+/**
+ * deserialize() of the layout at data[start, start + length): a caller that
+ * decodes many values out of one buffer (ObjectIO's value arena) passes the
+ * same Uint8Array each time, so msgpackr reuses the DataView it keeps on it
+ * (a new view per value cost ~210 ns of a ~330 ns small decode). A layout
+ * with out-of-band buffers is decoded from a view of its range.
+ */
+export function deserializeAt(data: Uint8Array, start: number, length: number, hooks: RefHooks, views?: ArrayBufferView[]): unknown {
+  if (start !== 0 || length !== data.byteLength) {
+    if (start < 0 || length < 0 || start + length > data.byteLength) {
+      throw new RaySystemError(`object layout range ${start}+${length} is outside the ${data.byteLength}-byte buffer`);
+    }
+    if (length >= HEADER_SIZE && (data[start + 8]! | data[start + 9]! | data[start + 10]! | data[start + 11]!) !== 0) {
+      return deserializeAt(data.subarray(start, start + length), 0, length, hooks, views);
+    }
+  }
+  if (length < HEADER_SIZE) throw new RaySystemError(`object layout too short: ${length} bytes`);
+  const s = start;
+  const magic = (data[s]! | (data[s + 1]! << 8) | (data[s + 2]! << 16) | (data[s + 3]! << 24)) >>> 0;
   if (magic !== LAYOUT_MAGIC) {
     throw new RaySystemError(`not a rayts object layout (magic 0x${magic.toString(16)}, expected 0x${LAYOUT_MAGIC.toString(16)})`);
   }
-  const bodyLength = (data[4]! | (data[5]! << 8) | (data[6]! << 16) | (data[7]! << 24)) >>> 0;
-  const count = (data[8]! | (data[9]! << 8) | (data[10]! << 16) | (data[11]! << 24)) >>> 0;
+  const bodyLength = (data[s + 4]! | (data[s + 5]! << 8) | (data[s + 6]! << 16) | (data[s + 7]! << 24)) >>> 0;
+  const count = (data[s + 8]! | (data[s + 9]! << 8) | (data[s + 10]! << 16) | (data[s + 11]! << 24)) >>> 0;
+  // count is 0 here unless start is 0 (see above): out-of-band offsets are from data[0].
   const bodyStart = HEADER_SIZE + count * BUFFER_ENTRY_SIZE;
-  if (bodyStart + bodyLength > data.byteLength) {
-    throw new RaySystemError(`object layout truncated: body ends at ${bodyStart + bodyLength}, have ${data.byteLength} bytes`);
+  if (bodyStart + bodyLength > length) {
+    throw new RaySystemError(`object layout truncated: body ends at ${bodyStart + bodyLength}, have ${length} bytes`);
   }
   const savedData = decodeData;
   const savedHooks = decodeHooks;
@@ -111,7 +132,7 @@ export function deserialize(data: Uint8Array, hooks: RefHooks, views?: ArrayBuff
   try {
     // start/end instead of a subarray: msgpackr caches its DataView on the
     // source object, so repeated reads of one buffer make no new views.
-    return unpackr.unpack(data, { start: bodyStart, end: bodyStart + bodyLength });
+    return unpackr.unpack(data, { start: s + bodyStart, end: s + bodyStart + bodyLength });
   } finally {
     decodeData = savedData;
     decodeHooks = savedHooks;

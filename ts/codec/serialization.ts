@@ -64,7 +64,7 @@ export {
 } from './format.js';
 export type { RefHooks, Serialized, SerializeOptions } from './format.js';
 export { layoutSize, serialize, serializeToBytes, writeTo } from './encoder.js';
-export { deserialize } from './decoder.js';
+export { deserialize, deserializeAt } from './decoder.js';
 
 addExtension({ Class: RefMarker, type: EXT_REF, write: (m: RefMarker) => m.bytes, read: (b: Uint8Array) => readRef(b) });
 addExtension({ Class: OobMarker, type: EXT_OOB, write: (m: OobMarker) => m.index, read: (i: number) => readOob(i) });

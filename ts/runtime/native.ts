@@ -58,16 +58,22 @@ export const CLUSTER_QUERY_NAMES = ['Nodes', 'ClusterResources', 'AvailableResou
 export interface NativeCoreWorker {
   info(): { workerId: string; nodeId: string; jobId: number; address: string; sessionDir: string; storeSize: number };
   storeBuffer(): ArrayBuffer;
-  /** Writes the new id to the scratch buffer (setScratch) when one is set; else returns it. */
-  putInline(data: Uint8Array): Uint8Array | undefined;
-  setScratch(buf: Uint8Array): void;
+  /**
+   * Writes the new id to the id arena at idOffset (given one, and room), else
+   * to the scratch buffer (setScratch) when one is set; else returns it.
+   */
+  putInline(data: Uint8Array, idOffset?: number): Uint8Array | undefined;
+  /** kind 0 (default): the scratch buffer; 1: the id arena; 2: the value arena. */
+  setScratch(buf: Uint8Array, kind?: 0 | 1 | 2): void;
   nextPutId(): Uint8Array;
   /** spill = false: ObjectStoreFullError rather than spill to disk. Default true. */
-  plasmaCreate(id: Uint8Array, size: number, spill?: boolean): number;
+  /** sources: large views to be copied in (the addon advises huge pages for reading them). */
+  plasmaCreate(id: Uint8Array, size: number, spill?: boolean, sources?: ArrayBufferView[]): number;
   plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
   plasmaGet(id: Uint8Array): [number, number];
   plasmaRelease(id: Uint8Array): void;
-  tryGet(id: Uint8Array): null | false | true | Uint8Array | { error: string };
+  /** With valueOffset: a ready inline value is copied into the value arena there and its size returned. */
+  tryGet(id: Uint8Array, valueOffset?: number): null | false | true | number | Uint8Array | { error: string };
   subscribe(id: Uint8Array, owner: string): void;
   addLocalRef(id: Uint8Array, owner: string): void;
   addLocalRefs(ids: Uint8Array, ownerIndex: Uint32Array, owners: string[]): void;

@@ -4,7 +4,7 @@
 // store or from plasma (zero-copy views for large binary data), waiting
 // for it first and recovering a lost plasma copy through lineage.
 import { ObjectRef } from '../api/object_ref.js';
-import { deserialize, serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
+import { deserialize, deserializeAt, serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
 import { hasStatusCode, type NativeCoreWorker } from './native.js';
 import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
@@ -18,13 +18,92 @@ export function isLargeBinary(v: unknown): boolean {
   return (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) && v.byteLength > MAX_INLINE_BYTES;
 }
 
+/** Bytes per id arena: ids of new puts are views into it (819 ids per arena). */
+const ID_ARENA_BYTES = 16 * 1024;
+const ID_BYTES = 20;
+/** Bytes per value arena: inline values read by get are copied into it. */
+const VALUE_ARENA_BYTES = 256 * 1024;
+/** A fresh value arena when less than this is left in the current one. */
+const VALUE_ARENA_MIN_FREE = 4 * 1024;
+/** Binary sources at least this large get the huge-page read advice (plasmaCreate). */
+const HUGE_SOURCE_BYTES = 4 * 1024 * 1024;
+
+/** Retries of a create after a sweep do not spill for this long (see #createAfterSweep). */
+const SPILL_GRACE_MS = 10;
+
+/** An inline value is not ready here: the caller must wait (see #readReady). */
+const NOT_READY: unique symbol = Symbol('not ready');
+
+/** What tryGet says of an id, an inline value as a view of it. */
+type Lookup = Exclude<ReturnType<NativeCoreWorker['tryGet']>, number>;
+
 export class ObjectIO {
   readonly #rt: Runtime;
   readonly core: NativeCoreWorker;
+  // Arenas the addon writes into (setScratch kinds 1 and 2), bump-allocated
+  // and never reused: a new put's id is a view into the id arena (no buffer
+  // per id, and an off-heap view the addon reads without materializing it);
+  // a got inline value is copied into the value arena and decoded from a view
+  // there, so views the decoder makes into it (Buffers) stay valid as long as
+  // they live. A filled arena is replaced; the old one lives on while views
+  // into it do.
+  #idArena = new ArrayBuffer(0);
+  #idOffset = 0;
+  #valueArena = new ArrayBuffer(0);
+  /** One view over the whole value arena: values are decoded out of it by offset (deserializeAt). */
+  #valueView = new Uint8Array(0);
+  #valueOffset = 0;
+  #lastValueOffset = 0;
 
   constructor(rt: Runtime) {
     this.#rt = rt;
     this.core = rt.core;
+    this.#newIdArena();
+    this.#newValueArena();
+  }
+
+  #newIdArena(): void {
+    this.#idArena = new ArrayBuffer(ID_ARENA_BYTES);
+    this.#idOffset = 0;
+    this.core.setScratch(new Uint8Array(this.#idArena), 1);
+  }
+
+  #newValueArena(): void {
+    this.#valueArena = new ArrayBuffer(VALUE_ARENA_BYTES);
+    this.#valueView = new Uint8Array(this.#valueArena);
+    this.#valueOffset = 0;
+    this.core.setScratch(this.#valueView, 2);
+  }
+
+  /** putInline with the new id written into the id arena; returns a view of it. */
+  #putInline(bytes: Uint8Array): Uint8Array {
+    if (this.#idOffset + ID_BYTES > ID_ARENA_BYTES) this.#newIdArena();
+    const offset = this.#idOffset;
+    const returned = this.core.putInline(bytes, offset);
+    if (returned !== undefined) return returned;
+    this.#idOffset = offset + ID_BYTES;
+    return new Uint8Array(this.#idArena, offset, ID_BYTES);
+  }
+
+  /**
+   * tryGet with a ready inline value copied into the value arena: then the
+   * value's size is returned and #lastValueOffset says where it starts.
+   */
+  #tryGetRaw(id: Uint8Array): ReturnType<NativeCoreWorker['tryGet']> {
+    if (VALUE_ARENA_BYTES - this.#valueOffset < VALUE_ARENA_MIN_FREE) this.#newValueArena();
+    const offset = this.#valueOffset;
+    const r = this.core.tryGet(id, offset);
+    if (typeof r === 'number') {
+      this.#lastValueOffset = offset;
+      this.#valueOffset = offset + ((r + 7) & ~7);
+    }
+    return r;
+  }
+
+  /** tryGet with a ready inline value as a view into the value arena. */
+  #tryGet(id: Uint8Array): Lookup {
+    const r = this.#tryGetRaw(id);
+    return typeof r === 'number' ? new Uint8Array(this.#valueArena, this.#lastValueOffset, r) : r;
   }
 
   #checkOpen(what: string): void {
@@ -33,12 +112,18 @@ export class ObjectIO {
 
   put<T>(value: T): ObjectRef<T> {
     this.#checkOpen('ray.put()');
+    const primitive = value === null || (typeof value !== 'object' && typeof value !== 'function');
+    if (primitive) {
+      // A primitive holds no refs: no collecting scope, nothing to stage.
+      const small = serializeToBytes(value, this.#rt.hooks, 'ray.put value');
+      if (small.byteLength <= MAX_INLINE_BYTES) return this.#rt.adoptRef<T>(this.#putInline(small));
+    }
     const nested: ObjectRef<unknown>[] = []; // refs inside the value: the put object holds them
-    if (!isLargeBinary(value)) {
+    if (!primitive && !isLargeBinary(value)) {
       const small = this.#rt.refs.collecting(nested, () => serializeToBytes(value, this.#rt.hooks, 'ray.put value'));
       if (small.byteLength <= MAX_INLINE_BYTES) {
         stageNested(this.core, nested);
-        return this.#rt.adoptRef<T>((this.core.putInline(small) ?? this.#rt.scratch).slice(0, 20));
+        return this.#rt.adoptRef<T>(this.#putInline(small));
       }
       nested.length = 0;
     }
@@ -47,7 +132,7 @@ export class ObjectIO {
       const bytes = new Uint8Array(s.totalSize);
       writeTo(s, bytes);
       stageNested(this.core, nested);
-      return this.#rt.adoptRef<T>((this.core.putInline(bytes) ?? this.#rt.scratch).slice(0, 20));
+      return this.#rt.adoptRef<T>(this.#putInline(bytes));
     }
     const id = this.core.nextPutId();
     this.writePlasma(id, s);
@@ -68,12 +153,25 @@ export class ObjectIO {
       // First without spilling: garbage this process can free at once (a
       // sweep) is cheaper to drop than to write to disk. But not a full GC
       // per put: after a sweep that found nothing, spill at once for 1 s.
-      offset = this.core.plasmaCreate(id, s.totalSize, this.#rt.pressure.spillFirst());
+      offset = this.core.plasmaCreate(id, s.totalSize, this.#rt.pressure.spillFirst(), hugeSources(s.buffers));
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
-      offset = this.#rt.pressure.underPressure(() => this.core.plasmaCreate(id, s.totalSize), e);
+      const swept = performance.now();
+      offset = this.#rt.pressure.underPressure(() => this.#createAfterSweep(id, s, swept), e);
     }
     writeTo(s, this.#rt.store.subarray(offset, offset + s.totalSize));
+  }
+
+  /**
+   * A create retried after a sweep. The sweep's frees (plasma deletes) travel
+   * on the control connection and may reach the node after this create on the
+   * plasma channel: spilling then would write to disk a copy that is about to
+   * be deleted (800 MB per put in "single client put gigabytes"). So the first
+   * SPILL_GRACE_MS of retries do not spill.
+   */
+  #createAfterSweep(id: Uint8Array, s: ReturnType<typeof serialize>, swept: number): number {
+    const spill = performance.now() - swept >= SPILL_GRACE_MS;
+    return this.core.plasmaCreate(id, s.totalSize, spill, spill ? undefined : hugeSources(s.buffers));
   }
 
   /** Worker side: encodes a task's return value for the reply. */
@@ -114,7 +212,7 @@ export class ObjectIO {
     }
   }
 
-  #decode(ref: ObjectRef<unknown>, r: ReturnType<NativeCoreWorker['tryGet']>): unknown {
+  #decode(ref: ObjectRef<unknown>, r: Lookup): unknown {
     if (r instanceof Uint8Array) return this.deserialize(r);
     if (r === true) return this.#readPlasma(ref.binary);
     if (r === null || r === false) {
@@ -155,9 +253,38 @@ export class ObjectIO {
     return this.#readPlasma(id);
   }
 
-  async getValue(ref: ObjectRef<unknown>, deadline?: number): Promise<unknown> {
-    this.#checkOpen('ray.get()');
-    let r = this.core.tryGet(ref.binary);
+  /**
+   * The value of `ref` if it is ready in this process's memory store (an
+   * inline value or an error, which is thrown); NOT_READY otherwise (pending,
+   * unknown, or in plasma: those take the waiting path of #getValue).
+   */
+  #readReady(ref: ObjectRef<unknown>): unknown {
+    const r = this.#tryGetRaw(ref.binary);
+    if (typeof r === 'number') {
+      try {
+        return deserializeAt(this.#valueView, this.#lastValueOffset, r, this.#rt.hooks);
+      } finally {
+        this.#rt.refs.flushAdds();
+      }
+    }
+    if (r instanceof Uint8Array) return this.deserialize(r);
+    if (r === null || typeof r === 'boolean') return NOT_READY;
+    throw errorFromRecord(JSON.parse(r.error) as ErrorRecord);
+  }
+
+  getValue(ref: ObjectRef<unknown>, deadline?: number): Promise<unknown> {
+    try {
+      this.#checkOpen('ray.get()');
+      const v = this.#readReady(ref);
+      if (v !== NOT_READY) return Promise.resolve(v);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#getValue(ref, deadline);
+  }
+
+  async #getValue(ref: ObjectRef<unknown>, deadline?: number): Promise<unknown> {
+    let r = this.#tryGet(ref.binary);
     if (r === false || (r === null && ref.ownerAddress !== '')) {
       const timeout = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
       const ok = await this.#rt.waitReady(ref, timeout);
@@ -165,7 +292,7 @@ export class ObjectIO {
         if (this.#rt.closed) throw new RaySystemError('rayts was shut down while ray.get() was waiting');
         throw new GetTimeoutError(`ray.get() timed out after ${deadline === undefined ? 0 : timeout} ms waiting for ${ref.id}`);
       }
-      r = this.core.tryGet(ref.binary);
+      r = this.#tryGet(ref.binary);
     }
     for (let attempt = 0; ; attempt++) {
       try {
@@ -175,13 +302,40 @@ export class ObjectIO {
       }
       requestRecovery(this.core, ref);
       if (!(await this.#rt.waitReady(ref))) throw new RaySystemError('rayts was shut down while ray.get() was waiting');
-      r = this.core.tryGet(ref.binary);
+      r = this.#tryGet(ref.binary);
     }
   }
 
-  async get(refs: ObjectRef<unknown> | ObjectRef<unknown>[], timeoutMs?: number): Promise<unknown> {
+  get(refs: ObjectRef<unknown> | ObjectRef<unknown>[], timeoutMs?: number): Promise<unknown> {
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-    if (Array.isArray(refs)) return Promise.all(refs.map((r) => this.getValue(r, deadline)));
-    return this.getValue(refs, deadline);
+    if (!Array.isArray(refs)) return this.getValue(refs, deadline);
+    // Every value ready here (the common case after the tasks finished):
+    // read them all now, one resolved promise instead of one per ref.
+    const values: unknown[] = new Array(refs.length);
+    let i = 0;
+    try {
+      this.#checkOpen('ray.get()');
+      for (; i < refs.length; i++) {
+        const v = this.#readReady(refs[i]!);
+        if (v === NOT_READY) break;
+        values[i] = v;
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (i === refs.length) return Promise.resolve(values);
+    const rest: Promise<unknown>[] = [];
+    for (let j = i; j < refs.length; j++) rest.push(this.getValue(refs[j]!, deadline));
+    return Promise.all(rest).then((tail) => {
+      for (let j = 0; j < tail.length; j++) values[i + j] = tail[j];
+      return values;
+    });
   }
+}
+
+/** The out-of-band buffers large enough for the huge-page read advice; undefined when none. */
+function hugeSources(buffers: ArrayBufferView[]): ArrayBufferView[] | undefined {
+  let out: ArrayBufferView[] | undefined;
+  for (const b of buffers) if (b.byteLength >= HUGE_SOURCE_BYTES) (out ??= []).push(b);
+  return out;
 }
