@@ -82,7 +82,14 @@ std::string GcsReplyJson(const proto::GcsReply& r) {
           out += "{\"nodeId\":\"" + HexOf(n->node_id()) + "\",\"alive\":" + (n->alive() ? "true" : "false") +
                  ",\"address\":" + JsonString(Str(n->address())) + ",\"resources\":";
           ResourcesJsonTo(&out, n->resources());
-          out += ",\"startTimeMs\":" + std::to_string(n->start_time_ms()) + "}";
+          out += ",\"available\":";
+          ResourcesJsonTo(&out, n->available());
+          out += ",\"startTimeMs\":" + std::to_string(n->start_time_ms()) +
+                 ",\"isHead\":" + (n->is_head() ? "true" : "false") + ",\"nodeIp\":" + JsonString(Str(n->node_ip())) +
+                 ",\"hostname\":" + JsonString(Str(n->hostname())) + ",\"pid\":" + std::to_string(n->pid()) +
+                 ",\"sessionDir\":" + JsonString(Str(n->session_dir())) +
+                 ",\"deathReason\":" + JsonString(Str(n->death_reason())) +
+                 ",\"endTimeMs\":" + std::to_string(n->end_time_ms()) + "}";
         }
       }
       return out + "]";

@@ -80,6 +80,11 @@ function writeOwner(dir: string, owner: SessionOwner): void {
   writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify(owner) + '\n', { mode: 0o600 });
 }
 
+/** This process owns `dir` from now on (a node daemon taking over the directory its launcher made). */
+export function claimSessionDir(dir: string): void {
+  writeOwner(dir, { pid: process.pid, start: startTime(process.pid) });
+}
+
 /** Records where the node spills (so a later init() can remove it if this driver dies). */
 export function recordSpillDir(dir: string, spillDir: string): void {
   if (spillDir === '' || spillDir.startsWith(dir + path.sep)) return;

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The `rayts` command line. Subcommands: microbenchmark, memory.
+// The `rayts` command line. Subcommands: start, status, stop (cluster
+// daemons, cluster_commands.ts), microbenchmark, memory.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { distDir } from '../here.js';
+import { addClusterCommands } from './cluster_commands.js';
 
 function packageVersion(): string {
   try {
@@ -48,6 +50,8 @@ program
   .name('rayts')
   .description('Ray for TypeScript: command line tools')
   .version(packageVersion());
+
+addClusterCommands(program);
 
 program
   .command('microbenchmark')
