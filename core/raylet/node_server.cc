@@ -90,6 +90,7 @@ Status NodeServer::Init() {
   if (!ec) acceptor_->bind(asio::local::stream_protocol::endpoint(opts_.socket_path), ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("node server cannot listen on " + opts_.socket_path + ": " + ec.message());
+  ::chmod(opts_.socket_path.c_str(), 0700);  // owner only (its directory is 0700 too)
   reap_timer_ = std::make_unique<asio::steady_timer>(io_);
   accept_timer_ = std::make_unique<asio::steady_timer>(io_);
   plasma_ = std::make_unique<PlasmaService>(

@@ -70,8 +70,8 @@ export function sessionRoot(tmp = os.tmpdir()): string {
 /** A fresh session directory for this driver, with sockets/ and logs/. */
 export function createSessionDir(root: string): string {
   const dir = mkdtempSync(path.join(root, `session_${process.pid}_`));
-  mkdirSync(path.join(dir, 'sockets'));
-  mkdirSync(path.join(dir, 'logs'));
+  mkdirSync(path.join(dir, 'sockets'), { mode: 0o700 });
+  mkdirSync(path.join(dir, 'logs'), { mode: 0o700 });
   writeOwner(dir, { pid: process.pid, start: startTime(process.pid) });
   return dir;
 }

@@ -1,0 +1,84 @@
+// A 3-node cluster of real daemons on this machine (rayts/testing Cluster):
+// ray.nodes() from an attached driver lists every node, tasks run on the
+// driver's node through its daemon, a killed node is marked dead by the
+// GCS's health checks, a node stopped gracefully is dead at once, and
+// ray.shutdown() leaves the cluster running.
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import * as ray from 'rayts';
+import { Cluster } from 'rayts/testing';
+import { alive } from '../support/process.js';
+import { until } from '../support/wait.js';
+
+let cluster: Cluster | undefined;
+
+afterAll(async () => {
+  await ray.shutdown();
+  await cluster?.shutdown();
+}, 30_000);
+
+describe('Cluster', () => {
+  it('three nodes: listed by ray.nodes(), tasks on the local node, a killed node marked dead', async () => {
+    const t0 = performance.now();
+    cluster = await Cluster.start({
+      head: { numCpus: 1 },
+      nodes: [{ numCpus: 1, resources: { a: 1 } }, { numCpus: 2 }],
+      // Short health checks (Ray: 5 s / 3 s / 10 s / 5 failures).
+      healthCheck: { initialDelayMs: 200, periodMs: 200, timeoutMs: 500, failureThreshold: 3 },
+    });
+    console.log(`3-node cluster up in ${(performance.now() - t0).toFixed(0)} ms`);
+    const [head, n1, n2] = cluster.nodes as [typeof cluster.head, typeof cluster.head, typeof cluster.head];
+    // Every session directory and node socket is the owner's only.
+    for (const n of cluster.nodes) {
+      expect(statSync(n.sessionDir).mode & 0o777).toBe(0o700);
+      expect(statSync(path.join(n.sessionDir, 'sockets', 'node.sock')).mode & 0o077).toBe(0);
+    }
+
+    await ray.init({ address: cluster.address });
+    const nodes = await ray.nodes();
+    expect(nodes.map((n) => n.nodeId).sort()).toEqual([head.nodeId, n1.nodeId, n2.nodeId].sort());
+    expect(nodes.every((n) => n.alive)).toBe(true);
+    expect(nodes.filter((n) => n.isHead).map((n) => n.nodeId)).toEqual([head.nodeId]);
+    expect(await ray.clusterResources()).toMatchObject({ CPU: 4, a: 1 });
+    // The driver attached to the head (its machine's head) and its tasks run there.
+    expect(ray.getRuntimeContext().nodeId).toBe(head.nodeId);
+    const where = ray.remote(async () => (await import('rayts')).getRuntimeContext().nodeId);
+    const ids = await ray.get(Array.from({ length: 50 }, () => where.remote()));
+    expect(new Set(ids)).toEqual(new Set([head.nodeId]));
+
+    // SIGKILL: the node stops reporting; the GCS's health checks mark it dead.
+    const killedAt = performance.now();
+    await cluster.removeNode(n2, { graceful: false });
+    await until(async () => (await ray.nodes()).some((n) => n.nodeId === n2.nodeId && !n.alive), 10_000, 'the killed node to be dead');
+    console.log(`killed node marked dead after ${(performance.now() - killedAt).toFixed(0)} ms (health checks every 200 ms, 3 failures)`);
+    const dead = (await ray.nodes()).find((n) => n.nodeId === n2.nodeId);
+    expect(dead?.deathReason).toMatch(/health checks/);
+    expect(await ray.clusterResources()).toMatchObject({ CPU: 2, a: 1 });
+
+    // SIGTERM: the node unregisters as it stops; dead at once.
+    await cluster.removeNode(n1);
+    await until(async () => (await ray.nodes()).some((n) => n.nodeId === n1.nodeId && !n.alive), 2_000, 'the stopped node to be dead');
+    expect((await ray.nodes()).find((n) => n.nodeId === n1.nodeId)?.deathReason).toBe('stopped');
+    expect(alive(n1.pid)).toBe(false);
+
+    // A node added later joins.
+    const n3 = await cluster.addNode({ numCpus: 1, resources: { b: 2 } });
+    await cluster.waitForNodes(2);
+    expect(await ray.clusterResources()).toMatchObject({ CPU: 2, b: 2 });
+    expect((await ray.nodes()).find((n) => n.nodeId === n3.nodeId)?.alive).toBe(true);
+
+    // shutdown() disconnects; the cluster keeps running.
+    await ray.shutdown();
+    const s = await cluster.status();
+    expect(s.nodes.filter((n) => n.alive).map((n) => n.nodeId).sort()).toEqual([head.nodeId, n3.nodeId].sort());
+    expect(() => ray.remote(() => 1).remote()).toThrow(/not initialized/);
+
+    const pids = cluster.nodes.map((n) => n.pid);
+    const dirs = cluster.nodes.map((n) => n.sessionDir);
+    await cluster.shutdown();
+    cluster = undefined;
+    for (const p of pids) expect(alive(p)).toBe(false);
+    for (const d of dirs) expect(existsSync(d)).toBe(false);
+  }, 90_000);
+});
