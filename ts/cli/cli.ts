@@ -94,10 +94,10 @@ program
   .description("Ray's `ray memory`: the objects of the running rayts programs on this machine (embedded clusters), per process (driver and workers): owner, size, location and what keeps each alive")
   .option('--session <dir>', 'only this session directory (default: every running session of this user under <tmpdir>/rayts-<uid>)')
   .option('--json', 'print the summaries as JSON')
-  .option('--address <host:port>', 'a remote cluster (needs `rayts start`, not implemented yet)')
+  .option('--address <host:port>', 'a remote cluster (not implemented yet)')
   .action(async (o: { session?: string; json?: boolean; address?: string }) => {
     if (o.address !== undefined) {
-      process.stderr.write(`rayts memory: cannot attach to ${o.address}: remote clusters need \`rayts start\`, which does not exist yet; ` +
+      process.stderr.write(`rayts memory: cannot attach to ${o.address}: the memory summary of a cluster's nodes is not implemented yet; ` +
         'run `rayts memory` on the machine of the program, or call `ray.memorySummary()` inside it\n');
       process.exitCode = 2;
       return;
