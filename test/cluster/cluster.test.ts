@@ -35,7 +35,18 @@ describe('Cluster', () => {
       expect(statSync(path.join(n.sessionDir, 'sockets', 'node.sock')).mode & 0o077).toBe(0);
     }
 
-    await ray.init({ address: cluster.address });
+    // Node options belong to `rayts start`, not to a driver that attaches.
+    await expect(ray.init({ address: cluster.address, numCpus: 2 })).rejects.toThrow(/numCpus cannot be given with address/);
+    // 'auto' with nothing started on this machine's default temp dir: a clear error.
+    const savedAddress = process.env.RAYTS_ADDRESS;
+    process.env.RAYTS_ADDRESS = '';
+    await expect(ray.init({ address: 'auto' })).rejects.toThrow(/no cluster was started on this machine|refused|cannot reach/);
+    // 'auto' through RAYTS_ADDRESS.
+    process.env.RAYTS_ADDRESS = cluster.address;
+    await ray.init({ address: 'auto' });
+    if (savedAddress === undefined) delete process.env.RAYTS_ADDRESS;
+    else process.env.RAYTS_ADDRESS = savedAddress;
+    await expect(ray.init({ address: cluster.address })).rejects.toThrow(/already initialized/);
     const nodes = await ray.nodes();
     expect(nodes.map((n) => n.nodeId).sort()).toEqual([head.nodeId, n1.nodeId, n2.nodeId].sort());
     expect(nodes.every((n) => n.alive)).toBe(true);
@@ -46,6 +57,16 @@ describe('Cluster', () => {
     const where = ray.remote(async () => (await import('rayts')).getRuntimeContext().nodeId);
     const ids = await ray.get(Array.from({ length: 50 }, () => where.remote()));
     expect(new Set(ids)).toEqual(new Set([head.nodeId]));
+    // Objects through the daemon's store (8 MiB: plasma) and an actor, as embedded.
+    const big = Float64Array.from({ length: 1 << 20 }, (_, i) => i);
+    const sum = ray.remote((a: Float64Array) => a.reduce((x, y) => x + y, 0));
+    expect(await sum.remote(ray.put(big))).toBe(((1 << 20) - 1) * (1 << 20) / 2);
+    const back = await ray.get(ray.remote((n: number) => new Float64Array(n).fill(2)).remote(1 << 20));
+    expect(back.length).toBe(1 << 20);
+    const Counter = ray.remote(class Counter { n = 0; inc(): number { return ++this.n; } });
+    const counter = Counter.remote();
+    await counter.inc.remote();
+    expect(await counter.inc.remote()).toBe(2);
 
     // SIGKILL: the node stops reporting; the GCS's health checks mark it dead.
     const killedAt = performance.now();
