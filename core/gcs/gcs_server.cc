@@ -262,6 +262,7 @@ void GcsServer::OnMessage(const std::shared_ptr<Peer>& p, const proto::Envelope&
       if (c->owner() && c->worker_id() && c->worker_id()->size() == WorkerID::kSize) {
         gcs_->OnOwnerDisconnected(WorkerID::FromBytes(c->worker_id()->data()));
       }
+      if (c->driver_job() != 0) (void)gcs_->tables().MarkJobFinished(c->driver_job());  // unknown: nothing to mark
       p->forwards.erase(c->client());
       return;
     }

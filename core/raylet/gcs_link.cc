@@ -168,12 +168,12 @@ void GcsLink::AddJob(int driver_pid, std::function<void(StatusOr<JobID>)> done) 
   Forward(0, WorkerID::Nil(), 0, frame.data(), frame.size(), 0);
 }
 
-void GcsLink::ClientGone(uint64_t client, const WorkerID& worker, bool owner) {
+void GcsLink::ClientGone(uint64_t client, const WorkerID& worker, bool owner, JobID driver_job) {
   pending_.erase(client);
   if (!conn_) return;
   Fbb fbb(128);
   auto wid = fbb.CreateVector(worker.data(), WorkerID::kSize);
-  Send(FinishFrame(fbb, proto::CreateClientDisconnected(fbb, client, wid, owner)));
+  Send(FinishFrame(fbb, proto::CreateClientDisconnected(fbb, client, wid, owner, driver_job)));
 }
 
 void GcsLink::Unregister(const std::string& reason) {

@@ -69,7 +69,7 @@ class GcsLink {
                uint64_t request_id);
   // The node's own request: a job id for a driver that attached.
   void AddJob(int driver_pid, std::function<void(StatusOr<JobID>)> done);
-  void ClientGone(uint64_t client, const WorkerID& worker, bool owner);
+  void ClientGone(uint64_t client, const WorkerID& worker, bool owner, JobID driver_job);
   // Stopping on purpose: the GCS marks the node dead now. Best effort.
   void Unregister(const std::string& reason);
   void Stop();

@@ -367,7 +367,7 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
       link_->AddJob(c->pid, [this, weak](StatusOr<JobID> j) {
         auto c = weak.lock();
         if (!c || c->conn->closed()) return;
-        if (j.ok()) current_job_ = *j;
+        if (j.ok()) current_job_ = c->job = *j;
         SendRegisterReply(c, j.ok() ? Status::OK() : j.status(), j.ok() ? *j : 0);
       });
       return;

@@ -28,6 +28,7 @@ struct NodeServer::Client {
   bool is_driver = false;
   bool control = false;
   int pid = 0;
+  JobID job = 0;  // a driver's job (cluster mode: from the GCS)
   std::unordered_map<uint64_t, uint64_t> requests;  // request id -> key
 };
 

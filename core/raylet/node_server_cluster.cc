@@ -53,7 +53,7 @@ void NodeServer::OnGcsRequest(const std::shared_ptr<Client>& c, const proto::Gcs
 }
 
 void NodeServer::OnClientGoneFromGcs(const std::shared_ptr<Client>& c) {
-  link_->ClientGone(c->conn->id(), c->worker_id, c->registered && c->control);
+  link_->ClientGone(c->conn->id(), c->worker_id, c->registered && c->control, c->is_driver ? c->job : 0);
 }
 
 }  // namespace rayts::raylet
