@@ -52,6 +52,8 @@ describe('Cluster', () => {
     expect(nodes.every((n) => n.alive)).toBe(true);
     expect(nodes.filter((n) => n.isHead).map((n) => n.nodeId)).toEqual([head.nodeId]);
     expect(await ray.clusterResources()).toMatchObject({ CPU: 4, a: 1 });
+    // Free now: what the nodes reported (nothing is leased yet).
+    await until(async () => (await ray.availableResources()).CPU === 4, 5_000, 'all 4 CPUs reported free');
     // The driver attached to the head (its machine's head) and its tasks run there.
     expect(ray.getRuntimeContext().nodeId).toBe(head.nodeId);
     const where = ray.remote(async () => (await import('rayts')).getRuntimeContext().nodeId);
