@@ -89,7 +89,18 @@ std::string GcsReplyJson(const proto::GcsReply& r) {
                  ",\"hostname\":" + JsonString(Str(n->hostname())) + ",\"pid\":" + std::to_string(n->pid()) +
                  ",\"sessionDir\":" + JsonString(Str(n->session_dir())) +
                  ",\"deathReason\":" + JsonString(Str(n->death_reason())) +
-                 ",\"endTimeMs\":" + std::to_string(n->end_time_ms()) + "}";
+                 ",\"endTimeMs\":" + std::to_string(n->end_time_ms()) + ",\"pendingDemand\":[";
+          bool first_d = true;
+          if (auto* d = n->pending_demand()) {
+            for (auto* e : *d) {
+              if (!first_d) out += ",";
+              first_d = false;
+              out += "{\"shape\":";
+              ResourcesJsonTo(&out, e->shape());
+              out += ",\"count\":" + std::to_string(e->count()) + "}";
+            }
+          }
+          out += "]}";
         }
       }
       return out + "]";

@@ -159,8 +159,8 @@ void GcsServer::Accept() {
   });
 }
 
-void GcsServer::Refuse(const std::shared_ptr<Peer>& p, const std::string& why) {
-  refused_++;
+void GcsServer::Refuse(const std::shared_ptr<Peer>& p, const std::string& why, bool counted) {
+  if (!counted) refused_++;
   Log("closed the connection from " + p->Describe() + ": " + why);
   p->conn->Close();
 }
@@ -198,11 +198,12 @@ void GcsServer::OnAuth(const std::shared_ptr<Peer>& p, const proto::Envelope& en
   p->pid = hello->pid();
   std::string token = Str(hello->token());
   if (!ConstantTimeEquals(token, opts_.auth_token)) {
+    refused_++;  // before the reply: whoever reads it sees the count
     Fbb fbb(256);
     auto msg = fbb.CreateString(token.empty() ? "no auth token was presented" : "the auth token was refused");
     auto cid = fbb.CreateString("");
     p->conn->Send(FinishFrame(fbb, proto::CreateAuthReply(fbb, static_cast<int>(StatusCode::kUnauthenticated), msg, cid)));
-    Refuse(p, token.empty() ? "no auth token" : "wrong auth token");
+    Refuse(p, token.empty() ? "no auth token" : "wrong auth token", /*counted=*/true);
     return;
   }
   if (hello->version() != kProtocolVersion) {
@@ -251,6 +252,16 @@ void GcsServer::OnMessage(const std::shared_ptr<Peer>& p, const proto::Envelope&
       if (r->available())
         for (auto* e : *r->available()) avail.emplace_back(Str(e->name()), e->amount());
       (void)gcs_->tables().ReportResources(p->node_id, std::move(avail), r->version());  // registered: known
+      std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> demand;
+      if (r->pending_demand()) {
+        for (auto* d : *r->pending_demand()) {
+          std::vector<std::pair<std::string, double>> shape;
+          if (d->shape())
+            for (auto* e : *d->shape()) shape.emplace_back(Str(e->name()), e->amount());
+          demand.emplace_back(std::move(shape), d->count());
+        }
+      }
+      gcs_->tables().SetPendingDemand(p->node_id, std::move(demand));
       health_.Heartbeat(p->node_id, now);
       return;
     }

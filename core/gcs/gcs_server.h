@@ -67,7 +67,8 @@ class GcsServer {
   void OnAuth(const std::shared_ptr<Peer>& p, const proto::Envelope& env);
   void OnClose(const std::shared_ptr<Peer>& p, const Status& why);
   // Closes a connection that broke the protocol, logging why.
-  void Refuse(const std::shared_ptr<Peer>& p, const std::string& why);
+  // counted: refused_ was incremented already (before the reply went out).
+  void Refuse(const std::shared_ptr<Peer>& p, const std::string& why, bool counted = false);
   void OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::GcsRequest& req);
   void MarkDead(const NodeID& id, const std::string& reason);
   void ScheduleHealthTick();

@@ -81,8 +81,12 @@ void GcsService::HandleRequest(const std::shared_ptr<GcsPeer>& peer, const GcsCa
           auto sd = fbb.CreateString(n.session_dir);
           auto avail = Resources(fbb, n.available);
           auto why = fbb.CreateString(n.death_reason);
+          std::vector<flatbuffers::Offset<proto::ResourceDemand>> demand;
+          for (auto& [shape, count] : n.pending_demand)
+            demand.push_back(proto::CreateResourceDemand(fbb, Resources(fbb, shape), count));
+          auto dv = fbb.CreateVector(demand);
           nodes.push_back(proto::CreateGcsNode(fbb, id, addr, n.alive, res, n.start_time_ms, ip, host, n.is_head, n.pid,
-                                               sd, avail, why, n.end_time_ms));
+                                               sd, avail, why, n.end_time_ms, dv));
         }
         auto v = fbb.CreateVector(nodes);
         return {proto::GcsReplyBody::GetAllNodesReply, proto::CreateGetAllNodesReply(fbb, v).Union()};

@@ -38,6 +38,8 @@ struct NodeInfo {
   uint64_t report_version = 0;  // of `available`
   std::string death_reason;
   int64_t end_time_ms = 0;
+  // Lease requests queued on the node, by shape (its latest report).
+  std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> pending_demand;
 };
 
 struct JobInfo {
@@ -60,6 +62,10 @@ class GcsTables {
   Status ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available,
                          uint64_t version = 0);
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
+  void SetPendingDemand(const NodeID& id, std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> d) {
+    for (auto& n : nodes_)
+      if (n.node_id == id) n.pending_demand = std::move(d);
+  }
   const NodeInfo* node(const NodeID& id) const;
 
   JobID AddJob(int driver_pid, const std::string& ns);

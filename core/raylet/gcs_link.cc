@@ -127,7 +127,13 @@ void GcsLink::ScheduleReport() {
       Fbb fbb(512);
       auto id = fbb.CreateVector(opts_.self.node_id.data(), NodeID::kSize);
       auto res = ResourcesOf(fbb, now);
-      Send(FinishFrame(fbb, proto::CreateNodeResourceReport(fbb, id, version_, res)));
+      std::vector<flatbuffers::Offset<proto::ResourceDemand>> demand;
+      if (hooks_.pending_demand) {
+        for (auto& [shape, count] : hooks_.pending_demand())
+          demand.push_back(proto::CreateResourceDemand(fbb, ResourcesOf(fbb, shape), count));
+      }
+      auto dv = fbb.CreateVector(demand);
+      Send(FinishFrame(fbb, proto::CreateNodeResourceReport(fbb, id, version_, res, dv)));
     }
     ScheduleReport();
   });

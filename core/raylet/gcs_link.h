@@ -53,6 +53,7 @@ class GcsLink {
   struct Hooks {
     std::function<void(uint64_t client, flatbuffers::DetachedBuffer frame)> deliver;  // a reply for a local client
     std::function<Resources()> available;
+    std::function<std::vector<std::pair<Resources, int>>()> pending_demand;  // queued lease requests by shape
     std::function<void(const std::string& address)> kill_worker_at;
     std::function<void(const Status& why)> fatal;
   };

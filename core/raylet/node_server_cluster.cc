@@ -33,6 +33,11 @@ Status NodeServer::InitGcsLink() {
     for (auto& [name, total] : leases_->total().ToVector()) avail.emplace_back(name, std::max(0.0, now.Get(name)));
     return avail;
   };
+  hooks.pending_demand = [this] {
+    std::vector<std::pair<GcsLink::Resources, int>> out;
+    for (auto& [shape, count] : leases_->QueuedDemand()) out.emplace_back(shape.ToVector(), count);
+    return out;
+  };
   hooks.kill_worker_at = [this](const std::string& address) { KillWorkerAt(address); };
   hooks.fatal = [this](const Status& why) {
     MutexLock lock(&fatal_mu_);

@@ -69,6 +69,12 @@ describe('Cluster', () => {
     const counter = Counter.remote();
     await counter.inc.remote();
     expect(await counter.inc.remote()).toBe(2);
+    // Requests waiting for the head's one CPU show as its pending demand.
+    const slow = ray.remote({ numCpus: 1 }, async () => { await new Promise((r) => setTimeout(r, 1500)); return 1; });
+    const running = [slow.remote(), slow.remote(), slow.remote()];
+    await until(async () => (await cluster!.status()).nodes.some((n) => n.nodeId === head.nodeId &&
+      n.pendingDemand.some((d) => d.shape.CPU === 1 && d.count >= 1)), 5_000, 'pending demand on the head');
+    expect(await ray.get(running)).toEqual([1, 1, 1]);
 
     // SIGKILL: the node stops reporting; the GCS's health checks mark it dead.
     const killedAt = performance.now();

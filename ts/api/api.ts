@@ -420,6 +420,8 @@ export interface NodeInfo {
   /** Dead nodes: why (health checks failed, stopped) and when (ms since the epoch; 0 while alive). */
   deathReason: string;
   endTimeMs: number;
+  /** Lease requests queued on the node, by resource shape (its latest report). */
+  pendingDemand: Array<{ shape: Record<string, number>; count: number }>;
 }
 
 export async function nodes(): Promise<NodeInfo[]> {

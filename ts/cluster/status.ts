@@ -18,6 +18,8 @@ export interface ClusterNodeStatus {
   startTimeMs: number;
   endTimeMs: number;
   deathReason: string;
+  /** Lease requests queued on the node (waiting for resources), by shape. */
+  pendingDemand: Array<{ shape: Record<string, number>; count: number }>;
 }
 
 export interface ClusterStatus {
@@ -76,5 +78,17 @@ export function formatStatus(s: ClusterStatus): string {
   for (const n of dead) out.push(` dead   ${n.nodeId}  ${n.nodeIp}  ${n.deathReason}`);
   out.push('Resources (used/total, alive nodes):');
   out.push(`  ${usedOfTotal(s.clusterResources, s.availableResources)}`);
+  // Pending: queued on a node until its resources free up. Infeasible: a
+  // request no node's total can satisfy fails at once, so none waits.
+  const demand = new Map<string, number>();
+  for (const n of alive) {
+    for (const d of n.pendingDemand ?? []) {
+      const key = Object.entries(d.shape).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(', ');
+      demand.set(key, (demand.get(key) ?? 0) + d.count);
+    }
+  }
+  out.push('Demands:');
+  if (demand.size === 0) out.push('  (no pending requests)');
+  for (const [shape, count] of demand) out.push(`  {${shape}}: ${count} pending`);
   return out.join('\n') + '\n';
 }
