@@ -57,6 +57,8 @@ describe('Cluster', () => {
     // The driver attached to the head (its machine's head) and its tasks run there.
     expect(ray.getRuntimeContext().nodeId).toBe(head.nodeId);
     const where = ray.remote(async () => (await import('rayts')).getRuntimeContext().nodeId);
+    // Workers reach their node over its unix socket: the token is not in their environment.
+    expect(await ray.remote(() => process.env.RAYTS_AUTH_TOKEN ?? 'none').remote()).toBe('none');
     const ids = await ray.get(Array.from({ length: 50 }, () => where.remote()));
     expect(new Set(ids)).toEqual(new Set([head.nodeId]));
     // Objects through the daemon's store (8 MiB: plasma) and an actor, as embedded.

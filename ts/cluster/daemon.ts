@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { availableMemory } from '../runtime/memory_limit.js';
 import { claimSessionDir, createSessionDir } from '../api/session.js';
+import { TOKEN_ENV } from './auth.js';
 import { loadAddon, workerMainPath, type NativeGcsServer, type NativeNodeServer } from '../runtime/native.js';
 import {
   clearCurrentCluster, daemonRoot, defaultNodeIp, writeCurrentCluster, writeNodeFile, type NodeFile,
@@ -90,7 +91,8 @@ export function startNodeDaemon(o: NodeDaemonOptions): RunningNode {
     if (o.numGpus) resources.GPU = o.numGpus;
     Object.assign(resources, o.resources ?? {});
     const storeBytes = o.objectStoreMemory ?? Math.min(DEFAULT_STORE_CAP, Math.floor(availableMemory() * DEFAULT_STORE_FRACTION));
-    const workerEnv = Object.entries(process.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+    // Workers reach their node over its unix socket: they get no token.
+    const workerEnv = Object.entries(process.env).filter(([k, v]) => v !== undefined && k !== TOKEN_ENV).map(([k, v]) => `${k}=${v}`);
     node = new addon.NativeNodeServer({
       socketPath: path.join(sessionDir, 'sockets', 'node.sock'),
       sessionDir,
