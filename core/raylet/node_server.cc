@@ -356,6 +356,7 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
   c->registered = true;
   Status s;
   JobID job = r->job_id();
+  c->job = job;  // a driver's control connection names its job
   if (!c->control) {
     if (!c->is_driver) {
       worker_address_[c->worker_id] = Str(r->listen_path());

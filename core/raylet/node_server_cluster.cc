@@ -54,11 +54,14 @@ Status NodeServer::InitGcsLink() {
 
 void NodeServer::OnGcsRequest(const std::shared_ptr<Client>& c, const proto::GcsRequest& req) {
   auto [frame, n] = c->conn->current_frame();
-  link_->Forward(c->conn->id(), c->worker_id, current_job_, frame, n, req.request_id());
+  // The caller's own job when it named one (several drivers may share a daemon node).
+  link_->Forward(c->conn->id(), c->worker_id, c->job != 0 ? c->job : current_job_, frame, n, req.request_id());
 }
 
 void NodeServer::OnClientGoneFromGcs(const std::shared_ptr<Client>& c) {
-  link_->ClientGone(c->conn->id(), c->worker_id, c->registered && c->control, c->is_driver ? c->job : 0);
+  // The driver's plasma channel (the connection that asked for the job) ends the job.
+  link_->ClientGone(c->conn->id(), c->worker_id, c->registered && c->control,
+                    c->is_driver && !c->control ? c->job : 0);
 }
 
 }  // namespace rayts::raylet
