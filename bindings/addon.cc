@@ -73,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNodeServer(env, exports);
   InitCoreWorker(env, exports);
   InitMemoryQuery(env, exports);
+  InitGcsServer(env, exports);
   return exports;
 }
 

@@ -45,5 +45,6 @@ Napi::Value IdToKey(Napi::Env env, const BaseId<N>& id) {
 Napi::Object InitNodeServer(Napi::Env env, Napi::Object exports);
 Napi::Object InitCoreWorker(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemoryQuery(Napi::Env env, Napi::Object exports);
+Napi::Object InitGcsServer(Napi::Env env, Napi::Object exports);
 
 }  // namespace rayts::bindings

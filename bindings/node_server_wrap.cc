@@ -1,5 +1,6 @@
 // NativeNodeServer: hosts a NodeServer (raylet + plasma + GCS) on its own
-// C++ thread inside this Node process (embedded mode) or in `rayts start`.
+// C++ thread inside this Node process (embedded mode) or in `rayts start`
+// (cluster mode: gcsAddress set, the GCS is reached over TCP).
 #include <memory>
 
 #include "bindings/napi_api.h"
@@ -16,6 +17,7 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
                        {InstanceMethod("stop", &NodeServerWrap::Stop),
                         InstanceMethod("stats", &NodeServerWrap::Stats),
                         InstanceMethod("storeObjects", &NodeServerWrap::StoreObjects),
+                        InstanceMethod("fatal", &NodeServerWrap::Fatal),
                         InstanceAccessor("nodeId", &NodeServerWrap::NodeId, nullptr)});
   }
 
@@ -44,6 +46,17 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
       opts.worker_log_max_bytes = static_cast<uint64_t>(o.Get("workerLogMaxBytes").ToNumber().DoubleValue());
     if (o.Has("spillMaxBytes") && o.Get("spillMaxBytes").IsNumber())
       opts.spill_max_bytes = static_cast<int64_t>(o.Get("spillMaxBytes").ToNumber().DoubleValue());
+    // Cluster mode (a daemon node): its GCS over TCP.
+    if (o.Has("gcsAddress") && o.Get("gcsAddress").IsString()) opts.gcs_address = o.Get("gcsAddress").ToString();
+    if (o.Has("authToken") && o.Get("authToken").IsString()) opts.auth_token = o.Get("authToken").ToString();
+    if (o.Has("nodeIp") && o.Get("nodeIp").IsString()) opts.node_ip = o.Get("nodeIp").ToString();
+    if (o.Has("isHead") && o.Get("isHead").IsBoolean()) opts.is_head = o.Get("isHead").ToBoolean().Value();
+    if (o.Has("gcsReportPeriodMs") && o.Get("gcsReportPeriodMs").IsNumber())
+      opts.gcs_report_period_ms = o.Get("gcsReportPeriodMs").ToNumber().Int32Value();
+    if (o.Has("gcsReconnectTimeoutMs") && o.Get("gcsReconnectTimeoutMs").IsNumber())
+      opts.gcs_reconnect_timeout_ms = o.Get("gcsReconnectTimeoutMs").ToNumber().Int32Value();
+    if (o.Has("idleWorkerTimeoutMs") && o.Get("idleWorkerTimeoutMs").IsNumber())
+      opts.idle_worker_timeout_ms = o.Get("idleWorkerTimeoutMs").ToNumber().Int32Value();
     Napi::Object res = o.Get("resources").As<Napi::Object>();
     Napi::Array names = res.GetPropertyNames();
     for (uint32_t i = 0; i < names.Length(); i++) {
@@ -77,6 +90,11 @@ class NodeServerWrap : public Napi::ObjectWrap<NodeServerWrap> {
   // storeObjects() -> JSON text: every object with its location, plus totals.
   Napi::Value StoreObjects(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), server_ ? server_->StoreObjectsJson() : "{}");
+  }
+  // fatal() -> '' while the node runs; else why it cannot go on (cluster mode).
+  Napi::Value Fatal(const Napi::CallbackInfo& info) {
+    Status f = server_ ? server_->fatal() : Status::OK();
+    return Napi::String::New(info.Env(), f.ok() ? "" : f.message());
   }
   Napi::Value NodeId(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), server_ ? server_->node_id().Hex() : "");

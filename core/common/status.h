@@ -34,10 +34,11 @@ enum class StatusCode : int {
   kUnavailable = 14,
   kObjectExists = 15,        // plasma: a sealed copy of this id is already in the store
   kObjectBeingCreated = 16,  // plasma: another client is still writing this id
+  kUnauthenticated = 17,     // a TCP peer did not present the cluster's auth token
 };
 // The highest code (append new codes after it and move this): the addon
 // exports every code 0..kLastStatusCode to TypeScript by name.
-inline constexpr StatusCode kLastStatusCode = StatusCode::kObjectBeingCreated;
+inline constexpr StatusCode kLastStatusCode = StatusCode::kUnauthenticated;
 
 const char* StatusCodeName(StatusCode code);
 
@@ -61,6 +62,7 @@ class [[nodiscard]] Status {
   static Status WorkerDied(std::string m) { return {StatusCode::kWorkerDied, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -93,6 +95,7 @@ inline const char* StatusCodeName(StatusCode code) {
     case StatusCode::kUnavailable: return "Unavailable";
     case StatusCode::kObjectExists: return "ObjectExists";
     case StatusCode::kObjectBeingCreated: return "ObjectBeingCreated";
+    case StatusCode::kUnauthenticated: return "Unauthenticated";
   }
   return "Unknown";
 }

@@ -82,7 +82,25 @@ std::string GcsReplyJson(const proto::GcsReply& r) {
           out += "{\"nodeId\":\"" + HexOf(n->node_id()) + "\",\"alive\":" + (n->alive() ? "true" : "false") +
                  ",\"address\":" + JsonString(Str(n->address())) + ",\"resources\":";
           ResourcesJsonTo(&out, n->resources());
-          out += ",\"startTimeMs\":" + std::to_string(n->start_time_ms()) + "}";
+          out += ",\"available\":";
+          ResourcesJsonTo(&out, n->available());
+          out += ",\"startTimeMs\":" + std::to_string(n->start_time_ms()) +
+                 ",\"isHead\":" + (n->is_head() ? "true" : "false") + ",\"nodeIp\":" + JsonString(Str(n->node_ip())) +
+                 ",\"hostname\":" + JsonString(Str(n->hostname())) + ",\"pid\":" + std::to_string(n->pid()) +
+                 ",\"sessionDir\":" + JsonString(Str(n->session_dir())) +
+                 ",\"deathReason\":" + JsonString(Str(n->death_reason())) +
+                 ",\"endTimeMs\":" + std::to_string(n->end_time_ms()) + ",\"pendingDemand\":[";
+          bool first_d = true;
+          if (auto* d = n->pending_demand()) {
+            for (auto* e : *d) {
+              if (!first_d) out += ",";
+              first_d = false;
+              out += "{\"shape\":";
+              ResourcesJsonTo(&out, e->shape());
+              out += ",\"count\":" + std::to_string(e->count()) + "}";
+            }
+          }
+          out += "]}";
         }
       }
       return out + "]";

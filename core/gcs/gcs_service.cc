@@ -25,6 +25,14 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<proto::ResourceEntry
   return fbb.CreateVector(v);
 }
 
+std::vector<std::pair<std::string, double>> ResourcesFrom(
+    const flatbuffers::Vector<flatbuffers::Offset<proto::ResourceEntry>>* v) {
+  std::vector<std::pair<std::string, double>> out;
+  if (v)
+    for (auto* e : *v) out.emplace_back(Str(e->name()), e->amount());
+  return out;
+}
+
 Body ResourcesBody(Fbb& fbb, const std::vector<std::pair<std::string, double>>& r) {
   auto v = Resources(fbb, r);
   return {proto::GcsReplyBody::ResourcesReply, proto::CreateResourcesReply(fbb, v).Union()};
@@ -68,7 +76,17 @@ void GcsService::HandleRequest(const std::shared_ptr<GcsPeer>& peer, const GcsCa
           auto id = fbb.CreateVector(n.node_id.data(), NodeID::kSize);
           auto addr = fbb.CreateString(n.address);
           auto res = Resources(fbb, n.resources);
-          nodes.push_back(proto::CreateGcsNode(fbb, id, addr, n.alive, res, n.start_time_ms));
+          auto ip = fbb.CreateString(n.node_ip);
+          auto host = fbb.CreateString(n.hostname);
+          auto sd = fbb.CreateString(n.session_dir);
+          auto avail = Resources(fbb, n.available);
+          auto why = fbb.CreateString(n.death_reason);
+          std::vector<flatbuffers::Offset<proto::ResourceDemand>> demand;
+          for (auto& [shape, count] : n.pending_demand)
+            demand.push_back(proto::CreateResourceDemand(fbb, Resources(fbb, shape), count));
+          auto dv = fbb.CreateVector(demand);
+          nodes.push_back(proto::CreateGcsNode(fbb, id, addr, n.alive, res, n.start_time_ms, ip, host, n.is_head, n.pid,
+                                               sd, avail, why, n.end_time_ms, dv));
         }
         auto v = fbb.CreateVector(nodes);
         return {proto::GcsReplyBody::GetAllNodesReply, proto::CreateGetAllNodesReply(fbb, v).Union()};
@@ -120,6 +138,45 @@ void GcsService::HandleRequest(const std::shared_ptr<GcsPeer>& peer, const GcsCa
       reply(Status::OK(), [&keys](Fbb& fbb) -> Body {
         auto v = fbb.CreateVectorOfStrings(keys);
         return {proto::GcsReplyBody::KvKeysReply, proto::CreateKvKeysReply(fbb, v).Union()};
+      });
+      return;
+    }
+    case proto::GcsRequestBody::RegisterNodeRequest: {
+      auto* r = request.body_as_RegisterNodeRequest();
+      if (!r->node_id() || r->node_id()->size() != NodeID::kSize) {
+        reply(Status::InvalidArgument("RegisterNodeRequest: node_id must be 16 bytes"));
+        return;
+      }
+      NodeInfo n;
+      n.node_id = NodeID::FromBytes(r->node_id()->data());
+      if (const NodeInfo* old = tables_.node(n.node_id); old && !old->alive) {
+        // Ray: a node the GCS declared dead does not come back (its tasks and
+        // actors were handled as lost); it must start again as a new node.
+        reply(Status::Invalid("node " + n.node_id.Hex() + " was marked dead (" + old->death_reason +
+                              "); it cannot rejoin: start it again"));
+        return;
+      }
+      n.address = Str(r->address());
+      n.node_ip = Str(r->node_ip());
+      n.hostname = Str(r->hostname());
+      n.is_head = r->is_head();
+      n.pid = r->pid();
+      n.session_dir = Str(r->session_dir());
+      n.resources = ResourcesFrom(r->resources());
+      if (const NodeInfo* old = tables_.node(n.node_id)) {
+        n.start_time_ms = old->start_time_ms;  // a reconnect, not a new node
+        n.available = old->available;
+        n.report_version = old->report_version;
+      }
+      tables_.RegisterNode(std::move(n));
+      reply(Status::OK());
+      return;
+    }
+    case proto::GcsRequestBody::AddJobRequest: {
+      auto* r = request.body_as_AddJobRequest();
+      JobID job = tables_.AddJob(r->driver_pid(), Str(r->namespace_()));
+      reply(Status::OK(), [job](Fbb& fbb) -> Body {
+        return {proto::GcsReplyBody::AddJobReply, proto::CreateAddJobReply(fbb, job).Union()};
       });
       return;
     }

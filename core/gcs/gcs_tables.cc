@@ -14,18 +14,50 @@ int64_t NowMs() {
 }
 }  // namespace
 
+// The store's records: one line of tab-separated fields (names and
+// numbers); the tables in memory are the ones read. A persistent store
+// reads them back with the same layout.
+void GcsTables::StoreNode(const NodeInfo& n) {
+  std::string v = n.address + "\t" + (n.alive ? "1" : "0") + "\t" + n.node_ip + "\t" + n.hostname + "\t" +
+                  (n.is_head ? "1" : "0") + "\t" + std::to_string(n.pid) + "\t" + std::to_string(n.start_time_ms) +
+                  "\t" + std::to_string(n.end_time_ms) + "\t" + n.death_reason;
+  for (auto& [name, amount] : n.resources) v += "\t" + name + "=" + std::to_string(amount);
+  (void)store_->Put("node", n.node_id.Hex(), std::move(v));  // in memory: cannot fail
+}
+
+void GcsTables::StoreJob(const JobInfo& j) {
+  (void)store_->Put("job", std::to_string(j.job_id),
+                    std::to_string(j.driver_pid) + "\t" + (j.alive ? "1" : "0") + "\t" +
+                        std::to_string(j.start_time_ms) + "\t" + j.namespace_);
+}
+
 void GcsTables::RegisterNode(NodeInfo node) {
   if (node.start_time_ms == 0) node.start_time_ms = NowMs();
   if (node.available.empty()) node.available = node.resources;  // until its first report
+  StoreNode(node);
   for (auto& n : nodes_) {
     if (n.node_id == node.node_id) { n = std::move(node); return; }
   }
   nodes_.push_back(std::move(node));
 }
 
-Status GcsTables::MarkNodeDead(const NodeID& id) {
+const NodeInfo* GcsTables::node(const NodeID& id) const {
   for (auto& n : nodes_) {
-    if (n.node_id == id) { n.alive = false; return Status::OK(); }
+    if (n.node_id == id) return &n;
+  }
+  return nullptr;
+}
+
+Status GcsTables::MarkNodeDead(const NodeID& id, const std::string& reason) {
+  for (auto& n : nodes_) {
+    if (n.node_id != id) continue;
+    if (n.alive) {
+      n.alive = false;
+      n.death_reason = reason;
+      n.end_time_ms = NowMs();
+      StoreNode(n);
+    }
+    return Status::OK();
   }
   return Status::NotFound("node " + id.Hex() + " is not registered");
 }
@@ -33,6 +65,7 @@ Status GcsTables::MarkNodeDead(const NodeID& id) {
 JobID GcsTables::AddJob(int driver_pid, const std::string& ns) {
   JobID id = next_job_id_++;
   jobs_[id] = JobInfo{id, driver_pid, true, NowMs(), ns};
+  StoreJob(jobs_[id]);
   return id;
 }
 
@@ -40,25 +73,26 @@ Status GcsTables::MarkJobFinished(JobID id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("job " + std::to_string(id) + " is not registered");
   it->second.alive = false;
+  StoreJob(it->second);
   return Status::OK();
-}
-
-StatusOr<std::string> GcsTables::KvGet(const std::string& key) const {
-  auto it = kv_.find(key);
-  if (it == kv_.end()) return Status::NotFound("no key " + key);
-  return it->second;
 }
 
 std::vector<std::string> GcsTables::KvKeys(const std::string& prefix) const {
   std::vector<std::string> out;
-  for (auto it = kv_.lower_bound(prefix); it != kv_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
-    out.push_back(it->first);
+  for (auto& [key, value] : store_->GetAll("kv")) {
+    if (key.compare(0, prefix.size(), prefix) == 0) out.push_back(key);
+  }
   return out;
 }
 
-Status GcsTables::ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available) {
+Status GcsTables::ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available,
+                                  uint64_t version) {
   for (auto& n : nodes_) {
-    if (n.node_id == id) { n.available = std::move(available); return Status::OK(); }
+    if (n.node_id != id) continue;
+    if (version != 0 && version < n.report_version) return Status::OK();  // stale
+    if (version != 0) n.report_version = version;
+    n.available = std::move(available);
+    return Status::OK();
   }
   return Status::NotFound("node " + id.Hex() + " is not registered");
 }

@@ -2,8 +2,9 @@
 // actor table).
 //
 // Role: the state behind the GcsService (gcs_service.h), which answers the
-// wire requests; pure data, no sockets. Tables are in memory; a storage
-// interface for persistence comes with GCS fault tolerance.
+// wire requests; pure data, no sockets. Tables are in memory and every node,
+// job and KV record is also written through a StoreClient (store_client.h;
+// in memory now, Redis with GCS fault tolerance). The KV reads from it.
 // Thread safety: not thread-safe; the GcsService's host calls it on one io
 // thread.
 #pragma once
@@ -16,6 +17,8 @@
 #include "core/common/id.h"
 #include "core/common/status.h"
 #include "core/gcs/actor_table.h"
+#include "core/gcs/store_client.h"
+#include <memory>
 
 namespace rayts::gcs {
 
@@ -26,6 +29,17 @@ struct NodeInfo {
   std::vector<std::pair<std::string, double>> resources;  // totals
   std::vector<std::pair<std::string, double>> available;  // the node's latest report
   int64_t start_time_ms = 0;
+  // Daemon nodes of a cluster (embedded: empty / false / 0).
+  std::string node_ip;
+  std::string hostname;
+  bool is_head = false;
+  int pid = 0;
+  std::string session_dir;
+  uint64_t report_version = 0;  // of `available`
+  std::string death_reason;
+  int64_t end_time_ms = 0;
+  // Lease requests queued on the node, by shape (its latest report).
+  std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> pending_demand;
 };
 
 struct JobInfo {
@@ -38,20 +52,29 @@ struct JobInfo {
 
 class GcsTables {
  public:
+  explicit GcsTables(std::unique_ptr<StoreClient> store = std::make_unique<InMemoryStoreClient>())
+      : store_(std::move(store)) {}
   // A node registering again (same id) replaces its record.
   void RegisterNode(NodeInfo node);
-  Status MarkNodeDead(const NodeID& id);
-  // The node's free resources now; NotFound for an unknown node.
-  Status ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available);
+  Status MarkNodeDead(const NodeID& id, const std::string& reason = "");
+  // The node's free resources now; NotFound for an unknown node. A report
+  // whose version (> 0) is older than the one held is ignored.
+  Status ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available,
+                         uint64_t version = 0);
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
+  void SetPendingDemand(const NodeID& id, std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> d) {
+    for (auto& n : nodes_)
+      if (n.node_id == id) n.pending_demand = std::move(d);
+  }
+  const NodeInfo* node(const NodeID& id) const;
 
   JobID AddJob(int driver_pid, const std::string& ns);
   Status MarkJobFinished(JobID id);
   const std::map<JobID, JobInfo>& jobs() const { return jobs_; }
 
-  void KvPut(const std::string& key, std::string value) { kv_[key] = std::move(value); }
-  StatusOr<std::string> KvGet(const std::string& key) const;
-  bool KvDel(const std::string& key) { return kv_.erase(key) > 0; }
+  void KvPut(const std::string& key, std::string value) { (void)store_->Put("kv", key, std::move(value)); }
+  StatusOr<std::string> KvGet(const std::string& key) const { return store_->Get("kv", key); }
+  bool KvDel(const std::string& key) { return store_->Delete("kv", key); }
   std::vector<std::string> KvKeys(const std::string& prefix) const;
 
   // Actor table (lifecycle state machine, names per namespace).
@@ -64,9 +87,12 @@ class GcsTables {
   std::vector<std::pair<std::string, double>> ClusterAvailable() const;
 
  private:
+  void StoreNode(const NodeInfo& n);
+  void StoreJob(const JobInfo& j);
+
+  std::unique_ptr<StoreClient> store_;
   std::vector<NodeInfo> nodes_;
   std::map<JobID, JobInfo> jobs_;
-  std::map<std::string, std::string> kv_;
   ActorTable actors_;
   JobID next_job_id_ = 1;
 };

@@ -1,5 +1,7 @@
 #include "core/protocol/blocking_channel.h"
 
+#include "core/protocol/connection.h"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -46,6 +48,17 @@ Status BlockingChannel::Connect(const std::string& path) {
   return Status::OK();
 }
 
+Status BlockingChannel::ConnectTcp(const std::string& host, int port, int timeout_ms) {
+  auto fd = ConnectTcpFd(host, port, timeout_ms);
+  if (!fd.ok()) return fd.status();
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  MutexLock lock(&mu_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = *fd;
+  return Status::OK();
+}
+
 Status BlockingChannel::SendLocked(const uint8_t* p, size_t n) {
   if (fd_ < 0) return Status::Disconnected("channel is closed");
   while (n > 0) {
@@ -80,11 +93,11 @@ Status BlockingChannel::ReadExact(uint8_t* p, size_t n, int* received_fd) {
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return Status::TimedOut("node server did not answer within " + std::to_string(kReplyTimeoutSeconds) + " s");
+        return Status::TimedOut("no answer within the channel's reply timeout");
       }
       return Status::IOError(std::string("recv: ") + std::strerror(errno));
     }
-    if (r == 0) return Status::Disconnected("node server closed the connection");
+    if (r == 0) return Status::Disconnected("the peer closed the connection");
     if (received_fd) {
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

@@ -20,6 +20,9 @@ class BlockingChannel {
  public:
   ~BlockingChannel();
   Status Connect(const std::string& path);
+  // A TCP channel (the GCS of a cluster, for tools and a driver's first
+  // contact): connects within timeout_ms; replies are awaited as long.
+  Status ConnectTcp(const std::string& host, int port, int timeout_ms);
   // Writes one frame without waiting for an answer (release).
   Status Send(const flatbuffers::DetachedBuffer& frame);
   // Writes `frame` and reads frames until one has body type `want`; the
@@ -29,6 +32,13 @@ class BlockingChannel {
               std::vector<uint64_t>* reply_storage, const proto::Envelope** reply,
               int* received_fd = nullptr);
   void Close();
+  // Hands the socket to the caller (who closes it); the channel is closed.
+  int Release() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   int fd() const EXCLUDES(mu_) {
     MutexLock lock(&mu_);
     return fd_;

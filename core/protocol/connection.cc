@@ -1,9 +1,16 @@
 #include "core/protocol/connection.h"
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 namespace rayts {
 
@@ -12,7 +19,7 @@ std::atomic<uint64_t> next_connection_id{1};
 constexpr size_t kReadChunk = 64 * 1024;
 }  // namespace
 
-Connection::Connection(UnixSocket socket) : socket_(std::move(socket)), id_(next_connection_id++) {}
+Connection::Connection(StreamSocket socket) : socket_(std::move(socket)), id_(next_connection_id++) {}
 
 Connection::~Connection() {
   asio::error_code ec;
@@ -159,6 +166,86 @@ StatusOr<UnixSocket> ConnectUnix(asio::io_context& io, const std::string& path) 
   asio::error_code ec;
   s.connect(asio::local::stream_protocol::endpoint(path), ec);
   if (ec) return Status::IOError("cannot connect to " + path + ": " + ec.message());
+  return s;
+}
+
+}  // namespace rayts
+
+namespace rayts {
+
+Status ParseHostPort(const std::string& address, std::string* host, int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return Status::InvalidArgument("address '" + address + "' is not HOST:PORT");
+  }
+  std::string h = address.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);  // [::1]:6379
+  std::string p = address.substr(colon + 1);
+  int n = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9' || n > 65535) return Status::InvalidArgument("address '" + address + "': bad port '" + p + "'");
+    n = n * 10 + (c - '0');
+  }
+  if (n < 1 || n > 65535) return Status::InvalidArgument("address '" + address + "': port must be in [1, 65535]");
+  *host = h;
+  *port = n;
+  return Status::OK();
+}
+
+void TuneTcp(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+StatusOr<int> ConnectTcpFd(const std::string& host, int port, int timeout_ms) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string ps = std::to_string(port);
+  int gai = ::getaddrinfo(host.c_str(), ps.c_str(), &hints, &res);
+  if (gai != 0) return Status::IOError("cannot resolve " + host + ": " + ::gai_strerror(gai));
+  std::string last = "no address";
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) { last = std::strerror(errno); continue; }
+    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int pr;
+      do { pr = ::poll(&p, 1, timeout_ms); } while (pr < 0 && errno == EINTR);
+      if (pr == 0) { ::close(fd); last = "timed out after " + std::to_string(timeout_ms) + " ms"; continue; }
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      rc = err == 0 ? 0 : -1;
+      errno = err;
+    }
+    if (rc != 0) { last = std::strerror(errno); ::close(fd); continue; }
+    // Blocking from here on (BlockingChannel); asio sets its own mode.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    TuneTcp(fd);
+    ::freeaddrinfo(res);
+    return fd;
+  }
+  ::freeaddrinfo(res);
+  return Status::IOError("cannot connect to " + host + ":" + ps + ": " + last);
+}
+
+StatusOr<TcpSocket> ConnectTcp(asio::io_context& io, const std::string& host, int port, int timeout_ms) {
+  auto fd = ConnectTcpFd(host, port, timeout_ms);
+  if (!fd.ok()) return fd.status();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  TcpSocket s(io);
+  asio::error_code ec;
+  s.assign(ss.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), *fd, ec);
+  if (ec) {
+    ::close(*fd);
+    return Status::IOError("cannot use the socket to " + host + ": " + ec.message());
+  }
   return s;
 }
 

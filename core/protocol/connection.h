@@ -1,4 +1,5 @@
-// Connection: one framed, bidirectional unix-socket stream on an asio io_context.
+// Connection: one framed, bidirectional stream (a unix socket inside a node,
+// TCP between nodes) on an asio io_context.
 //
 // Role: reads frames (FrameDecoder) and hands each verified Envelope to the
 // message handler. Sending: Send()/SendBatch() write at once from the calling
@@ -10,7 +11,8 @@
 // Thread safety: Send, SendBatch, SendFromAnyThread and Close may be called
 // from any thread (the write side is guarded by write_mu_); Start and the
 // read side run on the io_context's thread. The close handler runs exactly
-// once, on the io thread.
+// once, on the io thread. current_frame() is valid only inside the message
+// handler, for the frame being handled.
 #pragma once
 
 #include <asio.hpp>
@@ -27,13 +29,16 @@
 namespace rayts {
 
 using UnixSocket = asio::local::stream_protocol::socket;
+using TcpSocket = asio::ip::tcp::socket;
+// Either of the above: a Connection takes any stream socket.
+using StreamSocket = asio::generic::stream_protocol::socket;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using MessageHandler = std::function<void(const proto::Envelope&)>;
   using CloseHandler = std::function<void(const Status&)>;
 
-  explicit Connection(UnixSocket socket);
+  explicit Connection(StreamSocket socket);
   ~Connection();
 
   void Start(MessageHandler on_message, CloseHandler on_close);
@@ -42,15 +47,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SendFromAnyThread(flatbuffers::DetachedBuffer frame) { Send(std::move(frame)); }
   void Close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
-  UnixSocket& socket() { return socket_; }
+  StreamSocket& socket() { return socket_; }
   uint64_t id() const { return id_; }
+  // Frames longer than this close the connection (default kMaxFrameBytes).
+  // Io thread, or before Start.
+  void SetMaxFrameBytes(uint32_t n) { decoder_.set_max_frame_bytes(n); }
+  // The whole frame (length prefix included) of the envelope being handled.
+  std::pair<const uint8_t*, size_t> current_frame() const { return decoder_.last_frame(); }
 
  private:
   void ReadMore();
   void WriteMore() EXCLUDES(write_mu_);  // io thread
   void Fail(const Status& s) EXCLUDES(write_mu_);  // io thread
 
-  UnixSocket socket_;
+  StreamSocket socket_;
   FrameDecoder decoder_;
   MessageHandler on_message_;
   CloseHandler on_close_;
@@ -66,5 +76,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 // Connects to a unix socket path synchronously (local sockets connect at once).
 StatusOr<UnixSocket> ConnectUnix(asio::io_context& io, const std::string& path);
+
+// "host:port" -> its parts; InvalidArgument naming what is wrong.
+Status ParseHostPort(const std::string& address, std::string* host, int* port);
+// Connects to host:port over TCP, waiting at most timeout_ms, with
+// TCP_NODELAY and keepalive set. A blocking call (the caller's thread).
+StatusOr<int> ConnectTcpFd(const std::string& host, int port, int timeout_ms);
+StatusOr<TcpSocket> ConnectTcp(asio::io_context& io, const std::string& host, int port, int timeout_ms);
+// TCP_NODELAY and keepalive on an accepted or connected socket.
+void TuneTcp(int fd);
 
 }  // namespace rayts

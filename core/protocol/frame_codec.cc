@@ -52,7 +52,7 @@ Status FrameDecoder::Next(const proto::Envelope** env) {
   }
   uint32_t len;
   std::memcpy(&len, buf_.data() + begin_, 4);
-  if (len == 0 || len > kMaxFrameBytes) {
+  if (len == 0 || len > max_frame_bytes_) {
     return Status::Invalid("frame length " + std::to_string(len) + " is out of range");
   }
   if (have < 4 + static_cast<size_t>(len)) {
@@ -69,6 +69,8 @@ Status FrameDecoder::Next(const proto::Envelope** env) {
     std::memcpy(scratch_.data(), frame, total);
     frame = reinterpret_cast<const uint8_t*>(scratch_.data());
   }
+  last_frame_ = frame;
+  last_size_ = total;
   return VerifyEnvelope(frame, total, env);
 }
 

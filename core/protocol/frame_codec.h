@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/common/status.h"
@@ -26,6 +28,14 @@ flatbuffers::DetachedBuffer FinishFrame(flatbuffers::FlatBufferBuilder& fbb, fla
   return fbb.Release();
 }
 
+
+// A copy of a whole frame (prefix included) that a Connection can send
+// (forwarding a frame received from another connection).
+inline flatbuffers::DetachedBuffer CopyFrame(const uint8_t* p, size_t n) {
+  auto* buf = new uint8_t[n];  // freed by the DetachedBuffer (DefaultAllocator: delete[])
+  std::memcpy(buf, p, n);
+  return flatbuffers::DetachedBuffer(nullptr, false, buf, n, buf, n);
+}
 
 constexpr uint32_t kMaxFrameBytes = 256u << 20;  // 256 MiB; large values travel by plasma
 
@@ -47,6 +57,11 @@ class FrameDecoder {
   Status Next(const proto::Envelope** env);
 
   size_t buffered() const { return end_ - begin_; }
+  // Frames above `n` bytes (payload) are garbage (default kMaxFrameBytes).
+  void set_max_frame_bytes(uint32_t n) { max_frame_bytes_ = n; }
+  // The frame returned by the latest Next (prefix included), valid as long
+  // as that envelope.
+  std::pair<const uint8_t*, size_t> last_frame() const { return {last_frame_, last_size_}; }
 
  private:
   void Compact();
@@ -54,6 +69,9 @@ class FrameDecoder {
   std::vector<uint64_t> scratch_;  // aligned copy of a misaligned payload
   size_t begin_ = 0;
   size_t end_ = 0;
+  uint32_t max_frame_bytes_ = kMaxFrameBytes;
+  const uint8_t* last_frame_ = nullptr;
+  size_t last_size_ = 0;
 };
 
 }  // namespace rayts

@@ -7,6 +7,18 @@
 
 namespace rayts::raylet {
 
+std::vector<std::pair<ResourceSet, int>> LeaseManager::QueuedDemand() const {
+  std::vector<std::pair<ResourceSet, int>> out;
+  for (const Request& r : queue_) {
+    bool found = false;
+    for (auto& [shape, n] : out) {
+      if (shape == r.resources) { n++; found = true; break; }
+    }
+    if (!found) out.emplace_back(r.resources, 1);
+  }
+  return out;
+}
+
 namespace {
 
 // "task requires {CPU: 4} but this node has {CPU: 2} in total (CPU: asked

@@ -98,6 +98,9 @@ class LeaseManager {
   // Of those, the ones holding resources and waiting for a worker to start.
   size_t num_waiting_for_worker() const { return pending_.size(); }
   size_t num_leased() const { return leases_.size(); }
+  // The queued requests (not granted, not yet holding resources) by shape,
+  // with how many of each: the node's pending demand.
+  std::vector<std::pair<ResourceSet, int>> QueuedDemand() const;
 
  private:
   struct Request {

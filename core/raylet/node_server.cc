@@ -1,4 +1,5 @@
 #include "core/raylet/node_server.h"
+#include "core/raylet/node_server_client.h"
 
 #include <poll.h>
 #include <sys/stat.h>
@@ -23,27 +24,6 @@ flatbuffers::Offset<flatbuffers::Vector<uint8_t>> IdBytes(Fbb& fbb, const BaseId
 }
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 }  // namespace
-
-// A client connection as the GcsService sees it.
-class NodeServer::ClientGcsPeer : public gcs::GcsPeer {
- public:
-  explicit ClientGcsPeer(std::shared_ptr<Connection> conn) : conn_(std::move(conn)) {}
-  void SendGcsReply(flatbuffers::DetachedBuffer frame) override { conn_->Send(std::move(frame)); }
-
- private:
-  std::shared_ptr<Connection> conn_;
-};
-
-struct NodeServer::Client {
-  std::shared_ptr<Connection> conn;
-  std::shared_ptr<ClientGcsPeer> gcs_peer;  // held only here: a dead client's deferred GCS answers are dropped
-  WorkerID worker_id;
-  bool registered = false;
-  bool is_driver = false;
-  bool control = false;
-  int pid = 0;
-  std::unordered_map<uint64_t, uint64_t> requests;  // request id -> key
-};
 
 NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {}
 
@@ -92,14 +72,16 @@ Status NodeServer::Init() {
   pool_ = std::make_unique<WorkerPool>(launcher_.get(), std::max(1, opts_.max_workers));
   leases_ = std::make_unique<LeaseManager>(std::move(total).value(), pool_.get());
 
-  gcs_ = std::make_unique<gcs::GcsService>(
-      gcs::GcsService::HostHooks{[this](const std::string& address) { KillWorkerAt(address); }});
-  gcs::NodeInfo node;
-  node.node_id = node_id_;
-  node.address = opts_.socket_path;
-  node.resources = opts_.resources;
-  gcs_->tables().RegisterNode(node);
   reported_available_ = leases_->total();
+  if (opts_.gcs_address.empty()) {
+    gcs_ = std::make_unique<gcs::GcsService>(
+        gcs::GcsService::HostHooks{[this](const std::string& address) { KillWorkerAt(address); }});
+    gcs::NodeInfo node;
+    node.node_id = node_id_;
+    node.address = opts_.socket_path;
+    node.resources = opts_.resources;
+    gcs_->tables().RegisterNode(node);
+  }
 
   ::unlink(opts_.socket_path.c_str());
   acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
@@ -108,6 +90,7 @@ Status NodeServer::Init() {
   if (!ec) acceptor_->bind(asio::local::stream_protocol::endpoint(opts_.socket_path), ec);
   if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("node server cannot listen on " + opts_.socket_path + ": " + ec.message());
+  ::chmod(opts_.socket_path.c_str(), 0700);  // owner only (its directory is 0700 too)
   reap_timer_ = std::make_unique<asio::steady_timer>(io_);
   accept_timer_ = std::make_unique<asio::steady_timer>(io_);
   plasma_ = std::make_unique<PlasmaService>(
@@ -122,6 +105,7 @@ Status NodeServer::Init() {
       MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,
                                 std::chrono::milliseconds(1000)},
       MemoryKillHooks());
+  if (!opts_.gcs_address.empty()) RAYTS_RETURN_IF_ERROR(InitGcsLink());
   Accept();
   ScheduleReap();
   memory_->Start();
@@ -139,6 +123,10 @@ void NodeServer::Stop() {
     reap_timer_->cancel();
     accept_timer_->cancel();
     memory_->Stop();
+    if (link_) {
+      link_->Unregister("stopped");
+      link_->Stop();
+    }
     pool_->KillAll();
     // Reap what was killed so a long-lived host (init/shutdown in a loop)
     // collects no zombies. SIGKILLed children exit at once; bounded anyway.
@@ -268,8 +256,9 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
     (void)leases_->ReturnLease(lease, rec->actor);  // the record proves it is granted
     if (rec->actor && !rec->worker.IsNil()) WorkerGone(rec->worker);
   }
+  if (link_) OnClientGoneFromGcs(c);
   if (c->registered && c->control) {
-    gcs_->OnOwnerDisconnected(c->worker_id);
+    if (gcs_) gcs_->OnOwnerDisconnected(c->worker_id);
     plasma_->OwnerGone(c->worker_id);  // nothing will delete the copies it owned
   }
   if (c->registered && !c->is_driver) WorkerGone(c->worker_id);
@@ -302,6 +291,7 @@ void NodeServer::KillWorkerAt(const std::string& address) {
 }
 
 void NodeServer::ReportResourcesIfChanged() {
+  if (!gcs_) return;  // cluster mode: the GcsLink reports on its timer
   const ResourceSet& now = leases_->available();
   if (now == reported_available_) return;
   reported_available_ = now;
@@ -342,7 +332,8 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       if (c->registered) leases_->SetBlocked(c->worker_id, env.body_as_NotifyBlocked()->blocked());
       break;
     case proto::Body::GcsRequest:
-      gcs_->HandleRequest(c->gcs_peer, gcs::GcsCaller{c->worker_id, current_job_}, *env.body_as_GcsRequest());
+      if (link_) OnGcsRequest(c, *env.body_as_GcsRequest());
+      else gcs_->HandleRequest(c->gcs_peer, gcs::GcsCaller{c->worker_id, current_job_}, *env.body_as_GcsRequest());
       break;
     case proto::Body::NodeStatsRequest:
       c->conn->Send(BuildNodeStatsReply(env.body_as_NodeStatsRequest()->request_id(), StatsSources()));
@@ -363,14 +354,24 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
   c->control = r->control();
   c->pid = r->pid();
   c->registered = true;
-  Fbb fbb(256);
   Status s;
   JobID job = r->job_id();
+  c->job = job;  // a driver's control connection names its job
   if (!c->control) {
     if (!c->is_driver) {
       worker_address_[c->worker_id] = Str(r->listen_path());
       worker_pid_[c->worker_id] = c->pid;
       s = pool_->OnWorkerRegistered(c->worker_id, c->pid);
+    } else if (job == 0 && link_) {
+      // Cluster mode: the job id comes from the GCS; answer once it has.
+      std::weak_ptr<Client> weak = c;
+      link_->AddJob(c->pid, [this, weak](StatusOr<JobID> j) {
+        auto c = weak.lock();
+        if (!c || c->conn->closed()) return;
+        if (j.ok()) current_job_ = c->job = *j;
+        SendRegisterReply(c, j.ok() ? Status::OK() : j.status(), j.ok() ? *j : 0);
+      });
+      return;
     } else if (job == 0) {
       job = gcs_->tables().AddJob(c->pid, "");
       current_job_ = job;
@@ -385,6 +386,11 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
   }
   // Workers of an embedded node serve its driver's job.
   if (!c->is_driver && job == 0) job = current_job_;
+  SendRegisterReply(c, s, job);
+}
+
+void NodeServer::SendRegisterReply(const std::shared_ptr<Client>& c, const Status& s, JobID job) {
+  Fbb fbb(256);
   auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
   auto nid = IdBytes(fbb, node_id_);
   auto sd = fbb.CreateString(opts_.session_dir);

@@ -19,8 +19,11 @@
 // Worker output: read from per-worker pipes by WorkerLogs on the io thread.
 // Spilling: the store spills to and restores from a SpillStore on the io
 // thread, inside the create or get that needs it (see plasma_store.h).
+// Cluster mode: a GcsLink (gcs_link.h) to the cluster's GCS replaces the
+// embedded GcsService: client GcsRequests are forwarded, the driver's job
+// id comes from the GCS, resources are reported by the link's timer.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
-// StoreObjectsJson may be called from any thread.
+// StoreObjectsJson/fatal may be called from any thread.
 // Invariants: a lease record exists exactly while its lease is granted and
 // not yet returned to the LeaseManager (erased in TakeLease, the only
 // place).
@@ -42,6 +45,7 @@
 #include "core/plasma/shm_region.h"
 #include "core/plasma/spill_store.h"
 #include "core/protocol/connection.h"
+#include "core/raylet/gcs_link.h"
 #include "core/raylet/lease_manager.h"
 #include "core/raylet/memory_kill_driver.h"
 #include "core/raylet/memory_monitor.h"
@@ -83,6 +87,14 @@ struct NodeServerOptions {
   // share this process's stdout/stderr.
   bool log_to_driver = true;
   uint64_t worker_log_max_bytes = 16ull << 20;
+  // Cluster mode (a daemon node): the GCS at gcs_address (host:port) over
+  // TCP with auth_token (gcs_link.h) instead of an embedded GcsService.
+  std::string gcs_address;
+  std::string auth_token;
+  std::string node_ip = "127.0.0.1";
+  bool is_head = false;
+  int gcs_report_period_ms = 100;
+  int gcs_reconnect_timeout_ms = 60000;
 };
 
 class NodeServer {
@@ -91,6 +103,12 @@ class NodeServer {
   ~NodeServer();
   void Stop();  // idempotent: kills workers, closes the socket
   const NodeID& node_id() const { return node_id_; }
+  // Cluster mode: why the node cannot go on (the GCS refused it or stayed
+  // unreachable); OK while it runs. Its host stops it.
+  Status fatal() const EXCLUDES(fatal_mu_) {
+    MutexLock lock(&fatal_mu_);
+    return fatal_;
+  }
   // JSON of the node-local queries (see node_stats.h), from any thread: a
   // blocking hop to the io thread, "{}" when stopped or after 5 s.
   std::string StatsJson();
@@ -116,6 +134,11 @@ class NodeServer {
   // not processed yet (a killed worker). io thread.
   bool ClientGone(uint64_t cid);
   void HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r);
+  void SendRegisterReply(const std::shared_ptr<Client>& c, const Status& s, JobID job);
+  // Cluster mode (node_server_cluster.cc).
+  Status InitGcsLink();
+  void OnGcsRequest(const std::shared_ptr<Client>& c, const proto::GcsRequest& req);
+  void OnClientGoneFromGcs(const std::shared_ptr<Client>& c);
   void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
   // Removes and returns the record of a granted lease (the only eraser).
   std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
@@ -152,7 +175,10 @@ class NodeServer {
   std::unique_ptr<ProcessWorkerLauncher> launcher_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<LeaseManager> leases_;
-  std::unique_ptr<gcs::GcsService> gcs_;
+  std::unique_ptr<gcs::GcsService> gcs_;  // embedded mode
+  std::unique_ptr<GcsLink> link_;          // cluster mode
+  mutable Mutex fatal_mu_;
+  Status fatal_ GUARDED_BY(fatal_mu_);
   ResourceSet reported_available_;  // last report to the GCS
 
   std::unordered_map<uint64_t, std::shared_ptr<Client>> clients_;

@@ -21,3 +21,26 @@ describe('CommonJS entry', () => {
     expect(JSON.parse(out)).toEqual({ v: 42, len: 100000, isErr: true });
   });
 });
+
+describe('CommonJS rayts/testing', () => {
+  it("require('rayts/testing') starts a cluster that require('rayts') attaches to", () => {
+    const script = `
+      const ray = require('rayts');
+      const { Cluster } = require('rayts/testing');
+      (async () => {
+        const c = await Cluster.start({ head: { numCpus: 1 }, authToken: 'cjs-token' });
+        process.env.RAYTS_AUTH_TOKEN = 'cjs-token';
+        try {
+          await ray.init({ address: c.address });
+          const v = await ray.remote((a, b) => a * b).remote(6, 7);
+          const nodes = (await ray.nodes()).length;
+          await ray.shutdown();
+          process.stdout.write(JSON.stringify({ v, nodes }));
+        } finally {
+          await c.shutdown();
+        }
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(JSON.parse(out)).toEqual({ v: 42, nodes: 1 });
+  }, 70_000);
+});

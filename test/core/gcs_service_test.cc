@@ -103,7 +103,9 @@ TEST(GcsServiceTest, NodesJsonIsValidAndComplete) {
   Json j = ParseOrFail(f.Json(1));
   ASSERT_EQ(j.type, Json::kArray);
   ASSERT_EQ(j.arr.size(), 3u);
-  const std::vector<std::string> keys = {"nodeId", "alive", "address", "resources", "startTimeMs"};
+  const std::vector<std::string> keys = {"nodeId",   "alive",    "address",     "resources", "available",
+                                         "startTimeMs", "isHead", "nodeIp",   "hostname",    "pid",
+                                         "sessionDir", "deathReason", "endTimeMs", "pendingDemand"};
   const NodeInfo* want[] = {&a, &b, &c};
   for (size_t i = 0; i < 3; i++) {
     const Json& n = j.arr[i];

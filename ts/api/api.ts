@@ -24,6 +24,7 @@ import {
   type MultiReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,
 } from './remote_function.js';
 import { RaySystemError } from './errors.js';
+import { attachToCluster } from '../runtime/cluster_attach.js';
 
 const DEFAULT_STORE_CAP = 1024 * 1024 * 1024; // 1 GiB (Ray: 30% of RAM; capped to keep init cheap)
 const DEFAULT_STORE_FRACTION = 0.3; // of the memory this process may use (the cgroup limit in a container)
@@ -65,7 +66,7 @@ function workerLogOptions(): { workerLogMaxBytes?: number } {
   return { workerLogMaxBytes: n };
 }
 
-/** Starts an embedded local cluster (no address) and connects this process. */
+/** Starts an embedded local cluster (no address) and connects this process, or attaches it to a running cluster (address). */
 export async function init(opts?: InitOptions): Promise<void> {
   const o = validateInitOptions(opts ?? {});
   const cur = currentRuntime();
@@ -76,7 +77,13 @@ export async function init(opts?: InitOptions): Promise<void> {
   if (initPromise) return initPromise;
   initPromise = (async () => {
     if (o.address !== undefined) {
-      throw new RaySystemError(`connecting to an existing cluster (address '${o.address}') is not supported yet: call ray.init() without an address for an embedded local cluster`);
+      // A running cluster: attach through a node of this machine (cluster_attach.ts).
+      const attached = await attachToCluster(o);
+      setCurrentRuntime(attached.runtime);
+      attachedDrivers.set(attached.runtime, attached.cleanup);
+      cleanupOnExit(attached.runtime, undefined);
+      if (o.handleSignals === true) installSignalHandlers(attached.runtime);
+      return;
     }
     const addon = loadAddon();
     const root = sessionRoot();
@@ -145,10 +152,12 @@ export async function init(opts?: InitOptions): Promise<void> {
   }
 }
 
-const sessions = new Map<Runtime, string>();
+const sessions = new Map<Runtime, string | undefined>();
+/** Drivers attached to a running cluster: what each leaves behind in its node's session directory. */
+const attachedDrivers = new Map<Runtime, () => void>();
 let exitHookInstalled = false;
 
-function cleanupOnExit(rt: Runtime, sessionDir: string): void {
+function cleanupOnExit(rt: Runtime, sessionDir: string | undefined): void {
   sessions.set(rt, sessionDir);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -156,7 +165,8 @@ function cleanupOnExit(rt: Runtime, sessionDir: string): void {
     for (const [r, dir] of sessions) {
       try {
         r.shutdown();
-        rmSync(dir, { recursive: true, force: true });
+        if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+        attachedDrivers.get(r)?.();
       } catch {
         // best effort at exit
       }
@@ -185,7 +195,7 @@ function installSignalHandlers(rt: Runtime): void {
   signalHandlers = { rt, remove };
 }
 
-/** Disconnects and stops the embedded cluster. Idempotent. */
+/** Disconnects and stops the embedded cluster (a running cluster it attached to keeps running). Idempotent. */
 export async function shutdown(): Promise<void> {
   const rt = currentRuntime();
   if (!rt || !rt.isDriver) return;
@@ -199,6 +209,9 @@ export async function shutdown(): Promise<void> {
   const dir = sessions.get(rt);
   sessions.delete(rt);
   if (dir) rmSync(dir, { recursive: true, force: true });
+  // Attached to a running cluster: only this driver's socket goes; the cluster stays.
+  attachedDrivers.get(rt)?.();
+  attachedDrivers.delete(rt);
 }
 
 export function isInitialized(): boolean {
@@ -391,9 +404,24 @@ export function getRuntimeContext(): RuntimeContext {
 export interface NodeInfo {
   nodeId: string;
   alive: boolean;
+  /** The node server's socket on its machine. */
   address: string;
+  /** Totals of the node. */
   resources: Record<string, number>;
+  /** What the node reported free in its latest resource report. */
+  available: Record<string, number>;
   startTimeMs: number;
+  /** Cluster nodes: the head hosts the GCS. An embedded node: false, with empty nodeIp/hostname and pid 0. */
+  isHead: boolean;
+  nodeIp: string;
+  hostname: string;
+  pid: number;
+  sessionDir: string;
+  /** Dead nodes: why (health checks failed, stopped) and when (ms since the epoch; 0 while alive). */
+  deathReason: string;
+  endTimeMs: number;
+  /** Lease requests queued on the node, by resource shape (its latest report). */
+  pendingDemand: Array<{ shape: Record<string, number>; count: number }>;
 }
 
 export async function nodes(): Promise<NodeInfo[]> {

@@ -70,14 +70,19 @@ export function sessionRoot(tmp = os.tmpdir()): string {
 /** A fresh session directory for this driver, with sockets/ and logs/. */
 export function createSessionDir(root: string): string {
   const dir = mkdtempSync(path.join(root, `session_${process.pid}_`));
-  mkdirSync(path.join(dir, 'sockets'));
-  mkdirSync(path.join(dir, 'logs'));
+  mkdirSync(path.join(dir, 'sockets'), { mode: 0o700 });
+  mkdirSync(path.join(dir, 'logs'), { mode: 0o700 });
   writeOwner(dir, { pid: process.pid, start: startTime(process.pid) });
   return dir;
 }
 
 function writeOwner(dir: string, owner: SessionOwner): void {
   writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify(owner) + '\n', { mode: 0o600 });
+}
+
+/** This process owns `dir` from now on (a node daemon taking over the directory its launcher made). */
+export function claimSessionDir(dir: string): void {
+  writeOwner(dir, { pid: process.pid, start: startTime(process.pid) });
 }
 
 /** Records where the node spills (so a later init() can remove it if this driver dies). */

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The `rayts` command line. Subcommands: microbenchmark, memory.
+// The `rayts` command line. Subcommands: start, status, stop (cluster
+// daemons, cluster_commands.ts), microbenchmark, memory.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { distDir } from '../here.js';
+import { addClusterCommands } from './cluster_commands.js';
 
 function packageVersion(): string {
   try {
@@ -49,6 +51,8 @@ program
   .description('Ray for TypeScript: command line tools')
   .version(packageVersion());
 
+addClusterCommands(program);
+
 program
   .command('microbenchmark')
   .description("Ray's microbenchmark (task and object rows, Ray's shapes and timer) on an embedded local cluster, with piscina side by side for the task rows")
@@ -90,10 +94,10 @@ program
   .description("Ray's `ray memory`: the objects of the running rayts programs on this machine (embedded clusters), per process (driver and workers): owner, size, location and what keeps each alive")
   .option('--session <dir>', 'only this session directory (default: every running session of this user under <tmpdir>/rayts-<uid>)')
   .option('--json', 'print the summaries as JSON')
-  .option('--address <host:port>', 'a remote cluster (needs `rayts start`, not implemented yet)')
+  .option('--address <host:port>', 'a remote cluster (not implemented yet)')
   .action(async (o: { session?: string; json?: boolean; address?: string }) => {
     if (o.address !== undefined) {
-      process.stderr.write(`rayts memory: cannot attach to ${o.address}: remote clusters need \`rayts start\`, which does not exist yet; ` +
+      process.stderr.write(`rayts memory: cannot attach to ${o.address}: the memory summary of a cluster's nodes is not implemented yet; ` +
         'run `rayts memory` on the machine of the program, or call `ray.memorySummary()` inside it\n');
       process.exitCode = 2;
       return;

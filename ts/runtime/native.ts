@@ -46,7 +46,7 @@ export type EventTypeName = (typeof EVENT_TYPE_NAMES)[number];
 /** status.h StatusCodeName: what an addon error's `.code` holds. */
 export const STATUS_CODE_NAMES = ['OK', 'InvalidArgument', 'NotFound', 'AlreadyExists', 'ObjectStoreFull', 'IOError',
   'TimedOut', 'Infeasible', 'Disconnected', 'Cancelled', 'Invalid', 'ObjectLost', 'WorkerDied', 'Internal',
-  'Unavailable', 'ObjectExists', 'ObjectBeingCreated'] as const;
+  'Unavailable', 'ObjectExists', 'ObjectBeingCreated', 'Unauthenticated'] as const;
 export type StatusCodeName = (typeof STATUS_CODE_NAMES)[number];
 /** error_record.h ErrorKind: the `kind` of an error record (ts/api/errors.ts). */
 export const ERROR_KIND_NAMES = ['task', 'worker_crashed', 'actor_died', 'object_lost', 'owner_died', 'cancelled',
@@ -165,6 +165,39 @@ export interface NativeNodeServerOptions {
   logToDriver?: boolean;
   /** Size of one worker log file before it is rotated to .1 (default 16 MiB). */
   workerLogMaxBytes?: number;
+  /** Cluster mode (a daemon node): the GCS's host:port, reached over TCP with authToken. */
+  gcsAddress?: string;
+  authToken?: string;
+  /** The IP other nodes reach this node at. */
+  nodeIp?: string;
+  isHead?: boolean;
+  /** Resource report (heartbeat) period to the GCS (default 100). */
+  gcsReportPeriodMs?: number;
+  /** How long the node tries to reconnect to a lost GCS before it stops (default 60000). */
+  gcsReconnectTimeoutMs?: number;
+  /** Idle workers above `prestart` end after this long (default 1000; < 0: never). */
+  idleWorkerTimeoutMs?: number;
+}
+
+export interface NativeGcsServerOptions {
+  host: string;
+  /** 0: any free port (read it back from .port). */
+  port: number;
+  authToken: string;
+  clusterId?: string;
+  healthCheckInitialDelayMs?: number;
+  healthCheckPeriodMs?: number;
+  healthCheckTimeoutMs?: number;
+  healthCheckFailureThreshold?: number;
+  handshakeTimeoutMs?: number;
+  maxConnectionsPerPeer?: number;
+}
+
+export interface NativeGcsServer {
+  stop(): void;
+  readonly port: number;
+  /** Connections closed for a refused token, a wrong first frame or garbage. */
+  readonly refused: number;
 }
 
 export interface NativeNodeServer {
@@ -172,6 +205,8 @@ export interface NativeNodeServer {
   stats(): string;
   /** JSON of StoreStats (see ts/api/api.ts). */
   storeObjects(): string;
+  /** '' while the node runs; else why it stopped serving (cluster mode: the GCS refused it or stayed away). */
+  fatal(): string;
   readonly nodeId: string;
 }
 
@@ -187,6 +222,9 @@ interface Addon {
   NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
+  NativeGcsServer: new (opts: NativeGcsServerOptions) => NativeGcsServer;
+  /** JSON replies of `queries` (ClusterQuery numbers) from the GCS at address, over TCP; rejects with .code 'Unauthenticated' for a refused token. */
+  queryCluster(address: string, token: string, queries: number[], timeoutMs: number): Promise<string[]>;
   /** Memory summary JSON of the process listening on socketPath (blocking; CLI use). */
   queryMemorySummary(socketPath: string): string;
   /** The node server's store listing (JSON of StoreStats), over its socket. */

@@ -1,0 +1,94 @@
+// GcsServer: the GCS of a cluster as a TCP service (the head daemon hosts
+// it): a GcsService (the tables and every GcsRequest) behind a TCP listener,
+// with token authentication and the health checks of the nodes.
+//
+// Role: accepts TCP connections from node servers, drivers and tools. Each
+// connection must open with AuthHello carrying the cluster token, within
+// handshake_timeout_ms; a wrong or missing token, any other first frame,
+// a frame over the limit, or garbage closes the connection and the reason
+// is logged (stderr). Then: GcsRequests are answered directly; a node's
+// ForwardGcsRequest (its local clients' requests) is answered with
+// ForwardGcsReply; NodeResourceReport updates the node table and counts as
+// a heartbeat; NodeHealth (node_health.h) decides which nodes to probe
+// (HealthCheck) and which are dead (marked dead in the node table).
+// Bounds: at most max_connections_per_peer connections from one IP, frames
+// of at most max_handshake_frame_bytes before authentication and
+// max_frame_bytes after.
+// Ownership: owns its io thread, the GcsService and every connection.
+// Thread safety: Start/Stop/port/counters from any thread; everything else
+// runs on the io thread.
+// Invariants: a connection is counted against its IP exactly while it is open.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <asio.hpp>
+
+#include "core/gcs/gcs_service.h"
+#include "core/gcs/node_health.h"
+#include "core/protocol/connection.h"
+
+namespace rayts::gcs {
+
+struct GcsServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 6379;  // 0: any free port (see port())
+  std::string auth_token;  // required, non-empty
+  std::string cluster_id;  // told to peers that authenticate
+  HealthCheckConfig health;
+  int handshake_timeout_ms = 5000;
+  int max_connections_per_peer = 256;
+  uint32_t max_handshake_frame_bytes = 4096;
+  uint32_t max_frame_bytes = 64u << 20;
+};
+
+class GcsServer {
+ public:
+  static StatusOr<std::unique_ptr<GcsServer>> Start(GcsServerOptions opts);
+  ~GcsServer();
+  void Stop();  // idempotent: closes the listener and every connection
+  int port() const { return port_; }
+  // Connections closed for a refused token, a bad first frame or garbage.
+  uint64_t refused() const { return refused_.load(); }
+
+ private:
+  struct Peer;
+  class DirectPeer;
+  class ForwardPeer;
+  explicit GcsServer(GcsServerOptions opts);
+  Status Init();
+  void Accept();
+  void OnMessage(const std::shared_ptr<Peer>& p, const proto::Envelope& env);
+  void OnAuth(const std::shared_ptr<Peer>& p, const proto::Envelope& env);
+  void OnClose(const std::shared_ptr<Peer>& p, const Status& why);
+  // Closes a connection that broke the protocol, logging why.
+  // counted: refused_ was incremented already (before the reply went out).
+  void Refuse(const std::shared_ptr<Peer>& p, const std::string& why, bool counted = false);
+  void OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::GcsRequest& req);
+  void MarkDead(const NodeID& id, const std::string& reason);
+  void ScheduleHealthTick();
+  void KillWorkerAt(const std::string& address);
+  void Log(const std::string& msg);
+
+  GcsServerOptions opts_;
+  asio::io_context io_;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::steady_timer> health_timer_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> refused_{0};
+  int port_ = 0;
+  std::unique_ptr<GcsService> gcs_;
+  NodeHealth health_;
+  std::unordered_map<uint64_t, std::shared_ptr<Peer>> peers_;     // connection id -> peer
+  std::unordered_map<std::string, int> per_ip_;                   // open connections per peer IP
+  std::unordered_map<NodeID, std::shared_ptr<Peer>, IdHash> node_peers_;  // a node's current connection
+  uint64_t health_seq_ = 0;
+};
+
+}  // namespace rayts::gcs

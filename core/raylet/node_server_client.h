@@ -1,0 +1,35 @@
+// NodeServer's record of one client connection (internal to
+// node_server*.cc).
+// Thread safety: the NodeServer's io thread only.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+
+#include "core/raylet/node_server.h"
+
+namespace rayts::raylet {
+
+// A client connection as the GcsService sees it.
+class NodeServer::ClientGcsPeer : public gcs::GcsPeer {
+ public:
+  explicit ClientGcsPeer(std::shared_ptr<Connection> conn) : conn_(std::move(conn)) {}
+  void SendGcsReply(flatbuffers::DetachedBuffer frame) override { conn_->Send(std::move(frame)); }
+
+ private:
+  std::shared_ptr<Connection> conn_;
+};
+
+struct NodeServer::Client {
+  std::shared_ptr<Connection> conn;
+  std::shared_ptr<ClientGcsPeer> gcs_peer;  // held only here: a dead client's deferred GCS answers are dropped
+  WorkerID worker_id;
+  bool registered = false;
+  bool is_driver = false;
+  bool control = false;
+  int pid = 0;
+  JobID job = 0;  // a driver's job (cluster mode: from the GCS)
+  std::unordered_map<uint64_t, uint64_t> requests;  // request id -> key
+};
+
+}  // namespace rayts::raylet
