@@ -475,6 +475,7 @@ void LoopTransport::CloseLocked(const std::shared_ptr<Conn>& c, const Status& wh
   switch (c->kind) {
     case Conn::Kind::kAccepted:
       Post([this, c] {
+        ctx_.AssertHeld();  // posts run inside a turn
         inbound_.on_closed(c);
         accepted_.erase(c);
       });

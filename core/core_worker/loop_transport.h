@@ -72,12 +72,14 @@ class LoopTransport final : public Transport {
   // now on every connection (see "Stalls").
   void ServiceNow();
 
-  void SendToNode(Frame frame) override;
-  std::shared_ptr<Link> Connect(const std::string& address, MessageHandler on_message, CloseHandler on_closed) override;
+  // The Transport methods: the core lock is held (see transport.h).
+  void SendToNode(Frame frame) override REQUIRES(core_lock);
+  std::shared_ptr<Link> Connect(const std::string& address, MessageHandler on_message, CloseHandler on_closed) override
+      REQUIRES(core_lock);
   std::unique_ptr<Timer> NewTimer() override;
   Clock::time_point Now() override { return Clock::now(); }
-  void Post(std::function<void()> fn) override;
-  void Flush() override;
+  void Post(std::function<void()> fn) override REQUIRES(core_lock);
+  void Flush() override REQUIRES(core_lock);
   [[noreturn]] void Exit(int code) override;
 
  private:
