@@ -17,6 +17,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { cancelTaskContext, type TaskContext } from './task_context.js';
 import { stageNested } from '../runtime/ownership.js';
 import { setActorName, setTaskName } from './log_prefix.js';
+import { Fifo } from './fifo.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -25,7 +26,7 @@ const NOOP: Callable = () => undefined;
 interface CallGroup {
   max: number;
   inflight: number;
-  queue: NativeEvent[];
+  queue: Fifo<NativeEvent>;
 }
 
 interface ActorState {
@@ -40,11 +41,11 @@ function actorState(maxConcurrency: number, groupsJson: string | undefined): Act
   if (groupsJson) {
     const groups = JSON.parse(groupsJson) as Record<string, { maxConcurrency: number; methods: string[] }>;
     for (const g of Object.values(groups)) {
-      const group: CallGroup = { max: g.maxConcurrency, inflight: 0, queue: [] };
+      const group: CallGroup = { max: g.maxConcurrency, inflight: 0, queue: new Fifo<NativeEvent>() };
       for (const m of g.methods) groupOf.set(m, group);
     }
   }
-  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: [] }, groupOf };
+  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: new Fifo<NativeEvent>() }, groupOf };
 }
 
 /** Ray's default: 1000 concurrent calls for actors with async methods, else 1. */
@@ -71,7 +72,7 @@ export class Executor {
   readonly #rt: Runtime;
   readonly #resolver: ImportResolver;
   readonly #functions = new Map<string, Callable>();
-  readonly #queue: NativeEvent[] = [];
+  readonly #queue = new Fifo<NativeEvent>();
   /** Cancelled before they started (pushed here, still queued). */
   readonly #cancelled = new Set<string>();
   /** Tasks running now, by task id key: ray.cancel aborts their signal. */
