@@ -26,6 +26,17 @@ export interface HeldRef {
   token?: number;
 }
 
+/**
+ * What this process knows of an object's readiness, shared by the handles of
+ * one id (see waiting.ts). `ready` only goes from false to true; a handle
+ * whose object is being recovered gets a new cell.
+ */
+export interface ReadyCell {
+  ready: boolean;
+  /** A ray.wait in progress looked at it while not ready: its Ready event wakes the waits. */
+  watched: boolean;
+}
+
 const registry = new FinalizationRegistry<HeldRef>((held) => {
   if (held.dropped) return;
   held.dropped = true;
@@ -51,6 +62,10 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   #held: HeldRef;
   #released = false;
   #hex: string | undefined;
+  /** @internal Readiness as last learned here (waiting.ts); undefined: ask the core. */
+  readyCell: ReadyCell | undefined = undefined;
+  /** @internal Number of the last ray.wait call that checked this handle for duplicates. */
+  waitMark = 0;
 
   /** @internal Created by the runtime; user code gets refs from remote calls and put(). */
   constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0) {
