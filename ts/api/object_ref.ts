@@ -5,17 +5,26 @@
 // FinalizationRegistry drops it when the handle is garbage-collected. An
 // ObjectRef is a thenable with then/catch/finally: `await ref` is
 // `await ray.get(ref)`, `ref.catch(f)` is `ray.get(ref).catch(f)`.
+//
+// A handle is kept small (a million queued tasks hold a million of them):
+// its registration holds just its id, with no unregister token (a token
+// costs an identity hash and a table entry per handle); one registry per
+// runtime says whose. release() instead counts the id as released, and the
+// finalizer that comes later for it does nothing. Only a handle that pins a
+// large object has a HeldRef (its size, its weak token, and the flag that a
+// sweep already counted it down).
+import { idKey } from '../runtime/id_slab.js';
 
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
   getValue(ref: ObjectRef<unknown>): Promise<unknown>;
-  dropRef(binary: Uint8Array, externalBytes: number, held: HeldRef): void;
-  releaseRef(binary: Uint8Array, externalBytes: number, held: HeldRef): void;
+  dropRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
+  releaseRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
   /** Refs that pin large objects are also tracked weakly (see Runtime.sweep). */
   trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void;
 }
 
-/** What is left of a handle after it is gone: enough to count it down once. */
+/** What is left of a handle to a large object after it is gone: enough to count it down once. */
 export interface HeldRef {
   binary: Uint8Array;
   rt: RefRuntime;
@@ -37,11 +46,41 @@ export interface ReadyCell {
   watched: boolean;
 }
 
-const registry = new FinalizationRegistry<HeldRef>((held) => {
-  if (held.dropped) return;
-  held.dropped = true;
-  held.rt.dropRef(held.binary, held.externalBytes, held);
-});
+type Registry = FinalizationRegistry<Uint8Array | HeldRef>;
+interface RuntimeRefs {
+  registry: Registry;
+  /** Ids released by hand whose finalizer has not run yet (a count: two handles may share an id array). */
+  released: WeakMap<Uint8Array, number>;
+}
+const byRuntime = new WeakMap<RefRuntime, RuntimeRefs>();
+let lastRt: RefRuntime | undefined;
+let last: RuntimeRefs | undefined;
+
+/** The registry of the handles of `rt`: what it is told is the id (or the HeldRef) of a collected handle. */
+function refsOf(rt: RefRuntime): RuntimeRefs {
+  if (rt === lastRt) return last!;
+  let r = byRuntime.get(rt);
+  if (r === undefined) {
+    const released = new WeakMap<Uint8Array, number>();
+    const registry = new FinalizationRegistry<Uint8Array | HeldRef>((held) => {
+      if (held instanceof Uint8Array) {
+        const n = released.get(held);
+        if (n === undefined) rt.dropRef(held, 0);
+        else if (n > 1) released.set(held, n - 1);
+        else released.delete(held);
+        return;
+      }
+      if (held.dropped) return;
+      held.dropped = true;
+      rt.dropRef(held.binary, held.externalBytes, held);
+    });
+    r = { registry, released };
+    byRuntime.set(rt, r);
+  }
+  lastRt = rt;
+  last = r;
+  return r;
+}
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -59,7 +98,8 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   /** Socket address of the owner; '' when this process owns the object. */
   readonly ownerAddress: string;
   #rt: RefRuntime;
-  #held: HeldRef;
+  /** Large objects only. */
+  #held: HeldRef | undefined;
   #released = false;
   #hex: string | undefined;
   /** @internal Readiness as last learned here (waiting.ts); undefined: ask the core. */
@@ -72,16 +112,22 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     this.binary = binary;
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
-    this.#held = { binary, rt, externalBytes, dropped: false };
-    registry.register(this, this.#held, this);
-    if (externalBytes > 0) rt.trackLarge(this.#held, this);
+    if (externalBytes > 0) {
+      const held: HeldRef = { binary, rt, externalBytes, dropped: false };
+      this.#held = held;
+      refsOf(rt).registry.register(this, held);
+      rt.trackLarge(held, this);
+    } else {
+      this.#held = undefined;
+      refsOf(rt).registry.register(this, binary);
+    }
   }
 
   #key: string | undefined;
 
   /** @internal The id as a compact map key (latin1 string of the bytes). */
   get key(): string {
-    return (this.#key ??= Buffer.from(this.binary.buffer, this.binary.byteOffset, this.binary.byteLength).toString('latin1'));
+    return (this.#key ??= idKey(this.binary));
   }
 
   /** Hex string of the object id. */
@@ -114,10 +160,16 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    registry.unregister(this);
-    if (this.#held.dropped) return;
-    this.#held.dropped = true;
-    this.#rt.releaseRef(this.binary, this.#held.externalBytes, this.#held);
+    const held = this.#held;
+    if (held === undefined) {
+      const { released } = refsOf(this.#rt);
+      released.set(this.binary, (released.get(this.binary) ?? 0) + 1); // its finalizer does nothing
+      this.#rt.releaseRef(this.binary, 0);
+      return;
+    }
+    if (held.dropped) return;
+    held.dropped = true;
+    this.#rt.releaseRef(this.binary, held.externalBytes, held);
   }
 
   [Symbol.dispose](): void {
