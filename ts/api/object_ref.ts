@@ -13,7 +13,7 @@
 // finalizer that comes later for it does nothing. Only a handle that pins a
 // large object has a HeldRef (its size, its weak token, and the flag that a
 // sweep already counted it down).
-import { idKey } from '../runtime/id_slab.js';
+import { dropHandle, handleOf, handleOffset, idKey, idOfHandle } from '../runtime/id_slab.js';
 
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
@@ -46,11 +46,15 @@ export interface ReadyCell {
   watched: boolean;
 }
 
-type Registry = FinalizationRegistry<Uint8Array | HeldRef>;
+/** What the finalizer is told of a collected handle: its id handle (id_slab.ts), its id, or its HeldRef. */
+type Held = number | Uint8Array | HeldRef;
+type Registry = FinalizationRegistry<Held>;
 interface RuntimeRefs {
   registry: Registry;
   /** Ids released by hand whose finalizer has not run yet (a count: two handles may share an id array). */
   released: WeakMap<Uint8Array, number>;
+  /** The same for ids held as id handles (each names one ObjectRef's id). */
+  releasedHandles: Set<number>;
 }
 const byRuntime = new WeakMap<RefRuntime, RuntimeRefs>();
 let lastRt: RefRuntime | undefined;
@@ -62,7 +66,14 @@ function refsOf(rt: RefRuntime): RuntimeRefs {
   let r = byRuntime.get(rt);
   if (r === undefined) {
     const released = new WeakMap<Uint8Array, number>();
-    const registry = new FinalizationRegistry<Uint8Array | HeldRef>((held) => {
+    const releasedHandles = new Set<number>();
+    const registry = new FinalizationRegistry<Held>((held) => {
+      if (typeof held === 'number') {
+        const id = idOfHandle(held);
+        dropHandle(held);
+        if (!releasedHandles.delete(held)) rt.dropRef(id, 0);
+        return;
+      }
       if (held instanceof Uint8Array) {
         const n = released.get(held);
         if (n === undefined) rt.dropRef(held, 0);
@@ -74,7 +85,7 @@ function refsOf(rt: RefRuntime): RuntimeRefs {
       held.dropped = true;
       rt.dropRef(held.binary, held.externalBytes, held);
     });
-    r = { registry, released };
+    r = { registry, released, releasedHandles };
     byRuntime.set(rt, r);
   }
   lastRt = rt;
@@ -93,11 +104,18 @@ export function toHex(b: Uint8Array): string {
 const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
 
 export class ObjectRef<T = unknown> implements PromiseLike<T> {
-  /** Raw 20-byte object id. */
-  readonly binary: Uint8Array;
   /** Socket address of the owner; '' when this process owns the object. */
   readonly ownerAddress: string;
   #rt: RefRuntime;
+  /**
+   * The id: a view (#bin), or, for an id copied into an id slab, the slab's
+   * memory and a handle naming it (#h >= 0): the view is made on first use,
+   * so a handle that is never read (a queued task's, one of 10,000 decoded
+   * refs) costs no typed array.
+   */
+  #bin: Uint8Array | undefined;
+  #buf: ArrayBufferLike | undefined;
+  #h: number;
   /** Large objects only. */
   #held: HeldRef | undefined;
   #released = false;
@@ -109,18 +127,35 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
 
   /** @internal Created by the runtime; user code gets refs from remote calls and put(). */
   constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0) {
-    this.binary = binary;
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
     if (externalBytes > 0) {
+      this.#bin = binary;
+      this.#buf = undefined;
+      this.#h = -1;
       const held: HeldRef = { binary, rt, externalBytes, dropped: false };
       this.#held = held;
       refsOf(rt).registry.register(this, held);
       rt.trackLarge(held, this);
-    } else {
-      this.#held = undefined;
-      refsOf(rt).registry.register(this, binary);
+      return;
     }
+    this.#held = undefined;
+    const h = handleOf(binary);
+    this.#h = h;
+    if (h < 0) {
+      this.#bin = binary;
+      this.#buf = undefined;
+      refsOf(rt).registry.register(this, binary);
+    } else {
+      this.#bin = undefined;
+      this.#buf = binary.buffer;
+      refsOf(rt).registry.register(this, h);
+    }
+  }
+
+  /** Raw 20-byte object id. */
+  get binary(): Uint8Array {
+    return (this.#bin ??= new Uint8Array(this.#buf!, handleOffset(this.#h), 20));
   }
 
   #key: string | undefined;
@@ -162,8 +197,10 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     this.#released = true;
     const held = this.#held;
     if (held === undefined) {
-      const { released } = refsOf(this.#rt);
-      released.set(this.binary, (released.get(this.binary) ?? 0) + 1); // its finalizer does nothing
+      // Its finalizer, which comes later, does nothing.
+      const refs = refsOf(this.#rt);
+      if (this.#h >= 0) refs.releasedHandles.add(this.#h);
+      else refs.released.set(this.binary, (refs.released.get(this.binary) ?? 0) + 1);
       this.#rt.releaseRef(this.binary, 0);
       return;
     }

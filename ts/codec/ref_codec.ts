@@ -122,17 +122,23 @@ export class RefCodec {
     const index = new Uint32Array(n);
     const distinct: string[] = [];
     const slot = new Map<string, number>();
+    let lastOwner: string | undefined;
+    let lastSlot = 0;
     for (let i = 0; i < n; i++) {
       concat.set(ids[i]!, i * 20);
       const o = owners[i]!;
-      let k = slot.get(o);
-      if (k === undefined) {
-        k = distinct.length;
-        distinct.push(o);
-        slot.set(o, k);
+      if (o !== lastOwner) { // refs of one value mostly share an owner
+        let k = slot.get(o);
+        if (k === undefined) {
+          k = distinct.length;
+          distinct.push(o);
+          slot.set(o, k);
+        }
+        lastOwner = o;
+        lastSlot = k;
       }
-      index[i] = k;
+      index[i] = lastSlot;
     }
-    this.#core.addLocalRefs(concat, index, distinct);
+    this.#core.addLocalRefsPacked(concat, index, distinct);
   }
 }

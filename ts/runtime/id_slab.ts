@@ -10,20 +10,68 @@
 
 const SLAB_BYTES = 2048;
 
-let slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES));
+/** A slab, and how many handles (see handleOf) into it are registered. */
+interface Slab {
+  bytes: Uint8Array;
+  no: number;
+  handles: number;
+}
+
+/** Slabs with registered handles, by number. */
+const slabs = new Map<number, Slab>();
+const freeNumbers: number[] = [];
+let nextNumber = 0;
+let slab = newSlab();
 let used = 0;
+
+function newSlab(): Slab {
+  return { bytes: new Uint8Array(new ArrayBuffer(SLAB_BYTES)), no: freeNumbers.pop() ?? nextNumber++, handles: 0 };
+}
 
 /** A copy of `src[start, start + length)`, as a view into a slab when it is small. */
 export function copyId(src: Uint8Array, start: number, length: number): Uint8Array {
   if (length > SLAB_BYTES / 8) return src.slice(start, start + length); // off the V8 heap already (> 64 bytes)
   if (used + length > SLAB_BYTES) {
-    slab = new Uint8Array(new ArrayBuffer(SLAB_BYTES));
+    if (slab.handles === 0) freeNumbers.push(slab.no);
+    slab = newSlab();
     used = 0;
   }
   const at = used;
-  for (let i = 0; i < length; i++) slab[at + i] = src[start + i]!;
+  const bytes = slab.bytes;
+  for (let i = 0; i < length; i++) bytes[at + i] = src[start + i]!;
   used = at + length;
-  return slab.subarray(at, at + length);
+  return bytes.subarray(at, at + length);
+}
+
+/**
+ * A number that names the 20-byte id `view` (a view into the current slab,
+ * as copyId just returned) while it is registered: a handle can keep just
+ * this number (a Smi) and drop the view. -1 if `view` is not one.
+ */
+export function handleOf(view: Uint8Array): number {
+  if (view.buffer !== slab.bytes.buffer || view.length !== 20) return -1;
+  if (slab.handles++ === 0) slabs.set(slab.no, slab);
+  return slab.no * SLAB_BYTES + (view.byteOffset - slab.bytes.byteOffset);
+}
+
+/** Where in its slab's memory the id a handle names starts. */
+export function handleOffset(h: number): number {
+  return h % SLAB_BYTES;
+}
+
+/** A view of the id a handle names (a new view per call). */
+export function idOfHandle(h: number): Uint8Array {
+  const s = slabs.get(Math.floor(h / SLAB_BYTES))!;
+  const at = h % SLAB_BYTES;
+  return s.bytes.subarray(at, at + 20);
+}
+
+/** The handle is no longer registered; its slab number is reused once none of its handles is. */
+export function dropHandle(h: number): void {
+  const s = slabs.get(Math.floor(h / SLAB_BYTES));
+  if (s === undefined || --s.handles > 0) return;
+  slabs.delete(s.no);
+  if (s !== slab) freeNumbers.push(s.no);
 }
 
 /** An object id as a compact map key: its bytes as a latin1 string (as the addon's Ready events). */
