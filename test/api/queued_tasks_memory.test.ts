@@ -21,16 +21,16 @@ function measure(n: number): Measured {
 }
 
 describe('queued tasks in the driver', () => {
-  it('100,000 queued tasks: V8 heap <= 350 B and RSS <= 1,750 B per task (were 445 and 1,920)', () => {
+  it('100,000 queued tasks: V8 heap <= 300 B and RSS <= 1,650 B per task (were 445 and 1,920)', () => {
     const m = measure(100_000);
     console.log(`100k queued tasks: RSS ${m.rssPerTask.toFixed(0)} B/task, V8 heap ${m.heapPerTask.toFixed(0)} B/task, ` +
       `external ${m.externalPerTask.toFixed(0)} B/task; core queue ${m.queued}`);
     expect(m.queued).toBeGreaterThanOrEqual(100_000); // they are queued, not run
     expect(m.last).toMatch(/^[0-9a-f]{40}$/);          // and their refs were alive when measured
-    // Measured 272 and 1,460-1,520 here (1M tasks: 1,264 B RSS, of which
-    // ~900 B malloc in the core: PendingTask, ref-count, store and task map
+    // Measured 189 and 1,376-1,390 here (1M tasks: 1,129 B RSS, of which
+    // ~860 B malloc in the core: PendingTask, ref-count, store and task map
     // entries, argument records).
-    expect(m.heapPerTask).toBeLessThanOrEqual(350);
-    expect(m.rssPerTask).toBeLessThanOrEqual(1750);
+    expect(m.heapPerTask).toBeLessThanOrEqual(300);
+    expect(m.rssPerTask).toBeLessThanOrEqual(1650);
   }, 150_000);
 });

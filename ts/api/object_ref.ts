@@ -13,7 +13,7 @@
 // finalizer that comes later for it does nothing. Only a handle that pins a
 // large object has a HeldRef (its size, its weak token, and the flag that a
 // sweep already counted it down).
-import { dropHandle, handleOf, handleOffset, idKey, idOfHandle } from '../runtime/id_slab.js';
+import { dropHandle, handleOf, idKey, idOfHandle } from '../runtime/id_slab.js';
 
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
@@ -108,13 +108,13 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   readonly ownerAddress: string;
   #rt: RefRuntime;
   /**
-   * The id: a view (#bin), or, for an id copied into an id slab, the slab's
-   * memory and a handle naming it (#h >= 0): the view is made on first use,
+   * The id: a view (#bin), or, for an id copied into an id slab, a handle
+   * naming it (#h >= 0; the slab is kept while the handle is registered):
+   * the view is made on first use,
    * so a handle that is never read (a queued task's, one of 10,000 decoded
    * refs) costs no typed array.
    */
   #bin: Uint8Array | undefined;
-  #buf: ArrayBufferLike | undefined;
   #h: number;
   /** Large objects only. */
   #held: HeldRef | undefined;
@@ -131,7 +131,6 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     this.#rt = rt;
     if (externalBytes > 0) {
       this.#bin = binary;
-      this.#buf = undefined;
       this.#h = -1;
       const held: HeldRef = { binary, rt, externalBytes, dropped: false };
       this.#held = held;
@@ -144,18 +143,16 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     this.#h = h;
     if (h < 0) {
       this.#bin = binary;
-      this.#buf = undefined;
       refsOf(rt).registry.register(this, binary);
     } else {
       this.#bin = undefined;
-      this.#buf = binary.buffer;
       refsOf(rt).registry.register(this, h);
     }
   }
 
   /** Raw 20-byte object id. */
   get binary(): Uint8Array {
-    return (this.#bin ??= new Uint8Array(this.#buf!, handleOffset(this.#h), 20));
+    return (this.#bin ??= idOfHandle(this.#h));
   }
 
   #key: string | undefined;

@@ -54,11 +54,6 @@ export function handleOf(view: Uint8Array): number {
   return slab.no * SLAB_BYTES + (view.byteOffset - slab.bytes.byteOffset);
 }
 
-/** Where in its slab's memory the id a handle names starts. */
-export function handleOffset(h: number): number {
-  return h % SLAB_BYTES;
-}
-
 /** A view of the id a handle names (a new view per call). */
 export function idOfHandle(h: number): Uint8Array {
   const s = slabs.get(Math.floor(h / SLAB_BYTES))!;
