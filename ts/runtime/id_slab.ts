@@ -23,6 +23,9 @@ const freeNumbers: number[] = [];
 let nextNumber = 0;
 let slab = newSlab();
 let used = 0;
+/** The bytes the last copyId wrote: handleOf reads `.buffer` only of views inside them. */
+let lastFrom = 0;
+let lastTo = 0;
 
 function newSlab(): Slab {
   return { bytes: new Uint8Array(new ArrayBuffer(SLAB_BYTES)), no: freeNumbers.pop() ?? nextNumber++, handles: 0 };
@@ -40,18 +43,23 @@ export function copyId(src: Uint8Array, start: number, length: number): Uint8Arr
   const bytes = slab.bytes;
   for (let i = 0; i < length; i++) bytes[at + i] = src[start + i]!;
   used = at + length;
+  lastFrom = at;
+  lastTo = used;
   return bytes.subarray(at, at + length);
 }
 
 /**
- * A number that names the 20-byte id `view` (a view into the current slab,
- * as copyId just returned) while it is registered: a handle can keep just
- * this number (a Smi) and drop the view. -1 if `view` is not one.
+ * A number that names the 20-byte id `view` (a view into what the last
+ * copyId wrote) while it is registered: a handle can keep just this number
+ * (a Smi) and drop the view. -1 if `view` is not one. (The range is checked
+ * first: `.buffer` of a small typed array on the V8 heap would move its
+ * bytes to a new ArrayBuffer.)
  */
 export function handleOf(view: Uint8Array): number {
-  if (view.buffer !== slab.bytes.buffer || view.length !== 20) return -1;
+  const off = view.byteOffset;
+  if (view.length !== 20 || off < lastFrom || off + 20 > lastTo || view.buffer !== slab.bytes.buffer) return -1;
   if (slab.handles++ === 0) slabs.set(slab.no, slab);
-  return slab.no * SLAB_BYTES + (view.byteOffset - slab.bytes.byteOffset);
+  return slab.no * SLAB_BYTES + off;
 }
 
 /** A view of the id a handle names (a new view per call). */
