@@ -82,7 +82,9 @@ Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   if (info.Length() > 6 && info[6].IsNumber()) req.max_task_retries = info[6].ToNumber().Int32Value();
   // A call's named concurrency group travels where a creation's group table does.
   if (info.Length() > 7 && info[7].IsString()) req.concurrency_groups = info[7].As<Napi::String>().Utf8Value();
-  if (info.Length() > 8 && info[8].IsString()) req.name = info[8].As<Napi::String>().Utf8Value();
+  if (info.Length() > 8 && info[8].IsString() && info[8].As<Napi::String>().Utf8Value().size() > 0) {
+    req.name = std::make_shared<const std::string>(info[8].As<Napi::String>().Utf8Value());
+  }
   std::vector<ObjectID> ids;
   auto tid = core_->actors().Submit(std::move(req), &ids);
   MaybeKick();

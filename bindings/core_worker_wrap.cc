@@ -86,6 +86,8 @@ Napi::Function CoreWorkerWrap::Define(Napi::Env env) {
        InstanceMethod("addLocalRef", &CoreWorkerWrap::AddLocalRef),
        InstanceMethod("removeLocalRefs", &CoreWorkerWrap::RemoveLocalRefs),
        InstanceMethod("addLocalRefs", &CoreWorkerWrap::AddLocalRefs),
+       InstanceMethod("addLocalRefsPacked", &CoreWorkerWrap::AddLocalRefsPacked),
+       InstanceMethod("removeLocalRefsPacked", &CoreWorkerWrap::RemoveLocalRefsPacked),
        InstanceMethod("readyMask", &CoreWorkerWrap::ReadyMask),
        InstanceMethod("trackWeak", &CoreWorkerWrap::TrackWeak),
        InstanceMethod("untrackWeak", &CoreWorkerWrap::UntrackWeak),

@@ -136,6 +136,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
 
   Napi::Value RemoveLocalRefs(const Napi::CallbackInfo& info);
 
+  // core_worker_refs.cc: addLocalRefsPacked(ids, ownerIndex, owners) and
+  // removeLocalRefsPacked(ids), ids concatenated (no N-API call per ref).
+  Napi::Value AddLocalRefsPacked(const Napi::CallbackInfo& info);
+  Napi::Value RemoveLocalRefsPacked(const Napi::CallbackInfo& info);
+
   // registerTaskClass(hash, source, moduleUrl, exportName, name, resources) -> class id
   //   resources: [name, amount, name, amount, ...]
   Napi::Value RegisterTaskClass(const Napi::CallbackInfo& info);

@@ -58,7 +58,7 @@ struct BaseId {
   bool operator==(const BaseId& o) const { return bytes == o.bytes; }
   bool operator!=(const BaseId& o) const { return bytes != o.bytes; }
   bool operator<(const BaseId& o) const { return bytes < o.bytes; }
-  size_t Hash() const {
+  size_t Hash() const noexcept {
     // Ids share long prefixes (one task id per process, counters, return
     // indexes): mix every byte, not just the ends.
     uint64_t h = 0x9E3779B97F4A7C15ull ^ N;
@@ -103,9 +103,12 @@ inline uint32_t ObjectIndexOf(const ObjectID& obj) {
 }
 inline bool IsPutObject(const ObjectID& obj) { return (ObjectIndexOf(obj) & kPutIndexBit) != 0; }
 
+// noexcept, so std::unordered_map does not store each node's hash beside it
+// (8 bytes per entry of every id-keyed table: a million queued tasks have
+// entries in three).
 struct IdHash {
   template <size_t N>
-  size_t operator()(const BaseId<N>& id) const { return id.Hash(); }
+  size_t operator()(const BaseId<N>& id) const noexcept { return id.Hash(); }
 };
 
 }  // namespace rayts

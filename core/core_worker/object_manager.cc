@@ -140,6 +140,27 @@ void ObjectManager::AddLocalRefs(const std::vector<std::pair<ObjectID, std::stri
   for (auto& [id, owner_address] : refs) AddLocalRefLocked(id, owner_address);
 }
 
+void ObjectManager::AddLocalRefs(const uint8_t* ids, size_t n, const uint32_t* owner_of,
+                                 const std::vector<std::string>& owners) {
+  // Normalized once per distinct owner: this process's own address means owned here.
+  std::vector<std::string> owner(owners.size());
+  for (size_t k = 0; k < owners.size(); k++) {
+    if (owners[k] != ctx_.address()) owner[k] = owners[k];
+  }
+  static const std::string kHere;
+  CoreGuard lock(ctx_);
+  for (size_t i = 0; i < n; i++) {
+    ObjectID id = ObjectID::FromBytes(ids + i * ObjectID::kSize);
+    const std::string& o = owner_of[i] < owner.size() ? owner[owner_of[i]] : kHere;
+    if (refs_->AddLocal(id, o)) borrowers_.RegisterBorrowLocked(id, o);
+  }
+}
+
+void ObjectManager::RemoveLocalRefs(const uint8_t* ids, size_t n) {
+  CoreGuard lock(ctx_);
+  for (size_t i = 0; i < n; i++) refs_->RemoveLocal(ObjectID::FromBytes(ids + i * ObjectID::kSize));
+}
+
 void ObjectManager::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
   CoreGuard lock(ctx_);
   for (auto& id : ids) refs_->RemoveLocal(id);

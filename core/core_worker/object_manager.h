@@ -64,6 +64,12 @@ class ObjectManager {
   void Subscribe(const ObjectID& id, const std::string& owner_address);
   void AddLocalRef(const ObjectID& id, const std::string& owner_address);
   void AddLocalRefs(const std::vector<std::pair<ObjectID, std::string>>& refs);
+  // The same for refs given packed: `n` ids of ObjectID::kSize bytes each, the
+  // i-th owned by owners[owner_of[i]] ('' or this process's address: here).
+  // No string per ref: a decoded value holds thousands, mostly of one owner.
+  void AddLocalRefs(const uint8_t* ids, size_t n, const uint32_t* owner_of, const std::vector<std::string>& owners);
+  // RemoveLocalRefs of `n` packed ids.
+  void RemoveLocalRefs(const uint8_t* ids, size_t n);
   // out[i] = 1 if ids[i] is ready in this process (value, error or plasma).
   void ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out);
   void RemoveLocalRefs(const std::vector<ObjectID>& ids);

@@ -6,7 +6,7 @@ void ReferenceCounter::AddOwned(const ObjectID& id, int64_t local) {
   Ref& r = refs_[id];
   r.owned = true;
   r.owner_address.clear();
-  r.local += local;
+  r.local += static_cast<int32_t>(local);
 }
 
 std::pair<ReferenceCounter::Ref*, bool> ReferenceCounter::Touch(const ObjectID& id, const std::string& owner_address) {
@@ -52,25 +52,29 @@ bool ReferenceCounter::SetContains(const ObjectID& outer, std::vector<ObjectID> 
 bool ReferenceCounter::AddBorrower(const ObjectID& id, const std::string& address, int64_t n) {
   auto it = refs_.find(id);
   if (it == refs_.end() || !it->second.owned || n <= 0) return false;
-  it->second.borrowers[address] += n;
+  auto& b = it->second.borrowers;
+  if (!b) b = std::make_unique<std::map<std::string, int64_t>>();
+  (*b)[address] += n;
   return true;
 }
 
 void ReferenceCounter::RemoveBorrower(const ObjectID& id, const std::string& address, int64_t n) {
   auto it = refs_.find(id);
   if (it == refs_.end()) { bad_decrements_++; return; }
-  auto b = it->second.borrowers.find(address);
-  if (b == it->second.borrowers.end()) { bad_decrements_++; return; }
+  auto& table = it->second.borrowers;
+  if (!table) { bad_decrements_++; return; }
+  auto b = table->find(address);
+  if (b == table->end()) { bad_decrements_++; return; }
   if (b->second < n) bad_decrements_++;
   b->second -= n;
-  if (b->second <= 0) it->second.borrowers.erase(b);
+  if (b->second <= 0) table->erase(b);
   MaybeRelease(id);
 }
 
 std::vector<ObjectID> ReferenceCounter::DropBorrower(const std::string& address) {
   std::vector<ObjectID> ids;
   for (auto& [id, r] : refs_) {
-    if (r.borrowers.erase(address) > 0) ids.push_back(id);
+    if (r.borrowers && r.borrowers->erase(address) > 0) ids.push_back(id);
   }
   for (auto& id : ids) MaybeRelease(id);
   return ids;
@@ -93,8 +97,8 @@ void ReferenceCounter::ReleaseIfUnused(const ObjectID& id) { MaybeRelease(id); }
 void ReferenceCounter::Dec(const ObjectID& id, int64_t n, Kind kind) {
   auto it = refs_.find(id);
   if (it == refs_.end()) { bad_decrements_++; return; }
-  int64_t& c = kind == kLocal ? it->second.local : kind == kSubmitted ? it->second.submitted : it->second.contained;
-  if (c < n) { bad_decrements_++; c = 0; } else { c -= n; }
+  int32_t& c = kind == kLocal ? it->second.local : kind == kSubmitted ? it->second.submitted : it->second.contained;
+  if (c < n) { bad_decrements_++; c = 0; } else { c = static_cast<int32_t>(c - n); }
   MaybeRelease(id);
 }
 

@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,19 +35,25 @@ namespace rayts {
 
 class ReferenceCounter {
  public:
+  // One per object this process knows (a million queued tasks: a million
+  // of these), so kept small: 32-bit counts, and the borrower table (owned
+  // objects that were shared only) allocated on first use.
   struct Ref {
-    int64_t local = 0;
-    int64_t submitted = 0;
-    int64_t contained = 0;
+    int32_t local = 0;
+    int32_t submitted = 0;
+    int32_t contained = 0;
     bool owned = false;
     std::string owner_address;                  // empty when owned by this process
-    std::map<std::string, int64_t> borrowers;   // owned: borrower address -> registrations
+    // owned: borrower address -> registrations; null while there is none.
+    std::unique_ptr<std::map<std::string, int64_t>> borrowers;
     int64_t registered = 0;                     // borrowed: registrations held at the owner
     std::vector<ObjectID> contains;             // refs held by this object's value
-    bool Unused() const { return local == 0 && submitted == 0 && contained == 0 && borrowers.empty(); }
+    bool Unused() const {
+      return local == 0 && submitted == 0 && contained == 0 && (!borrowers || borrowers->empty());
+    }
     int64_t BorrowerCount() const {
       int64_t n = 0;
-      for (auto& [a, c] : borrowers) n += c > 0 ? 1 : 0;
+      if (borrowers) for (auto& [a, c] : *borrowers) n += c > 0 ? 1 : 0;
       return n;
     }
   };

@@ -50,7 +50,7 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   auto tid = IdBytes(fbb, t->task_id);
   auto caller = IdBytes(fbb, ctx.worker_id());
   auto owner = fbb.CreateString(ctx.address());
-  auto name = fbb.CreateString(r.name.empty() ? r.cls->name : r.name);
+  auto name = fbb.CreateString(r.name && !r.name->empty() ? *r.name : r.cls->name);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
   flatbuffers::Offset<flatbuffers::String> method;
   flatbuffers::Offset<flatbuffers::String> groups;

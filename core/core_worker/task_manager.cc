@@ -44,9 +44,8 @@ std::shared_ptr<PendingTask> TaskManager::NewTaskLocked(SubmitRequest req, uint6
     ObjectID id = ObjectIdFor(tid, static_cast<uint32_t>(i + 1));
     refs_->AddOwned(id, 1);
     objects_.store().GetOrCreate(id);
-    t->return_ids.push_back(id);
+    if (return_ids) return_ids->push_back(id);
   }
-  if (return_ids) *return_ids = t->return_ids;
   if (borrowers_.HasStagedLocked()) borrowers_.HoldNestedLocked(borrowers_.TakeStagedLocked(), nullptr, &t->held_refs);
   for (auto& a : req.args) {
     if (!a.by_ref) continue;
@@ -197,7 +196,7 @@ void TaskManager::FailLocked(const std::shared_ptr<PendingTask>& t, const std::s
     end.index = 1;
     ctx_.Emit(std::move(end));
   }
-  for (auto& id : t->return_ids) {
+  for (auto& id : t->return_ids()) {
     if (!refs_->Has(id)) continue;
     objects_.PutErrorLocked(id, data);
   }
@@ -277,7 +276,7 @@ void TaskManager::RecordLineageLocked(const std::shared_ptr<PendingTask>& t) {
   if (!r.actor_id.IsNil() || r.num_returns < 1 || r.max_retries == 0 || !t->held_refs.empty()) return;
   int64_t live = 0;
   bool any_plasma = false;
-  for (auto& id : t->return_ids) {
+  for (auto& id : t->return_ids()) {
     const StoredObject* o = objects_.store().Find(id);
     if (o && o->ready && o->is_error) return;
     if (o && o->in_plasma) any_plasma = true;
@@ -370,7 +369,6 @@ void TaskManager::ResubmitLocked(const TaskID& task, const SubmitRequest& req) {
   t->key = req.cls->scheduling_key;
   t->retries_left = req.max_retries;
   reconstructions_++;
-  for (int i = 0; i < req.num_returns; i++) t->return_ids.push_back(ObjectIdFor(task, static_cast<uint32_t>(i + 1)));
   for (auto& a : req.args) {
     if (!a.by_ref || !a.owner_address.empty()) continue;
     PinOwnedArgLocked(t, a.id);

@@ -37,7 +37,7 @@ struct PendingTask {
   int attempt = 0;
   int unresolved = 0;  // owned by-ref arguments not computed yet
   bool cancelled = false;
-  std::vector<ObjectID> return_ids;
+  // The return ids are not stored (a million queued tasks): ObjectIdFor(task_id, 1..num_returns).
   std::vector<ObjectID> owned_arg_refs;
   // Refs the task holds besides owned by-ref arguments: borrowed by-ref
   // arguments and refs nested in by-value arguments (RemoveSubmitted at the end).
@@ -50,6 +50,11 @@ struct PendingTask {
   uint64_t send_seq = 0;
   uint64_t epoch_start = 0;
   bool is_actor_task() const { return !req.actor_id.IsNil(); }
+  std::vector<ObjectID> return_ids() const {
+    std::vector<ObjectID> ids;
+    for (int i = 0; i < req.num_returns; i++) ids.push_back(ObjectIdFor(task_id, static_cast<uint32_t>(i + 1)));
+    return ids;
+  }
 };
 
 using TaskMap = std::unordered_map<TaskID, std::shared_ptr<PendingTask>, IdHash>;

@@ -56,26 +56,30 @@ struct TaskClass {
   std::string retry_exceptions;
 };
 
+// Ordered to pack (a million queued tasks each hold one): pointers and ids,
+// strings and vectors, then the 32-bit numbers, then the flags.
 struct SubmitRequest {
   std::shared_ptr<const TaskClass> cls;
   // Actor tasks: the actor, the method (empty for the constructor call).
   TaskID actor_id;
-  bool actor_creation = false;
+  TaskID parent;             // the task (executing here) that submitted it; nil from the driver's top level
   std::string method;
-  int max_concurrency = 0;   // actor creation: 0 = the executor's default
   // Actor creation: JSON {name: {maxConcurrency, methods}}; an actor call: the
   // named group it runs in ('' = its method's). Read by the executor.
   std::string concurrency_groups;
-  std::string name;  // the task's name when not its class's (an actor call's options)
-  bool release_cpu = false;  // actor creation: give the placement CPU back once constructed
+  std::vector<TaskArgIn> args;
+  // The task's name when not its class's (an actor call's options); a
+  // pointer, not a string: rare, and a queued task should stay small.
+  std::shared_ptr<const std::string> name;
+  int max_concurrency = 0;   // actor creation: 0 = the executor's default
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever
-  bool detached = false;     // actor creation: lifetime 'detached'
   int max_task_retries = 0;  // actor creation (and a borrowed handle's first call): retries of calls cut by a restart; -1 forever
-  std::vector<TaskArgIn> args;
   int num_returns = 1;       // -1: streaming
   int max_retries = 3;
-  TaskID parent;             // the task (executing here) that submitted it; nil from the driver's top level
+  bool actor_creation = false;
+  bool release_cpu = false;  // actor creation: give the placement CPU back once constructed
+  bool detached = false;     // actor creation: lifetime 'detached'
 };
 
 struct ExecArg {             // to the host at execution time

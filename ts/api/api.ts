@@ -331,15 +331,18 @@ export async function get(refs: unknown, options?: { timeoutMs?: number }): Prom
   return rt.get(refs, o.timeoutMs);
 }
 
+let waitCalls = 0;
+
 /** Waits until `numReturns` of `refs` are ready: [ready, notReady], input order kept. */
 export async function wait<T>(refs: ObjectRef<T>[], options?: { numReturns?: number; timeoutMs?: number; fetchLocal?: boolean }): Promise<[ObjectRef<T>[], ObjectRef<T>[]]> {
   if (!Array.isArray(refs)) throw new TypeError('ray.wait expects an array of ObjectRefs');
-  const seen = new Set<ObjectRef<T>>();
+  // Duplicates (the same handle twice) by a mark per call: no Set of every ref.
+  const mark = ++waitCalls;
   for (let i = 0; i < refs.length; i++) {
     const r = refs[i];
     if (!(r instanceof ObjectRef)) throw new TypeError(`ray.wait: element ${i} is not an ObjectRef`);
-    if (seen.has(r)) throw new TypeError(`ray.wait: refs must not contain duplicates (element ${i} repeats ${r.id})`);
-    seen.add(r);
+    if (r.waitMark === mark) throw new TypeError(`ray.wait: refs must not contain duplicates (element ${i} repeats ${r.id})`);
+    r.waitMark = mark;
   }
   const o = validateWaitOptions(options ?? {}, refs.length);
   const rt = requireRuntime('ray.wait()');

@@ -5,17 +5,26 @@
 // FinalizationRegistry drops it when the handle is garbage-collected. An
 // ObjectRef is a thenable with then/catch/finally: `await ref` is
 // `await ray.get(ref)`, `ref.catch(f)` is `ray.get(ref).catch(f)`.
+//
+// A handle is kept small (a million queued tasks hold a million of them):
+// its registration holds just its id, with no unregister token (a token
+// costs an identity hash and a table entry per handle); one registry per
+// runtime says whose. release() instead counts the id as released, and the
+// finalizer that comes later for it does nothing. Only a handle that pins a
+// large object has a HeldRef (its size, its weak token, and the flag that a
+// sweep already counted it down).
+import { dropHandle, handleOf, idKey, idOfHandle } from '../runtime/id_slab.js';
 
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
   getValue(ref: ObjectRef<unknown>): Promise<unknown>;
-  dropRef(binary: Uint8Array, externalBytes: number, held: HeldRef): void;
-  releaseRef(binary: Uint8Array, externalBytes: number, held: HeldRef): void;
+  dropRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
+  releaseRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
   /** Refs that pin large objects are also tracked weakly (see Runtime.sweep). */
   trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void;
 }
 
-/** What is left of a handle after it is gone: enough to count it down once. */
+/** What is left of a handle to a large object after it is gone: enough to count it down once. */
 export interface HeldRef {
   binary: Uint8Array;
   rt: RefRuntime;
@@ -26,11 +35,63 @@ export interface HeldRef {
   token?: number;
 }
 
-const registry = new FinalizationRegistry<HeldRef>((held) => {
-  if (held.dropped) return;
-  held.dropped = true;
-  held.rt.dropRef(held.binary, held.externalBytes, held);
-});
+/**
+ * What this process knows of an object's readiness, shared by the handles of
+ * one id (see waiting.ts). `ready` only goes from false to true; a handle
+ * whose object is being recovered gets a new cell.
+ */
+export interface ReadyCell {
+  ready: boolean;
+  /** A ray.wait in progress looked at it while not ready: its Ready event wakes the waits. */
+  watched: boolean;
+}
+
+/** What the finalizer is told of a collected handle: its id handle (id_slab.ts), its id, or its HeldRef. */
+type Held = number | Uint8Array | HeldRef;
+type Registry = FinalizationRegistry<Held>;
+interface RuntimeRefs {
+  registry: Registry;
+  /** Ids released by hand whose finalizer has not run yet (a count: two handles may share an id array). */
+  released: WeakMap<Uint8Array, number>;
+  /** The same for ids held as id handles (each names one ObjectRef's id). */
+  releasedHandles: Set<number>;
+}
+const byRuntime = new WeakMap<RefRuntime, RuntimeRefs>();
+let lastRt: RefRuntime | undefined;
+let last: RuntimeRefs | undefined;
+
+/** The registry of the handles of `rt`: what it is told is the id (or the HeldRef) of a collected handle. */
+function refsOf(rt: RefRuntime): RuntimeRefs {
+  if (rt === lastRt) return last!;
+  let r = byRuntime.get(rt);
+  if (r === undefined) {
+    const released = new WeakMap<Uint8Array, number>();
+    const releasedHandles = new Set<number>();
+    const registry = new FinalizationRegistry<Held>((held) => {
+      if (typeof held === 'number') {
+        const id = idOfHandle(held);
+        dropHandle(held);
+        if (!releasedHandles.delete(held)) rt.dropRef(id, 0);
+        return;
+      }
+      if (held instanceof Uint8Array) {
+        const n = released.get(held);
+        if (n === undefined) rt.dropRef(held, 0);
+        else if (n > 1) released.set(held, n - 1);
+        else released.delete(held);
+        return;
+      }
+      if (held.dropped) return;
+      held.dropped = true;
+      rt.dropRef(held.binary, held.externalBytes, held);
+    });
+    r = { registry, released, releasedHandles };
+    byRuntime.set(rt, r);
+  }
+  lastRt = rt;
+  last = r;
+  return r;
+}
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -43,33 +104,62 @@ export function toHex(b: Uint8Array): string {
 const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
 
 export class ObjectRef<T = unknown> implements PromiseLike<T> {
-  /** Raw 20-byte object id. */
-  readonly binary: Uint8Array;
   /** Socket address of the owner; '' when this process owns the object. */
   readonly ownerAddress: string;
   #rt: RefRuntime;
-  #held: HeldRef;
+  /**
+   * The id: a view (#bin), or, for an id copied into an id slab, a handle
+   * naming it (#h >= 0; the slab is kept while the handle is registered):
+   * the view is made on first use,
+   * so a handle that is never read (a queued task's, one of 10,000 decoded
+   * refs) costs no typed array.
+   */
+  #bin: Uint8Array | undefined;
+  #h: number;
+  /** Large objects only. */
+  #held: HeldRef | undefined;
   #released = false;
   #hex: string | undefined;
+  /** @internal Readiness as last learned here (waiting.ts); undefined: ask the core. */
+  readyCell: ReadyCell | undefined = undefined;
+  /** @internal Number of the last ray.wait call that checked this handle for duplicates. */
+  waitMark = 0;
 
   /** @internal Created by the runtime; user code gets refs from remote calls and put(). */
   constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0) {
-    this.binary = binary;
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
-    this.#held = { binary, rt, externalBytes, dropped: false };
-    // No unregister token: release() marks the HeldRef dropped instead (the
-    // finalizer then does nothing). A token costs an identity hash and a
-    // table entry per ref (1.9 vs 0.7 us per ref with GC, measured).
-    registry.register(this, this.#held);
-    if (externalBytes > 0) rt.trackLarge(this.#held, this);
+    if (externalBytes > 0) {
+      this.#bin = binary;
+      this.#h = -1;
+      const held: HeldRef = { binary, rt, externalBytes, dropped: false };
+      this.#held = held;
+      refsOf(rt).registry.register(this, held);
+      rt.trackLarge(held, this);
+      return;
+    }
+    this.#held = undefined;
+    const h = handleOf(binary);
+    this.#h = h;
+    if (h < 0) {
+      this.#bin = binary;
+      refsOf(rt).registry.register(this, binary);
+    } else {
+      this.#bin = undefined;
+      refsOf(rt).registry.register(this, h);
+    }
+  }
+
+  /** Raw 20-byte object id. */
+  get binary(): Uint8Array {
+    return (this.#bin ??= idOfHandle(this.#h));
   }
 
   #key: string | undefined;
 
   /** @internal The id as a compact map key (latin1 string of the bytes). */
   get key(): string {
-    return (this.#key ??= Buffer.from(this.binary.buffer, this.binary.byteOffset, this.binary.byteLength).toString('latin1'));
+    return (this.#key ??= idKey(this.binary));
   }
 
   /** Hex string of the object id. */
@@ -102,9 +192,18 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    if (this.#held.dropped) return;
-    this.#held.dropped = true;
-    this.#rt.releaseRef(this.binary, this.#held.externalBytes, this.#held);
+    const held = this.#held;
+    if (held === undefined) {
+      // Its finalizer, which comes later, does nothing.
+      const refs = refsOf(this.#rt);
+      if (this.#h >= 0) refs.releasedHandles.add(this.#h);
+      else refs.released.set(this.binary, (refs.released.get(this.binary) ?? 0) + 1);
+      this.#rt.releaseRef(this.binary, 0);
+      return;
+    }
+    if (held.dropped) return;
+    held.dropped = true;
+    this.#rt.releaseRef(this.binary, held.externalBytes, held);
   }
 
   [Symbol.dispose](): void {

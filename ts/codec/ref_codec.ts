@@ -2,7 +2,8 @@
 // process boundary, for one Runtime.
 //
 // Encoding: 0x01 + ObjectRef (20-byte id + owner address) or 0x02 + actor
-// handle (see actor.ts; its token travels as a nested ref too). While a
+// handle (see actor.ts; its token travels as a nested ref too), as a Buffer
+// (msgpack bin inside the ref extension). While a
 // `collecting` call runs, every ref encoded is recorded (the submit or put
 // that follows holds them: the borrower protocol's "no free window").
 // Decoding: refs are created at once, and counted in one native call when
@@ -12,10 +13,12 @@ import { ObjectRef, type RefRuntime } from '../api/object_ref.js';
 import type { NativeCoreWorker } from '../runtime/native.js';
 import type { RefHooks } from './serialization.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { copyId } from '../runtime/id_slab.js';
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** a equals b[from, b.length). */
+function sameTail(a: Uint8Array, b: Uint8Array, from: number): boolean {
+  if (a.length !== b.length - from) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[from + i]) return false;
   return true;
 }
 
@@ -45,15 +48,18 @@ export class RefCodec {
           // The handle's token travels as a nested ref: the receiver borrows it.
           this.#nested?.push(actorHandleToken(v));
           const h = encodeActorHandle(v);
-          const out = new Uint8Array(1 + h.length);
+          const out = Buffer.allocUnsafe(1 + h.length);
           out[0] = 2;
           out.set(h, 1);
           return out;
         }
         const ref = v as ObjectRef<unknown>;
         this.#nested?.push(ref);
-        const owner = Buffer.from(ref.ownerAddress === '' ? address : ref.ownerAddress, 'utf8');
-        const out = new Uint8Array(21 + owner.length);
+        const owner = this.#ownerBytes(ref.ownerAddress === '' ? address : ref.ownerAddress);
+        // A Buffer, not a plain Uint8Array: msgpackr writes it as bin, which
+        // decodes as a view. A Uint8Array would be its typed-array extension,
+        // which decodes through a slice and a new ArrayBuffer per ref.
+        const out = Buffer.allocUnsafe(21 + owner.length);
         out[0] = 1;
         out.set(ref.binary, 1);
         out.set(owner, 21);
@@ -61,23 +67,36 @@ export class RefCodec {
       },
       decodeRef: (tagged: Uint8Array): object => {
         if (tagged[0] === 2) return decodeActorHandle(rt, tagged.subarray(1), newRef);
-        const b = tagged.subarray(1);
-        const id = Uint8Array.prototype.slice.call(b, 0, 20);
+        // tagged: 0x01 | id (20) | owner address (utf8). The id is copied
+        // into an id slab (the input may be plasma memory, released after).
+        const id = copyId(tagged, 1, 20);
         // Refs in one value mostly share an owner: reuse the decoded string.
-        const ob = b.subarray(20);
         let owner: string;
         const last = this.#lastOwnerBytes;
-        if (last !== undefined && last.length === ob.length && sameBytes(last, ob)) {
+        if (last !== undefined && sameTail(last, tagged, 21)) {
           owner = this.#lastOwner;
         } else {
-          owner = Buffer.from(ob.buffer, ob.byteOffset, ob.byteLength).toString('utf8');
+          owner = Buffer.from(tagged.buffer, tagged.byteOffset + 21, tagged.byteLength - 21).toString('utf8');
           if (owner === address) owner = '';
-          this.#lastOwnerBytes = Uint8Array.prototype.slice.call(ob);
+          this.#lastOwnerBytes = tagged.slice(21);
           this.#lastOwner = owner;
         }
         return newRef(id, owner);
       },
     };
+  }
+
+  #ownerBytesOf = new Map<string, Buffer>();
+
+  /** The utf8 bytes of an owner address (few distinct ones: cached). */
+  #ownerBytes(owner: string): Buffer {
+    let b = this.#ownerBytesOf.get(owner);
+    if (b === undefined) {
+      b = Buffer.from(owner, 'utf8');
+      if (this.#ownerBytesOf.size >= 1024) this.#ownerBytesOf.clear();
+      this.#ownerBytesOf.set(owner, b);
+    }
+    return b;
   }
 
   /** Runs a serialization, recording into `out` every ObjectRef it encodes. */
@@ -103,17 +122,23 @@ export class RefCodec {
     const index = new Uint32Array(n);
     const distinct: string[] = [];
     const slot = new Map<string, number>();
+    let lastOwner: string | undefined;
+    let lastSlot = 0;
     for (let i = 0; i < n; i++) {
       concat.set(ids[i]!, i * 20);
       const o = owners[i]!;
-      let k = slot.get(o);
-      if (k === undefined) {
-        k = distinct.length;
-        distinct.push(o);
-        slot.set(o, k);
+      if (o !== lastOwner) { // refs of one value mostly share an owner
+        let k = slot.get(o);
+        if (k === undefined) {
+          k = distinct.length;
+          distinct.push(o);
+          slot.set(o, k);
+        }
+        lastOwner = o;
+        lastSlot = k;
       }
-      index[i] = k;
+      index[i] = lastSlot;
     }
-    this.#core.addLocalRefs(concat, index, distinct);
+    this.#core.addLocalRefsPacked(concat, index, distinct);
   }
 }

@@ -130,15 +130,20 @@ export class LocalRefs {
     if (held) this.#untrackHeld(held);
     if (this.closed) return;
     if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
-    this.core.removeLocalRefs([binary]);
+    this.core.removeLocalRefsPacked(binary);
   }
 
   flushDrops(): void {
     this.#dropScheduled = false;
     const drops = this.#drops;
-    if (drops.length === 0) return;
+    const n = drops.length;
+    if (n === 0) return;
     this.#drops = [];
-    if (!this.closed) this.core.removeLocalRefs(drops);
+    if (this.closed) return;
+    // One Uint8Array of the ids: no N-API read per id on the native side.
+    const packed = new Uint8Array(n * 20);
+    for (let i = 0; i < n; i++) packed.set(drops[i]!, i * 20);
+    this.core.removeLocalRefsPacked(packed);
   }
 
   /** A ref this process already counts (returned by the core with count 1). */

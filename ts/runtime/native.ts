@@ -84,6 +84,10 @@ export interface NativeCoreWorker {
   /** Tokens of tracked objects collected by now (each reported once). */
   sweepWeak(): number[];
   removeLocalRefs(ids: Uint8Array[]): void;
+  /** addLocalRefs with no string per ref (bindings/core_worker_refs.cc). */
+  addLocalRefsPacked(ids: Uint8Array, ownerIndex: Uint32Array, owners: string[]): void;
+  /** One local ref less for each of the concatenated 20-byte ids. */
+  removeLocalRefsPacked(ids: Uint8Array): void;
   registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
     name: string, resources: Array<string | number>, retryExceptions?: string): number;
   /** Task id + return ids: in the scratch buffer when they fit (returns undefined), else a new buffer. */

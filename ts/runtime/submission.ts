@@ -6,6 +6,7 @@ import { ObjectRef } from '../api/object_ref.js';
 import { serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
 import type { NativeArg, NativeCoreWorker } from './native.js';
 import { isLargeBinary, MAX_INLINE_BYTES } from './object_io.js';
+import { copyId } from './id_slab.js';
 import { stageNested } from './ownership.js';
 import type { Runtime } from './runtime.js';
 
@@ -87,8 +88,9 @@ export class Submission {
     const parent = this.#rt.executing > 0 ? this.#rt.taskContext()?.taskId : undefined;
     const out = this.core.submitTask(classId, wire, numReturns, maxRetries, parent);
     for (let i = 0; i < temps.length; i++) temps[i]!.release(); // the submitted task holds them now
-    // Copy out of the scratch buffer: the next call overwrites it.
-    return out ?? this.#rt.scratch.slice(0, 16 + 20 * Math.max(0, numReturns));
+    // Copy out of the scratch buffer (the next call overwrites it), into an
+    // id slab: the ref's id is a view over it, not bytes on the V8 heap.
+    return out ?? copyId(this.#rt.scratch, 0, 16 + 20 * Math.max(0, numReturns));
   }
 
   /** Creates an actor; returns its id (16 bytes). */
@@ -115,7 +117,7 @@ export class Submission {
     } finally {
       for (let i = 0; i < temps.length; i++) temps[i]!.release();
     }
-    return out ?? this.#rt.scratch.slice(0, 16 + 20 * numReturns);
+    return out ?? copyId(this.#rt.scratch, 0, 16 + 20 * numReturns);
   }
 
   killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {

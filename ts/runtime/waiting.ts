@@ -1,12 +1,23 @@
 // Waiting: readiness of objects in this process. Callbacks per object
-// (ray.get), listeners told every object that becomes ready (ray.wait), and
-// the core subscriptions behind them. Fed by the Ready events (events.ts).
-import type { ObjectRef } from '../api/object_ref.js';
+// (ray.get), ray.wait calls in progress, and the core subscriptions behind
+// them. Fed by the Ready events (events.ts).
+//
+// ray.wait is called again and again on a shrinking list (ray_perf's "wait
+// 1k refs" calls it 1,000 times on 1,000..1 refs), so its per-ref work is a
+// few field reads: each handle points to a ReadyCell shared by the handles
+// of its id. The core is asked (one readyMask call) only about handles
+// without a cell; a pending one is subscribed once and its cell is marked
+// ready by its Ready event. A wait that must block is woken (once per turn)
+// when a Ready event lands on a cell some wait looked at, and scans again.
+import type { ObjectRef, ReadyCell } from '../api/object_ref.js';
 import type { NativeCoreWorker } from './native.js';
 import type { Runtime } from './runtime.js';
 
 /** An object id as a compact map key (latin1 string of the bytes). */
 export const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+/** The cell of every handle whose object the core reported ready (it stays ready). */
+const READY: ReadyCell = { ready: true, watched: false };
 
 type Waiter = (ready: boolean) => void;
 
@@ -14,11 +25,11 @@ export class Waiting {
   readonly #rt: Runtime;
   readonly core: NativeCoreWorker;
   #waiters = new Map<string, Waiter[]>();
-  /** Keys the core was asked to report (subscribe) and has not reported yet. */
-  #subscribed = new Set<string>();
-  /** ray.wait calls in progress: told the key of every object that becomes ready. */
-  #anyReady = new Set<(key: string) => void>();
-  #shutdownHooks = new Set<() => void>();
+  /** Cells of the keys the core was asked to report (subscribe) and has not reported yet. */
+  #cells = new Map<string, ReadyCell>();
+  /** Blocked ray.wait calls: each scans its refs again when woken (false: shutdown). */
+  #blocked = new Set<(open: boolean) => void>();
+  #wakeScheduled = false;
 
   constructor(rt: Runtime) {
     this.#rt = rt;
@@ -37,21 +48,34 @@ export class Waiting {
   shutdown(): void {
     for (const [, list] of this.#waiters) for (const w of list) w(false);
     this.#waiters.clear();
-    for (const h of this.#shutdownHooks) h();
-    this.#shutdownHooks.clear();
+    for (const w of [...this.#blocked]) w(false);
+    this.#blocked.clear();
   }
 
   /** A Ready event: the object with this id is ready here. */
   /** `k`: the ready object's key (keyOf of its id). */
   ready(k: string): void {
-    this.#subscribed.delete(k);
+    const cell = this.#cells.get(k);
+    if (cell !== undefined) {
+      this.#cells.delete(k);
+      cell.ready = true;
+      if (cell.watched && this.#blocked.size > 0 && !this.#wakeScheduled) {
+        // Once per turn: a batch of Ready events costs each blocked wait one scan.
+        this.#wakeScheduled = true;
+        queueMicrotask(() => this.#wake());
+      }
+    }
     const list = this.#waiters.get(k);
     if (list) {
       this.#waiters.delete(k);
       this.#hold(-1);
       for (const w of list) w(true);
     }
-    for (const l of this.#anyReady) l(k);
+  }
+
+  #wake(): void {
+    this.#wakeScheduled = false;
+    for (const w of [...this.#blocked]) w(true);
   }
 
   /**
@@ -61,14 +85,13 @@ export class Waiting {
   #watch(ref: ObjectRef<unknown>, cb: Waiter): () => void {
     const k = ref.key;
     let list = this.#waiters.get(k);
-    const first = !list;
     if (!list) {
       list = [];
       this.#waiters.set(k, list);
       this.#hold(1);
     }
     list.push(cb);
-    if (first) this.#subscribe(ref);
+    this.#subscribe(ref); // once per key; gives this handle the pending cell
     return () => {
       const l = this.#waiters.get(k);
       if (!l) return;
@@ -81,11 +104,20 @@ export class Waiting {
     };
   }
 
-  #subscribe(ref: ObjectRef<unknown>): void {
+  /**
+   * The core said `ref` is not ready: its cell is the pending one of its key,
+   * subscribed once (kept across waits until the Ready event).
+   */
+  #subscribe(ref: ObjectRef<unknown>): ReadyCell {
     const k = ref.key;
-    if (this.#subscribed.has(k)) return;
-    this.#subscribed.add(k);
-    this.core.subscribe(ref.binary, ref.ownerAddress);
+    let cell = this.#cells.get(k);
+    if (cell === undefined) {
+      cell = { ready: false, watched: false };
+      this.#cells.set(k, cell);
+      this.core.subscribe(ref.binary, ref.ownerAddress);
+    }
+    ref.readyCell = cell;
+    return cell;
   }
 
   /** Resolves true when `ref` is ready here, false on timeout or shutdown. */
@@ -110,54 +142,103 @@ export class Waiting {
     });
   }
 
+  /** `refs[at[j]]` are not known here: one readyMask call, a subscription for each pending one. */
+  #ask(refs: ObjectRef<unknown>[], at: number[]): void {
+    const ids = new Uint8Array(at.length * 20);
+    for (let j = 0; j < at.length; j++) ids.set(refs[at[j]!]!.binary, j * 20);
+    const mask = this.core.readyMask(ids);
+    for (let j = 0; j < at.length; j++) {
+      const r = refs[at[j]!]!;
+      if (mask[j]) r.readyCell = READY;
+      else this.#subscribe(r); // borrowed refs not fetched yet read as not ready: the subscription fetches them
+    }
+  }
+
+  /**
+   * Splits `refs` into the first `numReturns` ready ones and the rest, input
+   * order kept; null when fewer than `numReturns` are ready (`all`: split
+   * anyway). It reads refs only up to the last ready one it returns (a
+   * list whose first ref is ready costs one read and two copies), and marks
+   * the pending cells it passes as watched.
+   */
+  #scan(refs: ObjectRef<unknown>[], numReturns: number, all: boolean): [ObjectRef<unknown>[], ObjectRef<unknown>[]] | null {
+    const n = refs.length;
+    let at: number[];
+    for (;;) {
+      at = [];
+      let unknown: number[] | undefined;
+      for (let i = 0; i < n && at.length < numReturns; i++) {
+        const cell = refs[i]!.readyCell;
+        if (cell === undefined) (unknown ??= []).push(i);
+        else if (cell.ready) at.push(i);
+        else cell.watched = true;
+      }
+      if (unknown === undefined) break;
+      this.#ask(refs, unknown); // then again: an earlier ref may be ready
+    }
+    if (at.length < numReturns && !all) return null;
+    const ready = at.map((i) => refs[i]!);
+    return [ready, without(refs, at)];
+  }
+
+  /**
+   * Ray's contract: at most numReturns ready, in input order; the rest (even
+   * if ready by now) are returned as not ready. A ready object stays ready
+   * here (a copy lost later is recovered by the get that finds it missing).
+   */
   async wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
     this.#checkOpen('ray.wait()');
-    // One native call for the readiness of every ref. Borrowed refs not yet
-    // fetched read as not ready and are subscribed below.
-    const ids = new Uint8Array(refs.length * 20);
-    for (let i = 0; i < refs.length; i++) ids.set(refs[i]!.binary, i * 20);
-    const mask = this.core.readyMask(ids);
-    const readySet = new Set<ObjectRef<unknown>>();
-    for (let i = 0; i < refs.length && readySet.size < numReturns; i++) if (mask[i]) readySet.add(refs[i]!);
-    if (readySet.size < numReturns && timeoutMs !== 0) {
-      const pending = new Map<string, ObjectRef<unknown>>();
-      for (let i = 0; i < refs.length; i++) {
-        const r = refs[i]!;
-        if (mask[i] || readySet.has(r)) continue;
-        pending.set(r.key, r);
-        this.#subscribe(r); // one core subscription per object, kept across waits
-      }
-      await new Promise<void>((resolve) => {
-        let timer: NodeJS.Timeout | undefined;
-        const blocked = !this.#rt.isDriver && this.#rt.executing > 0;
-        if (blocked) this.core.setBlocked(true);
-        this.#hold(1);
-        const finish = (): void => {
-          if (!this.#anyReady.delete(listener)) return;
-          this.#shutdownHooks.delete(finish);
-          if (timer) clearTimeout(timer);
-          if (blocked) this.core.setBlocked(false);
-          this.#hold(-1);
-          resolve();
-        };
-        const listener = (key: string): void => {
-          const r = pending.get(key);
-          if (r !== undefined) readySet.add(r);
-          if (readySet.size >= numReturns) finish();
-        };
-        this.#anyReady.add(listener);
-        this.#shutdownHooks.add(finish);
-        if (timeoutMs !== undefined) timer = setTimeout(finish, timeoutMs);
-      });
-    }
-    // Ray's contract: at most numReturns ready, in input order; the rest
-    // (even if ready by now) are returned as not ready.
-    const ready: ObjectRef<unknown>[] = [];
-    const notReady: ObjectRef<unknown>[] = [];
-    for (const r of refs) {
-      if (ready.length < numReturns && readySet.has(r)) ready.push(r);
-      else notReady.push(r);
-    }
-    return [ready, notReady];
+    const now = this.#scan(refs, numReturns, timeoutMs === 0);
+    if (now !== null) return now;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      // A worker waiting inside a task gives its CPU back meanwhile.
+      const blocked = !this.#rt.isDriver && this.#rt.executing > 0;
+      if (blocked) this.core.setBlocked(true);
+      this.#hold(1);
+      const finish = (split: [ObjectRef<unknown>[], ObjectRef<unknown>[]]): void => {
+        this.#blocked.delete(scan);
+        if (timer) clearTimeout(timer);
+        if (blocked) this.core.setBlocked(false);
+        this.#hold(-1);
+        resolve(split);
+      };
+      // Woken: scan again. At shutdown or timeout: return what is ready now.
+      const scan = (open: boolean): void => {
+        const split = open || !this.#rt.closed ? this.#scan(refs, numReturns, !open) : Waiting.#known(refs, numReturns);
+        if (split !== null) finish(split);
+      };
+      this.#blocked.add(scan);
+      if (timeoutMs !== undefined) timer = setTimeout(() => scan(false), timeoutMs);
+    });
   }
+
+  /** After shutdown (no core to ask): the first `numReturns` refs known ready. */
+  static #known(refs: ObjectRef<unknown>[], numReturns: number): [ObjectRef<unknown>[], ObjectRef<unknown>[]] {
+    const at: number[] = [];
+    for (let i = 0; i < refs.length && at.length < numReturns; i++) if (refs[i]!.readyCell?.ready) at.push(i);
+    return [at.map((i) => refs[i]!), without(refs, at)];
+  }
+}
+
+/** `refs` without the positions `at` (ascending): copied in runs, not one push per ref. */
+function without<T>(refs: T[], at: number[]): T[] {
+  if (at.length === 0) return refs.slice();
+  if (at.length > 16) {
+    const out: T[] = [];
+    let k = 0;
+    for (let i = 0; i < refs.length; i++) {
+      if (i === at[k]) k++;
+      else out.push(refs[i]!);
+    }
+    return out;
+  }
+  const runs: T[][] = [];
+  let from = 0;
+  for (const i of at) {
+    if (i > from) runs.push(refs.slice(from, i));
+    from = i + 1;
+  }
+  const head = refs.slice(from); // the tail run; concat keeps the order below
+  return runs.length === 0 ? head : runs[0]!.concat(...runs.slice(1), head);
 }

@@ -17,6 +17,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { cancelTaskContext, type TaskContext } from './task_context.js';
 import { stageNested } from '../runtime/ownership.js';
 import { setActorName, setTaskName } from './log_prefix.js';
+import { Fifo } from './fifo.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -25,7 +26,7 @@ const NOOP: Callable = () => undefined;
 interface CallGroup {
   max: number;
   inflight: number;
-  queue: NativeEvent[];
+  queue: Fifo<NativeEvent>;
 }
 
 interface ActorState {
@@ -42,12 +43,12 @@ function actorState(maxConcurrency: number, groupsJson: string | undefined): Act
   if (groupsJson) {
     const groups = JSON.parse(groupsJson) as Record<string, { maxConcurrency: number; methods: string[] }>;
     for (const [name, g] of Object.entries(groups)) {
-      const group: CallGroup = { max: g.maxConcurrency, inflight: 0, queue: [] };
+      const group: CallGroup = { max: g.maxConcurrency, inflight: 0, queue: new Fifo<NativeEvent>() };
       byName.set(name, group);
       for (const m of g.methods) groupOf.set(m, group);
     }
   }
-  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: [] }, groupOf, byName };
+  return { defaultGroup: { max: maxConcurrency, inflight: 0, queue: new Fifo<NativeEvent>() }, groupOf, byName };
 }
 
 /** Ray's default: 1000 concurrent calls for actors with async methods, else 1. */
@@ -74,7 +75,7 @@ export class Executor {
   readonly #rt: Runtime;
   readonly #resolver: ImportResolver;
   readonly #functions = new Map<string, Callable>();
-  readonly #queue: NativeEvent[] = [];
+  readonly #queue = new Fifo<NativeEvent>();
   /** Cancelled before they started (pushed here, still queued). */
   readonly #cancelled = new Set<string>();
   /** Tasks running now, by task id key: ray.cancel aborts their signal. */
