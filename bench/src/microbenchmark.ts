@@ -196,4 +196,13 @@ function printSummary(results: RowResult[]): void {
   log('\nsummary: rayts in this run; Ray 2.58 (`ray microbenchmark`, ray_perf.py) and piscina 5.3 measured earlier');
   log('on a 2-core, 24 GiB Linux machine (ops/s unless noted; piscina rows above are from this run):');
   for (const l of lines) log(l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  // The same trivial task on both, same run: the ratio.
+  const mean = (name: string): number | null | undefined => results.find((r) => r.name === name)?.mean;
+  for (const kind of ['sync', 'async']) {
+    const ours = mean(`single client tasks ${kind}`);
+    const theirs = mean(`piscina tasks ${kind}`);
+    if (typeof ours === 'number' && typeof theirs === 'number' && theirs > 0) {
+      log(`tasks ${kind}, this run: rayts ${fmt(ours)}/s, piscina ${fmt(theirs)}/s: rayts at ${(ours / theirs).toFixed(2)}x piscina`);
+    }
+  }
 }
