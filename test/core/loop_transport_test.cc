@@ -78,6 +78,12 @@ class LoopTransportTest : public ::testing::Test {
     server.loop.Run();
   }
 
+  // A connection from `client` (its loop running) to `path`.
+  static std::shared_ptr<Link> Dial(Side& client, const std::string& path) {
+    CoreGuard lock(client.ctx);
+    return client.transport.Connect(path, [](const proto::Envelope&) {}, [](const Status&) {});
+  }
+
   static inline int counter_ = 0;
   std::filesystem::path dir_;
   std::vector<int> received_;  // server loop thread (core lock)
@@ -91,11 +97,10 @@ TEST_F(LoopTransportTest, FramesArriveInOrderAndLargeBatchesSurviveAFullSocket) 
   std::string path = Path("s.sock");
   Serve(server, path);
   client.loop.Run();
-  std::shared_ptr<Link> link;
+  std::shared_ptr<Link> link = Dial(client, path);
+  ASSERT_NE(link, nullptr);
   {
     CoreGuard lock(client.ctx);
-    link = client.transport.Connect(path, [](const proto::Envelope&) {}, [](const Status&) {});
-    ASSERT_NE(link, nullptr);
     // ~100k frames from a host turn: far more than a socket buffer holds, so
     // the write stops on EAGAIN and finishes on the writable event.
     for (int i = 0; i < 100000; i++) link->Send(WorkerExitingFrame(i));
@@ -224,12 +229,8 @@ TEST_F(LoopTransportTest, ServiceNowReadsWhileTheLoopThreadIsBusy) {
   std::string path = Path("s.sock");
   Serve(server, path);
   client.loop.Run();
-  std::shared_ptr<Link> link;
-  {
-    CoreGuard lock(client.ctx);
-    link = client.transport.Connect(path, [](const proto::Envelope&) {}, [](const Status&) {});
-    ASSERT_NE(link, nullptr);
-  }
+  std::shared_ptr<Link> link = Dial(client, path);
+  ASSERT_NE(link, nullptr);
   ASSERT_TRUE(WaitFor([&] { CoreGuard l(server.ctx); return accepted_links_.size() == 1; }));
   // Block the server's loop thread, as a long synchronous JS task would.
   std::promise<void> release;
@@ -252,22 +253,15 @@ TEST_F(LoopTransportTest, ServiceNowReadsWhileTheLoopThreadIsBusy) {
   release.set_value();
 }
 
-}  // namespace
-}  // namespace rayts
-
-namespace rayts {
-namespace {
-
 TEST_F(LoopTransportTest, ThirtyTwoQueuedFramesGoOutWithoutWaitingForTheFlush) {
   Side server, client;
   std::string path = Path("s.sock");
   Serve(server, path);
   client.loop.Run();
-  std::shared_ptr<Link> link;
+  std::shared_ptr<Link> link = Dial(client, path);
+  ASSERT_NE(link, nullptr);
   {
     CoreGuard lock(client.ctx);
-    link = client.transport.Connect(path, [](const proto::Envelope&) {}, [](const Status&) {});
-    ASSERT_NE(link, nullptr);
     for (int i = 0; i < 40; i++) link->Send(WorkerExitingFrame(i));
   }
   // No FlushHost: the first 32 were written as the 32nd was queued.
