@@ -180,10 +180,6 @@ Status LoopTransport::ConnectControl(const std::string& node_socket, Frame hello
   return Status::OK();
 }
 
-std::shared_ptr<LoopTransport::Conn> LoopTransport::NewConn(int fd) {
-  return std::make_shared<Conn>(*this, fd, Conn::Kind::kMade);
-}
-
 void LoopTransport::StartWatch(const std::shared_ptr<Conn>& c) NO_THREAD_SAFETY_ANALYSIS {
   std::weak_ptr<Conn> w = c;
   auto make = [this, w](const std::shared_ptr<Conn>& conn) {
@@ -571,7 +567,7 @@ std::shared_ptr<Link> LoopTransport::Connect(const std::string& address, Message
   if (stopped_) return nullptr;
   int fd = ConnectUnixFd(address);
   if (fd < 0) return nullptr;
-  auto c = NewConn(fd);
+  auto c = std::make_shared<Conn>(*this, fd, Conn::Kind::kMade);
   c->on_message = std::move(on_message);
   c->on_close = std::move(on_closed);
   // Forget closed ones now and then, so the list stays as long as the

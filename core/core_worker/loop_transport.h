@@ -87,7 +87,6 @@ class LoopTransport final : public Transport {
   class LoopTimerImpl;
   struct TimerState;
 
-  std::shared_ptr<Conn> NewConn(int fd) REQUIRES(core_lock);
   void StartWatch(const std::shared_ptr<Conn>& c);  // any thread: on the loop thread via Soon
   void OnReady(const std::weak_ptr<Conn>& w, bool readable, bool writable);
   void ReadLocked(const std::shared_ptr<Conn>& c) REQUIRES(core_lock);
