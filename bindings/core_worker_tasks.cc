@@ -151,13 +151,18 @@ Napi::Value CoreWorkerWrap::CancelTask(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>, retryable?)
+// taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]> | Uint8Array (one inline value), retryable?)
 Napi::Value CoreWorkerWrap::TaskDone(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_ || down_) return env.Undefined();
   uint64_t handle = static_cast<uint64_t>(info[0].ToNumber().DoubleValue());
   std::vector<ReturnValue> rets;
-  if (info[1].IsArray()) {
+  if (info[1].IsTypedArray()) {  // one inline value: no arrays to build and read
+    ReturnValue v;
+    v.data = BytesOf(info[1]);
+    v.size = v.data ? v.data->size() : 0;
+    rets.push_back(std::move(v));
+  } else if (info[1].IsArray()) {
     Napi::Array a = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Array r = a.Get(i).As<Napi::Array>();

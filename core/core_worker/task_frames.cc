@@ -13,13 +13,32 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   t->pushed_at = now;
   lease->inflight[t->task_id] = t;
   const SubmitRequest& r = t->req;
-  Fbb fbb(512);
-  auto& fn = r.cls->function;
-  bool send_source = lease->sent_functions.insert(fn.hash).second;
-  auto fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString(fn.hash),
-                                            send_source ? fbb.CreateString(fn.source) : 0,
-                                            fn.module_url.empty() ? 0 : fbb.CreateString(fn.module_url),
-                                            fn.export_name.empty() ? 0 : fbb.CreateString(fn.export_name));
+  Fbb fbb(256);
+  // The class's part goes once per link; later specs name its slot.
+  uint32_t class_ref = 0;
+  auto& sent = lease->sent_classes;
+  for (size_t i = 0; i < sent.size(); i++) {
+    if (sent[i] == r.cls.get()) {
+      class_ref = static_cast<uint32_t>(i + 1);
+      break;
+    }
+  }
+  const bool define = class_ref == 0;
+  flatbuffers::Offset<proto::FunctionDescriptor> fd;
+  flatbuffers::Offset<flatbuffers::String> owner, retry_exc;
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> caller;
+  if (define) {
+    sent.push_back(r.cls.get());
+    class_ref = static_cast<uint32_t>(sent.size());
+    auto& fn = r.cls->function;
+    fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString(fn.hash), fn.source.empty() ? 0 : fbb.CreateString(fn.source),
+                                         fn.module_url.empty() ? 0 : fbb.CreateString(fn.module_url),
+                                         fn.export_name.empty() ? 0 : fbb.CreateString(fn.export_name),
+                                         fbb.CreateString(r.cls->name));
+    owner = fbb.CreateString(ctx.address());
+    caller = IdBytes(fbb, ctx.worker_id());
+    if (!r.cls->retry_exceptions.empty()) retry_exc = fbb.CreateString(r.cls->retry_exceptions);
+  }
   std::vector<flatbuffers::Offset<proto::TaskArg>> args;
   args.reserve(r.args.size());
   for (auto& a : r.args) {
@@ -48,9 +67,8 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   }
   auto argv = fbb.CreateVector(args);
   auto tid = IdBytes(fbb, t->task_id);
-  auto caller = IdBytes(fbb, ctx.worker_id());
-  auto owner = fbb.CreateString(ctx.address());
-  auto name = fbb.CreateString(r.name && !r.name->empty() ? *r.name : r.cls->name);
+  flatbuffers::Offset<flatbuffers::String> name;
+  if (r.name && !r.name->empty()) name = fbb.CreateString(*r.name);  // the call's own name
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
   flatbuffers::Offset<flatbuffers::String> method;
   flatbuffers::Offset<flatbuffers::String> groups;
@@ -59,10 +77,9 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
     actor = IdBytes(fbb, r.actor_id);
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
-  auto retry_exc = r.cls->retry_exceptions.empty() ? 0 : fbb.CreateString(r.cls->retry_exceptions);
   auto spec = proto::CreateTaskSpec(fbb, tid, ctx.job_id(), caller, owner, fd, argv, r.num_returns, name, t->attempt,
                                     actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
-                                    t->send_seq, t->epoch_start, retry_exc);
+                                    t->send_seq, t->epoch_start, retry_exc, class_ref);
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
@@ -90,6 +107,7 @@ bool ConnectLease(const std::shared_ptr<Lease>& lease, Transport& transport, Wor
   std::weak_ptr<Lease> weak = lease;
   WorkerContext* c = &ctx;
   TaskManager* tm = &tasks;
+  lease->sent_classes.clear();  // a new link knows no class yet
   lease->link = transport.Connect(
       lease->address,
       [c, tm, weak, on_reply = std::move(on_reply)](const proto::Envelope& e) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/common/id.h"
+#include "core/common/id_map.h"
 #include "core/core_worker/task_types.h"
 #include "core/core_worker/transport.h"
 
@@ -57,7 +58,7 @@ struct PendingTask {
   }
 };
 
-using TaskMap = std::unordered_map<TaskID, std::shared_ptr<PendingTask>, IdHash>;
+using TaskMap = IdMap<TaskID, std::shared_ptr<PendingTask>>;
 
 struct Lease {
   uint64_t lease_id = 0;  // 0: a connection to an actor owned elsewhere (no lease of ours)
@@ -65,7 +66,7 @@ struct Lease {
   std::string address;
   uint64_t key = 0;
   std::shared_ptr<Link> link;
-  std::unordered_set<std::string> sent_functions;  // function sources already pushed on this link
+  std::vector<const TaskClass*> sent_classes;  // defined on this link: TaskSpec.class_ref = index + 1
   TaskMap inflight;
   bool returned = false;
   bool loss_handled = false;  // an actor restart already dealt with this worker

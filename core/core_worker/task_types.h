@@ -90,6 +90,18 @@ struct ExecArg {             // to the host at execution time
   std::shared_ptr<const std::string> data;
 };
 
+// What the tasks of one class pushed on one connection share: the receiver
+// learns it once per connection (TaskSpec.class_ref) and every later task
+// of the class points at it.
+struct ExecClass {
+  FunctionRef function;
+  std::string name;
+  std::string retry_exceptions;  // as TaskClass::retry_exceptions
+  std::string owner_address;     // the pushing process: owner of the returns
+  WorkerID caller;
+  uint64_t serial = 0;           // unique in this process (the bindings key their JS strings by it)
+};
+
 struct ExecTask {
   uint64_t handle = 0;
   TaskID task_id;
@@ -99,11 +111,11 @@ struct ExecTask {
   int max_concurrency = 0;
   std::string concurrency_groups;
   bool release_cpu = false;
-  FunctionRef function;
-  std::string name;
+  std::shared_ptr<const ExecClass> cls;  // never null
+  std::string name;          // the call's own name; empty: cls->name
   std::vector<ExecArg> args;
   int num_returns = 1;
-  std::string retry_exceptions;  // as TaskClass::retry_exceptions
+  const std::string& task_name() const { return name.empty() ? cls->name : name; }
 };
 
 struct ReturnValue {         // from the host when a task finishes

@@ -79,7 +79,13 @@ TEST_F(NormalTaskSubmitterTest, AnIdleLeaseIsReusedThenReturnedAfterTheIdleTimeo
   auto pushes = Pushes("/w1");
   ASSERT_EQ(pushes.size(), 2u);
   EXPECT_EQ(SpecTaskId(pushes[1]), t2);
-  EXPECT_EQ(pushes[1]->body_as_PushTask()->spec()->function()->source(), nullptr) << "source sent once per lease";
+  // The class (function, source, owner) went with the first push; the second names its slot only.
+  auto* first = pushes[0]->body_as_PushTask()->spec();
+  auto* second = pushes[1]->body_as_PushTask()->spec();
+  EXPECT_EQ(second->function(), nullptr) << "the class is sent once per lease";
+  EXPECT_EQ(second->owner_address(), nullptr);
+  EXPECT_NE(first->class_ref(), 0u);
+  EXPECT_EQ(second->class_ref(), first->class_ref());
   t_.DeliverFromPeer("/w1", PushReplyFrame(t2, {"b"}));
   EXPECT_EQ(ValueOf(Get(r2)), "b");
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { rmSync } from 'node:fs';
 import { availableMemory } from '../runtime/memory_limit.js';
 import { createSessionDir, recordSpillDir, removeStaleSessions, sessionRoot } from './session.js';
-import { ObjectRef } from './object_ref.js';
+import { ObjectRef, toHex } from './object_ref.js';
 import { Runtime } from '../runtime/runtime.js';
 import { currentRuntime, requireRuntime, setCurrentRuntime } from '../runtime/current.js';
 import { taskSignal } from '../worker/task_context.js';
@@ -396,7 +396,7 @@ export function getRuntimeContext(): RuntimeContext {
   if (rt.actorId !== undefined) ctx.actorId = rt.actorId;
   const task = rt.taskContext();
   if (task !== undefined) {
-    ctx.taskId = task.hex;
+    ctx.taskId = toHex(task.taskId);
     // Non-enumerable and made on first read: the context stays a plain,
     // serializable record, and tasks that never look pay nothing.
     Object.defineProperty(ctx, 'signal', { get: () => taskSignal(task), enumerable: false, configurable: true });

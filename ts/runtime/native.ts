@@ -121,7 +121,8 @@ export interface NativeCoreWorker {
    * retryable: the task threw an error its retryExceptions allows to retry.
    * actorExited: the method called ray.exitActor(); this process ends next.
    */
-  taskDone(handle: number, returns: NativeReturn[], retryable?: boolean, actorExited?: boolean): void;
+  /** `returns`: one entry per return value, or just the bytes of the one inline value (the common case). */
+  taskDone(handle: number, returns: NativeReturn[] | Uint8Array, retryable?: boolean, actorExited?: boolean): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;
   /** A cluster query (see ClusterQuery); answered by a Gcs event with its JSON. */

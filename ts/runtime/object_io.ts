@@ -175,9 +175,21 @@ export class ObjectIO {
   }
 
   /** Worker side: encodes a task's return value for the reply. */
-  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
+  /**
+   * The first try of encodeReturn alone: the value's bytes when it has no
+   * large binary part (they may exceed the inline limit), else undefined.
+   * The executor's fast path for a task's one small result.
+   */
+  serializeReturn(value: unknown, label: string, nested: ObjectRef<unknown>[]): Uint8Array | undefined {
     nested.length = 0;
-    if (!isLargeBinary(value)) {
+    if (isLargeBinary(value)) return undefined;
+    return this.#rt.refs.collecting(nested, () => serializeToBytes(value, this.#rt.hooks, label));
+  }
+
+  /** `tried`: serializeReturn already ran and its bytes could not be used as they were. */
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = [], tried = false): [Uint8Array | null, boolean, boolean, number] {
+    nested.length = 0;
+    if (!tried && !isLargeBinary(value)) {
       const small = this.#rt.refs.collecting(nested, () => serializeToBytes(value, this.#rt.hooks, label));
       if (small.byteLength <= MAX_INLINE_BYTES) return [small, false, false, small.byteLength];
       nested.length = 0;

@@ -197,8 +197,8 @@ export class Runtime implements RefRuntime {
   }
 
   /** Worker side: encodes a task's return value for the reply. */
-  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
-    return this.objects.encodeReturn(value, returnId, label, nested);
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = [], tried = false): [Uint8Array | null, boolean, boolean, number] {
+    return this.objects.encodeReturn(value, returnId, label, nested, tried);
   }
 
   /** Deserializes with nested refs counted in one native call. */

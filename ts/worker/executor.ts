@@ -18,6 +18,7 @@ import { cancelTaskContext, type TaskContext } from './task_context.js';
 import { stageNested } from '../runtime/ownership.js';
 import { setActorName, setTaskName } from './log_prefix.js';
 import { Fifo } from './fifo.js';
+import { MAX_INLINE_BYTES } from '../runtime/object_io.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -75,13 +76,20 @@ export class Executor {
   readonly #rt: Runtime;
   readonly #resolver: ImportResolver;
   readonly #functions = new Map<string, Callable>();
+  /** Sources received for hashes not compiled yet. */
+  readonly #sources = new Map<string, string>();
+  /** Scratch for the fast path's nested refs (it is synchronous). */
+  readonly #nested: ObjectRef<unknown>[] = [];
   readonly #queue = new Fifo<NativeEvent>();
   /** Cancelled before they started (pushed here, still queued). */
   readonly #cancelled = new Set<string>();
-  /** Tasks running now, by task id key: ray.cancel aborts their signal. */
-  readonly #runningTasks = new Map<string, TaskContext>();
-  /** The execute event of each running task (by task key), for failRunning. */
-  readonly #runningEvents = new Map<string, NativeEvent>();
+  /**
+   * Tasks running now, by task id key: ray.cancel aborts their signal. The
+   * entry under '' (no task has that key) stays, so that the map never
+   * empties: V8 shrinks an emptied Map, i.e. reallocates its table twice
+   * per task when tasks run one at a time.
+   */
+  readonly #runningTasks = new Map<string, TaskContext | undefined>([['', undefined]]);
   /** Actors living in this worker, by actor id. */
   readonly #actors = new Map<string, ActorState>();
   #running = false;
@@ -110,6 +118,9 @@ export class Executor {
   }
 
   #enqueue(ev: NativeEvent): void {
+    // A class's source comes with its first task only: kept until compiled,
+    // whatever becomes of that task.
+    if (ev.fnSource !== undefined && !this.#functions.has(ev.fnHash!)) this.#sources.set(ev.fnHash!, ev.fnSource);
     this.#queue.push(ev);
     if (!this.#running) void this.#drain();
   }
@@ -154,10 +165,12 @@ export class Executor {
       }
       fn = exp as Callable;
     } else {
-      if (ev.fnSource === undefined) throw new Error(`rayts: the source of function ${ev.name} (${hash}) was never sent to this worker`);
-      fn = compileFunction(ev.fnSource, this.#resolver, { filename: `rayts:${ev.name || 'remote'}.js` }) as Callable;
+      const source = ev.fnSource ?? this.#sources.get(hash);
+      if (source === undefined) throw new Error(`rayts: the source of function ${ev.name} (${hash}) was never sent to this worker`);
+      fn = compileFunction(source, this.#resolver, { filename: `rayts:${ev.name || 'remote'}.js` }) as Callable;
     }
     this.#functions.set(hash, fn);
+    this.#sources.delete(hash);
     return fn;
   }
 
@@ -196,11 +209,11 @@ export class Executor {
    * every process to collect garbage. (The node server has already spilled
    * to disk what it could; what is left is in use or the disk limit is reached.)
    */
-  async #encode(value: unknown, id: Uint8Array, label: string, nested?: ObjectRef<unknown>[]): Promise<NativeReturn> {
+  async #encode(value: unknown, id: Uint8Array, label: string, nested?: ObjectRef<unknown>[], tried = false): Promise<NativeReturn> {
     const deadline = Date.now() + STORE_FULL_WAIT_MS;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
-        return this.#rt.encodeReturn(value, id, label, nested);
+        return this.#rt.encodeReturn(value, id, label, nested, tried);
       } catch (e) {
         // Retried (bounded): a full store, or this return id still being
         // written by an earlier attempt whose worker was killed (the node
@@ -272,7 +285,7 @@ export class Executor {
 
   #cancelledReturns(ctx: TaskContext, n: number, when: string): NativeReturn[] {
     const rec: ErrorRecord = { kind: 'cancelled', name: 'TaskCancelledError',
-      message: `task ${ctx.name} (${ctx.hex}) was cancelled ${when}`, taskName: ctx.name };
+      message: `task ${ctx.name} (${toHex(ctx.taskId)}) was cancelled ${when}`, taskName: ctx.name };
     return n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec));
   }
 
@@ -284,13 +297,12 @@ export class Executor {
   #run(ev: NativeEvent, concurrent = false): Promise<void> {
     const taskId = ev.taskId!;
     const key = keyOf(taskId);
-    const ctx: TaskContext = { taskId, key, hex: toHex(taskId), name: ev.name || 'task', cancelled: false, controller: undefined };
+    const ctx: TaskContext = { taskId, key, event: ev, name: ev.name || 'task', cancelled: false, controller: undefined };
     if (this.#cancelled.delete(key)) {
       this.#rt.core.taskDone(ev.handle!, this.#cancelledReturns(ctx, ev.numReturns ?? 1, 'before it started'));
       return Promise.resolve();
     }
     this.#runningTasks.set(key, ctx);
-    this.#runningEvents.set(key, ev);
     if (!concurrent) return this.#exec(ev, ctx, true);
     this.#rt.taskStore ??= new AsyncLocalStorage<TaskContext>();
     return this.#rt.taskStore.run(ctx, () => this.#exec(ev, ctx, false));
@@ -357,12 +369,22 @@ export class Executor {
         }
         values = result;
       }
+      let tried = false;
+      if (n === 1) {
+        // The common case: one value, inline, no refs inside: no arrays, no await.
+        const small = rt.objects.serializeReturn(result, 'return value', this.#nested);
+        if (small !== undefined && small.byteLength <= MAX_INLINE_BYTES && this.#nested.length === 0) {
+          rt.core.taskDone(handle, small);
+          return;
+        }
+        tried = small !== undefined;
+      }
       const rets: NativeReturn[] = [];
       const nestedRefs: ObjectRef<unknown>[] = [];
       const slots: number[] = [];
       for (let i = 0; i < values.length; i++) {
         const nested: ObjectRef<unknown>[] = [];
-        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`, nested));
+        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`, nested, tried));
         for (const r of nested) {
           nestedRefs.push(r);
           slots.push(i);
@@ -396,7 +418,6 @@ export class Executor {
       rt.executing--;
       if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
       this.#runningTasks.delete(ctx.key);
-      this.#runningEvents.delete(ctx.key);
     }
   }
 
@@ -408,9 +429,12 @@ export class Executor {
    */
   failRunning(e: unknown): boolean {
     let ctx: TaskContext | undefined;
-    if (this.#runningTasks.size === 1) ctx = this.#runningTasks.values().next().value;
-    else ctx = this.#rt.currentTask;
-    const ev = ctx ? this.#runningEvents.get(ctx.key) : undefined;
+    if (this.#runningTasks.size === 2) {  // the one running task, beside the '' entry
+      for (const c of this.#runningTasks.values()) ctx ??= c;
+    } else {
+      ctx = this.#rt.currentTask;
+    }
+    const ev = ctx !== undefined && this.#runningTasks.get(ctx.key) === ctx ? ctx.event : undefined;
     if (!ctx || !ev) return false;
     const n = ev.numReturns ?? 1;
     const rec = recordFromThrown(e, ctx.name);

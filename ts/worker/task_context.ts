@@ -1,6 +1,8 @@
 // The running task as its own code sees it (worker side): its id and the
 // AbortSignal that ray.cancel aborts (ray.getRuntimeContext().signal).
 import { TaskCancelledError } from '../api/errors.js';
+import { toHex } from '../api/object_ref.js';
+import type { NativeEvent } from '../runtime/native.js';
 
 /**
  * Worker side: one running task as its own code sees it
@@ -11,7 +13,8 @@ export interface TaskContext {
   taskId: Uint8Array;
   /** The task id as a map key (latin1 string of its bytes). */
   key: string;
-  hex: string;
+  /** The execute event it runs (failRunning answers it). */
+  event: NativeEvent;
   name: string;
   cancelled: boolean;
   controller: AbortController | undefined;
@@ -34,5 +37,5 @@ export function cancelTaskContext(ctx: TaskContext): void {
 }
 
 function cancelReason(ctx: TaskContext): TaskCancelledError {
-  return new TaskCancelledError(`task ${ctx.name} (${ctx.hex}) was cancelled`);
+  return new TaskCancelledError(`task ${ctx.name} (${toHex(ctx.taskId)}) was cancelled`);
 }
