@@ -62,7 +62,7 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   auto retry_exc = r.cls->retry_exceptions.empty() ? 0 : fbb.CreateString(r.cls->retry_exceptions);
   auto spec = proto::CreateTaskSpec(fbb, tid, ctx.job_id(), caller, owner, fd, argv, r.num_returns, name, t->attempt,
                                     actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
-                                    t->send_seq, t->epoch_start, retry_exc);
+                                    t->send_seq, t->epoch_start, retry_exc, t->streamed);
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 

@@ -37,6 +37,8 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
   task->concurrency_groups = Str(spec.concurrency_groups());
   task->release_cpu = spec.release_cpu();
   task->num_returns = spec.num_returns();
+  task->attempt = spec.attempt();
+  task->generator_skip = spec.generator_skip();
   task->retry_exceptions = Str(spec.retry_exceptions());
   if (spec.args()) {
     task->args.reserve(spec.args()->size());
@@ -52,7 +54,7 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
       task->args.push_back(std::move(arg));
     }
   }
-  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, 0, Str(spec.owner_address()),
+  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, task->generator_skip, Str(spec.owner_address()),
                                        IdFrom<WorkerID>(spec.caller_id())};
   by_task_[task->task_id] = task->handle;
   if (task->actor_creation) actor_max_concurrency_ = task->max_concurrency;
@@ -250,8 +252,12 @@ void TaskReceiver::OnKillWorkerLocked(const std::string& reason) {
 
 void TaskReceiver::OnCancelRequestLocked(const proto::CancelTask& ct) {
   TaskID tid = IdFrom<TaskID>(ct.task_id());
-  // Finished here already (the reply is on its way): nothing to cancel.
-  if (!by_task_.count(tid)) return;
+  if (!by_task_.count(tid)) {
+    // Not executing here: a borrower asking the owner (a task this process
+    // submitted), or one that finished here already (then a no-op).
+    (void)tasks_.CancelLocked(tid, ct.force(), ct.recursive());
+    return;
+  }
   if (ct.recursive()) tasks_.CancelChildrenLocked(tid, ct.force());
   if (ct.force()) {
     // The task may be stuck in JS: end the process from here, after the

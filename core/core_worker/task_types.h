@@ -103,6 +103,8 @@ struct ExecTask {
   std::string name;
   std::vector<ExecArg> args;
   int num_returns = 1;
+  int attempt = 0;             // 0 the first run; an actor creation: the actor's restarts
+  int generator_skip = 0;      // streaming: items of earlier attempts the owner has (not reported again)
   std::string retry_exceptions;  // as TaskClass::retry_exceptions
 };
 

@@ -42,6 +42,10 @@ export class Runtime implements RefRuntime {
   hostsActor = false;
   /** Worker side: the hex id of the actor this worker hosts (set as its constructor runs). */
   actorId: string | undefined;
+  /** Worker side: the actor hosted here was restarted (its constructor ran again). */
+  actorRestarted = false;
+  /** Worker side: the wire form of a handle to the hosted actor (getRuntimeContext().currentActor). */
+  actorInfo: string | undefined;
   /** Worker side: ray.exitActor() was called; the actor ends after the current call. */
   exitRequested = false;
   /** Worker side: true while a task runs (gets then tell the raylet we block). */
@@ -267,8 +271,8 @@ export class Runtime implements RefRuntime {
     this.submission.killActor(actorId, noRestart, cause);
   }
 
-  cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
-    this.submission.cancel(taskId, force, recursive);
+  cancel(taskId: Uint8Array, force: boolean, recursive: boolean, owner = ''): void {
+    this.submission.cancel(taskId, force, recursive, owner);
   }
 
   // ------------------------------------------------------------ generators --
