@@ -422,6 +422,7 @@ export class Executor {
       if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
       this.#runningTasks.delete(ctx.key);
       this.#runningEvents.delete(ctx.key);
+      rt.afterTask(); // refs it decoded and did not keep go now, not at the next GC
     }
   }
 
