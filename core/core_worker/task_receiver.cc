@@ -188,9 +188,17 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   }
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
-  borrowers_.QueueReleasingLocked(
-      link, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, static_cast<int>(ex.streamed), retryable,
-                                                        actor_exited)));
+  Frame reply = FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, static_cast<int>(ex.streamed),
+                                                            retryable, actor_exited));
+  if (!actor_exited) {
+    borrowers_.QueueReleasingLocked(link, std::move(reply));
+    return;
+  }
+  // ray.exitActor(): the process exits next. This reply tells the owner
+  // why, so it must not wait behind an acknowledgement that will never
+  // come, nor stay in a full socket buffer: written now (bounded wait).
+  borrowers_.SendAllForExitLocked(link, std::move(reply));
+  transport_.Flush();
 }
 
 void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {

@@ -323,6 +323,9 @@ export class Executor {
     setTaskName(name);
     if (serial) rt.currentTask = ctx;
     try {
+      // ray.exitActor() was called: a call that has not started does not
+      // start (as in Ray); it reports the exit like the one that asked.
+      if (rt.exitRequested && ev.actorId !== undefined) throw new ActorExitSignal();
       const fn = ev.actorId !== undefined && !ev.actorCreation
         ? NOOP // a method call: the instance is already here
         : this.#functions.get(ev.fnHash!) ?? (await this.#resolve(ev));
