@@ -25,7 +25,7 @@ describe('refs a finished task held', () => {
   it('an object borrowed through nested refs is freed soon after the tasks end', async () => {
     const array = ray.put(new Uint8Array(20 * MiB).fill(9));
     const id = array.id;
-    const nested = ray.put([array]);
+    const nested = ray.put<[ray.ObjectRef<Uint8Array>]>([array]);
     const leaf = ray.remote(async (box: [ray.ObjectRef<[ray.ObjectRef<Uint8Array>]>]) => {
       const ray = await import('rayts');
       const [inner] = await ray.get(box[0]);

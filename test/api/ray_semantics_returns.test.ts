@@ -16,9 +16,9 @@ import { eventually, waitForFile } from '../support/wait.js';
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 128 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
 
-async function collect<T>(gen: AsyncIterable<ray.ObjectRef<T>>): Promise<T[]> {
+async function collect<T>(gen: ray.ObjectRefGenerator<T>): Promise<T[]> {
   const out: T[] = [];
-  for await (const ref of gen) out.push(await ref);
+  for (let r = await gen.next(); !r.done; r = await gen.next()) out.push(await ray.get(r.value));
   return out;
 }
 
