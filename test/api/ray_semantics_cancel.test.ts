@@ -6,8 +6,10 @@
 // in) reaches its owner. Each case names the Ray test it follows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
+import * as path from 'node:path';
 import { rejection } from '../support/errors.js';
-import { eventually } from '../support/wait.js';
+import { tempDir } from '../support/fs.js';
+import { eventually, waitForFile } from '../support/wait.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 64 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -27,9 +29,13 @@ const Signal = ray.remote(class Signal {
   }
 });
 
-/** Ray's wait_for: blocks in ray.get on the ref inside its argument. */
-const waitFor = ray.remote(async (t: [ray.ObjectRef<unknown>]) => {
+/**
+ * Ray's wait_for: blocks in ray.get on the ref inside its argument. With
+ * `started`, it first writes that file, so a test can cancel it once it runs.
+ */
+const waitFor = ray.remote(async (t: [ray.ObjectRef<unknown>], started?: string) => {
   const ray = await import('rayts');
+  if (started !== undefined) (await import('node:fs')).writeFileSync(started, '');
   return ray.get(t[0]);
 });
 
@@ -38,10 +44,12 @@ const CANCEL_BOUND_MS = 5_000;
 describe('cancel (not forced) of a task blocked in a wait', () => {
   // Ray: test_cancel.py test_cancel_chain (use_force=False).
   it('a task blocked in ray.get ends with TaskCancelledError at once; the tasks waiting for it fail too', async () => {
+    const dir = tempDir('cancel-chain');
     const s = Signal.remote();
-    const obj1 = waitFor.remote([s.wait.remote()]);
+    const obj1 = waitFor.remote([s.wait.remote()], path.join(dir, 'obj1'));
     const obj2 = waitFor.remote([obj1]);
     const obj3 = waitFor.remote([obj2]);
+    await waitForFile(path.join(dir, 'obj1')); // running, blocked in its ray.get
     expect((await ray.wait([obj1], { timeoutMs: 100 }))[0]).toHaveLength(0);
     const t0 = Date.now();
     ray.cancel(obj1);
@@ -56,8 +64,9 @@ describe('cancel (not forced) of a task blocked in a wait', () => {
     // Cancelling the middle of a chain leaves the head running.
     const s2 = Signal.remote();
     const head = waitFor.remote([s2.wait.remote()]);
-    const mid = waitFor.remote([head]);
+    const mid = waitFor.remote([head], path.join(dir, 'mid'));
     const tail = waitFor.remote([mid]);
+    await waitForFile(path.join(dir, 'mid'));
     expect((await ray.wait([mid], { timeoutMs: 100 }))[0]).toHaveLength(0);
     ray.cancel(mid);
     expect(await rejection(ray.get(mid, { timeoutMs: CANCEL_BOUND_MS }))).toBeInstanceOf(ray.TaskCancelledError);
@@ -70,20 +79,25 @@ describe('cancel (not forced) of a task blocked in a wait', () => {
   });
 
   it('ray.wait and a plain await of a ref reject with TaskCancelledError too', async () => {
+    const dir = tempDir('cancel-wait');
     const s = Signal.remote();
-    const inWait = ray.remote(async (t: [ray.ObjectRef<unknown>]) => {
+    const inWait = ray.remote(async (t: [ray.ObjectRef<unknown>], started: string) => {
       const ray = await import('rayts');
+      (await import('node:fs')).writeFileSync(started, '');
       await ray.wait(t, { numReturns: 1 });
       return 'waited';
-    }).remote([s.wait.remote()]);
-    const inAwait = ray.remote(async (t: [ray.ObjectRef<unknown>]) => {
+    }).remote([s.wait.remote()], path.join(dir, 'wait'));
+    const inAwait = ray.remote(async (t: [ray.ObjectRef<unknown>], started: string) => {
+      (await import('node:fs')).writeFileSync(started, '');
       try {
         await t[0];
       } catch (e) {
         return `caught ${(e as Error).name}`; // the task may catch it and end as it likes
       }
       return 'awaited';
-    }).remote([s.wait.remote()]);
+    }).remote([s.wait.remote()], path.join(dir, 'await'));
+    await waitForFile(path.join(dir, 'wait'));
+    await waitForFile(path.join(dir, 'await'));
     expect((await ray.wait([inWait, inAwait], { numReturns: 2, timeoutMs: 200 }))[0]).toHaveLength(0);
     ray.cancel(inWait);
     ray.cancel(inAwait);
@@ -95,18 +109,22 @@ describe('cancel (not forced) of a task blocked in a wait', () => {
 
   // Ray: ray.cancel(recursive=True) cancels the children; their CPUs come back.
   it('recursive cancel reaches the children blocked in their own waits and frees the CPUs they held', async () => {
+    const dir = tempDir('cancel-recursive');
     const s = Signal.remote();
-    const parent = ray.remote(async (t: [ray.ObjectRef<unknown>]) => {
+    const parent = ray.remote(async (t: [ray.ObjectRef<unknown>], dir: string) => {
       const ray = await import('rayts');
-      const child = ray.remote(async (t: [ray.ObjectRef<unknown>]) => {
+      const child = ray.remote(async (t: [ray.ObjectRef<unknown>], started: string) => {
         const ray = await import('rayts');
+        (await import('node:fs')).writeFileSync(started, '');
         return ray.get(t[0]);
       });
       // Two children blocked on the signal, one queued behind them (2 CPUs).
-      const kids = [child.remote(t), child.remote(t), child.remote(t)];
+      const kids = [child.remote(t, `${dir}/kid0`), child.remote(t, `${dir}/kid1`), child.remote(t, `${dir}/kid2`)];
       return ray.get(kids);
-    }).remote([s.wait.remote()]);
-    expect((await ray.wait([parent], { timeoutMs: 300 }))[0]).toHaveLength(0);
+    }).remote([s.wait.remote()], dir);
+    await waitForFile(path.join(dir, 'kid0'));
+    await waitForFile(path.join(dir, 'kid1'));
+    expect((await ray.wait([parent], { timeoutMs: 100 }))[0]).toHaveLength(0);
     ray.cancel(parent, { recursive: true });
     expect(await rejection(ray.get(parent, { timeoutMs: CANCEL_BOUND_MS }))).toBeInstanceOf(ray.TaskCancelledError);
     const total = (await ray.clusterResources())['CPU'];
@@ -122,15 +140,18 @@ describe('cancel of a ref owned by another process', () => {
   // Ray: test_cancel.py test_remote_cancel (use_force=False).
   it('the request reaches the owner, which cancels its task', async () => {
     const s = Signal.remote();
-    const remoteWait = ray.remote(async (sg: [ray.ObjectRef<unknown>]) => {
+    const remoteWait = ray.remote(async (sg: [ray.ObjectRef<unknown>], started: string) => {
       const ray = await import('rayts');
-      const waitFor = ray.remote(async (y: [ray.ObjectRef<unknown>]) => {
+      const waitFor = ray.remote(async (y: [ray.ObjectRef<unknown>], started: string) => {
         const ray = await import('rayts');
+        (await import('node:fs')).writeFileSync(started, '');
         return ray.get(y[0]);
       });
-      return [waitFor.remote([sg[0]])]; // in an array: the ref itself, owned by this worker
+      return [waitFor.remote([sg[0]], started)]; // in an array: the ref itself, owned by this worker
     });
-    const [inner] = await ray.get(remoteWait.remote([s.wait.remote()]));
+    const dir = tempDir('cancel-remote');
+    const [inner] = await ray.get(remoteWait.remote([s.wait.remote()], path.join(dir, 'inner')));
+    await waitForFile(path.join(dir, 'inner'));
     expect(inner).toBeInstanceOf(ray.ObjectRef);
     expect(await rejection(ray.get(inner!, { timeoutMs: 500 }))).toBeInstanceOf(ray.GetTimeoutError);
     ray.cancel(inner!);
