@@ -3,7 +3,10 @@
 // already on their way instead of failing with ObjectStoreFullError while
 // the memory is held by views that are about to be dropped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as path from 'node:path';
 import * as ray from 'rayts';
+import { tempDir } from '../support/fs.js';
+import { waitForFile } from '../support/wait.js';
 
 const MiB = 1 << 20;
 
@@ -31,13 +34,15 @@ describe('a full store waits for releases on their way', () => {
     const a = ray.put(new Uint8Array(24 * MiB).fill(1));
     const b = ray.put(new Uint8Array(24 * MiB).fill(2)); // a is spilled to make room for b
     // A task maps b (zero-copy) for 3 s: b can be neither spilled nor evicted meanwhile.
-    const holder = ray.remote(async (x: Uint8Array) => {
+    const started = path.join(tempDir('restore-wait'), 'mapped');
+    const holder = ray.remote(async (x: Uint8Array, started: string) => {
+      (await import('node:fs')).writeFileSync(started, String(x[0]));
       await new Promise((r) => setTimeout(r, 3000));
       return x[0];
-    }).remote(b);
+    }).remote(b, started);
     const stats = await ray.storeStats();
     expect(stats.objects.find((o) => o.id === a.id)?.location).toBe('spilled');
-    await new Promise((r) => setTimeout(r, 300)); // pacing: let the task map b
+    expect(await waitForFile(started)).toBe('2'); // the task has b mapped
     const t0 = Date.now();
     // Restoring a needs b's room: it waits for the task to end and drop its view
     // (before, it failed after a 2 s wait in place with "in use by clients").
