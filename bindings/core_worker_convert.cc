@@ -78,7 +78,7 @@ void EventKeys::Reset(Napi::Env env) {
   static const char* const names[kCount] = {
       "t", "handle", "taskId", "fnHash", "fnSource", "moduleUrl", "exportName", "name", "numReturns",
       "retryExceptions", "actorId", "actorCreation", "method", "maxConcurrency", "concurrencyGroups", "releaseCpu",
-      "args"};
+      "args", "attempt", "skipItems"};
   Napi::Array a = Napi::Array::New(env, kCount);
   for (uint32_t i = 0; i < kCount; i++) a.Set(i, Napi::String::New(env, names[i]));
   store_ = Napi::Persistent(a);
@@ -153,6 +153,8 @@ Napi::Value ExecuteToJs(Napi::Env env, EventKeys& k, ExecTask& t, int type) {
   if (!c.retry_exceptions.empty()) {
     add(EventKeys::kRetryExceptions, k.ClassString(env, c.serial, EventKeys::kRetryExceptions, c.retry_exceptions));
   }
+  if (t.attempt > 0) add(EventKeys::kAttempt, Napi::Number::New(env, t.attempt));
+  if (t.generator_skip > 0) add(EventKeys::kSkipItems, Napi::Number::New(env, t.generator_skip));
   if (!t.actor_id.IsNil()) {
     add(EventKeys::kActorId, IdToBuffer(env, t.actor_id));
     add(EventKeys::kActorCreation, Napi::Boolean::New(env, t.actor_creation));

@@ -51,7 +51,7 @@ class EventKeys {
 
   enum : size_t {
     kT, kHandle, kTaskId, kFnHash, kFnSource, kModuleUrl, kExportName, kName, kNumReturns, kRetryExceptions,
-    kActorId, kActorCreation, kMethod, kMaxConcurrency, kConcurrencyGroups, kReleaseCpu, kArgs, kCount
+    kActorId, kActorCreation, kMethod, kMaxConcurrency, kConcurrencyGroups, kReleaseCpu, kArgs, kAttempt, kSkipItems, kCount
   };
 
  private:

@@ -144,7 +144,9 @@ Napi::Value CoreWorkerWrap::CancelTask(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   TaskID tid;
   if (!IdFromValue(info[0], &tid)) { ThrowType(env, "cancelTask: bad task id"); return env.Undefined(); }
-  Status s = core_->tasks().Cancel(tid, info[1].ToBoolean(), info[2].ToBoolean());
+  // owner (optional): the task's owner when it is another process.
+  std::string owner = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+  Status s = core_->tasks().Cancel(tid, info[1].ToBoolean(), info[2].ToBoolean(), owner);
   MaybeKick();
   if (s.code() == StatusCode::kInvalidArgument) ThrowType(env, s.message());
   else if (!s.ok()) ThrowStatus(env, s);

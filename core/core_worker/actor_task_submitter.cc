@@ -359,6 +359,7 @@ void ActorTaskSubmitter::SubmitCreationLocked(ActorState& a) {
   // Its result only reports a constructor error: nobody holds a ref to it.
   t->req = a.creation;
   t->req.num_returns = 1;
+  t->attempt = a.num_restarts;  // the executor's wasCurrentActorReconstructed
   tasks_.AddLocked(t, /*child_of_running=*/false);
   a.queue.push_front(t);
 }

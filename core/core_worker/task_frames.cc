@@ -79,7 +79,7 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, ctx.job_id(), caller, owner, fd, argv, r.num_returns, name, t->attempt,
                                     actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
-                                    t->send_seq, t->epoch_start, retry_exc, class_ref);
+                                    t->send_seq, t->epoch_start, retry_exc, class_ref, t->streamed);
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 

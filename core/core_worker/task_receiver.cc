@@ -72,6 +72,8 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
   task->concurrency_groups = Str(spec.concurrency_groups());
   task->release_cpu = spec.release_cpu();
   task->num_returns = spec.num_returns();
+  task->attempt = spec.attempt();
+  task->generator_skip = spec.generator_skip();
   if (spec.args()) {
     task->args.reserve(spec.args()->size());
     for (auto* a : *spec.args()) {
@@ -86,7 +88,7 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
       task->args.push_back(std::move(arg));
     }
   }
-  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, 0, cls};
+  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, task->generator_skip, cls};
   by_task_[task->task_id] = task->handle;
   if (task->actor_creation) actor_max_concurrency_ = task->max_concurrency;
   if (!task->actor_id.IsNil() && !task->actor_creation) {
@@ -220,9 +222,17 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   }
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
-  borrowers_.QueueReleasingLocked(
-      link, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, static_cast<int>(ex.streamed), retryable,
-                                                        actor_exited)));
+  Frame reply = FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, static_cast<int>(ex.streamed),
+                                                            retryable, actor_exited));
+  if (!actor_exited) {
+    borrowers_.QueueReleasingLocked(link, std::move(reply));
+    return;
+  }
+  // ray.exitActor(): the process exits next. This reply tells the owner
+  // why, so it must not wait behind an acknowledgement that will never
+  // come, nor stay in a full socket buffer: written now (bounded wait).
+  borrowers_.SendAllForExitLocked(link, std::move(reply));
+  transport_.Flush();
 }
 
 void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {
@@ -284,8 +294,12 @@ void TaskReceiver::OnKillWorkerLocked(const std::string& reason) {
 
 void TaskReceiver::OnCancelRequestLocked(const proto::CancelTask& ct) {
   TaskID tid = IdFrom<TaskID>(ct.task_id());
-  // Finished here already (the reply is on its way): nothing to cancel.
-  if (!by_task_.count(tid)) return;
+  if (!by_task_.count(tid)) {
+    // Not executing here: a borrower asking the owner (a task this process
+    // submitted), or one that finished here already (then a no-op).
+    (void)tasks_.CancelLocked(tid, ct.force(), ct.recursive());
+    return;
+  }
   if (ct.recursive()) tasks_.CancelChildrenLocked(tid, ct.force());
   if (ct.force()) {
     // The task may be stuck in JS: end the process from here, after the

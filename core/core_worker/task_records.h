@@ -36,8 +36,14 @@ struct PendingTask {
   uint64_t key = 0;  // scheduling key (normal tasks) or the actor's key
   int retries_left = 0;
   int attempt = 0;
-  int unresolved = 0;  // owned by-ref arguments not computed yet
-  bool cancelled = false;
+  // Owned by-ref arguments not computed yet. A bit field beside
+  // `cancelled`, so `streamed` takes the padding a bool left (a million
+  // queued tasks: the record does not grow).
+  int unresolved : 31 = 0;
+  unsigned cancelled : 1 = 0;
+  // Streaming: items the owner has received (a retry's executor skips them,
+  // and a failure's error item takes the next index).
+  int32_t streamed = 0;
   // The return ids are not stored (a million queued tasks): ObjectIdFor(task_id, 1..num_returns).
   std::vector<ObjectID> owned_arg_refs;
   // Refs the task holds besides owned by-ref arguments: borrowed by-ref

@@ -115,6 +115,8 @@ struct ExecTask {
   std::string name;          // the call's own name; empty: cls->name
   std::vector<ExecArg> args;
   int num_returns = 1;
+  int attempt = 0;             // 0 the first run; an actor creation: the actor's restarts
+  int generator_skip = 0;      // streaming: items of earlier attempts the owner has (not reported again)
   const std::string& task_name() const { return name.empty() ? cls->name : name; }
 };
 

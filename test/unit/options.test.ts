@@ -63,7 +63,7 @@ describe('validateTaskOptions', () => {
       [{ maxRetries: '3' }, "maxRetries must be a number, got string '3'"],
       [{ retryExceptions: 'TypeError' }, "retryExceptions must be a boolean or an array of error names, got string 'TypeError'"],
       [{ retryExceptions: [1] }, 'retryExceptions[0] must be an error name (string), got 1'],
-      [{ numReturns: true }, "numReturns must be a positive integer or 'streaming', got boolean true"],
+      [{ numReturns: true }, "numReturns must be a non-negative integer or 'streaming', got boolean true"],
       [{ name: 5 }, 'name must be a string, got 5'],
     ];
     for (const [opts, message] of cases) {
@@ -82,9 +82,9 @@ describe('validateTaskOptions', () => {
       [{ resources: { disk: -1 } }, 'resources.disk must be >= 0, got -1'],
       [{ maxRetries: -2 }, 'maxRetries must be an integer >= -1 (-1 retries forever), got -2'],
       [{ maxRetries: 1.5 }, 'maxRetries must be an integer >= -1 (-1 retries forever), got 1.5'],
-      [{ numReturns: 0 }, "numReturns must be a positive integer or 'streaming', got 0"],
-      [{ numReturns: 1.5 }, "numReturns must be a positive integer or 'streaming', got 1.5"],
-      [{ numReturns: 'stream' }, "numReturns must be a positive integer or 'streaming', got 'stream'"],
+      [{ numReturns: -1 }, "numReturns must be a non-negative integer or 'streaming', got -1"],
+      [{ numReturns: 1.5 }, "numReturns must be a non-negative integer or 'streaming', got 1.5"],
+      [{ numReturns: 'stream' }, "numReturns must be a non-negative integer or 'streaming', got 'stream'"],
       [{ name: '' }, 'name must not be empty'],
     ];
     for (const [opts, message] of cases) {

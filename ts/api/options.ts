@@ -21,7 +21,10 @@ export interface TaskOptions {
   maxRetries?: number;
   /** Also retry when the task throws: true for any error, or a list of error names. */
   retryExceptions?: boolean | string[];
-  /** Number of result refs, or 'streaming' for a generator task. */
+  /**
+   * Number of result refs (0: run for its side effects, `.remote()` returns
+   * nothing and a thrown error is logged), or 'streaming' for a generator task.
+   */
   numReturns?: number | 'streaming';
   /** Name shown in errors, logs and the dashboard. */
   name?: string;
@@ -292,23 +295,32 @@ export function validateTaskOptions(o: unknown, where: string): TaskOptions {
       throw new TypeError(`retryExceptions must be a boolean or an array of error names, got ${showTyped(r)}`);
     }
   }
-  if (src.numReturns !== undefined) {
-    const n = src.numReturns;
-    if (n === 'streaming') out.numReturns = n;
-    else if (typeof n !== 'number' && typeof n !== 'string') {
-      throw new TypeError(`numReturns must be a positive integer or 'streaming', got ${showTyped(n)}`);
-    } else if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-      throw new RangeError(`numReturns must be a positive integer or 'streaming', got ${show(n)}`);
-    } else out.numReturns = n;
-  }
+  if (src.numReturns !== undefined) out.numReturns = numReturnsOption(src.numReturns);
   if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
   return out;
 }
 
+/** numReturns of a task or an actor method: an integer >= 0, or 'streaming'. */
+function numReturnsOption(n: unknown): number | 'streaming' {
+  if (n === 'streaming') return n;
+  if (typeof n !== 'number' && typeof n !== 'string') {
+    throw new TypeError(`numReturns must be a non-negative integer or 'streaming', got ${showTyped(n)}`);
+  }
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw new RangeError(`numReturns must be a non-negative integer or 'streaming', got ${show(n)}`);
+  }
+  return n;
+}
+
 /** Per-call options of an actor method: `handle.method.options({...}).remote(...)`. */
 export interface ActorMethodOptions {
-  /** Refs the call returns (the method returns an array of that length); default 1. */
-  numReturns?: number;
+  /**
+   * Refs the call returns (the method returns an array of that length);
+   * default 1. 0: `.remote()` returns nothing (a thrown error is logged);
+   * 'streaming': the method is a generator and `.remote()` gives an
+   * ObjectRefGenerator, as for tasks.
+   */
+  numReturns?: number | 'streaming';
   /** The call's name in errors and logs (default: the actor class's). */
   name?: string;
   /** The named concurrency group (actor option `concurrencyGroups`) this call runs in, instead of its method's. */
@@ -321,15 +333,7 @@ export const ACTOR_METHOD_OPTION_NAMES = ['numReturns', 'name', 'concurrencyGrou
 export function validateActorMethodOptions(o: unknown, where: string): ActorMethodOptions {
   const src = optionsObject(o, where, ACTOR_METHOD_OPTION_NAMES);
   const out: ActorMethodOptions = {};
-  if (src.numReturns !== undefined) {
-    const n = src.numReturns;
-    if (n === 'streaming') {
-      throw new RangeError("numReturns: 'streaming' is not supported for actor methods yet; return an array and use numReturns: n, or a task");
-    }
-    if (typeof n !== 'number') throw new TypeError(`numReturns must be a positive integer, got ${showTyped(n)}`);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`numReturns must be a positive integer, got ${show(n)}`);
-    out.numReturns = n;
-  }
+  if (src.numReturns !== undefined) out.numReturns = numReturnsOption(src.numReturns);
   if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
   if (src.concurrencyGroup !== undefined) out.concurrencyGroup = nonEmptyString('concurrencyGroup', src.concurrencyGroup);
   return out;

@@ -127,11 +127,29 @@ export class RemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
 
   /** A copy with these options merged over the current ones. */
   options(o: TaskOptions & { numReturns: 'streaming' }): StreamingRemoteFunction<A, R>;
+  options(o: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
   options(o: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
   options(o: TaskOptions): RemoteFunction<A, R>;
-  options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
     const merged = { ...this.opts, ...validateTaskOptions(o, '.options()') };
     return makeRemote<A, R>(this.fn, merged);
+  }
+}
+
+type AnyRemoteFunction<A extends unknown[], R> =
+  RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> | NoReturnRemoteFunction<A, R>;
+
+/**
+ * `numReturns: 0`: the task runs for its side effects. `.remote()` returns
+ * nothing; the value it returns is dropped and an error it throws is logged
+ * (to the worker's stderr, shown by the driver) since no ref can report it.
+ */
+export class NoReturnRemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
+  remote(...args: RemoteArgs<A>): void {
+    this.submitWith(args);
+  }
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
+    return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
   }
 }
 
@@ -142,7 +160,7 @@ export class MultiReturnRemoteFunction<A extends unknown[], R> extends RemoteFun
     for (let off = 16; off < out.length; off += 20) refs.push(rt.adoptRef(out.subarray(off, off + 20)));
     return refs;
   }
-  options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
     return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
   }
 }
@@ -152,14 +170,14 @@ export class StreamingRemoteFunction<A extends unknown[], R> extends RemoteFunct
     const { rt, out } = this.submitWith(args);
     return new ObjectRefGenerator<Yielded<R>>(rt, out.subarray(0, 16));
   }
-  options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
     return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
   }
 }
 
-export function makeRemote<A extends unknown[], R>(fn: FunctionSourceRef, opts: TaskOptions):
-  RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+export function makeRemote<A extends unknown[], R>(fn: FunctionSourceRef, opts: TaskOptions): AnyRemoteFunction<A, R> {
   if (opts.numReturns === 'streaming') return new StreamingRemoteFunction<A, R>(fn, opts);
+  if (opts.numReturns === 0) return new NoReturnRemoteFunction<A, R>(fn, opts);
   if (typeof opts.numReturns === 'number' && opts.numReturns !== 1) return new MultiReturnRemoteFunction<A, R>(fn, opts);
   return new RemoteFunction<A, R>(fn, opts);
 }

@@ -34,6 +34,10 @@ export interface NativeEvent {
   releaseCpu?: boolean;
   /** Tasks: '*' (any error) or error names separated by '\n'; absent: none. */
   retryExceptions?: string;
+  /** Absent on a first run; an actor creation: how often the actor was restarted. */
+  attempt?: number;
+  /** Streaming, a retry: items the owner already has (not reported again). */
+  skipItems?: number;
 }
 
 // Enums defined in core/ and exported by the addon with their numbers
@@ -94,7 +98,8 @@ export interface NativeCoreWorker {
   /** parent: the task running here that submits it (recursive ray.cancel). */
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number, parent?: Uint8Array): Uint8Array | undefined;
   /** Throws TypeError for force on an actor task. */
-  cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
+  /** `owner`: the task's owner when it is another process (a ref passed in). */
+  cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean, owner?: string): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
     maxTaskRetries?: number, concurrencyGroups?: string, detached?: boolean, releaseCpu?: boolean): Uint8Array | undefined;

@@ -117,7 +117,7 @@ export class Submission {
     } finally {
       for (let i = 0; i < temps.length; i++) temps[i]!.release();
     }
-    return out ?? copyId(this.#rt.scratch, 0, 16 + 20 * numReturns);
+    return out ?? copyId(this.#rt.scratch, 0, 16 + 20 * Math.max(0, numReturns));
   }
 
   killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {
@@ -128,8 +128,9 @@ export class Submission {
     if (noRestart) this.core.gcsReportActorDead(actorId, cause);
   }
 
-  cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
+  /** `owner`: '' when this process owns the task, else the owner's address (the request goes there). */
+  cancel(taskId: Uint8Array, force: boolean, recursive: boolean, owner = ''): void {
     this.#checkOpen('ray.cancel()');
-    this.core.cancelTask(taskId, force, recursive);
+    this.core.cancelTask(taskId, force, recursive, owner);
   }
 }

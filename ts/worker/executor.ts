@@ -243,9 +243,14 @@ export class Executor {
     const key = keyOf(ev.actorId!);
     if (ev.actorCreation) {
       const maxConcurrency = ev.maxConcurrency ?? defaultConcurrency(cls);
+      // The creator appends the wire form of a handle to the actor
+      // (getRuntimeContext().currentActor) after the constructor's arguments.
+      const info = args.pop();
       try {
         this.#rt.hostsActor = true;
         this.#rt.actorId = toHex(ev.actorId!);
+        if (typeof info === 'string') this.#rt.actorInfo = info;
+        this.#rt.actorRestarted = (ev.attempt ?? 0) > 0;
         setActorName(ev.name || 'Actor');
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
         // Placed with 1 CPU, runs with 0: give the CPU back for good (the
@@ -274,8 +279,20 @@ export class Executor {
   /** Fails a call before it runs: every return gets the error. */
   #failCall(ev: NativeEvent, errorName: string, message: string): void {
     const rec: ErrorRecord = { kind: 'task', name: errorName, message, taskName: ev.name || 'task' };
-    const n = Math.max(1, ev.numReturns ?? 1);
-    this.#rt.core.taskDone(ev.handle!, Array.from({ length: n }, () => this.#errorReturn(rec)));
+    this.#rt.core.taskDone(ev.handle!, this.#errorReturns(rec, ev.numReturns ?? 1));
+  }
+
+  /**
+   * The error as every return of a task with `n` returns (a streaming task:
+   * its last item). With numReturns: 0 nobody can see it: it is logged (to
+   * the worker's stderr, which reaches the driver's).
+   */
+  #errorReturns(rec: ErrorRecord, n: number): NativeReturn[] {
+    if (n === 0) {
+      console.error(`rayts: ${rec.taskName ?? 'task'} (numReturns: 0) failed: ${rec.stack ?? `${rec.name}: ${rec.message}`}`);
+      return [];
+    }
+    return Array.from({ length: n < 0 ? 1 : n }, () => this.#errorReturn(rec));
   }
 
   #errorReturn(rec: ErrorRecord): NativeReturn {
@@ -318,6 +335,9 @@ export class Executor {
     setTaskName(name);
     if (serial) rt.currentTask = ctx;
     try {
+      // ray.exitActor() was called: a call that has not started does not
+      // start (as in Ray); it reports the exit like the one that asked.
+      if (rt.exitRequested && ev.actorId !== undefined) throw new ActorExitSignal();
       const fn = ev.actorId !== undefined && !ev.actorCreation
         ? NOOP // a method call: the instance is already here
         : this.#functions.get(ev.fnHash!) ?? (await this.#resolve(ev));
@@ -329,13 +349,20 @@ export class Executor {
         args = await Promise.all(wireArgs.map((a) => this.#arg(a)));
       }
       if (n < 0) {
-        const it = fn(...args) as AsyncIterable<unknown> | Iterable<unknown>;
+        const it = (ev.actorId !== undefined ? this.#actorCall(ev, fn, args) : fn(...args)) as AsyncIterable<unknown> | Iterable<unknown>;
         if (it === null || typeof it !== 'object' || (!(Symbol.asyncIterator in it) && !(Symbol.iterator in it))) {
           throw new TypeError(`${name} has numReturns: 'streaming' but did not return a generator or iterable`);
         }
+        // A retry: the owner has the first `skip` items of an earlier
+        // attempt; they are produced again but not reported (as in Ray).
+        const skip = ev.skipItems ?? 0;
         let i = 0;
         for await (const v of it as AsyncIterable<unknown>) {
           if (ctx.cancelled) break;
+          if (i < skip) {
+            i++;
+            continue;
+          }
           const nested: ObjectRef<unknown>[] = [];
           const [data, inPlasma, isError, size] = await this.#encode(v, this.#returnId(taskId, i + 1), `yielded value ${i}`, nested);
           stageNested(rt.core, nested); // the caller becomes their borrower
@@ -363,6 +390,7 @@ export class Executor {
       }
       let values: unknown[];
       if (n === 1) values = [result];
+      else if (n === 0) values = []; // run for its side effects: the value is dropped
       else {
         if (!Array.isArray(result) || result.length !== n) {
           throw new TypeError(`${name} has numReturns: ${n} but returned ${Array.isArray(result) ? `an array of length ${result.length}` : typeof result}; return an array of length ${n}`);
@@ -400,7 +428,7 @@ export class Executor {
         // the process; the owner sees the actor die with this cause.
         const rec: ErrorRecord = { kind: 'actor_died', name: 'ActorDiedError', actorId: toHex(ev.actorId!),
           message: 'it exited (ray.exitActor())' };
-        rt.core.taskDone(handle, Array.from({ length: Math.max(1, n) }, () => this.#errorReturn(rec)), false, true);
+        rt.core.taskDone(handle, n === 0 ? [] : Array.from({ length: n < 0 ? 1 : n }, () => this.#errorReturn(rec)), false, true);
         rt.core.flush();
         setImmediate(() => process.exit(0));
         return;
@@ -413,11 +441,12 @@ export class Executor {
       const rec = e instanceof ActorCallError ? e.record : recordFromThrown(e, name);
       const retry = ev.retryExceptions;
       const retryable = retry !== undefined && (retry === '*' || retry.split('\n').includes(rec.name));
-      rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)), retryable);
+      rt.core.taskDone(handle, this.#errorReturns(rec, n), retryable);
     } finally {
       rt.executing--;
       if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
       this.#runningTasks.delete(ctx.key);
+      rt.afterTask(); // refs it decoded and did not keep go now, not at the next GC
     }
   }
 
@@ -440,7 +469,7 @@ export class Executor {
     const rec = recordFromThrown(e, ctx.name);
     const retry = ev.retryExceptions;
     const retryable = retry !== undefined && (retry === '*' || retry.split('\n').includes(rec.name));
-    this.#rt.core.taskDone(ev.handle!, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)), retryable);
+    this.#rt.core.taskDone(ev.handle!, this.#errorReturns(rec, n), retryable);
     this.#rt.core.flush();
     return true;
   }

@@ -18,6 +18,8 @@ export interface TaskContext {
   name: string;
   cancelled: boolean;
   controller: AbortController | undefined;
+  /** The task's ray.get/ray.wait calls blocked now: rejected when it is cancelled (made on first wait). */
+  waits?: Set<(reason: TaskCancelledError) => void>;
 }
 
 /** The signal of `ctx`, aborted (reason: TaskCancelledError) once the task is cancelled. */
@@ -34,6 +36,26 @@ export function cancelTaskContext(ctx: TaskContext): void {
   if (ctx.cancelled) return;
   ctx.cancelled = true;
   ctx.controller?.abort(cancelReason(ctx));
+  if (ctx.waits !== undefined) {
+    const reason = cancelReason(ctx);
+    for (const w of [...ctx.waits]) w(reason);
+    ctx.waits.clear();
+  }
+}
+
+/**
+ * A wait of the task `ctx` (ray.get, ray.wait, awaiting a ref): `reject` is
+ * called with TaskCancelledError when the task is cancelled, at once if it
+ * already was. Returns the function that ends the registration.
+ */
+export function onTaskCancelled(ctx: TaskContext, reject: (reason: TaskCancelledError) => void): () => void {
+  if (ctx.cancelled) {
+    reject(cancelReason(ctx));
+    return () => undefined;
+  }
+  const waits = (ctx.waits ??= new Set());
+  waits.add(reject);
+  return () => waits.delete(reject);
 }
 
 function cancelReason(ctx: TaskContext): TaskCancelledError {
