@@ -65,6 +65,10 @@ struct Lease {
   std::string address;
   uint64_t key = 0;
   std::shared_ptr<Link> link;
+  // Granted by another node's server (a spillback): its TCP address and the
+  // connection the lease goes back on. Empty: this process's own node.
+  std::string node;
+  std::shared_ptr<Link> node_link;
   std::unordered_set<std::string> sent_functions;  // function sources already pushed on this link
   TaskMap inflight;
   bool returned = false;
