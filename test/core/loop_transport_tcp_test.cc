@@ -18,6 +18,7 @@
 #include "core/protocol/connection.h"
 #include "core/protocol/peer_address.h"
 #include "test/core/fake_transport.h"
+#include "test/core/test_util.h"
 
 namespace rayts {
 namespace {
@@ -25,15 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::WorkerExitingFrame;
 
-template <typename P>
-bool WaitFor(P pred, std::chrono::milliseconds limit = 5000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using test::WaitFor;
 
 struct Side {
   Side() : ctx(CoreWorkerOptions{}), transport(ctx, loop) {}
