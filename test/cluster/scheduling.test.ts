@@ -4,7 +4,7 @@
 // head, SPREAD using both nodes, node affinity (hard and soft, to a live, an
 // unknown and a dead node), actors placed by affinity, infeasible requests
 // failing at once and listed by `rayts status`, and a large value made on
-// the other node failing with a clear error instead of hanging.
+// the other node (or read there) failing with a clear error instead of hanging.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode } from 'rayts/testing';
@@ -119,5 +119,19 @@ describe('scheduling across nodes', () => {
     expect(err.message).toMatch(/do not move between nodes yet/);
     // Small values cross both ways inline.
     expect(await ray.remote({ resources: { a: 1 } }, (x: number[]) => x.length).remote([1, 2, 3])).toBe(3);
+  });
+
+  it('a large object of the head read on node 2 (task argument, nested ref, actor call) fails with a clear error', async () => {
+    const big = ray.put(new Float64Array(1 << 17).fill(1));
+    const len = ray.remote({ resources: { a: 1 } }, (x: Float64Array) => x.length);
+    await expect(ray.get(len.remote(big), { timeoutMs: 10_000 })).rejects.toThrow(/objects do not move between nodes yet/);
+    const nested = ray.remote({ resources: { a: 1 } }, async (refs: Array<ray.ObjectRef<Float64Array>>) =>
+      (await (await import('rayts')).get(refs[0] as ray.ObjectRef<Float64Array>)).length);
+    await expect(ray.get(nested.remote([big]), { timeoutMs: 10_000 })).rejects.toThrow(/objects do not move between nodes yet/);
+    const A = ray.remote(class A { len(x: Float64Array): number { return x.length; } });
+    const a = A.options({ schedulingStrategy: { nodeId: n2.nodeId }, numCpus: 0 }).remote();
+    await expect(ray.get(a.len.remote(big), { timeoutMs: 10_000 })).rejects.toThrow(/objects do not move between nodes yet/);
+    expect(await a.len.remote(new Float64Array(4))).toBe(4);
+    ray.kill(a);
   });
 });
