@@ -1,9 +1,6 @@
 #include "core/core_worker/loop_transport.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -52,52 +49,6 @@ int ConnectUnixFd(const std::string& path) {
     return -1;
   }
   return fd;
-}
-
-// A TCP socket whose connect to host:port has started (non-blocking: frames
-// queue behind it and go out once it is connected; a failure closes the
-// connection through the write or read that finds it); -1 with errno set.
-int StartTcpConnect(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0) {
-    hints.ai_flags = AI_NUMERICSERV;  // a host name: resolved (blocking), node IPs are numeric
-    if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0 || !res) {
-      errno = EHOSTUNREACH;
-      return -1;
-    }
-  }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    ::freeaddrinfo(res);
-    return -1;
-  }
-  TuneTcp(fd);
-  int r;
-  do {
-    r = ::connect(fd, res->ai_addr, res->ai_addrlen);
-  } while (r < 0 && errno == EINTR);
-  ::freeaddrinfo(res);
-  if (r < 0 && errno != EINPROGRESS) {
-    int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
-}
-
-std::string PeerIp(const sockaddr_storage& ss) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (ss.ss_family == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
-  } else if (ss.ss_family == AF_INET6) {
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
-  }
-  return buf[0] ? buf : "?";
 }
 }  // namespace
 
@@ -214,32 +165,11 @@ Status LoopTransport::Listen(const std::string& path, InboundHandlers handlers) 
 }
 
 StatusOr<int> LoopTransport::ListenTcp(const std::string& host, int port, PeerLimits limits) {
-  std::string where = TcpAddress(host, port);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0 || !res) {
-    return Status::InvalidArgument("cannot listen on " + where + ": '" + host + "' is not an IP address");
-  }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int one = 1;
-  if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) < 0 || ::listen(fd, SOMAXCONN) < 0) {
-    Status s = ErrnoStatus(("cannot listen on " + where).c_str());
-    if (fd >= 0) ::close(fd);
-    ::freeaddrinfo(res);
-    return s;
-  }
-  ::freeaddrinfo(res);
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  int bound = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                             : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  int bound = 0;
+  auto fd = ListenTcpFd(host, port, &bound);
+  if (!fd.ok()) return fd.status();
   limits_ = limits;
-  tcp_listen_.fd = fd;
+  tcp_listen_.fd = *fd;
   tcp_listen_.tcp = true;
   tcp_listen_.name = TcpAddress(host, bound);
   StartListener(tcp_listen_);
@@ -653,7 +583,7 @@ void LoopTransport::OnAcceptReady(Listener& l) {
     {
       CoreGuard lock(ctx_);
       BeginTurnLocked();
-      if (l.tcp) AcceptedTcpLocked(fd, PeerIp(ss));
+      if (l.tcp) AcceptedTcpLocked(fd, PeerIpOf(ss));
       else AcceptedLocked(fd);
       EndTurnLocked();
     }
