@@ -20,6 +20,21 @@ Napi::Value CoreWorkerWrap::RegisterTaskClass(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
     c.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
   if (info.Length() > 6 && info[6].IsString()) c.retry_exceptions = info[6].As<Napi::String>().Utf8Value();
+  // schedulingStrategy, checked by ts/api/options.ts: '' | 'SPREAD' | '<node id hex>' | '<node id hex>:soft'.
+  if (info.Length() > 7 && info[7].IsString()) {
+    std::string s = info[7].As<Napi::String>().Utf8Value();
+    if (s == "SPREAD") {
+      c.scheduling.strategy = 1;
+    } else if (s.size() >= 2 * NodeID::kSize) {
+      std::string bytes;
+      for (size_t i = 0; i + 1 < 2 * NodeID::kSize; i += 2) {
+        bytes.push_back(static_cast<char>(std::stoi(s.substr(i, 2), nullptr, 16)));
+      }
+      c.scheduling.strategy = 2;
+      c.scheduling.node = NodeID::FromBinary(bytes);
+      c.scheduling.soft = s.size() > 2 * NodeID::kSize && s.substr(2 * NodeID::kSize) == ":soft";
+    }
+  }
   return Napi::Number::New(env, core_->submitter().RegisterTaskClass(std::move(c)));
 }
 

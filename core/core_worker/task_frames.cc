@@ -83,13 +83,33 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
+std::string PlasmaArgElsewhereLocked(const PendingTask& t, const MemoryStore& store, const std::string& node) {
+  for (size_t i = 0; i < t.req.args.size(); i++) {
+    const TaskArgIn& a = t.req.args[i];
+    if (!a.by_ref || !a.owner_address.empty()) continue;  // inline, or fetched from its owner
+    const StoredObject* o = store.Find(a.id);
+    if (!o || !o->in_plasma) continue;
+    return "task " + (t.req.name && !t.req.name->empty() ? *t.req.name : t.req.cls->name) + " (" + t.task_id.Hex() +
+           ") was placed on the node at " + node + ", but its argument " + std::to_string(i) + " (object " +
+           a.id.Hex() + ", " + std::to_string(o->size) +
+           " bytes) is in this node's object store: objects do not move between nodes yet (values up to 100 KiB "
+           "travel inline)";
+  }
+  return "";
+}
+
 Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std::pair<std::string, double>>& resources,
-                        bool is_actor, bool detached, bool retriable) {
+                        bool is_actor, bool detached, bool retriable, const SchedulingOptions& scheduling,
+                        bool grant_or_reject) {
   Fbb fbb(256);
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
   for (auto& [name, amount] : resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
-  return FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, request_id, key, rv, is_actor, detached, retriable));
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> affinity;
+  if (!scheduling.node.IsNil()) affinity = IdBytes(fbb, scheduling.node);
+  return FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, request_id, key, rv, is_actor, detached, retriable,
+                                                          static_cast<proto::SchedulingStrategy>(scheduling.strategy),
+                                                          affinity, scheduling.soft, grant_or_reject));
 }
 
 void ReturnLease(Lease& lease, Transport& transport, bool worker_exiting) {
@@ -97,7 +117,9 @@ void ReturnLease(Lease& lease, Transport& transport, bool worker_exiting) {
   lease.returned = true;
   if (lease.lease_id != 0) {  // 0: a link to an actor owned elsewhere
     Fbb fbb(64);
-    transport.SendToNode(FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease.lease_id, worker_exiting)));
+    auto frame = FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease.lease_id, worker_exiting));
+    if (lease.node_link) lease.node_link->Send(std::move(frame));  // granted by another node
+    else transport.SendToNode(std::move(frame));
   }
   if (lease.link) lease.link->Close();
 }

@@ -3,11 +3,29 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/common/error_record.h"
+#include "core/core_worker/plasma_client.h"
 #include "core/core_worker/wire.h"
+#include "core/protocol/peer_address.h"
 
 namespace rayts {
 
 using namespace wire;  // NOLINT: file-local wire helpers
+
+namespace {
+// Objects do not move between nodes yet: a return value in this node's
+// plasma store, for a caller on another node, becomes an error that says so
+// (its copy here is deleted: nobody there could read it).
+void KeepOnNode(ReturnValue& v, const ObjectID& id, const std::string& caller, const WorkerContext& ctx,
+                Transport& transport) {
+  if (!v.in_plasma || SameNode(caller, ctx.address())) return;
+  transport.SendToNode(PlasmaClient::DeleteFrame(id));
+  std::string why = "object " + id.Hex() + " (" + std::to_string(v.size) + " bytes) was stored in the object store of node " +
+                    ctx.node_id().Hex() + ", and objects do not move between nodes yet (values up to 100 KiB travel inline)";
+  v = ReturnValue{std::make_shared<const std::string>(ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why)),
+                  false, true, 0};
+}
+}  // namespace
 
 WorkerID TaskReceiver::CallerOfLocked(const TaskID& task) const {
   auto it = by_task_.find(task);
@@ -218,6 +236,7 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   rets.reserve(returns.size());
   for (size_t i = 0; i < returns.size(); i++) {
     uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
+    KeepOnNode(returns[i], ObjectIdFor(ex.task_id, index), ex.caller_address, ctx_, transport_);
     rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], nested.empty() ? nullptr : &nested[i]));
   }
   auto rv = fbb.CreateVector(rets);
@@ -251,7 +270,9 @@ void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnVal
     if (n.owner_address.empty()) n.owner_address = ctx_.address();
   }
   Fbb fbb(256);
-  auto ret = BuildReturn(fbb, ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1)), item, &nested);
+  ObjectID item_id = ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1));
+  KeepOnNode(item, item_id, it->second.caller_address, ctx_, transport_);
+  auto ret = BuildReturn(fbb, item_id, item, &nested);
   auto tid = IdBytes(fbb, it->second.task_id);
   borrowers_.QueueReleasingLocked(link, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));
 }

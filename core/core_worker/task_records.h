@@ -72,6 +72,10 @@ struct Lease {
   std::string address;
   uint64_t key = 0;
   std::shared_ptr<Link> link;
+  // Granted by another node's server (a spillback): its TCP address and the
+  // connection the lease goes back on. Empty: this process's own node.
+  std::string node;
+  std::shared_ptr<Link> node_link;
   std::vector<const TaskClass*> sent_classes;  // defined on this link: TaskSpec.class_ref = index + 1
   TaskMap inflight;
   bool returned = false;

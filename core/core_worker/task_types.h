@@ -19,6 +19,9 @@ namespace rayts {
 struct CoreWorkerOptions {
   std::string node_socket;   // the node server's unix socket
   std::string listen_path;   // this process's own socket (direct task push)
+  // Cluster mode: the node's IP; the process also listens on TCP there and
+  // its address becomes "listen_path@ip:port" (peer_address.h).
+  std::string node_ip;
   bool is_driver = true;
   WorkerID worker_id = WorkerID::FromRandom();
   JobID job_id = 0;
@@ -44,6 +47,13 @@ struct TaskArgIn {           // from the host at submit time
   std::shared_ptr<const std::string> data;  // by value: serialized bytes
 };
 
+// A task's or actor's schedulingStrategy (proto::SchedulingStrategy).
+struct SchedulingOptions {
+  int strategy = 0;              // 0 Default (hybrid), 1 Spread, 2 NodeAffinity
+  NodeID node = NodeID::Nil();   // NodeAffinity
+  bool soft = false;             // NodeAffinity: any node when that one cannot run it
+};
+
 // What every task of one remote function (with one option set) shares:
 // registered once, referenced by id on each submit (no per-call strings).
 struct TaskClass {
@@ -54,6 +64,7 @@ struct TaskClass {
   // retryExceptions: "" none, "*" any thrown error, else error names
   // separated by '\n'. The executor decides; the owner retries.
   std::string retry_exceptions;
+  SchedulingOptions scheduling;
 };
 
 // Ordered to pack (a million queued tasks each hold one): pointers and ids,

@@ -17,6 +17,7 @@ import { checkSelfContained } from '../codec/source.js';
 import { ANY_METHOD } from '../codec/module_classes.js';
 import { ObjectRefGenerator, resourcesOf, type RemoteArgs } from './remote_function.js';
 import { validateActorMethodOptions, validateActorOptions, type ActorMethodOptions, type ActorOptions } from './options.js';
+import { nativeScheduling } from './scheduling.js';
 
 /** A method of an actor handle: `.remote(...args)` calls it on the actor. */
 export interface ActorMethod<A extends unknown[], R> {
@@ -128,7 +129,8 @@ export class ActorClass<C, Args extends unknown[]> {
     if (this.#source.source !== undefined) desc.source = this.#source.source;
     if (this.#source.moduleUrl !== undefined) desc.moduleUrl = this.#source.moduleUrl;
     if (this.#source.exportName !== undefined) desc.exportName = this.#source.exportName;
-    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, this.#placementOnlyCpu() ? 1 : ACTOR_DEFAULT_CPUS));
+    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, this.#placementOnlyCpu() ? 1 : ACTOR_DEFAULT_CPUS), '',
+      nativeScheduling(this.#opts.schedulingStrategy));
     this.#registered = { rt, id };
     return id;
   }

@@ -447,6 +447,10 @@ export interface NodeInfo {
   endTimeMs: number;
   /** Lease requests queued on the node, by resource shape (its latest report). */
   pendingDemand: Array<{ shape: Record<string, number>; count: number }>;
+  /** Requests it refused in the last minute because no node could ever run them, by shape. */
+  infeasibleDemand: Array<{ shape: Record<string, number>; count: number }>;
+  /** Cluster nodes: the node server's TCP address (ip:port), where owners of other nodes lease its workers; '' embedded. */
+  nodeManagerAddress: string;
 }
 
 export async function nodes(): Promise<NodeInfo[]> {

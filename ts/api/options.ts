@@ -10,6 +10,8 @@
 // An option explicitly set to undefined counts as not given. Validators
 // return a fresh object holding only the options that were given.
 
+import { validateSchedulingStrategy, type SchedulingStrategy } from './scheduling.js';
+
 /** Options of a remote function (ray.remote(opts, fn), fn.options(opts)). */
 export interface TaskOptions {
   /** CPUs reserved while the task runs (fractions allowed). Default 1. */
@@ -28,6 +30,8 @@ export interface TaskOptions {
   numReturns?: number | 'streaming';
   /** Name shown in errors, logs and the dashboard. */
   name?: string;
+  /** Where the task may run in a cluster: 'DEFAULT', 'SPREAD' or { nodeId, soft } (see scheduling.ts). */
+  schedulingStrategy?: SchedulingStrategy;
 }
 
 /** Options of an actor class (ray.remote(opts, Class), Class.options(opts)). */
@@ -50,6 +54,8 @@ export interface ActorOptions {
   concurrencyGroups?: Record<string, { maxConcurrency: number; methods: string[] }>;
   /** With a name: return the existing actor of that name instead of failing. */
   getIfExists?: boolean;
+  /** Where the actor may be placed in a cluster: 'DEFAULT', 'SPREAD' or { nodeId, soft }. */
+  schedulingStrategy?: SchedulingStrategy;
 }
 
 export interface RuntimeEnv {
@@ -272,7 +278,8 @@ function stringRecord(name: string, v: unknown): Record<string, string> {
 // ---------------------------------------------------------------------------
 // validators
 
-export const TASK_OPTION_NAMES = ['numCpus', 'numGpus', 'resources', 'maxRetries', 'retryExceptions', 'numReturns', 'name'] as const;
+export const TASK_OPTION_NAMES = ['numCpus', 'numGpus', 'resources', 'maxRetries', 'retryExceptions', 'numReturns', 'name',
+  'schedulingStrategy'] as const;
 
 /** Validates remote-function options given to `where` (e.g. 'ray.remote', '.options()'). */
 export function validateTaskOptions(o: unknown, where: string): TaskOptions {
@@ -297,6 +304,7 @@ export function validateTaskOptions(o: unknown, where: string): TaskOptions {
   }
   if (src.numReturns !== undefined) out.numReturns = numReturnsOption(src.numReturns);
   if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
+  if (src.schedulingStrategy !== undefined) out.schedulingStrategy = validateSchedulingStrategy(src.schedulingStrategy);
   return out;
 }
 
@@ -352,6 +360,7 @@ export const ACTOR_OPTION_NAMES = [
   'maxPendingCalls',
   'concurrencyGroups',
   'getIfExists',
+  'schedulingStrategy',
 ] as const;
 
 /** Validates actor-class options given to `where`. */
@@ -403,6 +412,7 @@ export function validateActorOptions(o: unknown, where: string): ActorOptions {
   }
   if (src.getIfExists !== undefined) out.getIfExists = bool('getIfExists', src.getIfExists);
   if (out.getIfExists === true && out.name === undefined) throw new TypeError('getIfExists requires a name');
+  if (src.schedulingStrategy !== undefined) out.schedulingStrategy = validateSchedulingStrategy(src.schedulingStrategy);
   return out;
 }
 

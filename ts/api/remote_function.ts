@@ -5,6 +5,7 @@ import { ObjectRef } from './object_ref.js';
 import type { FunctionDescriptor, Runtime } from '../runtime/runtime.js';
 import { requireRuntime } from '../runtime/current.js';
 import { validateTaskOptions, type TaskOptions } from './options.js';
+import { nativeScheduling } from './scheduling.js';
 import { checkSelfContained } from '../codec/source.js';
 
 /** An argument may be given as its value or as a ref to it. */
@@ -105,7 +106,8 @@ class RemoteFunctionBase {
     if (this.fn.source !== undefined) desc.source = this.fn.source;
     if (this.fn.moduleUrl !== undefined) desc.moduleUrl = this.fn.moduleUrl;
     if (this.fn.exportName !== undefined) desc.exportName = this.fn.exportName;
-    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus), retryExceptionsSpec(this.opts.retryExceptions));
+    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus), retryExceptionsSpec(this.opts.retryExceptions),
+      nativeScheduling(this.opts.schedulingStrategy));
     this.#cls = { rt, id };
     return id;
   }

@@ -93,7 +93,7 @@ export interface NativeCoreWorker {
   /** One local ref less for each of the concatenated 20-byte ids. */
   removeLocalRefsPacked(ids: Uint8Array): void;
   registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
-    name: string, resources: Array<string | number>, retryExceptions?: string): number;
+    name: string, resources: Array<string | number>, retryExceptions?: string, scheduling?: string): number;
   /** Task id + return ids: in the scratch buffer when they fit (returns undefined), else a new buffer. */
   /** parent: the task running here that submits it (recursive ray.cancel). */
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number, parent?: Uint8Array): Uint8Array | undefined;
@@ -229,7 +229,8 @@ interface Addon {
   readonly EventType: Readonly<Record<EventTypeName, number>>;
   readonly StatusCode: Readonly<Record<StatusCodeName, number>>;
   readonly ErrorKind: Readonly<Record<ErrorKindName, number>>;
-  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
+  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number;
+    nodeIp?: string },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
   NativeGcsServer: new (opts: NativeGcsServerOptions) => NativeGcsServer;

@@ -79,12 +79,16 @@ export class Runtime implements RefRuntime {
   #gcs = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
   #holds = 0;
 
-  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string; lineageMaxBytes?: number }) {
+  /** nodeIp: cluster mode, the node's IP (this process listens on TCP there too, for other nodes). */
+  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string;
+    lineageMaxBytes?: number; nodeIp?: string }) {
     const addon = loadAddon();
-    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; lineageMaxBytes?: number } = {
+    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; lineageMaxBytes?: number;
+      nodeIp?: string } = {
       nodeSocket: opts.nodeSocket, listenPath: opts.listenPath, isDriver: opts.isDriver,
     };
     if (opts.workerId) init.workerId = opts.workerId;
+    if (opts.nodeIp) init.nodeIp = opts.nodeIp;
     if (opts.lineageMaxBytes !== undefined) init.lineageMaxBytes = opts.lineageMaxBytes;
     // kick: the addon queued frames this turn; one flush at the turn's end
     // sends them all (one sendmsg per connection, from this thread). A
@@ -304,8 +308,9 @@ export class Runtime implements RefRuntime {
   }
 
   /** Registers what all tasks of one remote function share; returns its class id. */
-  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = ''): number {
-    return this.submission.registerTaskClass(fn, resources, retryExceptions);
+  /** scheduling: '' (default), 'SPREAD', '<node id>' or '<node id>:soft' (node affinity). */
+  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = '', scheduling = ''): number {
+    return this.submission.registerTaskClass(fn, resources, retryExceptions, scheduling);
   }
 
   /** Worker side: the task whose code runs now, if any. */

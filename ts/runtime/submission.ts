@@ -76,9 +76,10 @@ export class Submission {
   }
 
   /** Registers what all tasks of one remote function share; returns its class id. */
-  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = ''): number {
+  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = '', scheduling = ''): number {
     this.#checkOpen(`${fn.name}.remote()`);
-    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources, retryExceptions);
+    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources, retryExceptions,
+      scheduling);
   }
 
   submit(classId: number, fnName: string, args: unknown[], numReturns: number, maxRetries: number): Uint8Array {
