@@ -236,7 +236,7 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   rets.reserve(returns.size());
   for (size_t i = 0; i < returns.size(); i++) {
     uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
-    KeepOnNode(returns[i], ObjectIdFor(ex.task_id, index), ex.caller_address, ctx_, transport_);
+    KeepOnNode(returns[i], ObjectIdFor(ex.task_id, index), ex.cls->owner_address, ctx_, transport_);
     rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], nested.empty() ? nullptr : &nested[i]));
   }
   auto rv = fbb.CreateVector(rets);
@@ -271,7 +271,7 @@ void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnVal
   }
   Fbb fbb(256);
   ObjectID item_id = ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1));
-  KeepOnNode(item, item_id, it->second.caller_address, ctx_, transport_);
+  KeepOnNode(item, item_id, it->second.cls->owner_address, ctx_, transport_);
   auto ret = BuildReturn(fbb, item_id, item, &nested);
   auto tid = IdBytes(fbb, it->second.task_id);
   borrowers_.QueueReleasingLocked(link, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));
