@@ -82,7 +82,7 @@ export class Waiting {
    * Calls `cb(true)` once `ref` is ready here (`cb(false)` at shutdown).
    * Returns an unwatch function that removes the callback without calling it.
    */
-  #watch(ref: ObjectRef<unknown>, cb: Waiter): () => void {
+  watch(ref: ObjectRef<unknown>, cb: Waiter): () => void {
     const k = ref.key;
     let list = this.#waiters.get(k);
     if (!list) {
@@ -132,7 +132,7 @@ export class Waiting {
         if (blocked) this.core.setBlocked(false);
         resolve(ok);
       };
-      const unwatch = this.#watch(ref, done);
+      const unwatch = this.watch(ref, done);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           unwatch();
