@@ -17,4 +17,5 @@ export {
   RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
   GetTimeoutError, TaskCancelledError, ObjectStoreFullError, OutOfMemoryError, RaySystemError,
 } from './api/errors.js';
+export type { WorkerExit } from './api/errors.js';
 export type { TaskOptions, ActorOptions, ActorMethodOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './api/options.js';

@@ -27,7 +27,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/gcs/gcs_service.h"
 #include "core/gcs/node_health.h"

@@ -15,7 +15,7 @@
 // handler, for the frame being handled.
 #pragma once
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 #include <atomic>
 #include <deque>
 #include <mutex>
