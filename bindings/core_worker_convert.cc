@@ -78,11 +78,12 @@ void EventKeys::Reset(Napi::Env env) {
   static const char* const names[kCount] = {
       "t", "handle", "taskId", "fnHash", "fnSource", "moduleUrl", "exportName", "name", "numReturns",
       "retryExceptions", "actorId", "actorCreation", "method", "maxConcurrency", "concurrencyGroups", "releaseCpu",
-      "args"};
+      "args", "attempt", "skipItems"};
   Napi::Array a = Napi::Array::New(env, kCount);
   for (uint32_t i = 0; i < kCount; i++) a.Set(i, Napi::String::New(env, names[i]));
   store_ = Napi::Persistent(a);
   index_.clear();
+  by_class_.clear();
   next_ = kCount;
 }
 
@@ -91,16 +92,32 @@ void EventKeys::Begin(Napi::Env env) {
   for (uint32_t i = 0; i < kCount; i++) local_[i] = a.Get(i);
 }
 
-napi_value EventKeys::Cached(Napi::Env env, const std::string& s) {
-  auto it = index_.find(s);
-  if (it != index_.end()) return store_.Value().Get(it->second);
-  Napi::String v = Napi::String::New(env, s);
+uint32_t EventKeys::Store(Napi::Env env, napi_value v) {
   if (next_ >= kCount + 1024) {  // bounded: many distinct functions
     Reset(env);
     Begin(env);
   }
   store_.Value().Set(next_, v);
-  index_.emplace(s, next_++);
+  return next_++;
+}
+
+napi_value EventKeys::Cached(Napi::Env env, const std::string& s) {
+  auto it = index_.find(s);
+  if (it != index_.end()) return store_.Value().Get(it->second);
+  Napi::String v = Napi::String::New(env, s);
+  uint32_t at = Store(env, v);
+  index_.emplace(s, at);
+  return v;
+}
+
+napi_value EventKeys::ClassString(Napi::Env env, uint64_t serial, size_t field, const std::string& s, bool* first) {
+  uint64_t key = serial * kCount + field;
+  auto it = by_class_.find(key);
+  if (first) *first = it == by_class_.end();
+  if (it != by_class_.end()) return store_.Value().Get(it->second);
+  Napi::String v = Napi::String::New(env, s);
+  uint32_t at = Store(env, v);
+  by_class_.emplace(key, at);
   return v;
 }
 
@@ -119,13 +136,25 @@ Napi::Value ExecuteToJs(Napi::Env env, EventKeys& k, ExecTask& t, int type) {
   add(EventKeys::kT, Napi::Number::New(env, type));
   add(EventKeys::kHandle, Napi::Number::New(env, static_cast<double>(t.handle)));
   add(EventKeys::kTaskId, IdToBuffer(env, t.task_id));
-  add(EventKeys::kFnHash, k.Cached(env, t.function.hash));
-  add(EventKeys::kFnSource, StrOrUndef(env, t.function.source));
-  add(EventKeys::kModuleUrl, t.function.module_url.empty() ? env.Undefined() : Napi::Value(env, k.Cached(env, t.function.module_url)));
-  add(EventKeys::kExportName, t.function.export_name.empty() ? env.Undefined() : Napi::Value(env, k.Cached(env, t.function.export_name)));
-  add(EventKeys::kName, k.Cached(env, t.name));
+  // The class's strings by its number; its source only the first time
+  // (the executor compiles it once per hash).
+  const ExecClass& c = *t.cls;
+  bool first = false;
+  add(EventKeys::kFnHash, k.ClassString(env, c.serial, EventKeys::kFnHash, c.function.hash, &first));
+  if (first && !c.function.source.empty()) add(EventKeys::kFnSource, Napi::String::New(env, c.function.source));
+  if (!c.function.module_url.empty()) {
+    add(EventKeys::kModuleUrl, k.ClassString(env, c.serial, EventKeys::kModuleUrl, c.function.module_url));
+    if (!c.function.export_name.empty()) {
+      add(EventKeys::kExportName, k.ClassString(env, c.serial, EventKeys::kExportName, c.function.export_name));
+    }
+  }
+  add(EventKeys::kName, t.name.empty() ? k.ClassString(env, c.serial, EventKeys::kName, c.name) : k.Cached(env, t.name));
   add(EventKeys::kNumReturns, Napi::Number::New(env, t.num_returns));
-  if (!t.retry_exceptions.empty()) add(EventKeys::kRetryExceptions, k.Cached(env, t.retry_exceptions));
+  if (!c.retry_exceptions.empty()) {
+    add(EventKeys::kRetryExceptions, k.ClassString(env, c.serial, EventKeys::kRetryExceptions, c.retry_exceptions));
+  }
+  if (t.attempt > 0) add(EventKeys::kAttempt, Napi::Number::New(env, t.attempt));
+  if (t.generator_skip > 0) add(EventKeys::kSkipItems, Napi::Number::New(env, t.generator_skip));
   if (!t.actor_id.IsNil()) {
     add(EventKeys::kActorId, IdToBuffer(env, t.actor_id));
     add(EventKeys::kActorCreation, Napi::Boolean::New(env, t.actor_creation));

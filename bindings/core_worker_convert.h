@@ -44,16 +44,22 @@ class EventKeys {
   // The JS string for `s`, cached (a small bounded cache: hashes and names
   // repeat for every task of one function).
   napi_value Cached(Napi::Env env, const std::string& s);
+  // The JS string of field `field` of the task class `serial` (ExecClass):
+  // looked up by number, not by content. `first` (if given) is set when
+  // this class was not seen here yet (or no longer cached).
+  napi_value ClassString(Napi::Env env, uint64_t serial, size_t field, const std::string& s, bool* first = nullptr);
 
   enum : size_t {
     kT, kHandle, kTaskId, kFnHash, kFnSource, kModuleUrl, kExportName, kName, kNumReturns, kRetryExceptions,
-    kActorId, kActorCreation, kMethod, kMaxConcurrency, kConcurrencyGroups, kReleaseCpu, kArgs, kCount
+    kActorId, kActorCreation, kMethod, kMaxConcurrency, kConcurrencyGroups, kReleaseCpu, kArgs, kAttempt, kSkipItems, kCount
   };
 
  private:
   void Reset(Napi::Env env);
   Napi::Reference<Napi::Array> store_;  // [keys..., cached strings...]
+  uint32_t Store(Napi::Env env, napi_value v);
   std::unordered_map<std::string, uint32_t> index_;  // cached string -> index in store_
+  std::unordered_map<uint64_t, uint32_t> by_class_;  // serial * kCount + field -> index in store_
   uint32_t next_ = 0;
   napi_value local_[kCount] = {};
 };

@@ -20,6 +20,21 @@ Napi::Value CoreWorkerWrap::RegisterTaskClass(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i + 1 < res.Length(); i += 2)
     c.resources.emplace_back(res.Get(i).ToString(), res.Get(i + 1).ToNumber().DoubleValue());
   if (info.Length() > 6 && info[6].IsString()) c.retry_exceptions = info[6].As<Napi::String>().Utf8Value();
+  // schedulingStrategy, checked by ts/api/options.ts: '' | 'SPREAD' | '<node id hex>' | '<node id hex>:soft'.
+  if (info.Length() > 7 && info[7].IsString()) {
+    std::string s = info[7].As<Napi::String>().Utf8Value();
+    if (s == "SPREAD") {
+      c.scheduling.strategy = 1;
+    } else if (s.size() >= 2 * NodeID::kSize) {
+      std::string bytes;
+      for (size_t i = 0; i + 1 < 2 * NodeID::kSize; i += 2) {
+        bytes.push_back(static_cast<char>(std::stoi(s.substr(i, 2), nullptr, 16)));
+      }
+      c.scheduling.strategy = 2;
+      c.scheduling.node = NodeID::FromBinary(bytes);
+      c.scheduling.soft = s.size() > 2 * NodeID::kSize && s.substr(2 * NodeID::kSize) == ":soft";
+    }
+  }
   return Napi::Number::New(env, core_->submitter().RegisterTaskClass(std::move(c)));
 }
 
@@ -144,20 +159,27 @@ Napi::Value CoreWorkerWrap::CancelTask(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   TaskID tid;
   if (!IdFromValue(info[0], &tid)) { ThrowType(env, "cancelTask: bad task id"); return env.Undefined(); }
-  Status s = core_->tasks().Cancel(tid, info[1].ToBoolean(), info[2].ToBoolean());
+  // owner (optional): the task's owner when it is another process.
+  std::string owner = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+  Status s = core_->tasks().Cancel(tid, info[1].ToBoolean(), info[2].ToBoolean(), owner);
   MaybeKick();
   if (s.code() == StatusCode::kInvalidArgument) ThrowType(env, s.message());
   else if (!s.ok()) ThrowStatus(env, s);
   return env.Undefined();
 }
 
-// taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]>, retryable?)
+// taskDone(handle, returns: Array<[data|null, inPlasma, isError, size]> | Uint8Array (one inline value), retryable?)
 Napi::Value CoreWorkerWrap::TaskDone(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_ || down_) return env.Undefined();
   uint64_t handle = static_cast<uint64_t>(info[0].ToNumber().DoubleValue());
   std::vector<ReturnValue> rets;
-  if (info[1].IsArray()) {
+  if (info[1].IsTypedArray()) {  // one inline value: no arrays to build and read
+    ReturnValue v;
+    v.data = BytesOf(info[1]);
+    v.size = v.data ? v.data->size() : 0;
+    rets.push_back(std::move(v));
+  } else if (info[1].IsArray()) {
     Napi::Array a = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Array r = a.Get(i).As<Napi::Array>();

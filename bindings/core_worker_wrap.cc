@@ -136,6 +136,7 @@ CoreWorkerWrap::CoreWorkerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   CoreWorkerOptions opts;
   opts.node_socket = o.Get("nodeSocket").ToString();
   opts.listen_path = o.Get("listenPath").ToString();
+  if (o.Has("nodeIp") && o.Get("nodeIp").IsString()) opts.node_ip = o.Get("nodeIp").ToString();
   opts.is_driver = o.Get("isDriver").ToBoolean();
   opts.job_id = o.Has("jobId") ? o.Get("jobId").ToNumber().Uint32Value() : 0;
   if (o.Has("lineageMaxBytes") && o.Get("lineageMaxBytes").IsNumber()) {

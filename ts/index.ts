@@ -8,14 +8,17 @@ export { ObjectRef } from './api/object_ref.js';
 export { memorySummary, formatMemorySummary, _internal } from './api/memory.js';
 export type { MemorySummary, ObjectSummary, ObjectLocation } from './api/memory.js';
 export {
-  RemoteFunction, MultiReturnRemoteFunction, StreamingRemoteFunction, ObjectRefGenerator,
+  RemoteFunction, MultiReturnRemoteFunction, NoReturnRemoteFunction, StreamingRemoteFunction, ObjectRefGenerator,
 } from './api/remote_function.js';
 export type { RemoteArgs } from './api/remote_function.js';
 export { ActorClass } from './api/actor.js';
-export type { ActorHandle, ActorMethod, AnyActorHandle, MultiReturnActorMethod, UntypedActorHandle } from './api/actor.js';
+export type {
+  ActorHandle, ActorMethod, AnyActorHandle, MultiReturnActorMethod, NoReturnActorMethod, StreamingActorMethod, UntypedActorHandle,
+} from './api/actor.js';
 export {
   RayError, RayTaskError, WorkerCrashedError, ActorDiedError, ObjectLostError, OwnerDiedError,
   GetTimeoutError, TaskCancelledError, ObjectStoreFullError, OutOfMemoryError, RaySystemError,
 } from './api/errors.js';
+export type { SchedulingStrategy, NodeAffinityStrategy } from './api/scheduling.js';
 export type { WorkerExit } from './api/errors.js';
 export type { TaskOptions, ActorOptions, ActorMethodOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './api/options.js';

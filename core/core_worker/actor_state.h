@@ -93,6 +93,8 @@ struct ActorState {
 
   // Its worker lease.
   std::vector<std::pair<std::string, double>> resources;  // the constructor's shape
+  SchedulingOptions scheduling;                           // its schedulingStrategy
+  std::string pending_node;                               // where the lease request waits ("" : this process's node)
   std::deque<std::shared_ptr<PendingTask>> queue;  // sent before the call queue: the constructor call, retried calls
   std::vector<std::shared_ptr<Lease>> leases;      // at most one not returned
   int pending_requests = 0;                        // lease request (owned) or GCS lookup (borrowed) outstanding

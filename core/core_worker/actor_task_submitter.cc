@@ -36,6 +36,7 @@ StatusOr<TaskID> ActorTaskSubmitter::Create(SubmitRequest req, ObjectID* ready_i
   TaskID actor = req.actor_id.IsNil() ? TaskID::FromRandom() : req.actor_id;
   ActorState& a = NewActorLocked(actor, /*borrowed=*/false);
   a.resources = req.cls->resources;
+  a.scheduling = req.cls->scheduling;
   a.max_restarts = req.max_restarts;
   a.detached = req.detached;
   a.max_task_retries = req.max_task_retries;
@@ -159,6 +160,13 @@ void ActorTaskSubmitter::DispatchLocked(ActorState& a) {
     while (!a.queue.empty()) {
       auto t = a.queue.front();
       a.queue.pop_front();
+      if (!lease->node.empty()) {
+        std::string why = PlasmaArgElsewhereLocked(*t, objects_.store(), lease->node);
+        if (!why.empty()) {
+          tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why));
+          continue;
+        }
+      }
       PushOnLease(lease, t, transport_.Now(), ctx_, objects_.store());
     }
     if (!a.constructed && !a.borrowed) return;  // calls wait for the constructor's answer
@@ -179,14 +187,17 @@ void ActorTaskSubmitter::DispatchLocked(ActorState& a) {
 
 // ----------------------------------------------------------------- lease --
 
-void ActorTaskSubmitter::RequestLeaseLocked(ActorState& a) {
+void ActorTaskSubmitter::RequestLeaseLocked(ActorState& a, const std::string& node) {
   uint64_t req_id = ctx_.NextRequestId();
   a.pending_requests++;
   a.pending_request_id = req_id;
+  a.pending_node = node;
   a.cancel_sent = false;
   lease_requests_[req_id] = a.key;
   // Retriable: the memory monitor kills such workers first.
-  transport_.SendToNode(LeaseRequestFrame(req_id, a.key, a.resources, true, a.detached, a.LeaseRetriable()));
+  nodes_.SendRequestLocked(node, req_id,
+                           LeaseRequestFrame(req_id, a.key, a.resources, true, a.detached, a.LeaseRetriable(),
+                                             a.scheduling, /*grant_or_reject=*/!node.empty()));
 }
 
 bool ActorTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
@@ -197,6 +208,13 @@ bool ActorTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
   ActorState* a = FindLocked(key);
   if (!a) return true;
   a->pending_requests--;
+  if (r.code() == 0 && (r.rejected() || r.retry_at_address())) {
+    // Spillback: ask the node the reply names; rejected there: this node again.
+    if (!a->dead && !a->cancel_sent && !a->queue.empty()) {
+      RequestLeaseLocked(*a, r.rejected() ? "" : Str(r.retry_at_address()));
+    }
+    return true;
+  }
   if (r.code() != 0) {
     if (static_cast<StatusCode>(r.code()) == StatusCode::kCancelled) {
       DispatchLocked(*a);
@@ -220,6 +238,8 @@ bool ActorTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
   lease->worker_id = IdFrom<WorkerID>(r.worker_id());
   lease->address = Str(r.worker_address());
   lease->key = key;
+  lease->node = a->pending_node;
+  lease->node_link = nodes_.LinkLocked(a->pending_node);
   if (a->dead) {
     // Killed before its worker arrived: give the worker (and its CPU) back.
     ReturnLeaseLocked(*a, lease, /*worker_exiting=*/false);
@@ -359,6 +379,7 @@ void ActorTaskSubmitter::SubmitCreationLocked(ActorState& a) {
   // Its result only reports a constructor error: nobody holds a ref to it.
   t->req = a.creation;
   t->req.num_returns = 1;
+  t->attempt = a.num_restarts;  // the executor's wasCurrentActorReconstructed
   tasks_.AddLocked(t, /*child_of_running=*/false);
   a.queue.push_front(t);
 }
@@ -478,7 +499,7 @@ void ActorTaskSubmitter::KillLocked(const TaskID& actor, const std::string& caus
       // Not placed yet: withdraw the lease request.
       a->cancel_sent = true;
       Fbb fbb(64);
-      transport_.SendToNode(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, a->pending_request_id)));
+      nodes_.SendLocked(a->pending_node, FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, a->pending_request_id)));
     }
   } else {
     // Kill for a restart: handle the loss now, so calls made from here on
@@ -517,6 +538,15 @@ void ActorTaskSubmitter::MaybeEndIdleLocked(ActorState& a) {
   DiedLocked(a, cause);
   auto leases = a.leases;
   for (auto& l : leases) ReturnLeaseLocked(a, l, /*worker_exiting=*/true);
+}
+
+void ActorTaskSubmitter::OnNodeLostLocked(const std::string& node) {
+  for (auto& [key, a] : actors_) {
+    auto leases = a->leases;
+    for (auto& l : leases) {
+      if (l->node == node && l->link) l->link->Close();  // handled as the worker's loss
+    }
+  }
 }
 
 SubmitterStats ActorTaskSubmitter::GetStatsLocked() const {

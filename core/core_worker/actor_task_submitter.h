@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/core_worker/actor_state.h"
+#include "core/core_worker/node_links.h"
 #include "core/core_worker/object_manager.h"
 #include "core/core_worker/reference_counter.h"
 #include "core/core_worker/task_manager.h"
@@ -38,8 +39,8 @@ namespace rayts {
 class ActorTaskSubmitter {
  public:
   ActorTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects,
-                     ReferenceCounter* refs)
-      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), refs_(refs) {}
+                     ReferenceCounter* refs, NodeLinks& nodes)
+      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), refs_(refs), nodes_(nodes) {}
 
   // `req.actor_id` may be preset (the caller registered it with the GCS).
   StatusOr<TaskID> Create(SubmitRequest req, ObjectID* ready_id);
@@ -61,6 +62,8 @@ class ActorTaskSubmitter {
   void CallRepliedLocked(const PendingTask& t) REQUIRES(core_lock);
   // A LeaseReply from the node; false when the request is not one of ours.
   bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
+  // The connection to the node server at `node` broke: actors it placed lose their worker.
+  void OnNodeLostLocked(const std::string& node) REQUIRES(core_lock);
   // A GCS reply; false when it does not answer one of our actor lookups.
   bool OnGcsReplyLocked(uint64_t request_id, const proto::Envelope& env) REQUIRES(core_lock);
   // An owned object was released everywhere: if it is an actor's token, the
@@ -73,7 +76,8 @@ class ActorTaskSubmitter {
   ActorState& NewActorLocked(const TaskID& actor, bool borrowed) REQUIRES(core_lock);
   void KillLocked(const TaskID& actor, const std::string& cause, bool no_restart, bool when_idle) REQUIRES(core_lock);
   void DispatchLocked(ActorState& a) REQUIRES(core_lock);
-  void RequestLeaseLocked(ActorState& a) REQUIRES(core_lock);
+  // Asks `node` ("" : this process's node; else with grant_or_reject).
+  void RequestLeaseLocked(ActorState& a, const std::string& node = "") REQUIRES(core_lock);
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
   void ConnectedLocked(ActorState& a) REQUIRES(core_lock);
   void TakeFailuresLocked(ActorState& a) REQUIRES(core_lock);
@@ -95,6 +99,7 @@ class ActorTaskSubmitter {
   TaskManager& tasks_;
   ObjectManager& objects_;
   ReferenceCounter* const refs_ PT_GUARDED_BY(core_lock);
+  NodeLinks& nodes_;
   // The actors this process calls (owned or borrowed), by key.
   std::unordered_map<uint64_t, std::unique_ptr<ActorState>> actors_ GUARDED_BY(core_lock);
   std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(core_lock);  // request id -> actor key

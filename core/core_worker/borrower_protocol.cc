@@ -97,6 +97,14 @@ void BorrowerProtocol::AckedLocked(uint64_t request_id) {
   for (auto& [link, f] : frames) link->Send(std::move(f));
 }
 
+void BorrowerProtocol::SendAllForExitLocked(const std::shared_ptr<Link>& to, Frame frame) {
+  pending_acks_.clear();
+  auto frames = std::move(deferred_);
+  deferred_.clear();
+  for (auto& [link, f] : frames) link->Send(std::move(f));
+  to->Send(std::move(frame));
+}
+
 void BorrowerProtocol::QueueReleasingLocked(const std::shared_ptr<Link>& to, Frame frame) {
   if (pending_acks_.empty()) {
     to->Send(std::move(frame));

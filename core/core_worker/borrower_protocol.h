@@ -71,6 +71,9 @@ class BorrowerProtocol {
   void OnBorrowerMessageLocked(const std::shared_ptr<Link>& from, const proto::Envelope& env) REQUIRES(core_lock);
   // Frames that release something wait while a registration is unacknowledged.
   void QueueReleasingLocked(const std::shared_ptr<Link>& to, Frame frame) REQUIRES(core_lock);
+  // The process is exiting (ray.exitActor()): the deferred frames go now, in
+  // order (no ack can matter any more), then `frame`.
+  void SendAllForExitLocked(const std::shared_ptr<Link>& to, Frame frame) REQUIRES(core_lock);
   // The link to the process at `address` (opened once); nullptr if it is gone.
   std::shared_ptr<Link> LinkToLocked(const std::string& address) REQUIRES(core_lock);
   size_t unacked() const REQUIRES(core_lock) { return pending_acks_.size(); }

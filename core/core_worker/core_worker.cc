@@ -8,6 +8,7 @@
 #include "core/core_worker/asio_loop.h"
 #include "core/core_worker/loop_transport.h"
 #include "core/core_worker/wire.h"
+#include "core/protocol/peer_address.h"
 
 namespace rayts {
 
@@ -26,10 +27,22 @@ CoreWorker::CoreWorker(CoreWorkerOptions opts, Transport* transport, EventLoop* 
       borrowers_(ctx_, transport_, &refs_),
       objects_(ctx_, transport_, &plasma_, &refs_, borrowers_),
       tasks_(ctx_, transport_, objects_, borrowers_, &refs_, &plasma_, ctx_.opts().lineage_max_bytes),
-      normal_(ctx_, transport_, tasks_, objects_),
-      actors_(ctx_, transport_, tasks_, objects_, &refs_),
+      nodes_(ctx_, transport_),
+      normal_(ctx_, transport_, tasks_, objects_, nodes_),
+      actors_(ctx_, transport_, tasks_, objects_, &refs_, nodes_),
       receiver_(ctx_, transport_, tasks_, borrowers_) {
   tasks_.Wire(&normal_, &actors_, &receiver_);
+  // Lease replies of other nodes' servers (spillback) go where the own node's do.
+  nodes_.SetHandlers(
+      [this](const proto::LeaseReply& r) {
+        ctx_.AssertHeld();
+        if (!normal_.OnLeaseReplyLocked(r)) actors_.OnLeaseReplyLocked(r);
+      },
+      [this](const std::string& node) {
+        ctx_.AssertHeld();
+        normal_.OnNodeLostLocked(node);
+        actors_.OnNodeLostLocked(node);
+      });
   objects_.SetHooks({
       [this](const ObjectID& id) {
         ctx_.AssertHeld();
@@ -87,12 +100,21 @@ Status CoreWorker::Connect() {
       },
   };
   RAYTS_RETURN_IF_ERROR(sockets_->Listen(o.listen_path, std::move(inbound)));
+  // Cluster mode: TCP too, for processes of other nodes; the address names both.
+  if (!o.node_ip.empty()) {
+    auto port = sockets_->ListenTcp(o.node_ip, 0);
+    if (!port.ok()) return port.status();
+    ctx_.SetAddress(JoinPeerAddress(o.listen_path, o.node_ip, *port));
+  }
+  sockets_->SetSelfAddress(ctx_.address());
 
-  // 2. Plasma channel: register, map the store the node passes.
-  PlasmaClient::Registration reg{o.worker_id, o.is_driver, o.listen_path, o.job_id};
+  // 2. Plasma channel: register, map the store the node passes (and, in
+  // cluster mode, the token of the TCP connections).
+  PlasmaClient::Registration reg{o.worker_id, o.is_driver, ctx_.address(), o.job_id};
   auto node = plasma_.Connect(o.node_socket, reg);
   if (!node.ok()) return node.status();
   ctx_.SetNode(node->node_id, node->job_id, node->session_dir);
+  sockets_->SetAuthToken(node->auth_token);
 
   // 3. Control connection (read on the loop thread).
   RAYTS_RETURN_IF_ERROR(sockets_->ConnectControl(o.node_socket, PlasmaClient::RegisterFrame(reg, /*control=*/true),

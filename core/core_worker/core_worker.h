@@ -39,6 +39,7 @@
 #include "core/common/status.h"
 #include "core/core_worker/actor_task_submitter.h"
 #include "core/core_worker/borrower_protocol.h"
+#include "core/core_worker/node_links.h"
 #include "core/core_worker/normal_task_submitter.h"
 #include "core/core_worker/object_manager.h"
 #include "core/core_worker/plasma_client.h"
@@ -116,6 +117,7 @@ class CoreWorker {
   BorrowerProtocol borrowers_;
   ObjectManager objects_;
   TaskManager tasks_;
+  NodeLinks nodes_;  // connections to other nodes' servers (spillback)
   NormalTaskSubmitter normal_;
   ActorTaskSubmitter actors_;
   TaskReceiver receiver_;

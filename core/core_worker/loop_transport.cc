@@ -12,6 +12,9 @@
 #include <cstring>
 #include <deque>
 
+#include "core/protocol/connection.h"
+#include "core/protocol/peer_address.h"
+
 namespace rayts {
 
 namespace {
@@ -73,10 +76,14 @@ class LoopTransport::Conn final : public Link, public std::enable_shared_from_th
     t.CloseLocked(shared_from_this(), Status::Disconnected("closed locally"));
   }
   bool closed() const override { return is_closed; }
+  bool remote() const override { return tcp; }
 
   LoopTransport& t;
   int fd;
   const Kind kind;
+  bool tcp = false;           // a TCP connection (a process of another node)
+  bool auth_pending = false;  // accepted TCP: its AuthHello has not come yet
+  std::string peer_ip;        // accepted TCP: counted in tcp_per_ip_
   bool is_closed = false;
   bool dirty = false;
   bool want_write = false;
@@ -151,16 +158,33 @@ Status LoopTransport::Listen(const std::string& path, InboundHandlers handlers) 
     ::close(fd);
     return s;
   }
-  listen_fd_ = fd;
-  listen_path_ = path;
+  listen_.fd = fd;
+  listen_.name = path;
   inbound_ = std::move(handlers);
-  auto start = [this] {
-    if (stopped_ || listen_fd_ < 0) return;
-    listen_watch_ = loop_.WatchFd(listen_fd_, [this](bool, bool) { OnAcceptReady(); });
-    accept_backoff_ = loop_.NewTimer();
+  StartListener(listen_);
+  return Status::OK();
+}
+
+StatusOr<int> LoopTransport::ListenTcp(const std::string& host, int port, PeerLimits limits) {
+  int bound = 0;
+  auto fd = ListenTcpFd(host, port, &bound);
+  if (!fd.ok()) return fd.status();
+  limits_ = limits;
+  tcp_listen_.fd = *fd;
+  tcp_listen_.tcp = true;
+  tcp_listen_.name = TcpAddress(host, bound);
+  StartListener(tcp_listen_);
+  return bound;
+}
+
+void LoopTransport::StartListener(Listener& l) {
+  auto start = [this, &l] {
+    if (stopped_ || l.fd < 0) return;
+    l.watch = loop_.WatchFd(l.fd, [this, &l](bool, bool) { OnAcceptReady(l); });
+    l.backoff = loop_.NewTimer();
+    if (l.tcp && !auth_timer_) auth_timer_ = loop_.NewTimer();
   };
   if (loop_.InLoopThread()) start(); else loop_.Soon(start);
-  return Status::OK();
 }
 
 Status LoopTransport::ConnectControl(const std::string& node_socket, Frame hello, MessageHandler on_control) {
@@ -278,7 +302,7 @@ void LoopTransport::ServiceNow() {
   // New connections too (a `rayts memory` query, a borrower): accepted here,
   // watched by the loop once it runs again.
   for (;;) {
-    int fd = listen_fd_ < 0 ? -1 : ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = listen_.fd < 0 ? -1 : ::accept4(listen_.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) break;
     AcceptedLocked(fd);
   }
@@ -330,6 +354,10 @@ void LoopTransport::ReadLocked(const std::shared_ptr<Conn>& c) {
         return;
       }
       if (!env) break;
+      if (c->auth_pending) {
+        if (!AuthenticateLocked(c, *env)) return;
+        continue;
+      }
       if (c->kind == Conn::Kind::kAccepted) {
         inbound_.on_message(c, *env);
       } else {
@@ -474,6 +502,10 @@ void LoopTransport::CloseLocked(const std::shared_ptr<Conn>& c, const Status& wh
   c->out.clear();
   c->out_bytes = 0;
   ReleaseFd(*c);
+  if (!c->peer_ip.empty()) {
+    auto it = tcp_per_ip_.find(c->peer_ip);
+    if (it != tcp_per_ip_.end() && --it->second <= 0) tcp_per_ip_.erase(it);
+  }
   // The close handler runs after the current handler, like the others.
   switch (c->kind) {
     case Conn::Kind::kAccepted:
@@ -498,13 +530,16 @@ void LoopTransport::CloseLocked(const std::shared_ptr<Conn>& c, const Status& wh
 
 void LoopTransport::Stop() NO_THREAD_SAFETY_ANALYSIS {
   if (stopped_.exchange(true)) return;
-  listen_watch_.reset();
-  accept_backoff_.reset();
-  if (listen_fd_ >= 0) {
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-    ::unlink(listen_path_.c_str());
+  for (Listener* l : {&listen_, &tcp_listen_}) {
+    l->watch.reset();
+    l->backoff.reset();
+    if (l->fd >= 0) {
+      ::close(l->fd);
+      l->fd = -1;
+      if (!l->tcp) ::unlink(l->name.c_str());
+    }
   }
+  auth_timer_.reset();
   CoreGuard lock(ctx_);
   std::vector<std::shared_ptr<Conn>> conns;
   if (control_) conns.push_back(control_);
@@ -527,54 +562,131 @@ void LoopTransport::Stop() NO_THREAD_SAFETY_ANALYSIS {
 
 // --------------------------------------------------- accept and connect --
 
-void LoopTransport::OnAcceptReady() {
+void LoopTransport::OnAcceptReady(Listener& l) {
   for (;;) {
-    if (stopped_ || listen_fd_ < 0) return;
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (stopped_ || l.fd < 0) return;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       // Out of fds (EMFILE, ENFILE) and the like: the listener must live on.
       // Back off (10 ms doubling to 1 s) so a full fd table does not spin.
-      accept_backoff_ms_ = std::min(1000, std::max(10, accept_backoff_ms_ * 2));
-      if (accept_errors_++ % 100 == 0) {
+      l.backoff_ms = std::min(1000, std::max(10, l.backoff_ms * 2));
+      if (l.errors++ % 100 == 0) {
         std::fprintf(stderr, "rayts: accept on %s failed: %s (retrying in %d ms; %llu errors so far)\n",
-                     listen_path_.c_str(), std::strerror(errno), accept_backoff_ms_,
-                     static_cast<unsigned long long>(accept_errors_));
+                     l.name.c_str(), std::strerror(errno), l.backoff_ms, static_cast<unsigned long long>(l.errors));
       }
-      listen_watch_->Want(false, false);
-      accept_backoff_->Start(std::chrono::milliseconds(accept_backoff_ms_), [this] {
-        if (stopped_ || !listen_watch_) return;
-        listen_watch_->Want(true, false);
-        OnAcceptReady();
+      l.watch->Want(false, false);
+      l.backoff->Start(std::chrono::milliseconds(l.backoff_ms), [this, &l] {
+        if (stopped_ || !l.watch) return;
+        l.watch->Want(true, false);
+        OnAcceptReady(l);
       });
       return;
     }
-    accept_backoff_ms_ = 0;
+    l.backoff_ms = 0;
     {
       CoreGuard lock(ctx_);
       BeginTurnLocked();
-      AcceptedLocked(fd);
+      if (l.tcp) AcceptedTcpLocked(fd, PeerIpOf(ss));
+      else AcceptedLocked(fd);
       EndTurnLocked();
     }
+    if (l.tcp) ArmAuthSweep();
     AfterTurn();
   }
 }
 
-std::shared_ptr<LoopTransport::Conn> LoopTransport::AcceptedLocked(int fd) {
+std::shared_ptr<LoopTransport::Conn> LoopTransport::AcceptedLocked(int fd, bool tcp) {
   auto c = std::make_shared<Conn>(*this, fd, Conn::Kind::kAccepted);
+  c->tcp = tcp;
   accepted_.insert(c);
   StartWatch(c);
   if (inbound_.on_accept) inbound_.on_accept(c);
   return c;
 }
 
+void LoopTransport::AcceptedTcpLocked(int fd, const std::string& ip) {
+  int& open = tcp_per_ip_[ip];
+  if (open >= limits_.max_connections_per_peer || token_.empty()) {
+    std::fprintf(stderr, "rayts: refused a TCP connection from %s on %s: %s\n", ip.c_str(), tcp_listen_.name.c_str(),
+                 token_.empty() ? "no auth token is set here yet"
+                                : ("it has " + std::to_string(open) + " open already (the limit per peer)").c_str());
+    if (open == 0) tcp_per_ip_.erase(ip);
+    ::close(fd);
+    return;
+  }
+  open++;
+  TuneTcp(fd);
+  auto c = AcceptedLocked(fd, /*tcp=*/true);
+  c->auth_pending = true;
+  c->peer_ip = ip;
+  c->decoder.set_max_frame_bytes(limits_.max_handshake_frame_bytes);
+  awaiting_auth_.emplace_back(c, Clock::now() + std::chrono::milliseconds(limits_.handshake_timeout_ms));
+}
+
+bool LoopTransport::AuthenticateLocked(const std::shared_ptr<Conn>& c, const proto::Envelope& env) {
+  Status s = CheckAuthHello(env, token_);
+  if (!s.ok()) {
+    std::fprintf(stderr, "rayts: closed the TCP connection from %s on %s: %s\n", c->peer_ip.c_str(),
+                 tcp_listen_.name.c_str(), s.message().c_str());
+    CloseLocked(c, s);
+    return false;
+  }
+  c->auth_pending = false;
+  c->decoder.set_max_frame_bytes(limits_.max_frame_bytes);
+  return true;
+}
+
+void LoopTransport::ArmAuthSweep() NO_THREAD_SAFETY_ANALYSIS {
+  if (auth_timer_armed_ || !auth_timer_ || stopped_) return;
+  auth_timer_armed_ = true;
+  auth_timer_->Start(std::chrono::milliseconds(std::max(10, limits_.handshake_timeout_ms / 4)), [this] {
+    auth_timer_armed_ = false;
+    bool more;
+    {
+      CoreGuard lock(ctx_);
+      if (stopped_) return;
+      BeginTurnLocked();
+      SweepAuthLocked();
+      more = !awaiting_auth_.empty();
+      EndTurnLocked();
+    }
+    AfterTurn();
+    if (more) ArmAuthSweep();
+  });
+}
+
+void LoopTransport::SweepAuthLocked() {
+  Clock::time_point now = Clock::now();
+  std::vector<std::shared_ptr<Conn>> late;
+  std::erase_if(awaiting_auth_, [&](const std::pair<std::weak_ptr<Conn>, Clock::time_point>& e) {
+    auto c = e.first.lock();
+    if (!c || c->is_closed || !c->auth_pending) return true;
+    if (now < e.second) return false;
+    late.push_back(c);
+    return true;
+  });
+  for (auto& c : late) {
+    std::fprintf(stderr, "rayts: closed the TCP connection from %s on %s: no auth frame within %d ms\n",
+                 c->peer_ip.c_str(), tcp_listen_.name.c_str(), limits_.handshake_timeout_ms);
+    CloseLocked(c, Status::Unauthenticated("no auth frame within the handshake timeout"));
+  }
+}
+
 std::shared_ptr<Link> LoopTransport::Connect(const std::string& address, MessageHandler on_message,
                                              CloseHandler on_closed) {
   if (stopped_) return nullptr;
-  int fd = ConnectUnixFd(address);
+  PeerAddress to = ParsePeerAddress(address);
+  bool tcp = to.has_tcp() && !SameNode(address, self_address_);
+  if (tcp && token_.empty()) return nullptr;  // no cluster token: cannot authenticate
+  int fd = tcp ? StartTcpConnect(to.host, to.port) : ConnectUnixFd(to.path);
   if (fd < 0) return nullptr;
   auto c = std::make_shared<Conn>(*this, fd, Conn::Kind::kMade);
+  c->tcp = tcp;
+  if (tcp) c->decoder.set_max_frame_bytes(limits_.max_frame_bytes);
   c->on_message = std::move(on_message);
   c->on_close = std::move(on_closed);
   // Forget closed ones now and then, so the list stays as long as the
@@ -584,6 +696,8 @@ std::shared_ptr<Link> LoopTransport::Connect(const std::string& address, Message
   }
   made_.push_back(c);
   StartWatch(c);
+  // The token first; frames the caller sends queue behind it.
+  if (tcp) QueueLocked(c, AuthHelloFrame(token_, proto::PeerRole::Worker));
   return c;
 }
 

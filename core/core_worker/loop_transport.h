@@ -2,7 +2,8 @@
 // non-blocking fds, driven by an EventLoop (event_loop.h).
 //
 // Role: listens on this process's socket (tasks pushed here, owners' and
-// borrowers' requests), holds the control connection to the node server,
+// borrowers' requests) and, in cluster mode, on TCP at the node's IP too,
+// holds the control connection to the node server,
 // connects to other processes (leased workers, actors, owners), runs timers,
 // and writes frames in batches (the frames queued to one connection go out
 // in one sendmsg). Under Node the loop is the JS thread's own libuv loop: a
@@ -19,6 +20,16 @@
 // thread when the host sees the loop stalled, reads and handles what is
 // readable then (owners keep answering borrowers; a force-cancel or a kill
 // still ends the process).
+// TCP (cluster mode, ListenTcp): processes of other nodes reach this one
+// over TCP and this one reaches them (Connect picks TCP for an address of
+// another node, see peer_address.h); the same frames and write path as on
+// unix sockets, with TCP_NODELAY. Every TCP connection opens with AuthHello
+// and the cluster token (peer_auth.h): a made connection queues it first,
+// an accepted one is held to a small first frame until it arrives, is
+// closed (the reason logged) for a wrong token or another first frame, or
+// after the handshake timeout, and is refused past
+// max_connections_per_peer from one IP. TCP connections are accepted by
+// the loop only (ServiceNow accepts on the unix socket).
 // Bounded queues: a connection whose unwritten frames pass
 // max_queued_bytes (its peer does not read) is closed as failed, with the
 // reason logged and given to its close handler.
@@ -37,12 +48,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "core/core_worker/event_loop.h"
 #include "core/core_worker/transport.h"
 #include "core/core_worker/worker_context.h"
+#include "core/protocol/peer_auth.h"
 
 namespace rayts {
 
@@ -64,6 +77,15 @@ class LoopTransport final : public Transport {
   // The control connection; `hello` is its first frame. A worker (not a
   // driver) exits when the node server closes it.
   Status ConnectControl(const std::string& node_socket, Frame hello, MessageHandler on_control);
+  // Cluster mode: listens on TCP at host:port (0: any free port) too;
+  // returns the port. Before the loop runs.
+  StatusOr<int> ListenTcp(const std::string& host, int port, PeerLimits limits = {});
+  // This process's address (peer_address.h): peers of its node are reached
+  // over unix sockets, the others over TCP. Before the loop runs.
+  void SetSelfAddress(std::string address) { self_address_ = std::move(address); }
+  // The cluster token presented on made TCP connections and required of
+  // accepted ones (none accepted while it is empty). Before the loop runs.
+  void SetAuthToken(std::string token) { token_ = std::move(token); }
   void Stop();
 
   // Writes the frames host calls queued (takes the core lock).
@@ -91,6 +113,16 @@ class LoopTransport final : public Transport {
   class Conn;
   class LoopTimerImpl;
   struct TimerState;
+  // A listening socket: the unix one, and in cluster mode the TCP one.
+  struct Listener {
+    int fd = -1;
+    bool tcp = false;
+    std::string name;  // path, or host:port
+    std::unique_ptr<EventLoop::Watch> watch;        // loop thread
+    std::unique_ptr<EventLoop::LoopTimer> backoff;  // loop thread
+    int backoff_ms = 0;
+    uint64_t errors = 0;
+  };
 
   void StartWatch(const std::shared_ptr<Conn>& c);  // any thread: on the loop thread via Soon
   void OnReady(const std::weak_ptr<Conn>& w, bool readable, bool writable);
@@ -100,8 +132,15 @@ class LoopTransport final : public Transport {
   void FlushAllLocked() REQUIRES(core_lock);
   void CloseLocked(const std::shared_ptr<Conn>& c, const Status& why) REQUIRES(core_lock);
   void ReleaseFd(Conn& c);  // stops the watch and closes the fd (on the loop thread)
-  void OnAcceptReady();
-  std::shared_ptr<Conn> AcceptedLocked(int fd) REQUIRES(core_lock);
+  void StartListener(Listener& l);
+  void OnAcceptReady(Listener& l);
+  std::shared_ptr<Conn> AcceptedLocked(int fd, bool tcp = false) REQUIRES(core_lock);
+  // An accepted TCP connection: counted against its IP, held to AuthHello.
+  void AcceptedTcpLocked(int fd, const std::string& ip) REQUIRES(core_lock);
+  // The first frame of an accepted TCP connection; false when it closed it.
+  bool AuthenticateLocked(const std::shared_ptr<Conn>& c, const proto::Envelope& env) REQUIRES(core_lock);
+  void ArmAuthSweep();  // loop thread
+  void SweepAuthLocked() REQUIRES(core_lock);
   void BeginTurnLocked() REQUIRES(core_lock);
   void EndTurnLocked() REQUIRES(core_lock);
   void AfterTurn();
@@ -116,13 +155,14 @@ class LoopTransport final : public Transport {
   size_t max_queued_bytes_ = kMaxQueuedBytes;
   std::atomic<bool> stopped_{false};
 
-  int listen_fd_ = -1;
-  std::string listen_path_;
+  Listener listen_;      // the unix socket
+  Listener tcp_listen_;  // cluster mode
   InboundHandlers inbound_;
-  std::unique_ptr<EventLoop::Watch> listen_watch_;        // loop thread
-  std::unique_ptr<EventLoop::LoopTimer> accept_backoff_;  // loop thread
-  int accept_backoff_ms_ = 0;
-  uint64_t accept_errors_ = 0;
+  std::string self_address_;
+  std::string token_;
+  PeerLimits limits_;
+  std::unique_ptr<EventLoop::LoopTimer> auth_timer_;  // loop thread: closes connections that did not authenticate
+  bool auth_timer_armed_ = false;                     // loop thread
 
   int turn_depth_ GUARDED_BY(core_lock) = 0;
   std::vector<std::function<void()>> posts_ GUARDED_BY(core_lock);
@@ -131,6 +171,8 @@ class LoopTransport final : public Transport {
   std::shared_ptr<Conn> control_ GUARDED_BY(core_lock);
   std::unordered_set<std::shared_ptr<Conn>> accepted_ GUARDED_BY(core_lock);  // kept until they close
   std::vector<std::weak_ptr<Conn>> made_ GUARDED_BY(core_lock);              // Connect()ed, closed at Stop
+  std::unordered_map<std::string, int> tcp_per_ip_ GUARDED_BY(core_lock);     // open accepted TCP connections
+  std::vector<std::pair<std::weak_ptr<Conn>, Clock::time_point>> awaiting_auth_ GUARDED_BY(core_lock);
 };
 
 }  // namespace rayts

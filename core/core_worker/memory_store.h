@@ -12,9 +12,9 @@
 
 #include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "core/common/id.h"
+#include "core/common/id_map.h"
 
 namespace rayts {
 
@@ -55,7 +55,7 @@ class MemoryStore {
   }
 
  private:
-  std::unordered_map<ObjectID, StoredObject, IdHash> objects_;
+  IdMap<ObjectID, StoredObject> objects_;
 };
 
 }  // namespace rayts

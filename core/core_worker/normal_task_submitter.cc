@@ -42,6 +42,7 @@ NormalTaskSubmitter::KeyState& NormalTaskSubmitter::KeyFor(const std::shared_ptr
     ks = std::make_unique<KeyState>();
     ks->key = t->key;
     ks->resources = t->req.cls->resources;
+    ks->scheduling = t->req.cls->scheduling;
   }
   return *ks;
 }
@@ -84,6 +85,13 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
     if (!best) break;
     auto t = ks.queue.front();
     ks.queue.pop_front();
+    if (!best->node.empty()) {
+      std::string why = PlasmaArgElsewhereLocked(*t, objects_.store(), best->node);
+      if (!why.empty()) {
+        tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why));
+        continue;
+      }
+    }
     PushOnLease(*best_ptr, t, now, ctx_, objects_.store());
   }
   if (!ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);
@@ -91,19 +99,22 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
     // Nothing left to run: withdraw the outstanding lease request (once).
     ks.cancel_sent = true;
     Fbb fbb(64);
-    transport_.SendToNode(FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
+    nodes_.SendLocked(ks.pending_node, FinishFrame(fbb, proto::CreateCancelLeaseRequest(fbb, ks.pending_request_id)));
   }
 }
 
-void NormalTaskSubmitter::RequestLeaseLocked(KeyState& ks) {
+void NormalTaskSubmitter::RequestLeaseLocked(KeyState& ks, const std::string& node) {
   uint64_t req_id = ctx_.NextRequestId();
   ks.pending_requests++;
   ks.pending_request_id = req_id;
+  ks.pending_node = node;
   ks.cancel_sent = false;
   lease_requests_[req_id] = ks.key;
   // Retriable: the memory monitor kills such workers first.
   bool retriable = !ks.queue.empty() && ks.queue.front()->retries_left != 0;
-  transport_.SendToNode(LeaseRequestFrame(req_id, ks.key, ks.resources, false, false, retriable));
+  nodes_.SendRequestLocked(node, req_id,
+                           LeaseRequestFrame(req_id, ks.key, ks.resources, false, false, retriable, ks.scheduling,
+                                             /*grant_or_reject=*/!node.empty()));
 }
 
 bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
@@ -115,6 +126,14 @@ bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
   if (kit == keys_.end()) return true;
   KeyState& ks = *kit->second;
   ks.pending_requests--;
+  if (r.code() == 0 && (r.rejected() || r.retry_at_address())) {
+    // Spillback: ask the node the reply names (it grants or rejects);
+    // rejected there: ask this process's node again. Not when the queue
+    // emptied meanwhile (a cancel crossed the reply).
+    if (!ks.queue.empty() && !ks.cancel_sent) RequestLeaseLocked(ks, r.rejected() ? "" : Str(r.retry_at_address()));
+    else DispatchLocked(ks);
+    return true;
+  }
   if (r.code() != 0) {
     if (static_cast<StatusCode>(r.code()) == StatusCode::kCancelled) {
       DispatchLocked(ks);
@@ -137,6 +156,8 @@ bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
   lease->address = Str(r.worker_address());
   lease->key = key;
   lease->granted_at = transport_.Now();
+  lease->node = ks.pending_node;
+  lease->node_link = nodes_.LinkLocked(ks.pending_node);
   if (!ConnectLeaseLocked(lease)) {
     ReturnLeaseLocked(lease, true);
     DispatchLocked(ks);
@@ -274,6 +295,16 @@ void NormalTaskSubmitter::FailCrashedLocked(const Lease& lease, std::vector<std:
       tasks_.FailLocked(t, WorkerCrashedJson(t->req.cls->name, cause, fallback));
     }
   });
+}
+
+void NormalTaskSubmitter::OnNodeLostLocked(const std::string& node) {
+  for (auto& [key, ks] : keys_) {
+    auto leases = ks->leases;
+    for (auto& l : leases) {
+      // Its worker's connection goes too: what was in flight is retried.
+      if (l->node == node && l->link) l->link->Close();
+    }
+  }
 }
 
 SubmitterStats NormalTaskSubmitter::GetStatsLocked() const {

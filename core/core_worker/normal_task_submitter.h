@@ -10,7 +10,13 @@
 // up to kMaxInflightPerLease per worker when they are (round trip below
 // kPipelineBelowUs). A queue with no lease request outstanding asks the
 // node for one (RequestWorkerLease); an empty queue withdraws it
-// (CancelLeaseRequest). A lease with nothing in flight and nothing queued
+// (CancelLeaseRequest). In a cluster the node may answer with a spillback
+// (another node's address: the request is sent there, grant_or_reject) or,
+// for such a request, rejected (asked again at this process's node); a
+// lease granted by another node goes back there (NodeLinks). A task whose
+// arguments are in this node's plasma store is not pushed to another node's
+// worker: it fails, saying objects do not travel between nodes yet. A lease
+// with nothing in flight and nothing queued
 // goes back to the node after kLeaseIdleReturn. A worker that dies fails or
 // retries (maxRetries) what was in flight on it; an infeasible or failed
 // lease request fails the whole queue of its key.
@@ -31,6 +37,7 @@
 #include <vector>
 
 #include "core/core_worker/crash_causes.h"
+#include "core/core_worker/node_links.h"
 #include "core/core_worker/object_manager.h"
 #include "core/core_worker/task_manager.h"
 #include "core/core_worker/task_records.h"
@@ -41,8 +48,9 @@ namespace rayts {
 
 class NormalTaskSubmitter {
  public:
-  NormalTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects)
-      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), causes_(ctx, transport) {}
+  NormalTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects,
+                      NodeLinks& nodes)
+      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), nodes_(nodes), causes_(ctx, transport) {}
 
   // What every task of one remote function (with one option set) shares:
   // registered once, referenced by id on each submit.
@@ -55,10 +63,12 @@ class NormalTaskSubmitter {
   // A retried task goes first.
   void RequeueFrontLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
   void RemoveQueuedLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
-  // A LeaseReply from the node; false when the request is not one of ours.
+  // A LeaseReply from a node; false when the request is not one of ours.
   bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
   // The node says how a worker we leased ended (see crash_causes.h).
   void OnWorkerDiedLocked(const proto::WorkerDied& d) REQUIRES(core_lock) { causes_.OnWorkerDiedLocked(d); }
+  // The connection to the node server at `node` broke: leases it granted are given up.
+  void OnNodeLostLocked(const std::string& node) REQUIRES(core_lock);
   SubmitterStats GetStatsLocked() const REQUIRES(core_lock);
 
  private:
@@ -71,6 +81,8 @@ class NormalTaskSubmitter {
     uint64_t pending_request_id = 0;
     bool cancel_sent = false;  // CancelLeaseRequest already sent for pending_request_id
     int spare_hint = 1;        // workers of this shape the node could still start (its last grant said)
+    SchedulingOptions scheduling;
+    std::string pending_node;  // where pending_request_id waits: "" this process's node, else a spillback's node
     // Service time of recent tasks, EWMA in microseconds; < 0 until the
     // first reply. A task's service time runs from its push, or from the
     // previous reply on its lease when it was pipelined behind others, to
@@ -83,7 +95,8 @@ class NormalTaskSubmitter {
 
   KeyState& KeyFor(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
   void DispatchLocked(KeyState& ks) REQUIRES(core_lock);
-  void RequestLeaseLocked(KeyState& ks) REQUIRES(core_lock);
+  // Asks `node` ("" : this process's node; else with grant_or_reject).
+  void RequestLeaseLocked(KeyState& ks, const std::string& node = "") REQUIRES(core_lock);
   bool ConnectLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
   void OnPushReplyLocked(const std::shared_ptr<Lease>& lease, const proto::PushTaskReply& r) REQUIRES(core_lock);
   void MaybeReturnLeaseLocked(const std::shared_ptr<Lease>& lease) REQUIRES(core_lock);
@@ -98,6 +111,7 @@ class NormalTaskSubmitter {
   Transport& transport_;
   TaskManager& tasks_;
   ObjectManager& objects_;
+  NodeLinks& nodes_;
   CrashCauses causes_;
   std::vector<std::shared_ptr<const TaskClass>> classes_ GUARDED_BY(core_lock);
   std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_ GUARDED_BY(core_lock);

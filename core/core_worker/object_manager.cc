@@ -202,6 +202,29 @@ void ObjectManager::StoreResultLocked(const ObjectID& id, const proto::ReturnObj
   ObjectReadyLocked(id);
 }
 
+namespace {
+// What a getter is answered for a ready object: its value, or, for a getter
+// on another node (a TCP link) of an object in this node's plasma store, an
+// error saying that objects do not move between nodes yet.
+ReturnValue AnswerFor(const ObjectID& id, const StoredObject* o, const Link& to, const WorkerContext& ctx) {
+  ReturnValue v;
+  if (!o) return v;
+  if (o->in_plasma && to.remote()) {
+    std::string why = "object " + id.Hex() + " (" + std::to_string(o->size) +
+                      " bytes) is in the object store of node " + ctx.node_id().Hex() +
+                      ", and objects do not move between nodes yet (values up to 100 KiB travel inline)";
+    v.data = std::make_shared<const std::string>(ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why));
+    v.is_error = true;
+    return v;
+  }
+  v.data = o->data;
+  v.in_plasma = o->in_plasma;
+  v.is_error = o->is_error;
+  v.size = o->size;
+  return v;
+}
+}  // namespace
+
 void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
   if (js_subscribed_.erase(id)) {
     Event e{Event::Type::kObjectReady};
@@ -213,13 +236,7 @@ void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
     const StoredObject* o = store_.Find(id);
     for (auto& [link, req] : rw->second) {
       Fbb fbb(256);
-      ReturnValue v;
-      if (o) {
-        v.data = o->data;
-        v.in_plasma = o->in_plasma;
-        v.is_error = o->is_error;
-        v.size = o->size;
-      }
+      ReturnValue v = AnswerFor(id, o, *link, ctx_);
       auto item = BuildReturn(fbb, id, v);
       link->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, req, 0, 0, item)));
     }
@@ -233,7 +250,7 @@ void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
 void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const proto::GetObject& g) {
   ObjectID id = IdFrom<ObjectID>(g.object_id());
   const StoredObject* o = store_.Find(id);
-  if (o && o->ready && o->in_plasma && g.lost() && refs_->Has(id)) {
+  if (o && o->ready && o->in_plasma && g.lost() && refs_->Has(id) && !from->remote()) {
     // The asker found the plasma copy missing: the host recovers it
     // (Reconstruct, on the JS thread); the answer follows when ready.
     remote_waiters_[id].emplace_back(from, g.request_id());
@@ -244,7 +261,7 @@ void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const p
     }
   } else if (o && o->ready) {
     Fbb fbb(256);
-    ReturnValue v{o->data, o->in_plasma, o->is_error, o->size};
+    ReturnValue v = AnswerFor(id, o, *from, ctx_);
     auto item = BuildReturn(fbb, id, v);
     from->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, g.request_id(), 0, 0, item)));
   } else if (o || refs_->Has(id)) {

@@ -111,7 +111,7 @@ class ObjectManager {
   BorrowerProtocol& borrowers_;
   Hooks hooks_;
   MemoryStore store_ GUARDED_BY(core_lock);
-  std::unordered_set<ObjectID, IdHash> js_subscribed_ GUARDED_BY(core_lock);
+  IdSet<ObjectID> js_subscribed_ GUARDED_BY(core_lock);
   std::unordered_map<ObjectID, std::vector<std::pair<std::shared_ptr<Link>, uint64_t>>, IdHash> remote_waiters_
       GUARDED_BY(core_lock);
   std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(core_lock);

@@ -57,6 +57,7 @@ StatusOr<PlasmaClient::NodeInfo> PlasmaClient::Connect(const std::string& node_s
   if (nid && nid->size() == NodeID::kSize) info.node_id = NodeID::FromBytes(nid->data());
   info.job_id = reply->job_id();
   info.session_dir = Str(reply->session_dir());
+  info.auth_token = Str(reply->auth_token());
   auto region = plasma::ShmRegion::Map(fd, reply->store_size());
   if (!region.ok()) return region.status();
   store_ = std::move(region).value();

@@ -60,6 +60,7 @@ class PlasmaClient {
     NodeID node_id;
     JobID job_id = 0;
     std::string session_dir;
+    std::string auth_token;  // cluster mode: presented on TCP connections
   };
 
   // The RegisterClient frame: control = false on the plasma channel (done by

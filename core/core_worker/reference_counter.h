@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/common/id.h"
+#include "core/common/id_map.h"
 
 namespace rayts {
 
@@ -111,7 +112,7 @@ class ReferenceCounter {
   void MaybeRelease(const ObjectID& id);
 
   ReleaseFn on_release_;
-  std::unordered_map<ObjectID, Ref, IdHash> refs_;
+  IdMap<ObjectID, Ref> refs_;
   uint64_t bad_decrements_ = 0;
 };
 

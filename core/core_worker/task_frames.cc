@@ -13,13 +13,32 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   t->pushed_at = now;
   lease->inflight[t->task_id] = t;
   const SubmitRequest& r = t->req;
-  Fbb fbb(512);
-  auto& fn = r.cls->function;
-  bool send_source = lease->sent_functions.insert(fn.hash).second;
-  auto fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString(fn.hash),
-                                            send_source ? fbb.CreateString(fn.source) : 0,
-                                            fn.module_url.empty() ? 0 : fbb.CreateString(fn.module_url),
-                                            fn.export_name.empty() ? 0 : fbb.CreateString(fn.export_name));
+  Fbb fbb(256);
+  // The class's part goes once per link; later specs name its slot.
+  uint32_t class_ref = 0;
+  auto& sent = lease->sent_classes;
+  for (size_t i = 0; i < sent.size(); i++) {
+    if (sent[i] == r.cls.get()) {
+      class_ref = static_cast<uint32_t>(i + 1);
+      break;
+    }
+  }
+  const bool define = class_ref == 0;
+  flatbuffers::Offset<proto::FunctionDescriptor> fd;
+  flatbuffers::Offset<flatbuffers::String> owner, retry_exc;
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> caller;
+  if (define) {
+    sent.push_back(r.cls.get());
+    class_ref = static_cast<uint32_t>(sent.size());
+    auto& fn = r.cls->function;
+    fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString(fn.hash), fn.source.empty() ? 0 : fbb.CreateString(fn.source),
+                                         fn.module_url.empty() ? 0 : fbb.CreateString(fn.module_url),
+                                         fn.export_name.empty() ? 0 : fbb.CreateString(fn.export_name),
+                                         fbb.CreateString(r.cls->name));
+    owner = fbb.CreateString(ctx.address());
+    caller = IdBytes(fbb, ctx.worker_id());
+    if (!r.cls->retry_exceptions.empty()) retry_exc = fbb.CreateString(r.cls->retry_exceptions);
+  }
   std::vector<flatbuffers::Offset<proto::TaskArg>> args;
   args.reserve(r.args.size());
   for (auto& a : r.args) {
@@ -48,9 +67,8 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   }
   auto argv = fbb.CreateVector(args);
   auto tid = IdBytes(fbb, t->task_id);
-  auto caller = IdBytes(fbb, ctx.worker_id());
-  auto owner = fbb.CreateString(ctx.address());
-  auto name = fbb.CreateString(r.name && !r.name->empty() ? *r.name : r.cls->name);
+  flatbuffers::Offset<flatbuffers::String> name;
+  if (r.name && !r.name->empty()) name = fbb.CreateString(*r.name);  // the call's own name
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
   flatbuffers::Offset<flatbuffers::String> method;
   flatbuffers::Offset<flatbuffers::String> groups;
@@ -59,20 +77,39 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
     actor = IdBytes(fbb, r.actor_id);
     if (!r.method.empty()) method = fbb.CreateString(r.method);
   }
-  auto retry_exc = r.cls->retry_exceptions.empty() ? 0 : fbb.CreateString(r.cls->retry_exceptions);
   auto spec = proto::CreateTaskSpec(fbb, tid, ctx.job_id(), caller, owner, fd, argv, r.num_returns, name, t->attempt,
                                     actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
-                                    t->send_seq, t->epoch_start, retry_exc);
+                                    t->send_seq, t->epoch_start, retry_exc, class_ref, t->streamed);
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }
 
+std::string PlasmaArgElsewhereLocked(const PendingTask& t, const MemoryStore& store, const std::string& node) {
+  for (size_t i = 0; i < t.req.args.size(); i++) {
+    const TaskArgIn& a = t.req.args[i];
+    if (!a.by_ref || !a.owner_address.empty()) continue;  // inline, or fetched from its owner
+    const StoredObject* o = store.Find(a.id);
+    if (!o || !o->in_plasma) continue;
+    return "task " + (t.req.name && !t.req.name->empty() ? *t.req.name : t.req.cls->name) + " (" + t.task_id.Hex() +
+           ") was placed on the node at " + node + ", but its argument " + std::to_string(i) + " (object " +
+           a.id.Hex() + ", " + std::to_string(o->size) +
+           " bytes) is in this node's object store: objects do not move between nodes yet (values up to 100 KiB "
+           "travel inline)";
+  }
+  return "";
+}
+
 Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std::pair<std::string, double>>& resources,
-                        bool is_actor, bool detached, bool retriable) {
+                        bool is_actor, bool detached, bool retriable, const SchedulingOptions& scheduling,
+                        bool grant_or_reject) {
   Fbb fbb(256);
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
   for (auto& [name, amount] : resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
-  return FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, request_id, key, rv, is_actor, detached, retriable));
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> affinity;
+  if (!scheduling.node.IsNil()) affinity = IdBytes(fbb, scheduling.node);
+  return FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, request_id, key, rv, is_actor, detached, retriable,
+                                                          static_cast<proto::SchedulingStrategy>(scheduling.strategy),
+                                                          affinity, scheduling.soft, grant_or_reject));
 }
 
 void ReturnLease(Lease& lease, Transport& transport, bool worker_exiting) {
@@ -81,8 +118,10 @@ void ReturnLease(Lease& lease, Transport& transport, bool worker_exiting) {
   if (lease.lease_id != 0) {  // 0: a link to an actor owned elsewhere
     Fbb fbb(64);
     // A worker that said it exits (WorkerExiting) must not be leased again.
-    transport.SendToNode(
-        FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease.lease_id, worker_exiting || lease.exit_code >= 0)));
+    auto frame =
+        FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease.lease_id, worker_exiting || lease.exit_code >= 0));
+    if (lease.node_link) lease.node_link->Send(std::move(frame));  // granted by another node
+    else transport.SendToNode(std::move(frame));
   }
   if (lease.link) lease.link->Close();
 }
@@ -92,6 +131,7 @@ bool ConnectLease(const std::shared_ptr<Lease>& lease, Transport& transport, Wor
   std::weak_ptr<Lease> weak = lease;
   WorkerContext* c = &ctx;
   TaskManager* tm = &tasks;
+  lease->sent_classes.clear();  // a new link knows no class yet
   lease->link = transport.Connect(
       lease->address,
       [c, tm, weak, on_reply = std::move(on_reply)](const proto::Envelope& e) {

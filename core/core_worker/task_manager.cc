@@ -125,7 +125,7 @@ void TaskManager::HandleReplyLocked(const std::shared_ptr<PendingTask>& t, const
   if (r.retryable_error() && RetryLocked(t)) return;  // retryExceptions: thrown, may be retried
   if (t->req.num_returns < 0) {
     // Streaming: an error (if any) is the last item.
-    int64_t n = r.num_streamed();
+    int64_t n = std::max<int64_t>(r.num_streamed(), t->streamed);
     if (r.returns() && r.returns()->size() > 0) {
       auto* ret = r.returns()->Get(0);
       ObjectID id = IdFrom<ObjectID>(ret->object_id());
@@ -155,6 +155,13 @@ void TaskManager::HandleReplyLocked(const std::shared_ptr<PendingTask>& t, const
 
 void TaskManager::OnGeneratorItemLocked(const proto::GeneratorItem& g) {
   if (!g.item()) return;
+  // Items arrive in order; one the consumer already has (a retry's executor
+  // skips them, so only a stale frame) is dropped, as in Ray.
+  auto t = FindLocked(IdFrom<TaskID>(g.task_id()));
+  if (t) {
+    if (g.index() < t->streamed) return;
+    t->streamed = g.index() + 1;
+  }
   ObjectID id = IdFrom<ObjectID>(g.item()->object_id());
   refs_->AddOwned(id, 1);  // held for the generator until the host adopts it
   objects_.StoreResultLocked(id, g.item());
@@ -183,17 +190,18 @@ void TaskManager::FinishLocked(const std::shared_ptr<PendingTask>& t) {
 void TaskManager::FailLocked(const std::shared_ptr<PendingTask>& t, const std::string& json) {
   auto data = std::make_shared<const std::string>(json);
   if (t->req.num_returns < 0) {
-    ObjectID id = ObjectIdFor(t->task_id, 1);
+    // The error is the item after those the consumer has.
+    ObjectID id = ObjectIdFor(t->task_id, static_cast<uint32_t>(t->streamed + 1));
     refs_->AddOwned(id, 1);
     objects_.store().Put(id, data, false, true, data->size());
     Event e{Event::Type::kGeneratorItem};
     e.task_id = t->task_id;
     e.object_id = id;
-    e.index = 0;
+    e.index = t->streamed;
     ctx_.Emit(std::move(e));
     Event end{Event::Type::kGeneratorEnd};
     end.task_id = t->task_id;
-    end.index = 1;
+    end.index = t->streamed + 1;
     ctx_.Emit(std::move(end));
   }
   for (auto& id : t->return_ids()) {
@@ -218,8 +226,18 @@ bool TaskManager::RetryLocked(const std::shared_ptr<PendingTask>& t) {
 
 // ---------------------------------------------------------- cancellation --
 
-Status TaskManager::Cancel(const TaskID& task, bool force, bool recursive) {
+Status TaskManager::Cancel(const TaskID& task, bool force, bool recursive, const std::string& owner) {
   CoreGuard lock(ctx_);
+  if (!ctx_.IsSelf(owner)) {
+    // Owned elsewhere: the owner decides (TaskReceiver::OnCancelRequestLocked
+    // routes a request for a task it does not execute to CancelLocked).
+    auto link = borrowers_.LinkToLocked(owner);
+    if (!link) return Status::OK();  // the owner is gone: so is its task
+    Fbb fbb(64);
+    auto tid = IdBytes(fbb, task);
+    link->Send(FinishFrame(fbb, proto::CreateCancelTask(fbb, tid, force, recursive)));
+    return Status::OK();
+  }
   return CancelLocked(task, force, recursive);
 }
 

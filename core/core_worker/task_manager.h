@@ -63,8 +63,9 @@ class TaskManager {
   // TaskCancelledError at once; a running one is asked to stop (force: its
   // worker process exits). recursive: the executing worker also cancels the
   // tasks that one submitted. Finished or unknown: no-op. InvalidArgument for
-  // force on an actor task.
-  Status Cancel(const TaskID& task, bool force, bool recursive);
+  // force on an actor task. `owner`: the task's owner when it is another
+  // process (a ref passed in): the request goes to it, which cancels as above.
+  Status Cancel(const TaskID& task, bool force, bool recursive, const std::string& owner = "");
   // Owner: recovers `id` after its plasma copy was found missing: resubmits
   // the creating task (recovering lost arguments first). OK if it is being
   // recovered (wait for it) or was not lost; ObjectLost if not recomputable.

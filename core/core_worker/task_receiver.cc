@@ -1,35 +1,88 @@
 #include "core/core_worker/task_receiver.h"
 
 #include <algorithm>
+#include <cstdio>
 
+#include "core/common/error_record.h"
+#include "core/core_worker/plasma_client.h"
 #include "core/core_worker/wire.h"
+#include "core/protocol/peer_address.h"
 
 namespace rayts {
 
 using namespace wire;  // NOLINT: file-local wire helpers
 
+namespace {
+// Objects do not move between nodes yet: a return value in this node's
+// plasma store, for a caller on another node, becomes an error that says so
+// (its copy here is deleted: nobody there could read it).
+void KeepOnNode(ReturnValue& v, const ObjectID& id, const std::string& caller, const WorkerContext& ctx,
+                Transport& transport) {
+  if (!v.in_plasma || SameNode(caller, ctx.address())) return;
+  transport.SendToNode(PlasmaClient::DeleteFrame(id));
+  std::string why = "object " + id.Hex() + " (" + std::to_string(v.size) + " bytes) was stored in the object store of node " +
+                    ctx.node_id().Hex() + ", and objects do not move between nodes yet (values up to 100 KiB travel inline)";
+  v = ReturnValue{std::make_shared<const std::string>(ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why)),
+                  false, true, 0};
+}
+}  // namespace
+
 WorkerID TaskReceiver::CallerOfLocked(const TaskID& task) const {
   auto it = by_task_.find(task);
   if (it == by_task_.end()) return WorkerID::Nil();
   auto ex = executing_.find(it->second);
-  return ex == executing_.end() ? WorkerID::Nil() : ex->second.caller;
+  return ex == executing_.end() ? WorkerID::Nil() : ex->second.cls->caller;
 }
 
 void TaskReceiver::OnAcceptedLocked(const std::shared_ptr<Link>& link) {
   inbound_.push_back(link);
 }
 
+std::shared_ptr<const ExecClass> TaskReceiver::ClassOfLocked(const std::shared_ptr<Link>& from,
+                                                             const proto::TaskSpec& spec) {
+  uint32_t ref = spec.class_ref();
+  if (ref == 0 || spec.function()) {  // defined here (or not cached at all)
+    auto c = std::make_shared<ExecClass>();
+    if (auto* f = spec.function()) {
+      c->function.hash = Str(f->hash());
+      c->function.source = Str(f->source());
+      c->function.module_url = Str(f->module_url());
+      c->function.export_name = Str(f->export_name());
+      c->name = Str(f->name());
+    }
+    if (c->name.empty()) c->name = Str(spec.name());
+    c->retry_exceptions = Str(spec.retry_exceptions());
+    c->owner_address = Str(spec.owner_address());
+    c->caller = IdFrom<WorkerID>(spec.caller_id());
+    c->serial = next_class_serial_++;
+    if (ref != 0 && ref <= kMaxClassesPerLink) {
+      LinkClasses& lc = classes_[from.get()];
+      if (lc.link.lock() != from) lc = LinkClasses{from, {}};  // an earlier link's entry at this address
+      if (lc.classes.size() < ref) lc.classes.resize(ref);
+      lc.classes[ref - 1] = c;
+    }
+    return c;
+  }
+  auto it = classes_.find(from.get());
+  if (it == classes_.end() || it->second.link.lock() != from || ref > it->second.classes.size()) return nullptr;
+  return it->second.classes[ref - 1];
+}
+
 void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const proto::TaskSpec& spec) {
+  auto cls = ClassOfLocked(from, spec);
+  if (!cls) {
+    // A slot this link never defined: the peer is broken. Closing the link
+    // makes its owner retry or fail the task (nothing waits for ever).
+    std::fprintf(stderr, "rayts: a task names class slot %u that its connection never defined; closing the connection\n",
+                 spec.class_ref());
+    from->Close();
+    return;
+  }
   auto task = std::make_shared<ExecTask>();
   task->handle = next_handle_++;
   task->task_id = IdFrom<TaskID>(spec.task_id());
-  if (auto* f = spec.function()) {
-    task->function.hash = Str(f->hash());
-    task->function.source = Str(f->source());
-    task->function.module_url = Str(f->module_url());
-    task->function.export_name = Str(f->export_name());
-  }
-  task->name = Str(spec.name());
+  task->cls = cls;
+  task->name = Str(spec.name());  // the call's own name, if any (empty: the class's)
   task->actor_id = IdFrom<TaskID>(spec.actor_id());
   task->actor_creation = spec.actor_creation();
   task->method = Str(spec.method());
@@ -37,7 +90,8 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
   task->concurrency_groups = Str(spec.concurrency_groups());
   task->release_cpu = spec.release_cpu();
   task->num_returns = spec.num_returns();
-  task->retry_exceptions = Str(spec.retry_exceptions());
+  task->attempt = spec.attempt();
+  task->generator_skip = spec.generator_skip();
   if (spec.args()) {
     task->args.reserve(spec.args()->size());
     for (auto* a : *spec.args()) {
@@ -52,12 +106,11 @@ void TaskReceiver::OnPushTaskLocked(const std::shared_ptr<Link>& from, const pro
       task->args.push_back(std::move(arg));
     }
   }
-  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, 0, Str(spec.owner_address()),
-                                       IdFrom<WorkerID>(spec.caller_id())};
+  executing_[task->handle] = Executing{from, task->task_id, task->num_returns, task->generator_skip, cls};
   by_task_[task->task_id] = task->handle;
   if (task->actor_creation) actor_max_concurrency_ = task->max_concurrency;
   if (!task->actor_id.IsNil() && !task->actor_creation) {
-    OrderActorCallLocked(from, IdFrom<WorkerID>(spec.caller_id()), spec.actor_seq(), spec.actor_epoch_start(),
+    OrderActorCallLocked(from, cls->caller, spec.actor_seq(), spec.actor_epoch_start(),
                          std::move(task));
     return;
   }
@@ -127,6 +180,7 @@ void TaskReceiver::ReleaseActorCallsLocked(const WorkerID& caller, std::vector<u
 // caller starts a new epoch) and their held calls, whose replies could not
 // be delivered, are dropped.
 void TaskReceiver::OnLinkClosedLocked(const std::shared_ptr<Link>& link) {
+  classes_.erase(link.get());
   std::erase_if(inbound_, [&](const std::weak_ptr<Link>& w) {
     auto l = w.lock();
     return !l || l == link;
@@ -173,7 +227,7 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   if (borrowers_.HasStagedLocked()) nested.resize(returns.size());
   for (auto& n : borrowers_.TakeStagedLocked()) {
     if (n.slot < 0 || static_cast<size_t>(n.slot) >= returns.size()) continue;
-    borrowers_.RegisterOnBehalfLocked(n.id, n.owner_address, ex.caller_address);
+    borrowers_.RegisterOnBehalfLocked(n.id, n.owner_address, ex.cls->owner_address);
     if (n.owner_address.empty()) n.owner_address = ctx_.address();
     nested[n.slot].push_back(std::move(n));
   }
@@ -182,13 +236,22 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   rets.reserve(returns.size());
   for (size_t i = 0; i < returns.size(); i++) {
     uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
+    KeepOnNode(returns[i], ObjectIdFor(ex.task_id, index), ex.cls->owner_address, ctx_, transport_);
     rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], nested.empty() ? nullptr : &nested[i]));
   }
   auto rv = fbb.CreateVector(rets);
   auto tid = IdBytes(fbb, ex.task_id);
-  borrowers_.QueueReleasingLocked(
-      link, FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, static_cast<int>(ex.streamed), retryable,
-                                                        actor_exited)));
+  Frame reply = FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, static_cast<int>(ex.streamed),
+                                                            retryable, actor_exited));
+  if (!actor_exited) {
+    borrowers_.QueueReleasingLocked(link, std::move(reply));
+    return;
+  }
+  // ray.exitActor(): the process exits next. This reply tells the owner
+  // why, so it must not wait behind an acknowledgement that will never
+  // come, nor stay in a full socket buffer: written now (bounded wait).
+  borrowers_.SendAllForExitLocked(link, std::move(reply));
+  transport_.Flush();
 }
 
 void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnValue item) {
@@ -203,11 +266,13 @@ void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnVal
   std::vector<NestedRefIn> nested = borrowers_.TakeStagedLocked();
   if (!link) return;
   for (auto& n : nested) {
-    borrowers_.RegisterOnBehalfLocked(n.id, n.owner_address, it->second.caller_address);
+    borrowers_.RegisterOnBehalfLocked(n.id, n.owner_address, it->second.cls->owner_address);
     if (n.owner_address.empty()) n.owner_address = ctx_.address();
   }
   Fbb fbb(256);
-  auto ret = BuildReturn(fbb, ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1)), item, &nested);
+  ObjectID item_id = ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1));
+  KeepOnNode(item, item_id, it->second.cls->owner_address, ctx_, transport_);
+  auto ret = BuildReturn(fbb, item_id, item, &nested);
   auto tid = IdBytes(fbb, it->second.task_id);
   borrowers_.QueueReleasingLocked(link, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));
 }
@@ -250,8 +315,12 @@ void TaskReceiver::OnKillWorkerLocked(const std::string& reason) {
 
 void TaskReceiver::OnCancelRequestLocked(const proto::CancelTask& ct) {
   TaskID tid = IdFrom<TaskID>(ct.task_id());
-  // Finished here already (the reply is on its way): nothing to cancel.
-  if (!by_task_.count(tid)) return;
+  if (!by_task_.count(tid)) {
+    // Not executing here: a borrower asking the owner (a task this process
+    // submitted), or one that finished here already (then a no-op).
+    (void)tasks_.CancelLocked(tid, ct.force(), ct.recursive());
+    return;
+  }
   if (ct.recursive()) tasks_.CancelChildrenLocked(tid, ct.force());
   if (ct.force()) {
     // The task may be stuck in JS: end the process from here, after the

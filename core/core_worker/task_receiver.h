@@ -66,9 +66,21 @@ class TaskReceiver {
     TaskID task_id;
     int num_returns = 1;
     int64_t streamed = 0;
-    std::string caller_address;  // borrower of the refs inside the return values
-    WorkerID caller;             // owner of the return values
+    // Its class: owner_address is the borrower of the refs inside the
+    // return values, caller their owner.
+    std::shared_ptr<const ExecClass> cls;
   };
+  // The classes a link defined (TaskSpec.class_ref - 1 = index).
+  struct LinkClasses {
+    std::weak_ptr<Link> link;  // entries are keyed by address: this tells a reused one
+    std::vector<std::shared_ptr<const ExecClass>> classes;
+  };
+  static constexpr uint32_t kMaxClassesPerLink = 1 << 16;
+
+  // The class of `spec`: defined by it, or the one its link defined; null
+  // when the link never defined that slot.
+  std::shared_ptr<const ExecClass> ClassOfLocked(const std::shared_ptr<Link>& from, const proto::TaskSpec& spec)
+      REQUIRES(core_lock);
   // One actor caller's order.
   struct CallerOrder {
     explicit CallerOrder(int max_concurrency) : queue(max_concurrency) {}
@@ -90,7 +102,9 @@ class TaskReceiver {
   BorrowerProtocol& borrowers_;
   std::vector<std::weak_ptr<Link>> inbound_ GUARDED_BY(core_lock);  // links accepted here, open
   std::unordered_map<uint64_t, Executing> executing_ GUARDED_BY(core_lock);  // by exec handle
-  std::unordered_map<TaskID, uint64_t, IdHash> by_task_ GUARDED_BY(core_lock);
+  IdMap<TaskID, uint64_t> by_task_ GUARDED_BY(core_lock);
+  std::unordered_map<const Link*, LinkClasses> classes_ GUARDED_BY(core_lock);
+  uint64_t next_class_serial_ GUARDED_BY(core_lock) = 1;
   uint64_t next_handle_ GUARDED_BY(core_lock) = 1;
   int blocked_depth_ GUARDED_BY(core_lock) = 0;
   std::unordered_map<WorkerID, std::unique_ptr<CallerOrder>, IdHash> callers_ GUARDED_BY(core_lock);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/common/id.h"
+#include "core/common/id_map.h"
 #include "core/core_worker/task_types.h"
 #include "core/core_worker/transport.h"
 
@@ -35,8 +36,14 @@ struct PendingTask {
   uint64_t key = 0;  // scheduling key (normal tasks) or the actor's key
   int retries_left = 0;
   int attempt = 0;
-  int unresolved = 0;  // owned by-ref arguments not computed yet
-  bool cancelled = false;
+  // Owned by-ref arguments not computed yet. A bit field beside
+  // `cancelled`, so `streamed` takes the padding a bool left (a million
+  // queued tasks: the record does not grow).
+  int unresolved : 31 = 0;
+  unsigned cancelled : 1 = 0;
+  // Streaming: items the owner has received (a retry's executor skips them,
+  // and a failure's error item takes the next index).
+  int32_t streamed = 0;
   // The return ids are not stored (a million queued tasks): ObjectIdFor(task_id, 1..num_returns).
   std::vector<ObjectID> owned_arg_refs;
   // Refs the task holds besides owned by-ref arguments: borrowed by-ref
@@ -57,7 +64,7 @@ struct PendingTask {
   }
 };
 
-using TaskMap = std::unordered_map<TaskID, std::shared_ptr<PendingTask>, IdHash>;
+using TaskMap = IdMap<TaskID, std::shared_ptr<PendingTask>>;
 
 struct Lease {
   uint64_t lease_id = 0;  // 0: a connection to an actor owned elsewhere (no lease of ours)
@@ -65,7 +72,11 @@ struct Lease {
   std::string address;
   uint64_t key = 0;
   std::shared_ptr<Link> link;
-  std::unordered_set<std::string> sent_functions;  // function sources already pushed on this link
+  // Granted by another node's server (a spillback): its TCP address and the
+  // connection the lease goes back on. Empty: this process's own node.
+  std::string node;
+  std::shared_ptr<Link> node_link;
+  std::vector<const TaskClass*> sent_classes;  // defined on this link: TaskSpec.class_ref = index + 1
   TaskMap inflight;
   bool returned = false;
   bool loss_handled = false;  // an actor restart already dealt with this worker

@@ -19,6 +19,9 @@ namespace rayts {
 struct CoreWorkerOptions {
   std::string node_socket;   // the node server's unix socket
   std::string listen_path;   // this process's own socket (direct task push)
+  // Cluster mode: the node's IP; the process also listens on TCP there and
+  // its address becomes "listen_path@ip:port" (peer_address.h).
+  std::string node_ip;
   bool is_driver = true;
   WorkerID worker_id = WorkerID::FromRandom();
   JobID job_id = 0;
@@ -44,6 +47,13 @@ struct TaskArgIn {           // from the host at submit time
   std::shared_ptr<const std::string> data;  // by value: serialized bytes
 };
 
+// A task's or actor's schedulingStrategy (proto::SchedulingStrategy).
+struct SchedulingOptions {
+  int strategy = 0;              // 0 Default (hybrid), 1 Spread, 2 NodeAffinity
+  NodeID node = NodeID::Nil();   // NodeAffinity
+  bool soft = false;             // NodeAffinity: any node when that one cannot run it
+};
+
 // What every task of one remote function (with one option set) shares:
 // registered once, referenced by id on each submit (no per-call strings).
 struct TaskClass {
@@ -54,6 +64,7 @@ struct TaskClass {
   // retryExceptions: "" none, "*" any thrown error, else error names
   // separated by '\n'. The executor decides; the owner retries.
   std::string retry_exceptions;
+  SchedulingOptions scheduling;
 };
 
 // Ordered to pack (a million queued tasks each hold one): pointers and ids,
@@ -90,6 +101,18 @@ struct ExecArg {             // to the host at execution time
   std::shared_ptr<const std::string> data;
 };
 
+// What the tasks of one class pushed on one connection share: the receiver
+// learns it once per connection (TaskSpec.class_ref) and every later task
+// of the class points at it.
+struct ExecClass {
+  FunctionRef function;
+  std::string name;
+  std::string retry_exceptions;  // as TaskClass::retry_exceptions
+  std::string owner_address;     // the pushing process: owner of the returns
+  WorkerID caller;
+  uint64_t serial = 0;           // unique in this process (the bindings key their JS strings by it)
+};
+
 struct ExecTask {
   uint64_t handle = 0;
   TaskID task_id;
@@ -99,11 +122,13 @@ struct ExecTask {
   int max_concurrency = 0;
   std::string concurrency_groups;
   bool release_cpu = false;
-  FunctionRef function;
-  std::string name;
+  std::shared_ptr<const ExecClass> cls;  // never null
+  std::string name;          // the call's own name; empty: cls->name
   std::vector<ExecArg> args;
   int num_returns = 1;
-  std::string retry_exceptions;  // as TaskClass::retry_exceptions
+  int attempt = 0;             // 0 the first run; an actor creation: the actor's restarts
+  int generator_skip = 0;      // streaming: items of earlier attempts the owner has (not reported again)
+  const std::string& task_name() const { return name.empty() ? cls->name : name; }
 };
 
 struct ReturnValue {         // from the host when a task finishes

@@ -39,6 +39,8 @@ class Link {
   // Closes it; its close handler runs later (once).
   virtual void Close() = 0;
   virtual bool closed() const = 0;
+  // A TCP connection: the peer is a process of another node.
+  virtual bool remote() const { return false; }
 };
 
 using MessageHandler = std::function<void(const proto::Envelope&)>;
@@ -58,8 +60,9 @@ class Transport {
   virtual ~Transport() = default;
   // To the node server, on the control connection, in order.
   virtual void SendToNode(Frame frame) = 0;
-  // A connection to the process listening at `address`; nullptr when it
-  // cannot be reached (it has exited).
+  // A connection to the process listening at `address` (peer_address.h:
+  // over TCP when it is on another node); nullptr when it cannot be reached
+  // (it has exited). A TCP connect completes later: its failure closes the link.
   virtual std::shared_ptr<Link> Connect(const std::string& address, MessageHandler on_message,
                                         CloseHandler on_closed) = 0;
   virtual std::unique_ptr<Timer> NewTimer() = 0;

@@ -58,6 +58,9 @@ inline uint64_t KeyOf(const TaskClass& c) {
     k += '=';
     k += std::to_string(amount);
   }
+  if (c.scheduling.strategy != 0) {
+    k += "|s" + std::to_string(c.scheduling.strategy) + c.scheduling.node.Hex() + (c.scheduling.soft ? "s" : "h");
+  }
   return std::hash<std::string>{}(k);
 }
 

@@ -36,14 +36,17 @@ extern CoreLockRole core_lock;
 class WorkerContext {
  public:
   explicit WorkerContext(CoreWorkerOptions opts)
-      : opts_(std::move(opts)), task_prefix_(TaskID::FromRandom()) {}
+      : opts_(std::move(opts)), address_(opts_.listen_path), task_prefix_(TaskID::FromRandom()) {}
   WorkerContext(const WorkerContext&) = delete;
   WorkerContext& operator=(const WorkerContext&) = delete;
 
   const CoreWorkerOptions& opts() const { return opts_; }
   const WorkerID& worker_id() const { return opts_.worker_id; }
-  // This process's listen socket: its address for other processes.
-  const std::string& address() const { return opts_.listen_path; }
+  // This process's address for other processes: its listen socket, and in
+  // cluster mode its TCP endpoint too (peer_address.h).
+  const std::string& address() const { return address_; }
+  // Set once, by CoreWorker::Connect before anything reads it.
+  void SetAddress(std::string address) { address_ = std::move(address); }
   bool is_driver() const { return opts_.is_driver; }
   const NodeID& node_id() const { return node_id_; }
   JobID job_id() const { return job_id_; }
@@ -54,7 +57,7 @@ class WorkerContext {
     session_dir_ = std::move(session_dir);
   }
   // `address` is this process (empty means "here" in ref records).
-  bool IsSelf(const std::string& address) const { return address.empty() || address == opts_.listen_path; }
+  bool IsSelf(const std::string& address) const { return address.empty() || address == address_; }
 
   void Lock() ACQUIRE(core_lock) NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
   // For handlers that a component runs while the lock is held (a hook
@@ -87,6 +90,7 @@ class WorkerContext {
 
  private:
   const CoreWorkerOptions opts_;
+  std::string address_;
   NodeID node_id_;
   JobID job_id_ = 0;
   std::string session_dir_;

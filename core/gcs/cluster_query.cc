@@ -5,6 +5,7 @@
 #include "core/gcs/gcs_client.h"
 #include "core/protocol/blocking_channel.h"
 #include "core/protocol/connection.h"
+#include "core/protocol/peer_auth.h"
 
 namespace rayts::gcs {
 
@@ -17,9 +18,7 @@ StatusOr<std::vector<std::string>> QueryClusterOverTcp(const std::string& addres
   RAYTS_RETURN_IF_ERROR(ch.ConnectTcp(host, port, timeout_ms));
   std::vector<uint64_t> storage;
   const proto::Envelope* env = nullptr;
-  flatbuffers::FlatBufferBuilder fbb(128 + token.size());
-  auto tok = fbb.CreateString(token);
-  auto hello = FinishFrame(fbb, proto::CreateAuthHello(fbb, tok, proto::PeerRole::Tool, 1, ::getpid()));
+  auto hello = AuthHelloFrame(token, proto::PeerRole::Tool);
   Status s = ch.Call(hello, proto::Body::AuthReply, &storage, &env);
   if (!s.ok()) {
     return Status::IOError("the cluster at " + address + " closed the connection before answering (" + s.message() +

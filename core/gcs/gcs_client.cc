@@ -63,6 +63,19 @@ void ResourcesJsonTo(std::string* out, const flatbuffers::Vector<flatbuffers::Of
   out->push_back('}');
 }
 
+// The items of a [ResourceDemand] as JSON objects {shape, count}, comma-separated.
+void DemandJsonTo(std::string* out, const flatbuffers::Vector<flatbuffers::Offset<proto::ResourceDemand>>* d) {
+  bool first = true;
+  if (!d) return;
+  for (auto* e : *d) {
+    if (!first) out->push_back(',');
+    first = false;
+    *out += "{\"shape\":";
+    ResourcesJsonTo(out, e->shape());
+    *out += ",\"count\":" + std::to_string(e->count()) + "}";
+  }
+}
+
 Status ReplyStatus(const proto::GcsReply& r) {
   if (r.code() == 0) return Status::OK();
   return Status(static_cast<StatusCode>(r.code()), Str(r.message()));
@@ -90,17 +103,10 @@ std::string GcsReplyJson(const proto::GcsReply& r) {
                  ",\"sessionDir\":" + JsonString(Str(n->session_dir())) +
                  ",\"deathReason\":" + JsonString(Str(n->death_reason())) +
                  ",\"endTimeMs\":" + std::to_string(n->end_time_ms()) + ",\"pendingDemand\":[";
-          bool first_d = true;
-          if (auto* d = n->pending_demand()) {
-            for (auto* e : *d) {
-              if (!first_d) out += ",";
-              first_d = false;
-              out += "{\"shape\":";
-              ResourcesJsonTo(&out, e->shape());
-              out += ",\"count\":" + std::to_string(e->count()) + "}";
-            }
-          }
-          out += "]}";
+          DemandJsonTo(&out, n->pending_demand());
+          out += "],\"infeasibleDemand\":[";
+          DemandJsonTo(&out, n->infeasible_demand());
+          out += "],\"nodeManagerAddress\":" + JsonString(Str(n->node_manager_address())) + "}";
         }
       }
       return out + "]";

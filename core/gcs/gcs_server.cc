@@ -4,14 +4,13 @@
 #include <ctime>
 #include <future>
 
-#include "core/common/constant_time.h"
+#include "core/protocol/peer_auth.h"
 
 namespace rayts::gcs {
 
 namespace {
 using Fbb = flatbuffers::FlatBufferBuilder;
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
-constexpr int kProtocolVersion = 1;
 }  // namespace
 
 struct GcsServer::Peer {
@@ -90,8 +89,10 @@ Status GcsServer::Init() {
   }
   port_ = acceptor_->local_endpoint().port();
   health_timer_ = std::make_unique<asio::steady_timer>(io_);
+  view_timer_ = std::make_unique<asio::steady_timer>(io_);
   Accept();
   ScheduleHealthTick();
+  ScheduleViewBroadcast();
   thread_ = std::thread([this] { io_.run(); });
   return Status::OK();
 }
@@ -104,6 +105,7 @@ void GcsServer::Stop() {
     asio::error_code ec;
     acceptor_->close(ec);
     health_timer_->cancel();
+    view_timer_->cancel();
     auto peers = peers_;
     for (auto& [id, p] : peers) p->conn->Close();
     done.set_value();
@@ -188,27 +190,23 @@ void GcsServer::OnClose(const std::shared_ptr<Peer>& p, const Status& why) {
 }
 
 void GcsServer::OnAuth(const std::shared_ptr<Peer>& p, const proto::Envelope& env) {
-  if (env.body_type() != proto::Body::AuthHello) {
-    Refuse(p, std::string("its first frame was ") + proto::EnumNameBody(env.body_type()) +
-                  ", not AuthHello (no auth token presented)");
-    return;
+  Status s = CheckAuthHello(env, opts_.auth_token);
+  if (env.body_type() == proto::Body::AuthHello) {
+    p->role = env.body_as_AuthHello()->role();
+    p->pid = env.body_as_AuthHello()->pid();
   }
-  auto* hello = env.body_as_AuthHello();
-  p->role = hello->role();
-  p->pid = hello->pid();
-  std::string token = Str(hello->token());
-  if (!ConstantTimeEquals(token, opts_.auth_token)) {
+  if (s.code() == StatusCode::kUnauthenticated) {
     refused_++;  // before the reply: whoever reads it sees the count
+    bool none = s.message() == "no auth token";
     Fbb fbb(256);
-    auto msg = fbb.CreateString(token.empty() ? "no auth token was presented" : "the auth token was refused");
+    auto msg = fbb.CreateString(none ? "no auth token was presented" : "the auth token was refused");
     auto cid = fbb.CreateString("");
     p->conn->Send(FinishFrame(fbb, proto::CreateAuthReply(fbb, static_cast<int>(StatusCode::kUnauthenticated), msg, cid)));
-    Refuse(p, token.empty() ? "no auth token" : "wrong auth token", /*counted=*/true);
+    Refuse(p, s.message(), /*counted=*/true);
     return;
   }
-  if (hello->version() != kProtocolVersion) {
-    Refuse(p, "protocol version " + std::to_string(hello->version()) + ", this GCS speaks " +
-                  std::to_string(kProtocolVersion));
+  if (!s.ok()) {
+    Refuse(p, s.message());
     return;
   }
   p->authed = true;
@@ -251,17 +249,23 @@ void GcsServer::OnMessage(const std::shared_ptr<Peer>& p, const proto::Envelope&
       std::vector<std::pair<std::string, double>> avail;
       if (r->available())
         for (auto* e : *r->available()) avail.emplace_back(Str(e->name()), e->amount());
+      const NodeInfo* before = gcs_->tables().node(p->node_id);
+      uint64_t held = before ? before->report_version : 0;
       (void)gcs_->tables().ReportResources(p->node_id, std::move(avail), r->version());  // registered: known
-      std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> demand;
-      if (r->pending_demand()) {
-        for (auto* d : *r->pending_demand()) {
-          std::vector<std::pair<std::string, double>> shape;
-          if (d->shape())
-            for (auto* e : *d->shape()) shape.emplace_back(Str(e->name()), e->amount());
-          demand.emplace_back(std::move(shape), d->count());
+      if (r->version() != held) view_dirty_.insert(p->node_id);  // broadcast to the nodes at the next period
+      auto demand = [](const flatbuffers::Vector<flatbuffers::Offset<proto::ResourceDemand>>* v) {
+        GcsTables::Demand out;
+        if (v) {
+          for (auto* d : *v) {
+            std::vector<std::pair<std::string, double>> shape;
+            if (d->shape())
+              for (auto* e : *d->shape()) shape.emplace_back(Str(e->name()), e->amount());
+            out.emplace_back(std::move(shape), d->count());
+          }
         }
-      }
-      gcs_->tables().SetPendingDemand(p->node_id, std::move(demand));
+        return out;
+      };
+      gcs_->tables().SetDemand(p->node_id, demand(r->pending_demand()), demand(r->infeasible_demand()));
       health_.Heartbeat(p->node_id, now);
       return;
     }
@@ -299,6 +303,9 @@ void GcsServer::OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::Gc
   p->role = proto::PeerRole::Node;
   node_peers_[id] = p;  // a reconnect replaces the old connection
   health_.AddNode(id, NodeHealth::Clock::now());
+  // The whole view to the newcomer; the others hear of it at the next broadcast.
+  p->conn->Send(ViewFrame(/*full=*/true));
+  view_dirty_.insert(id);
   Log("node " + id.Hex() + " registered from " + p->ip + " (" + Str(r->node_ip()) + ", pid " +
       std::to_string(r->pid()) + (r->is_head() ? ", head" : "") + ")");
 }
@@ -306,6 +313,7 @@ void GcsServer::OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::Gc
 void GcsServer::MarkDead(const NodeID& id, const std::string& reason) {
   Status s = gcs_->tables().MarkNodeDead(id, reason);
   health_.RemoveNode(id);
+  view_dirty_.insert(id);
   if (s.ok()) Log("node " + id.Hex() + " is dead: " + reason);
   auto it = node_peers_.find(id);
   if (it != node_peers_.end()) {
@@ -334,6 +342,43 @@ void GcsServer::ScheduleHealthTick() {
                        std::to_string(c.period_ms) + " ms, timeout " + std::to_string(c.timeout_ms) + " ms)");
     }
     ScheduleHealthTick();
+  });
+}
+
+flatbuffers::DetachedBuffer GcsServer::ViewFrame(bool full) {
+  Fbb fbb(1024);
+  std::vector<flatbuffers::Offset<proto::NodeResourceView>> views;
+  auto resources = [&fbb](const std::vector<std::pair<std::string, double>>& r) {
+    std::vector<flatbuffers::Offset<proto::ResourceEntry>> v;
+    for (auto& [name, amount] : r) v.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
+    return fbb.CreateVector(v);
+  };
+  for (const NodeInfo& n : gcs_->tables().nodes()) {
+    if (!full && !view_dirty_.count(n.node_id)) continue;
+    if (full && !n.alive) continue;
+    auto id = fbb.CreateVector(n.node_id.data(), NodeID::kSize);
+    auto addr = fbb.CreateString(n.node_manager_address);
+    auto total = resources(n.resources);
+    // Until its first report a node is as free as its totals.
+    auto avail = resources(n.report_version == 0 && n.available.empty() ? n.resources : n.available);
+    views.push_back(proto::CreateNodeResourceView(fbb, id, n.report_version, n.alive, addr, total, avail));
+  }
+  auto v = fbb.CreateVector(views);
+  return FinishFrame(fbb, proto::CreateResourceViewUpdate(fbb, v, full));
+}
+
+void GcsServer::ScheduleViewBroadcast() {
+  view_timer_->expires_after(std::chrono::milliseconds(std::max(1, opts_.view_broadcast_period_ms)));
+  view_timer_->async_wait([this](const asio::error_code& ec) {
+    if (ec || stopped_) return;
+    if (!view_dirty_.empty() && !node_peers_.empty()) {
+      // One frame for every node: the views that changed this period (Ray
+      // batches its resource broadcast the same way).
+      auto frame = ViewFrame(/*full=*/false);
+      for (auto& [id, p] : node_peers_) p->conn->Send(CopyFrame(frame.data(), frame.size()));
+    }
+    view_dirty_.clear();
+    ScheduleViewBroadcast();
   });
 }
 

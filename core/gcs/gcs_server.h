@@ -10,7 +10,10 @@
 // ForwardGcsRequest (its local clients' requests) is answered with
 // ForwardGcsReply; NodeResourceReport updates the node table and counts as
 // a heartbeat; NodeHealth (node_health.h) decides which nodes to probe
-// (HealthCheck) and which are dead (marked dead in the node table).
+// (HealthCheck) and which are dead (marked dead in the node table). Every
+// view_broadcast_period_ms the resource views of the nodes that changed
+// (report version, death) go to every node in one ResourceViewUpdate; a
+// node that registers gets the whole view at once.
 // Bounds: at most max_connections_per_peer connections from one IP, frames
 // of at most max_handshake_frame_bytes before authentication and
 // max_frame_bytes after.
@@ -26,6 +29,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/common/asio.h"
 
@@ -45,6 +49,9 @@ struct GcsServerOptions {
   int max_connections_per_peer = 256;
   uint32_t max_handshake_frame_bytes = 4096;
   uint32_t max_frame_bytes = 64u << 20;
+  // The nodes' resource views go back to every node this often, batched,
+  // only the ones that changed (Ray: raylet_report_resources_period_milliseconds).
+  int view_broadcast_period_ms = 100;
 };
 
 class GcsServer {
@@ -72,6 +79,10 @@ class GcsServer {
   void OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::GcsRequest& req);
   void MarkDead(const NodeID& id, const std::string& reason);
   void ScheduleHealthTick();
+  // ResourceViewUpdate of the nodes whose view changed since the last
+  // broadcast (full: every alive node).
+  flatbuffers::DetachedBuffer ViewFrame(bool full);
+  void ScheduleViewBroadcast();
   void KillWorkerAt(const std::string& address);
   void Log(const std::string& msg);
 
@@ -79,6 +90,7 @@ class GcsServer {
   asio::io_context io_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::unique_ptr<asio::steady_timer> health_timer_;
+  std::unique_ptr<asio::steady_timer> view_timer_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> refused_{0};
@@ -89,6 +101,7 @@ class GcsServer {
   std::unordered_map<std::string, int> per_ip_;                   // open connections per peer IP
   std::unordered_map<NodeID, std::shared_ptr<Peer>, IdHash> node_peers_;  // a node's current connection
   uint64_t health_seq_ = 0;
+  std::unordered_set<NodeID, IdHash> view_dirty_;  // views changed since the last broadcast
 };
 
 }  // namespace rayts::gcs

@@ -85,8 +85,13 @@ void GcsService::HandleRequest(const std::shared_ptr<GcsPeer>& peer, const GcsCa
           for (auto& [shape, count] : n.pending_demand)
             demand.push_back(proto::CreateResourceDemand(fbb, Resources(fbb, shape), count));
           auto dv = fbb.CreateVector(demand);
+          std::vector<flatbuffers::Offset<proto::ResourceDemand>> infeasible;
+          for (auto& [shape, count] : n.infeasible_demand)
+            infeasible.push_back(proto::CreateResourceDemand(fbb, Resources(fbb, shape), count));
+          auto iv = fbb.CreateVector(infeasible);
+          auto nm = fbb.CreateString(n.node_manager_address);
           nodes.push_back(proto::CreateGcsNode(fbb, id, addr, n.alive, res, n.start_time_ms, ip, host, n.is_head, n.pid,
-                                               sd, avail, why, n.end_time_ms, dv));
+                                               sd, avail, why, n.end_time_ms, dv, nm, iv));
         }
         auto v = fbb.CreateVector(nodes);
         return {proto::GcsReplyBody::GetAllNodesReply, proto::CreateGetAllNodesReply(fbb, v).Union()};
@@ -162,6 +167,7 @@ void GcsService::HandleRequest(const std::shared_ptr<GcsPeer>& peer, const GcsCa
       n.is_head = r->is_head();
       n.pid = r->pid();
       n.session_dir = Str(r->session_dir());
+      n.node_manager_address = Str(r->node_manager_address());
       n.resources = ResourcesFrom(r->resources());
       if (const NodeInfo* old = tables_.node(n.node_id)) {
         n.start_time_ms = old->start_time_ms;  // a reconnect, not a new node

@@ -38,8 +38,11 @@ struct NodeInfo {
   uint64_t report_version = 0;  // of `available`
   std::string death_reason;
   int64_t end_time_ms = 0;
-  // Lease requests queued on the node, by shape (its latest report).
+  // Lease requests queued on the node, by shape (its latest report), and
+  // shapes it refused lately because no node could ever run them.
   std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> pending_demand;
+  std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> infeasible_demand;
+  std::string node_manager_address;  // its node server's TCP address (ip:port)
 };
 
 struct JobInfo {
@@ -62,9 +65,13 @@ class GcsTables {
   Status ReportResources(const NodeID& id, std::vector<std::pair<std::string, double>> available,
                          uint64_t version = 0);
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
-  void SetPendingDemand(const NodeID& id, std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>> d) {
-    for (auto& n : nodes_)
-      if (n.node_id == id) n.pending_demand = std::move(d);
+  using Demand = std::vector<std::pair<std::vector<std::pair<std::string, double>>, int>>;
+  void SetDemand(const NodeID& id, Demand pending, Demand infeasible) {
+    for (auto& n : nodes_) {
+      if (n.node_id != id) continue;
+      n.pending_demand = std::move(pending);
+      n.infeasible_demand = std::move(infeasible);
+    }
   }
   const NodeInfo* node(const NodeID& id) const;
 

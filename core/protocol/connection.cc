@@ -1,5 +1,6 @@
 #include "core/protocol/connection.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -247,6 +248,77 @@ StatusOr<TcpSocket> ConnectTcp(asio::io_context& io, const std::string& host, in
     return Status::IOError("cannot use the socket to " + host + ": " + ec.message());
   }
   return s;
+}
+
+int StartTcpConnect(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0) {
+    hints.ai_flags = AI_NUMERICSERV;  // a host name: resolved (blocking), node IPs are numeric
+    if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0 || !res) {
+      errno = EHOSTUNREACH;
+      return -1;
+    }
+  }
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    ::freeaddrinfo(res);
+    return -1;
+  }
+  TuneTcp(fd);
+  int r;
+  do {
+    r = ::connect(fd, res->ai_addr, res->ai_addrlen);
+  } while (r < 0 && errno == EINTR);
+  ::freeaddrinfo(res);
+  if (r < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+std::string PeerIpOf(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
+  } else if (ss.ss_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
+  }
+  return buf[0] ? buf : "?";
+}
+
+StatusOr<int> ListenTcpFd(const std::string& host, int port, int* bound_port) {
+  std::string where = host + ":" + std::to_string(port);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0 || !res) {
+    return Status::InvalidArgument("cannot listen on " + where + ": '" + host + "' is not an IP address");
+  }
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) < 0 || ::listen(fd, SOMAXCONN) < 0) {
+    Status s = Status::IOError("cannot listen on " + where + ": " + std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    ::freeaddrinfo(res);
+    return s;
+  }
+  ::freeaddrinfo(res);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  *bound_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
 }
 
 }  // namespace rayts

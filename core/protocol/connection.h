@@ -15,6 +15,8 @@
 // handler, for the frame being handled.
 #pragma once
 
+#include <sys/socket.h>
+
 #include "core/common/asio.h"
 #include <atomic>
 #include <deque>
@@ -85,5 +87,14 @@ StatusOr<int> ConnectTcpFd(const std::string& host, int port, int timeout_ms);
 StatusOr<TcpSocket> ConnectTcp(asio::io_context& io, const std::string& host, int port, int timeout_ms);
 // TCP_NODELAY and keepalive on an accepted or connected socket.
 void TuneTcp(int fd);
+// Non-blocking fds for LoopTransport (cluster mode). StartTcpConnect: a
+// socket whose connect to host:port has started (frames queue behind it and
+// go out once connected; a failure shows in the read or write that finds
+// it); -1 with errno set. A host name is resolved, blocking: node IPs are
+// numeric. ListenTcpFd: a listening socket at host:port (0: any free port,
+// *bound_port says which). PeerIpOf: the IP of an accepted peer.
+int StartTcpConnect(const std::string& host, int port);
+StatusOr<int> ListenTcpFd(const std::string& host, int port, int* bound_port);
+std::string PeerIpOf(const sockaddr_storage& ss);
 
 }  // namespace rayts

@@ -8,12 +8,12 @@
 
 #include "core/gcs/gcs_service.h"
 #include "core/protocol/blocking_channel.h"
+#include "core/protocol/peer_auth.h"
 
 namespace rayts::raylet {
 
 namespace {
 using Fbb = flatbuffers::FlatBufferBuilder;
-constexpr int kProtocolVersion = 1;
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
@@ -50,9 +50,7 @@ StatusOr<int> GcsLink::Handshake(const Options& o) {
   std::vector<uint64_t> storage;
   const proto::Envelope* env = nullptr;
   {
-    Fbb fbb(128 + o.token.size());
-    auto tok = fbb.CreateString(o.token);
-    auto frame = FinishFrame(fbb, proto::CreateAuthHello(fbb, tok, proto::PeerRole::Node, kProtocolVersion, ::getpid()));
+    auto frame = AuthHelloFrame(o.token, proto::PeerRole::Node);
     Status s = ch.Call(frame, proto::Body::AuthReply, &storage, &env);
     if (!s.ok()) return Status::Unavailable("the GCS at " + o.address + " closed the connection during the handshake (" +
                                             s.message() + ")");
@@ -71,7 +69,8 @@ StatusOr<int> GcsLink::Handshake(const Options& o) {
     auto hostname = fbb.CreateString(n.hostname);
     auto sd = fbb.CreateString(n.session_dir);
     auto res = ResourcesOf(fbb, n.resources);
-    auto body = proto::CreateRegisterNodeRequest(fbb, id, addr, ip, hostname, n.is_head, n.pid, sd, res);
+    auto nm = fbb.CreateString(n.node_manager_address);
+    auto body = proto::CreateRegisterNodeRequest(fbb, id, addr, ip, hostname, n.is_head, n.pid, sd, res, nm);
     auto req = proto::CreateGcsRequest(fbb, 1, proto::GcsRequestBody::RegisterNodeRequest, body.Union());
     auto frame = FinishFrame(fbb, req);
     RAYTS_RETURN_IF_ERROR(ch.Call(frame, proto::Body::GcsReply, &storage, &env));
@@ -127,13 +126,16 @@ void GcsLink::ScheduleReport() {
       Fbb fbb(512);
       auto id = fbb.CreateVector(opts_.self.node_id.data(), NodeID::kSize);
       auto res = ResourcesOf(fbb, now);
-      std::vector<flatbuffers::Offset<proto::ResourceDemand>> demand;
-      if (hooks_.pending_demand) {
-        for (auto& [shape, count] : hooks_.pending_demand())
-          demand.push_back(proto::CreateResourceDemand(fbb, ResourcesOf(fbb, shape), count));
-      }
-      auto dv = fbb.CreateVector(demand);
-      Send(FinishFrame(fbb, proto::CreateNodeResourceReport(fbb, id, version_, res, dv)));
+      auto demand = [&fbb](const std::function<std::vector<std::pair<Resources, int>>()>& of) {
+        std::vector<flatbuffers::Offset<proto::ResourceDemand>> v;
+        if (of) {
+          for (auto& [shape, count] : of()) v.push_back(proto::CreateResourceDemand(fbb, ResourcesOf(fbb, shape), count));
+        }
+        return fbb.CreateVector(v);
+      };
+      auto dv = demand(hooks_.pending_demand);
+      auto iv = demand(hooks_.infeasible_demand);
+      Send(FinishFrame(fbb, proto::CreateNodeResourceReport(fbb, id, version_, res, dv, iv)));
     }
     ScheduleReport();
   });
@@ -221,6 +223,9 @@ void GcsLink::OnMessage(const proto::Envelope& env) {
       Send(FinishFrame(fbb, proto::CreateHealthCheckReply(fbb, env.body_as_HealthCheck()->seq())));
       return;
     }
+    case proto::Body::ResourceViewUpdate:
+      if (hooks_.on_view) hooks_.on_view(*env.body_as_ResourceViewUpdate());
+      return;
     case proto::Body::KillWorkerAt:
       if (hooks_.kill_worker_at) hooks_.kill_worker_at(Str(env.body_as_KillWorkerAt()->address()));
       return;

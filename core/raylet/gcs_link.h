@@ -5,7 +5,8 @@
 // and registers the node (RegisterNodeRequest); then reports the node's
 // free resources every report period (NodeResourceReport, versioned: the
 // version grows when they change; every report is also the node's
-// heartbeat), answers the GCS's HealthCheck, forwards its local clients'
+// heartbeat), hands the cluster's resource views the GCS broadcasts to the
+// node (Hooks::on_view), answers the GCS's HealthCheck, forwards its local clients'
 // GcsRequests (ForwardGcsRequest; replies come back as ForwardGcsReply and
 // go to that client unchanged) and carries the GCS's KillWorkerAt to the
 // node. When the connection breaks the node keeps running: requests are
@@ -53,7 +54,9 @@ class GcsLink {
   struct Hooks {
     std::function<void(uint64_t client, flatbuffers::DetachedBuffer frame)> deliver;  // a reply for a local client
     std::function<Resources()> available;
-    std::function<std::vector<std::pair<Resources, int>>()> pending_demand;  // queued lease requests by shape
+    std::function<std::vector<std::pair<Resources, int>>()> pending_demand;     // queued lease requests by shape
+    std::function<std::vector<std::pair<Resources, int>>()> infeasible_demand;  // shapes refused lately as infeasible
+    std::function<void(const proto::ResourceViewUpdate&)> on_view;            // the cluster's views, from the GCS
     std::function<void(const std::string& address)> kill_worker_at;
     std::function<void(const Status& why)> fatal;
   };

@@ -19,6 +19,13 @@ std::vector<std::pair<ResourceSet, int>> LeaseManager::QueuedDemand() const {
   return out;
 }
 
+std::vector<std::pair<uint64_t, ResourceSet>> LeaseManager::QueuedRequests() const {
+  std::vector<std::pair<uint64_t, ResourceSet>> out;
+  out.reserve(queue_.size());
+  for (const Request& r : queue_) out.emplace_back(r.key, r.resources);
+  return out;
+}
+
 namespace {
 
 // "task requires {CPU: 4} but this node has {CPU: 2} in total (CPU: asked

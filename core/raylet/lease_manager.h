@@ -101,6 +101,8 @@ class LeaseManager {
   // The queued requests (not granted, not yet holding resources) by shape,
   // with how many of each: the node's pending demand.
   std::vector<std::pair<ResourceSet, int>> QueuedDemand() const;
+  // The queued requests (not yet holding resources), by key, in arrival order.
+  std::vector<std::pair<uint64_t, ResourceSet>> QueuedRequests() const;
 
  private:
   struct Request {

@@ -61,6 +61,9 @@ Status NodeServer::Init() {
   lc.env = opts_.worker_env;
   lc.env.push_back("RAYTS_NODE_SOCKET=" + opts_.socket_path);
   lc.env.push_back("RAYTS_SESSION_DIR=" + opts_.session_dir);
+  // Cluster mode: workers listen on TCP at the node's IP too (their token
+  // comes in the RegisterReply, over the node's owner-only socket).
+  if (!opts_.gcs_address.empty()) lc.env.push_back("RAYTS_NODE_IP=" + opts_.node_ip);
   lc.working_dir = opts_.working_dir;
   if (!opts_.session_dir.empty()) {
     logs_ = std::make_unique<WorkerLogs>(
@@ -120,6 +123,7 @@ void NodeServer::Stop() {
   asio::post(io_, [this, &done] {
     asio::error_code ec;
     acceptor_->close(ec);
+    if (tcp_acceptor_) tcp_acceptor_->close(ec);
     reap_timer_->cancel();
     accept_timer_->cancel();
     memory_->Stop();
@@ -244,6 +248,10 @@ bool NodeServer::ClientGone(uint64_t cid) {
 
 void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   uint64_t cid = c->conn->id();
+  if (c->remote) {
+    if (c->handshake_timer) c->handshake_timer->cancel();
+    if (--tcp_per_ip_[c->ip] <= 0) tcp_per_ip_.erase(c->ip);
+  }
   store_->DisconnectClient(cid);
   // Owner went away: its queued requests and its leases go back.
   auto requests = c->requests;  // the cancel callbacks erase from c->requests
@@ -309,6 +317,7 @@ void NodeServer::ReportResourcesIfChanged() {
 }
 
 void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
+  if (c->remote && !OnRemoteFrame(c, env)) return;
   if (plasma_->Handle(c->conn->id(), c->conn, env)) {
     // Commit memory ahead of what the store hands out (a no-op unless it grew).
     region_->AdvanceHighWater(store_->high_water_bytes());
@@ -416,7 +425,8 @@ void NodeServer::SendRegisterReply(const std::shared_ptr<Client>& c, const Statu
   auto msg = s.ok() ? 0 : fbb.CreateString(s.message());
   auto nid = IdBytes(fbb, node_id_);
   auto sd = fbb.CreateString(opts_.session_dir);
-  auto reply = proto::CreateRegisterReply(fbb, static_cast<int>(s.code()), msg, nid, region_->size(), sd, job);
+  auto token = link_ ? fbb.CreateString(opts_.auth_token) : 0;  // cluster mode: for the client's TCP connections
+  auto reply = proto::CreateRegisterReply(fbb, static_cast<int>(s.code()), msg, nid, region_->size(), sd, job, token);
   auto frame = FinishFrame(fbb, reply);
   if (!c->control) {
     // Nothing else has been written on this connection yet: send inline with the fd.
@@ -437,69 +447,11 @@ void NodeServer::BroadcastGc() {
   }
 }
 
-int NodeServer::SpareFor(const ResourceSet& req) {
-  ResourceSet avail = leases_->available();
-  int spare = -1;
-  for (auto& [name, amount] : req.ToVector()) {
-    if (amount <= 0) continue;
-    int n = static_cast<int>(std::floor(avail.Get(name) / amount + 1e-9));
-    spare = spare < 0 ? n : std::min(spare, n);
-  }
-  return spare < 0 ? 0 : spare;
-}
-
-void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r) {
-  std::vector<std::pair<std::string, double>> shape;
-  if (r->resources())
-    for (auto* e : *r->resources()) shape.emplace_back(Str(e->name()), e->amount());
-  uint64_t req_id = r->request_id();
-  uint64_t cid = c->conn->id();
-  auto reply_error = [c, req_id](const Status& s) {
-    Fbb fbb(256);
-    auto msg = fbb.CreateString(s.message());
-    proto::LeaseReplyBuilder b(fbb);
-    b.add_request_id(req_id);
-    b.add_code(static_cast<int>(s.code()));
-    b.add_message(msg);
-    c->conn->Send(FinishFrame(fbb, b.Finish()));
-  };
-  auto rs = ResourceSet::FromMap(shape);
-  if (!rs.ok()) { reply_error(rs.status()); return; }
-  uint64_t key = next_request_key_++;
-  c->requests[req_id] = key;
-  request_owner_[key] = {cid, req_id};
-  std::weak_ptr<Client> weak = c;
-  ResourceSet req = *rs;
-  bool for_actor = r->for_actor();
-  bool detached = r->detached();
-  bool retriable = r->retriable();
-  leases_->RequestLease(key, req, [this, weak, key, req_id, reply_error, req, cid, for_actor, detached,
-                                   retriable](StatusOr<Lease> lease) {
-    request_owner_.erase(key);
-    auto c = weak.lock();
-    if (c) c->requests.erase(req_id);
-    if (!c || c->conn->closed()) {
-      if (lease.ok()) (void)leases_->ReturnLease(lease->lease_id, false);  // just granted
-      return;
-    }
-    if (!lease.ok()) { reply_error(lease.status()); return; }
-    granted_[lease->lease_id] = LeaseRecord{cid, lease->worker_id, for_actor, detached, retriable};
-    Fbb fbb(256);
-    auto wid = IdBytes(fbb, lease->worker_id);
-    auto addr = fbb.CreateString(worker_address_[lease->worker_id]);
-    proto::LeaseReplyBuilder b(fbb);
-    b.add_request_id(req_id);
-    b.add_lease_id(lease->lease_id);
-    b.add_worker_id(wid);
-    b.add_worker_address(addr);
-    b.add_spare(SpareFor(req));
-    c->conn->Send(FinishFrame(fbb, b.Finish()));
-  });
-}
-
 NodeStatsSources NodeServer::StatsSources() const {
-  return NodeStatsSources{store_.get(),         region_.get(), spill_.get(),  leases_.get(), pool_.get(),
-                          clients_.size(),      memory_->kills(), opts_.memory_usage_threshold};
+  return NodeStatsSources{store_.get(),    region_.get(),    spill_.get(),
+                          leases_.get(),    pool_.get(),      clients_.size(),
+                          memory_->kills(), opts_.memory_usage_threshold, view_ ? view_->nodes().size() : 0,
+                          spilled_leases_};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {

@@ -21,7 +21,17 @@
 // thread, inside the create or get that needs it (see plasma_store.h).
 // Cluster mode: a GcsLink (gcs_link.h) to the cluster's GCS replaces the
 // embedded GcsService: client GcsRequests are forwarded, the driver's job
-// id comes from the GCS, resources are reported by the link's timer.
+// id comes from the GCS, resources are reported by the link's timer. The
+// node also listens on TCP at its IP (authenticated, peer_auth.h) for the
+// lease requests of owners on other nodes, keeps the cluster's resource
+// views the GCS broadcasts (ClusterView) and decides where each lease
+// request goes (SchedulingPolicy): granted here, spilled back to another
+// node (the reply names it; the owner asks there, with grant_or_reject),
+// rejected (a spilled request this node will not take), or failed at once
+// when no node could ever run it. Requests queued here are reconsidered
+// when the views change (spilled to a node that can run them now).
+// node_server_leases.cc holds the lease handling, node_server_cluster.cc
+// the GCS link and the TCP listener.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
 // StoreObjectsJson/fatal may be called from any thread.
 // Invariants: a lease record exists exactly while its lease is granted and
@@ -31,6 +41,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <memory>
 #include <string>
@@ -45,8 +56,10 @@
 #include "core/plasma/shm_region.h"
 #include "core/plasma/spill_store.h"
 #include "core/protocol/connection.h"
+#include "core/raylet/cluster_view.h"
 #include "core/raylet/gcs_link.h"
 #include "core/raylet/lease_manager.h"
+#include "core/raylet/scheduling_policy.h"
 #include "core/raylet/memory_kill_driver.h"
 #include "core/raylet/memory_monitor.h"
 #include "core/raylet/node_stats.h"
@@ -93,6 +106,7 @@ struct NodeServerOptions {
   std::string auth_token;
   std::string node_ip = "127.0.0.1";
   bool is_head = false;
+  int node_manager_port = 0;  // the node server's TCP port for owners of other nodes (0: any free one)
   int gcs_report_period_ms = 100;
   int gcs_reconnect_timeout_ms = 60000;
 };
@@ -147,6 +161,22 @@ class NodeServer {
   void OnGcsRequest(const std::shared_ptr<Client>& c, const proto::GcsRequest& req);
   void OnClientGoneFromGcs(const std::shared_ptr<Client>& c);
   void HandleLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r);
+  // Queues a request this node takes (the LeaseManager grants it).
+  void QueueLease(const std::shared_ptr<Client>& c, const proto::RequestWorkerLease* r, const SchedulingRequest& sr);
+  // Cluster mode (node_server_leases.cc): answers a request this node does
+  // not grant: spillback, rejected, or failed.
+  void ReplyLeaseError(const std::shared_ptr<Client>& c, uint64_t request_id, const Status& s);
+  void ReplyRedirect(const std::shared_ptr<Client>& c, uint64_t request_id, const SchedulingDecision& d);
+  void OnView(const proto::ResourceViewUpdate& u);
+  // Queued requests that another node can run now go there (Ray's TrySpillback).
+  void SpillQueued();
+  void RecordInfeasible(const ResourceSet& shape);
+  std::vector<std::pair<GcsLink::Resources, int>> InfeasibleDemand();
+  // The TCP listener for owners of other nodes (node_server_cluster.cc).
+  Status ListenTcp();
+  void AcceptTcp();
+  // A frame from another node's process: false when it is not handled further.
+  bool OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::Envelope& env);
   // Removes and returns the record of a granted lease (the only eraser).
   std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
   // The GCS killed an actor: end the worker listening at `address`.
@@ -188,6 +218,16 @@ class NodeServer {
   std::unique_ptr<LeaseManager> leases_;
   std::unique_ptr<gcs::GcsService> gcs_;  // embedded mode
   std::unique_ptr<GcsLink> link_;          // cluster mode
+  std::unique_ptr<asio::ip::tcp::acceptor> tcp_acceptor_;  // cluster mode
+  std::string node_manager_address_;       // its ip:port
+  std::unordered_map<std::string, int> tcp_per_ip_;  // open TCP clients per peer IP
+  std::unique_ptr<ClusterView> view_;      // cluster mode
+  SchedulingPolicy policy_;
+  uint64_t spilled_leases_ = 0;
+  std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it
+  std::unordered_map<uint64_t, SchedulingDecision> redirects_;      // key -> where its cancel sends it
+  struct Infeasible { ResourceSet shape; int count = 0; std::chrono::steady_clock::time_point last; };
+  std::map<std::string, Infeasible> infeasible_;  // by shape, refused lately (shown by rayts status)
   mutable Mutex fatal_mu_;
   Status fatal_ GUARDED_BY(fatal_mu_);
   ResourceSet reported_available_;  // last report to the GCS

@@ -29,6 +29,12 @@ struct NodeServer::Client {
   bool control = false;
   int pid = 0;
   JobID job = 0;  // a driver's job (cluster mode: from the GCS)
+  // A process of another node over TCP (owners leasing here): only lease
+  // messages, after its AuthHello.
+  bool remote = false;
+  bool authed = false;
+  std::string ip;
+  std::unique_ptr<asio::steady_timer> handshake_timer;
   std::unordered_map<uint64_t, uint64_t> requests;  // request id -> key
 };
 

@@ -2,12 +2,29 @@
 // through the GcsLink (see node_server.h, gcs_link.h).
 #include <unistd.h>
 
+#include <cstdio>
+#include <ctime>
+
+#include "core/protocol/peer_address.h"
+#include "core/protocol/peer_auth.h"
 #include "core/raylet/node_server.h"
 #include "core/raylet/node_server_client.h"
 
 namespace rayts::raylet {
 
+namespace {
+void Log(const NodeID& node, const std::string& msg) {
+  char ts[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+  std::fprintf(stderr, "[%s rayts node %s] %s\n", ts, node.Hex().substr(0, 8).c_str(), msg.c_str());
+}
+}  // namespace
+
 Status NodeServer::InitGcsLink() {
+  RAYTS_RETURN_IF_ERROR(ListenTcp());
+  view_ = std::make_unique<ClusterView>(node_id_);
+  view_->UpdateSelf(leases_->total(), leases_->available());
   GcsLink::Options lo;
   lo.address = opts_.gcs_address;
   lo.token = opts_.auth_token;
@@ -20,6 +37,7 @@ Status NodeServer::InitGcsLink() {
   lo.self.is_head = opts_.is_head;
   lo.self.pid = ::getpid();
   lo.self.session_dir = opts_.session_dir;
+  lo.self.node_manager_address = node_manager_address_;
   char host[256] = {0};
   if (::gethostname(host, sizeof(host) - 1) == 0) lo.self.hostname = host;
   GcsLink::Hooks hooks;
@@ -38,6 +56,8 @@ Status NodeServer::InitGcsLink() {
     for (auto& [shape, count] : leases_->QueuedDemand()) out.emplace_back(shape.ToVector(), count);
     return out;
   };
+  hooks.infeasible_demand = [this] { return InfeasibleDemand(); };
+  hooks.on_view = [this](const proto::ResourceViewUpdate& u) { OnView(u); };
   hooks.kill_worker_at = [this](const std::string& address) { KillWorkerAt(address); };
   hooks.fatal = [this](const Status& why) {
     MutexLock lock(&fatal_mu_);
@@ -62,6 +82,104 @@ void NodeServer::OnClientGoneFromGcs(const std::shared_ptr<Client>& c) {
   // The driver's plasma channel (the connection that asked for the job) ends the job.
   link_->ClientGone(c->conn->id(), c->worker_id, c->registered && c->control,
                     c->is_driver && !c->control ? c->job : 0);
+}
+
+// ------------------------------------------------------- the TCP listener --
+
+Status NodeServer::ListenTcp() {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(opts_.node_ip, ec);
+  if (ec) return Status::InvalidArgument("--node-ip-address '" + opts_.node_ip + "' is not an IP address: " + ec.message());
+  asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(opts_.node_manager_port));
+  tcp_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
+  tcp_acceptor_->open(ep.protocol(), ec);
+  if (!ec) tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) tcp_acceptor_->bind(ep, ec);
+  if (!ec) tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError("the node server cannot listen on " + TcpAddress(opts_.node_ip, opts_.node_manager_port) +
+                           ": " + ec.message());
+  }
+  node_manager_address_ = TcpAddress(opts_.node_ip, tcp_acceptor_->local_endpoint().port());
+  AcceptTcp();
+  return Status::OK();
+}
+
+void NodeServer::AcceptTcp() {
+  tcp_acceptor_->async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket sock) {
+    if (stopped_ || !tcp_acceptor_->is_open()) return;
+    if (ec) {
+      Log(node_id_, "accept on " + node_manager_address_ + " failed: " + ec.message());
+      auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      t->async_wait([this, t](const asio::error_code&) { if (!stopped_) AcceptTcp(); });
+      return;
+    }
+    PeerLimits limits;
+    asio::error_code rec;
+    auto remote = sock.remote_endpoint(rec);
+    std::string ip = rec ? "?" : remote.address().to_string();
+    if (tcp_per_ip_[ip] >= limits.max_connections_per_peer) {
+      Log(node_id_, "refused a connection from " + ip + ": it has " + std::to_string(tcp_per_ip_[ip]) +
+                        " open already (the limit per peer)");
+      sock.close(rec);
+      AcceptTcp();
+      return;
+    }
+    TuneTcp(sock.native_handle());
+    auto c = std::make_shared<Client>();
+    c->remote = true;
+    c->ip = ip;
+    c->conn = std::make_shared<Connection>(std::move(sock));
+    c->conn->SetMaxFrameBytes(limits.max_handshake_frame_bytes);
+    c->gcs_peer = std::make_shared<ClientGcsPeer>(c->conn);
+    tcp_per_ip_[ip]++;
+    clients_[c->conn->id()] = c;
+    std::weak_ptr<Client> weak = c;
+    c->handshake_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::milliseconds(limits.handshake_timeout_ms));
+    c->handshake_timer->async_wait([this, weak, limits](const asio::error_code& tec) {
+      auto c = weak.lock();
+      if (tec || !c || c->authed) return;
+      Log(node_id_, "closed the connection from " + c->ip + ": no auth frame within " +
+                        std::to_string(limits.handshake_timeout_ms) + " ms");
+      c->conn->Close();
+    });
+    c->conn->Start([this, weak](const proto::Envelope& e) { if (auto c = weak.lock()) OnMessage(c, e); },
+                   [this, weak](const Status& s) {
+                     auto c = weak.lock();
+                     if (!c) return;
+                     if (!c->authed && s.code() == StatusCode::kInvalid) {
+                       Log(node_id_, "closed the connection from " + c->ip + ": " + s.message());
+                     }
+                     OnClose(c);
+                   });
+    AcceptTcp();
+  });
+}
+
+bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::Envelope& env) {
+  if (!c->authed) {
+    Status s = CheckAuthHello(env, opts_.auth_token);
+    if (!s.ok()) {
+      Log(node_id_, "closed the connection from " + c->ip + ": " + s.message());
+      c->conn->Close();
+      return false;
+    }
+    c->authed = true;
+    c->handshake_timer->cancel();
+    c->conn->SetMaxFrameBytes(PeerLimits{}.max_frame_bytes);
+    return false;
+  }
+  switch (env.body_type()) {
+    case proto::Body::RequestWorkerLease:
+    case proto::Body::CancelLeaseRequest:
+    case proto::Body::ReturnWorkerLease:
+      return true;
+    default:
+      // Plasma, registration and GCS traffic stay on the node's own socket.
+      Log(node_id_, std::string("ignored a ") + proto::EnumNameBody(env.body_type()) + " frame from " + c->ip +
+                        " (only lease requests come over TCP)");
+      return false;
+  }
 }
 
 }  // namespace rayts::raylet

@@ -29,6 +29,8 @@ flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeS
       {"clients", static_cast<double>(s.clients)},
       {"oomKills", static_cast<double>(s.oom_kills)},
       {"memoryThreshold", s.memory_threshold},
+      {"viewNodes", static_cast<double>(s.view_nodes)},
+      {"spilledLeases", static_cast<double>(s.spilled_leases)},
   };
   // The memory monitor's view of the node (tests compute thresholds from it).
   auto m = ReadNodeMemory();

@@ -31,12 +31,14 @@ struct NodeStatsSources {
   size_t clients = 0;
   uint64_t oom_kills = 0;
   double memory_threshold = 0;
+  size_t view_nodes = 0;       // cluster mode: nodes in the cluster view, this one included
+  uint64_t spilled_leases = 0;  // cluster mode: lease requests sent on to another node
 };
 
 // NodeStatsReply: storeCapacity, storeUsed, storeObjects, storePinned,
 // storeEvicted, spillUsed, spillLimit, spilledObjects, spillCount,
 // restoreCount, prefaulted, leased, queuedLeases, workers, idleWorkers,
-// clients, oomKills, memoryThreshold, and (when readable) memoryUsed and
+// clients, oomKills, memoryThreshold, viewNodes, spilledLeases, and (when readable) memoryUsed and
 // memoryTotal of the node, the memory monitor's view.
 flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeStatsSources& s);
 

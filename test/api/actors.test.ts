@@ -475,8 +475,8 @@ describe('per-call options: handle.method.options({...})', () => {
     const err = await a.fail.options({ name: 'my-call' }).remote().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ray.RayTaskError);
     expect((err as Error).message).toContain('my-call');
-    expect(() => a.pair.options({ numReturns: 0 })).toThrow(RangeError);
-    expect(() => a.pair.options({ numReturns: 'streaming' as unknown as number })).toThrow(/not supported for actor methods/);
+    expect(() => a.pair.options({ numReturns: -1 })).toThrow(RangeError);
+    expect(() => a.pair.options({ numReturns: 'stream' as unknown as number })).toThrow(/numReturns must be a non-negative integer or 'streaming'/);
     expect(() => a.pair.options({ concurrencyGroup: 3 as unknown as string })).toThrow(/concurrencyGroup/);
     expect(() => a.pair.options({ bogus: 1 } as never)).toThrow(/bogus/);
     ray.kill(a);

@@ -164,8 +164,9 @@ describe('invalid options', () => {
     expect(e2.message).toContain('numCPUs');
   });
 
-  it('numReturns: 0 is a RangeError naming numReturns', () => {
-    const e = thrown(() => f.options({ numReturns: 0 }));
+  it('numReturns: -1 is a RangeError naming numReturns (0 is allowed: a task run for its side effects)', () => {
+    expect(() => f.options({ numReturns: 0 })).not.toThrow();
+    const e = thrown(() => f.options({ numReturns: -1 }));
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toContain('numReturns');
   });

@@ -1,7 +1,8 @@
 // Token authentication on the GCS's TCP port: a driver with a wrong token
 // fails init() saying the token was refused, a process with no token is
 // told how to get one, garbage and silent connections are closed, and the
-// cluster goes on serving the right token.
+// cluster goes on serving the right token. The node servers' and the
+// CoreWorkers' TCP ports close garbage the same way.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
@@ -23,7 +24,7 @@ function withToken<T>(token: string | undefined, fn: () => Promise<T>): Promise<
   return fn().finally(() => { process.env.RAYTS_AUTH_TOKEN = TOKEN; });
 }
 
-/** Opens a TCP connection to the GCS, writes `bytes` (if any), resolves with how long the server took to close it. */
+/** Opens a TCP connection to 127.0.0.1:port (the GCS, a node server, a CoreWorker), writes `bytes` (if any), resolves with how long the server took to close it. */
 function closedAfter(port: number, bytes: Buffer | undefined, limitMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -85,6 +86,29 @@ describe('auth', () => {
     await ray.init({ address: cluster.address });
     expect((await ray.nodes()).filter((n) => n.alive)).toHaveLength(2);
     expect(await ray.remote((x: number) => x * 2).remote(21)).toBe(42);
+    await ray.shutdown();
+  }, 30_000);
+
+  it('the node servers\' and a driver\'s TCP ports close garbage and an oversized first frame; tasks go on', async () => {
+    await ray.init({ address: cluster.address });
+    const ports = (await ray.nodes()).filter((n) => n.alive).map((n) => Number(n.nodeManagerAddress.split(':').pop()));
+    // The driver's own address: its unix socket, then @ip:port for processes of other nodes.
+    const self = /@127\.0\.0\.1:(\d+)$/.exec((await ray.memorySummary()).address);
+    expect(self).not.toBeNull();
+    ports.push(Number(self?.[1]));
+    expect(ports).toHaveLength(3);
+    const huge = Buffer.alloc(8);
+    huge.writeUInt32LE(0x7fffffff, 0);
+    for (const port of ports) {
+      await closedAfter(port, randomBytes(4096), 5_000);
+      await closedAfter(port, huge, 5_000);
+    }
+    // Both nodes still lease: one task needs a whole node's CPU each.
+    const where = ray.remote({ numCpus: 1 }, async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return (await import('rayts')).getRuntimeContext().nodeId;
+    });
+    expect(new Set(await ray.get([where.remote(), where.remote()])).size).toBe(2);
     await ray.shutdown();
   }, 30_000);
 });

@@ -170,5 +170,63 @@ TEST(GcsServerTest, ANodeRegistersAndIsDeadOnceItUnregisters) {
   EXPECT_NE((*after)[0].find("\"deathReason\":\"stopped\""), std::string::npos) << (*after)[0];
 }
 
+// A node connected, authenticated and registered over `ch`, its node
+// server at `manager` (the address other nodes' owners lease at).
+void RegisterNode(BlockingChannel& ch, int port, const NodeID& id, const std::string& manager) {
+  ASSERT_TRUE(ch.ConnectTcp("127.0.0.1", port, 5000).ok());
+  std::vector<uint64_t> storage;
+  const proto::Envelope* env = nullptr;
+  ASSERT_TRUE(ch.Call(Hello("secret-token"), proto::Body::AuthReply, &storage, &env).ok());
+  Fbb fbb(512);
+  auto nid = fbb.CreateVector(id.data(), NodeID::kSize);
+  std::vector<flatbuffers::Offset<proto::ResourceEntry>> res{proto::CreateResourceEntry(fbb, fbb.CreateString("CPU"), 2)};
+  auto body = proto::CreateRegisterNodeRequest(fbb, nid, fbb.CreateString("/tmp/n.sock"), fbb.CreateString("10.0.0.9"),
+                                               fbb.CreateString("h"), false, 42, fbb.CreateString("/tmp/s"),
+                                               fbb.CreateVector(res), fbb.CreateString(manager));
+  auto frame = FinishFrame(fbb, proto::CreateGcsRequest(fbb, 5, proto::GcsRequestBody::RegisterNodeRequest, body.Union()));
+  ASSERT_TRUE(ch.Call(frame, proto::Body::GcsReply, &storage, &env).ok());
+  ASSERT_EQ(env->body_as_GcsReply()->code(), 0);
+}
+
+TEST(GcsServerTest, EveryNodeGetsTheViewsThatChangedBatchedAndANewcomerGetsThemAll) {
+  auto server = StartServer();
+  NodeID a_id = NodeID::FromRandom(), b_id = NodeID::FromRandom();
+  BlockingChannel a, b;
+  RegisterNode(a, server->port(), a_id, "10.0.0.1:7001");
+  RegisterNode(b, server->port(), b_id, "10.0.0.2:7002");
+  std::vector<uint64_t> storage;
+  const proto::Envelope* env = nullptr;
+  // The newcomer's first view holds every alive node, a included.
+  Fbb ping(64);
+  auto pong = FinishFrame(ping, proto::CreateHealthCheckReply(ping, 0));
+  ASSERT_TRUE(b.Call(pong, proto::Body::ResourceViewUpdate, &storage, &env).ok());
+  auto* full = env->body_as_ResourceViewUpdate();
+  EXPECT_TRUE(full->full());
+  bool saw_a = false;
+  for (auto* v : *full->views()) saw_a = saw_a || NodeID::FromBytes(v->node_id()->data()) == a_id;
+  EXPECT_TRUE(saw_a);
+  // b's new free resources (version 3) reach a in a broadcast, with b's node server address.
+  Fbb fbb(256);
+  auto nid = fbb.CreateVector(b_id.data(), NodeID::kSize);
+  std::vector<flatbuffers::Offset<proto::ResourceEntry>> avail{proto::CreateResourceEntry(fbb, fbb.CreateString("CPU"), 1)};
+  ASSERT_TRUE(b.Send(FinishFrame(fbb, proto::CreateNodeResourceReport(fbb, nid, 3, fbb.CreateVector(avail)))).ok());
+  bool got = false;
+  for (int i = 0; i < 50 && !got; i++) {
+    Fbb p(64);
+    ASSERT_TRUE(a.Call(FinishFrame(p, proto::CreateHealthCheckReply(p, 0)), proto::Body::ResourceViewUpdate, &storage,
+                       &env).ok());
+    for (auto* v : *env->body_as_ResourceViewUpdate()->views()) {
+      if (NodeID::FromBytes(v->node_id()->data()) != b_id || v->version() != 3) continue;
+      got = true;
+      EXPECT_TRUE(v->alive());
+      EXPECT_EQ(v->address()->str(), "10.0.0.2:7002");
+      ASSERT_EQ(v->available()->size(), 1u);
+      EXPECT_EQ(v->available()->Get(0)->amount(), 1);
+      EXPECT_EQ(v->total()->Get(0)->amount(), 2);
+    }
+  }
+  EXPECT_TRUE(got);
+}
+
 }  // namespace
 }  // namespace rayts::gcs

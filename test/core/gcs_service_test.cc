@@ -105,7 +105,8 @@ TEST(GcsServiceTest, NodesJsonIsValidAndComplete) {
   ASSERT_EQ(j.arr.size(), 3u);
   const std::vector<std::string> keys = {"nodeId",   "alive",    "address",     "resources", "available",
                                          "startTimeMs", "isHead", "nodeIp",   "hostname",    "pid",
-                                         "sessionDir", "deathReason", "endTimeMs", "pendingDemand"};
+                                         "sessionDir", "deathReason", "endTimeMs", "pendingDemand", "infeasibleDemand",
+                                         "nodeManagerAddress"};
   const NodeInfo* want[] = {&a, &b, &c};
   for (size_t i = 0; i < 3; i++) {
     const Json& n = j.arr[i];

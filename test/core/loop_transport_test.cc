@@ -20,6 +20,7 @@
 
 #include "core/core_worker/asio_loop.h"
 #include "test/core/fake_transport.h"
+#include "test/core/test_util.h"
 
 namespace rayts {
 namespace {
@@ -27,16 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::WorkerExitingFrame;
 
-// Waits (bounded) until `pred` holds; the tests' only wait.
-template <typename P>
-bool WaitFor(P pred, std::chrono::milliseconds limit = 5000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using test::WaitFor;  // the tests' only wait
 
 // One side: a context, an AsioLoop thread and a LoopTransport over it.
 struct Side {

@@ -79,7 +79,13 @@ TEST_F(NormalTaskSubmitterTest, AnIdleLeaseIsReusedThenReturnedAfterTheIdleTimeo
   auto pushes = Pushes("/w1");
   ASSERT_EQ(pushes.size(), 2u);
   EXPECT_EQ(SpecTaskId(pushes[1]), t2);
-  EXPECT_EQ(pushes[1]->body_as_PushTask()->spec()->function()->source(), nullptr) << "source sent once per lease";
+  // The class (function, source, owner) went with the first push; the second names its slot only.
+  auto* first = pushes[0]->body_as_PushTask()->spec();
+  auto* second = pushes[1]->body_as_PushTask()->spec();
+  EXPECT_EQ(second->function(), nullptr) << "the class is sent once per lease";
+  EXPECT_EQ(second->owner_address(), nullptr);
+  EXPECT_NE(first->class_ref(), 0u);
+  EXPECT_EQ(second->class_ref(), first->class_ref());
   t_.DeliverFromPeer("/w1", PushReplyFrame(t2, {"b"}));
   EXPECT_EQ(ValueOf(Get(r2)), "b");
 
@@ -327,6 +333,61 @@ TEST_F(NormalTaskSubmitterTest, AFailedArgumentFailsTheTaskWithTheSameError) {
   EXPECT_TRUE(r2.is_error);
   EXPECT_EQ(ValueOf(r2), "{\"name\":\"Boom\"}");
   EXPECT_EQ(Pushes("/w1").size(), 1u) << "never pushed";
+}
+
+// A GeneratorItem frame: item `index` of streaming task `task`, inline value `v`.
+Frame GeneratorItemFrame(const TaskID& task, int index, const std::string& v) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  ObjectID id = ObjectIdFor(task, static_cast<uint32_t>(index + 1));
+  auto oid = fbb.CreateVector(id.data(), ObjectID::kSize);
+  auto data = fbb.CreateVector(reinterpret_cast<const uint8_t*>(v.data()), v.size());
+  auto ret = proto::CreateReturnObject(fbb, oid, data, false, false, v.size());
+  auto tid = fbb.CreateVector(task.data(), TaskID::kSize);
+  return FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, index, ret));
+}
+
+// Ray's test_streaming_generator.py test_generator_basic: a retried stream
+// resumes after the items the consumer has, instead of starting over.
+TEST_F(NormalTaskSubmitterTest, AStreamingRetrySkipsTheItemsReceivedAndItsErrorTakesTheNextIndex) {
+  SubmitRequest r;
+  r.cls = cls_;
+  r.max_retries = 1;
+  r.num_returns = -1;
+  std::vector<ObjectID> ids;
+  auto tid = cw_->submitter().Submit(std::move(r), &ids);
+  ASSERT_TRUE(tid.ok());
+  Grant("/w1", 11);
+  ASSERT_EQ(Pushes("/w1").size(), 1u);
+  EXPECT_EQ(Pushes("/w1")[0]->body_as_PushTask()->spec()->generator_skip(), 0);
+  t_.DeliverFromPeer("/w1", GeneratorItemFrame(*tid, 0, "i0"));
+  t_.DeliverFromPeer("/w1", GeneratorItemFrame(*tid, 1, "i1"));
+  t_.DeliverFromPeer("/w1", GeneratorItemFrame(*tid, 1, "stale"));  // one the owner has: dropped
+  size_t items = 0;
+  for (auto& e : cw_->context().DrainEvents()) items += e.type == Event::Type::kGeneratorItem;
+  EXPECT_EQ(items, 2u);
+  EXPECT_EQ(ValueOf(Get(ObjectIdFor(*tid, 2))), "i1");
+
+  // The worker dies: the retry is told to skip the 2 items received.
+  t_.ClosePeer("/w1");
+  Grant("/w2", 12);
+  auto pushes = Pushes("/w2");
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0]->body_as_PushTask()->spec()->attempt(), 1);
+  EXPECT_EQ(pushes[0]->body_as_PushTask()->spec()->generator_skip(), 2);
+
+  // No retries left: the error is item 2; items 0 and 1 keep their values.
+  t_.ClosePeer("/w2");
+  auto err = Get(ObjectIdFor(*tid, 3));
+  ASSERT_TRUE(err.ready);
+  EXPECT_TRUE(err.is_error);
+  EXPECT_NE(ValueOf(err).find("WorkerCrashedError"), std::string::npos) << ValueOf(err);
+  EXPECT_EQ(ValueOf(Get(ObjectIdFor(*tid, 1))), "i0");
+  EXPECT_EQ(ValueOf(Get(ObjectIdFor(*tid, 2))), "i1");
+  int64_t end_index = -1;
+  for (auto& e : cw_->context().DrainEvents()) {
+    if (e.type == Event::Type::kGeneratorEnd) end_index = e.index;
+  }
+  EXPECT_EQ(end_index, 3);
 }
 
 }  // namespace

@@ -17,16 +17,26 @@ struct PushSpec {
   bool creation = false;
   WorkerID caller;
   uint64_t seq = 0, epoch_start = 0;
+  uint32_t class_ref = 0;  // >0: the class slot (TaskSpec.class_ref)
+  bool define = true;      // carries the class's part (else only the slot)
+  std::string name;        // the call's own name ("" with a slot: none)
   int num_returns = 1;
 };
 
 Frame PushFrame(const PushSpec& s) {
   flatbuffers::FlatBufferBuilder fbb(256);
   auto tid = fbb.CreateVector(s.task.data(), TaskID::kSize);
-  auto caller = fbb.CreateVector(s.caller.data(), WorkerID::kSize);
-  auto owner = fbb.CreateString("/caller");
-  auto fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString("h"), fbb.CreateString("() => 1"));
-  auto name = fbb.CreateString("f");
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> caller;
+  flatbuffers::Offset<flatbuffers::String> owner, name;
+  flatbuffers::Offset<proto::FunctionDescriptor> fd;
+  if (s.define) {
+    caller = fbb.CreateVector(s.caller.data(), WorkerID::kSize);
+    owner = fbb.CreateString("/caller");
+    fd = proto::CreateFunctionDescriptor(fbb, fbb.CreateString("h"), fbb.CreateString("() => 1"), 0, 0,
+                                         s.class_ref ? fbb.CreateString("f") : 0);
+  }
+  if (!s.name.empty()) name = fbb.CreateString(s.name);
+  else if (s.class_ref == 0) name = fbb.CreateString("f");
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
   flatbuffers::Offset<flatbuffers::String> method;
   if (!s.actor.IsNil()) {
@@ -34,7 +44,7 @@ Frame PushFrame(const PushSpec& s) {
     if (!s.creation) method = fbb.CreateString("m");
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, 0, caller, owner, fd, 0, s.num_returns, name, 0, actor, s.creation,
-                                    method, 0, 0, false, s.seq, s.epoch_start);
+                                    method, 0, 0, false, s.seq, s.epoch_start, 0, s.class_ref);
   return FinishFrame(fbb, proto::CreatePushTask(fbb, spec));
 }
 
@@ -83,8 +93,8 @@ TEST_F(TaskReceiverTest, APushedTaskRunsOnTheHostAndItsReplyGoesBackOnItsLink) {
   auto ex = Executed();
   ASSERT_EQ(ex.size(), 1u);
   EXPECT_EQ(ex[0]->task_id, s.task);
-  EXPECT_EQ(ex[0]->name, "f");
-  EXPECT_EQ(ex[0]->function.source, "() => 1");
+  EXPECT_EQ(ex[0]->task_name(), "f");
+  EXPECT_EQ(ex[0]->cls->function.source, "() => 1");
   cw_->receiver().TaskDone(ex[0]->handle, {Inline("42")});
   auto replies = link_->Of(Body::PushTaskReply);
   ASSERT_EQ(replies.size(), 1u);
@@ -95,6 +105,61 @@ TEST_F(TaskReceiverTest, APushedTaskRunsOnTheHostAndItsReplyGoesBackOnItsLink) {
   // A second TaskDone for the same handle sends nothing.
   cw_->receiver().TaskDone(ex[0]->handle, {Inline("43")});
   EXPECT_EQ(link_->Of(Body::PushTaskReply).size(), 1u);
+}
+
+TEST_F(TaskReceiverTest, AClassDefinedOnceServesTheLaterTasksOfItsSlot) {
+  PushSpec def;
+  def.class_ref = 1;
+  Push(def);
+  PushSpec later;
+  later.class_ref = 1;
+  later.define = false;
+  Push(later);
+  PushSpec named = later;
+  named.task = TaskID::FromRandom();
+  named.name = "own";
+  Push(named);
+  auto ex = Executed();
+  ASSERT_EQ(ex.size(), 3u);
+  EXPECT_EQ(ex[1]->cls, ex[0]->cls);  // one class record, not a copy per task
+  EXPECT_EQ(ex[1]->cls->function.hash, "h");
+  EXPECT_EQ(ex[1]->cls->owner_address, "/caller");
+  EXPECT_EQ(ex[1]->task_name(), "f");
+  EXPECT_EQ(ex[2]->task_name(), "own");
+  // The reply of a slot's task goes back like any other.
+  cw_->receiver().TaskDone(ex[1]->handle, {Inline("1")});
+  EXPECT_EQ(link_->Of(Body::PushTaskReply).size(), 1u);
+  EXPECT_FALSE(link_->closed());
+}
+
+TEST_F(TaskReceiverTest, ASlotTheLinkNeverDefinedClosesTheLink) {
+  PushSpec s;
+  s.class_ref = 3;
+  s.define = false;
+  Push(s);
+  EXPECT_TRUE(Executed().empty());
+  EXPECT_TRUE(link_->closed());
+  // Another link's definition does not serve this one.
+  auto other = std::make_shared<FakeLink>();
+  {
+    CoreGuard lock(cw_->context());
+    cw_->receiver().OnAcceptedLocked(other);
+  }
+  PushSpec def;
+  def.class_ref = 1;
+  Push(def, other);
+  PushSpec later;
+  later.class_ref = 1;
+  later.define = false;
+  auto fresh = std::make_shared<FakeLink>();
+  {
+    CoreGuard lock(cw_->context());
+    cw_->receiver().OnAcceptedLocked(fresh);
+  }
+  Push(later, fresh);
+  EXPECT_EQ(Executed().size(), 1u);
+  EXPECT_TRUE(fresh->closed());
+  EXPECT_FALSE(other->closed());
 }
 
 TEST_F(TaskReceiverTest, ActorCallsRunInTheCallersSendOrder) {

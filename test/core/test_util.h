@@ -6,8 +6,10 @@
 // Thread safety: none; each fake belongs to the test thread that drives it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,6 +60,18 @@ inline gcs::NodeInfo MakeNode(const std::string& address,
   n.address = address;
   n.resources = std::move(res);
   return n;
+}
+
+// Waits (bounded) until `pred` holds, polling every millisecond: for tests
+// with real sockets and threads. True once it held.
+template <typename P>
+bool WaitFor(P pred, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 }  // namespace rayts::test

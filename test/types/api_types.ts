@@ -37,6 +37,13 @@ export async function taskTypes(): Promise<void> {
   const refs = add.options({ numReturns: 2 }).remote(1, 2);
   const arr: ray.ObjectRef<unknown>[] = refs;
   void arr;
+  // numReturns: 0 runs for side effects: .remote() returns nothing.
+  const none: void = add.options({ numReturns: 0 }).remote(1, 2);
+  const none2: void = ray.remote({ numReturns: 0 }, (a: number) => a).remote(1);
+  void none; void none2;
+  // @ts-expect-error numReturns: 0 gives no ref
+  const noRef: ray.ObjectRef<number> = add.options({ numReturns: 0 }).remote(1, 2);
+  void noRef;
 }
 
 export async function memoryTypes(): Promise<void> {
@@ -91,6 +98,11 @@ export async function untypedActorTypes(): Promise<void> {
   const refs: ray.ObjectRef<number | string>[] = pair.two.options({ numReturns: 2 }).remote();
   const one: ray.ObjectRef<[number, string]> = pair.two.options({ name: 'x', concurrencyGroup: 'g' }).remote();
   void refs; void one;
+  // A generator method with numReturns: 'streaming' gives refs to its items.
+  const gens = ray.remote(class G { *items(n: number) { for (let i = 0; i < n; i++) yield String(i); } }).remote();
+  const stream: ray.ObjectRefGenerator<string> = gens.items.options({ numReturns: 'streaming' }).remote(3);
+  const nothing: void = gens.items.options({ numReturns: 0 }).remote(3);
+  void stream; void nothing;
   // @ts-expect-error per-call options are numReturns, name and concurrencyGroup
   pair.two.options({ numCpus: 1 });
   // kill takes either handle

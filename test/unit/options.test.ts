@@ -36,7 +36,7 @@ describe('validateTaskOptions', () => {
     const e = thrown(() => validateTaskOptions({ numCPUs: 1 }, 'ray.remote'));
     expect(e).toBeInstanceOf(TypeError);
     expect(e.message).toBe(
-      "unknown option 'numCPUs' for ray.remote (known: numCpus, numGpus, resources, maxRetries, retryExceptions, numReturns, name); did you mean 'numCpus'?",
+      "unknown option 'numCPUs' for ray.remote (known: numCpus, numGpus, resources, maxRetries, retryExceptions, numReturns, name, schedulingStrategy); did you mean 'numCpus'?",
     );
     expect(thrown(() => validateTaskOptions({ maxRetry: 1 }, '.options()')).message).toMatch(
       /^unknown option 'maxRetry' for \.options\(\) \(known: .*\); did you mean 'maxRetries'\?$/,
@@ -63,7 +63,7 @@ describe('validateTaskOptions', () => {
       [{ maxRetries: '3' }, "maxRetries must be a number, got string '3'"],
       [{ retryExceptions: 'TypeError' }, "retryExceptions must be a boolean or an array of error names, got string 'TypeError'"],
       [{ retryExceptions: [1] }, 'retryExceptions[0] must be an error name (string), got 1'],
-      [{ numReturns: true }, "numReturns must be a positive integer or 'streaming', got boolean true"],
+      [{ numReturns: true }, "numReturns must be a non-negative integer or 'streaming', got boolean true"],
       [{ name: 5 }, 'name must be a string, got 5'],
     ];
     for (const [opts, message] of cases) {
@@ -82,15 +82,44 @@ describe('validateTaskOptions', () => {
       [{ resources: { disk: -1 } }, 'resources.disk must be >= 0, got -1'],
       [{ maxRetries: -2 }, 'maxRetries must be an integer >= -1 (-1 retries forever), got -2'],
       [{ maxRetries: 1.5 }, 'maxRetries must be an integer >= -1 (-1 retries forever), got 1.5'],
-      [{ numReturns: 0 }, "numReturns must be a positive integer or 'streaming', got 0"],
-      [{ numReturns: 1.5 }, "numReturns must be a positive integer or 'streaming', got 1.5"],
-      [{ numReturns: 'stream' }, "numReturns must be a positive integer or 'streaming', got 'stream'"],
+      [{ numReturns: -1 }, "numReturns must be a non-negative integer or 'streaming', got -1"],
+      [{ numReturns: 1.5 }, "numReturns must be a non-negative integer or 'streaming', got 1.5"],
+      [{ numReturns: 'stream' }, "numReturns must be a non-negative integer or 'streaming', got 'stream'"],
       [{ name: '' }, 'name must not be empty'],
     ];
     for (const [opts, message] of cases) {
       const e = thrown(() => validateTaskOptions(opts, 'ray.remote'));
       expect(e, message).toBeInstanceOf(RangeError);
       expect(e.message).toBe(message);
+    }
+  });
+});
+
+describe('schedulingStrategy', () => {
+  const node = '0123456789abcdef0123456789abcdef';
+  it('accepts DEFAULT, SPREAD and a node affinity, for tasks and actors', () => {
+    expect(validateTaskOptions({ schedulingStrategy: 'SPREAD' }, 'ray.remote')).toStrictEqual({ schedulingStrategy: 'SPREAD' });
+    expect(validateTaskOptions({ schedulingStrategy: 'DEFAULT' }, 'ray.remote').schedulingStrategy).toBe('DEFAULT');
+    expect(validateTaskOptions({ schedulingStrategy: { nodeId: node, soft: true } }, '.options()').schedulingStrategy)
+      .toStrictEqual({ nodeId: node, soft: true });
+    expect(validateActorOptions({ schedulingStrategy: { nodeId: node } }, 'A.options()').schedulingStrategy)
+      .toStrictEqual({ nodeId: node });
+  });
+  it('anything else is a TypeError or RangeError naming the option', () => {
+    const cases: Array<[unknown, ErrorConstructor, RegExp]> = [
+      ['PACK', RangeError, /^schedulingStrategy must be 'DEFAULT', 'SPREAD' or \{ nodeId, soft \}, got 'PACK'$/],
+      [3, TypeError, /^schedulingStrategy must be .* got number$/],
+      [null, TypeError, /^schedulingStrategy must be .* got null$/],
+      [{ nodeId: 7 }, TypeError, /^schedulingStrategy\.nodeId must be a node id/],
+      [{ nodeId: 'node-2' }, RangeError, /^schedulingStrategy\.nodeId must be a node id \(32 lowercase hex digits/],
+      [{ nodeId: node, soft: 'yes' }, TypeError, /^schedulingStrategy\.soft must be a boolean, got string$/],
+      [{ nodeId: node, hard: true }, TypeError, /^schedulingStrategy: unknown field 'hard'/],
+    ];
+    for (const [v, cls, msg] of cases) {
+      const e = thrown(() => validateTaskOptions({ schedulingStrategy: v }, 'ray.remote'));
+      expect(e).toBeInstanceOf(cls);
+      expect(e.message).toMatch(msg);
+      expect(thrown(() => validateActorOptions({ schedulingStrategy: v }, 'A.options()'))).toBeInstanceOf(cls);
     }
   });
 });

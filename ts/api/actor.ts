@@ -15,14 +15,17 @@ import type { Runtime } from '../runtime/runtime.js';
 import { requireRuntime } from '../runtime/current.js';
 import { checkSelfContained } from '../codec/source.js';
 import { ANY_METHOD } from '../codec/module_classes.js';
-import { resourcesOf, type RemoteArgs } from './remote_function.js';
+import { ObjectRefGenerator, resourcesOf, type RemoteArgs } from './remote_function.js';
 import { validateActorMethodOptions, validateActorOptions, type ActorMethodOptions, type ActorOptions } from './options.js';
+import { nativeScheduling } from './scheduling.js';
 
 /** A method of an actor handle: `.remote(...args)` calls it on the actor. */
 export interface ActorMethod<A extends unknown[], R> {
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>>;
   /** This method with per-call options (Ray's `actor.method.options(...)`). */
   options(o: ActorMethodOptions & { numReturns: 1 }): ActorMethod<A, R>;
+  options(o: ActorMethodOptions & { numReturns: 'streaming' }): StreamingActorMethod<A, R>;
+  options(o: ActorMethodOptions & { numReturns: 0 }): NoReturnActorMethod<A>;
   options(o: ActorMethodOptions & { numReturns: number }): MultiReturnActorMethod<A, R>;
   options(o: ActorMethodOptions): ActorMethod<A, R>;
 }
@@ -30,6 +33,18 @@ export interface ActorMethod<A extends unknown[], R> {
 /** An actor method with `numReturns: n`: `.remote()` gives n refs (the method returns an array of n). */
 export interface MultiReturnActorMethod<A extends unknown[], R> {
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R> extends readonly (infer E)[] ? E : unknown>[];
+}
+
+type Yielded<R> = R extends AsyncIterable<infer Y> ? Y : R extends Iterable<infer Y> ? Y : never;
+
+/** A generator method with `numReturns: 'streaming'`: `.remote()` gives the refs of its items as they come. */
+export interface StreamingActorMethod<A extends unknown[], R> {
+  remote(...args: RemoteArgs<A>): ObjectRefGenerator<Yielded<R>>;
+}
+
+/** An actor method with `numReturns: 0`: run for its side effects; an error it throws is logged. */
+export interface NoReturnActorMethod<A extends unknown[]> {
+  remote(...args: RemoteArgs<A>): void;
 }
 
 type MethodNames<C> = { [K in keyof C]: C[K] extends (...args: never[]) => unknown ? K : never }[keyof C];
@@ -114,7 +129,8 @@ export class ActorClass<C, Args extends unknown[]> {
     if (this.#source.source !== undefined) desc.source = this.#source.source;
     if (this.#source.moduleUrl !== undefined) desc.moduleUrl = this.#source.moduleUrl;
     if (this.#source.exportName !== undefined) desc.exportName = this.#source.exportName;
-    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, this.#placementOnlyCpu() ? 1 : ACTOR_DEFAULT_CPUS));
+    const id = rt.registerTaskClass(desc, resourcesOf(this.#opts, this.#placementOnlyCpu() ? 1 : ACTOR_DEFAULT_CPUS), '',
+      nativeScheduling(this.#opts.schedulingStrategy));
     this.#registered = { rt, id };
     return id;
   }
@@ -139,7 +155,9 @@ export class ActorClass<C, Args extends unknown[]> {
       token.release();
       return handleFromInfo<C>(rt, existing[0], JSON.parse(existing[1]) as ActorInfoWire);
     }
-    rt.createActor(classId, this.className, args, this.#opts.maxConcurrency ?? 0, actorId,
+    // The handle's wire form travels after the arguments (the worker's
+    // getRuntimeContext().currentActor).
+    rt.createActor(classId, this.className, [...args, JSON.stringify(info)], this.#opts.maxConcurrency ?? 0, actorId,
       this.#opts.maxRestarts ?? 0, this.#opts.maxTaskRetries ?? 0,
       this.#opts.concurrencyGroups ? JSON.stringify(this.#opts.concurrencyGroups) : '',
       this.#opts.lifetime === 'detached', this.#placementOnlyCpu());
@@ -226,13 +244,15 @@ function makeHandle<C>(rt: Runtime, classId: number, actorId: Uint8Array, info: 
 /** One method of a handle, with its per-call options. */
 function methodOf(rt: Runtime, classId: number, actorId: Uint8Array, method: string, info: ActorInfoWire, maxPending: number,
   o: ActorMethodOptions): ActorMethod<unknown[], unknown> {
-  const n = o.numReturns ?? 1;
+  const n = o.numReturns === 'streaming' ? -1 : o.numReturns ?? 1;
   const call = (args: unknown[]): Uint8Array =>
     rt.submitActorTask(classId, actorId, method, args, n, maxPending, info.r ?? 0, o.concurrencyGroup ?? '', o.name ?? '');
   const m = {
     remote: (...args: unknown[]): unknown => {
       const out = call(args);
-      if (o.numReturns === undefined || o.numReturns === 1) return rt.adoptRef(out.subarray(16, 36));
+      if (n === 1) return rt.adoptRef(out.subarray(16, 36));
+      if (n === 0) return undefined;
+      if (n < 0) return new ObjectRefGenerator<unknown>(rt, out.subarray(0, 16));
       const refs: ObjectRef<unknown>[] = [];
       for (let off = 16; off < 16 + 20 * n; off += 20) refs.push(rt.adoptRef(out.subarray(off, off + 20)));
       return refs;
@@ -257,6 +277,15 @@ function handleFromInfo<C>(rt: Runtime, actorId: Uint8Array, info: ActorInfoWire
     token = new ObjectRef<unknown>(id, owner, rt);
   }
   return makeHandle<C>(rt, classId, actorId, info, token);
+}
+
+/**
+ * Inside an actor: a handle to the actor itself (getRuntimeContext().currentActor),
+ * from the wire form its creator sent; undefined elsewhere.
+ */
+export function currentActorHandle(rt: Runtime): AnyActorHandle | undefined {
+  if (rt.actorInfo === undefined || rt.actorId === undefined) return undefined;
+  return handleFromInfo<unknown>(rt, hexToBytes(rt.actorId), JSON.parse(rt.actorInfo) as ActorInfoWire) as AnyActorHandle;
 }
 
 /** Serialization of handles nested in values (see Runtime.hooks). */

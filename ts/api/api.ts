@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { rmSync } from 'node:fs';
 import { availableMemory } from '../runtime/memory_limit.js';
 import { createSessionDir, recordSpillDir, removeStaleSessions, sessionRoot } from './session.js';
-import { ObjectRef } from './object_ref.js';
+import { ObjectRef, toHex } from './object_ref.js';
 import { Runtime } from '../runtime/runtime.js';
 import { currentRuntime, requireRuntime, setCurrentRuntime } from '../runtime/current.js';
 import { taskSignal } from '../worker/task_context.js';
@@ -14,14 +14,14 @@ import {
   validateWaitOptions,
   type ActorOptions, type InitOptions, type TaskOptions,
 } from './options.js';
-import { ActorClass, getActorHandle, killActor, type ActorHandle, type AnyActorHandle, type UntypedActorHandle } from './actor.js';
+import { ActorClass, currentActorHandle, getActorHandle, killActor, type ActorHandle, type AnyActorHandle, type UntypedActorHandle } from './actor.js';
 import { exportedClasses } from '../codec/module_classes.js';
 import { isTypeScriptFile } from '../codec/typescript_source.js';
 import { loaderArgs, typeScriptLoaderActive } from '../runtime/loader_flags.js';
 export { exitActor } from './actor.js';
 import {
   makeRemote, remoteFromFunction, ObjectRefGenerator,
-  type MultiReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,
+  type MultiReturnRemoteFunction, type NoReturnRemoteFunction, type RemoteFunction, type StreamingRemoteFunction,
 } from './remote_function.js';
 import { RaySystemError } from './errors.js';
 import { attachToCluster } from '../runtime/cluster_attach.js';
@@ -226,6 +226,7 @@ export function remote<A extends unknown[], I extends object>(cls: new (...args:
 export function remote<A extends unknown[], I extends object>(options: ActorOptions, cls: new (...args: A) => I): ActorClass<I, A>;
 export function remote<A extends unknown[], R>(fn: (...args: A) => R): RemoteFunction<A, R>;
 export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: 'streaming' }, fn: (...args: A) => R): StreamingRemoteFunction<A, R>;
+export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: 0 }, fn: (...args: A) => R): NoReturnRemoteFunction<A, R>;
 export function remote<A extends unknown[], R>(options: TaskOptions & { numReturns: number }, fn: (...args: A) => R): MultiReturnRemoteFunction<A, R>;
 export function remote<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): RemoteFunction<A, R>;
 export function remote(a: unknown, b?: unknown): unknown {
@@ -362,10 +363,13 @@ export function cancel(ref: ObjectRef<unknown> | ObjectRefGenerator<unknown>, op
   const o = validateCancelOptions(options ?? {});
   const rt = requireRuntime('ray.cancel()');
   let taskId: Uint8Array;
+  let owner = '';
   if (ref instanceof ObjectRefGenerator) taskId = ref.taskBinary;
-  else if (ref instanceof ObjectRef) taskId = ref.binary.subarray(0, 16);
-  else throw new TypeError('ray.cancel expects an ObjectRef or an ObjectRefGenerator');
-  rt.cancel(taskId, o.force ?? false, o.recursive ?? true);
+  else if (ref instanceof ObjectRef) {
+    taskId = ref.binary.subarray(0, 16);
+    owner = ref.ownerAddress; // a ref passed in: its owner cancels
+  } else throw new TypeError('ray.cancel expects an ObjectRef or an ObjectRefGenerator');
+  rt.cancel(taskId, o.force ?? false, o.recursive ?? true, owner);
 }
 
 export interface RuntimeContext {
@@ -382,6 +386,15 @@ export interface RuntimeContext {
    * TaskCancelledError. Absent outside a task.
    */
   signal?: AbortSignal;
+  /**
+   * Inside an actor: a handle to the actor itself (Ray's `current_actor`),
+   * callable and passable like any other; made on first read. Type it with
+   * `as ray.ActorHandle<C>`. A call through it from one of the actor's own
+   * methods waits behind that method (maxConcurrency 1), as in Ray.
+   */
+  currentActor?: UntypedActorHandle;
+  /** Inside an actor: true once the actor was restarted (its constructor ran again after a failure). */
+  wasCurrentActorReconstructed?: boolean;
 }
 
 export function getRuntimeContext(): RuntimeContext {
@@ -393,10 +406,19 @@ export function getRuntimeContext(): RuntimeContext {
     namespace: rt.namespace,
   };
   // Inside an actor's constructor and methods (Ray: get_actor_id()).
-  if (rt.actorId !== undefined) ctx.actorId = rt.actorId;
+  if (rt.actorId !== undefined) {
+    ctx.actorId = rt.actorId;
+    ctx.wasCurrentActorReconstructed = rt.actorRestarted;
+    // Non-enumerable and made on first read: a handle borrows the actor's token.
+    let self: UntypedActorHandle | undefined;
+    Object.defineProperty(ctx, 'currentActor', {
+      get: () => (self ??= currentActorHandle(rt) as UntypedActorHandle | undefined),
+      enumerable: false, configurable: true,
+    });
+  }
   const task = rt.taskContext();
   if (task !== undefined) {
-    ctx.taskId = task.hex;
+    ctx.taskId = toHex(task.taskId);
     // Non-enumerable and made on first read: the context stays a plain,
     // serializable record, and tasks that never look pay nothing.
     Object.defineProperty(ctx, 'signal', { get: () => taskSignal(task), enumerable: false, configurable: true });
@@ -425,6 +447,10 @@ export interface NodeInfo {
   endTimeMs: number;
   /** Lease requests queued on the node, by resource shape (its latest report). */
   pendingDemand: Array<{ shape: Record<string, number>; count: number }>;
+  /** Requests it refused in the last minute because no node could ever run them, by shape. */
+  infeasibleDemand: Array<{ shape: Record<string, number>; count: number }>;
+  /** Cluster nodes: the node server's TCP address (ip:port), where owners of other nodes lease its workers; '' embedded. */
+  nodeManagerAddress: string;
 }
 
 export async function nodes(): Promise<NodeInfo[]> {

@@ -125,11 +125,15 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   /** @internal Number of the last ray.wait call that checked this handle for duplicates. */
   waitMark = 0;
 
-  /** @internal Created by the runtime; user code gets refs from remote calls and put(). */
-  constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0) {
+  /**
+   * @internal Created by the runtime; user code gets refs from remote calls and put().
+   * `weak`: tracked weakly like a large ref, so a sweep can drop it at once
+   * (refs a running task decoded: released when the task ends unless kept).
+   */
+  constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0, weak = false) {
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
-    if (externalBytes > 0) {
+    if (externalBytes > 0 || weak) {
       this.#bin = binary;
       this.#h = -1;
       const held: HeldRef = { binary, rt, externalBytes, dropped: false };

@@ -10,6 +10,8 @@
 // An option explicitly set to undefined counts as not given. Validators
 // return a fresh object holding only the options that were given.
 
+import { validateSchedulingStrategy, type SchedulingStrategy } from './scheduling.js';
+
 /** Options of a remote function (ray.remote(opts, fn), fn.options(opts)). */
 export interface TaskOptions {
   /** CPUs reserved while the task runs (fractions allowed). Default 1. */
@@ -21,10 +23,15 @@ export interface TaskOptions {
   maxRetries?: number;
   /** Also retry when the task throws: true for any error, or a list of error names. */
   retryExceptions?: boolean | string[];
-  /** Number of result refs, or 'streaming' for a generator task. */
+  /**
+   * Number of result refs (0: run for its side effects, `.remote()` returns
+   * nothing and a thrown error is logged), or 'streaming' for a generator task.
+   */
   numReturns?: number | 'streaming';
   /** Name shown in errors, logs and the dashboard. */
   name?: string;
+  /** Where the task may run in a cluster: 'DEFAULT', 'SPREAD' or { nodeId, soft } (see scheduling.ts). */
+  schedulingStrategy?: SchedulingStrategy;
 }
 
 /** Options of an actor class (ray.remote(opts, Class), Class.options(opts)). */
@@ -47,6 +54,8 @@ export interface ActorOptions {
   concurrencyGroups?: Record<string, { maxConcurrency: number; methods: string[] }>;
   /** With a name: return the existing actor of that name instead of failing. */
   getIfExists?: boolean;
+  /** Where the actor may be placed in a cluster: 'DEFAULT', 'SPREAD' or { nodeId, soft }. */
+  schedulingStrategy?: SchedulingStrategy;
 }
 
 export interface RuntimeEnv {
@@ -269,7 +278,8 @@ function stringRecord(name: string, v: unknown): Record<string, string> {
 // ---------------------------------------------------------------------------
 // validators
 
-export const TASK_OPTION_NAMES = ['numCpus', 'numGpus', 'resources', 'maxRetries', 'retryExceptions', 'numReturns', 'name'] as const;
+export const TASK_OPTION_NAMES = ['numCpus', 'numGpus', 'resources', 'maxRetries', 'retryExceptions', 'numReturns', 'name',
+  'schedulingStrategy'] as const;
 
 /** Validates remote-function options given to `where` (e.g. 'ray.remote', '.options()'). */
 export function validateTaskOptions(o: unknown, where: string): TaskOptions {
@@ -292,23 +302,33 @@ export function validateTaskOptions(o: unknown, where: string): TaskOptions {
       throw new TypeError(`retryExceptions must be a boolean or an array of error names, got ${showTyped(r)}`);
     }
   }
-  if (src.numReturns !== undefined) {
-    const n = src.numReturns;
-    if (n === 'streaming') out.numReturns = n;
-    else if (typeof n !== 'number' && typeof n !== 'string') {
-      throw new TypeError(`numReturns must be a positive integer or 'streaming', got ${showTyped(n)}`);
-    } else if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-      throw new RangeError(`numReturns must be a positive integer or 'streaming', got ${show(n)}`);
-    } else out.numReturns = n;
-  }
+  if (src.numReturns !== undefined) out.numReturns = numReturnsOption(src.numReturns);
   if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
+  if (src.schedulingStrategy !== undefined) out.schedulingStrategy = validateSchedulingStrategy(src.schedulingStrategy);
   return out;
+}
+
+/** numReturns of a task or an actor method: an integer >= 0, or 'streaming'. */
+function numReturnsOption(n: unknown): number | 'streaming' {
+  if (n === 'streaming') return n;
+  if (typeof n !== 'number' && typeof n !== 'string') {
+    throw new TypeError(`numReturns must be a non-negative integer or 'streaming', got ${showTyped(n)}`);
+  }
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw new RangeError(`numReturns must be a non-negative integer or 'streaming', got ${show(n)}`);
+  }
+  return n;
 }
 
 /** Per-call options of an actor method: `handle.method.options({...}).remote(...)`. */
 export interface ActorMethodOptions {
-  /** Refs the call returns (the method returns an array of that length); default 1. */
-  numReturns?: number;
+  /**
+   * Refs the call returns (the method returns an array of that length);
+   * default 1. 0: `.remote()` returns nothing (a thrown error is logged);
+   * 'streaming': the method is a generator and `.remote()` gives an
+   * ObjectRefGenerator, as for tasks.
+   */
+  numReturns?: number | 'streaming';
   /** The call's name in errors and logs (default: the actor class's). */
   name?: string;
   /** The named concurrency group (actor option `concurrencyGroups`) this call runs in, instead of its method's. */
@@ -321,15 +341,7 @@ export const ACTOR_METHOD_OPTION_NAMES = ['numReturns', 'name', 'concurrencyGrou
 export function validateActorMethodOptions(o: unknown, where: string): ActorMethodOptions {
   const src = optionsObject(o, where, ACTOR_METHOD_OPTION_NAMES);
   const out: ActorMethodOptions = {};
-  if (src.numReturns !== undefined) {
-    const n = src.numReturns;
-    if (n === 'streaming') {
-      throw new RangeError("numReturns: 'streaming' is not supported for actor methods yet; return an array and use numReturns: n, or a task");
-    }
-    if (typeof n !== 'number') throw new TypeError(`numReturns must be a positive integer, got ${showTyped(n)}`);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`numReturns must be a positive integer, got ${show(n)}`);
-    out.numReturns = n;
-  }
+  if (src.numReturns !== undefined) out.numReturns = numReturnsOption(src.numReturns);
   if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
   if (src.concurrencyGroup !== undefined) out.concurrencyGroup = nonEmptyString('concurrencyGroup', src.concurrencyGroup);
   return out;
@@ -348,6 +360,7 @@ export const ACTOR_OPTION_NAMES = [
   'maxPendingCalls',
   'concurrencyGroups',
   'getIfExists',
+  'schedulingStrategy',
 ] as const;
 
 /** Validates actor-class options given to `where`. */
@@ -399,6 +412,7 @@ export function validateActorOptions(o: unknown, where: string): ActorOptions {
   }
   if (src.getIfExists !== undefined) out.getIfExists = bool('getIfExists', src.getIfExists);
   if (out.getIfExists === true && out.name === undefined) throw new TypeError('getIfExists requires a name');
+  if (src.schedulingStrategy !== undefined) out.schedulingStrategy = validateSchedulingStrategy(src.schedulingStrategy);
   return out;
 }
 

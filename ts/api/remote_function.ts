@@ -5,6 +5,7 @@ import { ObjectRef } from './object_ref.js';
 import type { FunctionDescriptor, Runtime } from '../runtime/runtime.js';
 import { requireRuntime } from '../runtime/current.js';
 import { validateTaskOptions, type TaskOptions } from './options.js';
+import { nativeScheduling } from './scheduling.js';
 import { checkSelfContained } from '../codec/source.js';
 
 /** An argument may be given as its value or as a ref to it. */
@@ -105,7 +106,8 @@ class RemoteFunctionBase {
     if (this.fn.source !== undefined) desc.source = this.fn.source;
     if (this.fn.moduleUrl !== undefined) desc.moduleUrl = this.fn.moduleUrl;
     if (this.fn.exportName !== undefined) desc.exportName = this.fn.exportName;
-    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus), retryExceptionsSpec(this.opts.retryExceptions));
+    const id = rt.registerTaskClass(desc, resourcesOf(this.opts, TASK_DEFAULTS.numCpus), retryExceptionsSpec(this.opts.retryExceptions),
+      nativeScheduling(this.opts.schedulingStrategy));
     this.#cls = { rt, id };
     return id;
   }
@@ -127,11 +129,29 @@ export class RemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
 
   /** A copy with these options merged over the current ones. */
   options(o: TaskOptions & { numReturns: 'streaming' }): StreamingRemoteFunction<A, R>;
+  options(o: TaskOptions & { numReturns: 0 }): NoReturnRemoteFunction<A, R>;
   options(o: TaskOptions & { numReturns: number }): MultiReturnRemoteFunction<A, R>;
   options(o: TaskOptions): RemoteFunction<A, R>;
-  options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
     const merged = { ...this.opts, ...validateTaskOptions(o, '.options()') };
     return makeRemote<A, R>(this.fn, merged);
+  }
+}
+
+type AnyRemoteFunction<A extends unknown[], R> =
+  RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> | NoReturnRemoteFunction<A, R>;
+
+/**
+ * `numReturns: 0`: the task runs for its side effects. `.remote()` returns
+ * nothing; the value it returns is dropped and an error it throws is logged
+ * (to the worker's stderr, shown by the driver) since no ref can report it.
+ */
+export class NoReturnRemoteFunction<A extends unknown[], R> extends RemoteFunctionBase {
+  remote(...args: RemoteArgs<A>): void {
+    this.submitWith(args);
+  }
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
+    return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
   }
 }
 
@@ -142,7 +162,7 @@ export class MultiReturnRemoteFunction<A extends unknown[], R> extends RemoteFun
     for (let off = 16; off < out.length; off += 20) refs.push(rt.adoptRef(out.subarray(off, off + 20)));
     return refs;
   }
-  options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
     return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
   }
 }
@@ -152,14 +172,14 @@ export class StreamingRemoteFunction<A extends unknown[], R> extends RemoteFunct
     const { rt, out } = this.submitWith(args);
     return new ObjectRefGenerator<Yielded<R>>(rt, out.subarray(0, 16));
   }
-  options(o: TaskOptions): RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+  options(o: TaskOptions): AnyRemoteFunction<A, R> {
     return makeRemote<A, R>(this.fn, { ...this.opts, ...validateTaskOptions(o, '.options()') });
   }
 }
 
-export function makeRemote<A extends unknown[], R>(fn: FunctionSourceRef, opts: TaskOptions):
-  RemoteFunction<A, R> | StreamingRemoteFunction<A, R> | MultiReturnRemoteFunction<A, R> {
+export function makeRemote<A extends unknown[], R>(fn: FunctionSourceRef, opts: TaskOptions): AnyRemoteFunction<A, R> {
   if (opts.numReturns === 'streaming') return new StreamingRemoteFunction<A, R>(fn, opts);
+  if (opts.numReturns === 0) return new NoReturnRemoteFunction<A, R>(fn, opts);
   if (typeof opts.numReturns === 'number' && opts.numReturns !== 1) return new MultiReturnRemoteFunction<A, R>(fn, opts);
   return new RemoteFunction<A, R>(fn, opts);
 }

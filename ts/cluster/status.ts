@@ -20,6 +20,10 @@ export interface ClusterNodeStatus {
   deathReason: string;
   /** Lease requests queued on the node (waiting for resources), by shape. */
   pendingDemand: Array<{ shape: Record<string, number>; count: number }>;
+  /** Requests refused in the last minute because no node of the cluster could ever run them, by shape. */
+  infeasibleDemand: Array<{ shape: Record<string, number>; count: number }>;
+  /** The node server's TCP address (ip:port): where owners of other nodes lease its workers. */
+  nodeManagerAddress: string;
 }
 
 export interface ClusterStatus {
@@ -78,17 +82,24 @@ export function formatStatus(s: ClusterStatus): string {
   for (const n of dead) out.push(` dead   ${n.nodeId}  ${n.nodeIp}  ${n.deathReason}`);
   out.push('Resources (used/total, alive nodes):');
   out.push(`  ${usedOfTotal(s.clusterResources, s.availableResources)}`);
-  // Pending: queued on a node until its resources free up. Infeasible: a
-  // request no node's total can satisfy fails at once, so none waits.
-  const demand = new Map<string, number>();
-  for (const n of alive) {
-    for (const d of n.pendingDemand ?? []) {
-      const key = Object.entries(d.shape).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(', ');
-      demand.set(key, (demand.get(key) ?? 0) + d.count);
+  // Pending: queued on a node until its resources free up (not an error).
+  // Infeasible: no node's totals could ever satisfy it; such a request
+  // fails at once, and its shape is listed here for a minute.
+  const byShape = (pick: (n: ClusterNodeStatus) => Array<{ shape: Record<string, number>; count: number }> | undefined) => {
+    const m = new Map<string, number>();
+    for (const n of alive) {
+      for (const d of pick(n) ?? []) {
+        const key = Object.entries(d.shape).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(', ');
+        m.set(key, (m.get(key) ?? 0) + d.count);
+      }
     }
-  }
+    return m;
+  };
+  const pending = byShape((n) => n.pendingDemand);
+  const infeasible = byShape((n) => n.infeasibleDemand);
   out.push('Demands:');
-  if (demand.size === 0) out.push('  (no pending requests)');
-  for (const [shape, count] of demand) out.push(`  {${shape}}: ${count} pending`);
+  if (pending.size === 0 && infeasible.size === 0) out.push('  (no pending requests)');
+  for (const [shape, count] of pending) out.push(`  {${shape}}: ${count} pending`);
+  for (const [shape, count] of infeasible) out.push(`  {${shape}}: ${count} infeasible (no node can run it; refused)`);
   return out.join('\n') + '\n';
 }

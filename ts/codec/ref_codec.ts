@@ -39,7 +39,9 @@ export class RefCodec {
       // Counted in one native call when the decode finishes (flushAdds).
       this.#pendingAdds.push(id);
       this.#pendingAddOwners.push(owner);
-      return new ObjectRef(id, owner, rt);
+      // Decoded inside a running task (its arguments, values it got): tracked
+      // weakly, so the sweep after the task frees those it did not keep.
+      return new ObjectRef(id, owner, rt, 0, rt.executing > 0 && rt.noteTaskRef());
     };
     this.hooks = {
       isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),

@@ -71,7 +71,7 @@ export async function attachToCluster(o: InitOptions): Promise<AttachedDriver> {
   }
   const listenPath = path.join(node.sessionDir, 'sockets', `driver_${process.pid}_${randomBytes(3).toString('hex')}.sock`);
   const runtime = new Runtime({
-    nodeSocket: node.address, listenPath, isDriver: true, namespace: o.namespace ?? '',
+    nodeSocket: node.address, listenPath, isDriver: true, namespace: o.namespace ?? '', nodeIp: node.nodeIp,
     ...(o.lineageMaxBytes !== undefined ? { lineageMaxBytes: o.lineageMaxBytes } : {}),
   });
   return { runtime, address, nodeId: node.nodeId, cleanup: () => rmSync(listenPath, { force: true }) };

@@ -32,6 +32,8 @@ export class LocalRefs {
   #weak = new Map<number, HeldRef | ViewEntry>();
   /** View holds not released yet (their store copies are pinned). */
   #liveHolds = 0;
+  /** Weakly tracked refs with no external bytes: refs running tasks decoded (ObjectRef `weak`), still alive. */
+  #taskTracked = 0;
 
   constructor(rt: Runtime) {
     this.#rt = rt;
@@ -62,10 +64,17 @@ export class LocalRefs {
   trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void {
     held.token = this.core.trackWeak(ref);
     this.#weak.set(held.token, held);
+    if (held.externalBytes === 0) this.#taskTracked++;
+  }
+
+  /** Refs decoded by tasks that are still alive (kept by the code, or not collected yet). */
+  get taskTracked(): number {
+    return this.#taskTracked;
   }
 
   #untrackHeld(held: HeldRef): void {
     if (held.token === undefined) return;
+    if (held.externalBytes === 0) this.#taskTracked--;
     this.#weak.delete(held.token);
     if (!this.closed) this.core.untrackWeak(held.token);
     held.token = undefined;
@@ -77,10 +86,12 @@ export class LocalRefs {
    * later turn, too late for a synchronous put in a loop. Returns how many
    * refs and views it found dead.
    */
-  sweep(): number {
+  sweep(minor = false): number {
     if (this.closed) return 0;
-    const gc = fullGc();
-    if (gc) gc();
+    // minor: a young-generation collection only (a task's refs die young,
+    // and it clears N-API weak references), for the sweep after a task.
+    const gc = fullGc() as ((o?: { type: 'minor' | 'major' }) => void) | null;
+    if (gc) gc(minor ? { type: 'minor' } : undefined);
     const dead = this.core.sweepWeak();
     for (const token of dead) {
       const e = this.#weak.get(token);
@@ -91,6 +102,7 @@ export class LocalRefs {
         this.#viewGone(e);
       } else if (!e.dropped) {
         e.dropped = true;
+        if (e.externalBytes === 0 && e.token !== undefined) this.#taskTracked--;
         e.token = undefined;
         if (e.externalBytes > 0) this.core.adjustExternalMemory(-e.externalBytes);
         this.#drops.push(e.binary);

@@ -34,6 +34,10 @@ export interface NativeEvent {
   releaseCpu?: boolean;
   /** Tasks: '*' (any error) or error names separated by '\n'; absent: none. */
   retryExceptions?: string;
+  /** Absent on a first run; an actor creation: how often the actor was restarted. */
+  attempt?: number;
+  /** Streaming, a retry: items the owner already has (not reported again). */
+  skipItems?: number;
 }
 
 // Enums defined in core/ and exported by the addon with their numbers
@@ -89,12 +93,13 @@ export interface NativeCoreWorker {
   /** One local ref less for each of the concatenated 20-byte ids. */
   removeLocalRefsPacked(ids: Uint8Array): void;
   registerTaskClass(hash: string, source: string | undefined, moduleUrl: string | undefined, exportName: string | undefined,
-    name: string, resources: Array<string | number>, retryExceptions?: string): number;
+    name: string, resources: Array<string | number>, retryExceptions?: string, scheduling?: string): number;
   /** Task id + return ids: in the scratch buffer when they fit (returns undefined), else a new buffer. */
   /** parent: the task running here that submits it (recursive ray.cancel). */
   submitTask(classId: number, args: NativeArg[], numReturns: number, maxRetries: number, parent?: Uint8Array): Uint8Array | undefined;
   /** Throws TypeError for force on an actor task. */
-  cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean): void;
+  /** `owner`: the task's owner when it is another process (a ref passed in). */
+  cancelTask(taskId: Uint8Array, force: boolean, recursive: boolean, owner?: string): void;
   /** Actor id (16 bytes) + constructor-call result id (20), in the scratch buffer or returned. */
   createActor(classId: number, args: NativeArg[], maxConcurrency: number, actorId?: Uint8Array, maxRestarts?: number,
     maxTaskRetries?: number, concurrencyGroups?: string, detached?: boolean, releaseCpu?: boolean): Uint8Array | undefined;
@@ -121,7 +126,8 @@ export interface NativeCoreWorker {
    * retryable: the task threw an error its retryExceptions allows to retry.
    * actorExited: the method called ray.exitActor(); this process ends next.
    */
-  taskDone(handle: number, returns: NativeReturn[], retryable?: boolean, actorExited?: boolean): void;
+  /** `returns`: one entry per return value, or just the bytes of the one inline value (the common case). */
+  taskDone(handle: number, returns: NativeReturn[] | Uint8Array, retryable?: boolean, actorExited?: boolean): void;
   reportGeneratorItem(handle: number, index: number, data: Uint8Array | null, inPlasma: boolean, isError: boolean, size: number): void;
   setBlocked(blocked: boolean): void;
   /** A cluster query (see ClusterQuery); answered by a Gcs event with its JSON. */
@@ -223,7 +229,8 @@ interface Addon {
   readonly EventType: Readonly<Record<EventTypeName, number>>;
   readonly StatusCode: Readonly<Record<StatusCodeName, number>>;
   readonly ErrorKind: Readonly<Record<ErrorKindName, number>>;
-  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number },
+  NativeCoreWorker: new (opts: { nodeSocket: string; listenPath: string; isDriver: boolean; jobId?: number; workerId?: string; lineageMaxBytes?: number;
+    nodeIp?: string },
     onEvents: () => void, kick: () => void) => NativeCoreWorker;
   NativeNodeServer: new (opts: NativeNodeServerOptions) => NativeNodeServer;
   NativeGcsServer: new (opts: NativeGcsServerOptions) => NativeGcsServer;

@@ -8,6 +8,7 @@ import { deserialize, deserializeAt, serialize, serializeToBytes, writeTo } from
 import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
 import { hasStatusCode, type NativeCoreWorker } from './native.js';
 import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
+import { PUT_FULL_WAIT_MS, RESTORE_FULL_WAIT_MS } from './pressure.js';
 import type { Runtime } from './runtime.js';
 import { ListGet, PENDING, SLICE_MS, SLOW, type ListGetSource } from './list_get.js';
 
@@ -154,7 +155,8 @@ export class ObjectIO {
     return this.#rt.adoptRef<T>(id, s.totalSize);
   }
 
-  writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>): void {
+  /** `waitMs`: how long a full store is waited for in place (see StorePressure.underPressure). */
+  writePlasma(id: Uint8Array, s: ReturnType<typeof serialize>, waitMs = PUT_FULL_WAIT_MS): void {
     if (s.totalSize > this.#rt.storeCapacity) {
       // Can never fit: fail at once, no waiting for room.
       const e = new ObjectStoreFullError(`cannot store an object of ${s.totalSize} bytes: larger than the whole object store (${this.#rt.storeCapacity} bytes); start rayts with a larger objectStoreMemory`);
@@ -170,7 +172,7 @@ export class ObjectIO {
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e;
       const swept = performance.now();
-      offset = this.#rt.pressure.underPressure(() => this.#createAfterSweep(id, s, swept), e);
+      offset = this.#rt.pressure.underPressure(() => this.#createAfterSweep(id, s, swept), e, waitMs);
     }
     writeTo(s, this.#rt.store.subarray(offset, offset + s.totalSize));
   }
@@ -188,9 +190,21 @@ export class ObjectIO {
   }
 
   /** Worker side: encodes a task's return value for the reply. */
-  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
+  /**
+   * The first try of encodeReturn alone: the value's bytes when it has no
+   * large binary part (they may exceed the inline limit), else undefined.
+   * The executor's fast path for a task's one small result.
+   */
+  serializeReturn(value: unknown, label: string, nested: ObjectRef<unknown>[]): Uint8Array | undefined {
     nested.length = 0;
-    if (!isLargeBinary(value)) {
+    if (isLargeBinary(value)) return undefined;
+    return this.#rt.refs.collecting(nested, () => serializeToBytes(value, this.#rt.hooks, label));
+  }
+
+  /** `tried`: serializeReturn already ran and its bytes could not be used as they were. */
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = [], tried = false): [Uint8Array | null, boolean, boolean, number] {
+    nested.length = 0;
+    if (!tried && !isLargeBinary(value)) {
       const small = this.#rt.refs.collecting(nested, () => serializeToBytes(value, this.#rt.hooks, label));
       if (small.byteLength <= MAX_INLINE_BYTES) return [small, false, false, small.byteLength];
       nested.length = 0;
@@ -202,7 +216,8 @@ export class ObjectIO {
       return [bytes, false, false, s.totalSize];
     }
     try {
-      this.writePlasma(returnId, s);
+      // No wait in place: the executor waits for room without blocking (Executor.#encode).
+      this.writePlasma(returnId, s, 0);
     } catch (e) {
       // Another attempt of this task (one a crash cut off) already sealed
       // this return: keep that copy, as Ray does. A copy still being
@@ -234,13 +249,14 @@ export class ObjectIO {
     throw errorFromRecord(JSON.parse(r.error) as ErrorRecord);
   }
 
-  #readPlasma(id: Uint8Array): unknown {
+  /** `waitMs`: how long a full store is waited for in place when the object must be restored. */
+  #readPlasma(id: Uint8Array, waitMs = PUT_FULL_WAIT_MS): unknown {
     let offset: number, size: number;
     try {
       [offset, size] = this.core.plasmaGet(id);
     } catch (e) {
       if (!(e instanceof ObjectStoreFullError)) throw e; // else: spilled, no room to restore yet
-      [offset, size] = this.#rt.pressure.underPressure(() => this.core.plasmaGet(id), e);
+      [offset, size] = this.#rt.pressure.underPressure(() => this.core.plasmaGet(id), e, waitMs);
     }
     const view = this.#rt.store.subarray(offset, offset + size);
     const views: ArrayBufferView[] = [];
@@ -312,7 +328,15 @@ export class ObjectIO {
     }
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.#decode(ref, r);
+        if (r !== true) return this.#decode(ref, r);
+        // In plasma: a spilled object that finds no room to be restored
+        // waits (bounded, without blocking) for releases on their way.
+        try {
+          return this.#readPlasma(ref.binary, 0);
+        } catch (e) {
+          if (!(e instanceof ObjectStoreFullError)) throw e;
+          return await this.#rt.pressure.waitForRoom(() => this.#readPlasma(ref.binary, 0), e, RESTORE_FULL_WAIT_MS);
+        }
       } catch (e) { // the plasma copy is gone: recover it (lineage), then read again
         if (!(e instanceof ObjectLostError) || r !== true || attempt >= MAX_RECOVERIES) throw e;
       }

@@ -9,7 +9,13 @@ import type { NativeCoreWorker } from './native.js';
 import type { Runtime } from './runtime.js';
 
 /** How long a put waits for other processes to free room in a full store. */
-const PUT_FULL_WAIT_MS = 2000;
+export const PUT_FULL_WAIT_MS = 2000;
+/**
+ * How long a get waits for room to restore a spilled object. It waits
+ * asynchronously: the event loop keeps running, so this process's own
+ * finalizers, the node's TriggerGc and other processes' releases land.
+ */
+export const RESTORE_FULL_WAIT_MS = 10_000;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 export class StorePressure {
@@ -47,14 +53,16 @@ export class StorePressure {
    * or the spill disk is full), give other processes (asked by the node
    * server to collect too) a bounded time to release theirs; put is
    * synchronous, so this waits in place. `op` is the create (or a get whose
-   * spilled object found no room to be restored).
+   * spilled object found no room to be restored). `waitMs`: how long to
+   * wait in place (0: sweep and try once more; the caller waits, without
+   * blocking, with waitForRoom or a loop of its own).
    */
-  underPressure<T>(op: () => T, first: ObjectStoreFullError): T {
+  underPressure<T>(op: () => T, first: ObjectStoreFullError, waitMs = PUT_FULL_WAIT_MS): T {
     if (this.#rt.sweep() === 0) this.#spillFirstUntil = Date.now() + 1000;
     // Frees (plasma deletes) wait in the outbox until the turn ends: this is
     // a synchronous loop, so send them now.
     this.core.flush();
-    const deadline = Date.now() + PUT_FULL_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     let last: unknown = first;
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       try {
@@ -65,6 +73,36 @@ export class StorePressure {
       }
       if (Date.now() + delay > deadline) throw last;
       Atomics.wait(sleepCell, 0, 0, delay);
+    }
+  }
+
+  /**
+   * The asynchronous form, for callers that may yield (a get restoring a
+   * spilled object): retries `op` with backoff for up to `boundMs`, sweeping
+   * again now and then, while releases already on their way arrive (a view
+   * dropped here, whose finalizer runs on a later turn; another process
+   * collecting after the node's TriggerGc). Rethrows the last
+   * ObjectStoreFullError past the bound.
+   */
+  async waitForRoom<T>(op: () => T, first: ObjectStoreFullError, boundMs: number): Promise<T> {
+    const deadline = Date.now() + boundMs;
+    let last: ObjectStoreFullError = first;
+    let sweptAt = 0;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
+      const now = Date.now();
+      if (now - sweptAt >= 250) {
+        sweptAt = now;
+        this.#rt.sweep();
+        this.core.flush();
+      }
+      try {
+        return op();
+      } catch (e) {
+        if (!(e instanceof ObjectStoreFullError) || (e as { permanent?: boolean }).permanent) throw e;
+        last = e;
+      }
+      if (this.#rt.closed || Date.now() + delay > deadline) throw last;
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 }

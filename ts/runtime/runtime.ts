@@ -20,6 +20,13 @@ import { StorePressure } from './pressure.js';
 import { Submission, type FunctionDescriptor } from './submission.js';
 import { Waiting } from './waiting.js';
 
+/** After a task that decoded refs ends: collect after this long (coalescing a burst of tasks)... */
+const TASK_SWEEP_DELAY_MS = 20;
+/** ...and at most once per this long (a full collection of a worker heap costs a few ms). */
+const TASK_SWEEP_GAP_MS = 200;
+/** The longest gap while the refs left are ones tasks kept. */
+const TASK_SWEEP_MAX_GAP_MS = 6_400;
+
 export { MAX_INLINE_BYTES } from './object_io.js';
 export type { FunctionDescriptor } from './submission.js';
 
@@ -42,6 +49,10 @@ export class Runtime implements RefRuntime {
   hostsActor = false;
   /** Worker side: the hex id of the actor this worker hosts (set as its constructor runs). */
   actorId: string | undefined;
+  /** Worker side: the actor hosted here was restarted (its constructor ran again). */
+  actorRestarted = false;
+  /** Worker side: the wire form of a handle to the hosted actor (getRuntimeContext().currentActor). */
+  actorInfo: string | undefined;
   /** Worker side: ray.exitActor() was called; the actor ends after the current call. */
   exitRequested = false;
   /** Worker side: true while a task runs (gets then tell the raylet we block). */
@@ -68,12 +79,16 @@ export class Runtime implements RefRuntime {
   #gcs = new Map<number, { resolve: (s: string) => void; reject: (e: Error) => void }>();
   #holds = 0;
 
-  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string; lineageMaxBytes?: number }) {
+  /** nodeIp: cluster mode, the node's IP (this process listens on TCP there too, for other nodes). */
+  constructor(opts: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; namespace?: string;
+    lineageMaxBytes?: number; nodeIp?: string }) {
     const addon = loadAddon();
-    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; lineageMaxBytes?: number } = {
+    const init: { nodeSocket: string; listenPath: string; isDriver: boolean; workerId?: string; lineageMaxBytes?: number;
+      nodeIp?: string } = {
       nodeSocket: opts.nodeSocket, listenPath: opts.listenPath, isDriver: opts.isDriver,
     };
     if (opts.workerId) init.workerId = opts.workerId;
+    if (opts.nodeIp) init.nodeIp = opts.nodeIp;
     if (opts.lineageMaxBytes !== undefined) init.lineageMaxBytes = opts.lineageMaxBytes;
     // kick: the addon queued frames this turn; one flush at the turn's end
     // sends them all (one sendmsg per connection, from this thread). A
@@ -166,6 +181,61 @@ export class Runtime implements RefRuntime {
     this.localRefs.trackLarge(held, ref);
   }
 
+  /** Worker side: refs decoded by running tasks since the last task-end sweep. */
+  #taskRefs = 0;
+  #taskSweepTimer: NodeJS.Timeout | undefined;
+  #lastTaskSweep = 0;
+  /** Gap before the next task-end sweep: grows while the refs alive are kept ones (actor state). */
+  #taskSweepGap = TASK_SWEEP_GAP_MS;
+
+  /** Worker side: a running task decoded a ref (tracked weakly); false in a driver. */
+  noteTaskRef(): boolean {
+    if (this.isDriver) return false;
+    this.#taskRefs++;
+    return true;
+  }
+
+  /**
+   * Worker side, a task ended: if tasks decoded refs (arguments, values
+   * they got, actor handles), collect soon and drop at once those no longer
+   * reachable, instead of waiting for this worker's next garbage
+   * collection; refs the task kept (actor state, a global) stay. Coalesced:
+   * at most one collection per TASK_SWEEP_GAP_MS; while only kept refs
+   * remain (a later call may drop them), the gap doubles up to
+   * TASK_SWEEP_MAX_GAP_MS, so an actor holding refs is not collected after
+   * every call.
+   */
+  afterTask(): void {
+    if (this.#taskSweepTimer !== undefined || this.closed) return;
+    if (this.#taskRefs > 0) this.#taskSweepGap = TASK_SWEEP_GAP_MS;
+    else if (this.localRefs.taskTracked === 0) return;
+    const wait = Math.max(TASK_SWEEP_DELAY_MS, this.#lastTaskSweep + this.#taskSweepGap - Date.now());
+    this.#armTaskSweep(wait);
+  }
+
+  #armTaskSweep(wait: number): void {
+    this.#taskSweepTimer = setTimeout(() => {
+      this.#taskSweepTimer = undefined;
+      if (this.closed || this.executing > 0) {
+        if (!this.closed) this.afterTask(); // a task is running: after it
+        return;
+      }
+      // New refs: they died young, a minor collection finds them. Only
+      // kept ones left (dropped later, old by now): a full one.
+      const minor = this.#taskRefs > 0;
+      this.#taskRefs = 0;
+      this.#lastTaskSweep = Date.now();
+      this.localRefs.sweep(minor);
+      if (this.localRefs.taskTracked === 0) return;
+      // Some survived: kept, or promoted out of the young generation. One
+      // full collection follows without waiting for another task; after
+      // that, only task ends sweep again, ever less often.
+      if (minor) this.#armTaskSweep(this.#taskSweepGap);
+      else this.#taskSweepGap = Math.min(this.#taskSweepGap * 2, TASK_SWEEP_MAX_GAP_MS);
+    }, wait);
+    this.#taskSweepTimer.unref();
+  }
+
   /** Store pressure: frees the dead large refs and views at once (see LocalRefs.sweep). */
   sweep(): number {
     return this.localRefs.sweep();
@@ -197,8 +267,8 @@ export class Runtime implements RefRuntime {
   }
 
   /** Worker side: encodes a task's return value for the reply. */
-  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = []): [Uint8Array | null, boolean, boolean, number] {
-    return this.objects.encodeReturn(value, returnId, label, nested);
+  encodeReturn(value: unknown, returnId: Uint8Array, label: string, nested: ObjectRef<unknown>[] = [], tried = false): [Uint8Array | null, boolean, boolean, number] {
+    return this.objects.encodeReturn(value, returnId, label, nested, tried);
   }
 
   /** Deserializes with nested refs counted in one native call. */
@@ -238,8 +308,9 @@ export class Runtime implements RefRuntime {
   }
 
   /** Registers what all tasks of one remote function share; returns its class id. */
-  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = ''): number {
-    return this.submission.registerTaskClass(fn, resources, retryExceptions);
+  /** scheduling: '' (default), 'SPREAD', '<node id>' or '<node id>:soft' (node affinity). */
+  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = '', scheduling = ''): number {
+    return this.submission.registerTaskClass(fn, resources, retryExceptions, scheduling);
   }
 
   /** Worker side: the task whose code runs now, if any. */
@@ -267,8 +338,8 @@ export class Runtime implements RefRuntime {
     this.submission.killActor(actorId, noRestart, cause);
   }
 
-  cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
-    this.submission.cancel(taskId, force, recursive);
+  cancel(taskId: Uint8Array, force: boolean, recursive: boolean, owner = ''): void {
+    this.submission.cancel(taskId, force, recursive, owner);
   }
 
   // ------------------------------------------------------------ generators --

@@ -76,9 +76,10 @@ export class Submission {
   }
 
   /** Registers what all tasks of one remote function share; returns its class id. */
-  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = ''): number {
+  registerTaskClass(fn: FunctionDescriptor, resources: Array<string | number>, retryExceptions = '', scheduling = ''): number {
     this.#checkOpen(`${fn.name}.remote()`);
-    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources, retryExceptions);
+    return this.core.registerTaskClass(fn.hash, fn.source, fn.moduleUrl, fn.exportName, fn.name, resources, retryExceptions,
+      scheduling);
   }
 
   submit(classId: number, fnName: string, args: unknown[], numReturns: number, maxRetries: number): Uint8Array {
@@ -117,7 +118,7 @@ export class Submission {
     } finally {
       for (let i = 0; i < temps.length; i++) temps[i]!.release();
     }
-    return out ?? copyId(this.#rt.scratch, 0, 16 + 20 * numReturns);
+    return out ?? copyId(this.#rt.scratch, 0, 16 + 20 * Math.max(0, numReturns));
   }
 
   killActor(actorId: Uint8Array, noRestart = true, cause = 'killed by ray.kill()'): void {
@@ -128,8 +129,9 @@ export class Submission {
     if (noRestart) this.core.gcsReportActorDead(actorId, cause);
   }
 
-  cancel(taskId: Uint8Array, force: boolean, recursive: boolean): void {
+  /** `owner`: '' when this process owns the task, else the owner's address (the request goes there). */
+  cancel(taskId: Uint8Array, force: boolean, recursive: boolean, owner = ''): void {
     this.#checkOpen('ray.cancel()');
-    this.core.cancelTask(taskId, force, recursive);
+    this.core.cancelTask(taskId, force, recursive, owner);
   }
 }

@@ -12,6 +12,7 @@
 import type { ObjectRef, ReadyCell } from '../api/object_ref.js';
 import type { NativeCoreWorker } from './native.js';
 import type { Runtime } from './runtime.js';
+import { onTaskCancelled } from '../worker/task_context.js';
 
 /** An object id as a compact map key (latin1 string of the bytes). */
 export const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
@@ -120,16 +121,21 @@ export class Waiting {
     return cell;
   }
 
-  /** Resolves true when `ref` is ready here, false on timeout or shutdown. */
+  /**
+   * Resolves true when `ref` is ready here, false on timeout or shutdown.
+   * Inside a task: rejects with TaskCancelledError once the task is cancelled.
+   */
   waitReady(ref: ObjectRef<unknown>, timeoutMs?: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
+    return new Promise<boolean>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       // A worker waiting inside a task gives its CPU back meanwhile.
       const blocked = !this.#rt.isDriver && this.#rt.executing > 0;
       if (blocked) this.core.setBlocked(true);
+      let endCancel: (() => void) | undefined;
       const done: Waiter = (ok) => {
         if (timer) clearTimeout(timer);
         if (blocked) this.core.setBlocked(false);
+        endCancel?.();
         resolve(ok);
       };
       const unwatch = this.watch(ref, done);
@@ -138,6 +144,16 @@ export class Waiting {
           unwatch();
           done(false);
         }, timeoutMs);
+      }
+      if (blocked) {
+        const task = this.#rt.taskContext();
+        if (task !== undefined) {
+          endCancel = onTaskCancelled(task, (reason) => {
+            reject(reason); // settles first: done's resolve is then a no-op
+            unwatch();
+            done(false);
+          });
+        }
       }
     });
   }
@@ -190,19 +206,22 @@ export class Waiting {
     this.#checkOpen('ray.wait()');
     const now = this.#scan(refs, numReturns, timeoutMs === 0);
     if (now !== null) return now;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       // A worker waiting inside a task gives its CPU back meanwhile.
       const blocked = !this.#rt.isDriver && this.#rt.executing > 0;
       if (blocked) this.core.setBlocked(true);
       this.#hold(1);
+      let endCancel: (() => void) | undefined;
       const finish = (split: [ObjectRef<unknown>[], ObjectRef<unknown>[]]): void => {
         this.#blocked.delete(scan);
         if (timer) clearTimeout(timer);
         if (blocked) this.core.setBlocked(false);
         this.#hold(-1);
+        endCancel?.();
         resolve(split);
       };
+
       // Woken: scan again. At shutdown or timeout: return what is ready now.
       const scan = (open: boolean): void => {
         const split = open || !this.#rt.closed ? this.#scan(refs, numReturns, !open) : Waiting.#known(refs, numReturns);
@@ -210,6 +229,14 @@ export class Waiting {
       };
       this.#blocked.add(scan);
       if (timeoutMs !== undefined) timer = setTimeout(() => scan(false), timeoutMs);
+      // Inside a task: its cancellation ends the wait with TaskCancelledError.
+      const task = blocked ? this.#rt.taskContext() : undefined;
+      if (task !== undefined) {
+        endCancel = onTaskCancelled(task, (reason) => {
+          reject(reason); // settles first: finish's resolve is then a no-op
+          finish([[], refs.slice()]);
+        });
+      }
     });
   }
 

@@ -18,6 +18,7 @@ import { cancelTaskContext, type TaskContext } from './task_context.js';
 import { stageNested } from '../runtime/ownership.js';
 import { setActorName, setTaskName } from './log_prefix.js';
 import { Fifo } from './fifo.js';
+import { MAX_INLINE_BYTES } from '../runtime/object_io.js';
 
 type Callable = (...args: unknown[]) => unknown;
 const NOOP: Callable = () => undefined;
@@ -75,13 +76,20 @@ export class Executor {
   readonly #rt: Runtime;
   readonly #resolver: ImportResolver;
   readonly #functions = new Map<string, Callable>();
+  /** Sources received for hashes not compiled yet. */
+  readonly #sources = new Map<string, string>();
+  /** Scratch for the fast path's nested refs (it is synchronous). */
+  readonly #nested: ObjectRef<unknown>[] = [];
   readonly #queue = new Fifo<NativeEvent>();
   /** Cancelled before they started (pushed here, still queued). */
   readonly #cancelled = new Set<string>();
-  /** Tasks running now, by task id key: ray.cancel aborts their signal. */
-  readonly #runningTasks = new Map<string, TaskContext>();
-  /** The execute event of each running task (by task key), for failRunning. */
-  readonly #runningEvents = new Map<string, NativeEvent>();
+  /**
+   * Tasks running now, by task id key: ray.cancel aborts their signal. The
+   * entry under '' (no task has that key) stays, so that the map never
+   * empties: V8 shrinks an emptied Map, i.e. reallocates its table twice
+   * per task when tasks run one at a time.
+   */
+  readonly #runningTasks = new Map<string, TaskContext | undefined>([['', undefined]]);
   /** Actors living in this worker, by actor id. */
   readonly #actors = new Map<string, ActorState>();
   #running = false;
@@ -110,6 +118,9 @@ export class Executor {
   }
 
   #enqueue(ev: NativeEvent): void {
+    // A class's source comes with its first task only: kept until compiled,
+    // whatever becomes of that task.
+    if (ev.fnSource !== undefined && !this.#functions.has(ev.fnHash!)) this.#sources.set(ev.fnHash!, ev.fnSource);
     this.#queue.push(ev);
     if (!this.#running) void this.#drain();
   }
@@ -154,10 +165,12 @@ export class Executor {
       }
       fn = exp as Callable;
     } else {
-      if (ev.fnSource === undefined) throw new Error(`rayts: the source of function ${ev.name} (${hash}) was never sent to this worker`);
-      fn = compileFunction(ev.fnSource, this.#resolver, { filename: `rayts:${ev.name || 'remote'}.js` }) as Callable;
+      const source = ev.fnSource ?? this.#sources.get(hash);
+      if (source === undefined) throw new Error(`rayts: the source of function ${ev.name} (${hash}) was never sent to this worker`);
+      fn = compileFunction(source, this.#resolver, { filename: `rayts:${ev.name || 'remote'}.js` }) as Callable;
     }
     this.#functions.set(hash, fn);
+    this.#sources.delete(hash);
     return fn;
   }
 
@@ -196,11 +209,11 @@ export class Executor {
    * every process to collect garbage. (The node server has already spilled
    * to disk what it could; what is left is in use or the disk limit is reached.)
    */
-  async #encode(value: unknown, id: Uint8Array, label: string, nested?: ObjectRef<unknown>[]): Promise<NativeReturn> {
+  async #encode(value: unknown, id: Uint8Array, label: string, nested?: ObjectRef<unknown>[], tried = false): Promise<NativeReturn> {
     const deadline = Date.now() + STORE_FULL_WAIT_MS;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
-        return this.#rt.encodeReturn(value, id, label, nested);
+        return this.#rt.encodeReturn(value, id, label, nested, tried);
       } catch (e) {
         // Retried (bounded): a full store, or this return id still being
         // written by an earlier attempt whose worker was killed (the node
@@ -230,9 +243,14 @@ export class Executor {
     const key = keyOf(ev.actorId!);
     if (ev.actorCreation) {
       const maxConcurrency = ev.maxConcurrency ?? defaultConcurrency(cls);
+      // The creator appends the wire form of a handle to the actor
+      // (getRuntimeContext().currentActor) after the constructor's arguments.
+      const info = args.pop();
       try {
         this.#rt.hostsActor = true;
         this.#rt.actorId = toHex(ev.actorId!);
+        if (typeof info === 'string') this.#rt.actorInfo = info;
+        this.#rt.actorRestarted = (ev.attempt ?? 0) > 0;
         setActorName(ev.name || 'Actor');
         const instance = Reflect.construct(cls as unknown as new (...a: unknown[]) => object, args);
         // Placed with 1 CPU, runs with 0: give the CPU back for good (the
@@ -261,8 +279,20 @@ export class Executor {
   /** Fails a call before it runs: every return gets the error. */
   #failCall(ev: NativeEvent, errorName: string, message: string): void {
     const rec: ErrorRecord = { kind: 'task', name: errorName, message, taskName: ev.name || 'task' };
-    const n = Math.max(1, ev.numReturns ?? 1);
-    this.#rt.core.taskDone(ev.handle!, Array.from({ length: n }, () => this.#errorReturn(rec)));
+    this.#rt.core.taskDone(ev.handle!, this.#errorReturns(rec, ev.numReturns ?? 1));
+  }
+
+  /**
+   * The error as every return of a task with `n` returns (a streaming task:
+   * its last item). With numReturns: 0 nobody can see it: it is logged (to
+   * the worker's stderr, which reaches the driver's).
+   */
+  #errorReturns(rec: ErrorRecord, n: number): NativeReturn[] {
+    if (n === 0) {
+      console.error(`rayts: ${rec.taskName ?? 'task'} (numReturns: 0) failed: ${rec.stack ?? `${rec.name}: ${rec.message}`}`);
+      return [];
+    }
+    return Array.from({ length: n < 0 ? 1 : n }, () => this.#errorReturn(rec));
   }
 
   #errorReturn(rec: ErrorRecord): NativeReturn {
@@ -272,7 +302,7 @@ export class Executor {
 
   #cancelledReturns(ctx: TaskContext, n: number, when: string): NativeReturn[] {
     const rec: ErrorRecord = { kind: 'cancelled', name: 'TaskCancelledError',
-      message: `task ${ctx.name} (${ctx.hex}) was cancelled ${when}`, taskName: ctx.name };
+      message: `task ${ctx.name} (${toHex(ctx.taskId)}) was cancelled ${when}`, taskName: ctx.name };
     return n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec));
   }
 
@@ -284,13 +314,12 @@ export class Executor {
   #run(ev: NativeEvent, concurrent = false): Promise<void> {
     const taskId = ev.taskId!;
     const key = keyOf(taskId);
-    const ctx: TaskContext = { taskId, key, hex: toHex(taskId), name: ev.name || 'task', cancelled: false, controller: undefined };
+    const ctx: TaskContext = { taskId, key, event: ev, name: ev.name || 'task', cancelled: false, controller: undefined };
     if (this.#cancelled.delete(key)) {
       this.#rt.core.taskDone(ev.handle!, this.#cancelledReturns(ctx, ev.numReturns ?? 1, 'before it started'));
       return Promise.resolve();
     }
     this.#runningTasks.set(key, ctx);
-    this.#runningEvents.set(key, ev);
     if (!concurrent) return this.#exec(ev, ctx, true);
     this.#rt.taskStore ??= new AsyncLocalStorage<TaskContext>();
     return this.#rt.taskStore.run(ctx, () => this.#exec(ev, ctx, false));
@@ -306,6 +335,9 @@ export class Executor {
     setTaskName(name);
     if (serial) rt.currentTask = ctx;
     try {
+      // ray.exitActor() was called: a call that has not started does not
+      // start (as in Ray); it reports the exit like the one that asked.
+      if (rt.exitRequested && ev.actorId !== undefined) throw new ActorExitSignal();
       const fn = ev.actorId !== undefined && !ev.actorCreation
         ? NOOP // a method call: the instance is already here
         : this.#functions.get(ev.fnHash!) ?? (await this.#resolve(ev));
@@ -317,13 +349,20 @@ export class Executor {
         args = await Promise.all(wireArgs.map((a) => this.#arg(a)));
       }
       if (n < 0) {
-        const it = fn(...args) as AsyncIterable<unknown> | Iterable<unknown>;
+        const it = (ev.actorId !== undefined ? this.#actorCall(ev, fn, args) : fn(...args)) as AsyncIterable<unknown> | Iterable<unknown>;
         if (it === null || typeof it !== 'object' || (!(Symbol.asyncIterator in it) && !(Symbol.iterator in it))) {
           throw new TypeError(`${name} has numReturns: 'streaming' but did not return a generator or iterable`);
         }
+        // A retry: the owner has the first `skip` items of an earlier
+        // attempt; they are produced again but not reported (as in Ray).
+        const skip = ev.skipItems ?? 0;
         let i = 0;
         for await (const v of it as AsyncIterable<unknown>) {
           if (ctx.cancelled) break;
+          if (i < skip) {
+            i++;
+            continue;
+          }
           const nested: ObjectRef<unknown>[] = [];
           const [data, inPlasma, isError, size] = await this.#encode(v, this.#returnId(taskId, i + 1), `yielded value ${i}`, nested);
           stageNested(rt.core, nested); // the caller becomes their borrower
@@ -351,18 +390,29 @@ export class Executor {
       }
       let values: unknown[];
       if (n === 1) values = [result];
+      else if (n === 0) values = []; // run for its side effects: the value is dropped
       else {
         if (!Array.isArray(result) || result.length !== n) {
           throw new TypeError(`${name} has numReturns: ${n} but returned ${Array.isArray(result) ? `an array of length ${result.length}` : typeof result}; return an array of length ${n}`);
         }
         values = result;
       }
+      let tried = false;
+      if (n === 1) {
+        // The common case: one value, inline, no refs inside: no arrays, no await.
+        const small = rt.objects.serializeReturn(result, 'return value', this.#nested);
+        if (small !== undefined && small.byteLength <= MAX_INLINE_BYTES && this.#nested.length === 0) {
+          rt.core.taskDone(handle, small);
+          return;
+        }
+        tried = small !== undefined;
+      }
       const rets: NativeReturn[] = [];
       const nestedRefs: ObjectRef<unknown>[] = [];
       const slots: number[] = [];
       for (let i = 0; i < values.length; i++) {
         const nested: ObjectRef<unknown>[] = [];
-        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`, nested));
+        rets.push(await this.#encode(values[i], this.#returnId(taskId, i + 1), n === 1 ? 'return value' : `return value ${i}`, nested, tried));
         for (const r of nested) {
           nestedRefs.push(r);
           slots.push(i);
@@ -378,7 +428,7 @@ export class Executor {
         // the process; the owner sees the actor die with this cause.
         const rec: ErrorRecord = { kind: 'actor_died', name: 'ActorDiedError', actorId: toHex(ev.actorId!),
           message: 'it exited (ray.exitActor())' };
-        rt.core.taskDone(handle, Array.from({ length: Math.max(1, n) }, () => this.#errorReturn(rec)), false, true);
+        rt.core.taskDone(handle, n === 0 ? [] : Array.from({ length: n < 0 ? 1 : n }, () => this.#errorReturn(rec)), false, true);
         rt.core.flush();
         setImmediate(() => process.exit(0));
         return;
@@ -391,12 +441,12 @@ export class Executor {
       const rec = e instanceof ActorCallError ? e.record : recordFromThrown(e, name);
       const retry = ev.retryExceptions;
       const retryable = retry !== undefined && (retry === '*' || retry.split('\n').includes(rec.name));
-      rt.core.taskDone(handle, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)), retryable);
+      rt.core.taskDone(handle, this.#errorReturns(rec, n), retryable);
     } finally {
       rt.executing--;
       if (serial && rt.currentTask === ctx) rt.currentTask = undefined;
       this.#runningTasks.delete(ctx.key);
-      this.#runningEvents.delete(ctx.key);
+      rt.afterTask(); // refs it decoded and did not keep go now, not at the next GC
     }
   }
 
@@ -408,15 +458,18 @@ export class Executor {
    */
   failRunning(e: unknown): boolean {
     let ctx: TaskContext | undefined;
-    if (this.#runningTasks.size === 1) ctx = this.#runningTasks.values().next().value;
-    else ctx = this.#rt.currentTask;
-    const ev = ctx ? this.#runningEvents.get(ctx.key) : undefined;
+    if (this.#runningTasks.size === 2) {  // the one running task, beside the '' entry
+      for (const c of this.#runningTasks.values()) ctx ??= c;
+    } else {
+      ctx = this.#rt.currentTask;
+    }
+    const ev = ctx !== undefined && this.#runningTasks.get(ctx.key) === ctx ? ctx.event : undefined;
     if (!ctx || !ev) return false;
     const n = ev.numReturns ?? 1;
     const rec = recordFromThrown(e, ctx.name);
     const retry = ev.retryExceptions;
     const retryable = retry !== undefined && (retry === '*' || retry.split('\n').includes(rec.name));
-    this.#rt.core.taskDone(ev.handle!, n < 0 ? [this.#errorReturn(rec)] : Array.from({ length: n }, () => this.#errorReturn(rec)), retryable);
+    this.#rt.core.taskDone(ev.handle!, this.#errorReturns(rec, n), retryable);
     this.#rt.core.flush();
     return true;
   }

@@ -18,6 +18,8 @@ const rt = new Runtime({
   listenPath: path.join(sessionDir, 'sockets', `w-${workerId.slice(0, 16)}.sock`),
   isDriver: false,
   workerId,
+  // Cluster mode: the node's IP, for the TCP listener (the token comes from the node).
+  ...(process.env.RAYTS_NODE_IP ? { nodeIp: process.env.RAYTS_NODE_IP } : {}),
   // ray.init({ lineageMaxBytes }) applies to the objects workers own too.
   ...(process.env.RAYTS_LINEAGE_MAX_BYTES ? { lineageMaxBytes: Number(process.env.RAYTS_LINEAGE_MAX_BYTES) } : {}),
 });

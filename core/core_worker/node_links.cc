@@ -1,0 +1,87 @@
+#include "core/core_worker/node_links.h"
+
+#include "core/core_worker/wire.h"
+
+namespace rayts {
+
+using namespace wire;  // NOLINT: file-local wire helpers
+
+std::shared_ptr<Link> NodeLinks::LinkLocked(const std::string& address) {
+  if (address.empty()) return nullptr;
+  auto it = links_.find(address);
+  if (it != links_.end() && !it->second->closed()) return it->second;
+  // The close handler forgets only its own link (a newer one may stand in its place).
+  auto self = std::make_shared<Link*>(nullptr);
+  std::shared_ptr<Link> link = transport_.Connect(
+      address,
+      [this, address](const proto::Envelope& e) {
+        ctx_.AssertHeld();
+        if (e.body_type() != proto::Body::LeaseReply) return;
+        const proto::LeaseReply& r = *e.body_as_LeaseReply();
+        auto w = waiting_.find(address);
+        if (w != waiting_.end()) w->second.erase(r.request_id());
+        if (on_reply_) on_reply_(r);
+      },
+      [this, address, self](const Status&) {
+        ctx_.AssertHeld();
+        auto it = links_.find(address);
+        if (it != links_.end() && it->second.get() == *self) OnClosedLocked(address, it->second);
+      });
+  if (!link) {
+    links_.erase(address);
+    return nullptr;
+  }
+  *self = link.get();
+  links_[address] = link;
+  return link;
+}
+
+void NodeLinks::SendRequestLocked(const std::string& address, uint64_t request_id, Frame frame) {
+  if (address.empty()) {
+    transport_.SendToNode(std::move(frame));
+    return;
+  }
+  auto link = LinkLocked(address);
+  if (!link) {
+    // Unreachable now: the submitter asks its own node again, after this call.
+    transport_.Post([this, request_id] {
+      ctx_.AssertHeld();
+      RejectLocked(request_id);
+    });
+    return;
+  }
+  waiting_[address].insert(request_id);
+  link->Send(std::move(frame));
+}
+
+void NodeLinks::SendLocked(const std::string& address, Frame frame) {
+  if (address.empty()) {
+    transport_.SendToNode(std::move(frame));
+    return;
+  }
+  if (auto link = LinkLocked(address)) link->Send(std::move(frame));
+}
+
+void NodeLinks::RejectLocked(uint64_t request_id) {
+  Fbb fbb(64);
+  proto::LeaseReplyBuilder b(fbb);
+  b.add_request_id(request_id);
+  b.add_rejected(true);
+  auto frame = FinishFrame(fbb, b.Finish());
+  const proto::Envelope* env = nullptr;
+  if (VerifyEnvelope(frame.data(), frame.size(), &env).ok() && on_reply_) on_reply_(*env->body_as_LeaseReply());
+}
+
+void NodeLinks::OnClosedLocked(const std::string& address, const std::shared_ptr<Link>& link) {
+  links_.erase(address);
+  auto w = waiting_.find(address);
+  std::unordered_set<uint64_t> waiting;
+  if (w != waiting_.end()) {
+    waiting = std::move(w->second);
+    waiting_.erase(w);
+  }
+  for (uint64_t id : waiting) RejectLocked(id);
+  if (on_lost_) on_lost_(address);
+}
+
+}  // namespace rayts

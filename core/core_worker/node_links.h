@@ -1,0 +1,60 @@
+// NodeLinks: an owner's connections to the node servers of other nodes,
+// where spillback sends its lease requests.
+//
+// Role: a lease request goes to this process's own node ("" : the control
+// connection) or, after a spillback reply, to the node server the reply
+// named (its TCP address): NodeLinks connects there once (TCP, with the
+// cluster token) and keeps the connection for the requests, cancels and
+// lease returns of that node. Lease replies arriving on it go to the reply
+// handler like the ones of the own node. When such a connection breaks, the
+// requests still waiting there are answered "rejected" (the submitters ask
+// their own node again) and the lost handler is told, so leases granted
+// there are given up.
+// Ownership: owned by the CoreWorker; the links by this.
+// Thread safety: every method requires the core lock (worker_context.h);
+// handlers run with it held.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/core_worker/transport.h"
+#include "core/core_worker/worker_context.h"
+
+namespace rayts {
+
+class NodeLinks {
+ public:
+  using ReplyHandler = std::function<void(const proto::LeaseReply&)>;
+  using LostHandler = std::function<void(const std::string& address)>;
+  NodeLinks(WorkerContext& ctx, Transport& transport) : ctx_(ctx), transport_(transport) {}
+  void SetHandlers(ReplyHandler on_reply, LostHandler on_lost) {
+    on_reply_ = std::move(on_reply);
+    on_lost_ = std::move(on_lost);
+  }
+
+  // A lease request `request_id` to the node at `address` ("" : this
+  // process's node). Unreachable: answered "rejected" after this call.
+  void SendRequestLocked(const std::string& address, uint64_t request_id, Frame frame) REQUIRES(core_lock);
+  // Any other frame (a cancel) to that node.
+  void SendLocked(const std::string& address, Frame frame) REQUIRES(core_lock);
+  // The connection to the node at `address`; nullptr for "" or when it
+  // cannot be reached.
+  std::shared_ptr<Link> LinkLocked(const std::string& address) REQUIRES(core_lock);
+
+ private:
+  void OnClosedLocked(const std::string& address, const std::shared_ptr<Link>& link) REQUIRES(core_lock);
+  void RejectLocked(uint64_t request_id) REQUIRES(core_lock);
+
+  WorkerContext& ctx_;
+  Transport& transport_;
+  ReplyHandler on_reply_;
+  LostHandler on_lost_;
+  std::unordered_map<std::string, std::shared_ptr<Link>> links_ GUARDED_BY(core_lock);
+  std::unordered_map<std::string, std::unordered_set<uint64_t>> waiting_ GUARDED_BY(core_lock);  // requests per node
+};
+
+}  // namespace rayts
