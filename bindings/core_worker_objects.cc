@@ -396,6 +396,7 @@ Napi::Value CoreWorkerWrap::ReportLost(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+#ifdef RAYTS_TEST_HOOKS
 // loseFromStore(id): test hook (internal), see PlasmaStore::Lose.
 Napi::Value CoreWorkerWrap::LoseFromStore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -406,5 +407,6 @@ Napi::Value CoreWorkerWrap::LoseFromStore(const Napi::CallbackInfo& info) {
   if (!s.ok()) ThrowStatus(env, s);
   return env.Undefined();
 }
+#endif
 
 }  // namespace rayts::bindings

@@ -117,7 +117,9 @@ Napi::Function CoreWorkerWrap::Define(Napi::Env env) {
        InstanceMethod("stageNested", &CoreWorkerWrap::StageNested),
        InstanceMethod("reconstruct", &CoreWorkerWrap::Reconstruct),
        InstanceMethod("reportLost", &CoreWorkerWrap::ReportLost),
+#ifdef RAYTS_TEST_HOOKS
        InstanceMethod("loseFromStore", &CoreWorkerWrap::LoseFromStore),
+#endif
        InstanceMethod("memorySummary", &CoreWorkerWrap::MemorySummary)});
 }
 

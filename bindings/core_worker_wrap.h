@@ -233,8 +233,11 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
 
   Napi::Value ReportLost(const Napi::CallbackInfo& info);
 
-  // loseFromStore(id): test hook (internal), see PlasmaStore::Lose.
+#ifdef RAYTS_TEST_HOOKS
+  // loseFromStore(id): test hook (internal), see PlasmaStore::Lose; only in
+  // builds with RAYTS_TEST_HOOKS.
   Napi::Value LoseFromStore(const Napi::CallbackInfo& info);
+#endif
 
   Napi::Value MemorySummary(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -19,5 +19,5 @@ gen=build/generated
 files=$(git ls-files 'core/*.cc' 2>/dev/null || find core -name '*.cc')
 # shellcheck disable=SC2086
 printf '%s\n' $files | xargs -P "$(nproc)" -n 4 "$cxx" -std=c++20 -fsyntax-only -I. -I"$gen" \
-  -DASIO_STANDALONE -DASIO_NO_DEPRECATED -Wthread-safety -Werror=thread-safety -Wno-unknown-warning-option
+  -DASIO_STANDALONE -DASIO_NO_DEPRECATED -DASIO_HAS_STD_ALIGNED_ALLOC=1 -Wthread-safety -Werror=thread-safety -Wno-unknown-warning-option
 echo "check-thread-safety: ok ($(printf '%s\n' $files | wc -l) files, $cxx)"

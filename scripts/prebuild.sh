@@ -143,7 +143,7 @@ build_target() { # x64 | arm64
   # CMAKE_DEPENDS_USE_COMPILER=OFF: the compiler's depfiles name the root's
   # system headers (/usr/include/c++/10/...), absent here, which would make
   # every object out of date on every run.
-  cmake -S "$REPO" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DRAYTS_BUILD_TESTS=OFF -DRAYTS_PORTABLE=ON \
+  cmake -S "$REPO" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DRAYTS_BUILD_TESTS=OFF -DRAYTS_TEST_HOOKS=OFF -DRAYTS_PORTABLE=ON \
     -DCMAKE_DEPENDS_USE_COMPILER=OFF \
     "${extra[@]}" \
     -DCMAKE_CXX_COMPILER="$WRAP/${prefix}g++" -DCMAKE_AR="$WRAP/${prefix}ar" -DCMAKE_RANLIB="$WRAP/${prefix}ranlib" \

@@ -20,4 +20,5 @@ export {
   GetTimeoutError, TaskCancelledError, ObjectStoreFullError, OutOfMemoryError, RaySystemError,
 } from './api/errors.js';
 export type { SchedulingStrategy, NodeAffinityStrategy } from './api/scheduling.js';
+export type { WorkerExit } from './api/errors.js';
 export type { TaskOptions, ActorOptions, ActorMethodOptions, InitOptions, GetOptions, WaitOptions, CancelOptions, RuntimeEnv } from './api/options.js';

@@ -6,7 +6,7 @@
 // (not the loop's).
 #pragma once
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 #include <atomic>
 #include <chrono>
 #include <memory>

@@ -201,6 +201,9 @@ void CoreWorker::OnControlLocked(const proto::Envelope& env) {
     case proto::Body::KillWorker:  // the node's memory monitor: never returns
       receiver_.OnKillWorkerLocked(Str(env.body_as_KillWorker()->reason()));
       break;
+    case proto::Body::WorkerDied:  // how a worker we leased ended
+      normal_.OnWorkerDiedLocked(*env.body_as_WorkerDied());
+      break;
     default:
       break;
   }

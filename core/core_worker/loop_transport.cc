@@ -89,7 +89,8 @@ class LoopTransport::Conn final : public Link, public std::enable_shared_from_th
   bool want_write = false;
   FrameDecoder decoder;
   std::deque<Frame> out;
-  size_t out_skip = 0;  // bytes of out[0] already written
+  size_t out_skip = 0;   // bytes of out[0] already written
+  size_t out_bytes = 0;  // bytes in `out`, out_skip included
   MessageHandler on_message;
   CloseHandler on_close;
   std::shared_ptr<EventLoop::Watch> watch;
@@ -377,6 +378,10 @@ void LoopTransport::ReadLocked(const std::shared_ptr<Conn>& c) {
 
 void LoopTransport::QueueLocked(const std::shared_ptr<Conn>& c, Frame frame) {
   if (c->is_closed) return;
+  if ((c->out_bytes += frame.size()) > max_queued_bytes_) {  // the peer does not read: it has failed
+    std::fprintf(stderr, "rayts: closing a connection whose peer does not read (%zu bytes queued)\n", c->out_bytes);
+    return CloseLocked(c, Status::IOError("the peer does not read: " + std::to_string(c->out_bytes) + " bytes queued"));
+  }
   c->out.push_back(std::move(frame));
   if (!c->dirty) {
     c->dirty = true;
@@ -419,6 +424,7 @@ void LoopTransport::FlushConnLocked(const std::shared_ptr<Conn>& c) {
       CloseLocked(c, ErrnoStatus("write failed"));
       return;
     }
+    c->out_bytes -= static_cast<size_t>(w);
     size_t written = static_cast<size_t>(w) + c->out_skip;
     c->out_skip = 0;
     while (!c->out.empty() && written >= c->out.front().size()) {
@@ -494,6 +500,7 @@ void LoopTransport::CloseLocked(const std::shared_ptr<Conn>& c, const Status& wh
   if (c->is_closed) return;
   c->is_closed = true;
   c->out.clear();
+  c->out_bytes = 0;
   ReleaseFd(*c);
   if (!c->peer_ip.empty()) {
     auto it = tcp_per_ip_.find(c->peer_ip);

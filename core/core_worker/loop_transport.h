@@ -30,6 +30,9 @@
 // after the handshake timeout, and is refused past
 // max_connections_per_peer from one IP. TCP connections are accepted by
 // the loop only (ServiceNow accepts on the unix socket).
+// Bounded queues: a connection whose unwritten frames pass
+// max_queued_bytes (its peer does not read) is closed as failed, with the
+// reason logged and given to its close handler.
 // Ownership: owned by its host (the CoreWorker or the bindings); it keeps
 // every accepted connection until it closes and closes every connection at
 // Stop(). A Link nobody holds any more is closed.
@@ -67,6 +70,8 @@ class LoopTransport final : public Transport {
  public:
   LoopTransport(WorkerContext& ctx, EventLoop& loop);
   ~LoopTransport() override;
+  static constexpr size_t kMaxQueuedBytes = size_t{256} << 20;  // per connection
+  void set_max_queued_bytes(size_t n) { max_queued_bytes_ = n; }  // before the loop runs (tests)
 
   Status Listen(const std::string& path, InboundHandlers handlers);
   // The control connection; `hello` is its first frame. A worker (not a
@@ -147,6 +152,7 @@ class LoopTransport final : public Transport {
   std::function<void()> turn_end_;
   std::atomic<bool> host_flush_requested_{false};
   bool loop_turn_ = false;  // loop thread only
+  size_t max_queued_bytes_ = kMaxQueuedBytes;
   std::atomic<bool> stopped_{false};
 
   Listener listen_;      // the unix socket

@@ -260,6 +260,7 @@ void NormalTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& leas
   }
   auto inflight = std::move(lease->inflight);
   lease->inflight.clear();
+  std::vector<std::shared_ptr<PendingTask>> crashed;
   for (auto& [tid, t] : inflight) {
     t->lease.reset();
     const std::string& name = t->req.cls->name;
@@ -273,15 +274,27 @@ void NormalTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& leas
                                            "task " + name + " (" + tid.Hex() + ") failed after " +
                                                std::to_string(t->attempt + 1) + " attempt(s): " + lease->oom_message));
     } else {
-      std::string how = lease->exit_code >= 0
-                            ? "exited with code " + std::to_string(lease->exit_code) + " (" + s.message() + ")"
-                            : "died unexpectedly (" + s.message() + ")";
-      tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kWorkerCrashed, "WorkerCrashedError",
-                                           "the worker running task " + name + " " + how + "; retries exhausted"));
+      crashed.push_back(t);
     }
   }
+  if (!crashed.empty()) FailCrashedLocked(*lease, std::move(crashed), s);
   kit = keys_.find(lease->key);
   if (kit != keys_.end()) DispatchLocked(*kit->second);
+}
+
+void NormalTaskSubmitter::FailCrashedLocked(const Lease& lease, std::vector<std::shared_ptr<PendingTask>> crashed,
+                                            const Status& s) {
+  std::string fallback = lease.exit_code >= 0
+                             ? "exited with code " + std::to_string(lease.exit_code) + " (" + s.message() + ")"
+                             : "died unexpectedly (" + s.message() + ")";
+  causes_.AwaitLocked(lease.worker_id, [this, crashed = std::move(crashed),
+                                        fallback](const std::optional<WorkerExitCause>& cause) {
+    ctx_.AssertHeld();
+    for (auto& t : crashed) {
+      if (tasks_.FindLocked(t->task_id) != t) continue;  // finished meanwhile (cancelled)
+      tasks_.FailLocked(t, WorkerCrashedJson(t->req.cls->name, cause, fallback));
+    }
+  });
 }
 
 void NormalTaskSubmitter::OnNodeLostLocked(const std::string& node) {

@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/core_worker/crash_causes.h"
 #include "core/core_worker/node_links.h"
 #include "core/core_worker/object_manager.h"
 #include "core/core_worker/task_manager.h"
@@ -49,7 +50,7 @@ class NormalTaskSubmitter {
  public:
   NormalTaskSubmitter(WorkerContext& ctx, Transport& transport, TaskManager& tasks, ObjectManager& objects,
                       NodeLinks& nodes)
-      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), nodes_(nodes) {}
+      : ctx_(ctx), transport_(transport), tasks_(tasks), objects_(objects), nodes_(nodes), causes_(ctx, transport) {}
 
   // What every task of one remote function (with one option set) shares:
   // registered once, referenced by id on each submit.
@@ -64,6 +65,8 @@ class NormalTaskSubmitter {
   void RemoveQueuedLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
   // A LeaseReply from a node; false when the request is not one of ours.
   bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
+  // The node says how a worker we leased ended (see crash_causes.h).
+  void OnWorkerDiedLocked(const proto::WorkerDied& d) REQUIRES(core_lock) { causes_.OnWorkerDiedLocked(d); }
   // The connection to the node server at `node` broke: leases it granted are given up.
   void OnNodeLostLocked(const std::string& node) REQUIRES(core_lock);
   SubmitterStats GetStatsLocked() const REQUIRES(core_lock);
@@ -100,12 +103,16 @@ class NormalTaskSubmitter {
   void ArmIdleTimerLocked(const std::shared_ptr<Lease>& lease, Clock::duration after) REQUIRES(core_lock);
   void ReturnLeaseLocked(const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(core_lock);
   void OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(core_lock);
+  // Fails `crashed` (retries exhausted) once the node said how the worker ended.
+  void FailCrashedLocked(const Lease& lease, std::vector<std::shared_ptr<PendingTask>> crashed, const Status& s)
+      REQUIRES(core_lock);
 
   WorkerContext& ctx_;
   Transport& transport_;
   TaskManager& tasks_;
   ObjectManager& objects_;
   NodeLinks& nodes_;
+  CrashCauses causes_;
   std::vector<std::shared_ptr<const TaskClass>> classes_ GUARDED_BY(core_lock);
   std::unordered_map<uint64_t, std::unique_ptr<KeyState>> keys_ GUARDED_BY(core_lock);
   std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(core_lock);  // request id -> key

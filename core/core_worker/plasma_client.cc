@@ -163,6 +163,7 @@ bool PlasmaClient::Contains(const ObjectID& id) {
   return found;
 }
 
+#ifdef RAYTS_TEST_HOOKS
 Status PlasmaClient::Lose(const ObjectID& id) {
   Fbb fbb(64);
   auto frame = FinishFrame(fbb, proto::CreatePlasmaLose(fbb, IdBytes(fbb, id)));
@@ -172,5 +173,6 @@ Status PlasmaClient::Lose(const ObjectID& id) {
   auto* a = env->body_as_Ack();
   return FromCode(a->code(), a->message());
 }
+#endif
 
 }  // namespace rayts

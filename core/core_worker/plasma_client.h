@@ -91,8 +91,10 @@ class PlasmaClient {
   // Whether the store has `id` sealed now (no wait; the pin is released).
   // False when it cannot be asked.
   bool Contains(const ObjectID& id);
-  // Test hook: the store loses its copy of `id` now.
+#ifdef RAYTS_TEST_HOOKS
+  // Test hook (builds with RAYTS_TEST_HOOKS only): the store loses its copy of `id` now.
   Status Lose(const ObjectID& id);
+#endif
   // Disconnects and drops the shared mapping (see Ownership). Idempotent.
   void Close();
   // Objects pinned by Get and not yet released, with their bytes.

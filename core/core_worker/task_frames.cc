@@ -117,7 +117,9 @@ void ReturnLease(Lease& lease, Transport& transport, bool worker_exiting) {
   lease.returned = true;
   if (lease.lease_id != 0) {  // 0: a link to an actor owned elsewhere
     Fbb fbb(64);
-    auto frame = FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease.lease_id, worker_exiting));
+    // A worker that said it exits (WorkerExiting) must not be leased again.
+    auto frame =
+        FinishFrame(fbb, proto::CreateReturnWorkerLease(fbb, lease.lease_id, worker_exiting || lease.exit_code >= 0));
     if (lease.node_link) lease.node_link->Send(std::move(frame));  // granted by another node
     else transport.SendToNode(std::move(frame));
   }

@@ -31,7 +31,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/gcs/gcs_service.h"
 #include "core/gcs/node_health.h"

@@ -17,7 +17,7 @@
 
 #include <sys/socket.h>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 #include <atomic>
 #include <deque>
 #include <mutex>

@@ -32,7 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/common/thread_annotations.h"
 #include "core/gcs/gcs_tables.h"

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/raylet/memory_monitor.h"
 

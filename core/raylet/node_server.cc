@@ -144,6 +144,7 @@ void NodeServer::Stop() {
     auto clients = clients_;  // close handlers erase from clients_
     for (auto& [id, c] : clients) c->conn->Close();
     clients_.clear();
+    leased_deaths_.clear();
     done.set_value();
   });
   if (thread_.joinable()) {
@@ -172,6 +173,7 @@ void NodeServer::ScheduleReap() {
           break;
         }
       }
+      ReportLeasedExit(pid, code);
       // Died while starting (before it registered): the pool replaces it
       // for the lease requests waiting on it.
       if (!registered) {
@@ -223,10 +225,16 @@ void NodeServer::Accept() {
 }
 
 void NodeServer::WorkerGone(const WorkerID& id) {
-  if (!worker_pid_.count(id)) return;
-  worker_pid_.erase(id);
+  auto pit = worker_pid_.find(id);
+  if (pit == worker_pid_.end()) return;
+  const int pid = pit->second;
+  worker_pid_.erase(pit);
   worker_address_.erase(id);
-  if (auto lease = leases_->OnWorkerDied(id)) TakeLease(*lease);
+  if (auto lease = leases_->OnWorkerDied(id)) {
+    // Died holding a lease: its owner hears how once the process is reaped.
+    auto rec = TakeLease(*lease);
+    if (rec && rec->owner != 0) leased_deaths_[pid] = LeasedDeath{id, rec->owner, *lease};
+  }
   pool_->OnWorkerDied(id);
 }
 
@@ -357,20 +365,34 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
 }
 
 void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r) {
-  c->worker_id = r->worker_id() && r->worker_id()->size() == WorkerID::kSize
-                     ? WorkerID::FromBytes(r->worker_id()->data()) : WorkerID::Nil();
+  WorkerID wid = r->worker_id() && r->worker_id()->size() == WorkerID::kSize ? WorkerID::FromBytes(r->worker_id()->data())
+                                                                             : WorkerID::Nil();
+  const int pid = PeerPid(*c, r->pid());
+  // A refused registration changes nothing (node_server_workers.cc).
+  if (Status refused = CheckRegistration(*c, *r, wid, pid); !refused.ok()) {
+    RefuseRegistration(c, refused);
+    return;
+  }
+  c->worker_id = wid;
   c->is_driver = r->is_driver();
   c->control = r->control();
-  c->pid = r->pid();
+  c->pid = pid;
   c->registered = true;
   Status s;
   JobID job = r->job_id();
   c->job = job;  // a driver's control connection names its job
   if (!c->control) {
     if (!c->is_driver) {
-      worker_address_[c->worker_id] = Str(r->listen_path());
+      worker_address_[c->worker_id] = Str(r->listen_path());  // before the pool may grant it
       worker_pid_[c->worker_id] = c->pid;
       s = pool_->OnWorkerRegistered(c->worker_id, c->pid);
+      if (!s.ok()) {  // not launched here as this pid, or registered already
+        worker_address_.erase(c->worker_id);
+        worker_pid_.erase(c->worker_id);
+        c->registered = false;
+        RefuseRegistration(c, s);
+        return;
+      }
     } else if (job == 0 && link_) {
       // Cluster mode: the job id comes from the GCS; answer once it has.
       std::weak_ptr<Client> weak = c;

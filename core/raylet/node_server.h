@@ -49,7 +49,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/gcs/gcs_service.h"
 #include "core/plasma/plasma_store.h"
@@ -148,6 +148,13 @@ class NodeServer {
   // not processed yet (a killed worker). io thread.
   bool ClientGone(uint64_t cid);
   void HandleRegister(const std::shared_ptr<Client>& c, const proto::RegisterClient* r);
+  // Registration checks (node_server_workers.cc): the peer's pid from the
+  // socket (SO_PEERCRED; `claimed` if the kernel does not say); why a
+  // registration is refused (OK: accepted); a refusal answers the error
+  // without the store fd, logs it and closes the connection.
+  static int PeerPid(const Client& c, int claimed);
+  Status CheckRegistration(const Client& c, const proto::RegisterClient& r, const WorkerID& wid, int pid) const;
+  void RefuseRegistration(const std::shared_ptr<Client>& c, const Status& why);
   void SendRegisterReply(const std::shared_ptr<Client>& c, const Status& s, JobID job);
   // Cluster mode (node_server_cluster.cc).
   Status InitGcsLink();
@@ -176,6 +183,10 @@ class NodeServer {
   void KillWorkerAt(const std::string& address);
   void ReportResourcesIfChanged();
   void WorkerGone(const WorkerID& id);
+  // A reaped worker that was leased when it went: tells the lease's owner
+  // how it ended and what it last wrote to stderr (WorkerDied;
+  // node_server_exits.cc). `code` as ProcessWorkerLauncher::Reap gives it.
+  void ReportLeasedExit(int pid, int code);
   void ScheduleReap();
   NodeStatsSources StatsSources() const;
   // Runs `query` (a reply frame builder) on the io thread and renders its
@@ -225,6 +236,13 @@ class NodeServer {
   std::unordered_map<WorkerID, std::string, IdHash> worker_address_;
   std::unordered_map<WorkerID, int, IdHash> worker_pid_;
   std::unordered_map<uint64_t, LeaseRecord> granted_;    // lease id -> its record
+  // Workers that died holding a lease, until they are reaped (ReportLeasedExit).
+  struct LeasedDeath {
+    WorkerID worker;
+    uint64_t owner = 0;
+    uint64_t lease = 0;
+  };
+  std::unordered_map<int, LeasedDeath> leased_deaths_;  // pid -> its lease
   std::unique_ptr<PlasmaService> plasma_;
   std::unique_ptr<MemoryKillDriver> memory_;
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)

@@ -62,11 +62,13 @@ bool PlasmaService::Handle(uint64_t cid, const std::shared_ptr<Connection>& conn
         }
       }
       return true;
+#ifdef RAYTS_TEST_HOOKS
     case proto::Body::PlasmaLose: {  // test hook: simulate the loss of a copy
       Status s = OneId(env.body_as_PlasmaLose()->object_id(), &id);
       SendAck(*conn, s.ok() ? store_->Lose(id) : s);
       return true;
     }
+#endif
     default:
       return false;
   }
@@ -135,7 +137,7 @@ void PlasmaService::Get(uint64_t cid, const std::shared_ptr<Connection>& conn, c
   uint64_t get_id = store_->Get(cid, ids, reply);
   if (get_id != 0) {
     auto timer = std::make_shared<asio::steady_timer>(io_);
-    timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, r.timeout_ms())));
+    timer->expires_after(GetTimeout(r.timeout_ms()));
     timer->async_wait([this, timer, get_id](const asio::error_code&) { store_->CancelGet(get_id); });
   }
 }

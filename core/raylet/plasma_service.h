@@ -1,6 +1,7 @@
 // PlasmaService: the node server's side of the plasma protocol: create,
-// seal, abort, get (with a timeout), release, delete and the test hook
-// lose, for the client connections of this node.
+// seal, abort, get (with a timeout), release, delete and (in builds with
+// RAYTS_TEST_HOOKS only) the test hook lose, for the client connections of
+// this node.
 //
 // Role: turns plasma messages (core/protocol/messages.fbs) into PlasmaStore
 // calls and answers them on the asking connection. A create that finds a
@@ -12,13 +13,14 @@
 // Thread safety: none; the node server calls it on its io thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/plasma/plasma_store.h"
 #include "core/protocol/connection.h"
@@ -43,6 +45,13 @@ class PlasmaService {
   // Handles `env` if it is a plasma message from client `cid` (answered on
   // `conn`); false for any other message.
   bool Handle(uint64_t cid, const std::shared_ptr<Connection>& conn, const proto::Envelope& env);
+  // A client's get timeout as a timer delay: negative is 0, and anything
+  // past kMaxGetTimeoutMs (a year, "for ever") is cut to it, so the
+  // deadline arithmetic cannot overflow (2^62 ms would).
+  static constexpr int64_t kMaxGetTimeoutMs = int64_t{365} * 24 * 3600 * 1000;
+  static std::chrono::milliseconds GetTimeout(int64_t ms) {
+    return std::chrono::milliseconds(ms < 0 ? 0 : ms > kMaxGetTimeoutMs ? kMaxGetTimeoutMs : ms);
+  }
   // The process with this worker id is gone: the copies it owned are freed
   // (readers still holding one keep it until they release it). Its refs
   // elsewhere fail with OwnerDiedError; nothing would ever delete them.

@@ -93,6 +93,10 @@ void WorkerLogs::Read(const std::shared_ptr<Stream>& s) {
     if (ec) {
       OnBytes(*s, {}, true);  // EOF (the worker exited) or an error: end the last line
       Close(*s);
+      if (s->err && !s->tail.empty()) {
+        ended_tails_.emplace_back(s->pid, JoinTail(s->tail));
+        if (ended_tails_.size() > kEndedTails) ended_tails_.pop_front();
+      }
       streams_.erase(s.get());
       return;
     }
@@ -138,6 +142,10 @@ void WorkerLogs::Line(Stream& s, std::string_view line, std::string* to_file, st
   }
   to_file->append(line);
   to_file->push_back('\n');
+  if (s.err) {
+    s.tail.emplace_back(line.substr(0, kTailLineBytes));
+    if (s.tail.size() > kTailLines) s.tail.pop_front();
+  }
   if (!opts_.to_driver) return;
   const bool color = s.err ? color_err_ : color_out_;
   if (color) to_driver->append(kColor);
@@ -174,20 +182,53 @@ void WorkerLogs::Close(Stream& s) {
   s.file = -1;
 }
 
+bool WorkerLogs::ReadNow(Stream& s) {
+  const int fd = s.sd.native_handle();
+  for (;;) {
+    ssize_t n = ::read(fd, s.buf.data(), s.buf.size());
+    if (n > 0) {
+      OnBytes(s, std::string_view(s.buf.data(), static_cast<size_t>(n)), false);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // EOF, or nothing more now (a process of the worker's still holds the pipe)
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+}
+
+std::string WorkerLogs::JoinTail(const std::deque<std::string>& tail) {
+  std::string out;
+  for (auto& l : tail) {
+    if (!out.empty()) out.push_back('\n');
+    out += l;
+  }
+  return out;
+}
+
+std::string WorkerLogs::StderrTail(int pid) {
+  for (auto& [p, s] : streams_) {
+    if (s->pid != pid || !s->err) continue;
+    // Its last line may have no newline yet: at EOF it is ended now (the
+    // stream's own read handler then finds EOF and closes it as usual).
+    if (!ReadNow(*s)) OnBytes(*s, {}, true);
+    std::string out = JoinTail(s->tail);
+    s->tail.clear();
+    return out;
+  }
+  for (auto it = ended_tails_.begin(); it != ended_tails_.end(); ++it) {
+    if (it->first != pid) continue;
+    std::string out = std::move(it->second);
+    ended_tails_.erase(it);
+    return out;
+  }
+  return "";
+}
+
 void WorkerLogs::DrainAll() {
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [p, s] : streams) {
-    const int fd = s->sd.native_handle();
-    for (;;) {
-      ssize_t n = ::read(fd, s->buf.data(), s->buf.size());
-      if (n > 0) {
-        OnBytes(*s, std::string_view(s->buf.data(), static_cast<size_t>(n)), false);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      break;  // EOF, or nothing more now (a process of the worker's still holds the pipe)
-    }
+    (void)ReadNow(*s);
     OnBytes(*s, {}, true);
     Close(*s);
   }

@@ -13,6 +13,10 @@
 // ts/worker/log_prefix.ts); markers are consumed, not printed.
 // A worker's output is never dropped when it exits: the pipe is read to its
 // end; DrainAll reads what is left in every pipe at shutdown.
+// Crash causes: the last kTailLines lines of each worker's stderr are kept
+// (also for a while after its pipe closed), and StderrTail reads its pipe
+// to the end first, so a worker's last words reach the owner's
+// WorkerCrashedError.
 // Ownership: owns the read ends (asio descriptors) and the log files.
 // Thread safety: none; every method runs on the io thread that owns `io`.
 // Invariants: each stream's bytes reach its file in order, as whole lines
@@ -22,12 +26,13 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
-#include <asio.hpp>
+#include "core/common/asio.h"
 
 #include "core/common/id.h"
 
@@ -36,6 +41,11 @@ namespace rayts::raylet {
 class WorkerLogs {
  public:
   static constexpr size_t kMaxLine = 64 * 1024;
+  // The stderr tail kept per worker: this many lines, each cut to kTailLineBytes.
+  static constexpr size_t kTailLines = 10;
+  static constexpr size_t kTailLineBytes = 512;
+  // Tails of closed streams kept for StderrTail (the oldest go first).
+  static constexpr size_t kEndedTails = 64;
   struct Options {
     std::string dir;                         // the session's logs/ directory (made if absent)
     bool to_driver = true;                   // also print to driver_out / driver_err
@@ -55,6 +65,10 @@ class WorkerLogs {
   // exited), prints and writes it, and closes every pipe and file.
   void DrainAll();
   size_t num_streams() const { return streams_.size(); }
+  // The last lines worker `pid` wrote to stderr ('\n'-separated, empty if
+  // none): its pipe is read first to what it holds now, so a worker that
+  // has exited gives its very last lines. The tail is forgotten afterwards.
+  std::string StderrTail(int pid);
   // The log file of a stream, for tests and messages.
   static std::string FileName(const WorkerID& id, int pid, bool err);
 
@@ -66,6 +80,7 @@ class WorkerLogs {
     bool err = false;
     std::string name;     // from the latest marker
     std::string partial;  // bytes after the last newline
+    std::deque<std::string> tail;  // stderr only: the last kTailLines lines
     std::string path;
     int file = -1;
     uint64_t file_bytes = 0;
@@ -77,12 +92,16 @@ class WorkerLogs {
   void Line(Stream& s, std::string_view line, std::string* to_file, std::string* to_driver);
   void WriteFile(Stream& s, const std::string& bytes);
   void Close(Stream& s);
+  // Reads what the pipe holds now (to EOF for an exited worker); false at EOF or on an error.
+  bool ReadNow(Stream& s);
+  static std::string JoinTail(const std::deque<std::string>& tail);
 
   asio::io_context& io_;
   Options opts_;
   bool color_out_ = false;
   bool color_err_ = false;
   std::unordered_map<Stream*, std::shared_ptr<Stream>> streams_;
+  std::deque<std::pair<int, std::string>> ended_tails_;  // (pid, tail) of closed stderr streams
 };
 
 }  // namespace rayts::raylet

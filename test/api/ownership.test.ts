@@ -13,6 +13,7 @@ import { alive } from '../support/process.js';
 import { tempDir } from '../support/fs.js';
 import { until, waitForFile } from '../support/wait.js';
 import { storeUsed } from '../support/stats.js';
+import { hasTestHooks, NEEDS_TEST_HOOKS } from '../support/hooks.js';
 
 beforeAll(() => ray.init({ numCpus: 2, objectStoreMemory: 256 * 1024 * 1024 }));
 afterAll(() => ray.shutdown());
@@ -229,7 +230,7 @@ describe('plasma copies of a dead owner', () => {
   });
 });
 
-describe('lineage reconstruction', () => {
+describe.skipIf(!hasTestHooks)(`lineage reconstruction (${NEEDS_TEST_HOOKS})`, () => {
   it('a chain of 50 tasks with large intermediates lost from the store mid-run still gives the right result', async () => {
     const N = 20_000; // 160 KB per intermediate: plasma
     const first = ray.remote((n: number) => new Float64Array(n).fill(1));

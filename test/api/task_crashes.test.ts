@@ -1,8 +1,8 @@
 // How a task's failures outside its own await chain surface: an uncaught
 // exception or unhandled rejection fails the running task with that error
 // (RayTaskError, not retried unless retryExceptions says so) and the
-// worker is replaced; a task that
-// ends its process reports the exit code.
+// worker is replaced; a task that ends its process reports how (exit code
+// or signal, from the node that reaped it) and its last stderr lines.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -56,10 +56,45 @@ describe('errors a task raises outside its await chain', () => {
     expect(runs(marker)).toBe(3); // the first run and two retries
   });
 
-  it('process.exit(3) in a task: WorkerCrashedError says the worker exited with code 3', async () => {
-    const f = ray.remote({ maxRetries: 0 }, () => { process.exit(3); });
+  it('process.exit(3) in a task: WorkerCrashedError says the worker exited with code 3 and carries its last stderr lines', async () => {
+    const f = ray.remote({ maxRetries: 0 }, () => {
+      console.error('first words');
+      console.error('last words before exit');
+      process.exit(3);
+    });
     const err = await rejection(ray.get(f.remote(), { timeoutMs: 20_000 }));
     expect(err).toBeInstanceOf(ray.WorkerCrashedError);
-    expect(err.message).toMatch(/exited with code 3/);
+    const crash = err as ray.WorkerCrashedError;
+    expect(err.message).toMatch(/\(pid \d+\) exited with code 3/);
+    expect(crash.exitCode).toBe(3);
+    expect(crash.signal).toBeUndefined();
+    expect(crash.pid).toBeGreaterThan(0);
+    expect(crash.stderr).toBe('first words\nlast words before exit');
+    expect(err.message).toContain('its last stderr lines:\n  first words\n  last words before exit');
+  });
+
+  it('a task that SIGKILLs its own process: WorkerCrashedError names the signal and keeps what it printed', async () => {
+    const f = ray.remote({ maxRetries: 0 }, () => {
+      console.error('about to be killed');
+      process.kill(process.pid, 'SIGKILL');
+    });
+    const err = await rejection(ray.get(f.remote(), { timeoutMs: 20_000 }));
+    expect(err).toBeInstanceOf(ray.WorkerCrashedError);
+    const crash = err as ray.WorkerCrashedError;
+    expect(err.message).toMatch(/was killed by signal 9 \(SIGKILL\)/);
+    expect(crash.signal).toBe('SIGKILL');
+    expect(crash.exitCode).toBeUndefined();
+    expect(crash.stderr).toBe('about to be killed');
+  });
+
+  it('only the last 10 stderr lines are kept, and a crash after retries reports the last attempt', async () => {
+    const f = ray.remote({ maxRetries: 1 }, () => {
+      for (let i = 0; i < 30; i++) console.error(`line ${i}`);
+      process.exit(7);
+    });
+    const err = await rejection(ray.get(f.remote(), { timeoutMs: 20_000 }));
+    const crash = err as ray.WorkerCrashedError;
+    expect(crash.exitCode).toBe(7);
+    expect(crash.stderr!.split('\n')).toEqual(Array.from({ length: 10 }, (_, i) => `line ${20 + i}`));
   });
 });

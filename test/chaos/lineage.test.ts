@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { report, scaled, startChaosMonkey } from './helpers.js';
+import { hasTestHooks, NEEDS_TEST_HOOKS } from '../support/hooks.js';
 
 const CHAIN = 50;
 // 20,000 doubles = 160 KB per intermediate (ci): well above the 100 KiB
@@ -46,7 +47,7 @@ function chainParts(maxRetries: number) {
   return { first, step, expected };
 }
 
-it(`a chain of ${CHAIN} tasks survives every intermediate being deleted from the store as it appears`, async () => {
+it.skipIf(!hasTestHooks)(`(${NEEDS_TEST_HOOKS}) a chain of ${CHAIN} tasks survives every intermediate being deleted from the store as it appears`, async () => {
   const { first, step, expected } = chainParts(3);
 
   const before = (await ray.memorySummary()).lineage.reconstructions;
@@ -112,7 +113,7 @@ it(`a chain of ${CHAIN} tasks survives every intermediate being deleted from the
 // kill hits it since the chain has one task at a time.
 const KILL_MS = scaled(300, 500);
 
-it(`the same chain with workers SIGKILLed every ${KILL_MS} ms as well: the right value, none lost`, async () => {
+it.skipIf(!hasTestHooks)(`(${NEEDS_TEST_HOOKS}) the same chain with workers SIGKILLed every ${KILL_MS} ms as well: the right value, none lost`, async () => {
   // Both failure kinds at once: lost copies (recomputed from lineage) and
   // dying workers (tasks retried, maxRetries -1), including workers that were
   // running a reconstruction.

@@ -172,9 +172,9 @@ class FakeTransport final : public Transport {
 
 // ---- frames a test delivers, as the node or a worker would send them ----
 
-inline Frame LeaseGrantFrame(uint64_t request_id, uint64_t lease_id, const std::string& worker_address, int spare = 1) {
+inline Frame LeaseGrantFrame(uint64_t request_id, uint64_t lease_id, const std::string& worker_address, int spare = 1,
+                             const WorkerID& wid = WorkerID::FromRandom()) {
   flatbuffers::FlatBufferBuilder fbb(128);
-  auto wid = WorkerID::FromRandom();
   auto w = fbb.CreateVector(wid.data(), WorkerID::kSize);
   auto addr = fbb.CreateString(worker_address);
   return FinishFrame(fbb, proto::CreateLeaseReply(fbb, request_id, 0, 0, lease_id, w, addr, spare));
@@ -206,6 +206,14 @@ inline Frame PushReplyFrame(const TaskID& task, const std::vector<std::string>& 
 inline Frame WorkerExitingFrame(int code) {
   flatbuffers::FlatBufferBuilder fbb(32);
   return FinishFrame(fbb, proto::CreateWorkerExiting(fbb, code));
+}
+
+// The node's notice that a leased worker was reaped: code >= 0 an exit code, < 0 minus a signal.
+inline Frame WorkerDiedFrame(const WorkerID& wid, uint64_t lease_id, int pid, int code, const std::string& tail) {
+  flatbuffers::FlatBufferBuilder fbb(128 + tail.size());
+  auto w = fbb.CreateVector(wid.data(), WorkerID::kSize);
+  auto t = fbb.CreateString(tail);
+  return FinishFrame(fbb, proto::CreateWorkerDied(fbb, w, lease_id, pid, code >= 0 ? code : -1, code < 0 ? -code : 0, t));
 }
 
 inline TaskID SpecTaskId(const proto::Envelope* push) {

@@ -264,5 +264,48 @@ TEST_F(LoopTransportTest, ThirtyTwoQueuedFramesGoOutWithoutWaitingForTheFlush) {
   ASSERT_TRUE(WaitFor([&] { return count_.load() == 40; }));
 }
 
+TEST_F(LoopTransportTest, AQueueToAPeerThatDoesNotReadIsBoundedAndTheConnectionClosedAsFailed) {
+  // A peer that accepts and never reads.
+  std::string path = Path("mute.sock");
+  int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  Side client;
+  client.transport.set_max_queued_bytes(1 << 20);
+  client.loop.Run();
+  std::promise<std::string> why;
+  std::shared_ptr<Link> link;
+  {
+    CoreGuard lock(client.ctx);
+    link = client.transport.Connect(path, [](const proto::Envelope&) {},
+                                    [&](const Status& s) { why.set_value(s.message()); });
+    ASSERT_NE(link, nullptr);
+  }
+  int afd = ::accept(lfd, nullptr, nullptr);
+  ASSERT_GE(afd, 0);
+  std::string big(16 * 1024, 'x');
+  size_t sent = 0;
+  bool closed = false;
+  for (int i = 0; i < 1000 && !closed; i++) {
+    CoreGuard lock(client.ctx);
+    flatbuffers::FlatBufferBuilder fbb(big.size() + 64);
+    auto frame = FinishFrame(fbb, proto::CreateWorkerExiting(fbb, 1, fbb.CreateString(big)));
+    sent += frame.size();
+    link->Send(std::move(frame));
+    closed = link->closed();
+  }
+  EXPECT_TRUE(closed) << "still open after " << sent << " bytes";
+  EXPECT_GT(sent, size_t{1} << 20) << "closed before the bound";
+  EXPECT_LT(sent, size_t{3} << 20) << "the bound plus what the socket buffers";
+  auto f = why.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_NE(f.get().find("the peer does not read"), std::string::npos);
+  ::close(afd);
+  ::close(lfd);
+}
+
 }  // namespace
 }  // namespace rayts

@@ -118,8 +118,11 @@ TEST_F(NormalTaskSubmitterTest, AWorkerDeathRetriesTheTaskOnANewLease) {
   ASSERT_EQ(pushes.size(), 1u);
   EXPECT_EQ(SpecTaskId(pushes[0]), tid);
   EXPECT_EQ(pushes[0]->body_as_PushTask()->spec()->attempt(), 1);
-  // No retries left: the next death fails it with WorkerCrashedError.
+  // No retries left: the next death fails it with WorkerCrashedError,
+  // once the node said how the worker ended or (here) it did not in time.
   t_.ClosePeer("/w2");
+  EXPECT_FALSE(Get(ret).ready) << "waits for the node's WorkerDied notice";
+  t_.Advance(CrashCauses::kWait);
   auto r = Get(ret);
   ASSERT_TRUE(r.ready);
   EXPECT_TRUE(r.is_error);
@@ -149,6 +152,7 @@ TEST_F(NormalTaskSubmitterTest, AWorkerThatExitedWithACodeSaysSoInWorkerCrashedE
   Grant("/w1", 11);
   t_.DeliverFromPeer("/w1", WorkerExitingFrame(3));
   t_.ClosePeer("/w1");
+  t_.Advance(CrashCauses::kWait);  // the node never said more
   EXPECT_NE(ValueOf(Get(ret)).find("exited with code 3"), std::string::npos) << ValueOf(Get(ret));
 }
 

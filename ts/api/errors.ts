@@ -33,6 +33,22 @@ export interface ErrorRecord {
   actorId?: string | undefined;
   /** actor_died: the error that killed the actor (its constructor threw). */
   cause?: ErrorRecord | undefined;
+  /** worker_crashed: how the worker process ended, as its node saw it. */
+  exitCode?: number | undefined;
+  signal?: string | undefined;
+  pid?: number | undefined;
+  stderr?: string | undefined;
+}
+
+/** How a crashed worker ended, as its node saw it (WorkerCrashedError). */
+export interface WorkerExit {
+  /** Its exit code, when it exited (process.exit(3): 3). */
+  exitCode?: number | undefined;
+  /** The signal that ended it ('SIGKILL'), when one did. */
+  signal?: string | undefined;
+  pid?: number | undefined;
+  /** The last lines it wrote to stderr ('' when none). */
+  stderr?: string | undefined;
 }
 
 /** Base class of every error raised by rayts. */
@@ -56,12 +72,24 @@ export class RayTaskError extends RayError {
   }
 }
 
-/** The worker process died while it was running the task. */
+/**
+ * The worker process died while it was running the task. When its node
+ * said how (it normally does), `exitCode` or `signal` tells, and `stderr`
+ * holds the last lines the worker wrote there (also in the message).
+ */
 export class WorkerCrashedError extends RayError {
   readonly taskName: string | undefined;
-  constructor(message = 'the worker process died while running the task', taskName?: string) {
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  readonly pid: number | undefined;
+  readonly stderr: string | undefined;
+  constructor(message = 'the worker process died while running the task', taskName?: string, exit?: WorkerExit) {
     super(taskName !== undefined ? `task ${taskName}: ${message}` : message);
     this.taskName = taskName;
+    this.exitCode = exit?.exitCode;
+    this.signal = exit?.signal;
+    this.pid = exit?.pid;
+    this.stderr = exit?.stderr;
   }
 }
 
@@ -178,7 +206,7 @@ export function errorFromRecord(rec: ErrorRecord): RayError {
     case 'task':
       return new RayTaskError(taskName ?? '<unknown>', { name: rec.name, message: rec.message, stack: rec.stack });
     case 'worker_crashed':
-      return new WorkerCrashedError(rec.message, taskName);
+      return new WorkerCrashedError(rec.message, taskName, rec);
     case 'actor_died': {
       // rec.cause: the error record of a constructor that threw.
       const c = rec.cause;

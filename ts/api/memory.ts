@@ -3,9 +3,10 @@
 // the internal test hooks of the object layer.
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { RaySystemError } from './errors.js';
 import { ObjectRef } from './object_ref.js';
 import { requireRuntime } from '../runtime/current.js';
-import { loadAddon } from '../runtime/native.js';
+import { loadAddon, type NativeCoreWorker } from '../runtime/native.js';
 import type { CoreMemorySummary } from '../runtime/ownership.js';
 import type { StoreStats } from './api.js';
 import { sessionRootPath } from './session.js';
@@ -190,11 +191,22 @@ export function formatMemorySummary(s: MemorySummary): string {
  * Internal hooks for tests; not part of the stable API and may change.
  * `deleteFromStore(ref)` makes the node's object store lose its copy of a
  * plasma object now, as a node failure would (the owner's bookkeeping is
- * untouched), so a later get exercises lineage reconstruction.
+ * untouched), so a later get exercises lineage reconstruction. Only an
+ * addon built with the test hooks has it (a checkout's `npm run build`;
+ * not the prebuilt addons nor a build from source at install):
+ * `hasTestHooks()` says whether this one does.
  */
 export const _internal = {
+  hasTestHooks(): boolean {
+    const proto = loadAddon().NativeCoreWorker.prototype as Partial<NativeCoreWorker>;
+    return typeof proto.loseFromStore === 'function';
+  },
   deleteFromStore(ref: ObjectRef<unknown>): void {
     if (!(ref instanceof ObjectRef)) throw new TypeError('_internal.deleteFromStore expects an ObjectRef');
-    requireRuntime('_internal.deleteFromStore()').core.loseFromStore(ref.binary);
+    const core = requireRuntime('_internal.deleteFromStore()').core;
+    if (core.loseFromStore === undefined) {
+      throw new RaySystemError('_internal.deleteFromStore(): this addon was built without the test hooks (build it with `npm run build`, which turns RAYTS_TEST_HOOKS on)');
+    }
+    core.loseFromStore(ref.binary);
   },
 };

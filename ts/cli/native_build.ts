@@ -86,7 +86,7 @@ export function buildAddonFromSource(packageRoot: string, log: (line: string) =>
     execFileSync('cmake', args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: packageRoot });
   };
   try {
-    cmake(['-S', packageRoot, '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DRAYTS_BUILD_TESTS=OFF',
+    cmake(['-S', packageRoot, '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DRAYTS_BUILD_TESTS=OFF', '-DRAYTS_TEST_HOOKS=OFF',
       `-DCMAKE_JS_INC=${napiHeaders}`, `-DNODE_ADDON_API_DIR=${addonApi}`,
       `-DCMAKE_LIBRARY_OUTPUT_DIRECTORY=${path.join(buildDir, 'Release')}`]);
     cmake(['--build', buildDir, '--target', 'rayts_native', '--parallel', String(Math.max(1, os.availableParallelism()))]);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { distDir } from '../here.js';
 import * as errors from '../api/errors.js';
-import { addonCandidates, buildFromSourceCommand, noAddonMessage, type PlatformInfo, type TriedAddon } from './addon_locator.js';
+import { addonCandidates, buildFromSourceCommand, noAddonMessage, type AddonCandidate, type PlatformInfo, type TriedAddon } from './addon_locator.js';
 
 export type NativeArg = Uint8Array | [Uint8Array, string];
 export type NativeReturn = [Uint8Array | null, boolean, boolean, number];
@@ -147,8 +147,8 @@ export interface NativeCoreWorker {
   reconstruct(id: Uint8Array): void;
   /** Borrower: the plasma copy is lost; ask the owner to recover it. */
   reportLost(id: Uint8Array, owner: string): void;
-  /** Test hook: the node's store loses its copy of `id` now. */
-  loseFromStore(id: Uint8Array): void;
+  /** Test hook: the node's store loses its copy of `id` now (only in addons built with RAYTS_TEST_HOOKS). */
+  loseFromStore?(id: Uint8Array): void;
   /** JSON: this process's objects (see ts/runtime/ownership.ts CoreMemorySummary). */
   memorySummary(): string;
 }
@@ -266,7 +266,13 @@ export function loadAddon(): Addon {
   if (addon) return addon;
   const req = createRequire(path.join(packageRoot, 'package.json'));
   const tried: TriedAddon[] = [];
-  for (const c of addonCandidates(packageRoot, thisPlatform(false))) {
+  // RAYTS_ADDON_PATH: this addon file and no other (a sanitizer build under
+  // test, scripts/test-asan-api.sh); workers inherit it with the environment.
+  const forced = process.env.RAYTS_ADDON_PATH;
+  const candidates: AddonCandidate[] = forced !== undefined && forced !== ''
+    ? [{ file: path.resolve(forced), kind: 'source build' }]
+    : addonCandidates(packageRoot, thisPlatform(false));
+  for (const c of candidates) {
     if (c.unfit !== undefined) {
       tried.push({ candidate: c, reason: c.unfit });
       continue;

@@ -10,6 +10,7 @@ import { hasStatusCode, type NativeCoreWorker } from './native.js';
 import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
 import { PUT_FULL_WAIT_MS, RESTORE_FULL_WAIT_MS } from './pressure.js';
 import type { Runtime } from './runtime.js';
+import { ListGet, PENDING, SLICE_MS, SLOW, type ListGetSource } from './list_get.js';
 
 /** Values up to this size live in the owner's memory store and travel inline. */
 export const MAX_INLINE_BYTES = 100 * 1024;
@@ -55,12 +56,24 @@ export class ObjectIO {
   #valueView = new Uint8Array(0);
   #valueOffset = 0;
   #lastValueOffset = 0;
+  /** What tryGet said of the last ref #readReady found not ready (null, false or true). */
+  #lastLookup: null | boolean = null;
+  /** What ListGets of this process read and wait through. */
+  readonly #lists: ListGetSource;
 
   constructor(rt: Runtime) {
     this.#rt = rt;
     this.core = rt.core;
     this.#newIdArena();
     this.#newValueArena();
+    this.#lists = {
+      readNow: (ref) => this.readNow(ref),
+      getValue: (ref, deadline) => this.getValue(ref, deadline),
+      watch: (ref, cb) => rt.waiting.watch(ref, cb),
+      setBlocked: (blocked) => this.core.setBlocked(blocked),
+      timeoutError: (ms, ref) => new GetTimeoutError(`ray.get() timed out after ${ms} ms waiting for ${ref.id}`),
+      shutdownError: () => new RaySystemError('rayts was shut down while ray.get() was waiting'),
+    };
   }
 
   #newIdArena(): void {
@@ -284,7 +297,10 @@ export class ObjectIO {
       }
     }
     if (r instanceof Uint8Array) return this.deserialize(r);
-    if (r === null || typeof r === 'boolean') return NOT_READY;
+    if (r === null || typeof r === 'boolean') {
+      this.#lastLookup = r;
+      return NOT_READY;
+    }
     throw errorFromRecord(JSON.parse(r.error) as ErrorRecord);
   }
 
@@ -330,16 +346,32 @@ export class ObjectIO {
     }
   }
 
+  /**
+   * ListGet's read: the value of `ref` if it is ready here (an error is
+   * thrown); PENDING when it must be waited for (pending, or borrowed and
+   * not fetched yet); SLOW when the single-ref get must read it (plasma, or
+   * unknown here and owned here: lost).
+   */
+  readNow(ref: ObjectRef<unknown>): unknown {
+    const r = this.#readReady(ref);
+    if (r !== NOT_READY) return r;
+    const last = this.#lastLookup;
+    return last === false || (last === null && ref.ownerAddress !== '') ? PENDING : SLOW;
+  }
+
   get(refs: ObjectRef<unknown> | ObjectRef<unknown>[], timeoutMs?: number): Promise<unknown> {
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     if (!Array.isArray(refs)) return this.getValue(refs, deadline);
     // Every value ready here (the common case after the tasks finished):
-    // read them all now, one resolved promise instead of one per ref.
+    // read them all now, one resolved promise instead of one per ref; a
+    // long list in slices (ListGet) so the event loop moves in between.
     const values: unknown[] = new Array(refs.length);
+    const start = performance.now();
     let i = 0;
     try {
       this.#checkOpen('ray.get()');
       for (; i < refs.length; i++) {
+        if ((i & 255) === 255 && performance.now() - start > SLICE_MS) break;
         const v = this.#readReady(refs[i]!);
         if (v === NOT_READY) break;
         values[i] = v;
@@ -348,12 +380,8 @@ export class ObjectIO {
       return Promise.reject(e);
     }
     if (i === refs.length) return Promise.resolve(values);
-    const rest: Promise<unknown>[] = [];
-    for (let j = i; j < refs.length; j++) rest.push(this.getValue(refs[j]!, deadline));
-    return Promise.all(rest).then((tail) => {
-      for (let j = 0; j < tail.length; j++) values[i + j] = tail[j];
-      return values;
-    });
+    const blocked = !this.#rt.isDriver && this.#rt.executing > 0;
+    return new ListGet(this.#lists, refs, values, i, deadline, blocked, start).promise;
   }
 }
 

@@ -83,7 +83,7 @@ export class Waiting {
    * Calls `cb(true)` once `ref` is ready here (`cb(false)` at shutdown).
    * Returns an unwatch function that removes the callback without calling it.
    */
-  #watch(ref: ObjectRef<unknown>, cb: Waiter): () => void {
+  watch(ref: ObjectRef<unknown>, cb: Waiter): () => void {
     const k = ref.key;
     let list = this.#waiters.get(k);
     if (!list) {
@@ -138,7 +138,7 @@ export class Waiting {
         endCancel?.();
         resolve(ok);
       };
-      const unwatch = this.#watch(ref, done);
+      const unwatch = this.watch(ref, done);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           unwatch();

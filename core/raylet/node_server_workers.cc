@@ -1,0 +1,80 @@
+// NodeServer: who its clients are and how its workers end.
+// Registration: a client is what the kernel says it is (its pid from
+// SO_PEERCRED), a worker registers only as the process the pool launched
+// for its id, and a worker id has one plasma channel and one control
+// connection; a refused registration changes no state (no record, no store
+// fd, no worker killed when its connection closes).
+// Exits: how a leased worker ended is told to the lease's owner
+// (ReportLeasedExit), whose WorkerCrashedError then says whether it exited
+// with a code or was killed by a signal, and carries its last stderr lines.
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "core/raylet/node_server.h"
+#include "core/raylet/node_server_client.h"
+
+namespace rayts::raylet {
+
+int NodeServer::PeerPid(const Client& c, int claimed) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(c.conn->socket().native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
+    return cred.pid;
+  }
+  return claimed;
+}
+
+Status NodeServer::CheckRegistration(const Client& c, const proto::RegisterClient& r, const WorkerID& wid,
+                                     int pid) const {
+  if (c.registered) return Status::InvalidArgument("this connection is registered already");
+  if (wid.IsNil()) return Status::InvalidArgument("a registration must name a worker id");
+  if (!r.is_driver() && !r.control() && worker_pid_.count(wid)) {
+    return Status::InvalidArgument("worker " + wid.Hex() + " is registered already");
+  }
+  bool own_plasma = false;
+  for (auto& [id, o] : clients_) {
+    if (!o->registered || o->worker_id != wid) continue;
+    if (o->control == r.control()) {
+      return Status::InvalidArgument(std::string(r.control() ? "a control connection" : "a plasma channel") +
+                                     " of worker " + wid.Hex() + " is registered already");
+    }
+    if (!o->control && o->pid == pid) own_plasma = true;
+  }
+  // A control connection comes second, from the process whose plasma
+  // channel registered this id (CoreWorker::Connect does them in that order).
+  if (r.control() && !own_plasma) {
+    return Status::InvalidArgument("control connection of worker " + wid.Hex() + " from pid " + std::to_string(pid) +
+                                   ", which registered no plasma channel under that id");
+  }
+  return Status::OK();
+}
+
+void NodeServer::RefuseRegistration(const std::shared_ptr<Client>& c, const Status& why) {
+  std::fprintf(stderr, "rayts node server: refused a registration from pid %d: %s\n", PeerPid(*c, 0),
+               why.message().c_str());
+  flatbuffers::FlatBufferBuilder fbb(256);
+  auto msg = fbb.CreateString(why.message());
+  proto::RegisterReplyBuilder b(fbb);
+  b.add_code(static_cast<int>(why.code()));
+  b.add_message(msg);
+  c->conn->Send(FinishFrame(fbb, b.Finish()));  // no store fd; written at once (nothing else is queued)
+  c->conn->Close();
+}
+
+void NodeServer::ReportLeasedExit(int pid, int code) {
+  auto it = leased_deaths_.find(pid);
+  if (it == leased_deaths_.end()) return;
+  LeasedDeath d = it->second;
+  leased_deaths_.erase(it);
+  std::string tail = logs_ ? logs_->StderrTail(pid) : std::string();
+  auto owner = clients_.find(d.owner);
+  if (owner == clients_.end() || owner->second->conn->closed()) return;
+  flatbuffers::FlatBufferBuilder fbb(256 + tail.size());
+  auto wid = fbb.CreateVector(d.worker.data(), WorkerID::kSize);
+  auto t = tail.empty() ? 0 : fbb.CreateString(tail);
+  owner->second->conn->Send(
+      FinishFrame(fbb, proto::CreateWorkerDied(fbb, wid, d.lease, pid, code >= 0 ? code : -1, code < 0 ? -code : 0, t)));
+}
+
+}  // namespace rayts::raylet
