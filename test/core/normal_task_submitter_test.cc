@@ -377,6 +377,7 @@ TEST_F(NormalTaskSubmitterTest, AStreamingRetrySkipsTheItemsReceivedAndItsErrorT
 
   // No retries left: the error is item 2; items 0 and 1 keep their values.
   t_.ClosePeer("/w2");
+  t_.Advance(CrashCauses::kWait);  // no WorkerDied notice from the node: the plain crash error
   auto err = Get(ObjectIdFor(*tid, 3));
   ASSERT_TRUE(err.ready);
   EXPECT_TRUE(err.is_error);
