@@ -24,6 +24,7 @@ void Log(const NodeID& node, const std::string& msg) {
 Status NodeServer::InitGcsLink() {
   RAYTS_RETURN_IF_ERROR(ListenTcp());
   view_ = std::make_unique<ClusterView>(node_id_);
+  InitPulls();
   view_->UpdateSelf(leases_->total(), leases_->available());
   GcsLink::Options lo;
   lo.address = opts_.gcs_address;
@@ -173,11 +174,15 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
     case proto::Body::RequestWorkerLease:
     case proto::Body::CancelLeaseRequest:
     case proto::Body::ReturnWorkerLease:
+    case proto::Body::FreeObjects:  // an owner freed objects copied here
       return true;
+    case proto::Body::ObjectChunkRequest:  // another node pulls an object held here
+      ServeChunk(c, *env.body_as_ObjectChunkRequest());
+      return false;
     default:
       // Plasma, registration and GCS traffic stay on the node's own socket.
       Log(node_id_, std::string("ignored a ") + proto::EnumNameBody(env.body_type()) + " frame from " + c->ip +
-                        " (only lease requests come over TCP)");
+                        " (only lease requests and object transfer come over TCP)");
       return false;
   }
 }
