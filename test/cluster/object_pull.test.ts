@@ -133,4 +133,23 @@ describe('objects across nodes', () => {
     expect(after.pulledBytes! - before.pulledBytes!).toBeLessThan(33 * MiB);
     ref.release();
   }, 60_000);
+
+  it('a pull into a node whose store cannot hold the object fails with ObjectStoreFullError naming it', async () => {
+    const small = await cluster.addNode({ numCpus: 1, objectStoreMemory: 16 * MiB });
+    try {
+      await until(async () => (await ray.debugStats()).node.viewNodes === 3, 10_000, 'node 3 in the head\'s cluster view');
+      const ref = ray.put(pattern(32 * MiB, 1));
+      const t0 = performance.now();
+      const err = await ray.get(hashOf.options({ schedulingStrategy: { nodeId: small.nodeId } }).remote(ref), { timeoutMs: 60_000 })
+        .catch((e: unknown) => e) as Error;
+      expect(err).toBeInstanceOf(ray.RayError);
+      const full = err instanceof ray.ObjectStoreFullError || (err.cause as { name?: string } | undefined)?.name === 'ObjectStoreFullError';
+      expect(full, `${err.name}: ${err.message}`).toBe(true);
+      expect(err.message).toContain(ref.id);
+      expect(performance.now() - t0).toBeLessThan(30_000);
+      ref.release();
+    } finally {
+      await cluster.removeNode(small);
+    }
+  }, 90_000);
 });
