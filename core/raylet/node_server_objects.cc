@@ -3,9 +3,6 @@
 // object_pull.h) over a TCP connection to that node's server; the chunks
 // another node asks for are served from this node's store (ServeChunk).
 // See docs/walkthrough-object-pull.md.
-#include <cstdio>
-#include <ctime>
-
 #include "core/protocol/peer_address.h"
 #include "core/protocol/peer_auth.h"
 #include "core/raylet/node_server.h"
@@ -18,13 +15,6 @@ using Fbb = flatbuffers::FlatBufferBuilder;
 // The store client id of this node's pulls (never a connection's id: those
 // count up from 1).
 constexpr plasma::ClientId kPullClient = ~0ull;
-
-void Log(const NodeID& node, const std::string& msg) {
-  char ts[32];
-  std::time_t t = std::time(nullptr);
-  std::strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", std::localtime(&t));
-  std::fprintf(stderr, "[%s rayts node %s] %s\n", ts, node.Hex().substr(0, 8).c_str(), msg.c_str());
-}
 }  // namespace
 
 void NodeServer::InitPulls() {
@@ -45,7 +35,7 @@ void NodeServer::InitPulls() {
     if (s.ok()) {
       // The pull's own ref goes: the copy is evictable once its readers release it.
       store_->Release(kPullClient, id);
-      Log(node_id_, "pulled object " + id.Hex() + " (" + std::to_string(pulls_->stats().completed + 1) + " pulls)");
+      NodeLog(node_id_, "pulled object " + id.Hex() + " (" + std::to_string(pulls_->stats().completed + 1) + " pulls)");
     }
     return s;
   };
@@ -68,7 +58,7 @@ std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
   if (it != pull_links_.end() && !it->second->closed()) return it->second;
   const NodeView* v = view_ ? view_->Find(node) : nullptr;
   if (!v || v->address.empty()) {
-    Log(node_id_, "node " + node.Hex() + " is not an alive node of this cluster (an object transfer or free)");
+    NodeLog(node_id_, "node " + node.Hex() + " is not an alive node of this cluster (an object transfer or free)");
     return nullptr;
   }
   std::string host;
@@ -77,7 +67,7 @@ std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
   // A blocking connect on the io thread, bounded (node IPs are numeric).
   auto sock = ps.ok() ? ConnectTcp(io_, host, port, 2000) : StatusOr<TcpSocket>(ps);
   if (!sock.ok()) {
-    Log(node_id_, "cannot reach the node server of node " + node.Hex() + " at " + v->address + ": " +
+    NodeLog(node_id_, "cannot reach the node server of node " + node.Hex() + " at " + v->address + ": " +
                       sock.status().message());
     return nullptr;
   }

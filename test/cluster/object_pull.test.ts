@@ -29,7 +29,7 @@ afterAll(async () => {
   await cluster?.shutdown();
 }, 30_000);
 
-/** Deterministic bytes (xorshift32 from `seed`), the same in the driver and in a task. */
+/** Deterministic bytes (xorshift32 from `seed`), the same in the driver and in a task (no captures). */
 function pattern(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   const w = new Uint32Array(out.buffer, 0, n >>> 2);
@@ -71,16 +71,7 @@ describe('objects across nodes', () => {
   }, 90_000);
 
   it('a 64 MiB result made on node 2 is got, byte-identical, by the driver on the head', async () => {
-    const make = ray.remote((n: number, seed: number) => {
-      const out = new Uint8Array(n);
-      const w = new Uint32Array(out.buffer, 0, n >>> 2);
-      let x = seed >>> 0 || 1;
-      for (let i = 0; i < w.length; i++) {
-        x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-        w[i] = x;
-      }
-      return out;
-    });
+    const make = ray.remote(pattern);  // self-contained: shipped by source
     const before = (await ray.debugStats()).node;
     const ref = make.options(onN2()).remote(64 * MiB, 11);
     const got = await ray.get(ref, { timeoutMs: 60_000 });
