@@ -104,10 +104,7 @@ Status NodeServer::Init() {
                              return it == clients_.end() ? WorkerID::Nil() : it->second->worker_id;
                            },
                            [this](const ObjectID& id, const NodeID& from, uint64_t size,
-                                  std::function<void(const Status&)> done) {
-                             if (!pulls_) return done(Status::Invalid("object " + id.Hex() + " is on another node, and this node is not in a cluster"));
-                             pulls_->Pull(id, from, size, std::move(done));
-                           }});
+                                  std::function<void(const Status&)> done) { StartPull(id, from, size, std::move(done)); }});
   memory_ = std::make_unique<MemoryKillDriver>(
       io_,
       MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,

@@ -175,6 +175,8 @@ class NodeServer {
   // node lacks from other nodes' servers, and the chunks it serves them.
   void InitPulls();
   void StopPulls();
+  // A local get of `id`, held by node `from`, found it missing here.
+  void StartPull(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done);
   bool SendChunkRequest(const NodeID& from, uint64_t request_id, const ObjectID& id, uint64_t offset, uint64_t length);
   void ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r);
   void OnPullReply(const proto::Envelope& env);

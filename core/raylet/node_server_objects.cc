@@ -31,10 +31,9 @@ void NodeServer::InitPulls() {
     return region_->data() + *off;
   };
   h.seal = [this](const ObjectID& id) {
+    // Seal drops the pull's own ref: the copy is evictable once its readers release it.
     Status s = store_->Seal(kPullClient, id);
     if (s.ok()) {
-      // The pull's own ref goes: the copy is evictable once its readers release it.
-      store_->Release(kPullClient, id);
       NodeLog(node_id_, "pulled object " + id.Hex() + " (" + std::to_string(pulls_->stats().completed + 1) + " pulls)");
     }
     return s;
@@ -44,6 +43,17 @@ void NodeServer::InitPulls() {
     return SendChunkRequest(from, req, id, off, len);
   };
   pulls_ = std::make_unique<PullManager>(PullManager::Options{}, std::move(h));
+}
+
+void NodeServer::StartPull(const ObjectID& id, const NodeID& from, uint64_t size,
+                           std::function<void(const Status&)> done) {
+  if (!pulls_) {
+    done(Status::Invalid("object " + id.Hex() + " is on node " + from.Hex() + ", and this node is not in a cluster"));
+    return;
+  }
+  // Being written here by a process of this node (a re-run): the get waits for it.
+  if (!pulls_->Pulling(id) && store_->CreatorOf(id)) return;
+  pulls_->Pull(id, from, size, std::move(done));
 }
 
 void NodeServer::StopPulls() {

@@ -126,11 +126,11 @@ void PlasmaService::Get(uint64_t cid, const std::shared_ptr<Connection>& conn, c
     // A restore found no room: ask every process to drop what it no longer uses.
     if (restore_failed) hooks_.store_pressure();
   };
-  bool pull = hooks_.pull && ids.size() == 1 && r.pull_node() && r.pull_node()->size() == NodeID::kSize &&
-              !store_->Contains(ids[0]);
+  bool pull = hooks_.pull && ids.size() == 1 && r.pull_node() && r.pull_node()->size() == NodeID::kSize;
   uint64_t get_id = store_->Get(cid, ids, reply);
   if (get_id != 0 && pull) {
-    // The get waits for the pulled copy's seal; a failed pull answers why.
+    // Not sealed here: the get waits for the pulled copy's seal (a pull
+    // already running is joined); a failed pull answers why.
     ObjectID id = ids[0];
     hooks_.pull(id, NodeID::FromBytes(r.pull_node()->data()), r.pull_size(),
                 [this, weak, req_id, answered, get_id, id](const Status& s) {

@@ -46,9 +46,7 @@ class PullTest : public ::testing::Test {
       return dst_mem_.data() + *off;
     };
     h.seal = [this](const ObjectID& id) {
-      Status s = dst_->Seal(kPuller, id);
-      if (s.ok()) dst_->Release(kPuller, id);
-      return s;
+      return dst_->Seal(kPuller, id);
     };
     h.abort = [this](const ObjectID& id) { (void)dst_->Abort(kPuller, id); };
     h.request_chunk = [this](const NodeID& from, uint64_t req, const ObjectID& id, uint64_t off, uint64_t len) {
