@@ -160,13 +160,6 @@ void ActorTaskSubmitter::DispatchLocked(ActorState& a) {
     while (!a.queue.empty()) {
       auto t = a.queue.front();
       a.queue.pop_front();
-      if (!lease->node.empty()) {
-        std::string why = PlasmaArgElsewhereLocked(*t, objects_.store(), lease->node);
-        if (!why.empty()) {
-          tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why));
-          continue;
-        }
-      }
       PushOnLease(lease, t, transport_.Now(), ctx_, objects_.store());
     }
     if (!a.constructed && !a.borrowed) return;  // calls wait for the constructor's answer

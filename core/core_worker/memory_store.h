@@ -24,6 +24,7 @@ struct StoredObject {
   bool is_error = false;
   std::shared_ptr<const std::string> data;  // inline value or error record
   uint64_t size = 0;                        // value size in bytes
+  NodeID location;  // in_plasma: the node holding the primary copy (nil: this process's node)
 };
 
 class MemoryStore {
@@ -45,6 +46,10 @@ class MemoryStore {
     o.data = std::move(data);
     o.size = size;
     return true;
+  }
+  void SetLocation(const ObjectID& id, const NodeID& node) {
+    auto it = objects_.find(id);
+    if (it != objects_.end()) it->second.location = node;
   }
   void Erase(const ObjectID& id) { objects_.erase(id); }
   size_t size() const { return objects_.size(); }

@@ -85,13 +85,6 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
     if (!best) break;
     auto t = ks.queue.front();
     ks.queue.pop_front();
-    if (!best->node.empty()) {
-      std::string why = PlasmaArgElsewhereLocked(*t, objects_.store(), best->node);
-      if (!why.empty()) {
-        tasks_.FailLocked(t, ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why));
-        continue;
-      }
-    }
     PushOnLease(*best_ptr, t, now, ctx_, objects_.store());
   }
   if (!ks.queue.empty() && ks.pending_requests == 0) RequestLeaseLocked(ks);

@@ -13,9 +13,8 @@
 // (CancelLeaseRequest). In a cluster the node may answer with a spillback
 // (another node's address: the request is sent there, grant_or_reject) or,
 // for such a request, rejected (asked again at this process's node); a
-// lease granted by another node goes back there (NodeLinks). A task whose
-// arguments are in this node's plasma store is not pushed to another node's
-// worker: it fails, saying objects do not travel between nodes yet. A lease
+// lease granted by another node goes back there (NodeLinks). A worker of
+// another node pulls a task's plasma arguments (core/raylet/object_pull.h). A lease
 // with nothing in flight and nothing queued
 // goes back to the node after kLeaseIdleReturn. A worker that dies fails or
 // retries (maxRetries) what was in flight on it; an infeasible or failed

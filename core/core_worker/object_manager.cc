@@ -1,5 +1,7 @@
 #include "core/core_worker/object_manager.h"
 
+#include <algorithm>
+
 #include "core/common/error_record.h"
 #include "core/core_worker/wire.h"
 
@@ -120,7 +122,8 @@ void ObjectManager::Subscribe(const ObjectID& id, const std::string& owner_addre
   }
   Fbb fbb(128);
   auto oid = IdBytes(fbb, id);
-  link->Send(FinishFrame(fbb, proto::CreateGetObject(fbb, ctx_.NextRequestId(), oid)));
+  auto node = fbb.CreateVector(ctx_.node_id().data(), NodeID::kSize);
+  link->Send(FinishFrame(fbb, proto::CreateGetObject(fbb, ctx_.NextRequestId(), oid, false, node)));
 }
 
 // ------------------------------------------------------------- local refs --
@@ -166,9 +169,36 @@ void ObjectManager::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
   for (auto& id : ids) refs_->RemoveLocal(id);
 }
 
+std::pair<NodeID, uint64_t> ObjectManager::RemoteLocation(const ObjectID& id) {
+  CoreGuard lock(ctx_);
+  const StoredObject* o = store_.Find(id);
+  if (!o || !o->in_plasma || o->location.IsNil() || o->location == ctx_.node_id()) return {NodeID::Nil(), 0};
+  return {o->location, o->size};
+}
+
+void ObjectManager::FreeCopiesLocked(const ObjectID& id, const std::vector<NodeID>& nodes) {
+  if (nodes.empty()) return;
+  Fbb fbb(128);
+  auto oid = fbb.CreateVector(id.data(), ObjectID::kSize);
+  std::string ids;
+  for (auto& n : nodes) ids.append(reinterpret_cast<const char*>(n.data()), NodeID::kSize);
+  auto nv = fbb.CreateVector(reinterpret_cast<const uint8_t*>(ids.data()), ids.size());
+  transport_.SendToNode(FinishFrame(fbb, proto::CreateFreeObjects(fbb, oid, nv)));
+}
+
 void ObjectManager::OnReleasedLocked(const ObjectID& id, const ReferenceCounter::Ref& ref) {
   const StoredObject* o = store_.Find(id);
   if (ref.owned && o && o->in_plasma) transport_.SendToNode(PlasmaClient::DeleteFrame(id));
+  auto copies = copies_.find(id);
+  std::vector<NodeID> nodes;
+  if (copies != copies_.end()) {
+    nodes = std::move(copies->second);
+    copies_.erase(copies);
+  }
+  if (ref.owned && o && o->in_plasma && !o->location.IsNil()) nodes.push_back(o->location);
+  // Copies on other nodes (the primary of a task's result made there, the
+  // copies pulled by askers there).
+  if (ref.owned && o && o->in_plasma) FreeCopiesLocked(id, nodes);
   if (ref.owned && hooks_.on_owned_released) hooks_.on_owned_released(id);
   borrowers_.ReleaseLocked(id, ref);
   store_.Erase(id);
@@ -190,8 +220,13 @@ void ObjectManager::StoreResultLocked(const ObjectID& id, const proto::ReturnObj
   bool in_plasma = ret->in_plasma();
   if (ret->nested() && ret->nested()->size() > 0) borrowers_.AdoptNestedLocked(id, refs_->Has(id), ret);
   if (!refs_->Has(id)) {
-    // Every handle was dropped while the task ran: free the value at once.
+    // Every handle was dropped while the task ran: free the value at once
+    // (where it was made).
     if (in_plasma) transport_.SendToNode(PlasmaClient::DeleteFrame(id));
+    if (in_plasma && ret->node_id() && ret->node_id()->size() == NodeID::kSize) {
+      NodeID node = IdFrom<NodeID>(ret->node_id());
+      if (node != ctx_.node_id()) FreeCopiesLocked(id, {node});
+    }
     return;
   }
   std::shared_ptr<const std::string> data;
@@ -199,28 +234,25 @@ void ObjectManager::StoreResultLocked(const ObjectID& id, const proto::ReturnObj
     data = std::make_shared<const std::string>(reinterpret_cast<const char*>(ret->data()->data()), ret->data()->size());
   }
   store_.Put(id, std::move(data), in_plasma, ret->is_error(), ret->size());
+  if (in_plasma && ret->node_id() && ret->node_id()->size() == NodeID::kSize) {
+    NodeID node = IdFrom<NodeID>(ret->node_id());
+    if (node != ctx_.node_id()) store_.SetLocation(id, node);
+  }
   ObjectReadyLocked(id);
 }
 
 namespace {
-// What a getter is answered for a ready object: its value, or, for a getter
-// on another node (a TCP link) of an object in this node's plasma store, an
-// error saying that objects do not move between nodes yet.
-ReturnValue AnswerFor(const ObjectID& id, const StoredObject* o, const Link& to, const WorkerContext& ctx) {
+// What a getter is answered for a ready object: its value; for an object
+// in plasma, the node holding it (a getter on another node pulls it from
+// there: core/raylet/object_pull.h).
+ReturnValue AnswerFor(const StoredObject* o, const WorkerContext& ctx) {
   ReturnValue v;
   if (!o) return v;
-  if (o->in_plasma && to.remote()) {
-    std::string why = "object " + id.Hex() + " (" + std::to_string(o->size) +
-                      " bytes) is in the object store of node " + ctx.node_id().Hex() +
-                      ", and objects do not move between nodes yet (values up to 100 KiB travel inline)";
-    v.data = std::make_shared<const std::string>(ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why));
-    v.is_error = true;
-    return v;
-  }
   v.data = o->data;
   v.in_plasma = o->in_plasma;
   v.is_error = o->is_error;
   v.size = o->size;
+  if (o->in_plasma) v.node = o->location.IsNil() ? ctx.node_id() : o->location;
   return v;
 }
 }  // namespace
@@ -236,7 +268,7 @@ void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
     const StoredObject* o = store_.Find(id);
     for (auto& [link, req] : rw->second) {
       Fbb fbb(256);
-      ReturnValue v = AnswerFor(id, o, *link, ctx_);
+      ReturnValue v = AnswerFor(o, ctx_);
       auto item = BuildReturn(fbb, id, v);
       link->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, req, 0, 0, item)));
     }
@@ -250,6 +282,14 @@ void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
 void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const proto::GetObject& g) {
   ObjectID id = IdFrom<ObjectID>(g.object_id());
   const StoredObject* o = store_.Find(id);
+  if (g.node_id() && g.node_id()->size() == NodeID::kSize && (!o || !o->ready || o->in_plasma) && refs_->Has(id)) {
+    // An asker of another node may pull a copy there: freed with the object.
+    NodeID node = IdFrom<NodeID>(g.node_id());
+    if (node != ctx_.node_id() && (!o || node != o->location)) {
+      auto& nodes = copies_[id];
+      if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+    }
+  }
   if (o && o->ready && o->in_plasma && g.lost() && refs_->Has(id) && !from->remote()) {
     // The asker found the plasma copy missing: the host recovers it
     // (Reconstruct, on the JS thread); the answer follows when ready.
@@ -261,7 +301,7 @@ void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const p
     }
   } else if (o && o->ready) {
     Fbb fbb(256);
-    ReturnValue v = AnswerFor(id, o, *from, ctx_);
+    ReturnValue v = AnswerFor(o, ctx_);
     auto item = BuildReturn(fbb, id, v);
     from->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, g.request_id(), 0, 0, item)));
   } else if (o || refs_->Has(id)) {

@@ -55,6 +55,9 @@ class ObjectManager {
   void PutInline(const ObjectID& id, std::shared_ptr<const std::string> data);
   // NextPutId + PutInline under one lock.
   ObjectID PutInlineNew(std::shared_ptr<const std::string> data);
+  // The node to pull `id` from and its size, when it is in plasma on another
+  // node (nil: here, or not in plasma, or unknown).
+  std::pair<NodeID, uint64_t> RemoteLocation(const ObjectID& id);
   // Allocates `size` bytes in plasma for `id`; the host writes, then seals.
   // allow_spill = false: the store answers OutOfMemory rather than spill.
   StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill = true);
@@ -103,6 +106,8 @@ class ObjectManager {
  private:
   void AddLocalRefLocked(const ObjectID& id, const std::string& owner_address) REQUIRES(core_lock);
   void PutOwnedLocked(const ObjectID& id, std::shared_ptr<const std::string> data) REQUIRES(core_lock);
+  // Tells this node's server to free `id`'s copies on `nodes` (FreeObjects).
+  void FreeCopiesLocked(const ObjectID& id, const std::vector<NodeID>& nodes) REQUIRES(core_lock);
 
   WorkerContext& ctx_;
   Transport& transport_;
@@ -117,6 +122,9 @@ class ObjectManager {
   std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(core_lock);
   std::unordered_set<ObjectID, IdHash> recover_requested_ GUARDED_BY(core_lock);  // kRecoverObject emitted, not handled yet
   std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_ GUARDED_BY(core_lock);  // PlasmaCreate -> PlasmaSeal
+  // Owned objects: the other nodes whose processes asked for them (they may
+  // hold pulled copies, freed with the object).
+  std::unordered_map<ObjectID, std::vector<NodeID>, IdHash> copies_ GUARDED_BY(core_lock);
 };
 
 }  // namespace rayts

@@ -85,7 +85,9 @@ class PlasmaClient {
   // Pins a sealed object (waits up to 5 s in the store for one being
   // sealed); Release unpins. ObjectLost when it is not in the store, or the
   // store's code when it is spilled and cannot be restored.
-  StatusOr<PlasmaView> Get(const ObjectID& id);
+  // pull_from (not nil): the object is on that node; the node server pulls
+  // it into this node's store first when it lacks it (pull_size bytes).
+  StatusOr<PlasmaView> Get(const ObjectID& id, const NodeID& pull_from = NodeID::Nil(), uint64_t pull_size = 0);
   // Best effort: a closed channel means the node is gone, and so is the pin.
   void Release(const ObjectID& id);
   // Whether the store has `id` sealed now (no wait; the pin is released).

@@ -54,7 +54,10 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
     bool in_plasma = false;
     if (a.owner_address.empty()) {
       const StoredObject* o = store.Find(a.id);
-      if (o && o->in_plasma) in_plasma = true;
+      // For a worker of another node, or an object on another node, the
+      // flag stays off: the worker asks this owner, which names the node to
+      // pull the object from.
+      if (o && o->in_plasma) in_plasma = !lease->link->remote() && o->location.IsNil();
       else if (o && o->data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(o->data->data()), o->data->size());
     }
     auto owner = fbb.CreateString(a.owner_address.empty() ? ctx.address() : a.owner_address);
@@ -81,21 +84,6 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
                                     actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
                                     t->send_seq, t->epoch_start, retry_exc, class_ref, t->streamed);
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
-}
-
-std::string PlasmaArgElsewhereLocked(const PendingTask& t, const MemoryStore& store, const std::string& node) {
-  for (size_t i = 0; i < t.req.args.size(); i++) {
-    const TaskArgIn& a = t.req.args[i];
-    if (!a.by_ref || !a.owner_address.empty()) continue;  // inline, or fetched from its owner
-    const StoredObject* o = store.Find(a.id);
-    if (!o || !o->in_plasma) continue;
-    return "task " + (t.req.name && !t.req.name->empty() ? *t.req.name : t.req.cls->name) + " (" + t.task_id.Hex() +
-           ") was placed on the node at " + node + ", but its argument " + std::to_string(i) + " (object " +
-           a.id.Hex() + ", " + std::to_string(o->size) +
-           " bytes) is in this node's object store: objects do not move between nodes yet (values up to 100 KiB "
-           "travel inline)";
-  }
-  return "";
 }
 
 Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std::pair<std::string, double>>& resources,

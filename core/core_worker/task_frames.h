@@ -24,12 +24,6 @@ namespace rayts {
 void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<PendingTask>& t, Clock::time_point now,
                  const WorkerContext& ctx, const MemoryStore& store) REQUIRES(core_lock);
 
-// Objects do not travel between nodes yet: the message `t` fails with when
-// it would run on a worker of another node (`node`) and one of its
-// arguments is in this node's plasma store; "" when none is.
-std::string PlasmaArgElsewhereLocked(const PendingTask& t, const MemoryStore& store, const std::string& node)
-    REQUIRES(core_lock);
-
 // grant_or_reject: sent to the node a spillback reply named.
 Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std::pair<std::string, double>>& resources,
                         bool is_actor, bool detached, bool retriable, const SchedulingOptions& scheduling = {},

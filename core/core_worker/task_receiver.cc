@@ -13,17 +13,12 @@ namespace rayts {
 using namespace wire;  // NOLINT: file-local wire helpers
 
 namespace {
-// Objects do not move between nodes yet: a return value in this node's
-// plasma store, for a caller on another node, becomes an error that says so
-// (its copy here is deleted: nobody there could read it).
-void KeepOnNode(ReturnValue& v, const ObjectID& id, const std::string& caller, const WorkerContext& ctx,
-                Transport& transport) {
+// A return value in this node's plasma store, for a caller on another node:
+// the reply names this node, where the caller's node pulls it from
+// (core/raylet/object_pull.h).
+void NameNode(ReturnValue& v, const std::string& caller, const WorkerContext& ctx) {
   if (!v.in_plasma || SameNode(caller, ctx.address())) return;
-  transport.SendToNode(PlasmaClient::DeleteFrame(id));
-  std::string why = "object " + id.Hex() + " (" + std::to_string(v.size) + " bytes) was stored in the object store of node " +
-                    ctx.node_id().Hex() + ", and objects do not move between nodes yet (values up to 100 KiB travel inline)";
-  v = ReturnValue{std::make_shared<const std::string>(ErrorRecordJson(ErrorKind::kSystem, "RaySystemError", why)),
-                  false, true, 0};
+  v.node = ctx.node_id();
 }
 }  // namespace
 
@@ -236,7 +231,7 @@ void TaskReceiver::TaskDone(uint64_t handle, std::vector<ReturnValue> returns, b
   rets.reserve(returns.size());
   for (size_t i = 0; i < returns.size(); i++) {
     uint32_t index = ex.num_returns < 0 ? static_cast<uint32_t>(ex.streamed + 1) : static_cast<uint32_t>(i + 1);
-    KeepOnNode(returns[i], ObjectIdFor(ex.task_id, index), ex.cls->owner_address, ctx_, transport_);
+    NameNode(returns[i], ex.cls->owner_address, ctx_);
     rets.push_back(BuildReturn(fbb, ObjectIdFor(ex.task_id, index), returns[i], nested.empty() ? nullptr : &nested[i]));
   }
   auto rv = fbb.CreateVector(rets);
@@ -271,7 +266,7 @@ void TaskReceiver::ReportGeneratorItem(uint64_t handle, int64_t index, ReturnVal
   }
   Fbb fbb(256);
   ObjectID item_id = ObjectIdFor(it->second.task_id, static_cast<uint32_t>(index + 1));
-  KeepOnNode(item, item_id, it->second.cls->owner_address, ctx_, transport_);
+  NameNode(item, it->second.cls->owner_address, ctx_);
   auto ret = BuildReturn(fbb, item_id, item, &nested);
   auto tid = IdBytes(fbb, it->second.task_id);
   borrowers_.QueueReleasingLocked(link, FinishFrame(fbb, proto::CreateGeneratorItem(fbb, tid, static_cast<int>(index), ret)));

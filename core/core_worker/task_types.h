@@ -136,6 +136,7 @@ struct ReturnValue {         // from the host when a task finishes
   bool in_plasma = false;    // already created and sealed in plasma under its id
   bool is_error = false;
   uint64_t size = 0;
+  NodeID node;               // in_plasma: the node whose store holds it (nil: the receiver's own)
 };
 
 struct Event {

@@ -69,6 +69,8 @@ inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const Obje
   auto oid = IdBytes(fbb, id);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
   if (v.data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(v.data->data()), v.data->size());
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> node;
+  if (v.in_plasma && !v.node.IsNil()) node = IdBytes(fbb, v.node);
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<proto::NestedRef>>> nv;
   if (nested && !nested->empty()) {
     std::vector<flatbuffers::Offset<proto::NestedRef>> items;
@@ -82,6 +84,7 @@ inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const Obje
   b.add_in_plasma(v.in_plasma);
   b.add_is_error(v.is_error);
   b.add_size(v.size);
+  if (!node.IsNull()) b.add_node_id(node);
   return b.Finish();
 }
 }  // namespace wire

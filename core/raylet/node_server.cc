@@ -102,7 +102,9 @@ Status NodeServer::Init() {
                            [this](uint64_t cid) {
                              auto it = clients_.find(cid);
                              return it == clients_.end() ? WorkerID::Nil() : it->second->worker_id;
-                           }});
+                           },
+                           [this](const ObjectID& id, const NodeID& from, uint64_t size,
+                                  std::function<void(const Status&)> done) { StartPull(id, from, size, std::move(done)); }});
   memory_ = std::make_unique<MemoryKillDriver>(
       io_,
       MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,
@@ -127,6 +129,7 @@ void NodeServer::Stop() {
     reap_timer_->cancel();
     accept_timer_->cancel();
     memory_->Stop();
+    StopPulls();
     if (link_) {
       link_->Unregister("stopped");
       link_->Stop();
@@ -328,6 +331,9 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::RegisterClient:
       HandleRegister(c, env.body_as_RegisterClient());
       break;
+    case proto::Body::FreeObjects:
+      HandleFreeObjects(c, *env.body_as_FreeObjects());
+      break;
     case proto::Body::RequestWorkerLease:
       HandleLease(c, env.body_as_RequestWorkerLease());
       break;
@@ -451,7 +457,7 @@ NodeStatsSources NodeServer::StatsSources() const {
   return NodeStatsSources{store_.get(),    region_.get(),    spill_.get(),
                           leases_.get(),    pool_.get(),      clients_.size(),
                           memory_->kills(), opts_.memory_usage_threshold, view_ ? view_->nodes().size() : 0,
-                          spilled_leases_};
+                          spilled_leases_,  pulls_ ? &pulls_->stats() : nullptr, served_chunks_};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {

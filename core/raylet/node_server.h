@@ -63,6 +63,7 @@
 #include "core/raylet/memory_kill_driver.h"
 #include "core/raylet/memory_monitor.h"
 #include "core/raylet/node_stats.h"
+#include "core/raylet/object_pull.h"
 #include "core/raylet/plasma_service.h"
 #include "core/raylet/worker_logs.h"
 #include "core/raylet/worker_pool.h"
@@ -177,6 +178,21 @@ class NodeServer {
   void AcceptTcp();
   // A frame from another node's process: false when it is not handled further.
   bool OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::Envelope& env);
+  // Objects across nodes (node_server_objects.cc): pulls of objects this
+  // node lacks from other nodes' servers, and the chunks it serves them.
+  void InitPulls();
+  void StopPulls();
+  // A local get of `id`, held by node `from`, found it missing here.
+  void StartPull(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done);
+  bool SendChunkRequest(const NodeID& from, uint64_t request_id, const ObjectID& id, uint64_t offset, uint64_t length);
+  void ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r);
+  void OnPullReply(const proto::Envelope& env);
+  // From a local owner (naming nodes): sent on to those nodes; from another
+  // node (TCP): this node's copies are deleted.
+  void HandleFreeObjects(const std::shared_ptr<Client>& c, const proto::FreeObjects& r);
+  // The connection to node `node`'s server (opened on first use, AuthHello
+  // first); null when it is not a known node or cannot be reached.
+  std::shared_ptr<Connection> PeerNodeLink(const NodeID& node);
   // Removes and returns the record of a granted lease (the only eraser).
   std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
   // The GCS killed an actor: end the worker listening at `address`.
@@ -224,6 +240,9 @@ class NodeServer {
   std::unique_ptr<ClusterView> view_;      // cluster mode
   SchedulingPolicy policy_;
   uint64_t spilled_leases_ = 0;
+  std::unique_ptr<PullManager> pulls_;     // cluster mode
+  uint64_t served_chunks_ = 0;
+  std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers
   std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it
   std::unordered_map<uint64_t, SchedulingDecision> redirects_;      // key -> where its cancel sends it
   struct Infeasible { ResourceSet shape; int count = 0; std::chrono::steady_clock::time_point last; };

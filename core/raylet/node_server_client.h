@@ -4,11 +4,16 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "core/raylet/node_server.h"
 
 namespace rayts::raylet {
+
+// A line in the node's log (stderr: the daemon's log file), with the time
+// and the node's short id (node_server_cluster.cc).
+void NodeLog(const NodeID& node, const std::string& msg);
 
 // A client connection as the GcsService sees it.
 class NodeServer::ClientGcsPeer : public gcs::GcsPeer {

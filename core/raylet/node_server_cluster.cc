@@ -12,18 +12,17 @@
 
 namespace rayts::raylet {
 
-namespace {
-void Log(const NodeID& node, const std::string& msg) {
+void NodeLog(const NodeID& node, const std::string& msg) {
   char ts[32];
   std::time_t t = std::time(nullptr);
   std::strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", std::localtime(&t));
   std::fprintf(stderr, "[%s rayts node %s] %s\n", ts, node.Hex().substr(0, 8).c_str(), msg.c_str());
 }
-}  // namespace
 
 Status NodeServer::InitGcsLink() {
   RAYTS_RETURN_IF_ERROR(ListenTcp());
   view_ = std::make_unique<ClusterView>(node_id_);
+  InitPulls();
   view_->UpdateSelf(leases_->total(), leases_->available());
   GcsLink::Options lo;
   lo.address = opts_.gcs_address;
@@ -109,7 +108,7 @@ void NodeServer::AcceptTcp() {
   tcp_acceptor_->async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket sock) {
     if (stopped_ || !tcp_acceptor_->is_open()) return;
     if (ec) {
-      Log(node_id_, "accept on " + node_manager_address_ + " failed: " + ec.message());
+      NodeLog(node_id_, "accept on " + node_manager_address_ + " failed: " + ec.message());
       auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
       t->async_wait([this, t](const asio::error_code&) { if (!stopped_) AcceptTcp(); });
       return;
@@ -119,7 +118,7 @@ void NodeServer::AcceptTcp() {
     auto remote = sock.remote_endpoint(rec);
     std::string ip = rec ? "?" : remote.address().to_string();
     if (tcp_per_ip_[ip] >= limits.max_connections_per_peer) {
-      Log(node_id_, "refused a connection from " + ip + ": it has " + std::to_string(tcp_per_ip_[ip]) +
+      NodeLog(node_id_, "refused a connection from " + ip + ": it has " + std::to_string(tcp_per_ip_[ip]) +
                         " open already (the limit per peer)");
       sock.close(rec);
       AcceptTcp();
@@ -139,7 +138,7 @@ void NodeServer::AcceptTcp() {
     c->handshake_timer->async_wait([this, weak, limits](const asio::error_code& tec) {
       auto c = weak.lock();
       if (tec || !c || c->authed) return;
-      Log(node_id_, "closed the connection from " + c->ip + ": no auth frame within " +
+      NodeLog(node_id_, "closed the connection from " + c->ip + ": no auth frame within " +
                         std::to_string(limits.handshake_timeout_ms) + " ms");
       c->conn->Close();
     });
@@ -148,7 +147,7 @@ void NodeServer::AcceptTcp() {
                      auto c = weak.lock();
                      if (!c) return;
                      if (!c->authed && s.code() == StatusCode::kInvalid) {
-                       Log(node_id_, "closed the connection from " + c->ip + ": " + s.message());
+                       NodeLog(node_id_, "closed the connection from " + c->ip + ": " + s.message());
                      }
                      OnClose(c);
                    });
@@ -160,7 +159,7 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
   if (!c->authed) {
     Status s = CheckAuthHello(env, opts_.auth_token);
     if (!s.ok()) {
-      Log(node_id_, "closed the connection from " + c->ip + ": " + s.message());
+      NodeLog(node_id_, "closed the connection from " + c->ip + ": " + s.message());
       c->conn->Close();
       return false;
     }
@@ -173,11 +172,15 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
     case proto::Body::RequestWorkerLease:
     case proto::Body::CancelLeaseRequest:
     case proto::Body::ReturnWorkerLease:
+    case proto::Body::FreeObjects:  // an owner freed objects copied here
       return true;
+    case proto::Body::ObjectChunkRequest:  // another node pulls an object held here
+      ServeChunk(c, *env.body_as_ObjectChunkRequest());
+      return false;
     default:
       // Plasma, registration and GCS traffic stay on the node's own socket.
-      Log(node_id_, std::string("ignored a ") + proto::EnumNameBody(env.body_type()) + " frame from " + c->ip +
-                        " (only lease requests come over TCP)");
+      NodeLog(node_id_, std::string("ignored a ") + proto::EnumNameBody(env.body_type()) + " frame from " + c->ip +
+                        " (only lease requests and object transfer come over TCP)");
       return false;
   }
 }

@@ -32,6 +32,14 @@ flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeS
       {"viewNodes", static_cast<double>(s.view_nodes)},
       {"spilledLeases", static_cast<double>(s.spilled_leases)},
   };
+  if (s.pulls) {
+    stats.emplace_back("pullsStarted", static_cast<double>(s.pulls->started));
+    stats.emplace_back("pullsMerged", static_cast<double>(s.pulls->merged));
+    stats.emplace_back("pullsCompleted", static_cast<double>(s.pulls->completed));
+    stats.emplace_back("pullsFailed", static_cast<double>(s.pulls->failed));
+    stats.emplace_back("pulledBytes", static_cast<double>(s.pulls->bytes));
+    stats.emplace_back("servedChunks", static_cast<double>(s.served_chunks));
+  }
   // The memory monitor's view of the node (tests compute thresholds from it).
   auto m = ReadNodeMemory();
   if (m.ok()) {

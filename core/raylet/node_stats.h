@@ -18,6 +18,7 @@
 #include "core/plasma/shm_region.h"
 #include "core/plasma/spill_store.h"
 #include "core/raylet/lease_manager.h"
+#include "core/raylet/object_pull.h"
 #include "core/raylet/worker_pool.h"
 
 namespace rayts::raylet {
@@ -33,12 +34,15 @@ struct NodeStatsSources {
   double memory_threshold = 0;
   size_t view_nodes = 0;       // cluster mode: nodes in the cluster view, this one included
   uint64_t spilled_leases = 0;  // cluster mode: lease requests sent on to another node
+  const PullManager::Stats* pulls = nullptr;  // cluster mode: objects pulled from other nodes
+  uint64_t served_chunks = 0;   // cluster mode: chunks sent to nodes pulling from this one
 };
 
 // NodeStatsReply: storeCapacity, storeUsed, storeObjects, storePinned,
 // storeEvicted, spillUsed, spillLimit, spilledObjects, spillCount,
 // restoreCount, prefaulted, leased, queuedLeases, workers, idleWorkers,
-// clients, oomKills, memoryThreshold, viewNodes, spilledLeases, and (when readable) memoryUsed and
+// clients, oomKills, memoryThreshold, viewNodes, spilledLeases, (cluster mode) pullsStarted,
+// pullsMerged, pullsCompleted, pullsFailed, pulledBytes, servedChunks, and (when readable) memoryUsed and
 // memoryTotal of the node, the memory monitor's view.
 flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeStatsSources& s);
 

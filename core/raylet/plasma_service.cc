@@ -52,15 +52,7 @@ bool PlasmaService::Handle(uint64_t cid, const std::shared_ptr<Connection>& conn
       for (auto& oid : IdsFrom(env.body_as_PlasmaRelease()->object_ids())) store_->Release(cid, oid);
       return true;
     case proto::Body::PlasmaDelete:
-      for (auto& oid : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) {
-        store_->Delete(oid);
-        auto it = owner_of_.find(oid);
-        if (it != owner_of_.end()) {
-          auto o = owned_.find(it->second);
-          if (o != owned_.end() && (o->second.erase(oid), o->second.empty())) owned_.erase(o);
-          owner_of_.erase(it);
-        }
-      }
+      for (auto& oid : IdsFrom(env.body_as_PlasmaDelete()->object_ids())) Free(oid);
       return true;
 #ifdef RAYTS_TEST_HOOKS
     case proto::Body::PlasmaLose: {  // test hook: simulate the loss of a copy
@@ -117,9 +109,11 @@ void PlasmaService::Get(uint64_t cid, const std::shared_ptr<Connection>& conn, c
   auto ids = IdsFrom(r.object_ids());
   uint64_t req_id = r.request_id();
   std::weak_ptr<Connection> weak = conn;
-  auto reply = [this, weak, req_id](std::vector<plasma::GetResult> results) {
+  auto answered = std::make_shared<bool>(false);  // a failed pull answers first
+  auto reply = [this, weak, req_id, answered](std::vector<plasma::GetResult> results) {
     auto c = weak.lock();
-    if (!c) return;
+    if (!c || *answered) return;
+    *answered = true;
     bool restore_failed = false;
     Fbb fbb(256);
     std::vector<flatbuffers::Offset<proto::PlasmaObject>> objs;
@@ -134,11 +128,41 @@ void PlasmaService::Get(uint64_t cid, const std::shared_ptr<Connection>& conn, c
     // A restore found no room: ask every process to drop what it no longer uses.
     if (restore_failed) hooks_.store_pressure();
   };
+  bool pull = hooks_.pull && ids.size() == 1 && r.pull_node() && r.pull_node()->size() == NodeID::kSize;
   uint64_t get_id = store_->Get(cid, ids, reply);
+  if (get_id != 0 && pull) {
+    // Not sealed here: the get waits for the pulled copy's seal (a pull
+    // already running is joined); a failed pull answers why.
+    ObjectID id = ids[0];
+    hooks_.pull(id, NodeID::FromBytes(r.pull_node()->data()), r.pull_size(),
+                [this, weak, req_id, answered, get_id, id](const Status& s) {
+                  if (s.ok() || *answered) return;
+                  *answered = true;
+                  store_->CancelGet(get_id);
+                  auto c = weak.lock();
+                  if (!c) return;
+                  Fbb fbb(256);
+                  auto msg = fbb.CreateString(s.message());
+                  std::vector<flatbuffers::Offset<proto::PlasmaObject>> objs{proto::CreatePlasmaObject(
+                      fbb, fbb.CreateVector(id.data(), ObjectID::kSize), false, 0, 0, static_cast<int>(s.code()), msg)};
+                  auto v = fbb.CreateVector(objs);
+                  c->Send(FinishFrame(fbb, proto::CreatePlasmaGetReply(fbb, req_id, v)));
+                });
+  }
   if (get_id != 0) {
     auto timer = std::make_shared<asio::steady_timer>(io_);
     timer->expires_after(GetTimeout(r.timeout_ms()));
     timer->async_wait([this, timer, get_id](const asio::error_code&) { store_->CancelGet(get_id); });
+  }
+}
+
+void PlasmaService::Free(const ObjectID& oid) {
+  store_->Delete(oid);
+  auto it = owner_of_.find(oid);
+  if (it != owner_of_.end()) {
+    auto o = owned_.find(it->second);
+    if (o != owned_.end() && (o->second.erase(oid), o->second.empty())) owned_.erase(o);
+    owner_of_.erase(it);
   }
 }
 

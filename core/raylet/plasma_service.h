@@ -1,7 +1,8 @@
 // PlasmaService: the node server's side of the plasma protocol: create,
 // seal, abort, get (with a timeout), release, delete and (in builds with
 // RAYTS_TEST_HOOKS only) the test hook lose, for the client connections of
-// this node.
+// this node. A get naming another node (pull_node) for an object missing
+// here pulls it first (Hooks::pull).
 //
 // Role: turns plasma messages (core/protocol/messages.fbs) into PlasmaStore
 // calls and answers them on the asking connection. A create that finds a
@@ -37,6 +38,10 @@ class PlasmaService {
     std::function<void()> store_pressure;
     // The worker id client `cid` registered with (nil if unknown).
     std::function<WorkerID(uint64_t cid)> worker_of;
+    // Cluster mode: pull `id` (`size` bytes) from node `from` into this
+    // node's store, then call done (PullManager; null: no pulls).
+    std::function<void(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done)>
+        pull;
   };
 
   PlasmaService(asio::io_context& io, plasma::PlasmaStore* store, Hooks hooks)
@@ -57,6 +62,8 @@ class PlasmaService {
   // elsewhere fail with OwnerDiedError; nothing would ever delete them.
   void OwnerGone(const WorkerID& owner);
   size_t owned_objects() const { return owner_of_.size(); }
+  // The owner freed `id` (PlasmaDelete, or FreeObjects from another node).
+  void Free(const ObjectID& id);
 
  private:
   void Create(uint64_t cid, Connection& conn, const proto::PlasmaCreate& r);

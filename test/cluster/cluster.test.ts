@@ -63,7 +63,7 @@ describe('Cluster', () => {
     const ids = await ray.get(Array.from({ length: 50 }, () => where.remote()));
     for (const id of ids) expect([head.nodeId, n1.nodeId, n2.nodeId]).toContain(id);
     // Objects through the daemon's store (8 MiB: plasma) and an actor, as
-    // embedded: on the head, where the object is (objects do not move between nodes yet).
+    // embedded: on the head, where the object is (object_pull.test.ts moves them between nodes).
     const onHead = { schedulingStrategy: { nodeId: head.nodeId } } as const;
     const big = Float64Array.from({ length: 1 << 20 }, (_, i) => i);
     const sum = ray.remote(onHead, (a: Float64Array) => a.reduce((x, y) => x + y, 0));

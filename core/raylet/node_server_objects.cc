@@ -1,0 +1,174 @@
+// NodeServer in cluster mode: objects across nodes. A local get of an
+// object held by another node pulls it into this node's store (PullManager,
+// object_pull.h) over a TCP connection to that node's server; the chunks
+// another node asks for are served from this node's store (ServeChunk).
+// See docs/walkthrough-object-pull.md.
+#include "core/protocol/peer_address.h"
+#include "core/protocol/peer_auth.h"
+#include "core/raylet/node_server.h"
+#include "core/raylet/node_server_client.h"
+
+namespace rayts::raylet {
+
+namespace {
+using Fbb = flatbuffers::FlatBufferBuilder;
+// The store client id of this node's pulls (never a connection's id: those
+// count up from 1).
+constexpr plasma::ClientId kPullClient = ~0ull;
+}  // namespace
+
+void NodeServer::InitPulls() {
+  PullManager::Hooks h;
+  h.create = [this](const ObjectID& id, uint64_t size) -> StatusOr<uint8_t*> {
+    // A secondary copy: unpinned (evictable under pressure, the primary
+    // stays on its node), never spilled.
+    auto off = store_->Create(kPullClient, id, size, /*pinned=*/false, /*allow_spill=*/false);
+    if (!off.ok()) {
+      if (off.status().code() == StatusCode::kOutOfMemory) BroadcastGc();
+      return Status(off.status().code(), "pulling from another node: " + off.status().message());
+    }
+    region_->AdvanceHighWater(store_->high_water_bytes());
+    return region_->data() + *off;
+  };
+  h.seal = [this](const ObjectID& id) {
+    // Seal drops the pull's own ref: the copy is evictable once its readers release it.
+    Status s = store_->Seal(kPullClient, id);
+    if (s.ok()) {
+      NodeLog(node_id_, "pulled object " + id.Hex() + " (" + std::to_string(pulls_->stats().completed + 1) + " pulls)");
+    }
+    return s;
+  };
+  h.abort = [this](const ObjectID& id) { (void)store_->Abort(kPullClient, id); };
+  h.request_chunk = [this](const NodeID& from, uint64_t req, const ObjectID& id, uint64_t off, uint64_t len) {
+    return SendChunkRequest(from, req, id, off, len);
+  };
+  pulls_ = std::make_unique<PullManager>(PullManager::Options{}, std::move(h));
+}
+
+void NodeServer::StartPull(const ObjectID& id, const NodeID& from, uint64_t size,
+                           std::function<void(const Status&)> done) {
+  if (!pulls_) {
+    done(Status::Invalid("object " + id.Hex() + " is on node " + from.Hex() + ", and this node is not in a cluster"));
+    return;
+  }
+  // Being written here by a process of this node (a re-run): the get waits for it.
+  if (!pulls_->Pulling(id) && store_->CreatorOf(id)) return;
+  pulls_->Pull(id, from, size, std::move(done));
+}
+
+void NodeServer::StopPulls() {
+  auto links = std::move(pull_links_);
+  pull_links_.clear();
+  for (auto& [node, conn] : links) conn->Close();
+}
+
+std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
+  if (stopped_) return nullptr;
+  auto it = pull_links_.find(node);
+  if (it != pull_links_.end() && !it->second->closed()) return it->second;
+  const NodeView* v = view_ ? view_->Find(node) : nullptr;
+  if (!v || v->address.empty()) {
+    NodeLog(node_id_, "node " + node.Hex() + " is not an alive node of this cluster (an object transfer or free)");
+    return nullptr;
+  }
+  std::string host;
+  int port = 0;
+  Status ps = ParseHostPort(v->address, &host, &port);
+  // A blocking connect on the io thread, bounded (node IPs are numeric).
+  auto sock = ps.ok() ? ConnectTcp(io_, host, port, 2000) : StatusOr<TcpSocket>(ps);
+  if (!sock.ok()) {
+    NodeLog(node_id_, "cannot reach the node server of node " + node.Hex() + " at " + v->address + ": " +
+                      sock.status().message());
+    return nullptr;
+  }
+  auto conn = std::make_shared<Connection>(std::move(*sock));
+  conn->SetMaxFrameBytes(PeerLimits{}.max_frame_bytes);
+  std::weak_ptr<Connection> weak = conn;
+  conn->Start([this](const proto::Envelope& e) { OnPullReply(e); },
+              [this, node, weak](const Status& s) {
+                if (stopped_) return;
+                auto it = pull_links_.find(node);
+                if (it != pull_links_.end() && it->second == weak.lock()) pull_links_.erase(it);
+                pulls_->OnNodeGone(node, Status::IOError("the connection to node " + node.Hex() +
+                                                         " closed during a pull: " + s.message()));
+              });
+  conn->Send(AuthHelloFrame(opts_.auth_token, proto::PeerRole::Node));
+  pull_links_.insert_or_assign(node, conn);
+  return conn;
+}
+
+bool NodeServer::SendChunkRequest(const NodeID& from, uint64_t request_id, const ObjectID& id, uint64_t offset,
+                                  uint64_t length) {
+  auto link = PeerNodeLink(from);
+  if (!link) return false;
+  Fbb fbb(128);
+  auto oid = fbb.CreateVector(id.data(), ObjectID::kSize);
+  link->Send(FinishFrame(fbb, proto::CreateObjectChunkRequest(fbb, request_id, oid, offset, length)));
+  return true;
+}
+
+void NodeServer::HandleFreeObjects(const std::shared_ptr<Client>& c, const proto::FreeObjects& r) {
+  auto* ids = r.object_ids();
+  if (!ids || ids->size() % ObjectID::kSize != 0) return;
+  if (c->remote) {
+    for (size_t i = 0; i < ids->size(); i += ObjectID::kSize) plasma_->Free(ObjectID::FromBytes(ids->data() + i));
+    return;
+  }
+  auto* nodes = r.node_ids();
+  if (!nodes || !view_) return;
+  for (size_t i = 0; i + NodeID::kSize <= nodes->size(); i += NodeID::kSize) {
+    NodeID node = NodeID::FromBytes(nodes->data() + i);
+    if (node == node_id_) continue;
+    auto link = PeerNodeLink(node);
+    if (!link) continue;  // gone: so are its copies
+    Fbb fbb(128);
+    auto v = fbb.CreateVector(ids->data(), ids->size());
+    link->Send(FinishFrame(fbb, proto::CreateFreeObjects(fbb, v)));
+  }
+}
+
+void NodeServer::OnPullReply(const proto::Envelope& env) {
+  if (env.body_type() != proto::Body::ObjectChunk) return;
+  auto* c = env.body_as_ObjectChunk();
+  Status why = c->code() == 0 ? Status::OK()
+                              : Status(static_cast<StatusCode>(c->code()), c->message() ? c->message()->str() : "");
+  pulls_->OnChunk(c->request_id(), why, c->total_size(), c->offset(), c->data() ? c->data()->data() : nullptr,
+                  c->data() ? c->data()->size() : 0);
+}
+
+void NodeServer::ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r) {
+  ObjectID id = r.object_id() && r.object_id()->size() == ObjectID::kSize ? ObjectID::FromBytes(r.object_id()->data())
+                                                                           : ObjectID::Nil();
+  uint64_t cid = c->conn->id();
+  std::weak_ptr<Connection> weak = c->conn;
+  bool answered = false;
+  auto answer = [&](std::vector<plasma::GetResult> rs) {
+    answered = true;
+    auto conn = weak.lock();
+    const plasma::GetResult* g = rs.size() == 1 ? &rs[0] : nullptr;
+    bool ok = g && g->found && r.offset() + r.length() <= g->size;
+    Fbb fbb(ok ? r.length() + 256 : 256);
+    auto oid = fbb.CreateVector(id.data(), ObjectID::kSize);
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
+    flatbuffers::Offset<flatbuffers::String> msg;
+    if (ok) {
+      data = fbb.CreateVector(region_->data() + g->offset + r.offset(), r.length());
+    } else {
+      msg = fbb.CreateString("object " + id.Hex() + " is not in the object store of node " + node_id_.Hex() +
+                             (g && g->found ? " (a chunk past its end was asked for)" : ""));
+    }
+    uint64_t total = g && g->found ? g->size : 0;
+    if (g && g->found) store_->Release(cid, id);
+    if (!conn) return;
+    if (ok) served_chunks_++;
+    conn->Send(FinishFrame(fbb, proto::CreateObjectChunk(fbb, r.request_id(), oid,
+                                                         ok ? 0 : static_cast<int>(StatusCode::kObjectLost), msg,
+                                                         total, r.offset(), data)));
+  };
+  // Answered at once when sealed here; a get that would wait is cancelled
+  // (answers not found). Spilled copies are not served yet.
+  uint64_t get_id = store_->Get(cid, {id}, answer);
+  if (get_id != 0 && !answered) store_->CancelGet(get_id);
+}
+
+}  // namespace rayts::raylet
