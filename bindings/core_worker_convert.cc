@@ -4,14 +4,6 @@
 
 namespace rayts::bindings {
 
-namespace {
-
-Napi::Value StrOrUndef(Napi::Env env, const std::string& s) {
-  return s.empty() ? env.Undefined() : Napi::String::New(env, s);
-}
-
-}  // namespace
-
 std::shared_ptr<const std::string> BytesOf(const Napi::Value& v) {
   if (v.IsBuffer()) {
     auto b = v.As<Napi::Buffer<uint8_t>>();

@@ -87,12 +87,12 @@ describe('missingRequirements', () => {
   });
 
   it('finds nothing missing when everything is there', () => {
-    expect(missingRequirements(probe(['cmake', 'make', 'g++', 'flatc', 'flatbuffers/flatbuffers.h', 'asio.hpp',
+    expect(missingRequirements(probe(['cmake', 'make', 'g++', 'flatc', 'flatbuffers/flatbuffers.h', 'asio.hpp', 'node/uv.h',
       'node-addon-api', 'node-api-headers']))).toEqual([]);
   });
 
   it('names each missing piece with its package, and one command that installs them', () => {
-    const missing = missingRequirements(probe(['make', 'c++', 'flatbuffers/flatbuffers.h', 'node-addon-api', 'node-api-headers']));
+    const missing = missingRequirements(probe(['make', 'c++', 'flatbuffers/flatbuffers.h', 'node/uv.h', 'node-addon-api', 'node-api-headers']));
     expect(missing.map((m) => m.apt)).toEqual(['cmake', 'flatbuffers-compiler', 'libasio-dev']);
     const msg = missingRequirementsMessage(missing, root, false);
     expect(msg.split('\n')).toEqual([
@@ -106,8 +106,15 @@ describe('missingRequirements', () => {
     expect(missingRequirementsMessage(missing, root, true)).toContain('Install them: apt-get install -y cmake flatbuffers-compiler libasio-dev');
   });
 
+  it("names Node's own headers (uv.h) when they are missing", () => {
+    const missing = missingRequirements(probe(['cmake', 'make', 'g++', 'flatc', 'flatbuffers/flatbuffers.h', 'asio.hpp',
+      'node-addon-api', 'node-api-headers']));
+    expect(missing.map((m) => m.apt)).toEqual(['libnode-dev']);
+    expect(missing[0]!.what).toContain('node/uv.h');
+  });
+
   it('names missing npm packages with npm install', () => {
-    const missing = missingRequirements(probe(['cmake', 'make', 'g++', 'flatc', 'flatbuffers/flatbuffers.h', 'asio.hpp']));
+    const missing = missingRequirements(probe(['cmake', 'make', 'g++', 'flatc', 'flatbuffers/flatbuffers.h', 'asio.hpp', 'node/uv.h']));
     expect(missing.map((m) => m.npm)).toEqual(['node-addon-api', 'node-api-headers']);
     expect(missingRequirementsMessage(missing, root, true)).toContain('Install them: npm install node-addon-api node-api-headers');
   });

@@ -28,7 +28,13 @@ export interface RequirementProbe {
   npmPackageDir(name: string): string | undefined;
 }
 
-const INCLUDE_DIRS = ['/usr/include', '/usr/local/include'];
+/** Where headers are looked for: the system's, and the include dir of this Node installation (node/uv.h, node/node.h). */
+const INCLUDE_DIRS = ['/usr/include', '/usr/local/include', path.join(path.dirname(process.execPath), '..', 'include')];
+
+/** Node's own C headers (libuv's uv.h among them), which the addon's event-loop code includes. */
+function nodeHeadersDir(): string | undefined {
+  return INCLUDE_DIRS.map((d) => path.join(d, 'node')).find((d) => existsSync(path.join(d, 'uv.h')));
+}
 
 /** This machine, for `packageRoot` (npm packages resolve from there). */
 export function systemProbe(packageRoot: string): RequirementProbe {
@@ -55,6 +61,9 @@ export function missingRequirements(probe: RequirementProbe): MissingRequirement
   if (!probe.onPath('flatc')) missing.push({ what: 'flatc, the FlatBuffers compiler', apt: 'flatbuffers-compiler' });
   if (!probe.hasHeader('flatbuffers/flatbuffers.h')) missing.push({ what: 'the FlatBuffers headers (flatbuffers/flatbuffers.h)', apt: 'libflatbuffers-dev' });
   if (!probe.hasHeader('asio.hpp')) missing.push({ what: 'the standalone Asio headers (asio.hpp)', apt: 'libasio-dev' });
+  if (!probe.hasHeader('node/uv.h')) {
+    missing.push({ what: "Node's own C headers (node/uv.h: libuv), installed with Node from nodejs.org or by the distribution", apt: 'libnode-dev' });
+  }
   for (const name of ['node-addon-api', 'node-api-headers']) {
     if (probe.npmPackageDir(name) === undefined) missing.push({ what: `the Node-API headers of the npm package ${name}`, npm: name });
   }
@@ -87,7 +96,7 @@ export function buildAddonFromSource(packageRoot: string, log: (line: string) =>
   };
   try {
     cmake(['-S', packageRoot, '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DRAYTS_BUILD_TESTS=OFF', '-DRAYTS_TEST_HOOKS=OFF',
-      `-DCMAKE_JS_INC=${napiHeaders}`, `-DNODE_ADDON_API_DIR=${addonApi}`,
+      `-DCMAKE_JS_INC=${napiHeaders};${nodeHeadersDir()!}`, `-DNODE_ADDON_API_DIR=${addonApi}`,
       `-DCMAKE_LIBRARY_OUTPUT_DIRECTORY=${path.join(buildDir, 'Release')}`]);
     cmake(['--build', buildDir, '--target', 'rayts_native', '--parallel', String(Math.max(1, os.availableParallelism()))]);
   } catch (e) {
