@@ -32,7 +32,9 @@ describe('a value holding 10,000 refs', () => {
     expect((await ray.wait(again.slice(0, 100), { numReturns: 100 }))[0]).toHaveLength(100);
   });
 
-  it('gets of it cost under 25 ms of driver CPU each, garbage collection of the refs included (was ~40)', async () => {
+  // A CPU-time bound means nothing against the sanitized addon (the CI step
+  // that loads it through RAYTS_ADDON_PATH): there it is skipped.
+  it.skipIf(process.env.RAYTS_ADDON_PATH !== undefined)('gets of it cost under 25 ms of driver CPU each, garbage collection of the refs included (was ~40)', async () => {
     const outer = makeRefs.remote(10_000);
     await ray.get(outer);
     await ray.get(outer); // warm-up (JIT)
