@@ -86,6 +86,10 @@ describe('validateTaskOptions', () => {
       [{ numReturns: 1.5 }, "numReturns must be a non-negative integer or 'streaming', got 1.5"],
       [{ numReturns: 'stream' }, "numReturns must be a non-negative integer or 'streaming', got 'stream'"],
       [{ name: '' }, 'name must not be empty'],
+      [{ numGpus: 0.0000001 }, 'numGpus: the precision of a fractional resource quantity cannot go beyond 0.0001, got 1e-7'],
+      [{ numCpus: 0.00005 }, 'numCpus: the precision of a fractional resource quantity cannot go beyond 0.0001, got 0.00005'],
+      [{ resources: { custom_resource: 0.0000001 } },
+        'resources.custom_resource: the precision of a fractional resource quantity cannot go beyond 0.0001, got 1e-7'],
     ];
     for (const [opts, message] of cases) {
       const e = thrown(() => validateTaskOptions(opts, 'ray.remote'));
@@ -145,6 +149,19 @@ describe('validateActorOptions', () => {
     expect(thrown(() => validateActorOptions({ maxConcurrency: 0 }, 'ray.remote'))).toBeInstanceOf(RangeError);
     expect(thrown(() => validateActorOptions({ getIfExists: true }, 'ray.remote')).message).toBe('getIfExists requires a name');
     expect(thrown(() => validateActorOptions({ numReturns: 1 }, 'ray.remote')).message).toMatch(/^unknown option 'numReturns' for ray\.remote/);
+  });
+
+  // Ray: python/ray/tests/test_basic.py::test_invalid_arguments ("Check invalid resource quantity").
+  it('resource quantities finer than 0.0001 are a RangeError naming the option; 0.0001 and 0 pass', () => {
+    for (const opts of [{ numCpus: 0.00001 }, { numGpus: 1e-7 }, { resources: { r: 0.00009 } }]) {
+      const e = thrown(() => validateActorOptions(opts, 'ray.remote'));
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.message).toContain(Object.keys(opts)[0]!);
+      expect(e.message).toContain('cannot go beyond 0.0001');
+    }
+    expect(validateActorOptions({ numCpus: 0.0001, numGpus: 0, resources: { r: 0.5 } }, 'ray.remote'))
+      .toStrictEqual({ numCpus: 0.0001, numGpus: 0, resources: { r: 0.5 } });
+    expect(validateTaskOptions({ numCpus: 0.0001 }, '.options()')).toStrictEqual({ numCpus: 0.0001 });
   });
 });
 

@@ -227,6 +227,22 @@ function nonNegative(name: string, v: unknown): number {
   return n;
 }
 
+/**
+ * Ray's resource precision: amounts are counted in units of 0.0001 (the
+ * node rounds to the nearest one), so a positive amount below one unit
+ * cannot be granted (Ray: "cannot go beyond 0.0001").
+ */
+export const RESOURCE_RESOLUTION = 0.0001;
+
+/** A resource amount: >= 0, finite, and 0 or at least RESOURCE_RESOLUTION. */
+function resourceAmount(name: string, v: unknown): number {
+  const n = nonNegative(name, v);
+  if (n > 0 && n < RESOURCE_RESOLUTION) {
+    throw new RangeError(`${name}: the precision of a fractional resource quantity cannot go beyond ${RESOURCE_RESOLUTION}, got ${show(n)}`);
+  }
+  return n;
+}
+
 function integerAtLeast(name: string, v: unknown, min: number, note = ''): number {
   const n = number(name, v);
   if (!Number.isInteger(n) || n < min) throw new RangeError(`${name} must be an integer >= ${min}${note}, got ${show(n)}`);
@@ -260,7 +276,7 @@ function resources(name: string, v: unknown): Record<string, number> {
       throw new TypeError(`${name}.${key} is not allowed: use num${key === 'CPU' ? 'Cpus' : 'Gpus'} instead`);
     }
     if (key === '') throw new RangeError(`${name} has an empty resource name`);
-    out[key] = nonNegative(`${name}.${key}`, amount);
+    out[key] = resourceAmount(`${name}.${key}`, amount);
   }
   return out;
 }
@@ -285,8 +301,8 @@ export const TASK_OPTION_NAMES = ['numCpus', 'numGpus', 'resources', 'maxRetries
 export function validateTaskOptions(o: unknown, where: string): TaskOptions {
   const src = optionsObject(o, where, TASK_OPTION_NAMES);
   const out: TaskOptions = {};
-  if (src.numCpus !== undefined) out.numCpus = nonNegative('numCpus', src.numCpus);
-  if (src.numGpus !== undefined) out.numGpus = nonNegative('numGpus', src.numGpus);
+  if (src.numCpus !== undefined) out.numCpus = resourceAmount('numCpus', src.numCpus);
+  if (src.numGpus !== undefined) out.numGpus = resourceAmount('numGpus', src.numGpus);
   if (src.resources !== undefined) out.resources = resources('resources', src.resources);
   if (src.maxRetries !== undefined) out.maxRetries = integerAtLeast('maxRetries', src.maxRetries, -1, ' (-1 retries forever)');
   if (src.retryExceptions !== undefined) {
@@ -367,8 +383,8 @@ export const ACTOR_OPTION_NAMES = [
 export function validateActorOptions(o: unknown, where: string): ActorOptions {
   const src = optionsObject(o, where, ACTOR_OPTION_NAMES);
   const out: ActorOptions = {};
-  if (src.numCpus !== undefined) out.numCpus = nonNegative('numCpus', src.numCpus);
-  if (src.numGpus !== undefined) out.numGpus = nonNegative('numGpus', src.numGpus);
+  if (src.numCpus !== undefined) out.numCpus = resourceAmount('numCpus', src.numCpus);
+  if (src.numGpus !== undefined) out.numGpus = resourceAmount('numGpus', src.numGpus);
   if (src.resources !== undefined) out.resources = resources('resources', src.resources);
   if (src.name !== undefined) out.name = nonEmptyString('name', src.name);
   if (src.namespace !== undefined) out.namespace = nonEmptyString('namespace', src.namespace);
@@ -446,8 +462,8 @@ export function validateInitOptions(o: unknown): InitOptions {
     }
     out.address = a;
   }
-  if (src.numCpus !== undefined) out.numCpus = nonNegative('numCpus', src.numCpus);
-  if (src.numGpus !== undefined) out.numGpus = nonNegative('numGpus', src.numGpus);
+  if (src.numCpus !== undefined) out.numCpus = resourceAmount('numCpus', src.numCpus);
+  if (src.numGpus !== undefined) out.numGpus = resourceAmount('numGpus', src.numGpus);
   if (src.resources !== undefined) out.resources = resources('resources', src.resources);
   if (src.objectStoreMemory !== undefined) {
     const n = number('objectStoreMemory', src.objectStoreMemory);
