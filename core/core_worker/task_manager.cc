@@ -93,11 +93,17 @@ void TaskManager::OnObjectReadyLocked(const ObjectID& id) {
 }
 
 void TaskManager::ReadyLocked(const std::shared_ptr<PendingTask>& t) {
-  // A failed dependency fails the task with the same error (as in Ray).
+  // A failed dependency fails the task (as in Ray): a task error is wrapped
+  // in a dependency record naming this task (RayTaskError whose cause is
+  // the upstream error); any other error (cancelled, lost, actor died, ...)
+  // is the task's error as it is.
   for (auto& id : t->owned_arg_refs) {
     const StoredObject* o = objects_.store().Find(id);
     if (o && o->ready && o->is_error) {
-      FailLocked(t, o->data ? *o->data : std::string("{}"));
+      const std::string upstream = o->data ? *o->data : std::string("{}");
+      FailLocked(t, IsTaskErrorRecord(upstream)
+                        ? DependencyErrorJson(t->req.name ? *t->req.name : t->req.cls->name, upstream)
+                        : upstream);
       return;
     }
     if (!o) {

@@ -10,10 +10,9 @@ import {
   RayTaskError,
   TaskCancelledError,
   WorkerCrashedError,
-  errorFromRecord,
-  recordFromThrown,
   type ErrorRecord,
 } from '../../ts/api/errors.js';
+import { MAX_DEPENDENCY_NESTING, dependencyRecord, errorFromRecord, recordFromThrown } from '../../ts/api/error_records.js';
 import { deserialize, serializeToBytes, type RefHooks } from '../../ts/codec/serialization.js';
 
 const noRefs: RefHooks = {
@@ -49,7 +48,9 @@ describe('error classes', () => {
     const remote = new TypeError('bad input');
     const e = new RayTaskError('square', { name: remote.name, message: remote.message, stack: remote.stack });
     expect(e.message).toBe(`RayTaskError(TypeError): task square failed: bad input\n${remote.stack}`);
-    expect(e.cause).toStrictEqual({ name: 'TypeError', message: 'bad input', stack: remote.stack });
+    expect(e.cause).toBeInstanceOf(TypeError);
+    expect(e.cause).toMatchObject({ name: 'TypeError', message: 'bad input', stack: remote.stack });
+    expect(e.rootCause).toBe(e.cause);
     expect(e.taskName).toBe('square');
     expect(e.stack!.startsWith('RayTaskError(TypeError): task square failed: bad input')).toBe(true);
     expect(e.stack).toContain('errors.test.ts'); // local frames kept
@@ -123,5 +124,72 @@ describe('records', () => {
     expect(errorFromRecord({ ...base, kind: 'store_full' })).toBeInstanceOf(ObjectStoreFullError);
     expect(errorFromRecord({ ...base, kind: 'system' })).toBeInstanceOf(RaySystemError);
     expect(errorFromRecord({ ...base, kind: 'task', taskName: 'x' })).toBeInstanceOf(RayTaskError);
+  });
+
+  // Ray: python/ray/tests/test_basic.py::test_failed_task (CustomException's self.field = 1 reaches the caller).
+  it('a record of a thrown error keeps its own fields and cause; built-in classes come back as themselves', () => {
+    class QuotaError extends RangeError {
+      readonly limit = 5;
+      constructor(m: string) {
+        super(m);
+        this.name = 'QuotaError';
+      }
+    }
+    const thrownError = Object.assign(new QuotaError('over quota'), {
+      code: 'E_QUOTA',
+      when: new Date(0),
+      sizes: new Map([['a', 1]]),
+      callback: () => 1,  // does not serialize: left out, alone
+    });
+    Object.defineProperty(thrownError, 'cause', { value: new TypeError('inner'), enumerable: false });
+    const rec = recordFromThrown(thrownError, 'quota');
+    const back = JSON.parse(JSON.stringify(rec)) as ErrorRecord;  // records travel as JSON
+    const e = errorFromRecord(back) as RayTaskError;
+    expect(e).toBeInstanceOf(RayTaskError);
+    expect(e.cause.name).toBe('QuotaError');
+    const c = e.cause as unknown as Record<string, unknown>;
+    expect(c.limit).toBe(5);
+    expect(c.code).toBe('E_QUOTA');
+    expect(c.when).toStrictEqual(new Date(0));
+    expect(c.sizes).toStrictEqual(new Map([['a', 1]]));
+    expect('callback' in e.cause).toBe(false);
+    expect(e.cause.cause).toBeInstanceOf(TypeError);
+    expect((e.cause.cause as Error).message).toBe('inner');
+    const builtin = errorFromRecord(recordFromThrown(new RangeError('r'), 'f')) as RayTaskError;
+    expect(builtin.cause).toBeInstanceOf(RangeError);
+    expect(builtin.rootCause).toBe(builtin.cause);
+  });
+
+  // Ray: python/ray/tests/test_traceback.py::test_dep_failure (f(a(b())): each error nests the upstream one).
+  it('a dependency record nests the upstream record; a chain deeper than the cap restarts from its first error', () => {
+    const root = recordFromThrown(new RangeError('bad input'), 'f');
+    const g = dependencyRecord('g', root);
+    const h = dependencyRecord('h', JSON.parse(JSON.stringify(g)) as ErrorRecord);
+    expect(g).toMatchObject({ kind: 'task', dependency: 1, taskName: 'g', cause: root });
+    expect(h).toMatchObject({ kind: 'task', dependency: 1, taskName: 'h', cause: g });
+    // The shape core/common/error_record.h writes and reads (DependencyErrorJson).
+    expect(JSON.stringify(g).startsWith(
+      '{"kind":"task","name":"RayTaskError","message":"a result it depends on failed","dependency":1,"taskName":"g","cause":{',
+    )).toBe(true);
+    const e = errorFromRecord(h) as RayTaskError;
+    expect(e.taskName).toBe('h');
+    expect(e.cause).toBeInstanceOf(RayTaskError);
+    expect((e.cause as RayTaskError).taskName).toBe('g');
+    expect(((e.cause as RayTaskError).cause as RayTaskError).taskName).toBe('f');
+    expect(e.rootCause).toBeInstanceOf(RangeError);
+    expect(e.rootCause.message).toBe('bad input');
+    expect(e.message).toMatch(/^RayTaskError\(RangeError\): task h failed: a result it depends on failed: RayTaskError\(RangeError\): task g failed: /);
+    // Past MAX_DEPENDENCY_NESTING records the chain restarts from its first error, counting the tasks between.
+    let rec = root;
+    for (let i = 0; i < MAX_DEPENDENCY_NESTING + 5; i++) rec = dependencyRecord(`t${i}`, rec);
+    let depth = 0;
+    for (let r: ErrorRecord | undefined = rec; r?.dependency !== undefined; r = r.cause) depth++;
+    expect(depth).toBeLessThanOrEqual(MAX_DEPENDENCY_NESTING);
+    const deep = errorFromRecord(rec) as RayTaskError;
+    expect(deep.rootCause).toBeInstanceOf(RangeError);
+    expect(deep.message).toMatch(/through \d+ more failed tasks/);
+    // A RayError rebuilt from a record and thrown again by a task's code: a dependency record too.
+    const rethrown = recordFromThrown(errorFromRecord(root), 'k');
+    expect(rethrown).toMatchObject({ dependency: 1, taskName: 'k', cause: root });
   });
 });

@@ -6,10 +6,14 @@
 // class instance with errorFromRecord() on the side that awaits the result.
 //
 // RayTaskError follows Ray's format: its message names the original error
-// class and includes the remote stack, and `.cause` holds the original
-// {name, message, stack} so callers can branch on the remote error's name.
+// class and includes the remote stack. `.cause` is the original error
+// rebuilt: an instance of the built-in class it was (RangeError, TypeError,
+// ...), otherwise an Error carrying its name, with the own fields and cause
+// that serialized. A task that failed because a result it depends on failed
+// (Ray's dependency error) has the upstream RayTaskError as `.cause`;
+// `.rootCause` is always the original error at the start of the chain.
+// Records and their conversions: error_records.ts.
 
-import { inspect } from 'node:util';
 import type { ErrorKindName } from '../runtime/native.js';
 
 /** What a remote error looked like in the process where it was thrown. */
@@ -31,8 +35,16 @@ export interface ErrorRecord {
   taskName?: string | undefined;
   objectId?: string | undefined;
   actorId?: string | undefined;
-  /** actor_died: the error that killed the actor (its constructor threw). */
+  /**
+   * actor_died: the error that killed the actor (its constructor threw).
+   * task with `dependency`: the error of the result this task depended on
+   * (the first error of the chain: a record never nests dependencies).
+   */
   cause?: ErrorRecord | undefined;
+  /** task: failed because a result it depends on failed, this many tasks downstream of `cause`'s (1: its direct upstream). */
+  dependency?: number | undefined;
+  /** task: the thrown error with its own fields and cause, in the value codec (base64), when it had any. */
+  error?: string | undefined;
   /** worker_crashed: how the worker process ended, as its node saw it. */
   exitCode?: number | undefined;
   signal?: string | undefined;
@@ -58,15 +70,56 @@ export class RayError extends Error {
   }
 }
 
-/** The remote task (or actor method) threw; `.cause` is the original error. */
+const BUILTIN_ERRORS: Record<string, new (message?: string) => Error> = {
+  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+};
+
+/**
+ * An Error with this name, message and stack: an instance of the built-in
+ * class of that name (RangeError, ...), otherwise an Error whose name is set.
+ */
+export function rebuildError(name: string, message: string, stack: string | undefined): Error {
+  const Ctor = Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name]! : Error;
+  const e = new Ctor(message);
+  if (e.name !== name) Object.defineProperty(e, 'name', { value: name, writable: true, configurable: true, enumerable: false });
+  if (stack === undefined) delete (e as { stack?: string }).stack;
+  else Object.defineProperty(e, 'stack', { value: stack, writable: true, configurable: true, enumerable: false });
+  return e;
+}
+
+const DEPENDS = 'a result it depends on failed';
+
+/**
+ * The remote task (or actor method) threw. `.cause` is the original error
+ * (see the top of this file); when the task failed because a result it
+ * depends on failed, `.cause` is that result's error (a RayTaskError when a
+ * task threw) and `.rootCause` the original error at the start of the chain.
+ */
 export class RayTaskError extends RayError {
-  override readonly cause: RemoteErrorInfo;
+  override readonly cause: Error;
+  /** The error at the start of the chain: `cause` unless this task failed through a dependency. */
+  readonly rootCause: Error;
   readonly taskName: string;
 
-  constructor(taskName: string, cause: RemoteErrorInfo) {
-    const remoteStack = cause.stack !== undefined && cause.stack !== '' ? `\n${cause.stack}` : '';
-    super(`RayTaskError(${cause.name}): task ${taskName} failed: ${cause.message}${remoteStack}`);
-    this.cause = { name: cause.name, message: cause.message, stack: cause.stack };
+  /**
+   * `cause`: what the task threw (an Error, or its name/message/stack), or,
+   * with `dependency` (the number of failed tasks from the cause's task to
+   * this one: 1 for the direct upstream), the error of the result this task
+   * depended on.
+   */
+  constructor(taskName: string, cause: RemoteErrorInfo | Error, dependency = 0) {
+    const err = cause instanceof Error ? cause : rebuildError(cause.name, cause.message, cause.stack);
+    const root = dependency > 0 && err instanceof RayTaskError ? err.rootCause : err;
+    let text: string;
+    if (dependency > 0) {
+      const between = dependency > 1 ? ` (through ${dependency - 1} more failed task${dependency > 2 ? 's' : ''})` : '';
+      text = `${DEPENDS}${between}: ${err.message}`;
+    } else {
+      text = `${err.message}${err.stack !== undefined && err.stack !== '' ? `\n${err.stack}` : ''}`;
+    }
+    super(`RayTaskError(${root.name}): task ${taskName} failed: ${text}`);
+    this.cause = err;
+    this.rootCause = root;
     this.taskName = taskName;
     stripStackHeader(this);
   }
@@ -93,7 +146,10 @@ export class WorkerCrashedError extends RayError {
   }
 }
 
-/** The actor is dead: killed, or crashed more often than maxRestarts allows. */
+/**
+ * The actor is dead: killed, or crashed more often than maxRestarts allows.
+ * `.cause`: the error its constructor threw, when that killed it.
+ */
 export class ActorDiedError extends RayError {
   readonly actorId: string;
   override readonly cause: RemoteErrorInfo | undefined;
@@ -197,86 +253,4 @@ function stripStackHeader(e: Error): void {
       enumerable: false,
     });
   }
-}
-
-/** Rebuilds the error class instance that a record describes. */
-export function errorFromRecord(rec: ErrorRecord): RayError {
-  const taskName = rec.taskName;
-  switch (rec.kind) {
-    case 'task':
-      return new RayTaskError(taskName ?? '<unknown>', { name: rec.name, message: rec.message, stack: rec.stack });
-    case 'worker_crashed':
-      return new WorkerCrashedError(rec.message, taskName, rec);
-    case 'actor_died': {
-      // rec.cause: the error record of a constructor that threw.
-      const c = rec.cause;
-      const cause = c !== undefined
-        ? { name: c.name, message: c.message, stack: c.stack }
-        : rec.stack !== undefined ? { name: rec.name, message: rec.message, stack: rec.stack } : undefined;
-      return new ActorDiedError(rec.actorId ?? '<unknown>', rec.message, cause);
-    }
-    case 'object_lost':
-      return new ObjectLostError(rec.objectId ?? '<unknown>', rec.message);
-    case 'owner_died':
-      return new OwnerDiedError(rec.objectId ?? '<unknown>', rec.message);
-    case 'cancelled':
-      return new TaskCancelledError(rec.message, taskName);
-    case 'store_full':
-      return new ObjectStoreFullError(rec.message);
-    case 'oom':
-      return new OutOfMemoryError(rec.message, taskName);
-    case 'system':
-      return new RaySystemError(rec.message);
-    default: {
-      const kind: never = rec.kind;
-      return new RaySystemError(`unknown error kind '${String(kind)}': ${rec.name}: ${rec.message}`);
-    }
-  }
-}
-
-const MAX_INSPECT = 2000;
-
-function safeString(read: () => unknown): string | undefined {
-  try {
-    const v = read();
-    return typeof v === 'string' ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Describes whatever a task threw as a 'task' record. Error-like values keep
- * name/message/stack; any other thrown value (a string, a number, an object)
- * becomes a readable message, so the caller always learns what happened.
- */
-export function recordFromThrown(e: unknown, taskName: string): ErrorRecord {
-  if (typeof e === 'object' && e !== null) {
-    const message = safeString(() => (e as { message?: unknown }).message);
-    const name = safeString(() => (e as { name?: unknown }).name);
-    if (e instanceof Error || (message !== undefined && name !== undefined)) {
-      const stack = safeString(() => (e as { stack?: unknown }).stack);
-      const rec: ErrorRecord = { kind: 'task', name: name ?? 'Error', message: message ?? '', taskName };
-      if (stack !== undefined) rec.stack = stack;
-      return rec;
-    }
-  }
-  if (typeof e === 'string') {
-    return { kind: 'task', name: 'Error', message: e, taskName, stack: `(a string was thrown, not an Error: no stack)` };
-  }
-  let shown: string;
-  try {
-    shown = inspect(e, { depth: 2, breakLength: Infinity });
-  } catch {
-    shown = Object.prototype.toString.call(e);
-  }
-  if (shown.length > MAX_INSPECT) shown = `${shown.slice(0, MAX_INSPECT)}...`;
-  const type = e === null ? 'null' : typeof e;
-  return {
-    kind: 'task',
-    name: 'Error',
-    message: `a non-Error value was thrown (${type}): ${shown}`,
-    taskName,
-    stack: `(a ${type} was thrown, not an Error: no stack)`,
-  };
 }

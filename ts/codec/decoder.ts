@@ -4,18 +4,8 @@
 // readers of the marker extensions (registered in serialization.ts) run
 // inside deserialize() and use its per-call state.
 import { Unpackr } from 'msgpackr';
-import { RaySystemError } from '../api/errors.js';
+import { RaySystemError, rebuildError } from '../api/errors.js';
 import { BUFFER_ENTRY_SIZE, BufferKind, HEADER_SIZE, KIND_CTORS, LAYOUT_MAGIC, type RefHooks } from './format.js';
-
-const BUILTIN_ERRORS: Record<string, new (message?: string) => Error> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
 
 // State of the deserialize() call in progress (saved and restored around
 // re-entrant calls from decodeRef); module variables, not an object, to keep
@@ -33,11 +23,7 @@ export function readRef(bytes: Uint8Array): object {
 
 export function readError(d: unknown[]): Error {
   const [name, message, stack, fields, cause] = d as [string, string, string | undefined, Record<string, unknown> | null, unknown];
-  const Ctor = Object.hasOwn(BUILTIN_ERRORS, name) ? BUILTIN_ERRORS[name]! : Error;
-  const e = new Ctor(message);
-  if (e.name !== name) Object.defineProperty(e, 'name', { value: name, writable: true, configurable: true, enumerable: false });
-  if (stack === undefined) delete (e as { stack?: string }).stack;
-  else Object.defineProperty(e, 'stack', { value: stack, writable: true, configurable: true, enumerable: false });
+  const e = rebuildError(name, message, stack);
   if (d.length > 4) Object.defineProperty(e, 'cause', { value: cause, writable: true, configurable: true, enumerable: false });
   if (fields !== null && typeof fields === 'object') Object.assign(e, fields);
   return e;

@@ -5,7 +5,8 @@
 // for it first and recovering a lost plasma copy through lineage.
 import { ObjectRef } from '../api/object_ref.js';
 import { deserialize, deserializeAt, serialize, serializeToBytes, writeTo } from '../codec/serialization.js';
-import { errorFromRecord, GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
+import { GetTimeoutError, ObjectLostError, ObjectStoreFullError, RaySystemError, type ErrorRecord } from '../api/errors.js';
+import { errorFromRecord } from '../api/error_records.js';
 import { hasStatusCode, type NativeCoreWorker } from './native.js';
 import { MAX_RECOVERIES, requestRecovery, stageNested } from './ownership.js';
 import { PUT_FULL_WAIT_MS, RESTORE_FULL_WAIT_MS } from './pressure.js';

@@ -5,7 +5,8 @@ import { ObjectRef, toHex } from '../api/object_ref.js';
 import { compileFunction } from '../codec/source.js';
 import { installBuildHelpers } from './build_helpers.js';
 import { createImportResolver, type ImportResolver } from './import_resolver.js';
-import { ObjectStoreFullError, recordFromThrown, type ErrorRecord } from '../api/errors.js';
+import { ObjectStoreFullError, type ErrorRecord } from '../api/errors.js';
+import { recordFromThrown } from '../api/error_records.js';
 
 /** How long a task result waits for room in a full store before failing. */
 const STORE_FULL_WAIT_MS = 10_000;
