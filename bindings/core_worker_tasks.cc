@@ -118,6 +118,16 @@ Napi::Value CoreWorkerWrap::SetActorToken(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value CoreWorkerWrap::SetActorOwner(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  TaskID actor;
+  if (!IdFromValue(info[0], &actor)) { ThrowType(env, "setActorOwner: bad actor id"); return env.Undefined(); }
+  if (!info[1].IsString()) { ThrowType(env, "setActorOwner: owner address must be a string"); return env.Undefined(); }
+  core_->actors().SetOwner(actor, info[1].As<Napi::String>().Utf8Value());
+  return env.Undefined();
+}
+
 Napi::Value CoreWorkerWrap::KillActor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();

@@ -98,6 +98,7 @@ Napi::Function CoreWorkerWrap::Define(Napi::Env env) {
        InstanceMethod("submitActorTask", &CoreWorkerWrap::SubmitActorTask),
        InstanceMethod("killActor", &CoreWorkerWrap::KillActor),
        InstanceMethod("setActorToken", &CoreWorkerWrap::SetActorToken),
+       InstanceMethod("setActorOwner", &CoreWorkerWrap::SetActorOwner),
        InstanceMethod("gcsRegisterActor", &CoreWorkerWrap::GcsRegisterActor),
        InstanceMethod("gcsGetNamedActor", &CoreWorkerWrap::GcsGetNamedActor),
        InstanceMethod("gcsKillActor", &CoreWorkerWrap::GcsKillActor),

@@ -181,6 +181,7 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   }
 
   Napi::Value SetActorToken(const Napi::CallbackInfo& info);
+  Napi::Value SetActorOwner(const Napi::CallbackInfo& info);
 
   Napi::Value KillActor(const Napi::CallbackInfo& info);
 

@@ -444,6 +444,7 @@ void ActorTaskSubmitter::DiedLocked(ActorState& a, const std::string& cause) {
   if (a.MarkDead(cause)) {
     // The owner records the death in the GCS actor table.
     if (!a.borrowed) transport_.SendToNode(gcs::ActorDeadFrame(a.id, cause));
+    if (a.borrowed && !owners_.empty()) owners_.erase(a.id);
     for (auto& id : a.TakeCreationArgRefs()) refs_->RemoveSubmitted(id);
   }
   a.calls.OnDisconnected(/*restarting=*/false, a.death_cause);
@@ -452,6 +453,33 @@ void ActorTaskSubmitter::DiedLocked(ActorState& a, const std::string& cause) {
   auto queue = std::move(a.queue);  // a constructor call not sent yet
   a.queue.clear();
   for (auto& t : queue) tasks_.FailLocked(t, json);
+}
+
+void ActorTaskSubmitter::SetOwner(const TaskID& actor, std::string owner_address) {
+  CoreGuard lock(ctx_);
+  if (owner_address.empty()) return;
+  owners_[actor] = std::move(owner_address);
+}
+
+void ActorTaskSubmitter::OwnedDiedWithLocked(const ActorState& owner) {
+  owners_.erase(owner.id);
+  if (owners_.empty()) return;
+  std::vector<TaskID> victims;
+  for (const auto& [child, address] : owners_) {
+    for (const auto& l : owner.leases) {
+      if (l->address == address) victims.push_back(child);
+    }
+  }
+  const std::string cause = "the actor is dead because its owner has died (actor " + owner.id.Hex() +
+                            " was killed by ray.kill())";
+  for (const TaskID& child : victims) {
+    owners_.erase(child);
+    // Known here even before its first call: later calls fail at once.
+    ActorState* c = FindLocked(ActorKey(child));
+    if (!c) c = &NewActorLocked(child, /*borrowed=*/true);
+    c->no_restart = true;
+    DiedLocked(*c, cause);  // its node ends its worker when the owner's connection closes
+  }
 }
 
 void ActorTaskSubmitter::SetToken(const TaskID& actor, const ObjectID& token) {
@@ -488,6 +516,7 @@ void ActorTaskSubmitter::KillLocked(const TaskID& actor, const std::string& caus
   if (no_restart) {
     a->no_restart = true;
     DiedLocked(*a, cause);
+    OwnedDiedWithLocked(*a);
     if (a->pending_requests > 0 && !a->borrowed && !a->cancel_sent) {
       // Not placed yet: withdraw the lease request.
       a->cancel_sent = true;

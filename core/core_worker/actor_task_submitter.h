@@ -53,6 +53,11 @@ class ActorTaskSubmitter {
   // released everywhere, no handle is left: the actor ends once idle
   // (Ray: an actor dies with its last handle). Not called for detached actors.
   void SetToken(const TaskID& actor_id, const ObjectID& token);
+  // A handle to a non-detached actor owned by the process at `owner_address`
+  // (another process) is held here: when this process kills an actor whose
+  // worker listens there, that actor dies with its owner (Ray's fate
+  // sharing), and calls made here from then on fail with that cause at once.
+  void SetOwner(const TaskID& actor_id, std::string owner_address);
 
   // A call (or the constructor) whose arguments are ready.
   void EnqueueLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
@@ -90,6 +95,8 @@ class ActorTaskSubmitter {
   void AskAddressLocked(ActorState& a) REQUIRES(core_lock);
   void OnAddressLocked(ActorState& a, const StatusOr<gcs::ActorLocation>& where) REQUIRES(core_lock);
   void DiedLocked(ActorState& a, const std::string& cause) REQUIRES(core_lock);
+  // `owner` (killed here) took the actors it owned with it.
+  void OwnedDiedWithLocked(const ActorState& owner) REQUIRES(core_lock);
   bool IdleLocked(const ActorState& a) const REQUIRES(core_lock);
   void MaybeEndIdleLocked(ActorState& a) REQUIRES(core_lock);
   ActorState* FindLocked(uint64_t key) REQUIRES(core_lock);
@@ -105,6 +112,8 @@ class ActorTaskSubmitter {
   std::unordered_map<uint64_t, uint64_t> lease_requests_ GUARDED_BY(core_lock);  // request id -> actor key
   std::unordered_map<uint64_t, uint64_t> lookups_ GUARDED_BY(core_lock);         // GCS request id -> actor key
   std::unordered_map<ObjectID, TaskID, IdHash> tokens_ GUARDED_BY(core_lock);    // handle token -> owned actor
+  // Borrowed non-detached actors -> their owner's address (SetOwner); an entry goes when its actor dies here.
+  std::unordered_map<TaskID, std::string, IdHash> owners_ GUARDED_BY(core_lock);
 };
 
 }  // namespace rayts

@@ -146,6 +146,7 @@ export class ActorClass<C, Args extends unknown[]> {
     const token = rt.put(null);
     const info: ActorInfoWire = { c: this.className, m: [...this.#methods], o: rt.address, t: token.id };
     if (this.#opts.maxTaskRetries) info.r = this.#opts.maxTaskRetries;
+    if (this.#opts.lifetime === 'detached') info.d = 1;
     const ns = this.#opts.namespace ?? rt.namespace;
     const name = this.#opts.name ?? '';
     const existing = registerActor(rt, name, () => rt.core.gcsRegisterActor(actorId, name, ns, this.className,
@@ -179,6 +180,7 @@ interface ActorInfoWire {
   o: string;      // owner's address
   t: string;      // hex id of the handle token (an object the owner owns)
   r?: number;     // maxTaskRetries (absent: 0): a borrower resends its calls cut off by a restart
+  d?: 1;          // lifetime 'detached' (absent: it dies with its owner)
 }
 
 function hexToBytes(hex: string): Uint8Array {
@@ -276,6 +278,9 @@ function handleFromInfo<C>(rt: Runtime, actorId: Uint8Array, info: ActorInfoWire
     rt.core.addLocalRef(id, owner);
     token = new ObjectRef<unknown>(id, owner, rt);
   }
+  // Owned elsewhere, not detached: it dies with its owner, which this
+  // process may kill (its calls then fail at once with that cause).
+  if (info.o !== rt.address && info.d === undefined) rt.core.setActorOwner(actorId, info.o);
   return makeHandle<C>(rt, classId, actorId, info, token);
 }
 

@@ -120,6 +120,8 @@ export interface NativeCoreWorker {
   killActor(actorId: Uint8Array, cause?: string, noRestart?: boolean, whenIdle?: boolean): void;
   /** Ends the actor once idle when `token` (held by all its handles) is released everywhere. */
   setActorToken(actorId: Uint8Array, token: Uint8Array): void;
+  /** A handle to a non-detached actor owned by the process at `ownerAddress` is held here (fate sharing on ray.kill of that owner). */
+  setActorOwner(actorId: Uint8Array, ownerAddress: string): void;
   /** The process exits on its own with this code: tell the processes pushing to it. */
   reportExit(code: number): void;
   /**
