@@ -241,6 +241,7 @@ describe('actor limits and exit', () => {
     expect(() => ray.exitActor()).toThrow(/inside an actor method/);
   });
 
+  // Ray: python/ray/tests/test_actor_failures.py::test_exit_actor_normal_actor_user_catch_err_should_still_exit.
   it('ray.exitActor() ends the actor even when the method catches its signal', async () => {
     const E = ray.remote(class E {
       async stop(): Promise<string> {
@@ -256,6 +257,7 @@ describe('actor limits and exit', () => {
     await expect(e.ping.remote()).rejects.toThrow(/exited \(ray.exitActor\(\)\)/);
   });
 
+  // Ray: python/ray/tests/test_runtime_context.py::test_get_context_dict (actor_id in an actor, absent in a task).
   it('getRuntimeContext().actorId is the actor\'s id in its constructor and methods, absent in tasks', async () => {
     const A = ray.remote(class A {
       atStart: string | undefined;
@@ -303,6 +305,8 @@ describe('actor restarts', () => {
     await expect(a.inc.remote()).rejects.toThrow(/worker process exited with code 1/);
   });
 
+  // Ray: python/ray/tests/test_actor_advanced.py::test_actor_init_fails (calls made while the
+  // creation is cut off run once the restarted constructor succeeds).
   it('calls wait while the constructor makes its worker exit twice (maxRestarts 3), then run', async () => {
     const dir = tempDir('ctor-exits');
     const Flaky = ray.remote({ maxRestarts: 3 }, class Flaky {
@@ -320,6 +324,8 @@ describe('actor restarts', () => {
     ray.kill(f);
   });
 
+  // Ray: python/ray/tests/test_actor_failures.py::test_named_actor_max_task_retries (a call made
+  // through another process's handle is retried after the actor is killed).
   it('maxTaskRetries holds for calls through a passed handle too: a task\'s call cut off by a SIGKILL is resent', async () => {
     const a = R.options({ maxRestarts: 1, maxTaskRetries: 1 }).remote();
     const pid = await a.pid.remote();
@@ -462,6 +468,7 @@ describe('concurrency groups', () => {
 });
 
 describe('per-call options: handle.method.options({...})', () => {
+  // Ray: python/ray/tests/test_basic.py::test_submit_api (a.method._remote(num_returns=4)).
   it('numReturns splits the returned array into that many refs; name shows in errors; bad options name the option', async () => {
     const A = ray.remote(class A {
       pair(x: number): [number, string] { return [x * 2, `v${x}`]; }
@@ -482,6 +489,7 @@ describe('per-call options: handle.method.options({...})', () => {
     ray.kill(a);
   });
 
+  // Ray: python/ray/tests/test_concurrency_group.py::test_basic (a.f2.options(concurrency_group="compute")).
   it('concurrencyGroup runs a call in the named group instead of its method\'s; an unknown group fails the call', async () => {
     const G = ray.remote({
       maxConcurrency: 1,

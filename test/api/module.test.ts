@@ -121,6 +121,7 @@ describe('module mode actors', () => {
     ray.kill(t);
   });
 
+  // Ray: python/ray/tests/test_actor.py::test_inherit_actor_from_class.
   it('methods inherited from a base class of the same module are callable', async () => {
     const mod = ray.importModule<Pick<Tasks, 'Derived'>>(url);
     const d = mod.Derived.remote();
@@ -131,6 +132,7 @@ describe('module mode actors', () => {
     ray.kill(d);
   });
 
+  // Ray: python/ray/tests/test_actor.py::test_inherit_actor_from_class.
   it('a class extending an imported one: inherited methods work, unknown names fail in the actor', async () => {
     const mod = ray.importModule<Pick<Tasks, 'Emitting'>>(url);
     const e = mod.Emitting.remote();

@@ -294,6 +294,7 @@ describe('wait and get timeouts', () => {
     expect(none).toEqual([]);
   });
 
+  // Ray: python/ray/tests/test_wait.py::test_wait ("call wait with an empty list").
   it('wait([]) settles at once with [[], []] (as Ray); numReturns above 0 is a RangeError', async () => {
     expect(await ray.wait([])).toEqual([[], []]);
     expect(await ray.wait([], { timeoutMs: 0 })).toEqual([[], []]);

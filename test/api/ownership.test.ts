@@ -206,6 +206,7 @@ describe('owner death', () => {
 });
 
 describe('plasma copies of a dead owner', () => {
+  // Ray: python/ray/tests/test_reference_counting_2.py::test_object_unpin (a dead owner's objects are unpinned).
   it('are freed by the node when the owner process is gone, though a borrower still holds a ref', async () => {
     const before = await storeUsed();
     const Maker = ray.remote(class Maker {

@@ -42,7 +42,7 @@ const waitFor = ray.remote(async (t: [ray.ObjectRef<unknown>], started?: string)
 const CANCEL_BOUND_MS = 5_000;
 
 describe('cancel (not forced) of a task blocked in a wait', () => {
-  // Ray: test_cancel.py test_cancel_chain (use_force=False).
+  // Ray: python/ray/tests/test_cancel.py::test_cancel_chain (use_force=False).
   it('a task blocked in ray.get ends with TaskCancelledError at once; the tasks waiting for it fail too', async () => {
     const dir = tempDir('cancel-chain');
     const s = Signal.remote();
@@ -107,7 +107,8 @@ describe('cancel (not forced) of a task blocked in a wait', () => {
     ray.kill(s);
   });
 
-  // Ray: ray.cancel(recursive=True) cancels the children; their CPUs come back.
+  // Ray: python/ray/tests/test_cancel.py::test_recursive_cancel (use_force=False): the children
+  // are cancelled too; their CPUs come back.
   it('recursive cancel reaches the children blocked in their own waits and frees the CPUs they held', async () => {
     const dir = tempDir('cancel-recursive');
     const s = Signal.remote();
@@ -137,7 +138,7 @@ describe('cancel (not forced) of a task blocked in a wait', () => {
 });
 
 describe('cancel of a ref owned by another process', () => {
-  // Ray: test_cancel.py test_remote_cancel (use_force=False).
+  // Ray: python/ray/tests/test_cancel.py::test_remote_cancel (use_force=False).
   it('the request reaches the owner, which cancels its task', async () => {
     const s = Signal.remote();
     const remoteWait = ray.remote(async (sg: [ray.ObjectRef<unknown>], started: string) => {

@@ -3,9 +3,9 @@
 // every time, every call made after it settles too, calls that had not
 // started do not run, and the worker process ends. (A probe of the issue
 // saw the exitActor() call not settle in 4 of 8 runs.)
-// Ray: test_exit_actor_queued (ray#32376: after exit_actor the queued calls
-// do not run; they fail with RayActorError) and
-// test_exit_actor_async_actor_raise_immediately.
+// Ray: python/ray/tests/test_actor_failures.py::test_exit_actor_queued (ray#32376:
+// after exit_actor the queued calls do not run; they fail with RayActorError)
+// and ::test_exit_actor_async_actor_raise_immediately.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { waitForExit } from '../support/wait.js';

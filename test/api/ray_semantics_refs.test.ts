@@ -20,7 +20,7 @@ async function inStore(id: string): Promise<boolean> {
 }
 
 describe('refs a finished task held', () => {
-  // Ray: test_reference_counting_2.py test_recursively_nest_ids (the tasks borrow
+  // Ray: python/ray/tests/test_reference_counting_2.py::test_recursively_nest_ids (the tasks borrow
   // the array through nested refs; once they finish, it is freed).
   it('an object borrowed through nested refs is freed soon after the tasks end', async () => {
     const array = ray.put(new Uint8Array(20 * MiB).fill(9));
@@ -57,8 +57,8 @@ describe('refs a finished task held', () => {
     ray.kill(k);
   });
 
-  // Ray: an actor dies with its last handle (test_actor.py
-  // test_actor_deletion_with_gpus / test_actor_deletion), here when the last
+  // Ray: an actor dies with its last handle (python/ray/tests/test_actor.py::test_actor_deletion,
+  // ::test_actor_deletion_with_gpus), here when the last
   // one was inside a finished task.
   it('an actor whose last handle was inside a finished task ends soon after the task', async () => {
     const gc = obtainGc();

@@ -23,7 +23,7 @@ async function collect<T>(gen: ray.ObjectRefGenerator<T>): Promise<T[]> {
 }
 
 describe('numReturns: 0', () => {
-  // Ray: test_method_num_returns.py test_num_returns_zero_succeeds (num_returns=0
+  // Ray: python/ray/tests/test_method_num_returns.py::test_num_returns_zero_succeeds (num_returns=0
   // is allowed), and @ray.remote(num_returns=0) tasks run for their side effects.
   it('a task with numReturns: 0 runs for its side effects and .remote() returns nothing', async () => {
     const dir = tempDir('zero-task');
@@ -104,7 +104,7 @@ describe("actor methods with numReturns: 'streaming'", () => {
     g() { return 3; }
   });
 
-  // Ray: test_streaming_generator.py test_actor_streaming_generator (sync and async
+  // Ray: python/ray/tests/test_streaming_generator.py::test_actor_streaming_generator (sync and async
   // generator methods, inline and plasma items).
   it('sync and async generator methods stream their items in order', async () => {
     const a = Gen.remote();
@@ -119,7 +119,7 @@ describe("actor methods with numReturns: 'streaming'", () => {
     ray.kill(a);
   });
 
-  // Ray: test_streaming_generator.py test_streaming_generator_exception.
+  // Ray: python/ray/tests/test_streaming_generator.py::test_streaming_generator_exception.
   it('an error thrown by a generator method is its last item; the stream then ends', async () => {
     const a = Gen.remote();
     const gen = a.fails.options({ numReturns: 'streaming' }).remote();
@@ -136,7 +136,7 @@ describe("actor methods with numReturns: 'streaming'", () => {
     ray.kill(a);
   });
 
-  // Ray: test_streaming_generator.py test_generator_basic ("Generator Task failure":
+  // Ray: python/ray/tests/test_streaming_generator.py::test_generator_basic ("Generator Task failure":
   // the actor is killed mid-stream).
   it('killing the actor mid-stream fails the next item with ActorDiedError; items already received keep their values', async () => {
     const a = Gen.remote();
@@ -157,7 +157,7 @@ describe("actor methods with numReturns: 'streaming'", () => {
 });
 
 describe('a streaming generator retried after a failure', () => {
-  // Ray: test_streaming_generator.py test_generator_basic ("Retry exceptions": the
+  // Ray: python/ray/tests/test_streaming_generator.py::test_generator_basic ("Retry exceptions": the
   // consumer sees 0..4 once each, not the stream starting over).
   it('retryExceptions: the retry skips the items the consumer already received', async () => {
     const dir = tempDir('gen-retry');
@@ -210,7 +210,7 @@ describe('a streaming generator retried after a failure', () => {
 });
 
 describe('getRuntimeContext() inside an actor', () => {
-  // Ray: test_runtime_context.py test_was_current_actor_reconstructed.
+  // Ray: python/ray/tests/test_runtime_context.py::test_was_current_actor_reconstructed.
   it('wasCurrentActorReconstructed is false at first and true after a restart', async () => {
     // maxTaskRetries: a call that meets the dying worker is sent again after the restart.
     const A = ray.remote({ maxRestarts: 2, maxTaskRetries: 1 }, class A {
@@ -235,7 +235,7 @@ describe('getRuntimeContext() inside an actor', () => {
     ray.kill(a);
   });
 
-  // Ray: test_runtime_context.py (current_actor: a handle to the actor itself).
+  // Ray: python/ray/tests/test_runtime_context.py::test_current_actor (a handle to the actor itself).
   it('currentActor is a callable handle to the actor itself; absent in a task', async () => {
     const Self = ray.remote(class Self {
       n = 0;

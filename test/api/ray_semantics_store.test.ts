@@ -20,7 +20,7 @@ async function firstByte(ref: ray.ObjectRef<Uint8Array>): Promise<number> {
 }
 
 describe('a full store waits for releases on their way', () => {
-  // Ray: test_object_spilling.py test_spill_during_get (ray#12040: objects
+  // Ray: python/ray/tests/test_object_spilling.py::test_spill_during_get (ray#12040: objects
   // released slowly must not make a restore fail).
   it('gets that restore spilled results while other results are being created all succeed', async () => {
     const make = ray.remote((i: number) => new Uint8Array(10 << 20).fill(i + 1));

@@ -94,6 +94,7 @@ describe('remote functions', () => {
 });
 
 describe('worker processes', () => {
+  // Ray: python/ray/tests/test_basic.py::test_release_resources_race (1,000 tasks, len(pids) <= 2).
   it('1,000 CPU tasks on 2 CPUs run in at most 2 worker processes (Ray: one per CPU)', async () => {
     const f = ray.remote((ms: number) => { const end = Date.now() + ms; while (Date.now() < end) { /* busy */ } return process.pid; });
     for (const ms of [0, 2]) {
