@@ -12,7 +12,7 @@ import {
   WorkerCrashedError,
   type ErrorRecord,
 } from '../../ts/api/errors.js';
-import { MAX_DEPENDENCY_NESTING, dependencyRecord, errorFromRecord, recordFromThrown } from '../../ts/api/error_records.js';
+import { MAX_DEPENDENCY_NESTING, MAX_ERROR_DETAIL_BYTES, dependencyRecord, errorFromRecord, recordFromThrown } from '../../ts/api/error_records.js';
 import { deserialize, serializeToBytes, type RefHooks } from '../../ts/codec/serialization.js';
 
 const noRefs: RefHooks = {
@@ -155,6 +155,11 @@ describe('records', () => {
     expect('callback' in e.cause).toBe(false);
     expect(e.cause.cause).toBeInstanceOf(TypeError);
     expect((e.cause.cause as Error).message).toBe('inner');
+    // Fields past MAX_ERROR_DETAIL_BYTES stay behind; name, message and stack still travel.
+    const huge = Object.assign(new TypeError('big'), { blob: 'x'.repeat(MAX_ERROR_DETAIL_BYTES + 1) });
+    const hugeRec = recordFromThrown(huge, 'big');
+    expect(hugeRec.error).toBeUndefined();
+    expect((errorFromRecord(hugeRec) as RayTaskError).cause).toBeInstanceOf(TypeError);
     const builtin = errorFromRecord(recordFromThrown(new RangeError('r'), 'f')) as RayTaskError;
     expect(builtin.cause).toBeInstanceOf(RangeError);
     expect(builtin.rootCause).toBe(builtin.cause);

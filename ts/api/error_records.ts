@@ -10,7 +10,8 @@
 //   error in the value codec: what serializes there (primitives, arrays,
 //   plain objects, Map, Set, Date, binary data, nested errors) comes back
 //   on `RayTaskError.cause`; a field that does not serialize (a function, a
-//   class instance, an ObjectRef) is left out, alone.
+//   class instance, an ObjectRef) is left out, alone; fields past
+//   MAX_ERROR_DETAIL_BYTES are not carried at all.
 // - A task that fails because a result it depends on failed wraps that
 //   result's record (`dependency`, `cause`): core/ does it for an argument
 //   that holds a task error (TaskManager::ReadyLocked), recordFromThrown
@@ -70,6 +71,12 @@ function portable(e: Error, depth: number): Error {
   return copy;
 }
 
+/**
+ * Past this many bytes the fields are not carried (an error record travels
+ * inline, like a small task result): name, message and stack still are.
+ */
+export const MAX_ERROR_DETAIL_BYTES = 1024 * 1024;
+
 /** The error in the value codec (base64), when it has own fields or a cause to carry. */
 function encodeDetail(e: Error): string | undefined {
   if (Object.keys(e).length === 0 && !Object.hasOwn(e, 'cause')) return undefined;
@@ -83,6 +90,7 @@ function encodeDetail(e: Error): string | undefined {
       return undefined;
     }
   }
+  if (bytes.byteLength > MAX_ERROR_DETAIL_BYTES) return undefined;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
