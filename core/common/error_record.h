@@ -101,24 +101,37 @@ inline bool ParseDependencyRecord(std::string_view json, int64_t* count, std::st
   return true;
 }
 
+// The dependency records a record nests, walked down to the first error of
+// its chain.
+struct DependencyChain {
+  int depth = 0;          // dependency records, outermost included
+  int64_t tasks = 0;      // tasks they count (the sum of their counts)
+  std::string_view root;  // the first error of the chain
+};
+inline DependencyChain WalkDependencies(std::string_view json) {
+  DependencyChain c;
+  c.root = json;
+  int64_t n = 0;
+  std::string_view inner;
+  while (ParseDependencyRecord(c.root, &n, &inner)) {
+    c.depth++;
+    c.tasks += n;
+    c.root = inner;
+  }
+  return c;
+}
+
 // The record of task `task_name` failing because `upstream`, the task error
 // of a result it depends on, failed.
 inline std::string DependencyErrorJson(std::string_view task_name, std::string_view upstream) {
-  int depth = 0;
-  int64_t total = 0, n = 0;
-  std::string_view root = upstream, inner;
-  while (ParseDependencyRecord(root, &n, &inner)) {
-    depth++;
-    total += n;
-    root = inner;
-  }
-  const bool nest = depth < kMaxDependencyNesting;
+  const DependencyChain chain = WalkDependencies(upstream);
+  const bool nest = chain.depth < kMaxDependencyNesting;
   std::string out(R"({"kind":"task","name":"RayTaskError","message":"a result it depends on failed","dependency":)");
-  out += std::to_string(nest ? 1 : total + 1);
+  out += std::to_string(nest ? 1 : chain.tasks + 1);
   out += ",\"taskName\":";
   JsonEscapeTo(&out, task_name);
   out += R"(,"cause":)";
-  out += nest ? upstream : root;
+  out += nest ? upstream : chain.root;
   out += "}";
   return out;
 }

@@ -49,18 +49,11 @@ TEST(ErrorRecordTest, TaskNamesWithQuotesAndTheCauseKeyDoNotConfuseTheReader) {
 TEST(ErrorRecordTest, AChainDeeperThanTheCapRestartsFromItsFirstError) {
   std::string rec = kRoot;
   for (int i = 0; i < kMaxDependencyNesting + 5; i++) rec = DependencyErrorJson("t" + std::to_string(i), rec);
-  // Walk down: at most kMaxDependencyNesting records deep, ending at the root.
-  int depth = 0;
-  int64_t total = 0, n = 0;
-  std::string_view cur = rec, inner;
-  while (ParseDependencyRecord(cur, &n, &inner)) {
-    depth++;
-    total += n;
-    cur = inner;
-  }
-  EXPECT_EQ(cur, kRoot);
-  EXPECT_LE(depth, kMaxDependencyNesting);
-  EXPECT_EQ(total, kMaxDependencyNesting + 5);  // every task of the chain still counted
+  // At most kMaxDependencyNesting records deep, ending at the root, every task counted.
+  const DependencyChain chain = WalkDependencies(rec);
+  EXPECT_EQ(chain.root, kRoot);
+  EXPECT_LE(chain.depth, kMaxDependencyNesting);
+  EXPECT_EQ(chain.tasks, kMaxDependencyNesting + 5);
   EXPECT_LT(rec.size(), static_cast<size_t>(kMaxDependencyNesting + 1) * 200 + kRoot.size());
 }
 
