@@ -317,7 +317,8 @@ Napi::Value CoreWorkerWrap::SweepWeak(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// readyMask(ids) -> Uint8Array, 1 where the object is ready in this process.
+// readyMask(ids) -> Uint8Array, 1 where the object is ready in this process
+// (2: ready, and in plasma on another node).
 //   ids: the object ids concatenated (20 bytes each), one native call for all.
 Napi::Value CoreWorkerWrap::ReadyMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -329,6 +330,18 @@ Napi::Value CoreWorkerWrap::ReadyMask(const Napi::CallbackInfo& info) {
   auto out = Napi::Uint8Array::New(env, n);
   core_->objects().ReadyMask(v, out.Data());
   return out;
+}
+
+Napi::Value CoreWorkerWrap::FetchLocal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env) || !info[0].IsTypedArray()) { ThrowType(env, "fetchLocal expects concatenated ids"); return env.Undefined(); }
+  auto t = info[0].As<Napi::Uint8Array>();
+  size_t n = t.ByteLength() / ObjectID::kSize;
+  std::vector<ObjectID> v(n);
+  for (size_t i = 0; i < n; i++) v[i] = ObjectID::FromBytes(t.Data() + i * ObjectID::kSize);
+  core_->objects().FetchLocal(v);
+  MaybeKick();
+  return env.Undefined();
 }
 
 Napi::Value CoreWorkerWrap::RemoveLocalRefs(const Napi::CallbackInfo& info) {

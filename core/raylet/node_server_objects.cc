@@ -15,6 +15,9 @@ using Fbb = flatbuffers::FlatBufferBuilder;
 // The store client id of this node's pulls (never a connection's id: those
 // count up from 1).
 constexpr plasma::ClientId kPullClient = ~0ull;
+// The store client id of the fetches' gets (FetchObject): they take a ref
+// only for the instant the object is found sealed.
+constexpr plasma::ClientId kFetchClient = ~0ull - 1;
 }  // namespace
 
 void NodeServer::InitPulls() {
@@ -54,6 +57,45 @@ void NodeServer::StartPull(const ObjectID& id, const NodeID& from, uint64_t size
   // Being written here by a process of this node (a re-run): the get waits for it.
   if (!pulls_->Pulling(id) && store_->CreatorOf(id)) return;
   pulls_->Pull(id, from, size, std::move(done));
+}
+
+void NodeServer::HandleFetch(const std::shared_ptr<Client>& c, const proto::FetchObject& r) {
+  auto* oid = r.object_id();
+  if (!oid || oid->size() != ObjectID::kSize) return;
+  const ObjectID id = ObjectID::FromBytes(oid->data());
+  const NodeID from = r.node_id() && r.node_id()->size() == NodeID::kSize ? NodeID::FromBytes(r.node_id()->data())
+                                                                         : NodeID::Nil();
+  std::weak_ptr<Connection> weak = c->conn;
+  auto replied = std::make_shared<bool>(false);
+  auto reply = [weak, id, replied](const Status& s) {
+    if (*replied) return;
+    *replied = true;
+    auto conn = weak.lock();
+    if (!conn) return;
+    Fbb fbb(128);
+    auto ov = fbb.CreateVector(id.data(), ObjectID::kSize);
+    auto msg = s.ok() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(s.message());
+    conn->Send(FinishFrame(fbb, proto::CreateFetchObjectReply(fbb, ov, static_cast<int>(s.code()), msg)));
+  };
+  // Sealed here (in memory or spilled): local already. Otherwise the get
+  // waits for the seal of the pulled copy (or of a local writer's).
+  auto get_id = std::make_shared<uint64_t>(0);
+  *get_id = store_->Get(kFetchClient, {id}, [this, id, reply](std::vector<plasma::GetResult> rs) {
+    const bool found = rs.size() == 1 && rs[0].found;
+    if (found) store_->Release(kFetchClient, id);
+    Status why = found ? Status::OK()
+                 : rs.size() == 1 && !rs[0].error.ok()
+                     ? rs[0].error
+                     : Status::ObjectLost("object " + id.Hex() + " did not arrive in the store of node " + node_id_.Hex());
+    reply(why);
+  });
+  if (*get_id == 0) return;
+  if (from.IsNil() || from == node_id_) return;  // made here: the get waits for its seal
+  StartPull(id, from, r.size(), [this, get_id, reply](const Status& s) {
+    if (s.ok()) return;  // the seal answers the get
+    reply(s);
+    store_->CancelGet(*get_id);
+  });
 }
 
 void NodeServer::StopPulls() {
@@ -136,6 +178,24 @@ void NodeServer::OnPullReply(const proto::Envelope& env) {
                   c->data() ? c->data()->size() : 0);
 }
 
+bool NodeServer::ServeSpilledChunk(const std::shared_ptr<Connection>& conn, const proto::ObjectChunkRequest& r,
+                                   const ObjectID& id, uint64_t size) {
+  if (r.offset() > size || r.length() > size - r.offset()) return false;  // answered as past its end below
+  Fbb fbb(r.length() + 256);
+  uint8_t* dst = nullptr;
+  auto data = fbb.CreateUninitializedVector(r.length(), &dst);
+  Status s = store_->ReadSpilled(id, r.offset(), r.length(), dst);
+  if (!s.ok()) {
+    NodeLog(node_id_, "cannot serve a chunk of spilled object " + id.Hex() + ": " + s.message());
+    return false;  // the store get below restores it, or answers why not
+  }
+  auto oid = fbb.CreateVector(id.data(), ObjectID::kSize);
+  served_chunks_++;
+  served_spilled_chunks_++;
+  conn->Send(FinishFrame(fbb, proto::CreateObjectChunk(fbb, r.request_id(), oid, 0, {}, size, r.offset(), data)));
+  return true;
+}
+
 void NodeServer::ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r) {
   ObjectID id = r.object_id() && r.object_id()->size() == ObjectID::kSize ? ObjectID::FromBytes(r.object_id()->data())
                                                                            : ObjectID::Nil();
@@ -165,8 +225,13 @@ void NodeServer::ServeChunk(const std::shared_ptr<Client>& c, const proto::Objec
                                                          ok ? 0 : static_cast<int>(StatusCode::kObjectLost), msg,
                                                          total, r.offset(), data)));
   };
+  // On disk only (spilled): the chunk is read from the spill file, not
+  // restored into memory (Ray pushes spilled objects from their files).
+  if (auto size = store_->SpilledOnlySize(id)) {
+    if (ServeSpilledChunk(c->conn, r, id, *size)) return;
+  }
   // Answered at once when sealed here; a get that would wait is cancelled
-  // (answers not found). Spilled copies are not served yet.
+  // (answers not found).
   uint64_t get_id = store_->Get(cid, {id}, answer);
   if (get_id != 0 && !answered) store_->CancelGet(get_id);
 }
