@@ -112,7 +112,7 @@ async function connectBlaster(port: number): Promise<{ pull(n: number): Promise<
 export function clusterRows(): BenchRow[] {
   let objects: RayApi.ObjectRef<unknown>[] = [];
   let blaster: { pull(n: number): Promise<void>; close(): void } | undefined;
-  let made: RayApi.ActorHandle<unknown>[] = [];
+  const made: RayApi.ActorHandle<unknown>[] = [];
   const kill = (ray: Api): void => {
     for (const h of made.splice(0)) {
       try { ray.kill(h); } catch { /* the cluster is gone already */ }

@@ -3,6 +3,14 @@
 // object_pull.h) over a TCP connection to that node's server; the chunks
 // another node asks for are served from this node's store (ServeChunk).
 // See docs/walkthrough-object-pull.md.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/protocol/peer_address.h"
 #include "core/protocol/peer_auth.h"
 #include "core/raylet/node_server.h"
@@ -104,6 +112,37 @@ void NodeServer::StopPulls() {
   for (auto& [node, conn] : links) conn->Close();
 }
 
+namespace {
+// A TCP socket whose non-blocking connect to `address` (ip:port) has started.
+StatusOr<TcpSocket> StartPeerConnect(asio::io_context& io, const std::string& address) {
+  std::string host;
+  int port = 0;
+  RAYTS_RETURN_IF_ERROR(ParseHostPort(address, &host, &port));
+  // Non-blocking: the io thread does not wait for the handshake. Frames
+  // sent meanwhile queue in the Connection and leave once it completes; a
+  // refused or unreachable peer fails the read and write, which closes the
+  // connection (its close handler fails the pulls from that node). Two SYN
+  // retries bound an unanswered connect to about 7 s.
+  int fd = StartTcpConnect(host, port);
+  if (fd < 0) return Status::IOError("cannot connect to " + address + ": " + std::strerror(errno));
+  int syn_retries = 2;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &syn_retries, sizeof(syn_retries));
+  int domain = AF_INET;
+  socklen_t len = sizeof(domain);
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  TcpSocket sock(io);
+  asio::error_code ec;
+  sock.assign(domain == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return Status::IOError("cannot use the socket to " + address + ": " + ec.message());
+  }
+  return sock;
+}
+}  // namespace
+
+// Opened on first use; the connect completes asynchronously (frames queue
+// behind it, AuthHello first).
 std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
   if (stopped_) return nullptr;
   auto it = pull_links_.find(node);
@@ -113,11 +152,7 @@ std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
     NodeLog(node_id_, "node " + node.Hex() + " is not an alive node of this cluster (an object transfer or free)");
     return nullptr;
   }
-  std::string host;
-  int port = 0;
-  Status ps = ParseHostPort(v->address, &host, &port);
-  // A blocking connect on the io thread, bounded (node IPs are numeric).
-  auto sock = ps.ok() ? ConnectTcp(io_, host, port, 2000) : StatusOr<TcpSocket>(ps);
+  auto sock = StartPeerConnect(io_, v->address);
   if (!sock.ok()) {
     NodeLog(node_id_, "cannot reach the node server of node " + node.Hex() + " at " + v->address + ": " +
                       sock.status().message());

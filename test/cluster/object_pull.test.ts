@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import { Cluster, type ClusterNode } from 'rayts/testing';
+import type { Cluster, ClusterNode } from 'rayts/testing';
+import { attachTwoNodes } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
 const MiB = 1 << 20;
@@ -15,13 +16,10 @@ let cluster: Cluster;
 let n2: ClusterNode;
 
 beforeAll(async () => {
-  cluster = await Cluster.start({
+  ({ cluster, n2 } = await attachTwoNodes({
     head: { numCpus: 2, objectStoreMemory: 256 * MiB },
     nodes: [{ numCpus: 2, objectStoreMemory: 256 * MiB }],
-  });
-  n2 = cluster.nodes[1] as ClusterNode;
-  await ray.init({ address: cluster.address });
-  await until(async () => (await ray.debugStats()).node.viewNodes === 2, 10_000, 'node 2 in the head\'s cluster view');
+  }));
 }, 90_000);
 
 afterAll(async () => {
