@@ -7,28 +7,17 @@
 // - a pull of an object whose primary is spilled on node 2 is served from
 //   its spill file (not restored there), byte-identical.
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import type { Cluster, ClusterNode } from 'rayts/testing';
-import { attachTwoNodes } from '../support/cluster.js';
+import { twoNodeCluster } from '../support/cluster.js';
 
 const MiB = 1 << 20;
-let cluster: Cluster;
-let n2: ClusterNode;
-
-beforeAll(async () => {
-  ({ cluster, n2 } = await attachTwoNodes({
+const c = twoNodeCluster({
     head: { numCpus: 2, objectStoreMemory: 256 * MiB },
     nodes: [{ numCpus: 4, objectStoreMemory: 64 * MiB }],
-  }));
-}, 90_000);
+});
 
-afterAll(async () => {
-  await ray.shutdown();
-  await cluster?.shutdown();
-}, 30_000);
-
-const onN2 = (): { schedulingStrategy: { nodeId: string } } => ({ schedulingStrategy: { nodeId: n2.nodeId } });
+const onN2 = (): { schedulingStrategy: { nodeId: string } } => ({ schedulingStrategy: { nodeId: c.n2.nodeId } });
 const n2Stats = ray.remote(async () => (await (await import('rayts')).debugStats()).node);
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -53,13 +42,13 @@ describe('objects and placement across nodes', () => {
     // The head has free CPUs: without locality the hybrid policy keeps the task there.
     const [len, node] = await ray.get(where.remote(big), { timeoutMs: 30_000 });
     expect(len).toBe(8 * MiB);
-    expect(node).toBe(n2.nodeId);
+    expect(node).toBe(c.n2.nodeId);
     const after = await n2Stats.options(onN2()).remote();
     expect(after.pullsStarted).toBe(before.pullsStarted); // read where it lies: no transfer
     // An argument on the head: the task stays on the head.
     const local = ray.put(new Uint8Array(8 * MiB));
     const [, node2] = await ray.get(where.remote(local), { timeoutMs: 30_000 });
-    expect(node2).toBe(cluster.head.nodeId);
+    expect(node2).toBe(c.cluster.head.nodeId);
     big.release();
     local.release();
   }, 60_000);

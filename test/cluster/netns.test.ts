@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive } from '../support/process.js';
 
 const CLI = fileURLToPath(new URL('../../dist/esm/cli/cli.js', import.meta.url));
 const DRIVER = fileURLToPath(new URL('./netns_driver.mjs', import.meta.url));
@@ -29,15 +30,6 @@ const NODE_IP = '10.77.0.2';
 function ip(args: string[]): { ok: boolean; out: string } {
   const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Why this test cannot run here, or '' when it can. */
@@ -58,11 +50,11 @@ function removeStale(): void {
   const names = ip(['netns', 'list']).out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '');
   for (const n of names) {
     const m = /^rtsnet(\d+)[hnp]$/.exec(n);
-    if (m && !pidAlive(Number(m[1]))) ip(['netns', 'del', n]);
+    if (m && !alive(Number(m[1]))) ip(['netns', 'del', n]);
   }
   for (const l of ip(['-o', 'link', 'show']).out.split('\n')) {
     const m = /^\d+:\s+(rtsv(\d+)[ab])[@:]/.exec(l);
-    if (m && !pidAlive(Number(m[2]))) ip(['link', 'del', m[1]!]);
+    if (m && !alive(Number(m[2]))) ip(['link', 'del', m[1]!]);
   }
 }
 
