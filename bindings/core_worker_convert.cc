@@ -54,7 +54,7 @@ Napi::Object EventTypes(Napi::Env env) {
   const std::pair<const char*, T> types[] = {
       {"Ready", T::kObjectReady},   {"Execute", T::kExecuteTask}, {"GenItem", T::kGeneratorItem},
       {"GenEnd", T::kGeneratorEnd}, {"Gcs", T::kGcsReply},        {"Cancel", T::kCancelTask},
-      {"TriggerGc", T::kTriggerGc}, {"RecoverObject", T::kRecoverObject},
+      {"TriggerGc", T::kTriggerGc}, {"RecoverObject", T::kRecoverObject}, {"Local", T::kObjectLocal},
   };
   Napi::Object o = Napi::Object::New(env);
   for (auto& [name, t] : types) o.Set(name, Napi::Number::New(env, static_cast<int>(t)));
@@ -220,6 +220,10 @@ Napi::Array EventsToJs(Napi::Env env, EventKeys& keys, std::vector<Event>& event
         break;
       case Event::Type::kRecoverObject:
         o.Set("id", IdToBuffer(env, e.object_id));
+        break;
+      case Event::Type::kObjectLocal:  // keyed as the Ready events are
+        o.Set("key", IdToKey(env, e.object_id));
+        o.Set("code", Napi::Number::New(env, e.code));
         break;
       case Event::Type::kCancelTask:
         o.Set("taskId", IdToBuffer(env, e.task_id));

@@ -87,6 +87,14 @@ void AdviseHugeRead(const uint8_t* p, size_t len) {
   }
 }
 
+// Object ids concatenated (ObjectID::kSize bytes each) in a Uint8Array.
+std::vector<ObjectID> ConcatenatedIds(const Napi::Uint8Array& t) {
+  size_t n = t.ByteLength() / ObjectID::kSize;
+  std::vector<ObjectID> v(n);
+  for (size_t i = 0; i < n; i++) v[i] = ObjectID::FromBytes(t.Data() + i * ObjectID::kSize);
+  return v;
+}
+
 }  // namespace
 
 // putInline(data, idOffset?) -> undefined | Buffer. With idOffset (and an
@@ -317,18 +325,24 @@ Napi::Value CoreWorkerWrap::SweepWeak(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// readyMask(ids) -> Uint8Array, 1 where the object is ready in this process.
+// readyMask(ids) -> Uint8Array, 1 where the object is ready in this process
+// (2: ready, and in plasma on another node).
 //   ids: the object ids concatenated (20 bytes each), one native call for all.
 Napi::Value CoreWorkerWrap::ReadyMask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env) || !info[0].IsTypedArray()) { ThrowType(env, "readyMask expects concatenated ids"); return env.Undefined(); }
-  auto t = info[0].As<Napi::Uint8Array>();
-  size_t n = t.ByteLength() / ObjectID::kSize;
-  std::vector<ObjectID> v(n);
-  for (size_t i = 0; i < n; i++) v[i] = ObjectID::FromBytes(t.Data() + i * ObjectID::kSize);
-  auto out = Napi::Uint8Array::New(env, n);
+  std::vector<ObjectID> v = ConcatenatedIds(info[0].As<Napi::Uint8Array>());
+  auto out = Napi::Uint8Array::New(env, v.size());
   core_->objects().ReadyMask(v, out.Data());
   return out;
+}
+
+Napi::Value CoreWorkerWrap::FetchLocal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env) || !info[0].IsTypedArray()) { ThrowType(env, "fetchLocal expects concatenated ids"); return env.Undefined(); }
+  core_->objects().FetchLocal(ConcatenatedIds(info[0].As<Napi::Uint8Array>()));
+  MaybeKick();
+  return env.Undefined();
 }
 
 Napi::Value CoreWorkerWrap::RemoveLocalRefs(const Napi::CallbackInfo& info) {

@@ -89,6 +89,7 @@ Napi::Function CoreWorkerWrap::Define(Napi::Env env) {
        InstanceMethod("addLocalRefsPacked", &CoreWorkerWrap::AddLocalRefsPacked),
        InstanceMethod("removeLocalRefsPacked", &CoreWorkerWrap::RemoveLocalRefsPacked),
        InstanceMethod("readyMask", &CoreWorkerWrap::ReadyMask),
+       InstanceMethod("fetchLocal", &CoreWorkerWrap::FetchLocal),
        InstanceMethod("trackWeak", &CoreWorkerWrap::TrackWeak),
        InstanceMethod("untrackWeak", &CoreWorkerWrap::UntrackWeak),
        InstanceMethod("sweepWeak", &CoreWorkerWrap::SweepWeak),

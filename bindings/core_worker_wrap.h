@@ -130,9 +130,13 @@ class CoreWorkerWrap : public Napi::ObjectWrap<CoreWorkerWrap> {
   }
   Napi::Value SweepWeak(const Napi::CallbackInfo& info);
 
-  // readyMask(ids) -> Uint8Array, 1 where the object is ready in this process.
+  // readyMask(ids) -> Uint8Array, 1 where the object is ready in this process
+  // (2: ready, in plasma on another node).
   //   ids: the object ids concatenated (20 bytes each), one native call for all.
   Napi::Value ReadyMask(const Napi::CallbackInfo& info);
+  // fetchLocal(ids): ray.wait fetchLocal; a Local event per id once it is on
+  // this node (ids concatenated as for readyMask).
+  Napi::Value FetchLocal(const Napi::CallbackInfo& info);
 
   Napi::Value RemoveLocalRefs(const Napi::CallbackInfo& info);
 

@@ -13,6 +13,9 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 # clang: the thread-safety analysis of core/ (scripts/check-thread-safety.sh, part of npm run lint)
 command -v clang++ >/dev/null 2>&1 || command -v clang++-14 >/dev/null 2>&1 || need+=(clang)
+# iproute2 (`ip`): the network-namespace test (test/cluster/netns.test.ts) needs it and root; it skips
+# without them, so only a root setup installs it.
+if [ "$(id -u)" = 0 ] && ! command -v ip >/dev/null 2>&1; then need+=(iproute2); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "rayts setup: installing ${need[*]}"
   if [ "$(id -u)" = 0 ]; then

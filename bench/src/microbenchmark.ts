@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ray from 'rayts';
 import { formatRow, timeit, TimeitAborted } from './timeit.js';
 import { rayPerfRows, REFERENCE, type BenchContext, type BenchRow, type Unit } from './ray_perf.js';
+import { CLUSTER_SHAPE, clusterRows } from './cluster_rows.js';
 
 export interface MicrobenchmarkOptions {
   /** Write the results here as a JSON array of {name, mean, std, unit}. */
@@ -32,6 +33,12 @@ export interface MicrobenchmarkOptions {
   releaseRefs?: boolean;
   /** Print the comparison with Ray / piscina reference figures at the end (stderr). */
   summary?: boolean;
+  /**
+   * Also run the cluster rows (a 2-node cluster on this machine, started and
+   * stopped by the run). Off by default; a filter matching a cluster row's
+   * name runs it too.
+   */
+  cluster?: boolean;
 }
 
 export interface RowResult {
@@ -75,7 +82,12 @@ export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promi
   const filter = opts.filter ?? process.env.TESTS_TO_RUN ?? '';
   const skip = opts.skip ?? process.env.TESTS_TO_SKIP ?? '';
 
-  const rows = rayPerfRows().filter((r) => (!filter || r.name.includes(filter)) && (!skip || !r.name.includes(skip)));
+  // Cluster rows last: one cluster for all of them, after the embedded one is shut down.
+  const wanted = (r: BenchRow): boolean => (!filter || r.name.includes(filter)) && (!skip || !r.name.includes(skip));
+  const rows = [
+    ...rayPerfRows().filter(wanted),
+    ...clusterRows().filter((r) => wanted(r) && (opts.cluster === true || filter !== '')),
+  ];
   const results: RowResult[] = [];
   if (rows.length === 0) {
     log(`rayts microbenchmark: no row matches filter '${filter}'`);
@@ -108,6 +120,32 @@ export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promi
     clusterUp = false;
     await ray.shutdown();
   };
+  // The cluster rows' 2-node cluster (rayts/testing), the driver attached to its head.
+  let multi: { shutdown(): Promise<void> } | undefined;
+  const startMulti = async (): Promise<void> => {
+    await stopCluster();
+    const t0 = performance.now();
+    const { Cluster } = await import('rayts/testing');
+    const nodeCpus = Math.max(1, Math.floor(numCpus));
+    const c = await Cluster.start({
+      head: { numCpus: 1, objectStoreMemory: CLUSTER_SHAPE.head.objectStoreMemory },
+      nodes: [{ numCpus: nodeCpus, objectStoreMemory: CLUSTER_SHAPE.other.objectStoreMemory }],
+    });
+    multi = c;
+    await ray.init({ address: c.address });
+    ctx.cluster = { headNodeId: c.head.nodeId, otherNodeId: c.nodes[1]!.nodeId };
+    log(`rayts microbenchmark: 2-node cluster up in ${(performance.now() - t0).toFixed(0)} ms ` +
+      `(head: 1 CPU, ${(CLUSTER_SHAPE.head.objectStoreMemory / GiB).toFixed(2)} GiB store; other node: ${nodeCpus} CPUs, ` +
+      `${(CLUSTER_SHAPE.other.objectStoreMemory / GiB).toFixed(2)} GiB store; both on this machine, TCP over 127.0.0.1)`);
+  };
+  const stopMulti = async (): Promise<void> => {
+    if (!multi) return;
+    const c = multi;
+    multi = undefined;
+    delete ctx.cluster;
+    await ray.shutdown();
+    await c.shutdown();
+  };
 
   let pool: Pool | undefined;
   const ctx: BenchContext = {
@@ -125,6 +163,7 @@ export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promi
   try {
     for (const row of rows) {
       if (row.kind === 'rayts' && !clusterUp) await startCluster();
+      if (row.kind === 'cluster' && !multi) await startMulti();
       if (row.note) log(`note: ${row.name}: ${row.note}`);
       let aborted = false;
       let timer: NodeJS.Timeout | undefined;
@@ -148,6 +187,9 @@ export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promi
         if (row.kind === 'rayts') {
           log('rayts microbenchmark: restarting the cluster for the remaining rows');
           await stopCluster();
+        } else if (row.kind === 'cluster') {
+          log('rayts microbenchmark: restarting the 2-node cluster for the remaining rows');
+          await stopMulti();
         } else if (pool) {
           const p = pool;
           pool = undefined;
@@ -160,6 +202,7 @@ export async function runMicrobenchmark(opts: MicrobenchmarkOptions = {}): Promi
     }
   } finally {
     await stopCluster();
+    await stopMulti();
     if (pool) await pool.destroy().catch(() => undefined);
     // Let stray rejections of aborted rows surface before detaching the handler.
     await new Promise((resolve) => setImmediate(resolve));
@@ -204,5 +247,11 @@ function printSummary(results: RowResult[]): void {
     if (typeof ours === 'number' && typeof theirs === 'number' && theirs > 0) {
       log(`tasks ${kind}, this run: rayts ${fmt(ours)}/s, piscina ${fmt(theirs)}/s: rayts at ${(ours / theirs).toFixed(2)}x piscina`);
     }
+  }
+  const xfer = mean('object transfer between nodes gigabytes (1 GiB object)');
+  const loop = mean('object transfer between nodes: loopback TCP limit gigabytes (1 GiB)');
+  if (typeof xfer === 'number' && typeof loop === 'number' && loop > 0) {
+    log(`object transfer between nodes, this run: ${fmt(xfer)} GB/s against ${fmt(loop)} GB/s over loopback TCP ` +
+      `(${((100 * xfer) / loop).toFixed(0)} % of it)`);
   }
 }

@@ -24,8 +24,11 @@ export interface BenchRow {
   name: string;
   unit: Unit;
   multiplier: number;
-  /** 'rayts' rows need a running cluster; 'piscina' rows need the piscina pool. */
-  kind: 'rayts' | 'piscina';
+  /**
+   * 'rayts' rows need the embedded local cluster; 'piscina' rows the piscina
+   * pool; 'cluster' rows a 2-node cluster on this machine (cluster_rows.ts).
+   */
+  kind: 'rayts' | 'piscina' | 'cluster';
   note?: string;
   setup(ctx: BenchContext): Promise<() => unknown> | (() => unknown);
   /** Frees what setup made (untimed). */
@@ -41,6 +44,8 @@ export interface BenchContext {
    * (Ray's shape; the runtime is meant to keep pace through GC).
    */
   releaseRefs: boolean;
+  /** The 2-node cluster's nodes (only for 'cluster' rows). */
+  cluster?: { headNodeId: string; otherNodeId: string };
   /** piscina pool running the no-op task (only for 'piscina' rows). */
   piscina(): Promise<{ run(task: unknown): Promise<unknown> }>;
 }

@@ -204,6 +204,9 @@ void CoreWorker::OnControlLocked(const proto::Envelope& env) {
     case proto::Body::WorkerDied:  // how a worker we leased ended
       normal_.OnWorkerDiedLocked(*env.body_as_WorkerDied());
       break;
+    case proto::Body::FetchObjectReply:  // ray.wait fetchLocal
+      objects_.OnFetchReplyLocked(*env.body_as_FetchObjectReply());
+      break;
     default:
       break;
   }

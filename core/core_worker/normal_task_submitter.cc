@@ -47,8 +47,33 @@ NormalTaskSubmitter::KeyState& NormalTaskSubmitter::KeyFor(const std::shared_ptr
   return *ks;
 }
 
+NodeID NormalTaskSubmitter::LocalityNodeLocked(const PendingTask& t) {
+  if (t.req.cls->scheduling.strategy != 0) return NodeID::Nil();
+  // Few arguments per task: a linear table beats a hash map.
+  std::vector<std::pair<NodeID, uint64_t>> bytes;
+  const MemoryStore& store = objects_.store();
+  for (const auto& a : t.req.args) {
+    if (!a.by_ref) continue;
+    const StoredObject* o = store.Find(a.id);
+    if (!o || !o->ready || !o->in_plasma) continue;  // unknown here: not counted (as Ray)
+    const NodeID n = o->location.IsNil() ? ctx_.node_id() : o->location;
+    auto it = std::find_if(bytes.begin(), bytes.end(), [&](const auto& e) { return e.first == n; });
+    if (it == bytes.end()) bytes.emplace_back(n, o->size);
+    else it->second += o->size;
+  }
+  const std::pair<NodeID, uint64_t>* best = nullptr;
+  for (const auto& e : bytes) {
+    if (!best || e.second > best->second) best = &e;
+  }
+  if (!best || best->first == ctx_.node_id()) return NodeID::Nil();
+  return best->first;
+}
+
 void NormalTaskSubmitter::EnqueueLocked(const std::shared_ptr<PendingTask>& t) {
+  NodeID near = LocalityNodeLocked(*t);
+  if (!near.IsNil()) t->key = t->req.cls->scheduling_key ^ IdHash{}(near);
   KeyState& ks = KeyFor(t);
+  ks.locality = near;
   ks.queue.push_back(t);
   DispatchLocked(ks);
 }
@@ -107,7 +132,7 @@ void NormalTaskSubmitter::RequestLeaseLocked(KeyState& ks, const std::string& no
   bool retriable = !ks.queue.empty() && ks.queue.front()->retries_left != 0;
   nodes_.SendRequestLocked(node, req_id,
                            LeaseRequestFrame(req_id, ks.key, ks.resources, false, false, retriable, ks.scheduling,
-                                             /*grant_or_reject=*/!node.empty()));
+                                             /*grant_or_reject=*/!node.empty(), ks.locality));
 }
 
 bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {

@@ -10,7 +10,9 @@
 // up to kMaxInflightPerLease per worker when they are (round trip below
 // kPipelineBelowUs). A queue with no lease request outstanding asks the
 // node for one (RequestWorkerLease); an empty queue withdraws it
-// (CancelLeaseRequest). In a cluster the node may answer with a spillback
+// (CancelLeaseRequest). A task whose plasma arguments lie mostly on another
+// node names that node in its lease request (locality), and the node placing
+// it sends it there when that node can run it now. In a cluster the node may answer with a spillback
 // (another node's address: the request is sent there, grant_or_reject) or,
 // for such a request, rejected (asked again at this process's node); a
 // lease granted by another node goes back there (NodeLinks). A worker of
@@ -82,6 +84,10 @@ class NormalTaskSubmitter {
     int spare_hint = 1;        // workers of this shape the node could still start (its last grant said)
     SchedulingOptions scheduling;
     std::string pending_node;  // where pending_request_id waits: "" this process's node, else a spillback's node
+    // The node holding most of this key's plasma argument bytes (nil: this
+    // node or none known); tasks with their arguments elsewhere get a key of
+    // their own per node (Ray puts the argument ids in its scheduling key).
+    NodeID locality = NodeID::Nil();
     // Service time of recent tasks, EWMA in microseconds; < 0 until the
     // first reply. A task's service time runs from its push, or from the
     // previous reply on its lease when it was pipelined behind others, to
@@ -93,6 +99,10 @@ class NormalTaskSubmitter {
   };
 
   KeyState& KeyFor(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
+  // Ray's LocalityAwareLeasePolicy: the node holding most of `t`'s plasma
+  // argument bytes, by the locations this process knows; nil when that is
+  // this process's node, none is known, or the strategy is not Default.
+  NodeID LocalityNodeLocked(const PendingTask& t) REQUIRES(core_lock);
   void DispatchLocked(KeyState& ks) REQUIRES(core_lock);
   // Asks `node` ("" : this process's node; else with grant_or_reject).
   void RequestLeaseLocked(KeyState& ks, const std::string& node = "") REQUIRES(core_lock);

@@ -90,7 +90,8 @@ void ObjectManager::ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out) {
   CoreGuard lock(ctx_);
   for (size_t i = 0; i < ids.size(); i++) {
     const StoredObject* o = store_.Find(ids[i]);
-    out[i] = o && o->ready ? 1 : 0;
+    if (!o || !o->ready) out[i] = 0;
+    else out[i] = o->in_plasma && !o->location.IsNil() && o->location != ctx_.node_id() ? 2 : 1;
   }
 }
 

@@ -73,8 +73,15 @@ class ObjectManager {
   void AddLocalRefs(const uint8_t* ids, size_t n, const uint32_t* owner_of, const std::vector<std::string>& owners);
   // RemoveLocalRefs of `n` packed ids.
   void RemoveLocalRefs(const uint8_t* ids, size_t n);
-  // out[i] = 1 if ids[i] is ready in this process (value, error or plasma).
+  // out[i] = 1 if ids[i] is ready in this process (value, error or plasma
+  // on this node), 2 if ready in plasma on another node, else 0.
   void ReadyMask(const std::vector<ObjectID>& ids, uint8_t* out);
+  // ray.wait fetchLocal (object_fetch.cc): a kObjectLocal event for each id
+  // once its value is on this node: at once unless it is in plasma on
+  // another node, else when this node's server has pulled it (FetchObject;
+  // also when the pull failed: the get that follows says why).
+  void FetchLocal(const std::vector<ObjectID>& ids);
+  void OnFetchReplyLocked(const proto::FetchObjectReply& r) REQUIRES(core_lock);
   void RemoveLocalRefs(const std::vector<ObjectID>& ids);
   // Borrower: the plasma copy of `id` is missing; ask its owner to recover it
   // (the local entry becomes pending; kObjectReady follows).
@@ -125,6 +132,7 @@ class ObjectManager {
   // Owned objects: the other nodes whose processes asked for them (they may
   // hold pulled copies, freed with the object).
   std::unordered_map<ObjectID, std::vector<NodeID>, IdHash> copies_ GUARDED_BY(core_lock);
+  std::unordered_set<ObjectID, IdHash> fetching_ GUARDED_BY(core_lock);  // FetchObject sent, no reply yet
 };
 
 }  // namespace rayts

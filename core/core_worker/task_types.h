@@ -141,7 +141,8 @@ struct ReturnValue {         // from the host when a task finishes
 
 struct Event {
   enum class Type { kObjectReady, kExecuteTask, kGeneratorItem, kGeneratorEnd, kGcsReply, kCancelTask, kTriggerGc,
-                    kRecoverObject };  // kRecoverObject: a borrower lost the plasma copy; call Reconstruct
+                    kRecoverObject,    // a borrower lost the plasma copy; call Reconstruct
+                    kObjectLocal };    // ray.wait fetchLocal: the object is on this node now
   explicit Event(Type t) : type(t) {}
   Type type;
   ObjectID object_id;

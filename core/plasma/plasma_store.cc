@@ -329,6 +329,20 @@ bool PlasmaStore::Contains(const ObjectID& id) const {
   return it != objects_.end() && it->second.state == State::kSealed;
 }
 
+std::optional<uint64_t> PlasmaStore::SpilledOnlySize(const ObjectID& id) const {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.state != State::kSealed || it->second.in_memory || !it->second.spilled ||
+      !spill_) {
+    return std::nullopt;
+  }
+  return it->second.size;
+}
+
+Status PlasmaStore::ReadSpilled(const ObjectID& id, uint64_t offset, uint64_t n, uint8_t* dst) const {
+  if (!SpilledOnlySize(id)) return Status::NotFound("object " + id.Hex() + " is not spilled-only here");
+  return spill_->ReadRange(id, offset, dst, n);
+}
+
 void PlasmaStore::AddRef(ClientId c, const ObjectID& id, Entry& e) {
   e.refs[c]++;
   e.total_refs++;

@@ -123,6 +123,13 @@ class PlasmaStore {
   // pending gets without calling their callbacks.
   void DisconnectClient(ClientId c);
 
+  // The size of `id` when it is sealed and on disk only (spilled, not in
+  // memory); nullopt otherwise.
+  std::optional<uint64_t> SpilledOnlySize(const ObjectID& id) const;
+  // Copies `n` bytes from `offset` of the spilled-only `id` into dst, from
+  // its spill file, without restoring it (a chunk served to another node:
+  // Ray's push from spilled objects). NotFound when it is not spilled-only.
+  Status ReadSpilled(const ObjectID& id, uint64_t offset, uint64_t n, uint8_t* dst) const;
   // True if `id` is present and sealed (in memory or spilled).
   bool Contains(const ObjectID& id) const;
   // Every object with its location and size, in no particular order.

@@ -118,12 +118,22 @@ Status SpillStore::Read(const ObjectID& id, uint8_t* dst, uint64_t size) const {
     return Status::Internal("spill file of " + id.Hex() + " holds " + std::to_string(it->second) +
                             " bytes, expected " + std::to_string(size));
   }
+  return ReadRange(id, 0, dst, size);
+}
+
+Status SpillStore::ReadRange(const ObjectID& id, uint64_t offset, uint8_t* dst, uint64_t size) const {
+  auto it = files_.find(id);
+  if (it == files_.end()) return Status::NotFound("object " + id.Hex() + " is not spilled");
+  if (offset > it->second || size > it->second - offset) {
+    return Status::Invalid("spill file of " + id.Hex() + " holds " + std::to_string(it->second) +
+                           " bytes: cannot read " + std::to_string(size) + " from " + std::to_string(offset));
+  }
   const std::string path = PathOf(id);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::IOError("cannot open spill file " + path + ": " + Errno());
   uint64_t done = 0;
   while (done < size) {
-    ssize_t n = ::pread(fd, dst + done, std::min<uint64_t>(size - done, 1ull << 30), static_cast<off_t>(done));
+    ssize_t n = ::pread(fd, dst + done, std::min<uint64_t>(size - done, 1ull << 30), static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       Status s = Status::IOError("cannot read spill file " + path + ": " + (n < 0 ? Errno() : "file is truncated"));

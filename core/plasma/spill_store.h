@@ -40,6 +40,9 @@ class SpillStore {
   Status Write(const ObjectID& id, const uint8_t* data, uint64_t size);
   // Reads the whole spilled copy of `id` into dst (which has room for it).
   Status Read(const ObjectID& id, uint8_t* dst, uint64_t size) const;
+  // Reads `size` bytes from `offset` of the spilled copy of `id` (a chunk
+  // served to another node). Invalid when the range passes its end.
+  Status ReadRange(const ObjectID& id, uint64_t offset, uint8_t* dst, uint64_t size) const;
   // Deletes the spilled copy of `id` and gives its bytes back. No-op if absent.
   void Remove(const ObjectID& id);
   bool Has(const ObjectID& id) const { return files_.count(id) > 0; }

@@ -334,6 +334,9 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::FreeObjects:
       HandleFreeObjects(c, *env.body_as_FreeObjects());
       break;
+    case proto::Body::FetchObject:
+      if (!c->remote) HandleFetch(c, *env.body_as_FetchObject());
+      break;
     case proto::Body::RequestWorkerLease:
       HandleLease(c, env.body_as_RequestWorkerLease());
       break;
@@ -457,7 +460,8 @@ NodeStatsSources NodeServer::StatsSources() const {
   return NodeStatsSources{store_.get(),    region_.get(),    spill_.get(),
                           leases_.get(),    pool_.get(),      clients_.size(),
                           memory_->kills(), opts_.memory_usage_threshold, view_ ? view_->nodes().size() : 0,
-                          spilled_leases_,  pulls_ ? &pulls_->stats() : nullptr, served_chunks_};
+                          spilled_leases_,  pulls_ ? &pulls_->stats() : nullptr, served_chunks_,
+                          served_spilled_chunks_};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {

@@ -186,6 +186,13 @@ class NodeServer {
   void StartPull(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done);
   bool SendChunkRequest(const NodeID& from, uint64_t request_id, const ObjectID& id, uint64_t offset, uint64_t length);
   void ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r);
+  // A chunk of an object on disk only, read from its spill file; false when
+  // it cannot be (ServeChunk then answers through the store).
+  bool ServeSpilledChunk(const std::shared_ptr<Connection>& conn, const proto::ObjectChunkRequest& r,
+                         const ObjectID& id, uint64_t size);
+  // ray.wait fetchLocal (FetchObject): brings an object into this node's
+  // store (a pull unless it is here) and answers FetchObjectReply.
+  void HandleFetch(const std::shared_ptr<Client>& c, const proto::FetchObject& r);
   void OnPullReply(const proto::Envelope& env);
   // From a local owner (naming nodes): sent on to those nodes; from another
   // node (TCP): this node's copies are deleted.
@@ -242,6 +249,7 @@ class NodeServer {
   uint64_t spilled_leases_ = 0;
   std::unique_ptr<PullManager> pulls_;     // cluster mode
   uint64_t served_chunks_ = 0;
+  uint64_t served_spilled_chunks_ = 0;  // of which read from spill files
   std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers
   std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it
   std::unordered_map<uint64_t, SchedulingDecision> redirects_;      // key -> where its cancel sends it

@@ -74,6 +74,9 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
   }
   sr.soft = r->affinity_soft();
   sr.grant_or_reject = r->grant_or_reject();
+  if (r->locality_node_id() && r->locality_node_id()->size() == NodeID::kSize) {
+    sr.locality = NodeID::FromBytes(r->locality_node_id()->data());
+  }
   if (view_) {
     // Cluster mode: which node (embedded mode has one: straight to the queue).
     view_->UpdateSelf(leases_->total(), leases_->available());

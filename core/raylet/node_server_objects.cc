@@ -3,6 +3,14 @@
 // object_pull.h) over a TCP connection to that node's server; the chunks
 // another node asks for are served from this node's store (ServeChunk).
 // See docs/walkthrough-object-pull.md.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/protocol/peer_address.h"
 #include "core/protocol/peer_auth.h"
 #include "core/raylet/node_server.h"
@@ -15,6 +23,9 @@ using Fbb = flatbuffers::FlatBufferBuilder;
 // The store client id of this node's pulls (never a connection's id: those
 // count up from 1).
 constexpr plasma::ClientId kPullClient = ~0ull;
+// The store client id of the fetches' gets (FetchObject): they take a ref
+// only for the instant the object is found sealed.
+constexpr plasma::ClientId kFetchClient = ~0ull - 1;
 }  // namespace
 
 void NodeServer::InitPulls() {
@@ -56,12 +67,82 @@ void NodeServer::StartPull(const ObjectID& id, const NodeID& from, uint64_t size
   pulls_->Pull(id, from, size, std::move(done));
 }
 
+void NodeServer::HandleFetch(const std::shared_ptr<Client>& c, const proto::FetchObject& r) {
+  auto* oid = r.object_id();
+  if (!oid || oid->size() != ObjectID::kSize) return;
+  const ObjectID id = ObjectID::FromBytes(oid->data());
+  const NodeID from = r.node_id() && r.node_id()->size() == NodeID::kSize ? NodeID::FromBytes(r.node_id()->data())
+                                                                         : NodeID::Nil();
+  std::weak_ptr<Connection> weak = c->conn;
+  auto replied = std::make_shared<bool>(false);
+  auto reply = [weak, id, replied](const Status& s) {
+    if (*replied) return;
+    *replied = true;
+    auto conn = weak.lock();
+    if (!conn) return;
+    Fbb fbb(128);
+    auto ov = fbb.CreateVector(id.data(), ObjectID::kSize);
+    auto msg = s.ok() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(s.message());
+    conn->Send(FinishFrame(fbb, proto::CreateFetchObjectReply(fbb, ov, static_cast<int>(s.code()), msg)));
+  };
+  // Sealed here (in memory or spilled): local already. Otherwise the get
+  // waits for the seal of the pulled copy (or of a local writer's).
+  auto get_id = std::make_shared<uint64_t>(0);
+  *get_id = store_->Get(kFetchClient, {id}, [this, id, reply](std::vector<plasma::GetResult> rs) {
+    const bool found = rs.size() == 1 && rs[0].found;
+    if (found) store_->Release(kFetchClient, id);
+    Status why = found ? Status::OK()
+                 : rs.size() == 1 && !rs[0].error.ok()
+                     ? rs[0].error
+                     : Status::ObjectLost("object " + id.Hex() + " did not arrive in the store of node " + node_id_.Hex());
+    reply(why);
+  });
+  if (*get_id == 0) return;
+  if (from.IsNil() || from == node_id_) return;  // made here: the get waits for its seal
+  StartPull(id, from, r.size(), [this, get_id, reply](const Status& s) {
+    if (s.ok()) return;  // the seal answers the get
+    reply(s);
+    store_->CancelGet(*get_id);
+  });
+}
+
 void NodeServer::StopPulls() {
   auto links = std::move(pull_links_);
   pull_links_.clear();
   for (auto& [node, conn] : links) conn->Close();
 }
 
+namespace {
+// A TCP socket whose non-blocking connect to `address` (ip:port) has started.
+StatusOr<TcpSocket> StartPeerConnect(asio::io_context& io, const std::string& address) {
+  std::string host;
+  int port = 0;
+  RAYTS_RETURN_IF_ERROR(ParseHostPort(address, &host, &port));
+  // Non-blocking: the io thread does not wait for the handshake. Frames
+  // sent meanwhile queue in the Connection and leave once it completes; a
+  // refused or unreachable peer fails the read and write, which closes the
+  // connection (its close handler fails the pulls from that node). Two SYN
+  // retries bound an unanswered connect to about 7 s.
+  int fd = StartTcpConnect(host, port);
+  if (fd < 0) return Status::IOError("cannot connect to " + address + ": " + std::strerror(errno));
+  int syn_retries = 2;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &syn_retries, sizeof(syn_retries));
+  int domain = AF_INET;
+  socklen_t len = sizeof(domain);
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  TcpSocket sock(io);
+  asio::error_code ec;
+  sock.assign(domain == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return Status::IOError("cannot use the socket to " + address + ": " + ec.message());
+  }
+  return sock;
+}
+}  // namespace
+
+// Opened on first use; the connect completes asynchronously (frames queue
+// behind it, AuthHello first).
 std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
   if (stopped_) return nullptr;
   auto it = pull_links_.find(node);
@@ -71,11 +152,7 @@ std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
     NodeLog(node_id_, "node " + node.Hex() + " is not an alive node of this cluster (an object transfer or free)");
     return nullptr;
   }
-  std::string host;
-  int port = 0;
-  Status ps = ParseHostPort(v->address, &host, &port);
-  // A blocking connect on the io thread, bounded (node IPs are numeric).
-  auto sock = ps.ok() ? ConnectTcp(io_, host, port, 2000) : StatusOr<TcpSocket>(ps);
+  auto sock = StartPeerConnect(io_, v->address);
   if (!sock.ok()) {
     NodeLog(node_id_, "cannot reach the node server of node " + node.Hex() + " at " + v->address + ": " +
                       sock.status().message());
@@ -136,6 +213,24 @@ void NodeServer::OnPullReply(const proto::Envelope& env) {
                   c->data() ? c->data()->size() : 0);
 }
 
+bool NodeServer::ServeSpilledChunk(const std::shared_ptr<Connection>& conn, const proto::ObjectChunkRequest& r,
+                                   const ObjectID& id, uint64_t size) {
+  if (r.offset() > size || r.length() > size - r.offset()) return false;  // answered as past its end below
+  Fbb fbb(r.length() + 256);
+  uint8_t* dst = nullptr;
+  auto data = fbb.CreateUninitializedVector(r.length(), &dst);
+  Status s = store_->ReadSpilled(id, r.offset(), r.length(), dst);
+  if (!s.ok()) {
+    NodeLog(node_id_, "cannot serve a chunk of spilled object " + id.Hex() + ": " + s.message());
+    return false;  // the store get below restores it, or answers why not
+  }
+  auto oid = fbb.CreateVector(id.data(), ObjectID::kSize);
+  served_chunks_++;
+  served_spilled_chunks_++;
+  conn->Send(FinishFrame(fbb, proto::CreateObjectChunk(fbb, r.request_id(), oid, 0, {}, size, r.offset(), data)));
+  return true;
+}
+
 void NodeServer::ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r) {
   ObjectID id = r.object_id() && r.object_id()->size() == ObjectID::kSize ? ObjectID::FromBytes(r.object_id()->data())
                                                                            : ObjectID::Nil();
@@ -165,8 +260,13 @@ void NodeServer::ServeChunk(const std::shared_ptr<Client>& c, const proto::Objec
                                                          ok ? 0 : static_cast<int>(StatusCode::kObjectLost), msg,
                                                          total, r.offset(), data)));
   };
+  // On disk only (spilled): the chunk is read from the spill file, not
+  // restored into memory (Ray pushes spilled objects from their files).
+  if (auto size = store_->SpilledOnlySize(id)) {
+    if (ServeSpilledChunk(c->conn, r, id, *size)) return;
+  }
   // Answered at once when sealed here; a get that would wait is cancelled
-  // (answers not found). Spilled copies are not served yet.
+  // (answers not found).
   uint64_t get_id = store_->Get(cid, {id}, answer);
   if (get_id != 0 && !answered) store_->CancelGet(get_id);
 }

@@ -36,13 +36,14 @@ struct NodeStatsSources {
   uint64_t spilled_leases = 0;  // cluster mode: lease requests sent on to another node
   const PullManager::Stats* pulls = nullptr;  // cluster mode: objects pulled from other nodes
   uint64_t served_chunks = 0;   // cluster mode: chunks sent to nodes pulling from this one
+  uint64_t served_spilled_chunks = 0;  // of which read from spill files
 };
 
 // NodeStatsReply: storeCapacity, storeUsed, storeObjects, storePinned,
 // storeEvicted, spillUsed, spillLimit, spilledObjects, spillCount,
 // restoreCount, prefaulted, leased, queuedLeases, workers, idleWorkers,
 // clients, oomKills, memoryThreshold, viewNodes, spilledLeases, (cluster mode) pullsStarted,
-// pullsMerged, pullsCompleted, pullsFailed, pulledBytes, servedChunks, and (when readable) memoryUsed and
+// pullsMerged, pullsCompleted, pullsFailed, pulledBytes, servedChunks, servedSpilledChunks, and (when readable) memoryUsed and
 // memoryTotal of the node, the memory monitor's view.
 flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeStatsSources& s);
 

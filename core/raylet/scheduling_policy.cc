@@ -136,6 +136,10 @@ SchedulingDecision SchedulingPolicy::Pick(const ClusterView& view, const Schedul
     return SchedulingDecision{Kind::kReject};
   }
   if (r.strategy == proto::SchedulingStrategy::Spread) return To(view, Spread(view, r.shape));
+  if (r.strategy == proto::SchedulingStrategy::Default && !r.locality.IsNil()) {
+    const NodeView* near = view.Find(r.locality);
+    if (near && Feasible(*near, r.shape) && Available(*near, r.shape)) return To(view, near->id);
+  }
   return To(view, Hybrid(view, r.shape, /*require_available=*/false, /*skip_self=*/false));
 }
 

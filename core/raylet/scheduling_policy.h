@@ -14,6 +14,9 @@
 //     node id) at random. So requests pack onto a node until half its CPUs
 //     are used, then spread. When no node can run it now, the same among
 //     the nodes that could once resources free up (this node first).
+//   Locality (Default with a locality node, Ray's LocalityAwareLeasePolicy):
+//     the node holding most of the task's argument bytes when it can run the
+//     request now; otherwise the hybrid choice.
 //   Spread: round robin over the nodes in id order (the ones that can run
 //     it now first, else the ones that could).
 //   NodeAffinity: the named node if it is alive and its totals fit; else,
@@ -42,6 +45,9 @@ struct SchedulingRequest {
   NodeID affinity = NodeID::Nil();
   bool soft = false;
   bool grant_or_reject = false;
+  // Default strategy: the node holding most of the task's plasma argument
+  // bytes (nil: none elsewhere); picked first when it can run the request now.
+  NodeID locality = NodeID::Nil();
 };
 
 struct SchedulingDecision {

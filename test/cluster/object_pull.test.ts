@@ -5,29 +5,16 @@
 // bytes), a large argument passed by value, two tasks needing one object
 // pulling it once (node stats), and the pulled copy being a secondary one.
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
-import { Cluster, type ClusterNode } from 'rayts/testing';
+import { twoNodeCluster } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
 const MiB = 1 << 20;
-let cluster: Cluster;
-let n2: ClusterNode;
-
-beforeAll(async () => {
-  cluster = await Cluster.start({
+const c = twoNodeCluster({
     head: { numCpus: 2, objectStoreMemory: 256 * MiB },
     nodes: [{ numCpus: 2, objectStoreMemory: 256 * MiB }],
-  });
-  n2 = cluster.nodes[1] as ClusterNode;
-  await ray.init({ address: cluster.address });
-  await until(async () => (await ray.debugStats()).node.viewNodes === 2, 10_000, 'node 2 in the head\'s cluster view');
-}, 90_000);
-
-afterAll(async () => {
-  await ray.shutdown();
-  await cluster?.shutdown();
-}, 30_000);
+});
 
 /** Deterministic bytes (xorshift32 from `seed`), the same in the driver and in a task (no captures). */
 function pattern(n: number, seed: number): Uint8Array {
@@ -45,7 +32,7 @@ function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-const onN2 = (): { schedulingStrategy: { nodeId: string } } => ({ schedulingStrategy: { nodeId: n2.nodeId } });
+const onN2 = (): { schedulingStrategy: { nodeId: string } } => ({ schedulingStrategy: { nodeId: c.n2.nodeId } });
 
 /** Node 2's node-server stats, read by a task running there. */
 const n2Stats = ray.remote(async () => (await (await import('rayts')).debugStats()).node);
@@ -62,7 +49,7 @@ describe('objects across nodes', () => {
     const bytes = pattern(64 * MiB, 7);
     const ref = ray.put(bytes);
     const [h, node] = await ray.get(hashOf.options(onN2()).remote(ref), { timeoutMs: 60_000 });
-    expect(node).toBe(n2.nodeId);
+    expect(node).toBe(c.n2.nodeId);
     expect(h).toBe(sha(bytes));
     const after = await n2Stats.options(onN2()).remote();
     expect(after.pullsCompleted! - before.pullsCompleted!).toBe(1);
@@ -93,7 +80,7 @@ describe('objects across nodes', () => {
   it('a large argument passed by value reaches a task on node 2 intact', async () => {
     const bytes = pattern(8 * MiB, 3);
     const [h, node] = await ray.get(hashOf.options(onN2()).remote(bytes), { timeoutMs: 60_000 });
-    expect(node).toBe(n2.nodeId);
+    expect(node).toBe(c.n2.nodeId);
     expect(h).toBe(sha(bytes));
   }, 60_000);
 
@@ -114,7 +101,7 @@ describe('objects across nodes', () => {
     const before = await n2Stats.options(onN2()).remote();
     const both = await ray.get([0, 1].map(() => hashOf.options({ ...onN2(), numCpus: 1 }).remote(ref)), { timeoutMs: 60_000 });
     for (const [h, node] of both) {
-      expect(node).toBe(n2.nodeId);
+      expect(node).toBe(c.n2.nodeId);
       expect(h).toBe(sha(bytes));
     }
     const after = await n2Stats.options(onN2()).remote();
@@ -126,7 +113,7 @@ describe('objects across nodes', () => {
   }, 60_000);
 
   it('a pull into a node whose store cannot hold the object fails with ObjectStoreFullError naming it', async () => {
-    const small = await cluster.addNode({ numCpus: 1, objectStoreMemory: 16 * MiB });
+    const small = await c.cluster.addNode({ numCpus: 1, objectStoreMemory: 16 * MiB });
     try {
       await until(async () => (await ray.debugStats()).node.viewNodes === 3, 10_000, 'node 3 in the head\'s cluster view');
       const ref = ray.put(pattern(32 * MiB, 1));
@@ -140,7 +127,7 @@ describe('objects across nodes', () => {
       expect(performance.now() - t0).toBeLessThan(30_000);
       ref.release();
     } finally {
-      await cluster.removeNode(small);
+      await c.cluster.removeNode(small);
     }
   }, 90_000);
 });

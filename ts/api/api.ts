@@ -334,7 +334,11 @@ export async function get(refs: unknown, options?: { timeoutMs?: number }): Prom
 
 let waitCalls = 0;
 
-/** Waits until `numReturns` of `refs` are ready: [ready, notReady], input order kept. */
+/**
+ * Waits until `numReturns` of `refs` are ready: [ready, notReady], input order kept.
+ * `fetchLocal` (default true, as Ray): an object counts as ready once its value is
+ * on this node (a value on another node is pulled here); false: once it exists anywhere.
+ */
 export async function wait<T>(refs: ObjectRef<T>[], options?: { numReturns?: number; timeoutMs?: number; fetchLocal?: boolean }): Promise<[ObjectRef<T>[], ObjectRef<T>[]]> {
   if (!Array.isArray(refs)) throw new TypeError('ray.wait expects an array of ObjectRefs');
   // Duplicates (the same handle twice) by a mark per call: no Set of every ref.
@@ -349,7 +353,7 @@ export async function wait<T>(refs: ObjectRef<T>[], options?: { numReturns?: num
   const rt = requireRuntime('ray.wait()');
   // Nothing to wait for: settled at once, as Ray's ray.wait([]) returns ([], []).
   if (refs.length === 0) return [[], []];
-  return rt.wait(refs as ObjectRef<unknown>[], o.numReturns ?? 1, o.timeoutMs) as Promise<[ObjectRef<T>[], ObjectRef<T>[]]>;
+  return rt.wait(refs as ObjectRef<unknown>[], o.numReturns ?? 1, o.timeoutMs, o.fetchLocal ?? true) as Promise<[ObjectRef<T>[], ObjectRef<T>[]]>;
 }
 
 const taskOf = new WeakMap<object, Uint8Array>();

@@ -44,6 +44,11 @@ export interface ReadyCell {
   ready: boolean;
   /** A ray.wait in progress looked at it while not ready: its Ready event wakes the waits. */
   watched: boolean;
+  /**
+   * Where the ready value is (ray.wait fetchLocal): 0 not known yet, 1 on this
+   * node (or inline), 2 in plasma on another node and not fetched here yet.
+   */
+  where: 0 | 1 | 2;
 }
 
 /** What the finalizer is told of a collected handle: its id handle (id_slab.ts), its id, or its HeldRef. */

@@ -24,6 +24,7 @@ function packageVersion(): string {
 interface MicrobenchmarkOptions {
   json?: string; filter?: string; skip?: string; durationMs?: number; sleepMs?: number;
   rowTimeoutMs?: number; numCpus?: number; objectStoreMemory?: number; releaseRefs?: boolean; summary?: boolean;
+  cluster?: boolean;
 }
 type RunMicrobenchmark = (opts: MicrobenchmarkOptions) => Promise<Array<{ mean: number | null }>>;
 
@@ -66,9 +67,13 @@ program
   .option('--object-store-memory <bytes>', 'object store size (default: 2 GiB)', nonNegativeInt('--object-store-memory'))
   .option('--release-refs', "put rows call ref.release() on each put's ref instead of leaving it to garbage collection (deviation from Ray's shape)")
   .option('--no-summary', 'do not print the comparison with Ray, piscina and the targets')
+  .option('--cluster', 'also run the cluster rows (not in the default run: they start a 2-node cluster on this machine ' +
+    'and move 1 GiB objects): multi node tasks async, 1:1 actor calls async (actor on the other node), object transfer ' +
+    'between nodes (1 GiB) and the loopback TCP limit beside it; a --filter naming one of them runs it without --cluster')
   .action(async (o: {
     json?: string; filter?: string; skip?: string; durationMs?: number; sleepMs: number;
     rowTimeoutMs?: number; numCpus?: number; objectStoreMemory?: number; summary: boolean; releaseRefs?: boolean;
+    cluster?: boolean;
   }) => {
     if (!existsSync(benchModule)) {
       process.stderr.write('rayts microbenchmark: the benchmark is not part of the installed package; it runs from a source ' +
@@ -77,7 +82,9 @@ program
       return;
     }
     const { runMicrobenchmark } = (await import(pathToFileURL(benchModule).href)) as { runMicrobenchmark: RunMicrobenchmark };
-    const opts: MicrobenchmarkOptions = { sleepMs: o.sleepMs, summary: o.summary, releaseRefs: o.releaseRefs === true };
+    const opts: MicrobenchmarkOptions = {
+      sleepMs: o.sleepMs, summary: o.summary, releaseRefs: o.releaseRefs === true, cluster: o.cluster === true,
+    };
     if (o.json !== undefined) opts.json = o.json;
     if (o.filter !== undefined) opts.filter = o.filter;
     if (o.skip !== undefined) opts.skip = o.skip;

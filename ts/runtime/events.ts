@@ -34,6 +34,9 @@ export function dispatchEvents(rt: Runtime): void {
       case EventType.TriggerGc:
         rt.pressure.collectGarbage();
         break;
+      case EventType.Local: // ray.wait fetchLocal: the object is on this node now
+        rt.waiting.local(ev.key as string);
+        break;
       case EventType.RecoverObject: // a borrower lost the plasma copy of an object we own
         recoverForBorrower(rt.core, ev.id as Uint8Array);
         break;

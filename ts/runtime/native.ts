@@ -11,6 +11,8 @@ export type NativeReturn = [Uint8Array | null, boolean, boolean, number];
 
 export interface NativeEvent {
   t: number;
+  /** Local events: the object's key (latin1 of its id, as Ready events). */
+  key?: string;
   id?: Uint8Array | number;
   handle?: number;
   taskId?: Uint8Array;
@@ -45,7 +47,7 @@ export interface NativeEvent {
 // listed here only to type them; test/unit/native_enums.test.ts checks that
 // each list is exactly the addon's.
 /** core_worker.h Event::Type */
-export const EVENT_TYPE_NAMES = ['Ready', 'Execute', 'GenItem', 'GenEnd', 'Gcs', 'Cancel', 'TriggerGc', 'RecoverObject'] as const;
+export const EVENT_TYPE_NAMES = ['Ready', 'Execute', 'GenItem', 'GenEnd', 'Gcs', 'Cancel', 'TriggerGc', 'RecoverObject', 'Local'] as const;
 export type EventTypeName = (typeof EVENT_TYPE_NAMES)[number];
 /** status.h StatusCodeName: what an addon error's `.code` holds. */
 export const STATUS_CODE_NAMES = ['OK', 'InvalidArgument', 'NotFound', 'AlreadyExists', 'ObjectStoreFull', 'IOError',
@@ -81,8 +83,10 @@ export interface NativeCoreWorker {
   subscribe(id: Uint8Array, owner: string): void;
   addLocalRef(id: Uint8Array, owner: string): void;
   addLocalRefs(ids: Uint8Array, ownerIndex: Uint32Array, owners: string[]): void;
-  /** 1 per id that is ready here (value, error, or in plasma); 0 otherwise. */
+  /** 1 per id that is ready here (value, error, or in plasma on this node), 2 ready in plasma on another node; 0 otherwise. */
   readyMask(concatenatedIds: Uint8Array): Uint8Array;
+  /** ray.wait fetchLocal: a Local event (key: the id's key) per id once its value is on this node. */
+  fetchLocal(concatenatedIds: Uint8Array): void;
   trackWeak(obj: object): number;
   untrackWeak(token: number): void;
   /** Tokens of tracked objects collected by now (each reported once). */

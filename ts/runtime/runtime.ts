@@ -296,8 +296,8 @@ export class Runtime implements RefRuntime {
     return this.waiting.waitReady(ref, timeoutMs);
   }
 
-  wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
-    return this.waiting.wait(refs, numReturns, timeoutMs);
+  wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number, fetchLocal = true): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
+    return this.waiting.wait(refs, numReturns, timeoutMs, fetchLocal);
   }
 
   // ----------------------------------------------------------------- tasks --

@@ -9,6 +9,11 @@
 // without a cell; a pending one is subscribed once and its cell is marked
 // ready by its Ready event. A wait that must block is woken (once per turn)
 // when a Ready event lands on a cell some wait looked at, and scans again.
+//
+// fetchLocal (Ray's default): a ready object whose value is in plasma on
+// another node (readyMask 2) counts only once it is on this node: the wait
+// asks the core to fetch it (one fetchLocal call per scan for all of them;
+// this node's server pulls it) and its Local event marks the cell local.
 import type { ObjectRef, ReadyCell } from '../api/object_ref.js';
 import type { NativeCoreWorker } from './native.js';
 import type { Runtime } from './runtime.js';
@@ -18,7 +23,7 @@ import { onTaskCancelled } from '../worker/task_context.js';
 export const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 /** The cell of every handle whose object the core reported ready (it stays ready). */
-const READY: ReadyCell = { ready: true, watched: false };
+const READY: ReadyCell = { ready: true, watched: false, where: 1 };
 
 type Waiter = (ready: boolean) => void;
 
@@ -30,6 +35,10 @@ export class Waiting {
   #cells = new Map<string, ReadyCell>();
   /** Blocked ray.wait calls: each scans its refs again when woken (false: shutdown). */
   #blocked = new Set<(open: boolean) => void>();
+  /** Cells of ready objects whose value is on another node (where 2), by key, until local. */
+  #remote = new Map<string, ReadyCell>();
+  /** Keys whose fetch to this node was asked for, until their Local event. */
+  #fetching = new Set<string>();
   #wakeScheduled = false;
 
   constructor(rt: Runtime) {
@@ -51,6 +60,26 @@ export class Waiting {
     this.#waiters.clear();
     for (const w of [...this.#blocked]) w(false);
     this.#blocked.clear();
+    this.#remote.clear();
+    this.#fetching.clear();
+  }
+
+  /** A Local event: the object with key `k`, fetched for a wait, is on this node now (or failed to come: its get says why). */
+  local(k: string): void {
+    this.#fetching.delete(k);
+    const cell = this.#remote.get(k);
+    if (cell === undefined) return;
+    this.#remote.delete(k);
+    cell.where = 1;
+    if (cell.watched) this.#scheduleWake();
+  }
+
+  #scheduleWake(): void {
+    if (this.#blocked.size > 0 && !this.#wakeScheduled) {
+      // Once per turn: a batch of events costs each blocked wait one scan.
+      this.#wakeScheduled = true;
+      queueMicrotask(() => this.#wake());
+    }
   }
 
   /** A Ready event: the object with this id is ready here. */
@@ -60,11 +89,7 @@ export class Waiting {
     if (cell !== undefined) {
       this.#cells.delete(k);
       cell.ready = true;
-      if (cell.watched && this.#blocked.size > 0 && !this.#wakeScheduled) {
-        // Once per turn: a batch of Ready events costs each blocked wait one scan.
-        this.#wakeScheduled = true;
-        queueMicrotask(() => this.#wake());
-      }
+      if (cell.watched) this.#scheduleWake();
     }
     const list = this.#waiters.get(k);
     if (list) {
@@ -113,7 +138,7 @@ export class Waiting {
     const k = ref.key;
     let cell = this.#cells.get(k);
     if (cell === undefined) {
-      cell = { ready: false, watched: false };
+      cell = { ready: false, watched: false, where: 0 };
       this.#cells.set(k, cell);
       this.core.subscribe(ref.binary, ref.ownerAddress);
     }
@@ -158,16 +183,48 @@ export class Waiting {
     });
   }
 
-  /** `refs[at[j]]` are not known here: one readyMask call, a subscription for each pending one. */
+  /**
+   * `refs[at[j]]` are not known here (or ready, and where unknown): one
+   * readyMask call, a subscription for each pending one.
+   */
   #ask(refs: ObjectRef<unknown>[], at: number[]): void {
     const ids = new Uint8Array(at.length * 20);
     for (let j = 0; j < at.length; j++) ids.set(refs[at[j]!]!.binary, j * 20);
     const mask = this.core.readyMask(ids);
     for (let j = 0; j < at.length; j++) {
       const r = refs[at[j]!]!;
-      if (mask[j]) r.readyCell = READY;
-      else this.#subscribe(r); // borrowed refs not fetched yet read as not ready: the subscription fetches them
+      const m = mask[j];
+      const cell = r.readyCell;
+      if (m === 0) this.#subscribe(r); // borrowed refs not fetched yet read as not ready: the subscription fetches them
+      else if (m === 1) {
+        if (cell !== undefined && cell !== READY && cell.ready) cell.where = 1; // shared by the handles of its id
+        else r.readyCell = READY;
+      } else { // ready, its value on another node
+        const k = r.key;
+        let remote = this.#remote.get(k);
+        if (remote === undefined) {
+          remote = cell !== undefined && cell !== READY && cell.ready ? cell : { ready: true, watched: false, where: 2 };
+          remote.where = 2;
+          this.#remote.set(k, remote);
+        }
+        r.readyCell = remote;
+      }
     }
+  }
+
+  /** fetchLocal: the refs at `at` are ready on another node: one fetchLocal call for those not asked yet. */
+  #fetch(refs: ObjectRef<unknown>[], at: number[]): void {
+    const ask: number[] = [];
+    for (const i of at) {
+      const k = refs[i]!.key;
+      if (this.#fetching.has(k)) continue;
+      this.#fetching.add(k);
+      ask.push(i);
+    }
+    if (ask.length === 0) return;
+    const ids = new Uint8Array(ask.length * 20);
+    for (let j = 0; j < ask.length; j++) ids.set(refs[ask[j]!]!.binary, j * 20);
+    this.core.fetchLocal(ids);
   }
 
   /**
@@ -177,21 +234,30 @@ export class Waiting {
    * list whose first ref is ready costs one read and two copies), and marks
    * the pending cells it passes as watched.
    */
-  #scan(refs: ObjectRef<unknown>[], numReturns: number, all: boolean): [ObjectRef<unknown>[], ObjectRef<unknown>[]] | null {
+  #scan(refs: ObjectRef<unknown>[], numReturns: number, all: boolean, fetchLocal: boolean): [ObjectRef<unknown>[], ObjectRef<unknown>[]] | null {
     const n = refs.length;
     let at: number[];
+    let remote: number[] | undefined;
     for (;;) {
       at = [];
+      remote = undefined;
       let unknown: number[] | undefined;
       for (let i = 0; i < n && at.length < numReturns; i++) {
         const cell = refs[i]!.readyCell;
         if (cell === undefined) (unknown ??= []).push(i);
-        else if (cell.ready) at.push(i);
-        else cell.watched = true;
+        else if (cell.ready) {
+          if (!fetchLocal || cell.where === 1) at.push(i);
+          else if (cell.where === 0) (unknown ??= []).push(i);
+          else {
+            cell.watched = true;
+            (remote ??= []).push(i);
+          }
+        } else cell.watched = true;
       }
       if (unknown === undefined) break;
       this.#ask(refs, unknown); // then again: an earlier ref may be ready
     }
+    if (remote !== undefined) this.#fetch(refs, remote);
     if (at.length < numReturns && !all) return null;
     const ready = at.map((i) => refs[i]!);
     return [ready, without(refs, at)];
@@ -202,9 +268,9 @@ export class Waiting {
    * if ready by now) are returned as not ready. A ready object stays ready
    * here (a copy lost later is recovered by the get that finds it missing).
    */
-  async wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
+  async wait(refs: ObjectRef<unknown>[], numReturns: number, timeoutMs?: number, fetchLocal = true): Promise<[ObjectRef<unknown>[], ObjectRef<unknown>[]]> {
     this.#checkOpen('ray.wait()');
-    const now = this.#scan(refs, numReturns, timeoutMs === 0);
+    const now = this.#scan(refs, numReturns, timeoutMs === 0, fetchLocal);
     if (now !== null) return now;
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -224,7 +290,7 @@ export class Waiting {
 
       // Woken: scan again. At shutdown or timeout: return what is ready now.
       const scan = (open: boolean): void => {
-        const split = open || !this.#rt.closed ? this.#scan(refs, numReturns, !open) : Waiting.#known(refs, numReturns);
+        const split = open || !this.#rt.closed ? this.#scan(refs, numReturns, !open, fetchLocal) : Waiting.#known(refs, numReturns);
         if (split !== null) finish(split);
       };
       this.#blocked.add(scan);
