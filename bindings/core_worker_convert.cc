@@ -23,18 +23,22 @@ bool ParseArgs(Napi::Env env, const Napi::Value& v, std::vector<TaskArgIn>* out)
   out->reserve(args.Length());
   for (uint32_t i = 0; i < args.Length(); i++) {
     Napi::Value a = args.Get(i);
-    TaskArgIn in;
     if (a.IsArray()) {
       Napi::Array pair = a.As<Napi::Array>();
-      in.by_ref = true;
-      if (!IdFromValue(pair.Get(0u), &in.id)) { ThrowType(env, "bad argument ref"); return false; }
+      ObjectID id;
+      if (!IdFromValue(pair.Get(0u), &id)) { ThrowType(env, "bad argument ref"); return false; }
       Napi::Value owner = pair.Get(1u);
-      if (owner.IsString()) in.owner_address = owner.As<Napi::String>().Utf8Value();
+      out->push_back(TaskArgIn::Ref(id, owner.IsString() ? owner.As<Napi::String>().Utf8Value() : std::string()));
+    } else if (a.IsTypedArray()) {  // a Buffer too
+      auto t = a.As<Napi::TypedArray>();
+      auto ab = t.ArrayBuffer();
+      out->push_back(TaskArgIn::Value(std::string(static_cast<const char*>(ab.Data()) + t.ByteOffset(), t.ByteLength())));
+    } else if (a.IsString()) {
+      out->push_back(TaskArgIn::Value(a.As<Napi::String>().Utf8Value()));
     } else {
-      in.data = BytesOf(a);
-      if (!in.data) { ThrowType(env, "argument must be bytes"); return false; }
+      ThrowType(env, "argument must be bytes");
+      return false;
     }
-    out->push_back(std::move(in));
   }
   return true;
 }

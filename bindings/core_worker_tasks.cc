@@ -64,16 +64,16 @@ Napi::Value CoreWorkerWrap::CreateActor(const Napi::CallbackInfo& info) {
   req.cls = core_->submitter().GetTaskClass(info[0].ToNumber().Uint32Value());
   if (!req.cls) { ThrowType(env, "createActor: unknown class"); return env.Undefined(); }
   if (!ParseArgs(env, info[1], &req.args)) return env.Undefined();
-  if (info.Length() > 2 && info[2].IsNumber()) req.max_concurrency = info[2].ToNumber().Int32Value();
+  if (info.Length() > 2 && info[2].IsNumber()) req.mutable_actor().max_concurrency = info[2].ToNumber().Int32Value();
   if (info.Length() > 3 && info[3].IsBuffer() && !IdFromValue(info[3], &req.actor_id)) {
     ThrowType(env, "createActor: bad actor id");
     return env.Undefined();
   }
-  if (info.Length() > 4 && info[4].IsNumber()) req.max_restarts = info[4].ToNumber().Int32Value();
-  if (info.Length() > 5 && info[5].IsNumber()) req.max_task_retries = info[5].ToNumber().Int32Value();
-  if (info.Length() > 6 && info[6].IsString()) req.concurrency_groups = info[6].As<Napi::String>().Utf8Value();
-  if (info.Length() > 7) req.detached = info[7].ToBoolean().Value();
-  if (info.Length() > 8) req.release_cpu = info[8].ToBoolean().Value();
+  if (info.Length() > 4 && info[4].IsNumber()) req.mutable_actor().max_restarts = info[4].ToNumber().Int32Value();
+  if (info.Length() > 5 && info[5].IsNumber()) req.mutable_actor().max_task_retries = info[5].ToNumber().Int32Value();
+  if (info.Length() > 6 && info[6].IsString()) req.mutable_actor().concurrency_groups = info[6].As<Napi::String>().Utf8Value();
+  if (info.Length() > 7) req.mutable_actor().detached = info[7].ToBoolean().Value();
+  if (info.Length() > 8) req.mutable_actor().release_cpu = info[8].ToBoolean().Value();
   ObjectID ready;
   auto actor = core_->actors().Create(std::move(req), &ready);
   MaybeKick();
@@ -90,13 +90,13 @@ Napi::Value CoreWorkerWrap::SubmitActorTask(const Napi::CallbackInfo& info) {
   req.cls = core_->submitter().GetTaskClass(info[0].ToNumber().Uint32Value());
   if (!req.cls) { ThrowType(env, "submitActorTask: unknown class"); return env.Undefined(); }
   if (!IdFromValue(info[1], &req.actor_id)) { ThrowType(env, "submitActorTask: bad actor id"); return env.Undefined(); }
-  req.method = info[2].ToString();
+  req.mutable_actor().method = info[2].ToString();
   if (!ParseArgs(env, info[3], &req.args)) return env.Undefined();
   req.num_returns = info[4].ToNumber().Int32Value();
-  if (info.Length() > 5 && info[5].IsNumber()) req.max_pending = info[5].ToNumber().Int32Value();
-  if (info.Length() > 6 && info[6].IsNumber()) req.max_task_retries = info[6].ToNumber().Int32Value();
+  if (info.Length() > 5 && info[5].IsNumber()) req.mutable_actor().max_pending = info[5].ToNumber().Int32Value();
+  if (info.Length() > 6 && info[6].IsNumber()) req.mutable_actor().max_task_retries = info[6].ToNumber().Int32Value();
   // A call's named concurrency group travels where a creation's group table does.
-  if (info.Length() > 7 && info[7].IsString()) req.concurrency_groups = info[7].As<Napi::String>().Utf8Value();
+  if (info.Length() > 7 && info[7].IsString()) req.mutable_actor().concurrency_groups = info[7].As<Napi::String>().Utf8Value();
   if (info.Length() > 8 && info[8].IsString() && info[8].As<Napi::String>().Utf8Value().size() > 0) {
     req.name = std::make_shared<const std::string>(info[8].As<Napi::String>().Utf8Value());
   }

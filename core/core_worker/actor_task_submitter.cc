@@ -37,11 +37,11 @@ StatusOr<TaskID> ActorTaskSubmitter::Create(SubmitRequest req, ObjectID* ready_i
   ActorState& a = NewActorLocked(actor, /*borrowed=*/false);
   a.resources = req.cls->resources;
   a.scheduling = req.cls->scheduling;
-  a.max_restarts = req.max_restarts;
-  a.detached = req.detached;
-  a.max_task_retries = req.max_task_retries;
+  a.max_restarts = req.actor().max_restarts;
+  a.detached = req.actor().detached;
+  a.max_task_retries = req.actor().max_task_retries;
   req.actor_id = actor;
-  req.actor_creation = true;
+  req.mutable_actor().actor_creation = true;
   req.num_returns = 1;
   req.max_retries = 0;
   // By-ref constructor arguments stay pinned for the actor's life (owned:
@@ -49,8 +49,8 @@ StatusOr<TaskID> ActorTaskSubmitter::Create(SubmitRequest req, ObjectID* ready_i
   // a restart runs the constructor again with the same arguments.
   for (auto& arg : req.args) {
     if (!arg.by_ref) continue;
-    if (ctx_.IsSelf(arg.owner_address)) {
-      arg.owner_address.clear();
+    if (ctx_.IsSelf(arg.owner_address())) {
+      arg.SetOwnedHere();
     } else if (!refs_->Has(arg.id)) {
       continue;
     }
@@ -81,10 +81,10 @@ StatusOr<TaskID> ActorTaskSubmitter::Submit(SubmitRequest req, std::vector<Objec
     // A handle to an actor owned elsewhere: ask the GCS where it lives
     // (answered once it is alive or dead); calls queue meanwhile.
     a = &NewActorLocked(req.actor_id, /*borrowed=*/true);
-    a->max_task_retries = req.max_task_retries;  // the handle carries the actor's maxTaskRetries
+    a->max_task_retries = req.actor().max_task_retries;  // the handle carries the actor's maxTaskRetries
     AskAddressLocked(*a);
   }
-  a->calls.SetMaxPending(req.max_pending > 0 ? static_cast<size_t>(req.max_pending) : 0);
+  a->calls.SetMaxPending(req.actor().max_pending > 0 ? static_cast<size_t>(req.actor().max_pending) : 0);
   if (Status s = a->calls.CanEnqueue(); !s.ok()) return refuse(s);
   // Resends of calls cut off by a restart (maxTaskRetries).
   int max_retries = a->CallRetries();
@@ -278,16 +278,16 @@ void ActorTaskSubmitter::OnPushReplyLocked(const std::shared_ptr<Lease>& lease, 
     ActorState* a = FindLocked(lease->key);
     if (!a || !r.returns()) return;
     const SubmitRequest& req = t->req;
-    if (r.actor_exited() && !req.actor_creation) {
+    if (r.actor_exited() && !req.actor().actor_creation) {
       // ray.exitActor(): the actor's last call reports its exit.
       DiedLocked(*a, "it exited (ray.exitActor())");
     }
-    if (req.actor_creation && r.returns()->size() > 0 && !r.returns()->Get(0)->is_error()) {
+    if (req.actor().actor_creation && r.returns()->size() > 0 && !r.returns()->Get(0)->is_error()) {
       // Constructed: only now may other processes call it, and this one send its calls.
       a->constructed = true;
       if (!a->borrowed) transport_.SendToNode(gcs::ActorAliveFrame(a->id, lease->address));
     }
-    if (req.actor_creation && r.returns()->size() > 0 && r.returns()->Get(0)->is_error()) {
+    if (req.actor().actor_creation && r.returns()->size() > 0 && r.returns()->Get(0)->is_error()) {
       // The constructor threw: the actor is dead, with that error as cause.
       if (auto* d = r.returns()->Get(0)->data()) {
         a->death_cause_record.assign(reinterpret_cast<const char*>(d->data()), d->size());
@@ -334,7 +334,7 @@ void ActorTaskSubmitter::WorkerLostLocked(ActorState& a, Inflight inflight, cons
     DiedLocked(a, cause);
     std::string json = a.DiedJson(a.death_cause);
     for (auto& [tid, t] : inflight) {
-      if (t->req.actor_creation) tasks_.FailLocked(t, json);
+      if (t->req.actor().actor_creation) tasks_.FailLocked(t, json);
     }
     return;
   }
@@ -345,7 +345,7 @@ void ActorTaskSubmitter::WorkerLostLocked(ActorState& a, Inflight inflight, cons
   a.constructed = false;
   transport_.SendToNode(gcs::ActorRestartingFrame(a.id, cause));
   for (auto& [tid, t] : inflight) {
-    if (t->req.actor_creation) tasks_.FinishLocked(t);  // replaced below
+    if (t->req.actor().actor_creation) tasks_.FinishLocked(t);  // replaced below
   }
   a.calls.OnDisconnected(/*restarting=*/true, cause);
   TakeFailuresLocked(a);

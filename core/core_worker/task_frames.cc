@@ -43,7 +43,7 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   args.reserve(r.args.size());
   for (auto& a : r.args) {
     if (!a.by_ref) {
-      auto data = Bytes(fbb, reinterpret_cast<const uint8_t*>(a.data->data()), a.data->size());
+      auto data = Bytes(fbb, reinterpret_cast<const uint8_t*>(a.data().data()), a.data().size());
       proto::TaskArgBuilder b(fbb);
       b.add_data(data);
       args.push_back(b.Finish());
@@ -52,7 +52,7 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
     auto oid = IdBytes(fbb, a.id);
     flatbuffers::Offset<flatbuffers::Vector<uint8_t>> data;
     bool in_plasma = false;
-    if (a.owner_address.empty()) {
+    if (a.owner_address().empty()) {
       const StoredObject* o = store.Find(a.id);
       // For a worker of another node, or an object on another node, the
       // flag stays off: the worker asks this owner, which names the node to
@@ -60,7 +60,7 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
       if (o && o->in_plasma) in_plasma = !lease->link->remote() && o->location.IsNil();
       else if (o && o->data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(o->data->data()), o->data->size());
     }
-    auto owner = fbb.CreateString(a.owner_address.empty() ? ctx.address() : a.owner_address);
+    auto owner = fbb.CreateString(a.owner_address().empty() ? ctx.address() : a.owner_address());
     proto::TaskArgBuilder b(fbb);
     b.add_object_id(oid);
     if (!data.IsNull()) b.add_data(data);
@@ -75,13 +75,13 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> actor;
   flatbuffers::Offset<flatbuffers::String> method;
   flatbuffers::Offset<flatbuffers::String> groups;
-  if (!r.concurrency_groups.empty()) groups = fbb.CreateString(r.concurrency_groups);
+  if (!r.actor().concurrency_groups.empty()) groups = fbb.CreateString(r.actor().concurrency_groups);
   if (!r.actor_id.IsNil()) {
     actor = IdBytes(fbb, r.actor_id);
-    if (!r.method.empty()) method = fbb.CreateString(r.method);
+    if (!r.actor().method.empty()) method = fbb.CreateString(r.actor().method);
   }
   auto spec = proto::CreateTaskSpec(fbb, tid, ctx.job_id(), caller, owner, fd, argv, r.num_returns, name, t->attempt,
-                                    actor, r.actor_creation, method, r.max_concurrency, groups, r.release_cpu,
+                                    actor, r.actor().actor_creation, method, r.actor().max_concurrency, groups, r.actor().release_cpu,
                                     t->send_seq, t->epoch_start, retry_exc, class_ref, t->streamed);
   lease->link->Send(FinishFrame(fbb, proto::CreatePushTask(fbb, spec)));
 }

@@ -49,7 +49,7 @@ std::shared_ptr<PendingTask> TaskManager::NewTaskLocked(SubmitRequest req, uint6
   if (borrowers_.HasStagedLocked()) borrowers_.HoldNestedLocked(borrowers_.TakeStagedLocked(), nullptr, &t->held_refs);
   for (auto& a : req.args) {
     if (!a.by_ref) continue;
-    if (!ctx_.IsSelf(a.owner_address)) {
+    if (!ctx_.IsSelf(a.owner_address())) {
       // Borrowed: this process's entry (and so its registration at the
       // owner) stays until the task is done with the argument.
       if (refs_->Has(a.id)) {
@@ -58,7 +58,7 @@ std::shared_ptr<PendingTask> TaskManager::NewTaskLocked(SubmitRequest req, uint6
       }
       continue;
     }
-    a.owner_address.clear();
+    a.SetOwnedHere();
     PinOwnedArgLocked(t, a.id);
   }
   t->req = std::move(req);
@@ -310,8 +310,8 @@ void TaskManager::RecordLineageLocked(const std::shared_ptr<PendingTask>& t) {
   uint64_t bytes = 256 + r.cls->name.size();
   std::vector<TaskID> parents;
   for (auto& a : r.args) {
-    bytes += sizeof(TaskArgIn) + (a.data ? a.data->size() : 0);
-    if (a.by_ref && a.owner_address.empty() && !IsPutObject(a.id)) parents.push_back(TaskIdOf(a.id));
+    bytes += sizeof(TaskArgIn) + (a.by_ref ? 0 : a.data().size());
+    if (a.by_ref && a.owner_address().empty() && !IsPutObject(a.id)) parents.push_back(TaskIdOf(a.id));
   }
   lineage_.Add(t->task_id, std::make_shared<const SubmitRequest>(r), bytes, live, parents, r.max_retries);
 }
@@ -362,7 +362,7 @@ Status TaskManager::ReconstructLocked(const ObjectID& id, int depth) {
   // plasma copy is gone too.
   std::vector<ObjectID> revived;
   for (auto& a : req.args) {
-    if (!a.by_ref || !a.owner_address.empty()) continue;
+    if (!a.by_ref || !a.owner_address().empty()) continue;
     const StoredObject* o = objects_.store().Find(a.id);
     bool lost = !o || (o->ready && o->in_plasma && !(plasma_ && plasma_->Contains(a.id)));
     if (!lost) continue;
@@ -394,7 +394,7 @@ void TaskManager::ResubmitLocked(const TaskID& task, const SubmitRequest& req) {
   t->retries_left = req.max_retries;
   reconstructions_++;
   for (auto& a : req.args) {
-    if (!a.by_ref || !a.owner_address.empty()) continue;
+    if (!a.by_ref || !a.owner_address().empty()) continue;
     PinOwnedArgLocked(t, a.id);
   }
   t->req = req;

@@ -40,11 +40,32 @@ struct FunctionRef {
   std::string hash, source, module_url, export_name;
 };
 
-struct TaskArgIn {           // from the host at submit time
-  bool by_ref = false;
+// One argument, from the host at submit time. Every queued task keeps its
+// arguments (a million queued tasks: a million of these), so one string
+// serves both forms: 56 bytes, and a value of up to 15 bytes needs no
+// allocation of its own (a shared_ptr<string> per value cost 64 more).
+struct TaskArgIn {
   ObjectID id;               // by_ref
-  std::string owner_address; // by_ref: empty if this process owns it
-  std::shared_ptr<const std::string> data;  // by value: serialized bytes
+  bool by_ref = false;
+  // by_ref: the owner's address (empty if this process owns it); by value:
+  // the serialized bytes. Read through owner_address() / data().
+  std::string bytes;
+
+  static TaskArgIn Value(std::string data) {
+    TaskArgIn a;
+    a.bytes = std::move(data);
+    return a;
+  }
+  static TaskArgIn Ref(const ObjectID& id, std::string owner_address) {
+    TaskArgIn a;
+    a.by_ref = true;
+    a.id = id;
+    a.bytes = std::move(owner_address);
+    return a;
+  }
+  const std::string& owner_address() const { return bytes; }  // by_ref only
+  const std::string& data() const { return bytes; }           // by value only
+  void SetOwnedHere() { bytes.clear(); }                       // by_ref: this process is the owner
 };
 
 // A task's or actor's schedulingStrategy (proto::SchedulingStrategy).
@@ -67,30 +88,57 @@ struct TaskClass {
   SchedulingOptions scheduling;
 };
 
-// Ordered to pack (a million queued tasks each hold one): pointers and ids,
-// strings and vectors, then the 32-bit numbers, then the flags.
-struct SubmitRequest {
-  std::shared_ptr<const TaskClass> cls;
-  // Actor tasks: the actor, the method (empty for the constructor call).
-  TaskID actor_id;
-  TaskID parent;             // the task (executing here) that submitted it; nil from the driver's top level
-  std::string method;
+// What only actor creations and actor calls carry. A queued normal task
+// carries none of it (SubmitRequest::actor() is the shared default): 80
+// bytes less per queued task, one small allocation more per actor call.
+struct ActorFields {
+  std::string method;        // calls: the method (empty for the constructor call)
   // Actor creation: JSON {name: {maxConcurrency, methods}}; an actor call: the
   // named group it runs in ('' = its method's). Read by the executor.
   std::string concurrency_groups;
-  std::vector<TaskArgIn> args;
-  // The task's name when not its class's (an actor call's options); a
-  // pointer, not a string: rare, and a queued task should stay small.
-  std::shared_ptr<const std::string> name;
   int max_concurrency = 0;   // actor creation: 0 = the executor's default
   int max_pending = 0;       // actor calls: > 0 limits queued + running calls
   int max_restarts = 0;      // actor creation: -1 forever
   int max_task_retries = 0;  // actor creation (and a borrowed handle's first call): retries of calls cut by a restart; -1 forever
-  int num_returns = 1;       // -1: streaming
-  int max_retries = 3;
   bool actor_creation = false;
   bool release_cpu = false;  // actor creation: give the placement CPU back once constructed
   bool detached = false;     // actor creation: lifetime 'detached'
+};
+
+inline const ActorFields kNoActorFields{};
+
+struct SubmitRequest {
+  std::shared_ptr<const TaskClass> cls;
+  // Actor tasks: the actor (creation and calls); nil for normal tasks.
+  TaskID actor_id;
+  TaskID parent;             // the task (executing here) that submitted it; nil from the driver's top level
+  std::vector<TaskArgIn> args;
+  // The task's name when not its class's (an actor call's options); a
+  // pointer, not a string: rare, and a queued task should stay small.
+  std::shared_ptr<const std::string> name;
+  int num_returns = 1;       // -1: streaming
+  int max_retries = 3;
+
+  const ActorFields& actor() const { return actor_ ? *actor_ : kNoActorFields; }
+  ActorFields& mutable_actor() {
+    if (!actor_) actor_ = std::make_unique<ActorFields>();
+    return *actor_;
+  }
+
+  SubmitRequest() = default;
+  SubmitRequest(SubmitRequest&&) = default;
+  SubmitRequest& operator=(SubmitRequest&&) = default;
+  SubmitRequest(const SubmitRequest& o)
+      : cls(o.cls), actor_id(o.actor_id), parent(o.parent), args(o.args), name(o.name),
+        num_returns(o.num_returns), max_retries(o.max_retries),
+        actor_(o.actor_ ? std::make_unique<ActorFields>(*o.actor_) : nullptr) {}
+  SubmitRequest& operator=(const SubmitRequest& o) {
+    if (this != &o) *this = SubmitRequest(o);
+    return *this;
+  }
+
+ private:
+  std::unique_ptr<ActorFields> actor_;  // null: none of the actor fields is set
 };
 
 struct ExecArg {             // to the host at execution time

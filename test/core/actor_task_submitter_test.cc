@@ -21,8 +21,8 @@ class ActorTaskSubmitterTest : public FakeTransportTest {
   TaskID Create(int max_restarts, int max_task_retries, ObjectID* ready) {
     SubmitRequest r;
     r.cls = cls_;
-    r.max_restarts = max_restarts;
-    r.max_task_retries = max_task_retries;
+    r.mutable_actor().max_restarts = max_restarts;
+    r.mutable_actor().max_task_retries = max_task_retries;
     auto id = cw_->actors().Create(std::move(r), ready);
     EXPECT_TRUE(id.ok()) << id.status().ToString();
     return *id;
@@ -31,7 +31,7 @@ class ActorTaskSubmitterTest : public FakeTransportTest {
     SubmitRequest r;
     r.cls = cls_;
     r.actor_id = actor;
-    r.method = method;
+    r.mutable_actor().method = method;
     std::vector<ObjectID> ids;
     auto tid = cw_->actors().Submit(std::move(r), &ids);
     if (tid.ok() && ret) *ret = ids.at(0);
@@ -251,8 +251,8 @@ TEST_F(ActorTaskSubmitterTest, ABorrowerResendsItsCallToTheNewAddressNotTheOneTh
   SubmitRequest r;
   r.cls = cls_;
   r.actor_id = actor;
-  r.method = "work";
-  r.max_task_retries = 1;  // carried by the handle
+  r.mutable_actor().method = "work";
+  r.mutable_actor().max_task_retries = 1;  // carried by the handle
   std::vector<ObjectID> ids;
   TaskID c0 = *cw_->actors().Submit(std::move(r), &ids);
   wait_reply("/a1");

@@ -19,6 +19,8 @@ import { dropHandle, handleOf, idKey, idOfHandle } from '../runtime/id_slab.js';
 export interface RefRuntime {
   getValue(ref: ObjectRef<unknown>): Promise<unknown>;
   dropRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
+  /** dropRef of a handle whose id is an id-slab handle (copied from the slab, no view). */
+  dropRefHandle(h: number): void;
   releaseRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
   /** Refs that pin large objects are also tracked weakly (see Runtime.sweep). */
   trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void;
@@ -74,9 +76,8 @@ function refsOf(rt: RefRuntime): RuntimeRefs {
     const releasedHandles = new Set<number>();
     const registry = new FinalizationRegistry<Held>((held) => {
       if (typeof held === 'number') {
-        const id = idOfHandle(held);
-        dropHandle(held);
-        if (!releasedHandles.delete(held)) rt.dropRef(id, 0);
+        if (!releasedHandles.delete(held)) rt.dropRefHandle(held);
+        dropHandle(held); // after: the id is read from the slab
         return;
       }
       if (held instanceof Uint8Array) {
@@ -135,9 +136,18 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
    * `weak`: tracked weakly like a large ref, so a sweep can drop it at once
    * (refs a running task decoded: released when the task ends unless kept).
    */
-  constructor(binary: Uint8Array, ownerAddress: string, rt: RefRuntime, externalBytes = 0, weak = false) {
+  constructor(binary: Uint8Array | number, ownerAddress: string, rt: RefRuntime, externalBytes = 0, weak = false) {
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
+    if (typeof binary === 'number') binary = ObjectRef.#fromHandle(binary, externalBytes > 0 || weak);
+    if (typeof binary === 'number') {
+      // An id-slab handle (copyIdHandle), kept as it is: no view until read.
+      this.#bin = undefined;
+      this.#h = binary;
+      this.#held = undefined;
+      refsOf(rt).registry.register(this, binary);
+      return;
+    }
     if (externalBytes > 0 || weak) {
       this.#bin = binary;
       this.#h = -1;
@@ -157,6 +167,14 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
       this.#bin = undefined;
       refsOf(rt).registry.register(this, h);
     }
+  }
+
+  /** A handle given to the constructor: kept, or (a tracked ref keeps its view) turned into a view and unregistered. */
+  static #fromHandle(h: number, needsView: boolean): Uint8Array | number {
+    if (!needsView) return h;
+    const view = idOfHandle(h);
+    dropHandle(h);
+    return view;
   }
 
   /** Raw 20-byte object id. */

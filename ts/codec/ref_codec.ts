@@ -13,7 +13,10 @@ import { ObjectRef, type RefRuntime } from '../api/object_ref.js';
 import type { NativeCoreWorker } from '../runtime/native.js';
 import type { RefHooks } from './serialization.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { copyId } from '../runtime/id_slab.js';
+import { copyIdHandle } from '../runtime/id_slab.js';
+
+/** The pending-add buffer's usual size: 1,024 ids. */
+const ADD_BATCH_BYTES = 20 * 1024;
 
 /** a equals b[from, b.length). */
 function sameTail(a: Uint8Array, b: Uint8Array, from: number): boolean {
@@ -25,7 +28,8 @@ function sameTail(a: Uint8Array, b: Uint8Array, from: number): boolean {
 export class RefCodec {
   readonly hooks: RefHooks;
   readonly #core: NativeCoreWorker;
-  #pendingAdds: Uint8Array[] = [];
+  /** Ids decoded since the last flushAdds, packed (20 bytes each), and their owners. */
+  #addBytes = new Uint8Array(ADD_BATCH_BYTES);
   #pendingAddOwners: string[] = [];
   #lastOwnerBytes: Uint8Array | undefined;
   #lastOwner = '';
@@ -35,13 +39,22 @@ export class RefCodec {
   constructor(rt: Runtime & RefRuntime, core: NativeCoreWorker) {
     this.#core = core;
     const address = rt.address;
-    const newRef = (id: Uint8Array, owner: string): ObjectRef<unknown> => {
-      // Counted in one native call when the decode finishes (flushAdds).
-      this.#pendingAdds.push(id);
+    // `src[at, at + 20)` is the id: counted in one native call when the
+    // decode finishes (flushAdds) and copied into an id slab (the input may
+    // be plasma memory, released after), with no typed array per ref.
+    const newRef = (src: Uint8Array, at: number, owner: string): ObjectRef<unknown> => {
+      const n = this.#pendingAddOwners.length;
+      let bytes = this.#addBytes;
+      if ((n + 1) * 20 > bytes.length) {
+        bytes = new Uint8Array(bytes.length * 2);
+        bytes.set(this.#addBytes.subarray(0, n * 20));
+        this.#addBytes = bytes;
+      }
+      for (let i = 0; i < 20; i++) bytes[n * 20 + i] = src[at + i]!;
       this.#pendingAddOwners.push(owner);
       // Decoded inside a running task (its arguments, values it got): tracked
       // weakly, so the sweep after the task frees those it did not keep.
-      return new ObjectRef(id, owner, rt, 0, rt.executing > 0 && rt.noteTaskRef());
+      return new ObjectRef(copyIdHandle(src, at), owner, rt, 0, rt.executing > 0 && rt.noteTaskRef());
     };
     this.hooks = {
       isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),
@@ -68,10 +81,8 @@ export class RefCodec {
         return out;
       },
       decodeRef: (tagged: Uint8Array): object => {
-        if (tagged[0] === 2) return decodeActorHandle(rt, tagged.subarray(1), newRef);
-        // tagged: 0x01 | id (20) | owner address (utf8). The id is copied
-        // into an id slab (the input may be plasma memory, released after).
-        const id = copyId(tagged, 1, 20);
+        if (tagged[0] === 2) return decodeActorHandle(rt, tagged.subarray(1), (id, owner) => newRef(id, 0, owner));
+        // tagged: 0x01 | id (20) | owner address (utf8).
         // Refs in one value mostly share an owner: reuse the decoded string.
         let owner: string;
         const last = this.#lastOwnerBytes;
@@ -83,7 +94,7 @@ export class RefCodec {
           this.#lastOwnerBytes = tagged.slice(21);
           this.#lastOwner = owner;
         }
-        return newRef(id, owner);
+        return newRef(tagged, 1, owner);
       },
     };
   }
@@ -114,20 +125,19 @@ export class RefCodec {
 
   /** Counts the refs decoded since the last call, in one native call. */
   flushAdds(): void {
-    const ids = this.#pendingAdds;
-    const n = ids.length;
-    if (n === 0) return;
     const owners = this.#pendingAddOwners;
-    this.#pendingAdds = [];
+    const n = owners.length;
+    if (n === 0) return;
     this.#pendingAddOwners = [];
-    const concat = new Uint8Array(n * 20);
+    const concat = this.#addBytes.subarray(0, n * 20);
+    // A burst grew the buffer: back to the usual size (the core copies the ids).
+    if (this.#addBytes.length > ADD_BATCH_BYTES * 64) this.#addBytes = new Uint8Array(ADD_BATCH_BYTES);
     const index = new Uint32Array(n);
     const distinct: string[] = [];
     const slot = new Map<string, number>();
     let lastOwner: string | undefined;
     let lastSlot = 0;
     for (let i = 0; i < n; i++) {
-      concat.set(ids[i]!, i * 20);
       const o = owners[i]!;
       if (o !== lastOwner) { // refs of one value mostly share an owner
         let k = slot.get(o);

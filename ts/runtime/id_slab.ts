@@ -49,6 +49,27 @@ export function copyId(src: Uint8Array, start: number, length: number): Uint8Arr
 }
 
 /**
+ * Copies the 20-byte id at `src[start]` into a slab and returns a registered
+ * handle naming it (see handleOf), making no view: a decoded ref that is
+ * never read costs no typed array.
+ */
+export function copyIdHandle(src: Uint8Array, start: number): number {
+  if (used + 20 > SLAB_BYTES) {
+    if (slab.handles === 0) freeNumbers.push(slab.no);
+    slab = newSlab();
+    used = 0;
+  }
+  const at = used;
+  const bytes = slab.bytes;
+  for (let i = 0; i < 20; i++) bytes[at + i] = src[start + i]!;
+  used = at + 20;
+  lastFrom = at;
+  lastTo = used;
+  if (slab.handles++ === 0) slabs.set(slab.no, slab);
+  return slab.no * SLAB_BYTES + at;
+}
+
+/**
  * A number that names the 20-byte id `view` (a view into what the last
  * copyId wrote) while it is registered: a handle can keep just this number
  * (a Smi) and drop the view. -1 if `view` is not one. (The range is checked
@@ -67,6 +88,13 @@ export function idOfHandle(h: number): Uint8Array {
   const s = slabs.get(Math.floor(h / SLAB_BYTES))!;
   const at = h % SLAB_BYTES;
   return s.bytes.subarray(at, at + 20);
+}
+
+/** Copies the id a handle names to `dst[at, at + 20)` (no view made). */
+export function writeHandleId(h: number, dst: Uint8Array, at: number): void {
+  const bytes = slabs.get(Math.floor(h / SLAB_BYTES))!.bytes;
+  const from = h % SLAB_BYTES;
+  for (let i = 0; i < 20; i++) dst[at + i] = bytes[from + i]!;
 }
 
 /** The handle is no longer registered; its slab number is reused once none of its handles is. */

@@ -7,6 +7,10 @@ import { ObjectRef, type HeldRef } from '../api/object_ref.js';
 import { fullGc } from './gc.js';
 import type { NativeCoreWorker } from './native.js';
 import type { Runtime } from './runtime.js';
+import { writeHandleId } from './id_slab.js';
+
+/** The drop buffer's usual size: 1,024 ids. */
+const DROP_BATCH_BYTES = 20 * 1024;
 
 /** One plasma get whose zero-copy views keep the store copy pinned. */
 interface ViewHold {
@@ -25,7 +29,9 @@ interface ViewEntry {
 export class LocalRefs {
   readonly #rt: Runtime;
   readonly core: NativeCoreWorker;
-  #drops: Uint8Array[] = [];
+  /** Ids to count down at the next flushDrops, packed (20 bytes each): no array of views. */
+  #dropBytes = new Uint8Array(DROP_BATCH_BYTES);
+  #dropCount = 0;
   #dropScheduled = false;
   #plasmaHolds = new FinalizationRegistry<ViewEntry>((e) => this.#viewGone(e));
   /** Large refs and zero-copy views by weak token: a sweep under store pressure frees the dead ones at once. */
@@ -105,7 +111,7 @@ export class LocalRefs {
         if (e.externalBytes === 0 && e.token !== undefined) this.#taskTracked--;
         e.token = undefined;
         if (e.externalBytes > 0) this.core.adjustExternalMemory(-e.externalBytes);
-        this.#drops.push(e.binary);
+        this.#pushDrop(e.binary);
       }
     }
     this.flushDrops();
@@ -130,11 +136,36 @@ export class LocalRefs {
     if (held) this.#untrackHeld(held);
     if (this.closed) return;
     if (externalBytes > 0) this.core.adjustExternalMemory(-externalBytes);
-    this.#drops.push(binary);
+    this.#pushDrop(binary);
+    this.#scheduleDrops();
+  }
+
+  /** A handle whose id is held as an id-slab handle was garbage-collected (no view of the id is made). */
+  dropRefHandle(h: number): void {
+    if (this.closed) return;
+    writeHandleId(h, this.#dropRoom(), this.#dropCount++ * 20);
+    this.#scheduleDrops();
+  }
+
+  #scheduleDrops(): void {
     if (!this.#dropScheduled) {
       this.#dropScheduled = true;
       setImmediate(() => this.flushDrops());
     }
+  }
+
+  /** The drop buffer, with room for one more id. */
+  #dropRoom(): Uint8Array {
+    if ((this.#dropCount + 1) * 20 > this.#dropBytes.length) {
+      const grown = new Uint8Array(this.#dropBytes.length * 2);
+      grown.set(this.#dropBytes.subarray(0, this.#dropCount * 20));
+      this.#dropBytes = grown;
+    }
+    return this.#dropBytes;
+  }
+
+  #pushDrop(id: Uint8Array): void {
+    this.#dropRoom().set(id, this.#dropCount++ * 20);
   }
 
   /** ref.release(): the count drops now, so a loop that releases frees as it goes. */
@@ -147,14 +178,14 @@ export class LocalRefs {
 
   flushDrops(): void {
     this.#dropScheduled = false;
-    const drops = this.#drops;
-    const n = drops.length;
+    const n = this.#dropCount;
     if (n === 0) return;
-    this.#drops = [];
+    this.#dropCount = 0;
+    const packed = this.#dropBytes.subarray(0, n * 20);
+    // A burst grew the buffer: back to the usual size (the core copies the ids).
+    if (this.#dropBytes.length > DROP_BATCH_BYTES * 64) this.#dropBytes = new Uint8Array(DROP_BATCH_BYTES);
     if (this.closed) return;
     // One Uint8Array of the ids: no N-API read per id on the native side.
-    const packed = new Uint8Array(n * 20);
-    for (let i = 0; i < n; i++) packed.set(drops[i]!, i * 20);
     this.core.removeLocalRefsPacked(packed);
   }
 

@@ -242,6 +242,10 @@ export class Runtime implements RefRuntime {
   }
 
   /** A handle was garbage-collected: batch the decrements. */
+  dropRefHandle(h: number): void {
+    this.localRefs.dropRefHandle(h);
+  }
+
   dropRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
     this.localRefs.dropRef(binary, externalBytes, held);
   }
