@@ -32,12 +32,6 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<uint64_t
 
 namespace {
 
-#ifdef MADV_POPULATE_WRITE
-constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
-#else
-constexpr int kMadvPopulateWrite = 23;  // Linux 5.14+
-#endif
-
 std::string ErrnoText(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
@@ -161,16 +155,16 @@ uint64_t ShmRegion::committed_bytes() const {
   return std::min(size_, header()->committed.load(std::memory_order_acquire));
 }
 
-void ShmRegion::StartPrefault() { StartPrefaultImpl(/*use_kernel=*/true); }
-void ShmRegion::StartTouchPrefaultForTest() { StartPrefaultImpl(/*use_kernel=*/false); }
+void ShmRegion::StartPrefault() { StartPrefaultImpl(/*use_fallocate=*/true); }
+void ShmRegion::StartTouchPrefaultForTest() { StartPrefaultImpl(/*use_fallocate=*/false); }
 
-void ShmRegion::StartPrefaultImpl(bool use_kernel) {
+void ShmRegion::StartPrefaultImpl(bool use_fallocate) {
   if (prefault_thread_.joinable() || prefaulted_bytes() == size_ || fd_ < 0) return;
   stop_.store(false, std::memory_order_relaxed);
   if (creator_) {
-    prefault_thread_ = std::thread([this, use_kernel] { CreatorLoop(use_kernel); });
+    prefault_thread_ = std::thread([this, use_fallocate] { CreatorLoop(use_fallocate); });
   } else {
-    prefault_thread_ = std::thread([this, use_kernel] { MapperLoop(use_kernel); });
+    prefault_thread_ = std::thread([this] { MapperLoop(); });
   }
 }
 
@@ -201,24 +195,28 @@ bool ShmRegion::WaitPrefaultedForTest(uint64_t bytes, int timeout_ms) {
   return true;
 }
 
-void ShmRegion::PopulateMapping(uint64_t off, uint64_t len, bool* use_madvise) {
-  uint8_t* chunk = data_ + off;
-  // MADV_POPULATE_WRITE faults pages in writable without changing them.
-  if (*use_madvise && ::madvise(chunk, len, kMadvPopulateWrite) == 0) return;
-  if (*use_madvise && errno == EINVAL) *use_madvise = false;  // kernel < 5.14
+void ShmRegion::PopulateMapping(uint64_t off, uint64_t len) {
+  // One write fault per page, never MADV_POPULATE_WRITE: that madvise holds
+  // the process's mmap lock for the whole range, and this thread runs at
+  // SCHED_IDLE, so on a busy machine it is preempted holding it for up to
+  // seconds while every mmap, munmap, mprotect and brk of the process (the
+  // JS thread's malloc and V8's heap) waits behind it (measured here: the
+  // driver's JS thread asleep in brk for 0.3-1.7 s during its first burst;
+  // a standalone test, 19.6 s worst mmap against 0.4 ms with page faults).
+  // A page fault takes only the per-VMA lock of the store's mapping (Linux
+  // 6.4+; older kernels hold the mmap lock for one fault at a time).
   // Other processes may already be writing objects here, so the touch must
   // preserve content: an atomic add of 0 is a write fault that stores back
   // exactly the byte it read.
+  uint8_t* chunk = data_ + off;
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   for (uint64_t p = 0; p < len; p += page) {
     __atomic_fetch_add(chunk + p, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
   }
 }
 
-void ShmRegion::CreatorLoop(bool use_kernel) {
+void ShmRegion::CreatorLoop(bool use_fallocate) {
   BackgroundPriority();
-  bool use_fallocate = use_kernel;
-  bool use_madvise = use_kernel;
   Header* h = header();
   uint64_t done = h->committed.load(std::memory_order_relaxed);
   while (!stop_.load(std::memory_order_relaxed) && done < size_) {
@@ -237,7 +235,7 @@ void ShmRegion::CreatorLoop(bool use_kernel) {
       if (errno == ENOSPC) return;  // the filesystem is full: pages come on first touch, as before
       use_fallocate = false;        // EOPNOTSUPP and the like: fault through the mapping
     }
-    if (!ok) PopulateMapping(done, len, &use_madvise);
+    if (!ok) PopulateMapping(done, len);
     done += len;
     h->committed.store(done, std::memory_order_release);
     prefaulted_.store(done, std::memory_order_release);
@@ -246,7 +244,7 @@ void ShmRegion::CreatorLoop(bool use_kernel) {
   }
 }
 
-void ShmRegion::MapperLoop(bool use_madvise) {
+void ShmRegion::MapperLoop() {
   BackgroundPriority();
   Header* h = header();
   uint64_t mine = prefaulted_bytes();
@@ -258,7 +256,7 @@ void ShmRegion::MapperLoop(bool use_madvise) {
       continue;
     }
     const uint64_t len = std::min(kPrefaultChunk, committed - mine);
-    PopulateMapping(mine, len, &use_madvise);
+    PopulateMapping(mine, len);
     mine += len;
     prefaulted_.store(mine, std::memory_order_release);
   }

@@ -12,9 +12,12 @@
 //     which maps nothing into the creator), then publishes how far it got in
 //     a header page that follows the store bytes in the file.
 //   * Every mapper's prefault thread follows that mark and fills its own
-//     page tables up to it (MADV_POPULATE_WRITE, else an atomic add of 0
-//     per page), so a large write in any process takes no page fault. It
-//     sleeps on the header word (a shared futex) while there is nothing new.
+//     page tables up to it (an atomic add of 0 per page: a page fault takes
+//     the mapping's own lock, where MADV_POPULATE_WRITE would hold the
+//     process's mmap lock from a SCHED_IDLE thread and stall the host's
+//     brk/mmap behind it), so a large write in any process takes no page
+//     fault. It sleeps on the header word (a shared futex) while there is
+//     nothing new.
 // Ownership: owns the fd and the mapping (size() store bytes + the header
 // page); the destructor stops the prefault thread, then munmaps and closes.
 // DropShared() lets go of the shared memory early (keeping given ranges as
@@ -96,7 +99,7 @@ class ShmRegion {
   bool WaitPrefaultedForTest(uint64_t bytes, int timeout_ms);
   // Create() that skips memfd_create, to exercise the /dev/shm path.
   static StatusOr<std::unique_ptr<ShmRegion>> CreateWithoutMemfdForTest(uint64_t size);
-  // StartPrefault() that skips fallocate and madvise, to exercise the
+  // StartPrefault() that skips fallocate, to exercise the creator's
   // page-touch path.
   void StartTouchPrefaultForTest();
 
@@ -107,12 +110,12 @@ class ShmRegion {
   static StatusOr<std::unique_ptr<ShmRegion>> CreateImpl(uint64_t size, bool try_memfd);
   static StatusOr<std::unique_ptr<ShmRegion>> MapImpl(int fd, uint64_t size, bool creator);
   Header* header() const;
-  void StartPrefaultImpl(bool use_kernel);
+  void StartPrefaultImpl(bool use_fallocate);
   void StopPrefault();
-  void CreatorLoop(bool use_kernel);
-  void MapperLoop(bool use_madvise);
+  void CreatorLoop(bool use_fallocate);
+  void MapperLoop();
   // Faults [off, off + len) of this mapping in without changing content.
-  void PopulateMapping(uint64_t off, uint64_t len, bool* use_madvise);
+  void PopulateMapping(uint64_t off, uint64_t len);
 
   int fd_;
   uint8_t* const data_;

@@ -417,9 +417,9 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
       current_job_ = job;
     }
     if (c->is_driver && !prestarted_) {
-      // Prestart once the first driver is registered: forking first would
+      // Prestart once the first driver is registered: spawning first would
       // hold up the driver's blocking registration (and so its ray.init).
-      // The pool forks from this io thread: PR_SET_PDEATHSIG is tied to it.
+      // The pool spawns from this io thread: PR_SET_PDEATHSIG is tied to it.
       prestarted_ = true;
       if (opts_.prestart_workers > 0) asio::post(io_, [this] { pool_->Prestart(opts_.prestart_workers); });
     }

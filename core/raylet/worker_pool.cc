@@ -4,13 +4,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+
+#include "core/raylet/spawn.h"
 
 namespace rayts::raylet {
 
@@ -20,68 +19,6 @@ namespace {
 
 constexpr char kWorkerIdEnv[] = "RAYTS_WORKER_ID=";
 
-// What the child reports through the error pipe before it gives up.
-struct ChildError {
-  int stage;  // 0: chdir, 1: execve
-  int err;    // errno
-};
-
-// Async-signal-safe: closes every fd in [lo, hi] (hi inclusive).
-void CloseRange(unsigned lo, unsigned hi) {
-  if (lo > hi) return;
-#ifdef SYS_close_range
-  if (syscall(SYS_close_range, lo, hi, 0) == 0) return;
-#endif
-  struct rlimit rl;
-  unsigned limit = 65536;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    limit = static_cast<unsigned>(rl.rlim_cur);
-  }
-  for (unsigned fd = lo; fd <= hi && fd < limit; fd++) close(static_cast<int>(fd));
-}
-
-// Runs in the forked child; only async-signal-safe calls. Never returns.
-[[noreturn]] void RunChild(pid_t parent, int err_fd, const char* path, char* const argv[],
-                           char* const envp[], const char* cwd, int out_w, int err_w) {
-  // Die with the parent; if it is already gone, getppid() changed.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(127);
-
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, nullptr);  // fails harmlessly for KILL/STOP
-
-  ChildError ce{0, 0};
-  if (cwd != nullptr && chdir(cwd) != 0) {
-    ce = {0, errno};
-  } else {
-    // Captured output: stdout and stderr become the pipes (dup2 clears
-    // close-on-exec on the copies; the originals are closed below).
-    if (out_w >= 0) dup2(out_w, 1);
-    if (err_w >= 0) dup2(err_w, 2);
-    // Otherwise workers share the raylet's stdout/stderr; the host may have
-    // marked them close-on-exec.
-    for (int fd = 0; fd <= 2; fd++) {
-      int flags = fcntl(fd, F_GETFD);
-      if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-    }
-    unsigned efd = static_cast<unsigned>(err_fd);
-    if (efd > 3) CloseRange(3, efd - 1);
-    CloseRange(efd + 1, ~0u);
-    execve(path, argv, envp);
-    ce = {1, errno};
-  }
-  ssize_t n;
-  do {
-    n = write(err_fd, &ce, sizeof ce);
-  } while (n < 0 && errno == EINTR);
-  _exit(127);
-}
-
 }  // namespace
 
 ProcessWorkerLauncher::ProcessWorkerLauncher(Config config) : config_(std::move(config)) {}
@@ -90,8 +27,8 @@ StatusOr<int> ProcessWorkerLauncher::Launch(const WorkerID& id) {
   if (config_.argv.empty()) {
     return Status::InvalidArgument("worker launcher: argv is empty");
   }
-  // Everything the child needs is built before fork: the child may only make
-  // async-signal-safe calls (no allocation).
+  // Everything the child needs is built before it starts: it runs in this
+  // process's memory until it execs and may not allocate (spawn.h).
   std::vector<std::string> env;
   env.reserve(config_.env.size() + 1);
   const size_t prefix_len = sizeof(kWorkerIdEnv) - 1;
@@ -105,16 +42,11 @@ StatusOr<int> ProcessWorkerLauncher::Launch(const WorkerID& id) {
   std::vector<char*> env_p;
   for (const auto& e : env) env_p.push_back(const_cast<char*>(e.c_str()));
   env_p.push_back(nullptr);
-  const char* cwd = config_.working_dir.empty() ? nullptr : config_.working_dir.c_str();
 
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return Status::IOError(std::string("worker launcher: pipe2: ") + strerror(errno));
-  }
   // Output pipes: [0] read end (ours), [1] write end (the child's fd 1 / 2).
   int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
   auto close_all = [&] {
-    for (int fd : {pipe_fds[0], pipe_fds[1], out_p[0], out_p[1], err_p[0], err_p[1]})
+    for (int fd : {out_p[0], out_p[1], err_p[0], err_p[1]})
       if (fd >= 0) close(fd);
   };
   if (config_.on_output && (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)) {
@@ -122,46 +54,19 @@ StatusOr<int> ProcessWorkerLauncher::Launch(const WorkerID& id) {
     close_all();
     return Status::IOError(std::string("worker launcher: pipe2 for output: ") + strerror(e));
   }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close_all();
-    return Status::IOError(std::string("worker launcher: fork: ") + strerror(e));
-  }
-  if (pid == 0) {
-    close(pipe_fds[0]);
-    RunChild(parent, pipe_fds[1], argv_p[0], argv_p.data(), env_p.data(), cwd, out_p[1], err_p[1]);
-  }
-  close(pipe_fds[1]);
+  SpawnSpec spec{argv_p[0], argv_p.data(), env_p.data(),
+                 config_.working_dir.empty() ? nullptr : config_.working_dir.c_str(), out_p[1], err_p[1]};
+  StatusOr<int> pid = Spawn(spec);
   if (out_p[1] >= 0) close(out_p[1]);
   if (err_p[1] >= 0) close(err_p[1]);
-  ChildError ce{};
-  ssize_t n;
-  do {
-    n = read(pipe_fds[0], &ce, sizeof ce);
-  } while (n < 0 && errno == EINTR);
-  close(pipe_fds[0]);
-  if (n == 0) {  // EOF: the pipe closed on a successful exec
-    running_.insert(pid);
-    if (config_.on_output) config_.on_output(id, static_cast<int>(pid), out_p[0], err_p[0]);
-    return static_cast<int>(pid);
+  if (!pid.ok()) {
+    if (out_p[0] >= 0) close(out_p[0]);
+    if (err_p[0] >= 0) close(err_p[0]);
+    return Status::IOError("worker launcher: " + pid.status().message());
   }
-  if (out_p[0] >= 0) close(out_p[0]);
-  if (err_p[0] >= 0) close(err_p[0]);
-  // The child failed before or at exec and is exiting: reap it now.
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (n != static_cast<ssize_t>(sizeof ce)) {
-    return Status::IOError("worker launcher: child of '" + config_.argv[0] +
-                           "' failed before exec");
-  }
-  if (ce.stage == 0) {
-    return Status::IOError("worker launcher: chdir '" + config_.working_dir +
-                           "': " + strerror(ce.err));
-  }
-  return Status::IOError("worker launcher: execve '" + config_.argv[0] + "': " + strerror(ce.err));
+  running_.insert(*pid);
+  if (config_.on_output) config_.on_output(id, *pid, out_p[0], err_p[0]);
+  return *pid;
 }
 
 void ProcessWorkerLauncher::Kill(int pid) {

@@ -4,7 +4,8 @@
 // a fake), tracks each worker as starting (launched, not yet registered),
 // idle (registered, free) or leased (handed out by PopWorker), and hands idle
 // workers to PopWorker callbacks. ProcessWorkerLauncher is the real launcher
-// (fork + execve); it lives here because the pool is its only client.
+// (Spawn, spawn.h: clone without copying the host's memory, then execve);
+// it lives here because the pool is its only client.
 // Ownership: the pool does not own the launcher; the launcher must outlive
 // it. Pop callbacks are owned by the pool until called (each exactly once).
 // Thread safety: none. Single-threaded; the node server calls every method
@@ -45,15 +46,17 @@ class WorkerLauncher {
   virtual void Kill(int pid) = 0;
 };
 
-// Launches workers as child processes: fork, then execve of config.argv with
-// config.env plus RAYTS_WORKER_ID=<worker id hex>, in config.working_dir.
-// The child asks for SIGKILL when its parent goes away (PR_SET_PDEATHSIG; on
-// Linux that fires when the *thread* that forked exits, which is the raylet
-// io thread, i.e. at raylet shutdown), resets signal mask and dispositions,
-// and closes every fd >= 3 before exec (with on_output set, fds 1 and 2 are
-// the write ends of two pipes whose read ends go to on_output). An exec failure is reported back
-// through a close-on-exec pipe, so Launch fails instead of returning a pid
-// that dies at once.
+// Launches workers as child processes (Spawn, spawn.h): execve of
+// config.argv with config.env plus RAYTS_WORKER_ID=<worker id hex>, in
+// config.working_dir. The host's memory is not copied: a fork of a Node
+// driver held its mmap lock (its JS thread waited) and write-protected all
+// its pages. The child asks for SIGKILL when its parent goes away
+// (PR_SET_PDEATHSIG; on Linux that fires when the *thread* that launched it
+// exits, which is the raylet io thread, i.e. at raylet shutdown), resets
+// signal mask and dispositions, and closes every fd >= 3 before exec (with
+// on_output set, fds 1 and 2 are the write ends of two pipes whose read ends
+// go to on_output). A chdir or exec failure is returned by Launch instead of
+// a pid that dies at once.
 // Thread safety: none (single-threaded, like the pool).
 class ProcessWorkerLauncher : public WorkerLauncher {
  public:

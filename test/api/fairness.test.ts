@@ -10,14 +10,14 @@ describe('fair scheduling across functions', () => {
   beforeAll(async () => { await ray.init({ numCpus: 2 }); });
   afterAll(async () => { await ray.shutdown(); });
 
-  it('a task of another function starts within 1 s while a 2,000-task batch runs (20 probes)', async () => {
+  it('a task of another function starts within 1 s while 10,000 queued tasks of one function run (20 probes)', async () => {
     const busy = ray.remote((ms: number) => {
       const end = Date.now() + ms;
-      while (Date.now() < end) { /* a CPU-bound 5 ms task */ }
+      while (Date.now() < end) { /* a CPU-bound task */ }
       return 0;
     });
     const probe = ray.remote(() => Date.now());
-    const batch = Array.from({ length: 2000 }, () => busy.remote(5));
+    const batch = Array.from({ length: 10_000 }, () => busy.remote(5));
     const waits: number[] = [];
     for (let i = 0; i < 20; i++) {
       await new Promise((r) => setTimeout(r, 150));
@@ -25,12 +25,13 @@ describe('fair scheduling across functions', () => {
       const started = await ray.get(probe.remote(), { timeoutMs: 10_000 });
       waits.push(started - sent);
     }
-    const [firstDone] = await ray.wait(batch, { numReturns: 1, timeoutMs: 0 });
-    expect(firstDone.length).toBe(1); // the batch was running meanwhile
+    const [done] = await ray.wait(batch, { numReturns: batch.length, timeoutMs: 0 });
+    expect(done.length).toBeGreaterThan(0); // the batch was running meanwhile,
+    expect(done.length).toBeLessThan(batch.length); // and still queued at the last probe
     waits.sort((a, b) => a - b);
     const p99 = waits[waits.length - 1]!;
     console.log(`probe start delay: median ${waits[10]} ms, max ${p99} ms (20 probes)`);
     expect(p99).toBeLessThan(1000);
-    await ray.get(batch, { timeoutMs: 60_000 });
-  }, 90_000);
+    await ray.get(batch, { timeoutMs: 120_000 });
+  }, 150_000);
 });

@@ -8,10 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rayts::plasma {
@@ -192,6 +196,58 @@ TEST(ShmRegionTest, TouchPrefaultKeepsContent) {
   ASSERT_TRUE(region.WaitPrefaultedForTest(kPrefaultSize, 10000));
   EXPECT_TRUE(PatternIntact(region.data(), kPrefaultSize));
   EXPECT_TRUE(AllResident(region.data(), kPrefaultSize));
+}
+
+// This thread's time waiting for a CPU so far, in ns (schedstat's second field).
+uint64_t RunQueueWaitNs() {
+  std::ifstream f("/proc/thread-self/schedstat");
+  uint64_t run = 0, wait = 0;
+  f >> run >> wait;
+  return wait;
+}
+
+// Regression: the mapper filled its page tables with MADV_POPULATE_WRITE,
+// which holds the process's mmap lock for the whole chunk; at SCHED_IDLE on
+// a busy machine it was preempted holding it, and every mmap, munmap and
+// brk of the host (a Node driver's JS thread) waited for seconds. While the
+// mapper prefaults with every CPU kept busy, this thread's mmap/munmap calls
+// must not sleep (their time minus this thread's own run-queue wait).
+TEST(ShmRegionTest, PrefaultAtIdlePriorityNeverHoldsUpTheProcesssMmap) {
+  const uint64_t size = 8 * ShmRegion::kPrefaultChunk;
+  auto r = ShmRegion::Create(size);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  (*r)->AdvanceHighWater(size);
+  (*r)->StartPrefault();
+  ASSERT_TRUE((*r)->WaitPrefaultedForTest(size, 60000)) << (*r)->prefaulted_bytes();
+  auto m = ShmRegion::Map(::dup((*r)->fd()), size);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  for (unsigned i = 0; i < std::thread::hardware_concurrency() + 1; i++) {
+    spinners.emplace_back([&stop] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  (*m)->StartPrefault();
+  double worst_ms = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+  while (std::chrono::steady_clock::now() < end && (*m)->prefaulted_bytes() < size) {
+    const uint64_t w0 = RunQueueWaitNs();
+    const auto t0 = std::chrono::steady_clock::now();
+    void* p = ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    static_cast<volatile char*>(p)[0] = 1;
+    ::munmap(p, 1 << 20);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() -
+                      static_cast<double>(RunQueueWaitNs() - w0) / 1e6;
+    worst_ms = std::max(worst_ms, ms);
+  }
+  stop.store(true);
+  for (auto& t : spinners) t.join();
+  EXPECT_LT(worst_ms, 50.0) << "an mmap/munmap slept " << worst_ms << " ms behind the prefault thread";
+  ASSERT_TRUE((*m)->WaitPrefaultedForTest(size, 60000)) << (*m)->prefaulted_bytes();
+  EXPECT_TRUE(AllResident((*m)->data(), size));
 }
 
 TEST(ShmRegionTest, DropSharedKeepsPinnedBytesAndLetsGoOfTheFile) {

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -318,6 +320,54 @@ TEST(ProcessWorkerLauncherTest, ExecFailureIsReportedByLaunch) {
   EXPECT_EQ(bad_dir.Launch(WorkerID::FromRandom()).status().code(), StatusCode::kIOError);
   EXPECT_EQ(ProcessWorkerLauncher({{}, {}, ""}).Launch(WorkerID::FromRandom()).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST(ProcessWorkerLauncherTest, ChildStartsWithNoSignalBlockedOrIgnored) {
+  // The launching thread blocks one signal and ignores another; the worker
+  // starts with neither.
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+  struct sigaction ign{}, old_usr1{};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGUSR1, &ign, &old_usr1), 0);
+  ProcessWorkerLauncher launcher({{"/bin/sh", "-c",
+                                   "grep -Eq '^SigBlk:[[:space:]]+0+$' /proc/$$/status || exit 1; "
+                                   "grep -Eq '^SigIgn:[[:space:]]+0+$' /proc/$$/status || exit 2; exit 7"},
+                                  {},
+                                  ""});
+  StatusOr<int> pid = launcher.Launch(WorkerID::FromRandom());
+  sigaction(SIGUSR1, &old_usr1, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  EXPECT_EQ(WaitForExit(launcher, *pid), 7);
+}
+
+// Regression: workers were forked, which write-protects every private page
+// of the host (a Node driver), so each first write after a launch faulted
+// (and the fork held the host's mmap lock while it copied the page tables).
+TEST(ProcessWorkerLauncherTest, LaunchLeavesTheCallersMemoryAsItWas) {
+  const size_t size = 32u << 20;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  auto* mem = static_cast<volatile uint8_t*>(
+      mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(mem, MAP_FAILED);
+  for (size_t off = 0; off < size; off += page) mem[off] = 1;  // resident and writable
+  auto minor_faults = [] {
+    struct rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_minflt;
+  };
+  ProcessWorkerLauncher launcher({{"/bin/true"}, {}, ""});
+  StatusOr<int> pid = launcher.Launch(WorkerID::FromRandom());
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  const long before = minor_faults();
+  for (size_t off = 0; off < size; off += page) mem[off] = 2;
+  const long faults = minor_faults() - before;
+  EXPECT_LT(faults, 64) << "writes after a launch faulted on " << faults << " of " << size / page << " pages";
+  EXPECT_EQ(WaitForExit(launcher, *pid), 0);
+  munmap(const_cast<uint8_t*>(mem), size);
 }
 
 TEST(ProcessWorkerLauncherTest, KillSendsSigkill) {
