@@ -91,7 +91,12 @@ void NormalTaskSubmitter::DispatchLocked(KeyState& ks) {
   // One task per worker while the node has room for more workers of this
   // shape, or while tasks of this key are not known to be short.
   bool pipeline = ks.spare_hint <= 0 && ks.avg_service_us >= 0 && ks.avg_service_us < kPipelineBelowUs;
-  size_t cap = pipeline ? kMaxInflightPerLease : 1;
+  size_t cap = 1;
+  if (pipeline) {
+    double by_time = kPipelineBudgetUs / std::max(ks.avg_service_us, 1.0);
+    cap = by_time >= static_cast<double>(kMaxInflightPerLease) ? kMaxInflightPerLease
+                                                               : std::max<size_t>(2, static_cast<size_t>(by_time));
+  }
   Clock::time_point now = transport_.Now();
   // Each task to the usable lease (not expired, worker not exiting) with the
   // fewest in flight, so tasks submitted one by one spread over the workers

@@ -7,8 +7,9 @@
 // computed) queues under its key; Dispatch pushes queued tasks to the
 // key's leased workers: one per worker while the node has room for more
 // workers of this shape or while the key's tasks are not known to be short,
-// up to kMaxInflightPerLease per worker when they are (round trip below
-// kPipelineBelowUs). A queue with no lease request outstanding asks the
+// up to kMaxInflightPerLease per worker when they are (service time below
+// kPipelineBelowUs), and no deeper than kPipelineBudgetUs of work, so that a
+// lease past kLeaseMaxHold drains and goes back soon (fairness). A queue with no lease request outstanding asks the
 // node for one (RequestWorkerLease); an empty queue withdraws it
 // (CancelLeaseRequest). A task whose plasma arguments lie mostly on another
 // node names that node in its lease request (locality), and the node placing

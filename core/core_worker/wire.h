@@ -15,8 +15,15 @@
 namespace rayts {
 namespace wire {
 inline constexpr size_t kMaxInflightPerLease = 256;
-// Tasks whose round trip is below this are pipelined kMaxInflightPerLease deep.
+// Tasks whose service time is below this are pipelined, up to
+// kMaxInflightPerLease deep and at most kPipelineBudgetUs of work deep.
 inline constexpr double kPipelineBelowUs = 2000;
+// The work a pipelined lease holds queued on its worker (depth x the key's
+// service time): a lease past kLeaseMaxHold goes back once that drains, so
+// another key waits at most about this much beyond the hold (256 x 2 ms
+// tasks held it 512 ms more; now 25 x 2 ms). Tasks of 200 us and less still
+// pipeline the full 256.
+inline constexpr double kPipelineBudgetUs = 50000;
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
 // A lease older than this gets no new tasks and goes back to the node once
 // its in-flight tasks answer, even with tasks still queued (the key asks for

@@ -53,7 +53,7 @@ LeaseManager::LeaseManager(ResourceSet total, WorkerPool* pool, int max_bypass)
 }
 
 void LeaseManager::RequestLease(uint64_t request_key, const ResourceSet& resources,
-                                LeaseCallback cb) {
+                                LeaseCallback cb, uint64_t share) {
   if (queued_by_key_.count(request_key) != 0 || pending_by_key_.count(request_key) != 0) {
     cb(Status::InvalidArgument("lease request key " + std::to_string(request_key) +
                                " is already waiting"));
@@ -63,7 +63,7 @@ void LeaseManager::RequestLease(uint64_t request_key, const ResourceSet& resourc
     cb(Status::Infeasible(InfeasibleMessage(resources, total_)));
     return;
   }
-  queue_.push_back(Request{request_key, resources, std::move(cb)});
+  queue_.push_back(Request{request_key, resources, std::move(cb), share});
   queued_by_key_[request_key] = std::prev(queue_.end());
   Dispatch();
 }
@@ -84,6 +84,13 @@ void LeaseManager::Dispatch() {
   dispatching_ = false;
 }
 
+std::unordered_map<uint64_t, int> LeaseManager::LeasesPerShare() const {
+  std::unordered_map<uint64_t, int> n;
+  for (auto& [id, g] : leases_) if (g.share != 0) n[g.share]++;
+  for (auto& [id, p] : pending_) if (p.share != 0) n[p.share]++;
+  return n;
+}
+
 bool LeaseManager::DispatchOne() {
   std::vector<Request*> passed;  // waiting requests ahead of the candidate
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -91,6 +98,33 @@ bool LeaseManager::DispatchOne() {
       if (it->bypassed >= max_bypass_) return false;  // a barrier: see header
       passed.push_back(&*it);
       continue;
+    }
+    // Fair share (see header): a later request that fits, of a share
+    // holding fewer leases, goes first; the ones it passes count it.
+    if (it->share != 0 && it->bypassed < max_bypass_ && std::next(it) != queue_.end()) {
+      const auto held = LeasesPerShare();
+      auto count = [&held](uint64_t share) {
+        auto h = held.find(share);
+        return h == held.end() ? 0 : h->second;
+      };
+      int best = count(it->share);
+      auto pick = it;
+      for (auto later = std::next(it); later != queue_.end() && best > 0; ++later) {
+        if (!later->resources.IsSubsetOf(available_)) {
+          if (later->bypassed >= max_bypass_) break;  // a barrier
+          continue;
+        }
+        if (later->share == 0 || later->share == it->share) continue;
+        int n = count(later->share);
+        if (n < best) {
+          best = n;
+          pick = later;
+        }
+      }
+      if (pick != it) {
+        for (auto p = it; p != pick; ++p) passed.push_back(&*p);
+        it = pick;
+      }
     }
     for (Request* r : passed) r->bypassed++;
     const uint64_t lease_id = next_lease_id_++;
@@ -100,7 +134,7 @@ bool LeaseManager::DispatchOne() {
     const bool reserved = available_.Subtract(req.resources);
     RAYTS_CHECK(reserved);
     pending_by_key_[req.key] = lease_id;
-    pending_.emplace(lease_id, Pending{req.key, std::move(req.resources), std::move(req.cb)});
+    pending_.emplace(lease_id, Pending{req.key, std::move(req.resources), std::move(req.cb), req.share});
     std::weak_ptr<char> alive = alive_;
     // May call back synchronously (an idle worker); nothing here is used after.
     pool_->PopWorker([this, alive, lease_id](StatusOr<WorkerID> worker) {
@@ -130,7 +164,7 @@ void LeaseManager::OnWorkerPopped(uint64_t lease_id, StatusOr<WorkerID> worker) 
   }
   // The pool hands a worker to one holder at a time.
   RAYTS_CHECK(lease_by_worker_.count(*worker) == 0);
-  leases_.emplace(lease_id, Granted{*worker, p.resources});
+  leases_.emplace(lease_id, Granted{*worker, p.resources, p.share});
   lease_by_worker_[*worker] = lease_id;
   p.cb(Lease{lease_id, *worker, std::move(p.resources)});
 }

@@ -30,6 +30,12 @@
 // times. A request passed that often becomes a barrier: nothing behind it is
 // granted until it is. Since every queued request fits the node total, it is
 // granted at the latest once enough leases come back, so no request starves.
+// Fair share: each request may name its share (the owner's scheduling key on
+// one connection). Of the requests that fit now, one whose share holds fewer
+// of this node's leases (granted or starting) goes before an earlier one
+// whose share holds more, within the same bypass bound: a lease an owner
+// gives back after its hold (kLeaseMaxHold) goes to another function that
+// waits, not to the same owner's next request queued ahead of it.
 #pragma once
 
 #include <cstdint>
@@ -67,7 +73,8 @@ class LeaseManager {
   // when the shape exceeds this node's total, or InvalidArgument when
   // request_key is already waiting, or the pool's error if no worker can be
   // started. request_key names the request for CancelRequest.
-  void RequestLease(uint64_t request_key, const ResourceSet& resources, LeaseCallback cb);
+  // `share`: see Fair share above (0: none named; such requests are FIFO).
+  void RequestLease(uint64_t request_key, const ResourceSet& resources, LeaseCallback cb, uint64_t share = 0);
 
   // Cancels a request not granted yet (waiting for resources or for a
   // worker): its callback gets Cancelled and true is returned. False when
@@ -109,6 +116,7 @@ class LeaseManager {
     uint64_t key;
     ResourceSet resources;
     LeaseCallback cb;
+    uint64_t share = 0;
     int bypassed = 0;  // times a later request was granted ahead of this one
   };
   // A dispatched request: resources reserved, waiting for PopWorker.
@@ -116,10 +124,12 @@ class LeaseManager {
     uint64_t key;
     ResourceSet resources;
     LeaseCallback cb;
+    uint64_t share = 0;
   };
   struct Granted {
     WorkerID worker;
     ResourceSet resources;
+    uint64_t share = 0;
     bool blocked = false;
     int64_t released_cpu = 0;  // CPU units given back while blocked
   };
@@ -128,6 +138,8 @@ class LeaseManager {
   void Dispatch();
   // Picks and starts one request; false when nothing can go.
   bool DispatchOne();
+  // Leases (granted or starting) held per named share.
+  std::unordered_map<uint64_t, int> LeasesPerShare() const;
   void OnWorkerPopped(uint64_t lease_id, StatusOr<WorkerID> worker);
   // Removes a granted lease and frees its resources; returns its worker.
   WorkerID ReleaseLease(std::unordered_map<uint64_t, Granted>::iterator it);

@@ -117,6 +117,10 @@ void NodeServer::QueueLease(const std::shared_ptr<Client>& c, const proto::Reque
   bool for_actor = r->for_actor();
   bool detached = r->detached();
   bool retriable = r->retriable();
+  // Fair share among owners and functions (LeaseManager): one share per
+  // scheduling key of one connection.
+  uint64_t share = (cid * 0x9E3779B97F4A7C15ull) ^ r->scheduling_key();
+  if (share == 0) share = 1;
   leases_->RequestLease(key, req, [this, weak, key, req_id, req, cid, for_actor, detached,
                                    retriable](StatusOr<Lease> lease) {
     request_owner_.erase(key);
@@ -149,7 +153,7 @@ void NodeServer::QueueLease(const std::shared_ptr<Client>& c, const proto::Reque
     b.add_worker_address(addr);
     b.add_spare(SpareFor(req));
     c->conn->Send(FinishFrame(fbb, b.Finish()));
-  });
+  }, share);
 }
 
 void NodeServer::OnView(const proto::ResourceViewUpdate& u) {

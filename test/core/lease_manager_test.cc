@@ -249,6 +249,41 @@ TEST_F(LeaseManagerTest, BypassedRequestBecomesABarrierSoItCannotStarve) {
   EXPECT_TRUE(Granted(4));
 }
 
+// Fairness across functions (issue: a task of another function waited
+// behind a batch): owner A holds both CPUs and asks again at once; B asks
+// after. The lease A gives back goes to B, whose share holds none, not to
+// A's earlier request.
+TEST_F(LeaseManagerTest, AReturnedLeaseGoesToTheShareHoldingFewerLeasesBeforeAnEarlierRequest) {
+  Make(R({{"CPU", 2}}));
+  auto request = [this](uint64_t key, uint64_t share) {
+    manager_->RequestLease(key, R({{"CPU", 1}}), [this, key](StatusOr<Lease> l) { results_.emplace(key, std::move(l)); },
+                           share);
+  };
+  request(1, /*share A*/ 7);
+  request(2, 7);
+  RegisterStarted();
+  ASSERT_TRUE(Granted(1) && Granted(2));
+  request(3, 7);  // A's next request, queued first
+  request(4, 9);  // B's
+  ASSERT_TRUE(manager_->ReturnLease(L(1).lease_id, false).ok());
+  EXPECT_TRUE(Granted(4)) << "the share holding no lease goes first";
+  EXPECT_FALSE(Granted(3));
+  ASSERT_TRUE(manager_->ReturnLease(L(2).lease_id, false).ok());
+  EXPECT_TRUE(Granted(3)) << "and A's request is next";
+}
+
+TEST_F(LeaseManagerTest, RequestsOfOneShareOrWithoutAShareStayFifo) {
+  Make(R({{"CPU", 1}}));
+  manager_->RequestLease(1, R({{"CPU", 1}}), [this](StatusOr<Lease> l) { results_.emplace(1, std::move(l)); }, 5);
+  RegisterStarted();
+  ASSERT_TRUE(Granted(1));
+  manager_->RequestLease(2, R({{"CPU", 1}}), [this](StatusOr<Lease> l) { results_.emplace(2, std::move(l)); }, 5);
+  Request(3, R({{"CPU", 1}}));  // no share named
+  ASSERT_TRUE(manager_->ReturnLease(L(1).lease_id, false).ok());
+  EXPECT_TRUE(Granted(2)) << "a request without a share is not preferred";
+  EXPECT_FALSE(Granted(3));
+}
+
 TEST_F(LeaseManagerTest, StrictFifoWhenBypassIsZero) {
   Make(R({{"CPU", 2}}), 16, /*max_bypass=*/0);
   Request(1, R({{"CPU", 1}}));
