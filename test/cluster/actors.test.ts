@@ -123,14 +123,27 @@ describe('actors across nodes', () => {
     expect(orphan.keeperNode).toBe(victim.nodeId);
     expect(await (await ray.getActor('keeper', { namespace: 'orphaned' })).inc.remote()).toBe(2);
 
+    // May restart too, but its calls are not retried (maxTaskRetries 0).
+    const noRetry = Where.options({ schedulingStrategy: { nodeId: first, soft: true }, numCpus: 0, maxRestarts: 1 }).remote();
+    expect(await noRetry.node.remote()).toBe(first);
+
     const inflight = again.slow.remote(2_000);  // cut off by the node's death, then retried
-    await until(async () => ((await ray.debugStats()).core.inflightTasks ?? 0) >= 1, 5_000, 'the slow call in flight');
+    const cutOff = noRetry.slow.remote(2_000);  // cut off, and failed
+    await until(async () => ((await ray.debugStats()).core.inflightTasks ?? 0) >= 2, 5_000, 'the slow calls in flight');
     await cluster.removeNode(victim, { graceful: false });
+    const killedAt = performance.now();
     const meanwhile = again.inc.remote();  // made while the actor restarts
-    expect(await ray.get(inflight, { timeoutMs: 20_000 })).toBe(survivor.nodeId);
     expect(await ray.get(meanwhile, { timeoutMs: 20_000 })).toBe(1);  // a fresh instance
+    console.log(`actor restarted on another node ${(performance.now() - killedAt).toFixed(0)} ms after its node was killed`);
+    expect(await ray.get(inflight, { timeoutMs: 20_000 })).toBe(survivor.nodeId);
     expect(await again.node.remote()).toBe(survivor.nodeId);
     expect(await again.restarted.remote()).toBe(true);
+    const lost = await ray.get(cutOff, { timeoutMs: 20_000 }).catch((e: unknown) => e) as Error;
+    expect(lost).toBeInstanceOf(ray.ActorDiedError);
+    expect(lost.message).toMatch(/no retries left \(maxTaskRetries=0/);
+    expect(lost.message).toContain(`its node ${victim.nodeId}`);
+    expect(await noRetry.restarted.remote()).toBe(true);  // restarted elsewhere all the same
+    expect(await noRetry.node.remote()).not.toBe(victim.nodeId);
     const err = await ray.get(once.inc.remote(), { timeoutMs: 20_000 }).catch((e: unknown) => e) as Error;
     expect(err).toBeInstanceOf(ray.ActorDiedError);
     expect(err.message).toContain(`its node ${victim.nodeId}`);
