@@ -62,7 +62,7 @@ const Where = ray.remote(class Where {
   n = 0;
   inc(): number { return ++this.n; }
   async node(): Promise<string> { return (await import('rayts')).getRuntimeContext().nodeId; }
-  async restarted(): Promise<boolean> { return (await import('rayts')).getRuntimeContext().wasCurrentActorReconstructed; }
+  async restarted(): Promise<boolean> { return (await import('rayts')).getRuntimeContext().wasCurrentActorReconstructed === true; }
   async slow(ms: number): Promise<string> {
     await new Promise((r) => setTimeout(r, ms));
     return (await import('rayts')).getRuntimeContext().nodeId;
