@@ -9,6 +9,7 @@
 #include "core/gcs/actor_table.h"
 #include "core/gcs/gcs_tables.h"
 #include "core/gcs/store_client.h"
+#include "test/core/test_util.h"
 
 namespace rayts::gcs {
 namespace {
@@ -134,11 +135,8 @@ TEST(ActorTableStoreTest, GcsTablesWriteActorsThroughTheirStore) {
 
 TEST(ActorTableStoreTest, NodeOfAddressMatchesTheSessionDirectory) {
   GcsTables tables;
-  NodeInfo n1, n2;
-  n1.node_id = NodeID::FromRandom();
-  n1.session_dir = "/tmp/rayts-1/session_1";
-  n2.node_id = NodeID::FromRandom();
-  n2.session_dir = "/tmp/rayts-1/session_12";
+  NodeInfo n1 = test::MakeNodeIn("/tmp/rayts-1/session_1");
+  NodeInfo n2 = test::MakeNodeIn("/tmp/rayts-1/session_12");
   tables.RegisterNode(n1);
   tables.RegisterNode(n2);
   EXPECT_EQ(tables.NodeOfAddress("/tmp/rayts-1/session_12/sockets/w-a.sock@127.0.0.1:5000"), n2.node_id);

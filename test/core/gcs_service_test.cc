@@ -367,11 +367,8 @@ TEST(GcsServiceTest, OwnerDisconnectEndsItsActors) {
 
 TEST(GcsServiceTest, ANodesDeathEndsTheActorsItsProcessesOwnedAndTheirWorkersElsewhere) {
   Fixture f;
-  NodeInfo owner_node, worker_node;
-  owner_node.node_id = NodeID::FromRandom();
-  owner_node.session_dir = "/tmp/s_owner";
-  worker_node.node_id = NodeID::FromRandom();
-  worker_node.session_dir = "/tmp/s_worker";
+  NodeInfo owner_node = test::MakeNodeIn("/tmp/s_owner");
+  NodeInfo worker_node = test::MakeNodeIn("/tmp/s_worker");
   f.gcs.tables().RegisterNode(owner_node);
   f.gcs.tables().RegisterNode(worker_node);
   f.caller.node_id = owner_node.node_id;  // registered through the owner's node
