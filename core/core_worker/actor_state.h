@@ -22,6 +22,7 @@
 // is non-empty only for an owned actor that is not dead.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -38,6 +39,9 @@ struct ActorState {
   // A borrower re-asks the GCS this many times (100 ms apart) when the address
   // it got cannot be reached (the owner may not have reported a restart yet).
   static constexpr int kLookupRetries = 30;
+  // How long a silent worker loss on another node waits to learn whether
+  // that node died (Ray's timeout_ms_task_wait_for_death_info: 1 s).
+  static constexpr std::chrono::milliseconds kNodeDeathGrace{1000};
 
   ActorState(const TaskID& actor, uint64_t key, bool borrowed)
       : id(actor), key(key), borrowed(borrowed), calls("actor " + actor.Hex()) {}
@@ -101,6 +105,14 @@ struct ActorState {
   uint64_t pending_request_id = 0;
   bool cancel_sent = false;                        // CancelLeaseRequest sent for pending_request_id
   std::unique_ptr<Timer> lookup_timer;             // borrowed: the next GCS lookup after a failed connect
+  // Owned: a worker of a lease another node granted died without a word,
+  // while the connection to that node still stood. Its node may be dying
+  // (the worker ends with it, and can go first): the loss waits for that
+  // connection to close (the node died: its cause) or for kNodeDeathGrace.
+  std::shared_ptr<Lease> held_lease;
+  TaskMap held_inflight;  // its calls in flight, handed to the restart or death then
+  std::string held_cause;  // the cause if the node turns out alive
+  std::unique_ptr<Timer> held_timer;
 };
 
 }  // namespace rayts

@@ -203,6 +203,9 @@ bool ActorTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
   a->pending_requests--;
   if (r.code() == 0 && (r.rejected() || r.retry_at_address())) {
     // Spillback: ask the node the reply names; rejected there: this node again.
+    if (!r.rejected() && r.retry_at_node_id() && r.retry_at_node_id()->size() == NodeID::kSize) {
+      node_ids_[Str(r.retry_at_address())] = IdFrom<NodeID>(r.retry_at_node_id()).Hex();
+    }
     if (!a->dead && !a->cancel_sent && !a->queue.empty()) {
       RequestLeaseLocked(*a, r.rejected() ? "" : Str(r.retry_at_address()));
     }
@@ -311,13 +314,22 @@ void ActorTaskSubmitter::OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease
   auto inflight = std::move(lease->inflight);
   lease->inflight.clear();
   if (lease->loss_handled) return;
+  // Granted by another node whose connection broke too (its daemon died:
+  // its workers end with it): the node's death is the cause.
+  bool node_lost = !lease->node.empty() && (lease->node_lost || (lease->node_link && lease->node_link->closed()));
   std::string cause = was_returned && !a->death_cause.empty() ? a->death_cause
+                      : node_lost                              ? NodeLostCauseLocked(lease->node)
                       : !lease->oom_message.empty()            ? lease->oom_message
                       : lease->exit_code >= 0 ? "its worker process exited with code " + std::to_string(lease->exit_code)
                                               : "its worker process died (" + s.message() + ")";
   if (a->borrowed && !a->dead) {
     for (auto& [tid, t] : inflight) t->lease.reset();
     BorrowedLostLocked(*a, lease->address, s.message());
+    return;
+  }
+  if (!node_lost && !was_returned && !a->dead && lease->exit_code < 0 && lease->oom_message.empty() &&
+      !lease->node.empty() && !a->held_lease) {
+    HoldLossLocked(*a, lease, std::move(inflight), std::move(cause));
     return;
   }
   WorkerLostLocked(*a, std::move(inflight), cause);
@@ -441,6 +453,7 @@ void ActorTaskSubmitter::OnAddressLocked(ActorState& a, const StatusOr<gcs::Acto
 // ------------------------------------------------------------- death --
 
 void ActorTaskSubmitter::DiedLocked(ActorState& a, const std::string& cause) {
+  Inflight held = TakeHeldLossLocked(a);  // killed while a lost worker's loss was held
   if (a.MarkDead(cause)) {
     // The owner records the death in the GCS actor table.
     if (!a.borrowed) transport_.SendToNode(gcs::ActorDeadFrame(a.id, cause));
@@ -453,6 +466,9 @@ void ActorTaskSubmitter::DiedLocked(ActorState& a, const std::string& cause) {
   auto queue = std::move(a.queue);  // a constructor call not sent yet
   a.queue.clear();
   for (auto& t : queue) tasks_.FailLocked(t, json);
+  for (auto& [tid, t] : held) {
+    if (t->req.actor_creation) tasks_.FailLocked(t, json);  // method calls: failed by the call queue above
+  }
 }
 
 void ActorTaskSubmitter::SetOwner(const TaskID& actor, std::string owner_address) {
@@ -544,7 +560,7 @@ void ActorTaskSubmitter::KillLocked(const TaskID& actor, const std::string& caus
 // No call queued, in flight or waiting for arguments, no constructor call
 // pending and no lease request outstanding.
 bool ActorTaskSubmitter::IdleLocked(const ActorState& a) const {
-  if (!a.queue.empty() || a.pending_requests > 0 || a.calls.num_pending() > 0) return false;
+  if (!a.queue.empty() || a.pending_requests > 0 || a.calls.num_pending() > 0 || a.held_lease) return false;
   for (auto& l : a.leases) {
     if (!l->inflight.empty()) return false;
   }
@@ -564,9 +580,12 @@ void ActorTaskSubmitter::MaybeEndIdleLocked(ActorState& a) {
 
 void ActorTaskSubmitter::OnNodeLostLocked(const std::string& node) {
   for (auto& [key, a] : actors_) {
+    if (a->held_lease && a->held_lease->node == node) ReleaseHeldLossLocked(*a, /*node_died=*/true);
     auto leases = a->leases;
     for (auto& l : leases) {
-      if (l->node == node && l->link) l->link->Close();  // handled as the worker's loss
+      if (l->node != node) continue;
+      l->node_lost = true;
+      if (l->link) l->link->Close();  // handled as the worker's loss, with the node's as its cause
     }
   }
 }

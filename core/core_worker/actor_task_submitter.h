@@ -69,6 +69,8 @@ class ActorTaskSubmitter {
   bool OnLeaseReplyLocked(const proto::LeaseReply& r) REQUIRES(core_lock);
   // The connection to the node server at `node` broke: actors it placed lose their worker.
   void OnNodeLostLocked(const std::string& node) REQUIRES(core_lock);
+  // The cause an actor lost with the node at `node` (its node server's TCP address) dies of.
+  std::string NodeLostCauseLocked(const std::string& node) const REQUIRES(core_lock);
   // A GCS reply; false when it does not answer one of our actor lookups.
   bool OnGcsReplyLocked(uint64_t request_id, const proto::Envelope& env) REQUIRES(core_lock);
   // An owned object was released everywhere: if it is an actor's token, the
@@ -90,6 +92,15 @@ class ActorTaskSubmitter {
   void ReturnLeaseLocked(ActorState& a, const std::shared_ptr<Lease>& lease, bool worker_exiting) REQUIRES(core_lock);
   void OnLeaseClosedLocked(const std::shared_ptr<Lease>& lease, const Status& s) REQUIRES(core_lock);
   void WorkerLostLocked(ActorState& a, Inflight inflight, const std::string& cause) REQUIRES(core_lock);
+  // A silent loss of a worker on another node waits (ActorState::held_lease)
+  // until the link to that node closes or kNodeDeathGrace passes.
+  void HoldLossLocked(ActorState& a, const std::shared_ptr<Lease>& lease, Inflight inflight, std::string cause)
+      REQUIRES(core_lock);
+  // Hands the held loss on: to a restart or death, with the node's death as
+  // the cause when node_died.
+  void ReleaseHeldLossLocked(ActorState& a, bool node_died) REQUIRES(core_lock);
+  // Ends a held loss without deciding: its calls in flight (their lease reset).
+  Inflight TakeHeldLossLocked(ActorState& a) REQUIRES(core_lock);
   void BorrowedLostLocked(ActorState& a, const std::string& address, const std::string& cause) REQUIRES(core_lock);
   void SubmitCreationLocked(ActorState& a) REQUIRES(core_lock);
   void AskAddressLocked(ActorState& a) REQUIRES(core_lock);
@@ -114,6 +125,9 @@ class ActorTaskSubmitter {
   std::unordered_map<ObjectID, TaskID, IdHash> tokens_ GUARDED_BY(core_lock);    // handle token -> owned actor
   // Borrowed non-detached actors -> their owner's address (SetOwner); an entry goes when its actor dies here.
   std::unordered_map<TaskID, std::string, IdHash> owners_ GUARDED_BY(core_lock);
+  // Node server address -> node id (hex), as spillback replies named them:
+  // the cause of an actor lost with its node names the node.
+  std::unordered_map<std::string, std::string> node_ids_ GUARDED_BY(core_lock);
 };
 
 }  // namespace rayts

@@ -80,6 +80,7 @@ struct Lease {
   TaskMap inflight;
   bool returned = false;
   bool loss_handled = false;  // an actor restart already dealt with this worker
+  bool node_lost = false;     // the connection to `node` broke (its node died or is unreachable)
   int exit_code = -1;         // >= 0: the worker said it exits with this code
   std::string oom_message;    // non-empty: the node's memory monitor killed the worker (why)
   // Idle return (NormalTaskSubmitter): the last time the lease became idle,

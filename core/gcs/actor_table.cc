@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/gcs/actor_record.h"
+
 namespace rayts::gcs {
 
 namespace {
@@ -34,7 +36,12 @@ const char* ActorStateName(ActorState state) {
   return "UNKNOWN";
 }
 
-ActorTable::ActorTable(size_t max_dead_actors) : max_dead_actors_(max_dead_actors) {}
+ActorTable::ActorTable(size_t max_dead_actors, StoreClient* store)
+    : max_dead_actors_(max_dead_actors), store_(store) {}
+
+void ActorTable::Persist(const ActorInfo& a) {
+  if (store_ != nullptr) (void)store_->Put(kActorStoreTable, a.id.Hex(), EncodeActorRecord(a));  // in memory: cannot fail
+}
 
 ActorTable::Entry* ActorTable::Find(const ActorID& id) {
   auto it = actors_.find(id);
@@ -59,19 +66,23 @@ StatusOr<ActorInfo> ActorTable::Register(ActorInfo info, bool get_if_exists) {
   info.num_restarts = 0;
   info.address.clear();
   info.worker = WorkerID::Nil();
+  info.node = NodeID::Nil();
+  info.owner_alive = true;
   info.death_cause.clear();
   ActorID id = info.id;
   auto [it, inserted] = actors_.emplace(id, Entry{std::move(info), next_seq_++});
   RAYTS_CHECK(inserted);
   const ActorInfo& stored = it->second.info;
   if (!stored.name.empty()) names_.emplace(NameKey(stored.ns, stored.name), id);
+  Persist(stored);
   EnqueueNotification(stored);
   ActorInfo result = stored;  // copy before listeners run: they may re-enter
   Flush();
   return result;
 }
 
-Status ActorTable::OnCreated(const ActorID& id, const WorkerID& worker, const std::string& address) {
+Status ActorTable::OnCreated(const ActorID& id, const WorkerID& worker, const std::string& address,
+                             const NodeID& node) {
   Entry* e = Find(id);
   if (e == nullptr) return NotRegistered(id);
   ActorState s = e->info.state;
@@ -80,6 +91,7 @@ Status ActorTable::OnCreated(const ActorID& id, const WorkerID& worker, const st
   }
   e->info.worker = worker;
   e->info.address = address;
+  e->info.node = node;
   Transition(e, ActorState::kAlive, "");
   Flush();
   return Status::OK();
@@ -123,7 +135,44 @@ Status ActorTable::Kill(const ActorID& id, bool no_restart, const std::string& c
 }
 
 void ActorTable::OnOwnerDied(const WorkerID& owner) {
+  for (auto& [id, e] : actors_) {
+    if (e.info.detached && e.info.owner_alive && e.info.owner_worker == owner) {
+      e.info.owner_alive = false;
+      Persist(e.info);
+    }
+  }
   KillMatching([&](const ActorInfo& a) { return a.owner_worker == owner; }, "owner died");
+}
+
+std::vector<std::string> ActorTable::OnNodeDead(const NodeID& node, const std::string& why) {
+  std::vector<std::string> to_end;
+  if (node.IsNil()) return to_end;
+  const std::string suffix = " (" + why + ")";
+  // Owners on the node are gone: a detached actor of theirs lives on.
+  for (auto& [id, e] : actors_) {
+    if (e.info.detached && e.info.owner_alive && e.info.owner_node == node) {
+      e.info.owner_alive = false;
+      Persist(e.info);
+    }
+  }
+  std::vector<Entry*> victims;
+  for (auto& [id, e] : actors_) {
+    const ActorInfo& a = e.info;
+    if (a.state == ActorState::kDead) continue;
+    bool owner_here = !a.detached && a.owner_node == node;
+    bool orphan_here = a.node == node && !a.owner_alive;
+    if (owner_here || orphan_here) victims.push_back(&e);
+  }
+  std::sort(victims.begin(), victims.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
+  for (Entry* e : victims) {
+    const ActorInfo& a = e->info;
+    bool runs_here = a.node == node;
+    if (!runs_here && !a.address.empty()) to_end.push_back(a.address);
+    Transition(e, ActorState::kDead,
+               (runs_here ? "its node " + node.Hex() + " died" : "its owner's node " + node.Hex() + " died") + suffix);
+  }
+  Flush();
+  return to_end;
 }
 
 void ActorTable::OnJobFinished(JobID job) {
@@ -188,6 +237,7 @@ void ActorTable::Transition(Entry* e, ActorState to, const std::string& cause) {
       break;
   }
   RAYTS_CHECK(a.max_restarts == -1 || a.num_restarts <= a.max_restarts);
+  Persist(a);
   EnqueueNotification(a);
 }
 
@@ -224,6 +274,7 @@ void ActorTable::Flush() {
 
 void ActorTable::EvictDead() {
   while (dead_order_.size() > max_dead_actors_) {
+    if (store_ != nullptr) store_->Delete(kActorStoreTable, dead_order_.front().Hex());
     actors_.erase(dead_order_.front());
     dead_order_.pop_front();
   }

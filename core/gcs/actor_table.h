@@ -9,7 +9,10 @@
 //        +--constructor threw / owner died / handles released / kill--> DEAD
 //   RESTARTING --created--> ALIVE;  RESTARTING --died again, budget--> RESTARTING
 //
-// It is pure logic: no sockets, no clock, no ids minted here. Its host (the
+// It is pure logic: no sockets, no clock, no ids minted here. Every record
+// it adds or changes is written through a StoreClient when it has one
+// (table "actor", actor_record.h), and an evicted one deleted, as the node
+// and job tables do, so a persistent store can rebuild it. Its host (the
 // GcsServer, on its io thread) schedules creations, watches workers and
 // owners, and reports what happened; the table decides the next state and
 // tells subscribers.
@@ -50,6 +53,7 @@
 
 #include "core/common/id.h"
 #include "core/common/status.h"
+#include "core/gcs/store_client.h"
 
 namespace rayts::gcs {
 
@@ -70,9 +74,13 @@ struct ActorInfo {
   int num_restarts = 0;
   ActorState state = ActorState::kPendingCreation;
   WorkerID owner_worker;
+  NodeID owner_node;        // the owner's node (nil: embedded, or unknown)
+  bool owner_alive = true;  // false once the owner is gone (a detached actor lives on)
   JobID job = 0;
   std::string address;      // worker socket, set while ALIVE
   WorkerID worker;          // set while ALIVE
+  NodeID node;              // the node of its worker: set with ALIVE, kept after
+                            // (nil when the host cannot tell)
   std::string death_cause;  // "killed by ray.kill", "worker process exited
                             // with code 1", "constructor threw: TypeError: x"
   std::string creation_spec;  // opaque bytes to re-run the constructor
@@ -84,8 +92,8 @@ class ActorTable {
   static constexpr size_t kDefaultMaxDeadActors = 10000;
 
   // Keeps at most max_dead_actors DEAD records for lookups; older ones are
-  // evicted first.
-  explicit ActorTable(size_t max_dead_actors = kDefaultMaxDeadActors);
+  // evicted first. `store` (not owned, may be null) receives every record.
+  explicit ActorTable(size_t max_dead_actors = kDefaultMaxDeadActors, StoreClient* store = nullptr);
   ActorTable(const ActorTable&) = delete;
   ActorTable& operator=(const ActorTable&) = delete;
 
@@ -101,7 +109,9 @@ class ActorTable {
   // The constructor finished on `worker`: PENDING_CREATION or RESTARTING ->
   // ALIVE. Invalid (naming both states) from any other state; NotFound for
   // an unknown actor.
-  Status OnCreated(const ActorID& id, const WorkerID& worker, const std::string& address);
+  // `node`: the node of that worker (nil when unknown).
+  Status OnCreated(const ActorID& id, const WorkerID& worker, const std::string& address,
+                   const NodeID& node = NodeID::Nil());
 
   // The actor's worker process died (ALIVE, PENDING_CREATION, or a
   // RESTARTING actor whose new worker died before its constructor finished):
@@ -120,8 +130,17 @@ class ActorTable {
   Status Kill(const ActorID& id, bool no_restart, const std::string& cause);
 
   // Every non-DEAD, non-detached actor owned by `owner` -> DEAD ("owner
-  // died"). Detached actors are untouched.
+  // died"). Detached actors live on, marked owner_alive = false.
   void OnOwnerDied(const WorkerID& owner);
+  // Node `node` died (`why`: the health checks' or the node's own words).
+  // Its owners are gone: their non-detached actors -> DEAD ("its owner's
+  // node ... died"), their detached ones owner_alive = false. An actor
+  // running on the node whose owner is gone -> DEAD ("its node ... died"):
+  // nobody is left to restart it. An actor running there whose owner lives
+  // elsewhere is left to that owner, which restarts it or reports its death.
+  // Returns the addresses of the workers (on other nodes) of actors that
+  // died here, for the host to end.
+  std::vector<std::string> OnNodeDead(const NodeID& node, const std::string& why);
   // Every non-DEAD, non-detached actor of `job` -> DEAD ("job finished").
   void OnJobFinished(JobID job);
   // Every handle of the actor is gone: a non-detached actor -> DEAD ("all
@@ -171,8 +190,11 @@ class ActorTable {
   // and the outer one delivers what it queued.
   void Flush();
   void EvictDead();
+  // Writes the record to the store (when there is one).
+  void Persist(const ActorInfo& a);
 
   const size_t max_dead_actors_;
+  StoreClient* store_;
   std::unordered_map<ActorID, Entry, IdHash> actors_;
   std::map<NameKey, ActorID> names_;  // non-DEAD named actors only
   std::deque<ActorID> dead_order_;    // DEAD actors, oldest first

@@ -240,7 +240,7 @@ void GcsServer::OnMessage(const std::shared_ptr<Peer>& p, const proto::Envelope&
       auto& fp = p->forwards[f->client()];
       if (!fp) fp = std::make_shared<ForwardPeer>(p->conn, f->client());
       std::shared_ptr<GcsPeer> keep = fp;  // HandleRequest may answer later (WaitActor)
-      gcs_->HandleRequest(keep, GcsCaller{worker, f->job_id()}, *inner->body_as_GcsRequest());
+      gcs_->HandleRequest(keep, GcsCaller{worker, f->job_id(), p->node_id}, *inner->body_as_GcsRequest());
       return;
     }
     case proto::Body::NodeResourceReport: {
@@ -315,6 +315,7 @@ void GcsServer::MarkDead(const NodeID& id, const std::string& reason) {
   health_.RemoveNode(id);
   view_dirty_.insert(id);
   if (s.ok()) Log("node " + id.Hex() + " is dead: " + reason);
+  if (s.ok()) gcs_->OnNodeDead(id, reason);  // its actors (ActorTable::OnNodeDead)
   auto it = node_peers_.find(id);
   if (it != node_peers_.end()) {
     auto p = it->second;

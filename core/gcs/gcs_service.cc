@@ -226,6 +226,7 @@ void GcsService::HandleActorRequest(const std::shared_ptr<GcsPeer>& peer, const 
       info.detached = r->detached();
       info.max_restarts = r->max_restarts();
       info.owner_worker = caller.worker_id;
+      info.owner_node = caller.node_id;
       info.job = caller.job_id;
       info.creation_spec = Str(r->info());
       auto registered = table.Register(info, r->get_if_exists());
@@ -241,7 +242,8 @@ void GcsService::HandleActorRequest(const std::shared_ptr<GcsPeer>& peer, const 
     case proto::GcsRequestBody::ActorAliveRequest: {
       auto* r = request.body_as_ActorAliveRequest();
       if (!ActorIdFrom(r->actor_id(), &id)) return bad_id("ActorAliveRequest");
-      return reply(table.OnCreated(id, WorkerID::Nil(), Str(r->address())));
+      std::string address = Str(r->address());
+      return reply(table.OnCreated(id, WorkerID::Nil(), address, tables_.NodeOfAddress(address)));
     }
     case proto::GcsRequestBody::ActorRestartingRequest: {
       auto* r = request.body_as_ActorRestartingRequest();
@@ -284,6 +286,12 @@ void GcsService::HandleActorRequest(const std::shared_ptr<GcsPeer>& peer, const 
     }
     default:
       return reply(Status::InvalidArgument("not an actor table request"));
+  }
+}
+
+void GcsService::OnNodeDead(const NodeID& node, const std::string& why) {
+  for (const std::string& address : tables_.actors().OnNodeDead(node, why)) {
+    if (hooks_.kill_worker_at) hooks_.kill_worker_at(address);
   }
 }
 

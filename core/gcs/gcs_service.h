@@ -43,6 +43,7 @@ class GcsPeer {
 struct GcsCaller {
   WorkerID worker_id;  // the owner of actors it registers
   JobID job_id = 0;    // the job of actors it registers
+  NodeID node_id;      // the node it sent the request through (nil: embedded, a tool)
 };
 
 class GcsService {
@@ -65,6 +66,12 @@ class GcsService {
   // A process's connection to its node closed: actors it owns end (unless
   // detached).
   void OnOwnerDisconnected(const WorkerID& owner) { tables_.actors().OnOwnerDied(owner); }
+
+  // Node `node` was marked dead: the actors its processes owned end (their
+  // workers elsewhere too, through kill_worker_at), and so do actors on it
+  // that no owner will restart (ActorTable::OnNodeDead). Actors on it whose
+  // owner lives are restarted (or reported dead) by that owner.
+  void OnNodeDead(const NodeID& node, const std::string& why);
 
   // Host-side writes that have no wire request yet (the node and the job of
   // an embedded host register in-process).

@@ -77,6 +77,15 @@ Status GcsTables::MarkJobFinished(JobID id) {
   return Status::OK();
 }
 
+NodeID GcsTables::NodeOfAddress(const std::string& address) const {
+  for (auto& n : nodes_) {
+    if (!n.alive || n.session_dir.empty()) continue;
+    const std::string dir = n.session_dir + "/";
+    if (address.compare(0, dir.size(), dir) == 0) return n.node_id;
+  }
+  return NodeID::Nil();
+}
+
 std::vector<std::string> GcsTables::KvKeys(const std::string& prefix) const {
   std::vector<std::string> out;
   for (auto& [key, value] : store_->GetAll("kv")) {

@@ -4,7 +4,8 @@
 // Role: the state behind the GcsService (gcs_service.h), which answers the
 // wire requests; pure data, no sockets. Tables are in memory and every node,
 // job and KV record is also written through a StoreClient (store_client.h;
-// in memory now, Redis with GCS fault tolerance). The KV reads from it.
+// in memory now, Redis with GCS fault tolerance), and so is every actor
+// record (ActorTable writes them through the same store). The KV reads from it.
 // Thread safety: not thread-safe; the GcsService's host calls it on one io
 // thread.
 #pragma once
@@ -56,7 +57,7 @@ struct JobInfo {
 class GcsTables {
  public:
   explicit GcsTables(std::unique_ptr<StoreClient> store = std::make_unique<InMemoryStoreClient>())
-      : store_(std::move(store)) {}
+      : store_(std::move(store)), actors_(ActorTable::kDefaultMaxDeadActors, store_.get()) {}
   // A node registering again (same id) replaces its record.
   void RegisterNode(NodeInfo node);
   Status MarkNodeDead(const NodeID& id, const std::string& reason = "");
@@ -83,6 +84,10 @@ class GcsTables {
   StatusOr<std::string> KvGet(const std::string& key) const { return store_->Get("kv", key); }
   bool KvDel(const std::string& key) { return store_->Delete("kv", key); }
   std::vector<std::string> KvKeys(const std::string& prefix) const;
+
+  // The alive node whose session directory holds `address` (a worker's
+  // socket, `<session>/sockets/...`, optionally `@ip:port`); nil if none.
+  NodeID NodeOfAddress(const std::string& address) const;
 
   // Actor table (lifecycle state machine, names per namespace).
   ActorTable& actors() { return actors_; }

@@ -359,7 +359,7 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
       break;
     case proto::Body::GcsRequest:
       if (link_) OnGcsRequest(c, *env.body_as_GcsRequest());
-      else gcs_->HandleRequest(c->gcs_peer, gcs::GcsCaller{c->worker_id, current_job_}, *env.body_as_GcsRequest());
+      else gcs_->HandleRequest(c->gcs_peer, gcs::GcsCaller{c->worker_id, current_job_, NodeID::Nil()}, *env.body_as_GcsRequest());
       break;
     case proto::Body::NodeStatsRequest:
       c->conn->Send(BuildNodeStatsReply(env.body_as_NodeStatsRequest()->request_id(), StatsSources()));

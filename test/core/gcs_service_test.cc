@@ -365,6 +365,31 @@ TEST(GcsServiceTest, OwnerDisconnectEndsItsActors) {
   EXPECT_EQ(f.gcs.tables().actors().Get(a)->state, ActorState::kDead);
 }
 
+TEST(GcsServiceTest, ANodesDeathEndsTheActorsItsProcessesOwnedAndTheirWorkersElsewhere) {
+  Fixture f;
+  NodeInfo owner_node = test::MakeNodeIn("/tmp/s_owner");
+  NodeInfo worker_node = test::MakeNodeIn("/tmp/s_worker");
+  f.gcs.tables().RegisterNode(owner_node);
+  f.gcs.tables().RegisterNode(worker_node);
+  f.caller.node_id = owner_node.node_id;  // registered through the owner's node
+  ActorID a = ActorID::FromRandom();
+  f.Send(RegisterFrame(a, ""));
+  f.Send(Request(ActorAliveFrame(a, "/tmp/s_worker/sockets/w-1.sock@127.0.0.1:7100")));
+  const ActorInfo* info = f.gcs.tables().actors().Get(a);
+  EXPECT_EQ(info->owner_node, owner_node.node_id);
+  EXPECT_EQ(info->node, worker_node.node_id) << "the node whose session directory holds its address";
+  // The worker's node dying is the owner's to handle (it lives): nothing here.
+  f.gcs.OnNodeDead(worker_node.node_id, "stopped");
+  EXPECT_EQ(f.gcs.tables().actors().Get(a)->state, ActorState::kAlive);
+  EXPECT_TRUE(f.killed.empty());
+  // The owner's node dying ends the actor, and its worker on the other node.
+  f.gcs.OnNodeDead(owner_node.node_id, "failed 3 health checks");
+  EXPECT_EQ(f.gcs.tables().actors().Get(a)->state, ActorState::kDead);
+  EXPECT_EQ(f.gcs.tables().actors().Get(a)->death_cause,
+            "its owner's node " + owner_node.node_id.Hex() + " died (failed 3 health checks)");
+  EXPECT_EQ(f.killed, (std::vector<std::string>{"/tmp/s_worker/sockets/w-1.sock@127.0.0.1:7100"}));
+}
+
 TEST(GcsServiceTest, MalformedRequestsAreAnsweredNotDropped) {
   Fixture f;
   // An actor id of the wrong length.

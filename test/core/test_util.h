@@ -62,6 +62,13 @@ inline gcs::NodeInfo MakeNode(const std::string& address,
   return n;
 }
 
+// A daemon node's record: its session directory holds its processes' sockets.
+inline gcs::NodeInfo MakeNodeIn(const std::string& session_dir) {
+  gcs::NodeInfo n = MakeNode(session_dir + "/sockets/node.sock");
+  n.session_dir = session_dir;
+  return n;
+}
+
 // Waits (bounded) until `pred` holds, polling every millisecond: for tests
 // with real sockets and threads. True once it held.
 template <typename P>

@@ -64,7 +64,10 @@ export interface RuntimeEnv {
 }
 
 export interface InitOptions {
-  /** 'host:port' of a running cluster, or 'auto'; omitted: start an embedded local cluster. */
+  /**
+   * 'host:port' of a running cluster, or 'auto'; omitted: start an embedded local cluster. The driver attaches
+   * through a node of its machine (the head first; the environment variable RAYTS_NODE_ID names another).
+   */
   address?: string;
   numCpus?: number;
   numGpus?: number;

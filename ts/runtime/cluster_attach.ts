@@ -30,11 +30,23 @@ export function resolveAddress(address: string): string {
   return found;
 }
 
-/** The node of this machine to attach to: alive, its socket here, its node file naming it; the head first. */
-function localNode(nodes: ClusterNodeStatus[]): ClusterNodeStatus | undefined {
+/**
+ * The node of this machine to attach to: alive, its socket here, its node file naming it; the head first,
+ * or the one RAYTS_NODE_ID names (a machine running several nodes).
+ */
+function localNode(nodes: ClusterNodeStatus[], address: string): ClusterNodeStatus | undefined {
   const host = os.hostname();
   const here = nodes.filter((n) => n.alive && n.hostname === host && existsSync(n.address) &&
     readNodeFile(n.sessionDir)?.nodeId === n.nodeId);
+  const wanted = process.env.RAYTS_NODE_ID;
+  if (wanted !== undefined && wanted !== '') {
+    const node = here.find((n) => n.nodeId === wanted);
+    if (node === undefined) {
+      throw new RaySystemError(`ray.init({ address: '${address}' }): RAYTS_NODE_ID=${wanted} is not an alive node of ` +
+        `the cluster on this machine (${here.map((n) => n.nodeId).join(', ') || 'none'})`);
+    }
+    return node;
+  }
   return here.find((n) => n.isHead) ?? here[0];
 }
 
@@ -62,7 +74,7 @@ export async function attachToCluster(o: InitOptions): Promise<AttachedDriver> {
   } catch (e) {
     throw new RaySystemError(`ray.init({ address: '${address}' }): ${e instanceof Error ? e.message : String(e)}`);
   }
-  const node = localNode(nodes);
+  const node = localNode(nodes, address);
   if (node === undefined) {
     const alive = nodes.filter((n) => n.alive).length;
     throw new RaySystemError(`ray.init({ address: '${address}' }): none of the cluster's ${alive} alive nodes runs on this ` +
