@@ -467,7 +467,7 @@ void ActorTaskSubmitter::DiedLocked(ActorState& a, const std::string& cause) {
   a.queue.clear();
   for (auto& t : queue) tasks_.FailLocked(t, json);
   for (auto& [tid, t] : held) {
-    if (t->req.actor_creation) tasks_.FailLocked(t, json);  // method calls: failed by the call queue above
+    if (t->req.actor().actor_creation) tasks_.FailLocked(t, json);  // method calls: failed by the call queue above
   }
 }
 
