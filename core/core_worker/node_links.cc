@@ -62,6 +62,18 @@ void NodeLinks::SendLocked(const std::string& address, Frame frame) {
   if (auto link = LinkLocked(address)) link->Send(std::move(frame));
 }
 
+void NodeLinks::OnNodeDeadLocked(const std::string& address) {
+  if (address.empty()) return;
+  auto it = links_.find(address);
+  if (it == links_.end()) {
+    if (on_lost_) on_lost_(address);  // leases granted there may outlive their link
+    return;
+  }
+  auto link = it->second;
+  OnClosedLocked(address, link);  // forgets it first: its close handler finds nothing to do
+  link->Close();
+}
+
 void NodeLinks::RejectLocked(uint64_t request_id) {
   Fbb fbb(64);
   proto::LeaseReplyBuilder b(fbb);

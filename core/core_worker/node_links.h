@@ -44,6 +44,10 @@ class NodeLinks {
   // The connection to the node at `address`; nullptr for "" or when it
   // cannot be reached.
   std::shared_ptr<Link> LinkLocked(const std::string& address) REQUIRES(core_lock);
+  // The node at `address` was marked dead: its connection is dropped as if
+  // it broke (requests waiting there rejected, the lost handler told), even
+  // when the connection itself still looks open (a machine gone silent).
+  void OnNodeDeadLocked(const std::string& address) REQUIRES(core_lock);
 
  private:
   void OnClosedLocked(const std::string& address, const std::shared_ptr<Link>& link) REQUIRES(core_lock);
