@@ -5,13 +5,13 @@
 // (the ones running or waiting on the killed node are retried elsewhere,
 // see docs/reliability.md "When a node dies"), and side effects keyed by
 // task id show exactly one record per task.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode } from 'rayts/testing';
-import { report, scaled } from './helpers.js';
+import { report, scaled, sideEffects } from './helpers.js';
 import { until } from '../support/wait.js';
 
 const N = scaled(20_000, 5_000);
@@ -71,21 +71,15 @@ it(`${N} tasks survive a node SIGKILLed and replaced mid-run`, async () => {
   expect(results.length).toBe(N);
   expect(wrong).toBe(0);
   // One side-effect file per task, each naming only its own input.
-  const files = readdirSync(dir);
-  expect(files.length).toBe(N);
-  const seen = new Set<number>();
-  let reruns = 0;
-  for (const f of files) {
-    const lines = readFileSync(path.join(dir, f), 'utf8').trim().split('\n');
-    expect(new Set(lines).size).toBe(1);
-    seen.add(Number(lines[0]));
-    reruns += lines.length - 1;
-  }
+  const { files, inputs: seen, mixed, reruns } = sideEffects(dir);
+  expect(files).toBe(N);
+  expect(mixed).toBe(0);
   expect(seen.size).toBe(N);
   // The killed node had run tasks, and work went on without it.
   expect(byNode.get(victim.nodeId) ?? 0).toBeGreaterThan(0);
   expect(byNode.get(victim.nodeId) ?? 0).toBeLessThanOrEqual(doneAtKill);
   expect(byNode.get(head.nodeId) ?? 0).toBeGreaterThan(0);
+  expect(byNode.get(added.nodeId) ?? 0).toBeGreaterThan(0);
   report('node_kill', {
     tasks: N, resultsLost: N - seen.size, wrongResults: wrong, reExecutions: reruns, seconds,
     doneAtKill, deadAfterMs: Math.round(deadAfterMs), readdedAfterMs: Math.round(readdedAfterMs),

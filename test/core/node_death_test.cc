@@ -19,15 +19,6 @@ constexpr const char* kNodeB = "10.0.0.2:7002";
 constexpr const char* kSocketB = "/tmp/s_b/sockets/node.sock";
 constexpr const char* kWorkerB = "/tmp/s_b/sockets/w1.sock@10.0.0.2:7100";
 
-Frame SpillbackFrame(uint64_t request_id, const std::string& address) {
-  Fbb fbb(128);
-  auto addr = fbb.CreateString(address);
-  proto::LeaseReplyBuilder b(fbb);
-  b.add_request_id(request_id);
-  b.add_retry_at_address(addr);
-  return FinishFrame(fbb, b.Finish());
-}
-
 Frame NodeDiedFrame(const NodeID& id, const std::string& reason) {
   Fbb fbb(256);
   auto nid = fbb.CreateVector(id.data(), NodeID::kSize);

@@ -14,15 +14,6 @@ using proto::Body;
 using Fbb = flatbuffers::FlatBufferBuilder;
 constexpr const char* kNodeB = "10.0.0.2:7002";
 
-Frame SpillbackFrame(uint64_t request_id, const std::string& address) {
-  Fbb fbb(128);
-  auto addr = fbb.CreateString(address);
-  proto::LeaseReplyBuilder b(fbb);
-  b.add_request_id(request_id);
-  b.add_retry_at_address(addr);
-  return FinishFrame(fbb, b.Finish());
-}
-
 Frame RejectedFrame(uint64_t request_id) {
   Fbb fbb(64);
   proto::LeaseReplyBuilder b(fbb);
