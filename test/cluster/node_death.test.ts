@@ -114,18 +114,19 @@ describe('a node dies', () => {
     const d = await cluster.addNode({ numCpus: 2 });
     await cluster.waitForNodes(3);
     const onB = { schedulingStrategy: { nodeId: b.nodeId, soft: true } } as const;
-    const work = ray.remote({ ...onB, maxRetries: 3 }, async (name: string, out: string) => {
+    // On B a task outlasts the kill (it dies with B); elsewhere it is quick.
+    const work = ray.remote({ ...onB, maxRetries: 3 }, async (name: string, out: string, bNode: string) => {
       const r = await import('rayts');
       const node = r.getRuntimeContext().nodeId;
       (await import('node:fs')).writeFileSync(`${out}/start-${name}-${process.pid}`, node);
-      await new Promise((res) => setTimeout(res, 1500));
+      await new Promise((res) => setTimeout(res, node === bNode ? 60_000 : 200));
       return [name, node];
     });
     // B has 2 CPUs: `once` and one more run there, the other two wait there.
-    const once = work.options({ maxRetries: 0 }).remote('once', dir);
+    const once = work.options({ maxRetries: 0 }).remote('once', dir, b.nodeId);
     const started = (name: string): boolean => fs.readdirSync(dir).some((f) => f.startsWith(`start-${name}-`));
     await until(() => started('once'), 20_000, '`once` running on B');
-    const retried = ['t0', 't1', 't2'].map((n) => work.remote(n, dir));
+    const retried = ['t0', 't1', 't2'].map((n) => work.remote(n, dir, b.nodeId));
     await until(() => ['t0', 't1', 't2'].some(started), 20_000, 'a retriable task running on B');
 
     const killedAt = performance.now();

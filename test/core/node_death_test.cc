@@ -4,7 +4,9 @@
 // there is retried); names the node's death when a task's retries are out;
 // rebuilds an owned object whose primary copy was there from lineage, or
 // makes it an ObjectLostError naming the death; fails fetches from owners
-// that lived there. And DeadNodes / OnNodeOf tell whose process is whose.
+// that lived there; and a node that keeps failing before it is marked dead
+// is asked again with backoff, not in a hot loop. And DeadNodes / OnNodeOf
+// tell whose process is whose.
 #include <gtest/gtest.h>
 
 #include "core/core_worker/dead_nodes.h"
@@ -152,6 +154,25 @@ TEST_F(NodeDeathTest, AFetchFromAnOwnerThatLivedThereFailsWithOwnerDied) {
   std::string v = ValueOf(r);
   EXPECT_NE(v.find("OwnerDiedError"), std::string::npos) << v;
   EXPECT_NE(v.find("could be fetched: node " + b_.Hex() + " died"), std::string::npos) << v;
+}
+
+TEST_F(NodeDeathTest, ANodeThatKeepsFailingBeforeItIsMarkedDeadIsAskedWithBackoffNotInAHotLoop) {
+  ObjectID ret;
+  Submit(3, &ret);
+  t_.unreachable.insert(kNodeB);  // killed; the GCS has not noticed, so spillback still names it
+  SpillToB();
+  t_.RunPosted();
+  ASSERT_EQ(LocalRequests().size(), 2u) << "the first failure: asked here again at once";
+  SpillToB();
+  t_.RunPosted();
+  EXPECT_EQ(LocalRequests().size(), 2u) << "the second waits";
+  t_.Advance(NodeLinks::kFirstBackoff);
+  ASSERT_EQ(LocalRequests().size(), 3u);
+  SpillToB();
+  t_.Advance(NodeLinks::kFirstBackoff);
+  EXPECT_EQ(LocalRequests().size(), 3u) << "the wait doubles";
+  t_.Advance(NodeLinks::kFirstBackoff);
+  EXPECT_EQ(LocalRequests().size(), 4u);
 }
 
 TEST(DeadNodesTest, AProcessIsOfTheNodeWhoseSocketDirectoryItListensIn) {

@@ -96,10 +96,12 @@ TEST_F(SpillbackTest, TheConnectionToThatNodeBreakingWhileTheRequestWaitsAsksThe
   SpillToB();
   t_.ClosePeer(kNodeB);
   ASSERT_EQ(LocalRequests().size(), 2u);
-  // An unreachable node: rejected at once (after the call), asked locally again.
+  // Unreachable now, its second failure in a row: rejected after the
+  // backoff (node_death_test.cc: no hot loop), asked locally again.
   t_.unreachable.insert(kNodeB);
   SpillToB();
   t_.RunPosted();
+  t_.Advance(NodeLinks::kFirstBackoff);
   EXPECT_EQ(LocalRequests().size(), 3u);
 }
 
