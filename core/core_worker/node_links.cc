@@ -62,6 +62,14 @@ void NodeLinks::SendLocked(const std::string& address, Frame frame) {
 
 void NodeLinks::OnNodeDeadLocked(const std::string& address) {
   if (address.empty()) return;
+  backoff_.erase(address);
+  std::vector<uint64_t> now;
+  for (auto& [id, d] : delayed_)
+    if (d.address == address) now.push_back(id);
+  for (uint64_t id : now) {
+    delayed_.erase(id);
+    RejectLocked(id);
+  }
   auto it = links_.find(address);
   if (it == links_.end()) {
     if (on_lost_) on_lost_(address);  // leases granted there may outlive their link
@@ -116,7 +124,7 @@ void NodeLinks::FailedLocked(const std::string& address, std::vector<uint64_t> i
   for (uint64_t id : ids) {
     auto timer = transport_.NewTimer();
     Timer* t = timer.get();
-    delayed_[id] = std::move(timer);
+    delayed_[id] = Delayed{address, std::move(timer)};
     t->Arm(wait, [this, id] {
       ctx_.AssertHeld();
       delayed_.erase(id);  // this timer (CrashCauses ends its timers in their handlers too)

@@ -53,7 +53,8 @@ class NodeLinks {
   std::shared_ptr<Link> LinkLocked(const std::string& address) REQUIRES(core_lock);
   // The node at `address` was marked dead: its connection is dropped as if
   // it broke (requests waiting there rejected, the lost handler told), even
-  // when the connection itself still looks open (a machine gone silent).
+  // when the connection itself still looks open (a machine gone silent);
+  // rejections waiting their backoff for it go now.
   void OnNodeDeadLocked(const std::string& address) REQUIRES(core_lock);
 
  private:
@@ -71,7 +72,11 @@ class NodeLinks {
   std::unordered_map<std::string, std::shared_ptr<Link>> links_ GUARDED_BY(core_lock);
   std::unordered_map<std::string, std::unordered_set<uint64_t>> waiting_ GUARDED_BY(core_lock);  // requests per node
   std::unordered_map<std::string, Clock::duration> backoff_ GUARDED_BY(core_lock);  // failing nodes: the next wait
-  std::unordered_map<uint64_t, std::unique_ptr<Timer>> delayed_ GUARDED_BY(core_lock);  // rejections waiting
+  struct Delayed {
+    std::string address;
+    std::unique_ptr<Timer> timer;
+  };
+  std::unordered_map<uint64_t, Delayed> delayed_ GUARDED_BY(core_lock);  // rejections waiting their backoff
 };
 
 }  // namespace rayts

@@ -310,7 +310,7 @@ void GcsServer::OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::Gc
       std::to_string(r->pid()) + (r->is_head() ? ", head" : "") + ")");
 }
 
-void GcsServer::MarkDead(const NodeID& id, const std::string& reason) {
+void GcsServer::MarkDead(NodeID id, const std::string& reason) {
   const NodeInfo* before = gcs_->tables().node(id);
   bool was_alive = before && before->alive;
   Status s = gcs_->tables().MarkNodeDead(id, reason);

@@ -78,7 +78,8 @@ class GcsServer {
   // counted: refused_ was incremented already (before the reply went out).
   void Refuse(const std::shared_ptr<Peer>& p, const std::string& why, bool counted = false);
   void OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::GcsRequest& req);
-  void MarkDead(const NodeID& id, const std::string& reason);
+  // `id` by value: callers pass the dead peer's own node_id, which this resets.
+  void MarkDead(NodeID id, const std::string& reason);
   // NodeDied to every registered node (the GCS just marked `id` dead).
   void BroadcastNodeDied(const NodeID& id);
   void ScheduleHealthTick();

@@ -241,7 +241,8 @@ TEST(GcsServerTest, ANodeMarkedDeadIsAnnouncedToEveryOtherNodeAtOnce) {
   std::vector<uint64_t> storage;
   const proto::Envelope* env = nullptr;
   Fbb p(64);
-  ASSERT_TRUE(a.Call(FinishFrame(p, proto::CreateHealthCheckReply(p, 0)), proto::Body::NodeDied, &storage, &env).ok());
+  Status got = a.Call(FinishFrame(p, proto::CreateHealthCheckReply(p, 0)), proto::Body::NodeDied, &storage, &env);
+  ASSERT_TRUE(got.ok()) << got.ToString();
   auto* d = env->body_as_NodeDied();
   EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), b_id);
   EXPECT_EQ(d->address()->str(), "/tmp/n.sock");

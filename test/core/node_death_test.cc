@@ -173,6 +173,11 @@ TEST_F(NodeDeathTest, ANodeThatKeepsFailingBeforeItIsMarkedDeadIsAskedWithBackof
   EXPECT_EQ(LocalRequests().size(), 3u) << "the wait doubles";
   t_.Advance(NodeLinks::kFirstBackoff);
   EXPECT_EQ(LocalRequests().size(), 4u);
+  // Its death, once known, ends a wait at once.
+  SpillToB();
+  ASSERT_EQ(LocalRequests().size(), 4u);
+  BDies();
+  EXPECT_EQ(LocalRequests().size(), 5u);
 }
 
 TEST(DeadNodesTest, AProcessIsOfTheNodeWhoseSocketDirectoryItListensIn) {
