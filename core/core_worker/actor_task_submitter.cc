@@ -190,7 +190,8 @@ void ActorTaskSubmitter::RequestLeaseLocked(ActorState& a, const std::string& no
   // Retriable: the memory monitor kills such workers first.
   nodes_.SendRequestLocked(node, req_id,
                            LeaseRequestFrame(req_id, a.key, a.resources, true, a.detached, a.LeaseRetriable(),
-                                             a.scheduling, /*grant_or_reject=*/!node.empty()));
+                                             a.scheduling, /*grant_or_reject=*/!node.empty(), NodeID::Nil(),
+                                             node.empty() ? "" : ctx_.address()));
 }
 
 bool ActorTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {

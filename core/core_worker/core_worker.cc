@@ -206,10 +206,26 @@ void CoreWorker::OnControlLocked(const proto::Envelope& env) {
       break;
     case proto::Body::FetchObjectReply:  // ray.wait fetchLocal
       objects_.OnFetchReplyLocked(*env.body_as_FetchObjectReply());
+    case proto::Body::NodeDied:  // the GCS marked a node dead
+      OnNodeDiedLocked(*env.body_as_NodeDied());
       break;
     default:
       break;
   }
+}
+
+void CoreWorker::OnNodeDiedLocked(const proto::NodeDied& d) {
+  if (!d.node_id() || d.node_id()->size() != NodeID::kSize) return;
+  DeadNode dead{IdFrom<NodeID>(d.node_id()), Str(d.address()), Str(d.node_manager_address()), Str(d.reason())};
+  if (dead.id == ctx_.node_id() || !ctx_.dead_nodes().Add(dead)) return;
+  // Leases granted there: their workers are gone (what ran on them is
+  // retried, maxRetries); requests waiting there are asked again here.
+  nodes_.OnNodeDeadLocked(dead.manager_address);
+  normal_.OnNodeDeadLocked(dead.manager_address);
+  // Objects: fetches from owners that lived there fail (OwnerDiedError);
+  // owned objects whose primary copy was there are rebuilt from lineage or
+  // become ObjectLostError naming the node's death.
+  for (const ObjectID& id : objects_.OnNodeDeadLocked(dead)) tasks_.OnPrimaryLostLocked(id, dead.Describe());
 }
 
 StatusOr<uint64_t> CoreWorker::Query(int query) {

@@ -16,7 +16,11 @@
 // and reaches the outside through a Transport (LoopTransport: unix sockets
 // driven by an EventLoop, frames batched per connection; tests give a fake).
 // This class wires them, routes incoming frames to them, and runs the
-// lifecycle (Start connects, Shutdown closes).
+// lifecycle (Start connects, Shutdown closes). When the GCS marks a node
+// dead (NodeDied, passed on by this process's node server) it has each
+// component deal with what depended on that node: leases and requests
+// there, objects whose primary copy was there, owners that lived there
+// (docs/reliability.md, "When a node dies").
 // Threads: the event loop's thread reads every socket and runs the
 // handlers: under Node that is the JS thread itself (the bindings pass the
 // libuv loop to Start); without one, Start runs an asio loop on a thread of
@@ -106,6 +110,8 @@ class CoreWorker {
 
  private:
   CoreWorker(CoreWorkerOptions opts, Transport* transport, EventLoop* loop);
+  // The GCS marked a node dead (NodeDied, from this process's node server).
+  void OnNodeDiedLocked(const proto::NodeDied& d) REQUIRES(core_lock);
   Status Connect();
 
   WorkerContext ctx_;

@@ -65,7 +65,7 @@ void CrashCauses::OnWorkerDiedLocked(const proto::WorkerDied& d) {
   }
 }
 
-void CrashCauses::AwaitLocked(const WorkerID& id, Then then) {
+void CrashCauses::AwaitLocked(const WorkerID& id, Then then, const std::string& node) {
   auto k = known_.find(id);
   if (k != known_.end()) {
     WorkerExitCause c = std::move(k->second);
@@ -77,11 +77,19 @@ void CrashCauses::AwaitLocked(const WorkerID& id, Then then) {
   Waiting& w = waiting_[id];
   w.then.push_back(std::move(then));
   if (w.timer) return;
+  w.node = node;
   w.timer = transport_.NewTimer();
-  w.timer->Arm(kWait, [this, id] {
+  w.timer->Arm(node.empty() ? kWait : kRemoteWait, [this, id] {
     ctx_.AssertHeld();
     RunLocked(id, std::nullopt);
   });
+}
+
+void CrashCauses::OnNodeDeadLocked(const std::string& node) {
+  std::vector<WorkerID> ended;
+  for (auto& [id, w] : waiting_)
+    if (!node.empty() && w.node == node) ended.push_back(id);
+  for (auto& id : ended) RunLocked(id, std::nullopt);
 }
 
 void CrashCauses::RunLocked(const WorkerID& id, const std::optional<WorkerExitCause>& cause) {

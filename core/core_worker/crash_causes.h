@@ -7,7 +7,12 @@
 // period) and then tells the lease's owner. The submitter hands the tasks
 // it must fail to AwaitLocked, which runs the failure once the node's
 // notice is here (at once when it came first), or after a bound without
-// it. Ray's owner asks its raylet the same (GetWorkerFailureCause).
+// it. Ray's owner asks its raylet the same (GetWorkerFailureCause). A
+// worker leased from another node gets no notice (WorkerDied comes from
+// this process's node): its wait ends when that node is reported dead
+// (OnNodeDeadLocked; the failure then names the node's death) or after
+// kRemoteWait, the time a killed node takes to fail its health checks
+// with the short settings tests use.
 // Ownership: owned by the NormalTaskSubmitter; owns its timers.
 // Thread safety: every method requires the core lock (worker_context.h);
 // timer handlers run with it held (transport.h).
@@ -43,6 +48,7 @@ class CrashCauses {
   // How long a failure waits for the node's notice (it normally comes
   // within the node's 100 ms reap period).
   static constexpr auto kWait = std::chrono::milliseconds(2000);
+  static constexpr auto kRemoteWait = std::chrono::milliseconds(5000);
   static constexpr size_t kKeptCauses = 64;
   using Then = std::function<void(const std::optional<WorkerExitCause>&)>;
 
@@ -51,13 +57,18 @@ class CrashCauses {
   // The node's WorkerDied notice.
   void OnWorkerDiedLocked(const proto::WorkerDied& d) REQUIRES(core_lock);
   // Runs `then` with how worker `id` ended once the node said so, or with
-  // nullopt after kWait.
-  void AwaitLocked(const WorkerID& id, Then then) REQUIRES(core_lock);
+  // nullopt after kWait. `node`: the worker was leased from the node server
+  // at that address (another node): nullopt once that node is reported
+  // dead, or after kRemoteWait.
+  void AwaitLocked(const WorkerID& id, Then then, const std::string& node = "") REQUIRES(core_lock);
+  // The node whose server is at `node` died: its workers' waits end now.
+  void OnNodeDeadLocked(const std::string& node) REQUIRES(core_lock);
 
  private:
   struct Waiting {
     std::vector<Then> then;
     std::unique_ptr<Timer> timer;
+    std::string node;  // a worker of another node: its node server's address
   };
   void RunLocked(const WorkerID& id, const std::optional<WorkerExitCause>& cause) REQUIRES(core_lock);
 

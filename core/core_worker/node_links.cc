@@ -20,6 +20,7 @@ std::shared_ptr<Link> NodeLinks::LinkLocked(const std::string& address) {
         const proto::LeaseReply& r = *e.body_as_LeaseReply();
         auto w = waiting_.find(address);
         if (w != waiting_.end()) w->second.erase(r.request_id());
+        backoff_.erase(address);  // it answers: not failing
         if (on_reply_) on_reply_(r);
       },
       [this, address, self](const Status&) {
@@ -44,10 +45,7 @@ void NodeLinks::SendRequestLocked(const std::string& address, uint64_t request_i
   auto link = LinkLocked(address);
   if (!link) {
     // Unreachable now: the submitter asks its own node again, after this call.
-    transport_.Post([this, request_id] {
-      ctx_.AssertHeld();
-      RejectLocked(request_id);
-    });
+    FailedLocked(address, {request_id}, /*now=*/false);
     return;
   }
   waiting_[address].insert(request_id);
@@ -60,6 +58,26 @@ void NodeLinks::SendLocked(const std::string& address, Frame frame) {
     return;
   }
   if (auto link = LinkLocked(address)) link->Send(std::move(frame));
+}
+
+void NodeLinks::OnNodeDeadLocked(const std::string& address) {
+  if (address.empty()) return;
+  backoff_.erase(address);
+  std::vector<uint64_t> now;
+  for (auto& [id, d] : delayed_)
+    if (d.address == address) now.push_back(id);
+  for (uint64_t id : now) {
+    delayed_.erase(id);
+    RejectLocked(id);
+  }
+  auto it = links_.find(address);
+  if (it == links_.end()) {
+    if (on_lost_) on_lost_(address);  // leases granted there may outlive their link
+    return;
+  }
+  auto link = it->second;
+  OnClosedLocked(address, link);  // forgets it first: its close handler finds nothing to do
+  link->Close();
 }
 
 void NodeLinks::RejectLocked(uint64_t request_id) {
@@ -80,8 +98,39 @@ void NodeLinks::OnClosedLocked(const std::string& address, const std::shared_ptr
     waiting = std::move(w->second);
     waiting_.erase(w);
   }
-  for (uint64_t id : waiting) RejectLocked(id);
+  FailedLocked(address, std::vector<uint64_t>(waiting.begin(), waiting.end()), /*now=*/true);
   if (on_lost_) on_lost_(address);
+}
+
+void NodeLinks::FailedLocked(const std::string& address, std::vector<uint64_t> ids, bool now) {
+  auto b = backoff_.find(address);
+  if (b == backoff_.end()) {
+    // The first failure in a row: rejected at once (now, or right after the caller).
+    backoff_[address] = kFirstBackoff;
+    for (uint64_t id : ids) {
+      if (now) {
+        RejectLocked(id);
+      } else {
+        transport_.Post([this, id] {
+          ctx_.AssertHeld();
+          RejectLocked(id);
+        });
+      }
+    }
+    return;
+  }
+  Clock::duration wait = b->second;
+  b->second = std::min<Clock::duration>(b->second * 2, kMaxBackoff);
+  for (uint64_t id : ids) {
+    auto timer = transport_.NewTimer();
+    Timer* t = timer.get();
+    delayed_[id] = Delayed{address, std::move(timer)};
+    t->Arm(wait, [this, id] {
+      ctx_.AssertHeld();
+      delayed_.erase(id);  // this timer (CrashCauses ends its timers in their handlers too)
+      RejectLocked(id);
+    });
+  }
 }
 
 }  // namespace rayts

@@ -137,7 +137,8 @@ void NormalTaskSubmitter::RequestLeaseLocked(KeyState& ks, const std::string& no
   bool retriable = !ks.queue.empty() && ks.queue.front()->retries_left != 0;
   nodes_.SendRequestLocked(node, req_id,
                            LeaseRequestFrame(req_id, ks.key, ks.resources, false, false, retriable, ks.scheduling,
-                                             /*grant_or_reject=*/!node.empty(), ks.locality));
+                                             /*grant_or_reject=*/!node.empty(), ks.locality,
+                                             node.empty() ? "" : ctx_.address()));
 }
 
 bool NormalTaskSubmitter::OnLeaseReplyLocked(const proto::LeaseReply& r) {
@@ -310,22 +311,36 @@ void NormalTaskSubmitter::FailCrashedLocked(const Lease& lease, std::vector<std:
   std::string fallback = lease.exit_code >= 0
                              ? "exited with code " + std::to_string(lease.exit_code) + " (" + s.message() + ")"
                              : "died unexpectedly (" + s.message() + ")";
-  causes_.AwaitLocked(lease.worker_id, [this, crashed = std::move(crashed),
-                                        fallback](const std::optional<WorkerExitCause>& cause) {
+  // A worker of another node: when that node is dead (now, or by the time
+  // the wait ends) the error names the node's death.
+  std::string node = lease.node;
+  auto fail = [this, crashed = std::move(crashed), fallback, node](const std::optional<WorkerExitCause>& cause) {
     ctx_.AssertHeld();
+    std::string why = fallback;
+    if (const DeadNode* d = cause ? nullptr : ctx_.dead_nodes().AtManager(node)) why = "died with its node: " + d->Describe();
     for (auto& t : crashed) {
       if (tasks_.FindLocked(t->task_id) != t) continue;  // finished meanwhile (cancelled)
-      tasks_.FailLocked(t, WorkerCrashedJson(t->req.cls->name, cause, fallback));
+      tasks_.FailLocked(t, WorkerCrashedJson(t->req.cls->name, cause, why));
     }
-  });
+  };
+  // The node of a remote lease sends no WorkerDied: no need to wait when it is known dead.
+  if (ctx_.dead_nodes().AtManager(node)) {
+    fail(std::nullopt);
+    return;
+  }
+  causes_.AwaitLocked(lease.worker_id, std::move(fail), node);
 }
 
 void NormalTaskSubmitter::OnNodeLostLocked(const std::string& node) {
   for (auto& [key, ks] : keys_) {
     auto leases = ks->leases;
     for (auto& l : leases) {
-      // Its worker's connection goes too: what was in flight is retried.
-      if (l->node == node && l->link) l->link->Close();
+      // Its worker's connection goes too: what was in flight is retried
+      // (OnLeaseClosedLocked). Meanwhile nothing more is pushed there, and
+      // nothing goes back to that node.
+      if (l->node != node) continue;
+      l->returned = true;
+      if (l->link) l->link->Close();
     }
   }
 }

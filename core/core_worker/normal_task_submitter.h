@@ -20,8 +20,10 @@
 // another node pulls a task's plasma arguments (core/raylet/object_pull.h). A lease
 // with nothing in flight and nothing queued
 // goes back to the node after kLeaseIdleReturn. A worker that dies fails or
-// retries (maxRetries) what was in flight on it; an infeasible or failed
-// lease request fails the whole queue of its key.
+// retries (maxRetries) what was in flight on it; so does a node that dies
+// for the leases it granted (OnNodeLostLocked, and OnNodeDeadLocked for
+// the failure's message); an infeasible or failed lease request fails the
+// whole queue of its key.
 // Ownership: owned by the CoreWorker; holds its key states and their leases.
 // The task records belong to the TaskManager.
 // Thread safety: RegisterTaskClass/GetTaskClass/Submit take the core lock
@@ -71,6 +73,9 @@ class NormalTaskSubmitter {
   void OnWorkerDiedLocked(const proto::WorkerDied& d) REQUIRES(core_lock) { causes_.OnWorkerDiedLocked(d); }
   // The connection to the node server at `node` broke: leases it granted are given up.
   void OnNodeLostLocked(const std::string& node) REQUIRES(core_lock);
+  // The node whose server is at `node` was reported dead: tasks that failed
+  // on its workers fail now, naming its death (crash_causes.h).
+  void OnNodeDeadLocked(const std::string& node) REQUIRES(core_lock) { causes_.OnNodeDeadLocked(node); }
   SubmitterStats GetStatsLocked() const REQUIRES(core_lock);
 
  private:

@@ -327,7 +327,7 @@ void ObjectManager::OnGetObjectReplyLocked(const proto::GetObjectReply& r) {
   StoreResultLocked(id, r.item());
 }
 
-void ObjectManager::OnOwnerGoneLocked(const std::string& address) {
+void ObjectManager::OnOwnerGoneLocked(const std::string& address, const std::string& why) {
   std::vector<ObjectID> lost;
   for (auto& id : borrowed_fetching_) {
     const ReferenceCounter::Ref* r = refs_->Find(id);
@@ -338,9 +338,29 @@ void ObjectManager::OnOwnerGoneLocked(const std::string& address) {
     borrowed_fetching_.erase(id);
     StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kOwnerDied, "OwnerDiedError",
                                          "the owner of object " + id.Hex() + " (" + address +
-                                             ") died before the object could be fetched",
+                                             ") died before the object could be fetched" +
+                                             (why.empty() ? "" : ": " + why),
                                          id.Hex()));
   }
+}
+
+std::vector<ObjectID> ObjectManager::OnNodeDeadLocked(const DeadNode& dead) {
+  // Borrowed objects being fetched from owners that lived there.
+  std::unordered_set<std::string> owners;
+  for (auto& id : borrowed_fetching_) {
+    const ReferenceCounter::Ref* r = refs_->Find(id);
+    if (r && !r->owned && OnNodeOf(r->owner_address, dead.socket)) owners.insert(r->owner_address);
+  }
+  for (auto& a : owners) OnOwnerGoneLocked(a, dead.Describe());
+  // Owned objects whose primary copy was there.
+  std::vector<ObjectID> lost;
+  refs_->ForEach([&](const ObjectID& id, const ReferenceCounter::Ref& r) {
+    ctx_.AssertHeld();
+    if (!r.owned) return;
+    const StoredObject* o = store_.Find(id);
+    if (o && o->ready && o->in_plasma && o->location == dead.id) lost.push_back(id);
+  });
+  return lost;
 }
 
 void ObjectManager::FailRemoteWaitersLocked(const ObjectID& id, const Status& s) {

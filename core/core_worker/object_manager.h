@@ -102,7 +102,11 @@ class ObjectManager {
   void OnGetObjectLocked(const std::shared_ptr<Link>& from, const proto::GetObject& g) REQUIRES(core_lock);
   void OnGetObjectReplyLocked(const proto::GetObjectReply& r) REQUIRES(core_lock);
   // The owner at `address` died: fetches from it fail.
-  void OnOwnerGoneLocked(const std::string& address) REQUIRES(core_lock);
+  void OnOwnerGoneLocked(const std::string& address, const std::string& why = "") REQUIRES(core_lock);
+  // Node `dead` died: fetches from owners that lived there fail
+  // (OwnerDiedError naming the node's death). Returns the owned objects
+  // whose primary plasma copy was there (lost: the caller recovers them).
+  std::vector<ObjectID> OnNodeDeadLocked(const DeadNode& dead) REQUIRES(core_lock);
   // A recovery of `id` failed: the processes waiting for it are told why.
   void FailRemoteWaitersLocked(const ObjectID& id, const Status& s) REQUIRES(core_lock);
   // The host handled (or is handling) a kRecoverObject for `id`.

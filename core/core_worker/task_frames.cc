@@ -88,8 +88,8 @@ void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<Pend
 
 Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std::pair<std::string, double>>& resources,
                         bool is_actor, bool detached, bool retriable, const SchedulingOptions& scheduling,
-                        bool grant_or_reject, const NodeID& locality) {
-  Fbb fbb(256);
+                        bool grant_or_reject, const NodeID& locality, const std::string& owner_address) {
+  Fbb fbb(256 + owner_address.size());
   std::vector<flatbuffers::Offset<proto::ResourceEntry>> res;
   for (auto& [name, amount] : resources) res.push_back(proto::CreateResourceEntry(fbb, fbb.CreateString(name), amount));
   auto rv = fbb.CreateVector(res);
@@ -97,9 +97,11 @@ Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std
   if (!scheduling.node.IsNil()) affinity = IdBytes(fbb, scheduling.node);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> near;
   if (!locality.IsNil()) near = IdBytes(fbb, locality);
+  flatbuffers::Offset<flatbuffers::String> owner;
+  if (!owner_address.empty()) owner = fbb.CreateString(owner_address);
   return FinishFrame(fbb, proto::CreateRequestWorkerLease(fbb, request_id, key, rv, is_actor, detached, retriable,
                                                           static_cast<proto::SchedulingStrategy>(scheduling.strategy),
-                                                          affinity, scheduling.soft, grant_or_reject, near));
+                                                          affinity, scheduling.soft, grant_or_reject, near, owner));
 }
 
 void ReturnLease(Lease& lease, Transport& transport, bool worker_exiting) {

@@ -24,11 +24,14 @@ namespace rayts {
 void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<PendingTask>& t, Clock::time_point now,
                  const WorkerContext& ctx, const MemoryStore& store) REQUIRES(core_lock);
 
-// grant_or_reject: sent to the node a spillback reply named. locality: the
-// node holding most of the task's plasma argument bytes (nil: none known).
+// grant_or_reject: sent to the node a spillback reply named, which also
+// gets the owner's address (it ends the owner's workers if its node dies).
+// locality: the node holding most of the task's plasma argument bytes (nil:
+// none known).
 Frame LeaseRequestFrame(uint64_t request_id, uint64_t key, const std::vector<std::pair<std::string, double>>& resources,
                         bool is_actor, bool detached, bool retriable, const SchedulingOptions& scheduling = {},
-                        bool grant_or_reject = false, const NodeID& locality = NodeID::Nil());
+                        bool grant_or_reject = false, const NodeID& locality = NodeID::Nil(),
+                        const std::string& owner_address = "");
 
 // Gives the lease back to the node that granted it (unless it is a
 // borrowed actor's link) and closes its link. Once per lease: later calls

@@ -337,6 +337,24 @@ Status TaskManager::Reconstruct(const ObjectID& id) {
   return s;
 }
 
+void TaskManager::OnPrimaryLostLocked(const ObjectID& id, const std::string& why) {
+  const ReferenceCounter::Ref* r = refs_->Find(id);
+  if (!r || !r->owned) return;
+  Status s = ReconstructLocked(id, 0);
+  if (s.ok()) return;  // its task runs again: the entry is pending
+  objects_.store().Erase(id);
+  objects_.StoreErrorLocked(id, ErrorRecordJson(ErrorKind::kObjectLost, "ObjectLostError",
+                                                "object " + id.Hex() + " was lost with its primary copy: " + why + "; " +
+                                                    s.message(),
+                                                id.Hex()));
+}
+
+bool TaskManager::PlasmaLostLocked(const ObjectID& id, const StoredObject& o) {
+  if (!o.ready || !o.in_plasma) return false;
+  if (!o.location.IsNil() && o.location != ctx_.node_id()) return ctx_.dead_nodes().Find(o.location) != nullptr;
+  return !(plasma_ && plasma_->Contains(id));
+}
+
 Status TaskManager::ReconstructLocked(const ObjectID& id, int depth) {
   if (IsPutObject(id)) {
     return Status::ObjectLost("object " + id.Hex() +
@@ -364,7 +382,7 @@ Status TaskManager::ReconstructLocked(const ObjectID& id, int depth) {
   for (auto& a : req.args) {
     if (!a.by_ref || !a.owner_address().empty()) continue;
     const StoredObject* o = objects_.store().Find(a.id);
-    bool lost = !o || (o->ready && o->in_plasma && !(plasma_ && plasma_->Contains(a.id)));
+    bool lost = !o || PlasmaLostLocked(a.id, *o);
     if (!lost) continue;
     if (!refs_->Has(a.id)) {
       refs_->AddOwned(a.id, 0);  // held by the re-run task below (submitted count)

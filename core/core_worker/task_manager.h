@@ -70,6 +70,10 @@ class TaskManager {
   // the creating task (recovering lost arguments first). OK if it is being
   // recovered (wait for it) or was not lost; ObjectLost if not recomputable.
   Status Reconstruct(const ObjectID& id);
+  // Owner: the primary copy of ready plasma object `id` died with a node
+  // (`why`): recovered as Reconstruct does, or, when it cannot be, `id`
+  // becomes an ObjectLostError naming why.
+  void OnPrimaryLostLocked(const ObjectID& id, const std::string& why) REQUIRES(core_lock);
 
   // A new task record (not yet known to the manager: AddLocked).
   std::shared_ptr<PendingTask> NewTaskLocked(SubmitRequest req, uint64_t key, std::vector<ObjectID>* return_ids)
@@ -113,6 +117,9 @@ class TaskManager {
   void ReadyLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
   void RecordLineageLocked(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);
   Status ReconstructLocked(const ObjectID& id, int depth) REQUIRES(core_lock);
+  // Whether the plasma copy of ready object `o` is gone: not in this node's
+  // store (a primary here), or its node is dead (a primary elsewhere).
+  bool PlasmaLostLocked(const ObjectID& id, const StoredObject& o) REQUIRES(core_lock);
   void ResubmitLocked(const TaskID& task, const SubmitRequest& req) REQUIRES(core_lock);
 
   WorkerContext& ctx_;

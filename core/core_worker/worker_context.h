@@ -25,6 +25,7 @@
 
 #include "core/common/id.h"
 #include "core/common/thread_annotations.h"
+#include "core/core_worker/dead_nodes.h"
 #include "core/core_worker/task_types.h"
 
 namespace rayts {
@@ -85,6 +86,10 @@ class WorkerContext {
     return ObjectIdFor(task_prefix_, kPutIndexBit | static_cast<uint32_t>(++put_counter_ & 0x7fffffff));
   }
 
+  // The nodes this process heard are dead (NodeDied; dead_nodes.h).
+  DeadNodes& dead_nodes() REQUIRES(core_lock) { return dead_nodes_; }
+  const DeadNodes& dead_nodes() const REQUIRES(core_lock) { return dead_nodes_; }
+
   // Set once by Shutdown; read by close handlers on the io thread too.
   std::atomic<bool> shutting_down{false};
 
@@ -101,6 +106,7 @@ class WorkerContext {
   uint64_t next_request_id_ GUARDED_BY(core_lock) = 1;
   uint64_t task_counter_ GUARDED_BY(core_lock) = 0;
   uint64_t put_counter_ GUARDED_BY(core_lock) = 0;
+  DeadNodes dead_nodes_ GUARDED_BY(core_lock);
 };
 
 // Holds the core lock for a scope.

@@ -310,7 +310,9 @@ void GcsServer::OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::Gc
       std::to_string(r->pid()) + (r->is_head() ? ", head" : "") + ")");
 }
 
-void GcsServer::MarkDead(const NodeID& id, const std::string& reason) {
+void GcsServer::MarkDead(NodeID id, const std::string& reason) {
+  const NodeInfo* before = gcs_->tables().node(id);
+  bool was_alive = before && before->alive;
   Status s = gcs_->tables().MarkNodeDead(id, reason);
   health_.RemoveNode(id);
   view_dirty_.insert(id);
@@ -323,6 +325,20 @@ void GcsServer::MarkDead(const NodeID& id, const std::string& reason) {
     p->node_id = NodeID::Nil();
     p->conn->Close();
   }
+  // Every other node hears of it now, not at the next view broadcast.
+  if (was_alive) BroadcastNodeDied(id);
+}
+
+void GcsServer::BroadcastNodeDied(const NodeID& id) {
+  const NodeInfo* n = gcs_->tables().node(id);
+  if (!n || node_peers_.empty()) return;
+  Fbb fbb(512);
+  auto nid = fbb.CreateVector(n->node_id.data(), NodeID::kSize);
+  auto socket = fbb.CreateString(n->address);
+  auto manager = fbb.CreateString(n->node_manager_address);
+  auto reason = fbb.CreateString(n->death_reason);
+  auto frame = FinishFrame(fbb, proto::CreateNodeDied(fbb, nid, socket, manager, reason));
+  for (auto& [node, p] : node_peers_) p->conn->Send(CopyFrame(frame.data(), frame.size()));
 }
 
 void GcsServer::ScheduleHealthTick() {

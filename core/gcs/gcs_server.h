@@ -13,7 +13,8 @@
 // (HealthCheck) and which are dead (marked dead in the node table). Every
 // view_broadcast_period_ms the resource views of the nodes that changed
 // (report version, death) go to every node in one ResourceViewUpdate; a
-// node that registers gets the whole view at once.
+// node that registers gets the whole view at once. A node marked dead is
+// announced to every other node at once (NodeDied).
 // Bounds: at most max_connections_per_peer connections from one IP, frames
 // of at most max_handshake_frame_bytes before authentication and
 // max_frame_bytes after.
@@ -77,7 +78,10 @@ class GcsServer {
   // counted: refused_ was incremented already (before the reply went out).
   void Refuse(const std::shared_ptr<Peer>& p, const std::string& why, bool counted = false);
   void OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::GcsRequest& req);
-  void MarkDead(const NodeID& id, const std::string& reason);
+  // `id` by value: callers pass the dead peer's own node_id, which this resets.
+  void MarkDead(NodeID id, const std::string& reason);
+  // NodeDied to every registered node (the GCS just marked `id` dead).
+  void BroadcastNodeDied(const NodeID& id);
   void ScheduleHealthTick();
   // ResourceViewUpdate of the nodes whose view changed since the last
   // broadcast (full: every alive node).

@@ -48,6 +48,12 @@ std::string JoinPeerAddress(const std::string& path, const std::string& host, in
   return path + "@" + TcpAddress(host, port);
 }
 
+bool OnNodeOf(const std::string& address, const std::string& node_socket) {
+  PeerAddress pa = ParsePeerAddress(address);
+  if (pa.path.empty() || node_socket.empty()) return false;
+  return DirOf(pa.path) == DirOf(node_socket);
+}
+
 bool SameNode(const std::string& a, const std::string& b) {
   PeerAddress pa = ParsePeerAddress(a), pb = ParsePeerAddress(b);
   if (pa.path.empty() || pb.path.empty()) return false;  // TCP only: a node server of some node

@@ -33,5 +33,8 @@ std::string JoinPeerAddress(const std::string& path, const std::string& host, in
 // True when `a` and `b` name processes of one node (see above); an address
 // with no TCP part is always local.
 bool SameNode(const std::string& a, const std::string& b);
+// True when the process at `address` lives on the node whose node server
+// listens at unix socket `node_socket` (same sockets directory).
+bool OnNodeOf(const std::string& address, const std::string& node_socket);
 
 }  // namespace rayts

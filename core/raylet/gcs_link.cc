@@ -226,6 +226,9 @@ void GcsLink::OnMessage(const proto::Envelope& env) {
     case proto::Body::ResourceViewUpdate:
       if (hooks_.on_view) hooks_.on_view(*env.body_as_ResourceViewUpdate());
       return;
+    case proto::Body::NodeDied:
+      if (hooks_.on_node_died) hooks_.on_node_died(*env.body_as_NodeDied());
+      return;
     case proto::Body::KillWorkerAt:
       if (hooks_.kill_worker_at) hooks_.kill_worker_at(Str(env.body_as_KillWorkerAt()->address()));
       return;

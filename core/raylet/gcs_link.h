@@ -8,8 +8,8 @@
 // heartbeat), hands the cluster's resource views the GCS broadcasts to the
 // node (Hooks::on_view), answers the GCS's HealthCheck, forwards its local clients'
 // GcsRequests (ForwardGcsRequest; replies come back as ForwardGcsReply and
-// go to that client unchanged) and carries the GCS's KillWorkerAt to the
-// node. When the connection breaks the node keeps running: requests are
+// go to that client unchanged) and carries the GCS's KillWorkerAt and
+// NodeDied (Hooks::on_node_died) to the node. When the connection breaks the node keeps running: requests are
 // answered Unavailable meanwhile, and a reconnect thread retries (backoff
 // 100 ms doubling to 2 s, logged) for up to reconnect_timeout_ms; a refused
 // token, a GCS that declared this node dead, or the timeout is fatal
@@ -58,6 +58,7 @@ class GcsLink {
     std::function<std::vector<std::pair<Resources, int>>()> infeasible_demand;  // shapes refused lately as infeasible
     std::function<void(const proto::ResourceViewUpdate&)> on_view;            // the cluster's views, from the GCS
     std::function<void(const std::string& address)> kill_worker_at;
+    std::function<void(const proto::NodeDied&)> on_node_died;  // the GCS marked a node dead
     std::function<void(const Status& why)> fatal;
   };
 

@@ -251,6 +251,8 @@ bool NodeServer::ClientGone(uint64_t cid) {
 
 void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   uint64_t cid = c->conn->id();
+  auto known = clients_.find(cid);
+  if (known == clients_.end() || known->second != c) return;  // handled already (OnNodeDied)
   if (c->remote) {
     if (c->handshake_timer) c->handshake_timer->cancel();
     if (--tcp_per_ip_[c->ip] <= 0) tcp_per_ip_.erase(c->ip);
@@ -271,9 +273,13 @@ void NodeServer::OnClose(const std::shared_ptr<Client>& c) {
   for (auto lease : owned) {
     auto rec = TakeLease(lease);
     // An actor's worker ends with its owner (its instance must not serve
-    // anyone else); a task worker goes back to the pool.
-    (void)leases_->ReturnLease(lease, rec->actor);  // the record proves it is granted
-    if (rec->actor && !rec->worker.IsNil()) WorkerGone(rec->worker);
+    // anyone else), and so does a task worker of an owner on another node
+    // (its connection broke: the owner or its node died, and the owner
+    // retries elsewhere what ran there); a local owner's task worker goes
+    // back to the pool.
+    bool end = rec->actor || c->remote;
+    (void)leases_->ReturnLease(lease, end);  // the record proves it is granted
+    if (end && !rec->worker.IsNil()) WorkerGone(rec->worker);
   }
   if (link_) OnClientGoneFromGcs(c);
   if (c->registered && c->control) {

@@ -29,7 +29,12 @@
 // node (the reply names it; the owner asks there, with grant_or_reject),
 // rejected (a spilled request this node will not take), or failed at once
 // when no node could ever run it. Requests queued here are reconsidered
-// when the views change (spilled to a node that can run them now).
+// when the views change (spilled to a node that can run them now). When
+// the GCS marks another node dead (NodeDied), OnNodeDied drops it from the
+// view, fails pulls from it, ends the workers leased here by owners that
+// lived there and tells every local CoreWorker; any owner of another node
+// whose connection closes loses its leases and the task workers it leased
+// end.
 // node_server_leases.cc holds the lease handling, node_server_cluster.cc
 // the GCS link and the TCP listener.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
@@ -169,6 +174,10 @@ class NodeServer {
   void ReplyLeaseError(const std::shared_ptr<Client>& c, uint64_t request_id, const Status& s);
   void ReplyRedirect(const std::shared_ptr<Client>& c, uint64_t request_id, const SchedulingDecision& d);
   void OnView(const proto::ResourceViewUpdate& u);
+  // The GCS marked a node dead (node_server_death.cc): it leaves the view,
+  // pulls from it fail, owners of it lose the leases and workers they held
+  // here, and every CoreWorker of this node is told.
+  void OnNodeDied(const proto::NodeDied& d);
   // Queued requests that another node can run now go there (Ray's TrySpillback).
   void SpillQueued();
   void RecordInfeasible(const ResourceSet& shape);

@@ -41,6 +41,7 @@ struct NodeServer::Client {
   std::string ip;
   std::unique_ptr<asio::steady_timer> handshake_timer;
   std::unordered_map<uint64_t, uint64_t> requests;  // request id -> key
+  std::string owner_address;  // remote: the owner's listen address (its lease requests name it)
 };
 
 }  // namespace rayts::raylet

@@ -66,6 +66,7 @@ void NodeServer::HandleLease(const std::shared_ptr<Client>& c, const proto::Requ
     ReplyLeaseError(c, r->request_id(), rs.status());
     return;
   }
+  if (c->remote && r->owner_address()) c->owner_address = r->owner_address()->str();
   SchedulingRequest sr;
   sr.shape = *rs;
   sr.strategy = r->strategy();

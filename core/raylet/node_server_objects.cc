@@ -166,7 +166,7 @@ std::shared_ptr<Connection> NodeServer::PeerNodeLink(const NodeID& node) {
                 if (stopped_) return;
                 auto it = pull_links_.find(node);
                 if (it != pull_links_.end() && it->second == weak.lock()) pull_links_.erase(it);
-                pulls_->OnNodeGone(node, Status::IOError("the connection to node " + node.Hex() +
+                pulls_->OnNodeGone(node, Status::ObjectLost("the connection to node " + node.Hex() +
                                                          " closed during a pull: " + s.message()));
               });
   conn->Send(AuthHelloFrame(opts_.auth_token, proto::PeerRole::Node));

@@ -59,7 +59,7 @@ void PullManager::Pump() {
     p.next_offset += len;
     if (p.next_offset >= p.size) order_.pop_front();
     if (!hooks_.request_chunk(p.from, req, id, off, len)) {
-      Finish(id, Status::IOError("node " + p.from.Hex() + " holding object " + id.Hex() + " cannot be reached"));
+      Finish(id, Status::ObjectLost("node " + p.from.Hex() + " holding object " + id.Hex() + " cannot be reached"));
     }
   }
 }

@@ -52,6 +52,25 @@ export function startChaosMonkey(periodMs: number): { stop(): number; killed(): 
   };
 }
 
+/**
+ * The side effects tasks left in `dir`: one file per task id, a line per run
+ * holding the task's input. `files`: how many; `inputs`: the inputs named;
+ * `mixed`: files naming more than one input; `reruns`: runs past the first.
+ */
+export function sideEffects(dir: string): { files: number; inputs: Set<number>; mixed: number; reruns: number } {
+  const names = readdirSync(dir);
+  const inputs = new Set<number>();
+  let mixed = 0;
+  let reruns = 0;
+  for (const f of names) {
+    const lines = readFileSync(path.join(dir, f), 'utf8').trim().split('\n');
+    if (new Set(lines).size !== 1) mixed++;
+    inputs.add(Number(lines[0]));
+    reruns += lines.length - 1;
+  }
+  return { files: names.length, inputs, mixed, reruns };
+}
+
 /** Resident set size of a process in bytes (VmRSS). */
 export function rssOf(pid: number = process.pid): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -1,14 +1,14 @@
 // 20,000 tasks while a chaos monkey SIGKILLs a random worker every 200 ms:
 // every result correct, none lost; side effects keyed by task id (stable
 // across retries) show exactly one record per task.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import * as ray from 'rayts';
-import { report, scaled, startChaosMonkey } from './helpers.js';
+import { report, scaled, sideEffects, startChaosMonkey } from './helpers.js';
 
 // ci: 2,000. The run time follows the machine's load, not the task count:
 // 5,000 took 13 s on a quiet 2-core VM (64 kills) but 85-150 s (up to 720
@@ -65,16 +65,9 @@ it(`${N} tasks survive a SIGKILL of a random worker every 200 ms`, async () => {
   for (let i = 0; i < n; i++) if (results[i] !== i * 2 + 1) wrong++;
   expect(wrong).toBe(0);
   // One side-effect file per task, each naming only its own input.
-  const files = readdirSync(dir);
-  expect(files.length).toBe(n);
-  const seen = new Set<number>();
-  let reruns = 0;
-  for (const f of files) {
-    const lines = readFileSync(path.join(dir, f), 'utf8').trim().split('\n');
-    expect(new Set(lines).size).toBe(1);
-    seen.add(Number(lines[0]));
-    reruns += lines.length - 1;
-  }
+  const { files, inputs: seen, mixed, reruns } = sideEffects(dir);
+  expect(files).toBe(n);
+  expect(mixed).toBe(0);
   expect(seen.size).toBe(n);
   expect(killed).toBeGreaterThanOrEqual(Math.max(1, MIN_KILLS));
   report('worker_kill', { tasks: n, workersKilled: killed, resultsLost: n - seen.size, wrongResults: wrong, reExecutions: reruns, seconds });

@@ -203,6 +203,16 @@ inline Frame PushReplyFrame(const TaskID& task, const std::vector<std::string>& 
   return FinishFrame(fbb, proto::CreatePushTaskReply(fbb, tid, 0, 0, rv, 0, retryable, actor_exited));
 }
 
+// A spillback reply: ask again at the node server at `address`.
+inline Frame SpillbackFrame(uint64_t request_id, const std::string& address) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  auto addr = fbb.CreateString(address);
+  proto::LeaseReplyBuilder b(fbb);
+  b.add_request_id(request_id);
+  b.add_retry_at_address(addr);
+  return FinishFrame(fbb, b.Finish());
+}
+
 inline Frame WorkerExitingFrame(int code) {
   flatbuffers::FlatBufferBuilder fbb(32);
   return FinishFrame(fbb, proto::CreateWorkerExiting(fbb, code));

@@ -2,7 +2,8 @@
 // token (compared in constant time), anything else closes the connection;
 // bounds (handshake timeout, frame size before auth, connections per peer);
 // an authenticated tool's queries are answered; a node registers, reports
-// and is marked dead when it unregisters.
+// and is marked dead when it unregisters, which every other node hears at
+// once (NodeDied).
 #include "core/gcs/gcs_server.h"
 
 #include <gtest/gtest.h>
@@ -226,6 +227,27 @@ TEST(GcsServerTest, EveryNodeGetsTheViewsThatChangedBatchedAndANewcomerGetsThemA
     }
   }
   EXPECT_TRUE(got);
+}
+
+TEST(GcsServerTest, ANodeMarkedDeadIsAnnouncedToEveryOtherNodeAtOnce) {
+  auto server = StartServer();
+  NodeID a_id = NodeID::FromRandom(), b_id = NodeID::FromRandom();
+  BlockingChannel a, b;
+  RegisterNode(a, server->port(), a_id, "10.0.0.1:7001");
+  RegisterNode(b, server->port(), b_id, "10.0.0.2:7002");
+  Fbb fbb(128);
+  auto nid = fbb.CreateVector(b_id.data(), NodeID::kSize);
+  ASSERT_TRUE(b.Send(FinishFrame(fbb, proto::CreateUnregisterNode(fbb, nid, fbb.CreateString("stopped")))).ok());
+  std::vector<uint64_t> storage;
+  const proto::Envelope* env = nullptr;
+  Fbb p(64);
+  Status got = a.Call(FinishFrame(p, proto::CreateHealthCheckReply(p, 0)), proto::Body::NodeDied, &storage, &env);
+  ASSERT_TRUE(got.ok()) << got.ToString();
+  auto* d = env->body_as_NodeDied();
+  EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), b_id);
+  EXPECT_EQ(d->address()->str(), "/tmp/n.sock");
+  EXPECT_EQ(d->node_manager_address()->str(), "10.0.0.2:7002");
+  EXPECT_EQ(d->reason()->str(), "stopped");
 }
 
 }  // namespace

@@ -14,15 +14,6 @@ using proto::Body;
 using Fbb = flatbuffers::FlatBufferBuilder;
 constexpr const char* kNodeB = "10.0.0.2:7002";
 
-Frame SpillbackFrame(uint64_t request_id, const std::string& address) {
-  Fbb fbb(128);
-  auto addr = fbb.CreateString(address);
-  proto::LeaseReplyBuilder b(fbb);
-  b.add_request_id(request_id);
-  b.add_retry_at_address(addr);
-  return FinishFrame(fbb, b.Finish());
-}
-
 Frame RejectedFrame(uint64_t request_id) {
   Fbb fbb(64);
   proto::LeaseReplyBuilder b(fbb);
@@ -105,10 +96,12 @@ TEST_F(SpillbackTest, TheConnectionToThatNodeBreakingWhileTheRequestWaitsAsksThe
   SpillToB();
   t_.ClosePeer(kNodeB);
   ASSERT_EQ(LocalRequests().size(), 2u);
-  // An unreachable node: rejected at once (after the call), asked locally again.
+  // Unreachable now, its second failure in a row: rejected after the
+  // backoff (node_death_test.cc: no hot loop), asked locally again.
   t_.unreachable.insert(kNodeB);
   SpillToB();
   t_.RunPosted();
+  t_.Advance(NodeLinks::kFirstBackoff);
   EXPECT_EQ(LocalRequests().size(), 3u);
 }
 
