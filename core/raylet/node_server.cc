@@ -2,6 +2,7 @@
 #include "core/raylet/node_server_client.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,12 +178,19 @@ void NodeServer::ScheduleReap() {
         }
       }
       ReportLeasedExit(pid, code);
-      // Died while starting (before it registered): the pool replaces it
-      // for the lease requests waiting on it.
+      // Died while starting (before it registered): a start failure. The
+      // pool replaces it for the lease requests waiting on it, with backoff,
+      // and fails them with this cause when starts keep failing. SIGKILL
+      // comes from outside (a user, the kernel's OOM killer, a chaos test),
+      // not from a worker that cannot start: replaced at once, as before.
       if (!registered) {
-        if (auto wid = pool_->WorkerOfPid(pid)) pool_->OnWorkerDied(*wid);
+        if (auto wid = pool_->WorkerOfPid(pid)) {
+          if (code == -SIGKILL) pool_->OnWorkerDied(*wid);
+          else pool_->OnWorkerStartFailed(*wid, StartFailureCause(pid, code));
+        }
       }
     }
+    pool_->Tick();  // starts replacements whose backoff has passed
     // The pool shrinks back to the prestarted count after a burst: idle
     // workers are registered, so WorkerGone forgets them and the pool kills them.
     if (opts_.idle_worker_timeout_ms >= 0) {

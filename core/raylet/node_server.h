@@ -217,8 +217,11 @@ class NodeServer {
   void WorkerGone(const WorkerID& id);
   // A reaped worker that was leased when it went: tells the lease's owner
   // how it ended and what it last wrote to stderr (WorkerDied;
-  // node_server_exits.cc). `code` as ProcessWorkerLauncher::Reap gives it.
+  // node_server_workers.cc). `code` as ProcessWorkerLauncher::Reap gives it.
   void ReportLeasedExit(int pid, int code);
+  // How a worker that never registered ended, with its last stderr lines
+  // (consumed), for the pool's start-failure error.
+  std::string StartFailureCause(int pid, int code);
   void ScheduleReap();
   NodeStatsSources StatsSources() const;
   // Runs `query` (a reply frame builder) on the io thread and renders its

@@ -7,6 +7,9 @@
 // Exits: how a leased worker ended is told to the lease's owner
 // (ReportLeasedExit), whose WorkerCrashedError then says whether it exited
 // with a code or was killed by a signal, and carries its last stderr lines.
+// A worker that ends before it registers is a start failure: its cause
+// (StartFailureCause) goes to the pool, which fails the waiting lease
+// requests with it when starts keep failing (worker_pool.h).
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -75,6 +78,23 @@ void NodeServer::ReportLeasedExit(int pid, int code) {
   auto t = tail.empty() ? 0 : fbb.CreateString(tail);
   owner->second->conn->Send(
       FinishFrame(fbb, proto::CreateWorkerDied(fbb, wid, d.lease, pid, code >= 0 ? code : -1, code < 0 ? -code : 0, t)));
+}
+
+std::string NodeServer::StartFailureCause(int pid, int code) {
+  std::string out = "the last one (pid " + std::to_string(pid) + ") ";
+  out += code >= 0 ? "exited with code " + std::to_string(code) : "was killed by signal " + std::to_string(-code);
+  std::string tail = logs_ ? logs_->StderrTail(pid) : std::string();
+  if (!tail.empty()) {
+    out += "; its last stderr lines:";
+    size_t from = 0;
+    while (from <= tail.size()) {
+      size_t nl = tail.find('\n', from);
+      out += "\n  " + tail.substr(from, nl == std::string::npos ? std::string::npos : nl - from);
+      if (nl == std::string::npos) break;
+      from = nl + 1;
+    }
+  }
+  return out;
 }
 
 }  // namespace rayts::raylet

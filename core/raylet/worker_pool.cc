@@ -101,10 +101,14 @@ Status ProcessWorkerLauncher::Reap(std::vector<std::pair<int, int>>* exited) {
 
 // ---- WorkerPool -------------------------------------------------------------
 
-WorkerPool::WorkerPool(WorkerLauncher* launcher, int max_workers)
-    : launcher_(launcher), max_workers_(max_workers) {
+WorkerPool::WorkerPool(WorkerLauncher* launcher, int max_workers, StartPolicy policy, Clock now)
+    : launcher_(launcher),
+      max_workers_(max_workers),
+      policy_(policy),
+      now_(now ? std::move(now) : Clock([] { return std::chrono::steady_clock::now(); })) {
   RAYTS_CHECK(launcher_ != nullptr);
   RAYTS_CHECK(max_workers_ > 0);
+  RAYTS_CHECK(policy_.start_attempts > 0);
 }
 
 Status WorkerPool::StartWorker() {
@@ -124,6 +128,7 @@ void WorkerPool::Prestart(int n) {
 
 void WorkerPool::MaybeStartWorkers() {
   std::vector<std::pair<PopCallback, Status>> failed;
+  if (start_failures_ > 0 && now_() < next_start_at_) return;  // backing off: Tick starts them
   while (waiters_.size() > static_cast<size_t>(num_starting_) && NumCounted() < max_workers_) {
     Status s = StartWorker();
     if (!s.ok()) {
@@ -176,6 +181,7 @@ Status WorkerPool::OnWorkerRegistered(const WorkerID& id, int pid) {
                                    std::to_string(w.pid));
   }
   num_starting_--;
+  start_failures_ = 0;  // this shape of worker can start
   Assign(id, w);
   return Status::OK();
 }
@@ -197,17 +203,48 @@ void WorkerPool::RemoveIdle(const WorkerID& id) {
   if (it != idle_.end()) idle_.erase(it);
 }
 
-void WorkerPool::OnWorkerDied(const WorkerID& id) {
-  auto it = workers_.find(id);
-  if (it == workers_.end()) return;
+void WorkerPool::Forget(std::unordered_map<WorkerID, Worker, IdHash>::iterator it) {
+  const WorkerID id = it->first;
   const Worker w = it->second;
   workers_.erase(it);
   if (w.state == State::kStarting) num_starting_--;
   if (w.state == State::kIdle) RemoveIdle(id);
   if (w.blocked) num_blocked_--;
   launcher_->Kill(w.pid);
+}
+
+void WorkerPool::OnWorkerDied(const WorkerID& id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  Forget(it);
   MaybeStartWorkers();
 }
+
+void WorkerPool::OnWorkerStartFailed(const WorkerID& id, const std::string& cause) {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || it->second.state != State::kStarting) return;
+  Forget(it);
+  const auto now = now_();
+  if (start_failures_ > 0 && now - last_start_failure_ >= policy_.start_failures_forgotten) start_failures_ = 0;
+  start_failures_++;
+  last_start_failure_ = now;
+  if (start_failures_ < policy_.start_attempts) {
+    // 100 ms, 200 ms, 400 ms, ... (capped so the shift cannot overflow).
+    next_start_at_ = now + policy_.start_backoff * (int64_t{1} << std::min(start_failures_ - 1, 20));
+    MaybeStartWorkers();  // starts nothing before next_start_at_
+    return;
+  }
+  // Given up: nothing this pool starts can serve the waiters now. A later
+  // PopWorker starts over.
+  const Status s = Status::Unavailable("worker processes for this task could not start (" +
+                                       std::to_string(start_failures_) + " attempts): " + cause);
+  start_failures_ = 0;
+  std::deque<PopCallback> waiters;
+  waiters.swap(waiters_);
+  for (auto& cb : waiters) cb(s);  // the pool is consistent; callbacks may re-enter
+}
+
+void WorkerPool::Tick() { MaybeStartWorkers(); }
 
 std::optional<WorkerID> WorkerPool::WorkerOfPid(int pid) const {
   for (const auto& [id, w] : workers_) {

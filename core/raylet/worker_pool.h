@@ -17,7 +17,17 @@
 //     tasks cannot deadlock the pool; unblocking may exceed the cap briefly).
 //   * waiting PopWorker callbacks exist only while no worker is idle.
 //   * waiters are served oldest first; a worker that dies while starting is
-//     replaced, never dropping a waiter.
+//     replaced, never dropping a waiter, until start_attempts starts in a row
+//     have failed (Ray: a worker that cannot start fails its lease requests
+//     instead of respawning for ever).
+// Start failures: a worker that dies before it registers
+// (OnWorkerStartFailed) is a start failure of the pool's one worker shape
+// (the job's argv, env and working dir). After the k-th failure in a row the
+// next start waits start_backoff * 2^(k-1); the start_attempts-th fails every
+// waiter with Unavailable carrying the last worker's cause ("exited with
+// code 9; stderr: ..."), and the count starts over, so a later PopWorker
+// tries again. A registration, or start_failures_forgotten without a
+// failure, resets the count.
 #pragma once
 
 #include <chrono>
@@ -90,12 +100,23 @@ class ProcessWorkerLauncher : public WorkerLauncher {
   std::unordered_set<int> running_;  // launched and not yet reaped
 };
 
+// How the pool gives up on workers that cannot start (see the top).
+struct WorkerStartPolicy {
+  int start_attempts = 3;                                     // > 0
+  std::chrono::milliseconds start_backoff{100};               // doubles per failure
+  std::chrono::milliseconds start_failures_forgotten{10000};  // a count this old starts over
+};
+
 class WorkerPool {
  public:
   using PopCallback = std::function<void(StatusOr<WorkerID>)>;
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
 
-  // `launcher` is not owned. max_workers > 0.
-  WorkerPool(WorkerLauncher* launcher, int max_workers);
+  using StartPolicy = WorkerStartPolicy;
+
+  // `launcher` is not owned. max_workers > 0. `now` (default: the steady
+  // clock) times the backoff between start attempts.
+  WorkerPool(WorkerLauncher* launcher, int max_workers, StartPolicy policy = {}, Clock now = {});
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
@@ -124,6 +145,21 @@ class WorkerPool {
   // it still runs), forget it, and start replacements for waiters if the cap
   // now allows.
   void OnWorkerDied(const WorkerID& id);
+
+  // A starting worker's process ended before it registered (`cause`: how,
+  // e.g. "exited with code 9; stderr: node: bad option"): forget it, count a
+  // start failure, and either start a replacement for waiters after the
+  // backoff (Tick) or, at the start_attempts-th failure in a row, fail every
+  // waiter with Unavailable. Ignored for a worker not starting.
+  void OnWorkerStartFailed(const WorkerID& id, const std::string& cause);
+
+  // Starts the replacements a start backoff held back once it has passed.
+  // The node server calls it periodically.
+  void Tick();
+
+  // Start failures in a row so far (reset by a registration, a give-up, or
+  // start_failures_forgotten without one).
+  int start_failures() const { return start_failures_; }
 
   // A leased worker blocked in (or returned from) a get. While blocked it
   // does not count against max_workers. Ignored for a worker not leased.
@@ -170,8 +206,16 @@ class WorkerPool {
   void Assign(const WorkerID& id, Worker& w);
   void RemoveIdle(const WorkerID& id);
 
+  // Forgets the worker (any state) and kills its process.
+  void Forget(std::unordered_map<WorkerID, Worker, IdHash>::iterator it);
+
   WorkerLauncher* launcher_;
   const int max_workers_;
+  const StartPolicy policy_;
+  const Clock now_;
+  int start_failures_ = 0;
+  std::chrono::steady_clock::time_point last_start_failure_{};
+  std::chrono::steady_clock::time_point next_start_at_{};  // backoff: no start before
   std::unordered_map<WorkerID, Worker, IdHash> workers_;
   std::vector<WorkerID> idle_;        // back = most recently idle
   std::deque<PopCallback> waiters_;   // front = oldest

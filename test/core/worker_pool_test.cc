@@ -137,6 +137,126 @@ TEST_F(WorkerPoolTest, WorkerDyingDuringStartupIsReplacedAndTheWaiterKept) {
   EXPECT_EQ(*pops.results[0], Launched(1));
 }
 
+// A pool whose clock the test moves (the backoff between start attempts).
+class WorkerStartFailureTest : public ::testing::Test {
+ protected:
+  using ms = std::chrono::milliseconds;
+  WorkerStartFailureTest() {
+    pool_ = std::make_unique<WorkerPool>(&launcher_, 4, WorkerPool::StartPolicy{3, ms(100), ms(10000)},
+                                         [this] { return now_; });
+  }
+  // The newest launched worker dies before it registers.
+  void FailNewest(const std::string& cause = "exited with code 9") {
+    ASSERT_FALSE(launcher_.launched.empty());
+    pool_->OnWorkerStartFailed(launcher_.launched.back().first, cause);
+  }
+  size_t Launches() const { return launcher_.launched.size(); }
+  void Register(size_t i) {
+    ASSERT_LT(i, Launches());
+    ASSERT_TRUE(pool_->OnWorkerRegistered(launcher_.launched[i].first, launcher_.launched[i].second).ok());
+  }
+
+  FakeLauncher launcher_;
+  std::chrono::steady_clock::time_point now_ = std::chrono::steady_clock::now();
+  std::unique_ptr<WorkerPool> pool_;
+};
+
+TEST_F(WorkerStartFailureTest, StartsBackOffAndTheWaiterFailsWithTheCauseAfterThreeAttempts) {
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(Launches(), 1u);
+  FailNewest();
+  EXPECT_EQ(pool_->start_failures(), 1);
+  EXPECT_EQ(Launches(), 1u);  // not at once: 100 ms backoff
+  now_ += ms(99);
+  pool_->Tick();
+  EXPECT_EQ(Launches(), 1u);
+  now_ += ms(1);
+  pool_->Tick();
+  ASSERT_EQ(Launches(), 2u);
+  FailNewest();
+  now_ += ms(199);  // the backoff doubled
+  pool_->Tick();
+  EXPECT_EQ(Launches(), 2u);
+  now_ += ms(1);
+  pool_->Tick();
+  ASSERT_EQ(Launches(), 3u);
+  EXPECT_TRUE(pops.results.empty());
+  FailNewest("exited with code 9; its last stderr lines:\n  node: bad option: --bogus");
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(pops.results[0].status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(pops.results[0].status().message(),
+            "worker processes for this task could not start (3 attempts): exited with code 9; its last stderr "
+            "lines:\n  node: bad option: --bogus");
+  EXPECT_EQ(pool_->num_waiting(), 0);
+  EXPECT_TRUE(pool_->AllWorkers().empty());
+  // No respawning for nobody.
+  now_ += ms(5000);
+  pool_->Tick();
+  EXPECT_EQ(Launches(), 3u);
+  // A later request tries again, at once and with every attempt.
+  EXPECT_EQ(pool_->start_failures(), 0);
+  pool_->PopWorker(pops.cb());
+  EXPECT_EQ(Launches(), 4u);
+  Register(3);
+  ASSERT_EQ(pops.results.size(), 2u);
+  EXPECT_EQ(*pops.results[1], launcher_.launched[3].first);
+}
+
+TEST_F(WorkerStartFailureTest, ARegistrationResetsTheCount) {
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  FailNewest();
+  now_ += ms(100);
+  pool_->Tick();
+  FailNewest();
+  EXPECT_EQ(pool_->start_failures(), 2);
+  now_ += ms(200);
+  pool_->Tick();
+  ASSERT_EQ(Launches(), 3u);
+  Register(2);
+  EXPECT_EQ(pool_->start_failures(), 0);
+  ASSERT_EQ(pops.results.size(), 1u);
+  EXPECT_TRUE(pops.results[0].ok());
+  // The next failure is the first of a new run: it backs off, fails nobody.
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(Launches(), 4u);
+  FailNewest();
+  EXPECT_EQ(pool_->start_failures(), 1);
+  EXPECT_EQ(pops.results.size(), 1u);
+  EXPECT_EQ(pool_->num_waiting(), 1);
+}
+
+TEST_F(WorkerStartFailureTest, FailuresFarApartAreForgotten) {
+  pool_->Prestart(1);
+  FailNewest();
+  now_ += ms(10000);
+  pool_->Prestart(1);
+  FailNewest();
+  EXPECT_EQ(pool_->start_failures(), 1);
+}
+
+TEST_F(WorkerStartFailureTest, EveryWaiterFailsAtTheGiveUpAndADeadRegisteredWorkerIsNoStartFailure) {
+  Pops pops;
+  pool_->PopWorker(pops.cb());
+  pool_->PopWorker(pops.cb());
+  ASSERT_EQ(Launches(), 2u);
+  Register(0);  // serves the first waiter
+  ASSERT_EQ(pops.results.size(), 1u);
+  pool_->OnWorkerStartFailed(launcher_.launched[0].first, "registered: ignored");
+  EXPECT_EQ(pool_->start_failures(), 0);
+  FailNewest();
+  for (int i = 0; i < 2; i++) {
+    now_ += ms(1000);
+    pool_->Tick();
+    FailNewest();
+  }
+  ASSERT_EQ(pops.results.size(), 2u);
+  EXPECT_EQ(pops.results[1].status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(pool_->num_waiting(), 0);
+  EXPECT_EQ(pool_->AllWorkers(), std::vector<WorkerID>{launcher_.launched[0].first});  // the leased one stays
+}
+
 TEST_F(WorkerPoolTest, AStartingWorkerIsFoundByItsPidForTheReaper) {
   // The node server's reaper knows only the pid of a worker that died
   // before registering; without this lookup the pool waited for it forever.
