@@ -82,10 +82,10 @@ async function runBlocking(f: StartFlags, token: string): Promise<void> {
     return;
   }
   const info = node.info;
-  say(`${info.isHead ? 'head node' : 'node'} ${info.nodeId} is up (pid ${process.pid}); GCS ${info.gcsAddress}; session ${info.sessionDir}`);
-  if (process.send) process.send({ ok: true, ...info }, () => process.disconnect());
   let code = 0;
-  await new Promise<void>((resolve) => {
+  // The handlers go in before "is up" is printed: whoever reads that line
+  // may send SIGTERM at once, and without a handler it would kill the daemon.
+  const stopped = new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const why = node.fatal();
       if (why !== '') {
@@ -107,6 +107,9 @@ async function runBlocking(f: StartFlags, token: string): Promise<void> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  say(`${info.isHead ? 'head node' : 'node'} ${info.nodeId} is up (pid ${process.pid}); GCS ${info.gcsAddress}; session ${info.sessionDir}`);
+  if (process.send) process.send({ ok: true, ...info }, () => process.disconnect());
+  await stopped;
   node.stop();
   say(`node ${info.nodeId} stopped`);
   process.exit(code);
