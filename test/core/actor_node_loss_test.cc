@@ -27,7 +27,7 @@ class ActorNodeLossTest : public FakeTransportTest {
   TaskID PlacedOnB(int max_restarts) {
     SubmitRequest r;
     r.cls = cls_;
-    r.max_restarts = max_restarts;
+    r.mutable_actor().max_restarts = max_restarts;
     ObjectID ready;
     auto actor = cw_->actors().Create(std::move(r), &ready);
     EXPECT_TRUE(actor.ok());
@@ -53,7 +53,7 @@ class ActorNodeLossTest : public FakeTransportTest {
     SubmitRequest r;
     r.cls = cls_;
     r.actor_id = actor;
-    r.method = "work";
+    r.mutable_actor().method = "work";
     std::vector<ObjectID> ids;
     EXPECT_TRUE(cw_->actors().Submit(std::move(r), &ids).ok());
     return ids.at(0);
