@@ -235,7 +235,7 @@ void NodeServer::Accept() {
   });
 }
 
-void NodeServer::WorkerGone(const WorkerID& id) {
+void NodeServer::WorkerGone(WorkerID id) {  // by value: callers pass the key of worker_pid_, erased here
   auto pit = worker_pid_.find(id);
   if (pit == worker_pid_.end()) return;
   const int pid = pit->second;

@@ -214,7 +214,7 @@ class NodeServer {
   // The GCS killed an actor: end the worker listening at `address`.
   void KillWorkerAt(const std::string& address);
   void ReportResourcesIfChanged();
-  void WorkerGone(const WorkerID& id);
+  void WorkerGone(WorkerID id);
   // A reaped worker that was leased when it went: tells the lease's owner
   // how it ended and what it last wrote to stderr (WorkerDied;
   // node_server_workers.cc). `code` as ProcessWorkerLauncher::Reap gives it.
