@@ -206,6 +206,7 @@ void CoreWorker::OnControlLocked(const proto::Envelope& env) {
       break;
     case proto::Body::FetchObjectReply:  // ray.wait fetchLocal
       objects_.OnFetchReplyLocked(*env.body_as_FetchObjectReply());
+      break;
     case proto::Body::NodeDied:  // the GCS marked a node dead
       OnNodeDiedLocked(*env.body_as_NodeDied());
       break;
