@@ -93,13 +93,15 @@ Status PlasmaClient::Seal(const ObjectID& id) {
   return FromCode(a->code(), a->message());
 }
 
-StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const NodeID& pull_from, uint64_t pull_size) {
+StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const NodeID& pull_from, uint64_t pull_size,
+                                       uint8_t pull_priority) {
   Fbb fbb(128);
   auto oid = IdBytes(fbb, id);
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> node;
   if (!pull_from.IsNil()) node = fbb.CreateVector(pull_from.data(), NodeID::kSize);
   // A pull is bounded by the node server (PullManager); the wait here too.
-  auto frame = FinishFrame(fbb, proto::CreatePlasmaGet(fbb, 0, oid, pull_from.IsNil() ? 5000 : 60000, node, pull_size));
+  auto frame = FinishFrame(
+      fbb, proto::CreatePlasmaGet(fbb, 0, oid, pull_from.IsNil() ? 5000 : 60000, node, pull_size, pull_priority));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(channel_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env));

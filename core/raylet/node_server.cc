@@ -104,8 +104,10 @@ Status NodeServer::Init() {
                              auto it = clients_.find(cid);
                              return it == clients_.end() ? WorkerID::Nil() : it->second->worker_id;
                            },
-                           [this](const ObjectID& id, const NodeID& from, uint64_t size,
-                                  std::function<void(const Status&)> done) { StartPull(id, from, size, std::move(done)); }});
+                           [this](const ObjectID& id, std::vector<NodeID> sources, uint64_t size, PullPriority prio,
+                                  std::chrono::milliseconds bound, std::function<void(const Status&)> done) {
+                             StartPull(id, std::move(sources), size, prio, bound, std::move(done));
+                           }});
   memory_ = std::make_unique<MemoryKillDriver>(
       io_,
       MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,

@@ -191,8 +191,11 @@ class NodeServer {
   // node lacks from other nodes' servers, and the chunks it serves them.
   void InitPulls();
   void StopPulls();
-  // A local get of `id`, held by node `from`, found it missing here.
-  void StartPull(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done);
+  void ArmPullRetry();
+  // A local get of `id`, held by the nodes `sources`, found it missing here
+  // (queued up to `bound` when it does not fit yet).
+  void StartPull(const ObjectID& id, std::vector<NodeID> sources, uint64_t size, PullPriority priority,
+                 std::chrono::milliseconds bound, std::function<void(const Status&)> done);
   bool SendChunkRequest(const NodeID& from, uint64_t request_id, const ObjectID& id, uint64_t offset, uint64_t length);
   void ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r);
   // A chunk of an object on disk only, read from its spill file; false when
@@ -260,6 +263,11 @@ class NodeServer {
   SchedulingPolicy policy_;
   uint64_t spilled_leases_ = 0;
   std::unique_ptr<PullManager> pulls_;     // cluster mode
+  bool room_posted_ = false;  // a PullManager::OnRoom is posted (the store freed room)
+  // While pulls are queued: retried now and then (a full create asks every
+  // process to collect garbage, whose releases may not free memory at once).
+  std::unique_ptr<asio::steady_timer> pull_retry_timer_;
+  bool pull_retry_armed_ = false;
   uint64_t served_chunks_ = 0;
   uint64_t served_spilled_chunks_ = 0;  // of which read from spill files
   std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers

@@ -43,7 +43,7 @@ struct NodeStatsSources {
 // storeEvicted, spillUsed, spillLimit, spilledObjects, spillCount,
 // restoreCount, prefaulted, leased, queuedLeases, workers, idleWorkers,
 // clients, oomKills, memoryThreshold, viewNodes, spilledLeases, (cluster mode) pullsStarted,
-// pullsMerged, pullsCompleted, pullsFailed, pulledBytes, servedChunks, servedSpilledChunks, and (when readable) memoryUsed and
+// pullsMerged, pullsCompleted, pullsFailed, pullsQueued, pullsRetried, pulledBytes, servedChunks, servedSpilledChunks, and (when readable) memoryUsed and
 // memoryTotal of the node, the memory monitor's view.
 flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeStatsSources& s);
 

@@ -76,7 +76,8 @@ export interface NativeCoreWorker {
   /** sources: large views to be copied in (the addon advises huge pages for reading them). */
   plasmaCreate(id: Uint8Array, size: number, spill?: boolean, sources?: ArrayBufferView[]): number;
   plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
-  plasmaGet(id: Uint8Array): [number, number];
+  /** `priority`: a pull's admission order on this node (0 get, default; 1 wait; 2 task argument). */
+  plasmaGet(id: Uint8Array, priority?: number): [number, number];
   plasmaRelease(id: Uint8Array): void;
   /** With valueOffset: a ready inline value is copied into the value arena there and its size returned. */
   tryGet(id: Uint8Array, valueOffset?: number): null | false | true | number | Uint8Array | { error: string };
