@@ -475,7 +475,7 @@ NodeStatsSources NodeServer::StatsSources() const {
                           leases_.get(),    pool_.get(),      clients_.size(),
                           memory_->kills(), opts_.memory_usage_threshold, view_ ? view_->nodes().size() : 0,
                           spilled_leases_,  pulls_ ? &pulls_->stats() : nullptr, served_chunks_,
-                          served_spilled_chunks_};
+                          served_spilled_chunks_,  dead_nodes_.size()};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "core/protocol/peer_address.h"
@@ -29,6 +30,7 @@ Status NodeServer::InitGcsLink() {
   lo.token = opts_.auth_token;
   lo.report_period_ms = opts_.gcs_report_period_ms;
   lo.reconnect_timeout_ms = opts_.gcs_reconnect_timeout_ms;
+  if (const char* pause = std::getenv("RAYTS_TEST_GCS_PAUSE_FILE")) lo.pause_file = pause;
   lo.self.node_id = node_id_;
   lo.self.address = opts_.socket_path;
   lo.self.resources = opts_.resources;
