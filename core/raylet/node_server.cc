@@ -381,6 +381,9 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::StoreObjectsRequest:
       c->conn->Send(BuildStoreObjectsReply(env.body_as_StoreObjectsRequest()->request_id(), StatsSources()));
       break;
+    case proto::Body::NodeProcessesRequest:
+      c->conn->Send(ProcessesReply(env.body_as_NodeProcessesRequest()->request_id()));
+      break;
     default:
       break;
   }
@@ -400,6 +403,7 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
   c->is_driver = r->is_driver();
   c->control = r->control();
   c->pid = pid;
+  c->listen_path = Str(r->listen_path());
   c->registered = true;
   Status s;
   JobID job = r->job_id();

@@ -226,6 +226,9 @@ class NodeServer {
   std::string StartFailureCause(int pid, int code);
   void ScheduleReap();
   NodeStatsSources StatsSources() const;
+  // NodeProcessesReply: this node's registered CoreWorkers, drivers first
+  // (node_server_workers.cc).
+  flatbuffers::DetachedBuffer ProcessesReply(uint64_t request_id) const;
   // Runs `query` (a reply frame builder) on the io thread and renders its
   // reply as JSON; waits at most 5 s. The state it touches is shared, so a
   // late run after a timed-out wait touches nothing that is gone.

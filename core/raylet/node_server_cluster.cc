@@ -180,10 +180,13 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
     case proto::Body::ObjectChunkRequest:  // another node pulls an object held here
       ServeChunk(c, *env.body_as_ObjectChunkRequest());
       return false;
+    case proto::Body::NodeProcessesRequest:  // `rayts memory --address`: read-only listings
+    case proto::Body::StoreObjectsRequest:
+      return true;
     default:
       // Plasma, registration and GCS traffic stay on the node's own socket.
       NodeLog(node_id_, std::string("ignored a ") + proto::EnumNameBody(env.body_type()) + " frame from " + c->ip +
-                        " (only lease requests and object transfer come over TCP)");
+                        " (only lease requests, object transfer and the memory listings come over TCP)");
       return false;
   }
 }
