@@ -229,25 +229,36 @@ TEST(GcsServerTest, EveryNodeGetsTheViewsThatChangedBatchedAndANewcomerGetsThemA
   EXPECT_TRUE(got);
 }
 
+// The node registered over `ch` stops on purpose.
+void Unregister(BlockingChannel& ch, const NodeID& id, const std::string& reason) {
+  Fbb fbb(128);
+  auto nid = fbb.CreateVector(id.data(), NodeID::kSize);
+  ASSERT_TRUE(ch.Send(FinishFrame(fbb, proto::CreateUnregisterNode(fbb, nid, fbb.CreateString(reason)))).ok());
+}
+
+// `env` is NodeDied for the node `id` registered by RegisterNode at `manager`.
+void ExpectNodeDied(const proto::Envelope& env, const NodeID& id, const std::string& manager, const std::string& reason) {
+  auto* d = env.body_as_NodeDied();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), id);
+  EXPECT_EQ(d->address()->str(), "/tmp/n.sock");
+  EXPECT_EQ(d->node_manager_address()->str(), manager);
+  EXPECT_EQ(d->reason()->str(), reason);
+}
+
 TEST(GcsServerTest, ANodeMarkedDeadIsAnnouncedToEveryOtherNodeAtOnce) {
   auto server = StartServer();
   NodeID a_id = NodeID::FromRandom(), b_id = NodeID::FromRandom();
   BlockingChannel a, b;
   RegisterNode(a, server->port(), a_id, "10.0.0.1:7001");
   RegisterNode(b, server->port(), b_id, "10.0.0.2:7002");
-  Fbb fbb(128);
-  auto nid = fbb.CreateVector(b_id.data(), NodeID::kSize);
-  ASSERT_TRUE(b.Send(FinishFrame(fbb, proto::CreateUnregisterNode(fbb, nid, fbb.CreateString("stopped")))).ok());
+  Unregister(b, b_id, "stopped");
   std::vector<uint64_t> storage;
   const proto::Envelope* env = nullptr;
   Fbb p(64);
   Status got = a.Call(FinishFrame(p, proto::CreateHealthCheckReply(p, 0)), proto::Body::NodeDied, &storage, &env);
   ASSERT_TRUE(got.ok()) << got.ToString();
-  auto* d = env->body_as_NodeDied();
-  EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), b_id);
-  EXPECT_EQ(d->address()->str(), "/tmp/n.sock");
-  EXPECT_EQ(d->node_manager_address()->str(), "10.0.0.2:7002");
-  EXPECT_EQ(d->reason()->str(), "stopped");
+  ExpectNodeDied(*env, b_id, "10.0.0.2:7002", "stopped");
 }
 
 TEST(GcsServerTest, ANodeThatWasAwayHearsOfTheDeathsItMissedWhenItRegistersAgain) {
@@ -258,9 +269,7 @@ TEST(GcsServerTest, ANodeThatWasAwayHearsOfTheDeathsItMissedWhenItRegistersAgain
   RegisterNode(b, server->port(), b_id, "10.0.0.2:7002");
   RegisterNode(c, server->port(), c_id, "10.0.0.3:7003");
   c.Close();  // c loses the GCS
-  Fbb fbb(128);
-  auto nid = fbb.CreateVector(b_id.data(), NodeID::kSize);
-  ASSERT_TRUE(b.Send(FinishFrame(fbb, proto::CreateUnregisterNode(fbb, nid, fbb.CreateString("stopped")))).ok());
+  Unregister(b, b_id, "stopped");
   std::vector<uint64_t> storage;
   const proto::Envelope* env = nullptr;
   Fbb p(64);
@@ -273,10 +282,7 @@ TEST(GcsServerTest, ANodeThatWasAwayHearsOfTheDeathsItMissedWhenItRegistersAgain
   EXPECT_TRUE(env->body_as_ResourceViewUpdate()->full());
   Status got = c2.Call(pong, proto::Body::NodeDied, &storage, &env);
   ASSERT_TRUE(got.ok()) << got.ToString();
-  auto* d = env->body_as_NodeDied();
-  EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), b_id);
-  EXPECT_EQ(d->node_manager_address()->str(), "10.0.0.2:7002");
-  EXPECT_EQ(d->reason()->str(), "stopped");
+  ExpectNodeDied(*env, b_id, "10.0.0.2:7002", "stopped");
 }
 
 }  // namespace
