@@ -383,6 +383,9 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::StoreObjectsRequest:
       c->conn->Send(BuildStoreObjectsReply(env.body_as_StoreObjectsRequest()->request_id(), StatsSources()));
       break;
+    case proto::Body::NodeProcessesRequest:
+      c->conn->Send(ProcessesReply(env.body_as_NodeProcessesRequest()->request_id()));
+      break;
     default:
       break;
   }
@@ -402,6 +405,7 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
   c->is_driver = r->is_driver();
   c->control = r->control();
   c->pid = pid;
+  c->listen_path = Str(r->listen_path());
   c->registered = true;
   Status s;
   JobID job = r->job_id();
@@ -477,7 +481,7 @@ NodeStatsSources NodeServer::StatsSources() const {
                           leases_.get(),    pool_.get(),      clients_.size(),
                           memory_->kills(), opts_.memory_usage_threshold, view_ ? view_->nodes().size() : 0,
                           spilled_leases_,  pulls_ ? &pulls_->stats() : nullptr, served_chunks_,
-                          served_spilled_chunks_};
+                          served_spilled_chunks_,  dead_nodes_.size()};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {

@@ -32,9 +32,10 @@
 // when the views change (spilled to a node that can run them now). When
 // the GCS marks another node dead (NodeDied), OnNodeDied drops it from the
 // view, fails pulls from it, ends the workers leased here by owners that
-// lived there and tells every local CoreWorker; any owner of another node
-// whose connection closes loses its leases and the task workers it leased
-// end.
+// lived there and tells every local CoreWorker (once per node: the GCS
+// replays the deaths a node may have missed when its link reconnects); any
+// owner of another node whose connection closes loses its leases and the
+// task workers it leased end.
 // node_server_leases.cc holds the lease handling, node_server_cluster.cc
 // the GCS link and the TCP listener.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
@@ -52,6 +53,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/common/asio.h"
@@ -227,6 +229,9 @@ class NodeServer {
   std::string StartFailureCause(int pid, int code);
   void ScheduleReap();
   NodeStatsSources StatsSources() const;
+  // NodeProcessesReply: this node's registered CoreWorkers, drivers first
+  // (node_server_workers.cc).
+  flatbuffers::DetachedBuffer ProcessesReply(uint64_t request_id) const;
   // Runs `query` (a reply frame builder) on the io thread and renders its
   // reply as JSON; waits at most 5 s. The state it touches is shared, so a
   // late run after a timed-out wait touches nothing that is gone.
@@ -271,6 +276,8 @@ class NodeServer {
   uint64_t served_chunks_ = 0;
   uint64_t served_spilled_chunks_ = 0;  // of which read from spill files
   std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers
+  // Nodes whose NodeDied was handled: a replay after a GCS reconnect skips them.
+  std::unordered_set<NodeID, IdHash> dead_nodes_;
   std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it
   std::unordered_map<uint64_t, SchedulingDecision> redirects_;      // key -> where its cancel sends it
   struct Infeasible { ResourceSet shape; int count = 0; std::chrono::steady_clock::time_point last; };

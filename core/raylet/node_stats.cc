@@ -42,6 +42,7 @@ flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeS
     stats.emplace_back("pulledBytes", static_cast<double>(s.pulls->bytes));
     stats.emplace_back("servedChunks", static_cast<double>(s.served_chunks));
     stats.emplace_back("servedSpilledChunks", static_cast<double>(s.served_spilled_chunks));
+    stats.emplace_back("deadNodes", static_cast<double>(s.dead_nodes));
   }
   // The memory monitor's view of the node (tests compute thresholds from it).
   auto m = ReadNodeMemory();

@@ -247,6 +247,11 @@ interface Addon {
   queryMemorySummary(socketPath: string): string;
   /** The node server's store listing (JSON of StoreStats), over its socket. */
   queryStoreObjects(nodeSocket: string): string;
+  /**
+   * Every process of the cluster node whose node server listens at nodeAddress (ip:port), over TCP with the token
+   * (blocking, at most timeoutMs per connection; CLI use): JSON {store, processes: [summary JSON], unreachable: [{address, error}]}.
+   */
+  queryNodeMemory(nodeAddress: string, token: string, timeoutMs: number): string;
 }
 
 // The build writes here.js at dist/esm/here.js and dist/cjs/here.js: two
