@@ -147,6 +147,15 @@ export class LocalRefs {
     this.#scheduleDrops();
   }
 
+  /**
+   * A batch of decoded refs was garbage-collected (ref_batches.ts): counted
+   * down now, in one native call (the ids came in one finalizer callback).
+   */
+  dropRefsPacked(ids: Uint8Array): void {
+    if (this.closed) return;
+    this.core.removeLocalRefsPacked(ids);
+  }
+
   #scheduleDrops(): void {
     if (!this.#dropScheduled) {
       this.#dropScheduled = true;
