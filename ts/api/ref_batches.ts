@@ -122,8 +122,3 @@ export function splitAllBatches(): void {
   }
   waiting = [];
 }
-
-/** Batches waiting to be collected or split (tests). */
-export function waitingBatches(): number {
-  return waiting.length;
-}
