@@ -36,7 +36,10 @@ function memoryCgroupParent(): Parent | string {
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) { // unified (v2) hierarchy
     const rel = /^0::(.*)$/m.exec(own)?.[1] ?? '/';
     const dir = path.join('/sys/fs/cgroup', rel);
-    const delegated = readFileSync(path.join(dir, 'cgroup.subtree_control'), 'utf8').split(/\s+/).includes('memory');
+    let delegated = false;
+    try {
+      delegated = readFileSync(path.join(dir, 'cgroup.subtree_control'), 'utf8').split(/\s+/).includes('memory');
+    } catch { /* not readable: not delegated */ }
     if (!delegated) return `cgroup v2: memory is not enabled in ${dir}/cgroup.subtree_control`;
     return { dir, limitFile: 'memory.max' };
   }
