@@ -261,6 +261,7 @@ Napi::Value CoreWorkerWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("inflightTasks", Napi::Number::New(env, static_cast<double>(s.inflight_tasks)));
   o.Set("leases", Napi::Number::New(env, static_cast<double>(s.leases)));
   o.Set("badDecrements", Napi::Number::New(env, static_cast<double>(s.bad_decrements)));
+  o.Set("inboundLinks", Napi::Number::New(env, static_cast<double>(s.inbound_links)));
   return o;
 }
 

@@ -249,6 +249,7 @@ CoreWorker::Stats CoreWorker::GetStats() {
   s.leases = n.leases + a.leases;
   s.inflight_tasks = n.inflight + a.inflight;
   s.bad_decrements = refs_.bad_decrements();
+  s.inbound_links = receiver_.inbound_links();
   return s;
 }
 

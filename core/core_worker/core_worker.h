@@ -100,6 +100,7 @@ class CoreWorker {
 
   struct Stats {
     size_t owned_refs, memory_store_objects, queued_tasks, inflight_tasks, leases;
+    size_t inbound_links;  // connections accepted here and still open (TaskReceiver)
     uint64_t bad_decrements;
   };
   Stats GetStats();

@@ -1,6 +1,7 @@
 #include "core/core_worker/normal_task_submitter.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/common/error_record.h"
 #include "core/core_worker/task_frames.h"
@@ -218,9 +219,22 @@ void NormalTaskSubmitter::OnPushReplyLocked(const std::shared_ptr<Lease>& lease,
   lease->last_reply_at = now;
   auto kit = keys_.find(lease->key);
   if (kit != keys_.end()) {
+    KeyState& ks = *kit->second;
     double us = std::chrono::duration<double, std::micro>(now - started).count();
-    double& avg = kit->second->avg_service_us;
-    avg = avg < 0 ? us : 0.8 * avg + 0.2 * us;
+    // A mean over the replies of about the last kServiceWindow: both sums
+    // decay with the time since the previous reply, not per reply. The
+    // replies of a pipelined batch leave the worker together (it flushes
+    // once per macrotask), so the first carries the whole batch's time and
+    // the others none; a per-reply average (the EWMA this replaced) fell
+    // towards 0 over them and let the depth grow to 256 tasks, 512 ms of
+    // 2 ms tasks for a lease past kLeaseMaxHold to drain.
+    double keep = ks.avg_service_us < 0
+                      ? 0.0
+                      : std::exp(-std::chrono::duration<double>(now - ks.service_at) / kServiceWindow);
+    ks.service_sum_us = ks.service_sum_us * keep + us;
+    ks.service_replies = ks.service_replies * keep + 1;
+    ks.service_at = now;
+    ks.avg_service_us = ks.service_sum_us / ks.service_replies;
   }
   tasks_.HandleReplyLocked(t, r, nullptr);
   kit = keys_.find(lease->key);

@@ -94,14 +94,19 @@ class NormalTaskSubmitter {
     // node or none known); tasks with their arguments elsewhere get a key of
     // their own per node (Ray puts the argument ids in its scheduling key).
     NodeID locality = NodeID::Nil();
-    // Service time of recent tasks, EWMA in microseconds; < 0 until the
-    // first reply. A task's service time runs from its push, or from the
-    // previous reply on its lease when it was pipelined behind others, to
-    // its reply: the time queued behind other tasks does not count, so a
-    // deep pipeline of short tasks stays deep. Pipelining several tasks per
-    // worker only pays for short tasks: a long one would hold the tasks
-    // queued behind it.
+    // Service time of recent tasks in microseconds, a mean over the replies
+    // of about the last kServiceWindow (sums decayed by the time between
+    // replies: a batch of replies arriving together counts as its mean);
+    // < 0 until the first reply. A task's service time runs from its push,
+    // or from the previous reply on its lease when it was pipelined behind
+    // others, to its reply: the time queued behind other tasks does not
+    // count, so a deep pipeline of short tasks stays deep. Pipelining
+    // several tasks per worker only pays for short tasks: a long one would
+    // hold the tasks queued behind it.
     double avg_service_us = -1;
+    double service_sum_us = 0;   // decayed sum of service times
+    double service_replies = 0;  // decayed count of replies
+    Clock::time_point service_at{};  // the last reply counted
   };
 
   KeyState& KeyFor(const std::shared_ptr<PendingTask>& t) REQUIRES(core_lock);

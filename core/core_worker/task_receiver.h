@@ -59,6 +59,8 @@ class TaskReceiver {
   // The worker that submitted `task`, executing here (nil if none).
   WorkerID CallerOfLocked(const TaskID& task) const REQUIRES(core_lock);
   size_t executing() const REQUIRES(core_lock) { return executing_.size(); }
+  // Links accepted on this process's listen socket and still open.
+  size_t inbound_links() const REQUIRES(core_lock) { return inbound_.size(); }
 
  private:
   struct Executing {

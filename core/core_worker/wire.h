@@ -24,6 +24,9 @@ inline constexpr double kPipelineBelowUs = 2000;
 // tasks held it 512 ms more; now 25 x 2 ms). Tasks of 200 us and less still
 // pipeline the full 256.
 inline constexpr double kPipelineBudgetUs = 50000;
+// The window of a key's mean service time (NormalTaskSubmitter: replies
+// older than this weigh 1/e).
+inline constexpr std::chrono::duration<double> kServiceWindow = std::chrono::milliseconds(100);
 inline constexpr auto kLeaseIdleReturn = std::chrono::milliseconds(50);
 // A lease older than this gets no new tasks and goes back to the node once
 // its in-flight tasks answer, even with tasks still queued (the key asks for

@@ -45,23 +45,57 @@ std::string Mib(uint64_t bytes) {
   return buf;
 }
 
-std::optional<MemorySnapshot> CgroupMemory(uint64_t physical) {
-  std::string max, cur, stat;
-  uint64_t limit = 0, usage = 0;
-  if (ReadFile("/sys/fs/cgroup/memory.max", &max) && ReadFile("/sys/fs/cgroup/memory.current", &cur)) {
-    if (!ParseU64(max, &limit) || !ParseU64(cur, &usage) || limit >= physical) return std::nullopt;
-    ReadFile("/sys/fs/cgroup/memory.stat", &stat);
-    uint64_t inactive = StatField(stat, "inactive_file");
-    return MemorySnapshot{usage > inactive ? usage - inactive : 0, limit, "cgroup v2"};
+// This process's cgroup path for v2 ("0::/a/b") or for the v1 memory
+// controller ("4:memory:/a/b", or "4:cpu,memory:/a/b"); "" when absent.
+std::string OwnCgroupPath(const std::string& proc_self_cgroup, bool v2) {
+  std::string text;
+  if (!ReadFile(proc_self_cgroup, &text)) return "";
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t a = line.find(':');
+    size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    bool match = v2 ? controllers.empty() : ("," + controllers + ",").find(",memory,") != std::string::npos;
+    if (match) return line.substr(b + 1);
   }
-  if (ReadFile("/sys/fs/cgroup/memory/memory.limit_in_bytes", &max) &&
-      ReadFile("/sys/fs/cgroup/memory/memory.usage_in_bytes", &cur)) {
-    if (!ParseU64(max, &limit) || !ParseU64(cur, &usage) || limit >= physical) return std::nullopt;
-    ReadFile("/sys/fs/cgroup/memory/memory.stat", &stat);
-    uint64_t inactive = StatField(stat, "total_inactive_file");
-    return MemorySnapshot{usage > inactive ? usage - inactive : 0, limit, "cgroup v1"};
+  return "";
+}
+
+// `base` + `rel` and each of its parents up to `base` itself.
+std::vector<std::string> SelfAndAncestors(const std::string& base, std::string rel) {
+  std::vector<std::string> dirs;
+  while (!rel.empty() && rel != "/") {
+    dirs.push_back(base + (rel[0] == '/' ? "" : "/") + rel);
+    size_t slash = rel.find_last_of('/');
+    rel = slash == std::string::npos ? "" : rel.substr(0, slash);
   }
-  return std::nullopt;
+  dirs.push_back(base);
+  return dirs;
+}
+
+struct CgroupLayout {
+  const char* limit;
+  const char* usage;
+  const char* inactive_key;
+  const char* source;
+};
+
+// Of `dirs`, the one with the smallest limit below `physical`, as a snapshot.
+std::optional<MemorySnapshot> Tightest(const std::vector<std::string>& dirs, const CgroupLayout& l, uint64_t physical) {
+  std::optional<MemorySnapshot> best;
+  for (const std::string& dir : dirs) {
+    std::string max, cur, stat;
+    uint64_t limit = 0, usage = 0;
+    if (!ReadFile(dir + "/" + l.limit, &max) || !ParseU64(max, &limit) || limit == 0 || limit >= physical) continue;
+    if (!ReadFile(dir + "/" + l.usage, &cur) || !ParseU64(cur, &usage)) continue;
+    if (best && limit >= best->total_bytes) continue;
+    ReadFile(dir + "/memory.stat", &stat);
+    uint64_t inactive = StatField(stat, l.inactive_key);
+    best = MemorySnapshot{usage > inactive ? usage - inactive : 0, limit, l.source};
+  }
+  return best;
 }
 
 }  // namespace
@@ -110,12 +144,22 @@ StatusOr<MemorySnapshot> ParseMeminfo(const std::string& text) {
   return MemorySnapshot{available < total ? total - available : 0, total, "/proc/meminfo"};
 }
 
+std::optional<MemorySnapshot> ReadCgroupMemory(uint64_t physical, const CgroupFiles& f) {
+  static constexpr CgroupLayout kV2{"memory.max", "memory.current", "inactive_file", "cgroup v2"};
+  static constexpr CgroupLayout kV1{"memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file",
+                                    "cgroup v1"};
+  auto v2 = Tightest(SelfAndAncestors(f.root, OwnCgroupPath(f.proc_self_cgroup, true)), kV2, physical);
+  auto v1 = Tightest(SelfAndAncestors(f.root + "/memory", OwnCgroupPath(f.proc_self_cgroup, false)), kV1, physical);
+  if (v2 && v1) return v1->total_bytes < v2->total_bytes ? v1 : v2;
+  return v2 ? v2 : v1;
+}
+
 StatusOr<MemorySnapshot> ReadNodeMemory() {
   std::string text;
   if (!ReadFile("/proc/meminfo", &text)) return Status::IOError("cannot read /proc/meminfo");
   auto sys = ParseMeminfo(text);
   if (!sys.ok()) return sys.status();
-  if (auto cg = CgroupMemory(sys->total_bytes)) return *cg;
+  if (auto cg = ReadCgroupMemory(sys->total_bytes)) return *cg;
   return sys;
 }
 

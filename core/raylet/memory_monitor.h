@@ -51,9 +51,23 @@ std::optional<size_t> SelectWorkerToKill(const std::vector<KillCandidate>& candi
 // when a field is missing.
 StatusOr<MemorySnapshot> ParseMeminfo(const std::string& text);
 
-// The node's usage now: the cgroup's (v2 memory.max/current, v1
-// memory.limit_in_bytes/usage_in_bytes, both minus inactive file pages, as
-// Ray counts) when its limit is below physical memory, else /proc/meminfo.
+// Where the cgroup files are (parameters for tests).
+struct CgroupFiles {
+  std::string root = "/sys/fs/cgroup";              // v2 here, v1 controllers under root/memory
+  std::string proc_self_cgroup = "/proc/self/cgroup";
+};
+
+// The cgroup limit that binds this process and its usage: of this
+// process's own cgroup (its path in /proc/self/cgroup: v2 "0::/a/b", v1
+// "N:memory:/a/b") and each ancestor up to the mount root (a cgroup
+// namespace or a container's bind mount shows its own cgroup there), the
+// one with the smallest limit; v2 memory.max/current, v1
+// memory.limit_in_bytes/usage_in_bytes, usage minus inactive file pages,
+// as Ray counts. nullopt when no limit below `physical` is set.
+std::optional<MemorySnapshot> ReadCgroupMemory(uint64_t physical, const CgroupFiles& files = {});
+
+// The node's usage now: ReadCgroupMemory when a limit is set, else
+// /proc/meminfo.
 StatusOr<MemorySnapshot> ReadNodeMemory();
 
 // Resident set size of `pid` (VmRSS in /proc/<pid>/status); 0 if unknown.

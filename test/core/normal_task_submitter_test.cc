@@ -38,6 +38,14 @@ class NormalTaskSubmitterTest : public FakeTransportTest {
     return p ? p->link->Of(Body::PushTask) : std::vector<const proto::Envelope*>{};
   }
   LookupResult Get(const ObjectID& id) { return cw_->objects().TryGet(id); }
+  // Pipelining on: one lease on /w1 with no spare worker, whose first task
+  // took `first` from push to reply.
+  void PipelineAfter(std::chrono::microseconds first) {
+    TaskID tid = Submit(nullptr);
+    Grant("/w1", 11, /*spare=*/0);
+    t_.Advance(first);
+    t_.DeliverFromPeer("/w1", PushReplyFrame(tid, {"x"}));
+  }
 
   std::shared_ptr<const TaskClass> cls_;
 };
@@ -233,12 +241,7 @@ TEST_F(NormalTaskSubmitterTest, ShortTasksArePipelinedWhenTheNodeHasNoSpareWorke
 }
 
 TEST_F(NormalTaskSubmitterTest, TimeQueuedBehindOtherTasksDoesNotStopPipelining) {
-  // Pipelining is on (spare 0, a short first task).
-  ObjectID ret;
-  TaskID first = Submit(&ret);
-  Grant("/w1", 11, /*spare=*/0);
-  t_.Advance(std::chrono::microseconds(100));
-  t_.DeliverFromPeer("/w1", PushReplyFrame(first, {"x"}));
+  PipelineAfter(std::chrono::microseconds(100));  // a short first task
   // 40 tasks pipelined at once; the worker serves one per 500 us, so the
   // last one waits 20 ms for its reply, 10x the pipelining threshold.
   std::vector<TaskID> batch;
@@ -251,6 +254,22 @@ TEST_F(NormalTaskSubmitterTest, TimeQueuedBehindOtherTasksDoesNotStopPipelining)
   // Each took 500 us of service: the next batch is still pipelined.
   for (int i = 0; i < 10; i++) Submit(nullptr);
   EXPECT_EQ(Pushes("/w1").size(), 51u) << "depth fell back to one task per worker";
+}
+
+TEST_F(NormalTaskSubmitterTest, RepliesOfABatchArrivingTogetherKeepTheDepthAtTheBudget) {
+  // 1.6 ms tasks, pipelined: 50 ms of work is 31 tasks deep.
+  PipelineAfter(std::chrono::microseconds(1600));
+  for (int i = 0; i < 300; i++) Submit(nullptr);
+  auto pushed = Pushes("/w1");
+  ASSERT_EQ(pushed.size(), 32u) << "the first task and 31 pipelined";
+  // The worker runs them in turn and its replies leave together (it
+  // flushes once per macrotask): 49.6 ms later, all 31 in one go.
+  t_.Advance(std::chrono::microseconds(31 * 1600));
+  for (size_t i = 1; i < pushed.size(); i++) t_.DeliverFromPeer("/w1", PushReplyFrame(SpecTaskId(pushed[i]), {"y"}));
+  // Still 1.6 ms a task: 31 more, not the 256 a falling estimate allowed
+  // (410 ms of work for a lease past its hold to drain).
+  EXPECT_EQ(cw_->GetStats().inflight_tasks, 31u);
+  EXPECT_EQ(Pushes("/w1").size(), 63u);
 }
 
 TEST_F(NormalTaskSubmitterTest, PipelinedTasksSpreadOverTheLeasesInTurn) {

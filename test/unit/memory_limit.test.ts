@@ -1,5 +1,7 @@
 // cgroupMemoryLimit: the container's memory limit (cgroup v2 memory.max,
-// else v1 memory.limit_in_bytes), read from a fake /sys/fs/cgroup tree.
+// v1 memory.limit_in_bytes, of the process's own cgroup and its ancestors),
+// read from a fake /sys/fs/cgroup tree. test/api/cgroup_limit.test.ts runs
+// a driver inside a real memory cgroup.
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -37,6 +39,21 @@ describe('cgroupMemoryLimit', () => {
   it('reads cgroup v1 memory.limit_in_bytes', () => {
     const t = tree({ 'cgroup/memory/memory.limit_in_bytes': `${3 * GIB}\n`, proc_self_cgroup: '4:memory:/x\n' });
     expect(cgroupMemoryLimit(PHYSICAL, t.root, t.procCgroup)).toBe(3 * GIB);
+  });
+
+  it("reads the process's own v1 memory cgroup and its ancestors: the smallest limit binds", () => {
+    const t = tree({
+      'cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n',
+      'cgroup/memory/jobs/memory.limit_in_bytes': `${3 * GIB}\n`,
+      'cgroup/memory/jobs/a/memory.limit_in_bytes': `${4 * GIB}\n`,
+      proc_self_cgroup: '5:cpu,cpuacct:/x\n4:memory:/jobs/a\n0::/\n',
+    });
+    expect(cgroupMemoryLimit(PHYSICAL, t.root, t.procCgroup)).toBe(3 * GIB);
+  });
+
+  it('reads a v2 ancestor between the own cgroup and the root', () => {
+    const t = tree({ 'cgroup/svc/memory.max': `${GIB}\n`, 'cgroup/svc/app/memory.max': 'max\n', proc_self_cgroup: '0::/svc/app\n' });
+    expect(cgroupMemoryLimit(PHYSICAL, t.root, t.procCgroup)).toBe(GIB);
   });
 
   it('no limit: "max", v1 unlimited (a huge number), or nothing there', () => {

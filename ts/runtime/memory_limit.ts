@@ -1,7 +1,10 @@
 // The memory this process may use: the cgroup limit when one is set (a
-// container), else the machine's RAM. Read the way the node's memory monitor
-// reads it (core/raylet/memory_monitor.cc): cgroup v2 memory.max, else
-// cgroup v1 memory.limit_in_bytes; a "limit" at or above the RAM means none.
+// container, a systemd slice), else the machine's RAM. Read the way the
+// node's memory monitor reads it (ReadCgroupMemory in
+// core/raylet/memory_monitor.cc): of this process's own cgroup (its path in
+// /proc/self/cgroup) and each ancestor up to the mount root, the smallest
+// limit: cgroup v2 memory.max, cgroup v1 memory/memory.limit_in_bytes; a
+// "limit" at or above the RAM means none.
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -16,14 +19,29 @@ function readNumber(file: string): number | undefined {
   }
 }
 
-/** This process's cgroup v2 path ("0::/a/b" in /proc/self/cgroup), '' when unknown. */
-function cgroupV2Path(procSelfCgroup: string): string {
+/** This process's cgroup path: v2 ("0::/a/b") or the v1 memory controller's ("4:memory:/a/b"); '' when unknown. */
+function ownCgroupPath(procSelfCgroup: string, v2: boolean): string {
+  let text: string;
   try {
-    const line = readFileSync(procSelfCgroup, 'utf8').split('\n').find((l) => l.startsWith('0::'));
-    return line ? line.slice(3) : '';
+    text = readFileSync(procSelfCgroup, 'utf8');
   } catch {
     return '';
   }
+  for (const line of text.split('\n')) {
+    const m = /^[^:]*:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const controllers = m[1]!;
+    if (v2 ? controllers === '' : controllers.split(',').includes('memory')) return m[2]!;
+  }
+  return '';
+}
+
+/** `base`/`rel` and each of its parents up to `base` itself. */
+function selfAndAncestors(base: string, rel: string): string[] {
+  const dirs: string[] = [];
+  for (let r = rel; r !== '' && r !== '/' && r !== '.'; r = path.posix.dirname(r)) dirs.push(path.join(base, r));
+  dirs.push(base);
+  return dirs;
 }
 
 /**
@@ -31,17 +49,16 @@ function cgroupV2Path(procSelfCgroup: string): string {
  * not below `physical`). `root` and `procSelfCgroup` are parameters for tests.
  */
 export function cgroupMemoryLimit(physical = os.totalmem(), root = '/sys/fs/cgroup', procSelfCgroup = '/proc/self/cgroup'): number | undefined {
-  const candidates: number[] = [];
-  // v2: the process's own cgroup (no cgroup namespace), then the root (a namespace).
-  const own = cgroupV2Path(procSelfCgroup);
-  for (const dir of own && own !== '/' ? [path.join(root, own), root] : [root]) {
-    const v = readNumber(path.join(dir, 'memory.max'));
-    if (v !== undefined) candidates.push(v);
+  const files = [
+    ...selfAndAncestors(root, ownCgroupPath(procSelfCgroup, true)).map((d) => path.join(d, 'memory.max')),
+    ...selfAndAncestors(path.join(root, 'memory'), ownCgroupPath(procSelfCgroup, false)).map((d) => path.join(d, 'memory.limit_in_bytes')),
+  ];
+  let limit: number | undefined;
+  for (const f of files) {
+    const v = readNumber(f);
+    if (v !== undefined && v > 0 && v < physical && (limit === undefined || v < limit)) limit = v;
   }
-  const v1 = readNumber(path.join(root, 'memory', 'memory.limit_in_bytes'));
-  if (v1 !== undefined) candidates.push(v1);
-  const limit = candidates.length > 0 ? Math.min(...candidates) : undefined;
-  return limit !== undefined && limit > 0 && limit < physical ? limit : undefined;
+  return limit;
 }
 
 /** Memory the node may use: min(RAM, cgroup limit). */
