@@ -202,8 +202,8 @@ Napi::Value CoreWorkerWrap::PlasmaGet(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!FastId(env, info[0], &id)) { ThrowType(env, "plasmaGet: bad object id"); return env.Undefined(); }
-  auto [from, size] = core_->objects().RemoteLocation(id);  // on another node: pulled here first
-  auto v = core_->plasma().Get(id, from, size);
+  PullFrom from = core_->objects().RemoteLocation(id);  // on another node: pulled here first
+  auto v = core_->plasma().Get(id, from);
   if (!v.ok()) { ThrowStatus(env, v.status()); return env.Undefined(); }
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, static_cast<double>(v->offset)));

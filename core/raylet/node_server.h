@@ -209,6 +209,19 @@ class NodeServer {
   // The connection to node `node`'s server (opened on first use, AuthHello
   // first); null when it is not a known node or cannot be reached.
   std::shared_ptr<Connection> PeerNodeLink(const NodeID& node);
+  // Copies reported to their owners (node_server_locations.cc): a reader's
+  // ObjectOwner names the owner of an object it may pull; the sealed copy
+  // and its leaving the store are queued per owner and sent in batches
+  // (ObjectLocationsUpdate); PinObjects makes a copy here the primary.
+  void OnObjectOwner(const proto::ObjectOwner& r);
+  void NoteCopySealed(const ObjectID& id);
+  void NoteCopyFreed(const ObjectID& id);
+  void QueueLocationReport(const std::string& owner, const ObjectID& id, bool added);
+  void FlushLocationReports();
+  // The connection to an owner's listen socket (opened on first use); null
+  // when it cannot be reached.
+  std::shared_ptr<Connection> OwnerLink(const std::string& owner);
+  void HandlePinObjects(const std::shared_ptr<Client>& c, const proto::PinObjects& r);
   // Removes and returns the record of a granted lease (the only eraser).
   std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
   // The GCS killed an actor: end the worker listening at `address`.
@@ -263,6 +276,14 @@ class NodeServer {
   uint64_t served_chunks_ = 0;
   uint64_t served_spilled_chunks_ = 0;  // of which read from spill files
   std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers
+  std::unordered_map<ObjectID, std::string, IdHash> pull_owner_;  // objects a reader may pull -> their owner
+  std::unordered_map<ObjectID, std::string, IdHash> copy_owner_;  // secondary copies here -> their owner
+  struct LocationBatch { std::string added, removed; };          // ids concatenated
+  std::unordered_map<std::string, LocationBatch> location_batches_;  // by owner address
+  size_t location_batch_ids_ = 0;
+  bool location_timer_armed_ = false;
+  std::unique_ptr<asio::steady_timer> location_timer_;
+  std::unordered_map<std::string, std::shared_ptr<Connection>> owner_links_;  // to owners' listen sockets
   std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it
   std::unordered_map<uint64_t, SchedulingDecision> redirects_;      // key -> where its cancel sends it
   struct Infeasible { ResourceSet shape; int count = 0; std::chrono::steady_clock::time_point last; };

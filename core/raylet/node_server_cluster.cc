@@ -174,6 +174,7 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
     case proto::Body::CancelLeaseRequest:
     case proto::Body::ReturnWorkerLease:
     case proto::Body::FreeObjects:  // an owner freed objects copied here
+    case proto::Body::PinObjects:   // an owner made a copy here its primary
       return true;
     case proto::Body::ObjectChunkRequest:  // another node pulls an object held here
       ServeChunk(c, *env.body_as_ObjectChunkRequest());
