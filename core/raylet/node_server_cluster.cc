@@ -23,6 +23,8 @@ Status NodeServer::InitGcsLink() {
   RAYTS_RETURN_IF_ERROR(ListenTcp());
   view_ = std::make_unique<ClusterView>(node_id_);
   InitPulls();
+  // A pulled copy leaving the store (evicted, deleted) is reported to its owner.
+  store_->SetOnFreed([this](const ObjectID& id) { NoteCopyFreed(id); });
   view_->UpdateSelf(leases_->total(), leases_->available());
   GcsLink::Options lo;
   lo.address = opts_.gcs_address;

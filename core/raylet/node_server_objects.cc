@@ -55,8 +55,6 @@ void NodeServer::InitPulls() {
     return SendChunkRequest(from, req, id, off, len);
   };
   pulls_ = std::make_unique<PullManager>(PullManager::Options{}, std::move(h));
-  // A pulled copy leaving the store (evicted, deleted) is reported to its owner.
-  store_->SetOnFreed([this](const ObjectID& id) { NoteCopyFreed(id); });
 }
 
 void NodeServer::StartPull(const ObjectID& id, const NodeID& from, uint64_t size,
