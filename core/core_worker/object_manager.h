@@ -13,6 +13,10 @@
 // dependency wait (Hooks::on_ready). When the ReferenceCounter releases an
 // object, OnReleasedLocked frees its plasma copy, gives borrowed
 // registrations back (BorrowerProtocol) and tells the rest (on_owned_released).
+// In a cluster it also keeps where the copies of each plasma object are
+// (object_locations.cc): the primary's node and the other nodes holding a
+// copy, as those nodes report them; getters are told them all, frees reach
+// them, and a copy becomes the primary when the primary's node dies.
 // Ownership: owned by the CoreWorker; the ReferenceCounter is the
 // CoreWorker's (shared with BorrowerProtocol and TaskManager).
 // Thread safety: public methods without the Locked suffix take the core

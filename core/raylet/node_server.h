@@ -34,7 +34,8 @@
 // view, fails pulls from it, ends the workers leased here by owners that
 // lived there and tells every local CoreWorker; any owner of another node
 // whose connection closes loses its leases and the task workers it leased
-// end.
+// end. The copies this node pulls are reported to their owners in batches
+// (node_server_locations.cc).
 // node_server_leases.cc holds the lease handling, node_server_cluster.cc
 // the GCS link and the TCP listener.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/

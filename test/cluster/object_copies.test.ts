@@ -7,34 +7,27 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode } from 'rayts/testing';
+import { fileCluster } from '../support/cluster.js';
 import { tempDir } from '../support/fs.js';
 import { until } from '../support/wait.js';
 
 const MiB = 1 << 20;
-let cluster: Cluster;
-let a: ClusterNode;
-let b: ClusterNode;
-let dir: string;
-
-beforeAll(async () => {
-  dir = tempDir('object-copies');
-  cluster = await Cluster.start({
+// Head, A (where the object is made) and B (where it is read); node deaths
+// found within about a second.
+const k = fileCluster(async () => {
+  const cluster = await Cluster.start({
     head: { numCpus: 1 },
     nodes: [{ numCpus: 1, resources: { a: 1 } }, { numCpus: 1, resources: { b: 1 } }],
     healthCheck: { initialDelayMs: 200, periodMs: 200, timeoutMs: 500, failureThreshold: 3 },
   });
-  [, a, b] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   await ray.init({ address: cluster.address });
-}, 60_000);
-
-afterAll(async () => {
-  await ray.shutdown();
-  await cluster?.shutdown();
-  fs.rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+  return cluster;
+});
+const dir = tempDir('object-copies');
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -65,6 +58,7 @@ async function summaryOf(id: string): Promise<ray.ObjectSummary | undefined> {
 
 describe('copies of an object on several nodes', () => {
   it('a copy pulled to node B is reported to the owner and survives the death of node A, where it was made', async () => {
+    const [, a, b] = k.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const runs = path.join(dir, 'runs');
     const ref = make.options({ schedulingStrategy: { nodeId: a.nodeId } }).remote(runs, 4 * MiB);
     // Read on B: B pulls a secondary copy from A, and reports it to the driver.
@@ -78,7 +72,7 @@ describe('copies of an object on several nodes', () => {
     expect(before?.copies).toEqual([b.nodeId]);
     const reconstructions = (await ray.memorySummary()).lineage.reconstructions;
 
-    await cluster.removeNode(a, { graceful: false });
+    await k.cluster.removeNode(a, { graceful: false });
     await until(async () => (await ray.nodes()).some((n) => n.nodeId === a.nodeId && !n.alive), 10_000,
       'node A to be marked dead');
     const bytes = await ray.get(ref, { timeoutMs: 30_000 });
