@@ -275,6 +275,25 @@ TEST_F(ObjectCopiesTest, WhenThePrimarysNodeDiesTheCopyElsewhereBecomesThePrimar
   EXPECT_TRUE(names_c);
 }
 
+TEST_F(ObjectCopiesTest, LocalityCountsTheArgumentBytesOnEveryCopysNode) {
+  ObjectID x = ResultOnBCopiedToC();  // 1 MiB on B, a copy on C
+  ObjectID y;
+  TaskID ty = Submit(2, &y);  // runs on B's worker too; its 1 MiB result lies on C only
+  ASSERT_EQ(t_.PeerAt(kWorkerB)->link->Of(Body::PushTask).size(), 2u);
+  t_.DeliverFromPeer(kWorkerB, PlasmaReplyFrame(ty, c_, 1 << 20));
+  ASSERT_TRUE(cw_->objects().TryGet(y).ready);
+  // A task taking both: C holds 2 MiB of them, B 1 MiB (a tie, without the copy).
+  SubmitRequest r;
+  r.cls = cls_;
+  r.args = {TaskArgIn::Ref(x, ""), TaskArgIn::Ref(y, "")};
+  std::vector<ObjectID> ids;
+  ASSERT_TRUE(cw_->submitter().Submit(std::move(r), &ids).ok());
+  auto* near = LocalRequests().back()->body_as_RequestWorkerLease()->locality_node_id();
+  ASSERT_NE(near, nullptr);
+  ASSERT_EQ(near->size(), NodeID::kSize);
+  EXPECT_EQ(NodeID::FromBytes(near->data()), c_);
+}
+
 TEST_F(ObjectCopiesTest, AReportFromADeadNodeIsIgnoredAndItsCopiesGoWithIt) {
   ObjectID ret = ResultOnBCopiedToC();
   Frame died = NodeDiedFrame(c_, "stopped");
