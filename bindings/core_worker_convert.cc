@@ -184,7 +184,7 @@ Napi::Value ExecuteToJs(Napi::Env env, EventKeys& k, ExecTask& t, int type) {
 
 Napi::Array EventsToJs(Napi::Env env, EventKeys& keys, std::vector<Event>& events) {
   Napi::Array out = Napi::Array::New(env, events.size());
-  keys.Begin(env);
+  bool keyed = false;  // the keys are loaded for the first execute event only
   for (size_t i = 0; i < events.size(); i++) {
     Event& e = events[i];
     if (e.type == Event::Type::kObjectReady) {
@@ -195,6 +195,8 @@ Napi::Array EventsToJs(Napi::Env env, EventKeys& keys, std::vector<Event>& event
       continue;
     }
     if (e.type == Event::Type::kExecuteTask) {
+      if (!keyed) keys.Begin(env);
+      keyed = true;
       out.Set(i, ExecuteToJs(env, keys, *e.task, static_cast<int>(e.type)));
       continue;
     }

@@ -38,7 +38,8 @@ Napi::Object EventTypes(Napi::Env env);
 class EventKeys {
  public:
   explicit EventKeys(Napi::Env env);
-  // Loads the keys for one batch (their handles live in the caller's scope).
+  // Loads the keys for one batch, at its first execute event (their handles
+  // live in the caller's scope; a batch of ready ids needs none).
   void Begin(Napi::Env env);
   napi_value key(size_t i) const { return local_[i]; }
   // The JS string for `s`, cached (a small bounded cache: hashes and names

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "bindings/core_worker_wrap.h"
@@ -196,14 +197,17 @@ Napi::Value CoreWorkerWrap::PlasmaSeal(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// plasmaGet(id) -> [offset, size]
+// plasmaGet(id, priority?) -> [offset, size]; priority: a pull's admission
+// order on this node (0 get, 1 wait, 2 task argument).
 Napi::Value CoreWorkerWrap::PlasmaGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!FastId(env, info[0], &id)) { ThrowType(env, "plasmaGet: bad object id"); return env.Undefined(); }
   PullFrom from = core_->objects().RemoteLocation(id);  // on another node: pulled here first
-  auto v = core_->plasma().Get(id, from);
+  const uint8_t prio =
+      info.Length() > 1 && info[1].IsNumber() ? static_cast<uint8_t>(std::clamp(info[1].As<Napi::Number>().Int32Value(), 0, 2)) : 0;
+  auto v = core_->plasma().Get(id, from, prio);
   if (!v.ok()) { ThrowStatus(env, v.status()); return env.Undefined(); }
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, static_cast<double>(v->offset)));

@@ -93,11 +93,12 @@ Status PlasmaClient::Seal(const ObjectID& id) {
   return FromCode(a->code(), a->message());
 }
 
-StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const NodeID& pull_from, uint64_t pull_size) {
-  return Get(id, PullFrom{pull_from, pull_size, {}, {}});
+StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const NodeID& pull_from, uint64_t pull_size,
+                                       uint8_t pull_priority) {
+  return Get(id, PullFrom{pull_from, pull_size, {}, {}}, pull_priority);
 }
 
-StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const PullFrom& from) {
+StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const PullFrom& from, uint8_t pull_priority) {
   const NodeID& pull_from = from.node;
   if (!pull_from.IsNil() && !from.owner.empty()) {
     // The owner first, on this channel (ordered before the get): the node
@@ -116,7 +117,7 @@ StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const PullFrom& from)
   }
   // A pull is bounded by the node server (PullManager); the wait here too.
   auto frame = FinishFrame(fbb, proto::CreatePlasmaGet(fbb, 0, oid, pull_from.IsNil() ? 5000 : 60000, node,
-                                                       from.size, /*pull_priority=*/0, sources));
+                                                       from.size, pull_priority, sources));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(channel_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env));

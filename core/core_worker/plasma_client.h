@@ -94,11 +94,14 @@ class PlasmaClient {
   // sealed); Release unpins. ObjectLost when it is not in the store, or the
   // store's code when it is spilled and cannot be restored.
   // pull_from (not nil): the object is on that node; the node server pulls
-  // it into this node's store first when it lacks it (pull_size bytes).
-  StatusOr<PlasmaView> Get(const ObjectID& id, const NodeID& pull_from = NodeID::Nil(), uint64_t pull_size = 0);
+  // it into this node's store first when it lacks it (pull_size bytes),
+  // admitted there by pull_priority (PlasmaGet's: 0 get, 1 wait, 2 task
+  // argument) when its store is short of room.
+  StatusOr<PlasmaView> Get(const ObjectID& id, const NodeID& pull_from = NodeID::Nil(), uint64_t pull_size = 0,
+                           uint8_t pull_priority = 0);
   // The same, naming the other copies and the owner (sent first as
   // ObjectOwner, on this channel, when there is a pull).
-  StatusOr<PlasmaView> Get(const ObjectID& id, const PullFrom& from);
+  StatusOr<PlasmaView> Get(const ObjectID& id, const PullFrom& from, uint8_t pull_priority = 0);
   // Best effort: a closed channel means the node is gone, and so is the pin.
   void Release(const ObjectID& id);
   // Whether the store has `id` sealed now (no wait; the pin is released).

@@ -306,8 +306,25 @@ void GcsServer::OnNodeRegistered(const std::shared_ptr<Peer>& p, const proto::Gc
   // The whole view to the newcomer; the others hear of it at the next broadcast.
   p->conn->Send(ViewFrame(/*full=*/true));
   view_dirty_.insert(id);
-  Log("node " + id.Hex() + " registered from " + p->ip + " (" + Str(r->node_ip()) + ", pid " +
-      std::to_string(r->pid()) + (r->is_head() ? ", head" : "") + ")");
+  auto first = first_registered_ms_.try_emplace(id, n->start_time_ms);
+  bool again = !first.second;
+  Log("node " + id.Hex() + (again ? " registered again from " : " registered from ") + p->ip + " (" +
+      Str(r->node_ip()) + ", pid " + std::to_string(r->pid()) + (r->is_head() ? ", head" : "") + ")");
+  // Away from the GCS, it may have missed NodeDied: the deaths since it
+  // joined go to it now, behind the full view (it skips the ones it handled).
+  if (again) ReplayNodeDeaths(p, id, first.first->second);
+}
+
+void GcsServer::ReplayNodeDeaths(const std::shared_ptr<Peer>& p, const NodeID& self, int64_t since_ms) {
+  int sent = 0;
+  for (const NodeInfo& n : gcs_->tables().nodes()) {
+    if (n.alive || n.node_id == self || n.end_time_ms < since_ms) continue;
+    auto frame = NodeDiedFrame(n.node_id);
+    if (!frame) continue;
+    p->conn->Send(std::move(*frame));
+    sent++;
+  }
+  if (sent > 0) Log("told node " + self.Hex() + " of " + std::to_string(sent) + " node death(s) since it joined");
 }
 
 void GcsServer::MarkDead(NodeID id, const std::string& reason) {
@@ -315,6 +332,7 @@ void GcsServer::MarkDead(NodeID id, const std::string& reason) {
   bool was_alive = before && before->alive;
   Status s = gcs_->tables().MarkNodeDead(id, reason);
   health_.RemoveNode(id);
+  first_registered_ms_.erase(id);  // it cannot register again
   view_dirty_.insert(id);
   if (s.ok()) Log("node " + id.Hex() + " is dead: " + reason);
   if (s.ok()) gcs_->OnNodeDead(id, reason);  // its actors (ActorTable::OnNodeDead)
@@ -329,16 +347,22 @@ void GcsServer::MarkDead(NodeID id, const std::string& reason) {
   if (was_alive) BroadcastNodeDied(id);
 }
 
-void GcsServer::BroadcastNodeDied(const NodeID& id) {
+std::optional<flatbuffers::DetachedBuffer> GcsServer::NodeDiedFrame(const NodeID& id) {
   const NodeInfo* n = gcs_->tables().node(id);
-  if (!n || node_peers_.empty()) return;
+  if (!n) return std::nullopt;
   Fbb fbb(512);
   auto nid = fbb.CreateVector(n->node_id.data(), NodeID::kSize);
   auto socket = fbb.CreateString(n->address);
   auto manager = fbb.CreateString(n->node_manager_address);
   auto reason = fbb.CreateString(n->death_reason);
-  auto frame = FinishFrame(fbb, proto::CreateNodeDied(fbb, nid, socket, manager, reason));
-  for (auto& [node, p] : node_peers_) p->conn->Send(CopyFrame(frame.data(), frame.size()));
+  return FinishFrame(fbb, proto::CreateNodeDied(fbb, nid, socket, manager, reason));
+}
+
+void GcsServer::BroadcastNodeDied(const NodeID& id) {
+  if (node_peers_.empty()) return;
+  auto frame = NodeDiedFrame(id);
+  if (!frame) return;
+  for (auto& [node, p] : node_peers_) p->conn->Send(CopyFrame(frame->data(), frame->size()));
 }
 
 void GcsServer::ScheduleHealthTick() {

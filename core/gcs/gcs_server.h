@@ -14,7 +14,10 @@
 // view_broadcast_period_ms the resource views of the nodes that changed
 // (report version, death) go to every node in one ResourceViewUpdate; a
 // node that registers gets the whole view at once. A node marked dead is
-// announced to every other node at once (NodeDied).
+// announced to every other node at once (NodeDied); a node that registers
+// again (its link reconnected) then hears NodeDied for every node marked
+// dead since it first registered, which it may have missed while away (it
+// skips the ones it handled already).
 // Bounds: at most max_connections_per_peer connections from one IP, frames
 // of at most max_handshake_frame_bytes before authentication and
 // max_frame_bytes after.
@@ -27,6 +30,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -82,6 +86,11 @@ class GcsServer {
   void MarkDead(NodeID id, const std::string& reason);
   // NodeDied to every registered node (the GCS just marked `id` dead).
   void BroadcastNodeDied(const NodeID& id);
+  // The NodeDied frame of a dead node (nullopt: unknown).
+  std::optional<flatbuffers::DetachedBuffer> NodeDiedFrame(const NodeID& id);
+  // A node registering again: NodeDied for each node marked dead since
+  // `since_ms` (its first registration), other than itself.
+  void ReplayNodeDeaths(const std::shared_ptr<Peer>& p, const NodeID& self, int64_t since_ms);
   void ScheduleHealthTick();
   // ResourceViewUpdate of the nodes whose view changed since the last
   // broadcast (full: every alive node).
@@ -106,6 +115,9 @@ class GcsServer {
   std::unordered_map<NodeID, std::shared_ptr<Peer>, IdHash> node_peers_;  // a node's current connection
   uint64_t health_seq_ = 0;
   std::unordered_set<NodeID, IdHash> view_dirty_;  // views changed since the last broadcast
+  // When each node first registered (tables' clock, ms): a re-registration
+  // replays the deaths since then (the table's start time is the latest one).
+  std::unordered_map<NodeID, int64_t, IdHash> first_registered_ms_;
 };
 
 }  // namespace rayts::gcs

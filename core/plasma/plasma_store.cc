@@ -399,6 +399,7 @@ void PlasmaStore::UpdateLru(const ObjectID& id, Entry& e) {
     e.lru_it = lru_.insert(lru_.end(), id);
     e.in_lru = true;
     evictable_bytes_ += e.alloc_size;
+    if (on_room_) on_room_();
   } else if (!evictable && e.in_lru) {
     lru_.erase(e.lru_it);
     e.in_lru = false;
@@ -422,9 +423,11 @@ void PlasmaStore::FreeObject(const ObjectID& id) {
     cs->second.objects.erase(id);
     if (cs->second.objects.empty() && cs->second.gets.empty()) clients_.erase(cs);
   }
+  const bool freed = e.in_memory;
   if (e.in_memory) allocator_.Free(e.offset);
   if (e.spilled && spill_) spill_->Remove(id);
   objects_.erase(it);
+  if (freed && on_room_) on_room_();
 }
 
 bool PlasmaStore::EvictOne() {

@@ -78,6 +78,11 @@ class PlasmaStore {
   // detached with nullptr while nothing is spilled).
   void SetSpillStore(SpillStore* spill) { spill_ = spill; }
 
+  // Called when room may have appeared: an object's memory was freed or an
+  // object became evictable. It runs inside the store call that did it, so
+  // it must not call back into the store (the node server posts its work).
+  void SetRoomCallback(std::function<void()> cb) { on_room_ = std::move(cb); }
+
   PlasmaStore(const PlasmaStore&) = delete;
   PlasmaStore& operator=(const PlasmaStore&) = delete;
 
@@ -223,6 +228,7 @@ class PlasmaStore {
   uint64_t evictable_bytes_ = 0;
   uint64_t evicted_count_ = 0;
   SpillStore* spill_ = nullptr;
+  std::function<void()> on_room_;
   uint64_t spill_count_ = 0;
   uint64_t restore_count_ = 0;
   uint64_t next_use_ = 1;

@@ -113,10 +113,18 @@ void GcsLink::Send(flatbuffers::DetachedBuffer frame) {
   if (conn_) conn_->Send(std::move(frame));
 }
 
+bool GcsLink::Paused() const {
+  return !opts_.pause_file.empty() && ::access(opts_.pause_file.c_str(), F_OK) == 0;
+}
+
 void GcsLink::ScheduleReport() {
   report_timer_->expires_after(std::chrono::milliseconds(opts_.report_period_ms));
   report_timer_->async_wait([this](const asio::error_code& ec) {
     if (ec) return;
+    if (conn_ && Paused()) {
+      Log("the test pause file " + opts_.pause_file + " exists: dropping the GCS link");
+      conn_->Close();  // OnClose starts the reconnect loop, which waits for the file to go
+    }
     if (conn_ && hooks_.available) {
       Resources now = hooks_.available();
       if (now != last_report_) {
@@ -275,6 +283,11 @@ void GcsLink::ReconnectLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return stopping_; });
       if (stopping_) return;
+    }
+    if (Paused()) {
+      attempt--;  // not an attempt: the test holds the link down
+      backoff_ms = 100;
+      continue;
     }
     auto fd = Handshake(o);
     if (fd.ok()) {

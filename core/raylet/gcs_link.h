@@ -13,7 +13,8 @@
 // answered Unavailable meanwhile, and a reconnect thread retries (backoff
 // 100 ms doubling to 2 s, logged) for up to reconnect_timeout_ms; a refused
 // token, a GCS that declared this node dead, or the timeout is fatal
-// (Hooks::fatal: the node stops, as Ray's raylet does).
+// (Hooks::fatal: the node stops, as Ray's raylet does). Options::pause_file
+// lets a test cut the link for a while (checked every report period).
 // Ownership: owned by the NodeServer; borrows its io_context; owns the
 // connection and the reconnect thread.
 // Thread safety: Connect before the io thread runs; Stop from any thread
@@ -50,6 +51,9 @@ class GcsLink {
     int reconnect_timeout_ms = 60000;   // Ray: gcs_rpc_server_reconnect_timeout_s
     int connect_timeout_ms = 5000;
     gcs::NodeInfo self;                 // what the node registers as
+    // Tests (RAYTS_TEST_GCS_PAUSE_FILE): while this file exists the link is
+    // dropped and does not reconnect, as if the GCS were unreachable.
+    std::string pause_file;
   };
   struct Hooks {
     std::function<void(uint64_t client, flatbuffers::DetachedBuffer frame)> deliver;  // a reply for a local client
@@ -91,6 +95,7 @@ class GcsLink {
   void ScheduleReport();
   void Send(flatbuffers::DetachedBuffer frame);
   void Log(const std::string& msg);
+  bool Paused() const;  // the test's pause file exists
 
   asio::io_context& io_;
   Options opts_;

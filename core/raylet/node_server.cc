@@ -104,8 +104,10 @@ Status NodeServer::Init() {
                              auto it = clients_.find(cid);
                              return it == clients_.end() ? WorkerID::Nil() : it->second->worker_id;
                            },
-                           [this](const ObjectID& id, const NodeID& from, uint64_t size,
-                                  std::function<void(const Status&)> done) { StartPull(id, from, size, std::move(done)); }});
+                           [this](const ObjectID& id, std::vector<NodeID> sources, uint64_t size, PullPriority prio,
+                                  std::chrono::milliseconds bound, std::function<void(const Status&)> done) {
+                             StartPull(id, std::move(sources), size, prio, bound, std::move(done));
+                           }});
   memory_ = std::make_unique<MemoryKillDriver>(
       io_,
       MemoryKillDriver::Options{opts_.memory_usage_threshold, opts_.memory_monitor_period_ms,
@@ -387,6 +389,9 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::StoreObjectsRequest:
       c->conn->Send(BuildStoreObjectsReply(env.body_as_StoreObjectsRequest()->request_id(), StatsSources()));
       break;
+    case proto::Body::NodeProcessesRequest:
+      c->conn->Send(ProcessesReply(env.body_as_NodeProcessesRequest()->request_id()));
+      break;
     default:
       break;
   }
@@ -406,6 +411,7 @@ void NodeServer::HandleRegister(const std::shared_ptr<Client>& c, const proto::R
   c->is_driver = r->is_driver();
   c->control = r->control();
   c->pid = pid;
+  c->listen_path = Str(r->listen_path());
   c->registered = true;
   Status s;
   JobID job = r->job_id();
@@ -481,7 +487,7 @@ NodeStatsSources NodeServer::StatsSources() const {
                           leases_.get(),    pool_.get(),      clients_.size(),
                           memory_->kills(), opts_.memory_usage_threshold, view_ ? view_->nodes().size() : 0,
                           spilled_leases_,  pulls_ ? &pulls_->stats() : nullptr, served_chunks_,
-                          served_spilled_chunks_};
+                          served_spilled_chunks_,  dead_nodes_.size()};
 }
 
 std::string NodeServer::QueryJsonOnIoThread(std::function<flatbuffers::DetachedBuffer()> query) {

@@ -32,10 +32,11 @@
 // when the views change (spilled to a node that can run them now). When
 // the GCS marks another node dead (NodeDied), OnNodeDied drops it from the
 // view, fails pulls from it, ends the workers leased here by owners that
-// lived there and tells every local CoreWorker; any owner of another node
-// whose connection closes loses its leases and the task workers it leased
-// end. The copies this node pulls are reported to their owners in batches
-// (node_server_locations.cc).
+// lived there and tells every local CoreWorker (once per node: the GCS
+// replays the deaths a node may have missed when its link reconnects); any
+// owner of another node whose connection closes loses its leases and the
+// task workers it leased end. The copies this node pulls are reported to
+// their owners in batches (node_server_locations.cc).
 // node_server_leases.cc holds the lease handling, node_server_cluster.cc
 // the GCS link and the TCP listener.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
@@ -53,6 +54,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/common/asio.h"
@@ -192,8 +194,11 @@ class NodeServer {
   // node lacks from other nodes' servers, and the chunks it serves them.
   void InitPulls();
   void StopPulls();
-  // A local get of `id`, held by node `from`, found it missing here.
-  void StartPull(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done);
+  void ArmPullRetry();
+  // A local get of `id`, held by the nodes `sources`, found it missing here
+  // (queued up to `bound` when it does not fit yet).
+  void StartPull(const ObjectID& id, std::vector<NodeID> sources, uint64_t size, PullPriority priority,
+                 std::chrono::milliseconds bound, std::function<void(const Status&)> done);
   bool SendChunkRequest(const NodeID& from, uint64_t request_id, const ObjectID& id, uint64_t offset, uint64_t length);
   void ServeChunk(const std::shared_ptr<Client>& c, const proto::ObjectChunkRequest& r);
   // A chunk of an object on disk only, read from its spill file; false when
@@ -238,6 +243,9 @@ class NodeServer {
   std::string StartFailureCause(int pid, int code);
   void ScheduleReap();
   NodeStatsSources StatsSources() const;
+  // NodeProcessesReply: this node's registered CoreWorkers, drivers first
+  // (node_server_workers.cc).
+  flatbuffers::DetachedBuffer ProcessesReply(uint64_t request_id) const;
   // Runs `query` (a reply frame builder) on the io thread and renders its
   // reply as JSON; waits at most 5 s. The state it touches is shared, so a
   // late run after a timed-out wait touches nothing that is gone.
@@ -274,6 +282,11 @@ class NodeServer {
   SchedulingPolicy policy_;
   uint64_t spilled_leases_ = 0;
   std::unique_ptr<PullManager> pulls_;     // cluster mode
+  bool room_posted_ = false;  // a PullManager::OnRoom is posted (the store freed room)
+  // While pulls are queued: retried now and then (a full create asks every
+  // process to collect garbage, whose releases may not free memory at once).
+  std::unique_ptr<asio::steady_timer> pull_retry_timer_;
+  bool pull_retry_armed_ = false;
   uint64_t served_chunks_ = 0;
   uint64_t served_spilled_chunks_ = 0;  // of which read from spill files
   std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers
@@ -285,6 +298,8 @@ class NodeServer {
   bool location_timer_armed_ = false;
   std::unique_ptr<asio::steady_timer> location_timer_;
   std::unordered_map<std::string, std::shared_ptr<Connection>> owner_links_;  // to owners' listen sockets
+  // Nodes whose NodeDied was handled: a replay after a GCS reconnect skips them.
+  std::unordered_set<NodeID, IdHash> dead_nodes_;
   std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it
   std::unordered_map<uint64_t, SchedulingDecision> redirects_;      // key -> where its cancel sends it
   struct Infeasible { ResourceSet shape; int count = 0; std::chrono::steady_clock::time_point last; };

@@ -36,6 +36,7 @@ struct NodeServer::Client {
   bool is_driver = false;
   bool control = false;
   int pid = 0;
+  std::string listen_path;  // its CoreWorker's listen address (plasma channel's registration)
   JobID job = 0;  // a driver's job (cluster mode: from the GCS)
   // A process of another node over TCP (owners leasing here): only lease
   // messages, after its AuthHello.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "core/protocol/peer_address.h"
@@ -31,6 +32,7 @@ Status NodeServer::InitGcsLink() {
   lo.token = opts_.auth_token;
   lo.report_period_ms = opts_.gcs_report_period_ms;
   lo.reconnect_timeout_ms = opts_.gcs_reconnect_timeout_ms;
+  if (const char* pause = std::getenv("RAYTS_TEST_GCS_PAUSE_FILE")) lo.pause_file = pause;
   lo.self.node_id = node_id_;
   lo.self.address = opts_.socket_path;
   lo.self.resources = opts_.resources;
@@ -181,10 +183,13 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
     case proto::Body::ObjectChunkRequest:  // another node pulls an object held here
       ServeChunk(c, *env.body_as_ObjectChunkRequest());
       return false;
+    case proto::Body::NodeProcessesRequest:  // `rayts memory --address`: read-only listings
+    case proto::Body::StoreObjectsRequest:
+      return true;
     default:
       // Plasma, registration and GCS traffic stay on the node's own socket.
       NodeLog(node_id_, std::string("ignored a ") + proto::EnumNameBody(env.body_type()) + " frame from " + c->ip +
-                        " (only lease requests and object transfer come over TCP)");
+                        " (only lease requests, object transfer and the memory listings come over TCP)");
       return false;
   }
 }

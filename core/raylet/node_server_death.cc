@@ -19,6 +19,9 @@ void NodeServer::OnNodeDied(const proto::NodeDied& d) {
   if (!d.node_id() || d.node_id()->size() != NodeID::kSize) return;
   NodeID dead = NodeID::FromBytes(d.node_id()->data());
   if (dead == node_id_) return;  // this node: the GCS link's fatal path stops it
+  // Once per node: the GCS replays the deaths since this node joined when
+  // its link registers again (NodeDied sent while it was away was lost).
+  if (!dead_nodes_.insert(dead).second) return;
   const std::string socket = Str(d.address());
   const std::string why = "node " + dead.Hex() + " died (" + Str(d.reason()) + ")";
   NodeLog(node_id_, why);

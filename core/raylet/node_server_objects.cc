@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -54,18 +55,57 @@ void NodeServer::InitPulls() {
   h.request_chunk = [this](const NodeID& from, uint64_t req, const ObjectID& id, uint64_t off, uint64_t len) {
     return SendChunkRequest(from, req, id, off, len);
   };
-  pulls_ = std::make_unique<PullManager>(PullManager::Options{}, std::move(h));
+  h.after = [this](std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto t = std::make_shared<asio::steady_timer>(io_);
+    t->expires_after(delay);
+    t->async_wait([t, fn = std::move(fn)](const asio::error_code& ec) {
+      if (!ec) fn();
+    });
+  };
+  PullManager::Options o;
+  o.store_bytes = store_->capacity();
+  // Pulls under way hold at most 3/4 of the store (one may always run):
+  // the rest stays for this node's own puts and results.
+  o.max_bytes_pulling = store_->capacity() / 4 * 3;
+  pulls_ = std::make_unique<PullManager>(o, std::move(h));
+  // Memory freed or an object evictable: queued pulls may fit now (posted:
+  // the store calls this from inside its own calls).
+  store_->SetRoomCallback([this] {
+    if (room_posted_ || !pulls_ || pulls_->num_queued() == 0) return;
+    room_posted_ = true;
+    asio::post(io_, [this] {
+      room_posted_ = false;
+      if (pulls_ && !stopped_) pulls_->OnRoom();
+    });
+  });
 }
 
-void NodeServer::StartPull(const ObjectID& id, const NodeID& from, uint64_t size,
-                           std::function<void(const Status&)> done) {
+void NodeServer::StartPull(const ObjectID& id, std::vector<NodeID> sources, uint64_t size, PullPriority priority,
+                           std::chrono::milliseconds bound, std::function<void(const Status&)> done) {
   if (!pulls_) {
-    done(Status::Invalid("object " + id.Hex() + " is on node " + from.Hex() + ", and this node is not in a cluster"));
+    done(Status::Invalid("object " + id.Hex() + " is on node " + (sources.empty() ? NodeID::Nil() : sources[0]).Hex() +
+                         ", and this node is not in a cluster"));
     return;
   }
   // Being written here by a process of this node (a re-run): the get waits for it.
   if (!pulls_->Pulling(id) && store_->CreatorOf(id)) return;
-  pulls_->Pull(id, from, size, std::move(done));
+  // This node is no source of its own (its copy is missing, or it would not pull).
+  sources.erase(std::remove(sources.begin(), sources.end(), node_id_), sources.end());
+  if (pulls_->Pull(id, std::move(sources), size, priority, bound, std::move(done)) == PullManager::Outcome::kQueued)
+    ArmPullRetry();
+}
+
+void NodeServer::ArmPullRetry() {
+  if (pull_retry_armed_ || stopped_) return;
+  pull_retry_armed_ = true;
+  if (!pull_retry_timer_) pull_retry_timer_ = std::make_unique<asio::steady_timer>(io_);
+  pull_retry_timer_->expires_after(std::chrono::milliseconds(250));
+  pull_retry_timer_->async_wait([this](const asio::error_code& ec) {
+    pull_retry_armed_ = false;
+    if (ec || stopped_ || !pulls_) return;
+    pulls_->OnRoom();
+    if (pulls_->num_queued() > 0) ArmPullRetry();
+  });
 }
 
 void NodeServer::HandleFetch(const std::shared_ptr<Client>& c, const proto::FetchObject& r) {
@@ -100,14 +140,24 @@ void NodeServer::HandleFetch(const std::shared_ptr<Client>& c, const proto::Fetc
   });
   if (*get_id == 0) return;
   if (from.IsNil() || from == node_id_) return;  // made here: the get waits for its seal
-  StartPull(id, from, r.size(), [this, get_id, reply](const Status& s) {
-    if (s.ok()) return;  // the seal answers the get
-    reply(s);
-    store_->CancelGet(*get_id);
-  });
+  std::vector<NodeID> sources{from};
+  if (auto* more = r.sources()) {
+    for (size_t i = 0; i + NodeID::kSize <= more->size(); i += NodeID::kSize) {
+      NodeID n = NodeID::FromBytes(more->data() + i);
+      if (std::find(sources.begin(), sources.end(), n) == sources.end()) sources.push_back(n);
+    }
+  }
+  // A wait has no bound of its own here: the fixed one.
+  StartPull(id, std::move(sources), r.size(), PullPriority::kWait, PullManager::kDefaultQueueBound,
+            [this, get_id, reply](const Status& s) {
+              if (s.ok()) return;  // the seal answers the get
+              reply(s);
+              store_->CancelGet(*get_id);
+            });
 }
 
 void NodeServer::StopPulls() {
+  if (pull_retry_timer_) pull_retry_timer_->cancel();
   auto links = std::move(pull_links_);
   pull_links_.clear();
   for (auto& [node, conn] : links) conn->Close();

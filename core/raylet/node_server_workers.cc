@@ -10,14 +10,34 @@
 // A worker that ends before it registers is a start failure: its cause
 // (StartFailureCause) goes to the pool, which fails the waiting lease
 // requests with it when starts keep failing (worker_pool.h).
+// Listing: the registered CoreWorkers and their listen addresses
+// (NodeProcessesReply, for `rayts memory --address`).
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "core/raylet/node_server.h"
 #include "core/raylet/node_server_client.h"
 
 namespace rayts::raylet {
+
+flatbuffers::DetachedBuffer NodeServer::ProcessesReply(uint64_t request_id) const {
+  std::vector<const Client*> procs;
+  for (auto& [cid, c] : clients_) {
+    // The plasma channel's registration names the listen address; the
+    // control connection of the same process does not count again.
+    if (c->registered && !c->remote && !c->control && !c->listen_path.empty()) procs.push_back(c.get());
+  }
+  std::sort(procs.begin(), procs.end(), [](const Client* a, const Client* b) {
+    return std::make_tuple(!a->is_driver, a->pid) < std::make_tuple(!b->is_driver, b->pid);
+  });
+  flatbuffers::FlatBufferBuilder fbb(256 + 128 * procs.size());
+  std::vector<flatbuffers::Offset<proto::NodeProcess>> v;
+  for (const Client* c : procs) v.push_back(proto::CreateNodeProcess(fbb, c->pid, c->is_driver, fbb.CreateString(c->listen_path)));
+  return FinishFrame(fbb, proto::CreateNodeProcessesReply(fbb, request_id, fbb.CreateVector(v)));
+}
 
 int NodeServer::PeerPid(const Client& c, int claimed) {
   ucred cred{};

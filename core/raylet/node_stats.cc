@@ -37,9 +37,12 @@ flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeS
     stats.emplace_back("pullsMerged", static_cast<double>(s.pulls->merged));
     stats.emplace_back("pullsCompleted", static_cast<double>(s.pulls->completed));
     stats.emplace_back("pullsFailed", static_cast<double>(s.pulls->failed));
+    stats.emplace_back("pullsQueued", static_cast<double>(s.pulls->queued));
+    stats.emplace_back("pullsRetried", static_cast<double>(s.pulls->retried));
     stats.emplace_back("pulledBytes", static_cast<double>(s.pulls->bytes));
     stats.emplace_back("servedChunks", static_cast<double>(s.served_chunks));
     stats.emplace_back("servedSpilledChunks", static_cast<double>(s.served_spilled_chunks));
+    stats.emplace_back("deadNodes", static_cast<double>(s.dead_nodes));
   }
   // The memory monitor's view of the node (tests compute thresholds from it).
   auto m = ReadNodeMemory();

@@ -37,13 +37,15 @@ struct NodeStatsSources {
   const PullManager::Stats* pulls = nullptr;  // cluster mode: objects pulled from other nodes
   uint64_t served_chunks = 0;   // cluster mode: chunks sent to nodes pulling from this one
   uint64_t served_spilled_chunks = 0;  // of which read from spill files
+  size_t dead_nodes = 0;        // cluster mode: other nodes' deaths handled (NodeDied)
 };
 
 // NodeStatsReply: storeCapacity, storeUsed, storeObjects, storePinned,
 // storeEvicted, spillUsed, spillLimit, spilledObjects, spillCount,
 // restoreCount, prefaulted, leased, queuedLeases, workers, idleWorkers,
 // clients, oomKills, memoryThreshold, viewNodes, spilledLeases, (cluster mode) pullsStarted,
-// pullsMerged, pullsCompleted, pullsFailed, pulledBytes, servedChunks, servedSpilledChunks, and (when readable) memoryUsed and
+// pullsMerged, pullsCompleted, pullsFailed, pullsQueued, pullsRetried, pulledBytes, servedChunks,
+// servedSpilledChunks, deadNodes, and (when readable) memoryUsed and
 // memoryTotal of the node, the memory monitor's view.
 flatbuffers::DetachedBuffer BuildNodeStatsReply(uint64_t request_id, const NodeStatsSources& s);
 

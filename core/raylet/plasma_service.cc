@@ -134,7 +134,20 @@ void PlasmaService::Get(uint64_t cid, const std::shared_ptr<Connection>& conn, c
     // Not sealed here: the get waits for the pulled copy's seal (a pull
     // already running is joined); a failed pull answers why.
     ObjectID id = ids[0];
-    hooks_.pull(id, NodeID::FromBytes(r.pull_node()->data()), r.pull_size(),
+    std::vector<NodeID> sources{NodeID::FromBytes(r.pull_node()->data())};
+    if (auto* more = r.pull_sources()) {
+      for (size_t i = 0; i + NodeID::kSize <= more->size(); i += NodeID::kSize) {
+        NodeID n = NodeID::FromBytes(more->data() + i);
+        if (std::find(sources.begin(), sources.end(), n) == sources.end()) sources.push_back(n);
+      }
+    }
+    const auto prio = r.pull_priority() <= static_cast<uint8_t>(PullPriority::kTaskArgument)
+                          ? static_cast<PullPriority>(r.pull_priority())
+                          : PullPriority::kTaskArgument;
+    // A queued pull fails with the full-store error before the get's own
+    // timer (and the reader's 30 s reply bound) could answer "not found".
+    const auto bound = std::min(GetTimeout(r.timeout_ms()) * 2 / 3, kPullQueueBound);
+    hooks_.pull(id, std::move(sources), r.pull_size(), prio, bound,
                 [this, weak, req_id, answered, get_id, id](const Status& s) {
                   if (s.ok() || *answered) return;
                   *answered = true;

@@ -25,6 +25,7 @@
 
 #include "core/plasma/plasma_store.h"
 #include "core/protocol/connection.h"
+#include "core/raylet/object_pull.h"
 
 namespace rayts::raylet {
 
@@ -38,9 +39,12 @@ class PlasmaService {
     std::function<void()> store_pressure;
     // The worker id client `cid` registered with (nil if unknown).
     std::function<WorkerID(uint64_t cid)> worker_of;
-    // Cluster mode: pull `id` (`size` bytes) from node `from` into this
-    // node's store, then call done (PullManager; null: no pulls).
-    std::function<void(const ObjectID& id, const NodeID& from, uint64_t size, std::function<void(const Status&)> done)>
+    // Cluster mode: pull `id` (`size` bytes) from the nodes `sources` (in
+    // order) into this node's store, queued up to `bound` behind pulls of
+    // higher priority or until it fits, then call done (PullManager; null:
+    // no pulls).
+    std::function<void(const ObjectID& id, std::vector<NodeID> sources, uint64_t size, PullPriority priority,
+                       std::chrono::milliseconds bound, std::function<void(const Status&)> done)>
         pull;
   };
 
@@ -57,6 +61,9 @@ class PlasmaService {
   static std::chrono::milliseconds GetTimeout(int64_t ms) {
     return std::chrono::milliseconds(ms < 0 ? 0 : ms > kMaxGetTimeoutMs ? kMaxGetTimeoutMs : ms);
   }
+  // The longest a get's pull waits in the PullManager's queue for room
+  // (the blocking reader awaits each reply for 30 s, the transfer needs the rest).
+  static constexpr std::chrono::milliseconds kPullQueueBound{20000};
   // The process with this worker id is gone: the copies it owned are freed
   // (readers still holding one keep it until they release it). Its refs
   // elsewhere fail with OwnerDiedError; nothing would ever delete them.

@@ -3,7 +3,8 @@
 // pulled into that node's store in chunks (core/raylet/object_pull.h) and
 // read there as a local one. Byte-identical both ways (a SHA-256 of the
 // bytes), a large argument passed by value, two tasks needing one object
-// pulling it once (node stats), and the pulled copy being a secondary one.
+// pulling it once (node stats), the pulled copy being a secondary one, and
+// two pulls that do not fit together admitted one after the other.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as ray from 'rayts';
@@ -111,6 +112,43 @@ describe('objects across nodes', () => {
     expect(after.pulledBytes! - before.pulledBytes!).toBeLessThan(33 * MiB);
     ref.release();
   }, 60_000);
+
+  it('two pulls that together exceed a small store wait for each other and both succeed', async () => {
+    // 48 MiB store: one 30 MiB copy fits, two do not (and pulls under way hold at most 3/4 of it).
+    const small = await c.cluster.addNode({ numCpus: 2, objectStoreMemory: 48 * MiB });
+    try {
+      await until(async () => (await ray.debugStats()).node.viewNodes === 3, 10_000, 'node 3 in the head\'s cluster view');
+      const on3 = { schedulingStrategy: { nodeId: small.nodeId }, numCpus: 1 };
+      const stats3 = ray.remote(async () => (await (await import('rayts')).debugStats()).node);
+      const before = await stats3.options(on3).remote();
+      // Each task keeps its argument (the pulled copy) in use until a pull
+      // has queued on its node: the first holds the store until the second
+      // pull has waited behind it.
+      const hold = ray.remote(async (b: Uint8Array, queuedBefore: number) => {
+        const ray = await import('rayts');
+        const { createHash } = await import('node:crypto');
+        const h = createHash('sha256').update(b).digest('hex');
+        const deadline = Date.now() + 20_000;
+        while ((await ray.debugStats()).node.pullsQueued! <= queuedBefore) {
+          if (Date.now() > deadline) throw new Error('no pull queued behind this one within 20 s');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return [h, b.byteLength] as const;
+      });
+      const bytes = [pattern(30 * MiB, 21), pattern(30 * MiB, 22)];
+      const refs = bytes.map((b) => ray.put(b));
+      const got = await ray.get(refs.map((r) => hold.options(on3).remote(r, before.pullsQueued!)), { timeoutMs: 60_000 });
+      expect(got.map(([h]) => h)).toEqual(bytes.map(sha));
+      expect(got.map(([, n]) => n)).toEqual([30 * MiB, 30 * MiB]);
+      const after = await stats3.options(on3).remote();
+      expect(after.pullsQueued! - before.pullsQueued!).toBeGreaterThanOrEqual(1);
+      expect(after.pullsCompleted! - before.pullsCompleted!).toBe(2);
+      expect(after.pullsFailed).toBe(before.pullsFailed);
+      for (const r of refs) r.release();
+    } finally {
+      await c.cluster.removeNode(small);
+    }
+  }, 120_000);
 
   it('a pull into a node whose store cannot hold the object fails with ObjectStoreFullError naming it', async () => {
     const small = await c.cluster.addNode({ numCpus: 1, objectStoreMemory: 16 * MiB });

@@ -3,7 +3,7 @@
 // bounds (handshake timeout, frame size before auth, connections per peer);
 // an authenticated tool's queries are answered; a node registers, reports
 // and is marked dead when it unregisters, which every other node hears at
-// once (NodeDied).
+// once (NodeDied), and a node that was away hears when it registers again.
 #include "core/gcs/gcs_server.h"
 
 #include <gtest/gtest.h>
@@ -229,25 +229,60 @@ TEST(GcsServerTest, EveryNodeGetsTheViewsThatChangedBatchedAndANewcomerGetsThemA
   EXPECT_TRUE(got);
 }
 
+// The node registered over `ch` stops on purpose.
+void Unregister(BlockingChannel& ch, const NodeID& id, const std::string& reason) {
+  Fbb fbb(128);
+  auto nid = fbb.CreateVector(id.data(), NodeID::kSize);
+  ASSERT_TRUE(ch.Send(FinishFrame(fbb, proto::CreateUnregisterNode(fbb, nid, fbb.CreateString(reason)))).ok());
+}
+
+// `env` is NodeDied for the node `id` registered by RegisterNode at `manager`.
+void ExpectNodeDied(const proto::Envelope& env, const NodeID& id, const std::string& manager, const std::string& reason) {
+  auto* d = env.body_as_NodeDied();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), id);
+  EXPECT_EQ(d->address()->str(), "/tmp/n.sock");
+  EXPECT_EQ(d->node_manager_address()->str(), manager);
+  EXPECT_EQ(d->reason()->str(), reason);
+}
+
 TEST(GcsServerTest, ANodeMarkedDeadIsAnnouncedToEveryOtherNodeAtOnce) {
   auto server = StartServer();
   NodeID a_id = NodeID::FromRandom(), b_id = NodeID::FromRandom();
   BlockingChannel a, b;
   RegisterNode(a, server->port(), a_id, "10.0.0.1:7001");
   RegisterNode(b, server->port(), b_id, "10.0.0.2:7002");
-  Fbb fbb(128);
-  auto nid = fbb.CreateVector(b_id.data(), NodeID::kSize);
-  ASSERT_TRUE(b.Send(FinishFrame(fbb, proto::CreateUnregisterNode(fbb, nid, fbb.CreateString("stopped")))).ok());
+  Unregister(b, b_id, "stopped");
   std::vector<uint64_t> storage;
   const proto::Envelope* env = nullptr;
   Fbb p(64);
   Status got = a.Call(FinishFrame(p, proto::CreateHealthCheckReply(p, 0)), proto::Body::NodeDied, &storage, &env);
   ASSERT_TRUE(got.ok()) << got.ToString();
-  auto* d = env->body_as_NodeDied();
-  EXPECT_EQ(NodeID::FromBytes(d->node_id()->data()), b_id);
-  EXPECT_EQ(d->address()->str(), "/tmp/n.sock");
-  EXPECT_EQ(d->node_manager_address()->str(), "10.0.0.2:7002");
-  EXPECT_EQ(d->reason()->str(), "stopped");
+  ExpectNodeDied(*env, b_id, "10.0.0.2:7002", "stopped");
+}
+
+TEST(GcsServerTest, ANodeThatWasAwayHearsOfTheDeathsItMissedWhenItRegistersAgain) {
+  auto server = StartServer();
+  NodeID a_id = NodeID::FromRandom(), b_id = NodeID::FromRandom(), c_id = NodeID::FromRandom();
+  BlockingChannel a, b, c;
+  RegisterNode(a, server->port(), a_id, "10.0.0.1:7001");
+  RegisterNode(b, server->port(), b_id, "10.0.0.2:7002");
+  RegisterNode(c, server->port(), c_id, "10.0.0.3:7003");
+  c.Close();  // c loses the GCS
+  Unregister(b, b_id, "stopped");
+  std::vector<uint64_t> storage;
+  const proto::Envelope* env = nullptr;
+  Fbb p(64);
+  auto pong = FinishFrame(p, proto::CreateHealthCheckReply(p, 0));
+  ASSERT_TRUE(a.Call(pong, proto::Body::NodeDied, &storage, &env).ok());  // b is dead now; c was away
+  // c's link reconnects and registers again: b's death follows its full view.
+  BlockingChannel c2;
+  RegisterNode(c2, server->port(), c_id, "10.0.0.3:7003");
+  ASSERT_TRUE(c2.Call(pong, proto::Body::ResourceViewUpdate, &storage, &env).ok());
+  EXPECT_TRUE(env->body_as_ResourceViewUpdate()->full());
+  Status got = c2.Call(pong, proto::Body::NodeDied, &storage, &env);
+  ASSERT_TRUE(got.ok()) << got.ToString();
+  ExpectNodeDied(*env, b_id, "10.0.0.2:7002", "stopped");
 }
 
 }  // namespace

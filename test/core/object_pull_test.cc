@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <functional>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -34,7 +37,7 @@ class PullTest : public ::testing::Test {
  protected:
   void SetUp() override { Make(/*dest_capacity=*/64 * 1024, /*in_flight=*/2 * kChunk); }
 
-  void Make(uint64_t dest_capacity, uint64_t in_flight) {
+  void Make(uint64_t dest_capacity, uint64_t in_flight, uint64_t max_pulling = 0) {
     src_mem_.assign(64 * 1024, 0);
     dst_mem_.assign(dest_capacity, 0);
     src_.emplace(src_mem_.size(), src_mem_.data());
@@ -54,7 +57,11 @@ class PullTest : public ::testing::Test {
       reqs_.push_back(Req{from, req, id, off, len});
       return true;
     };
-    pm_.emplace(PullManager::Options{kChunk, in_flight}, std::move(h));
+    h.after = [this](std::chrono::milliseconds delay, std::function<void()> fn) {
+      timers_.push_back(Timer{delay, std::move(fn)});
+    };
+    pm_.emplace(PullManager::Options{kChunk, in_flight, max_pulling, dest_capacity}, std::move(h));
+    dst_->SetRoomCallback([this] { room_++; });
   }
 
   // An object of `size` bytes sealed in the source store, byte i = (i * 7 + seed).
@@ -101,6 +108,12 @@ class PullTest : public ::testing::Test {
   std::optional<plasma::PlasmaStore> src_, dst_;
   std::optional<PullManager> pm_;
   std::deque<Req> reqs_;
+  struct Timer {
+    std::chrono::milliseconds delay;
+    std::function<void()> fn;
+  };
+  std::vector<Timer> timers_;  // Hooks::after: the test fires them
+  int room_ = 0;               // the destination store's room callbacks
   NodeID node_ = NodeID::FromRandom();
   NodeID unreachable_ = NodeID::FromRandom();
 };
@@ -110,7 +123,7 @@ TEST_F(PullTest, ChunksAnsweredOutOfOrderAssembleTheObjectWithinTheInFlightBound
   const uint64_t size = 4 * kChunk + 123;  // 5 chunks, the last short
   PutAtSource(id, size, 3);
   std::vector<Status> done;
-  EXPECT_TRUE(pm_->Pull(id, node_, size, [&](const Status& s) { done.push_back(s); }));
+  EXPECT_EQ(pm_->Pull(id, node_, size, [&](const Status& s) { done.push_back(s); }), PullManager::Outcome::kStarted);
   // Two chunks in flight at most (2 * kChunk).
   ASSERT_EQ(reqs_.size(), 2u);
   EXPECT_EQ(pm_->bytes_in_flight(), 2 * kChunk);
@@ -139,8 +152,8 @@ TEST_F(PullTest, ASecondPullOfTheSameObjectJoinsTheFirst) {
   ObjectID id = Id(2);
   PutAtSource(id, kChunk + 1, 9);
   int ok = 0;
-  EXPECT_TRUE(pm_->Pull(id, node_, kChunk + 1, [&](const Status& s) { ok += s.ok(); }));
-  EXPECT_FALSE(pm_->Pull(id, node_, kChunk + 1, [&](const Status& s) { ok += s.ok(); }));
+  EXPECT_EQ(pm_->Pull(id, node_, kChunk + 1, [&](const Status& s) { ok += s.ok(); }), PullManager::Outcome::kStarted);
+  EXPECT_EQ(pm_->Pull(id, node_, kChunk + 1, [&](const Status& s) { ok += s.ok(); }), PullManager::Outcome::kJoined);
   EXPECT_EQ(reqs_.size(), 2u);  // one transfer's chunks only
   while (!reqs_.empty()) Answer(Take());
   EXPECT_EQ(ok, 2);
@@ -150,16 +163,18 @@ TEST_F(PullTest, ASecondPullOfTheSameObjectJoinsTheFirst) {
   ExpectSameBytes(id);
 }
 
-TEST_F(PullTest, APullThatDoesNotFitFailsNamingTheObject) {
+TEST_F(PullTest, APullBiggerThanTheWholeStoreFailsAtOnceNamingTheObject) {
   Make(/*dest_capacity=*/2 * kChunk, 2 * kChunk);
   ObjectID id = Id(3);
   PutAtSource(id, 3 * kChunk, 1);
   std::optional<Status> done;
-  EXPECT_FALSE(pm_->Pull(id, node_, 3 * kChunk, [&](const Status& s) { done = s; }));
+  EXPECT_EQ(pm_->Pull(id, node_, 3 * kChunk, [&](const Status& s) { done = s; }), PullManager::Outcome::kFailed);
   ASSERT_TRUE(done);
   EXPECT_EQ(done->code(), StatusCode::kOutOfMemory);
   EXPECT_NE(done->message().find(id.Hex()), std::string::npos) << done->message();
+  EXPECT_NE(done->message().find("bigger than the whole object store"), std::string::npos) << done->message();
   EXPECT_TRUE(reqs_.empty());
+  EXPECT_TRUE(timers_.empty());  // not queued: no wait
   EXPECT_FALSE(pm_->Pulling(id));
 }
 
@@ -225,5 +240,209 @@ TEST_F(PullTest, AnEmptyObjectIsSealedWithoutAChunk) {
   EXPECT_TRUE(dst_->Contains(id));
 }
 
+
+// Admission: a pull that does not fit waits in the queue (no chunk asked,
+// no copy created) and starts once the store frees room.
+TEST_F(PullTest, APullThatDoesNotFitWaitsAndStartsWhenTheStoreFreesRoom) {
+  Make(/*dest_capacity=*/4 * kChunk, 2 * kChunk);
+  ObjectID local = Id(20), id = Id(21);
+  auto off = dst_->Create(kServer, local, 3 * kChunk, /*pinned=*/true);  // a primary of this node
+  ASSERT_TRUE(off.ok());
+  ASSERT_TRUE(dst_->Seal(kServer, local).ok());
+  PutAtSource(id, 2 * kChunk, 5);
+  std::optional<Status> done;
+  EXPECT_EQ(pm_->Pull(id, node_, 2 * kChunk, [&](const Status& s) { done = s; }), PullManager::Outcome::kQueued);
+  EXPECT_FALSE(done);
+  EXPECT_TRUE(pm_->Queued(id));
+  EXPECT_TRUE(reqs_.empty());
+  EXPECT_FALSE(dst_->Contains(id));
+  ASSERT_EQ(timers_.size(), 1u);  // its bound is armed
+  EXPECT_EQ(timers_[0].delay, PullManager::kDefaultQueueBound);
+  // Room that is not enough yet changes nothing.
+  pm_->OnRoom();
+  EXPECT_TRUE(pm_->Queued(id));
+  // The owner frees the local object: the store reports room, the pull starts.
+  int room = room_;
+  dst_->Delete(local);
+  EXPECT_GT(room_, room);
+  pm_->OnRoom();  // as the node server posts it
+  EXPECT_FALSE(pm_->Queued(id));
+  EXPECT_TRUE(pm_->Pulling(id));
+  EXPECT_EQ(reqs_.size(), 2u);
+  while (!reqs_.empty()) Answer(Take());
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->ok()) << done->ToString();
+  EXPECT_EQ(pm_->stats().queued, 1u);
+  ExpectSameBytes(id);
+  timers_[0].fn();  // the bound passing after the start changes nothing
+  EXPECT_TRUE(done->ok());
+}
+
+// A second pull of a queued object joins it; an object made evictable
+// (a reader released the last ref of an unpinned copy) is room too.
+TEST_F(PullTest, AnEvictableObjectIsRoomAndJoinedWaitersAreAllAnswered) {
+  Make(/*dest_capacity=*/4 * kChunk, 2 * kChunk);
+  ObjectID copy = Id(22), id = Id(23);
+  auto off = dst_->Create(kServer, copy, 3 * kChunk, /*pinned=*/false);  // a secondary copy, read by kServer
+  ASSERT_TRUE(off.ok());
+  ASSERT_TRUE(dst_->Seal(kServer, copy).ok());
+  std::optional<plasma::GetResult> g;
+  uint64_t gid = dst_->Get(kServer, {copy}, [&](std::vector<plasma::GetResult> rs) { g = rs[0]; });
+  if (gid) dst_->CancelGet(gid);
+  ASSERT_TRUE(g && g->found);  // a reader holds it: not evictable
+  PutAtSource(id, 2 * kChunk, 6);
+  int ok = 0;
+  EXPECT_EQ(pm_->Pull(id, node_, 2 * kChunk, [&](const Status& s) { ok += s.ok(); }), PullManager::Outcome::kQueued);
+  EXPECT_EQ(pm_->Pull(id, node_, 2 * kChunk, [&](const Status& s) { ok += s.ok(); }), PullManager::Outcome::kJoined);
+  int room = room_;
+  dst_->Release(kServer, copy);  // evictable now
+  EXPECT_GT(room_, room);
+  pm_->OnRoom();
+  ASSERT_FALSE(pm_->Queued(id));
+  while (!reqs_.empty()) Answer(Take());
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(pm_->stats().started, 1u);
+  EXPECT_FALSE(dst_->Contains(copy));  // evicted for the pull
+  ExpectSameBytes(id);
+}
+
+// Queued pulls start highest priority first (get, wait, task argument),
+// in arrival order within one, and a get joining a queued argument pull
+// raises it. Here the bound on bytes being pulled holds them back.
+TEST_F(PullTest, QueuedPullsStartByPriorityThenArrival) {
+  Make(/*dest_capacity=*/64 * 1024, 2 * kChunk, /*max_pulling=*/kChunk);
+  ObjectID first = Id(30), arg = Id(31), arg2 = Id(32), wait = Id(33), get1 = Id(34), get2 = Id(35);
+  for (auto& id : {first, arg, arg2, wait, get1, get2}) PutAtSource(id, kChunk, 1);
+  std::vector<ObjectID> finished;
+  auto pull = [&](const ObjectID& id, PullPriority p) {
+    return pm_->Pull(id, {node_}, kChunk, p, std::chrono::milliseconds(1000), [&finished, id](const Status& s) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      finished.push_back(id);
+    });
+  };
+  EXPECT_EQ(pull(first, PullPriority::kTaskArgument), PullManager::Outcome::kStarted);
+  EXPECT_EQ(pull(arg, PullPriority::kTaskArgument), PullManager::Outcome::kQueued);
+  EXPECT_EQ(pull(arg2, PullPriority::kTaskArgument), PullManager::Outcome::kQueued);
+  EXPECT_EQ(pull(wait, PullPriority::kWait), PullManager::Outcome::kQueued);
+  EXPECT_EQ(pull(get1, PullPriority::kGet), PullManager::Outcome::kQueued);
+  EXPECT_EQ(pull(get2, PullPriority::kGet), PullManager::Outcome::kQueued);
+  // A get joins the queued argument pull: it moves up to the gets (keeping its arrival: first of them).
+  EXPECT_EQ(pull(arg2, PullPriority::kGet), PullManager::Outcome::kJoined);
+  EXPECT_EQ(pm_->num_queued(), 5u);
+  EXPECT_EQ(pm_->bytes_pulling(), kChunk);
+  while (!reqs_.empty()) {
+    ASSERT_EQ(reqs_.size(), 1u);  // one pull under way at a time (the bound)
+    Answer(Take());
+  }
+  // arg2 had two waiters: it finishes twice.
+  std::vector<ObjectID> want{first, arg2, arg2, get1, get2, wait, arg};
+  EXPECT_EQ(finished, want);
+  EXPECT_EQ(pm_->num_queued(), 0u);
+  EXPECT_EQ(pm_->bytes_pulling(), 0u);
+}
+
+// A queued pull waits for its bound only: then it fails with the full-store
+// error naming the object, and the pull it held back may start.
+TEST_F(PullTest, AQueuedPullFailsAtItsBoundNamingTheObject) {
+  Make(/*dest_capacity=*/4 * kChunk, 2 * kChunk);
+  ObjectID local = Id(40), big = Id(41), small = Id(42);
+  auto off = dst_->Create(kServer, local, 2 * kChunk, /*pinned=*/true);
+  ASSERT_TRUE(off.ok());
+  ASSERT_TRUE(dst_->Seal(kServer, local).ok());
+  PutAtSource(small, kChunk, 2);
+  std::optional<Status> dbig, dsmall;
+  EXPECT_EQ(pm_->Pull(big, {node_}, 3 * kChunk, PullPriority::kGet, std::chrono::milliseconds(250),
+                      [&](const Status& s) { dbig = s; }),
+            PullManager::Outcome::kQueued);
+  // Fits, but a get is queued ahead of this argument pull: it waits behind it.
+  EXPECT_EQ(pm_->Pull(small, {node_}, kChunk, PullPriority::kTaskArgument, std::chrono::milliseconds(5000),
+                      [&](const Status& s) { dsmall = s; }),
+            PullManager::Outcome::kQueued);
+  ASSERT_EQ(timers_.size(), 2u);
+  EXPECT_EQ(timers_[0].delay, std::chrono::milliseconds(250));
+  timers_[0].fn();
+  ASSERT_TRUE(dbig);
+  EXPECT_EQ(dbig->code(), StatusCode::kOutOfMemory);
+  EXPECT_NE(dbig->message().find(big.Hex()), std::string::npos) << dbig->message();
+  EXPECT_NE(dbig->message().find("waited 250 ms"), std::string::npos) << dbig->message();
+  EXPECT_FALSE(pm_->Pulling(big));
+  EXPECT_FALSE(dst_->Contains(big));
+  // The small pull starts now.
+  EXPECT_FALSE(pm_->Queued(small));
+  while (!reqs_.empty()) Answer(Take());
+  ASSERT_TRUE(dsmall);
+  EXPECT_TRUE(dsmall->ok()) << dsmall->ToString();
+  EXPECT_EQ(pm_->stats().failed, 1u);
+}
+
+// Sources: a failed chunk moves the pull to the next source, which is asked
+// for the chunks not received (the received ones are kept).
+TEST_F(PullTest, AFailedSourceHandsThePullToTheNextKeepingTheReceivedChunks) {
+  ObjectID id = Id(50);
+  const uint64_t size = 3 * kChunk + 10;
+  PutAtSource(id, size, 4);
+  NodeID second = NodeID::FromRandom();
+  std::optional<Status> done;
+  EXPECT_EQ(pm_->Pull(id, {node_, second}, size, PullPriority::kGet, std::chrono::milliseconds(1000),
+                      [&](const Status& s) { done = s; }),
+            PullManager::Outcome::kStarted);
+  Req a0 = Take(), a1 = Take();
+  EXPECT_EQ(a0.from, node_);
+  Answer(a0);                       // chunk 0 from the first source
+  Req a2 = Take();                  // chunk 2 asked of it
+  EXPECT_EQ(a2.from, node_);
+  pm_->OnChunk(a1.id, Status::ObjectLost("not in the object store of node x"), 0, a1.offset, nullptr, 0);
+  EXPECT_FALSE(done);
+  EXPECT_EQ(pm_->stats().retried, 1u);
+  // Chunks 1 and 2 (and then 3) go to the second source; chunk 0 is not asked again.
+  std::vector<uint64_t> offsets;
+  while (!reqs_.empty()) {
+    Req r = Take();
+    EXPECT_EQ(r.from, second);
+    offsets.push_back(r.offset);
+    Answer(r);
+  }
+  std::sort(offsets.begin(), offsets.end());
+  EXPECT_EQ(offsets, (std::vector<uint64_t>{kChunk, 2 * kChunk, 3 * kChunk}));
+  Answer(a2);  // the late answer of the failed source: ignored
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->ok()) << done->ToString();
+  EXPECT_EQ(pm_->stats().bytes, size);
+  ExpectSameBytes(id);
+}
+
+// An unreachable or lost source is passed over too; when every source has
+// failed, the pull fails with the last one's error.
+TEST_F(PullTest, UnreachableAndLostSourcesArePassedOverUntilNoneIsLeft) {
+  ObjectID id = Id(51), lost = Id(52);
+  PutAtSource(id, 10, 8);
+  NodeID second = NodeID::FromRandom(), third = NodeID::FromRandom();
+  std::optional<Status> done, dlost;
+  pm_->Pull(id, {unreachable_, second}, 10, PullPriority::kWait, std::chrono::milliseconds(1000),
+            [&](const Status& s) { done = s; });
+  ASSERT_EQ(reqs_.size(), 1u);
+  EXPECT_EQ(reqs_[0].from, second);
+  pm_->OnNodeGone(second, Status::ObjectLost("the connection to node 2 closed"));
+  // `id` had no source left after `second`.
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->code(), StatusCode::kObjectLost);
+  EXPECT_NE(done->message().find("any of the 2 nodes"), std::string::npos) << done->message();
+  EXPECT_NE(done->message().find("connection to node 2 closed"), std::string::npos) << done->message();
+  EXPECT_FALSE(dst_->Contains(id));
+  reqs_.pop_front();  // its request to second, never answered
+  pm_->Pull(lost, {second, third}, 10, PullPriority::kGet, std::chrono::milliseconds(1000),
+            [&](const Status& s) { dlost = s; });
+  ASSERT_EQ(reqs_.size(), 1u);
+  EXPECT_EQ(reqs_[0].from, second);
+  pm_->OnNodeGone(second, Status::ObjectLost("gone"));
+  ASSERT_EQ(reqs_.size(), 2u);
+  EXPECT_EQ(reqs_[1].from, third);
+  EXPECT_FALSE(dlost);
+  PutAtSource(lost, 10, 1);
+  reqs_.pop_front();
+  Answer(Take());  // from third
+  ASSERT_TRUE(dlost);
+  EXPECT_TRUE(dlost->ok()) << dlost->ToString();
+}
 }  // namespace
 }  // namespace rayts::raylet

@@ -49,6 +49,30 @@ class PlasmaStoreTest : public ::testing::Test {
   }
 };
 
+// The room callback (the node server's queued pulls): called when memory is
+// freed or an object becomes evictable, not for a create, seal or get.
+TEST_F(PlasmaStoreTest, TheRoomCallbackFiresWhenMemoryFreesOrAnObjectBecomesEvictable) {
+  int room = 0;
+  store_.SetRoomCallback([&] { room++; });
+  Put(1, 100, /*pinned=*/true);
+  GetNow(kReader, 1);
+  EXPECT_EQ(room, 0);
+  store_.Delete(Id(1));  // read: not freed yet
+  EXPECT_EQ(room, 0);
+  store_.Release(kReader, Id(1));  // the last ref: freed
+  EXPECT_EQ(room, 1);
+  Put(2, 100, /*pinned=*/false);  // sealed, unreferenced, unpinned: evictable at once
+  EXPECT_EQ(room, 2);
+  GetNow(kReader, 2);
+  store_.Release(kReader, Id(2));  // evictable again
+  EXPECT_EQ(room, 3);
+  auto off = store_.Create(kOwner, Id(3), 100, /*pinned=*/true);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(room, 3);
+  ASSERT_TRUE(store_.Abort(kOwner, Id(3)).ok());  // freed
+  EXPECT_EQ(room, 4);
+}
+
 TEST_F(PlasmaStoreTest, CreateSealGetReleaseDelete) {
   auto off = store_.Create(kOwner, Id(1), 100, /*pinned=*/true);
   ASSERT_TRUE(off.ok());

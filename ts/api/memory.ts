@@ -87,8 +87,8 @@ function spilledIds(store: StoreStats): Set<string> {
   return out;
 }
 
-function summaryFromJson(json: string, spilled: Set<string>): MemorySummary {
-  const raw = JSON.parse(json) as CoreMemorySummary;
+function summaryFromJson(json: string | CoreMemorySummary, spilled: Set<string>): MemorySummary {
+  const raw = typeof json === 'string' ? (JSON.parse(json) as CoreMemorySummary) : json;
   const objects: ObjectSummary[] = raw.objects.map((o) => ({
     id: o.id,
     owner: o.owner,
@@ -173,6 +173,30 @@ export function querySession(sessionDir: string): SessionSummary {
     }
   }
   return { sessionDir, processes, unreachable };
+}
+
+/** The processes of one node of a cluster that answered, and the ones that did not (address: why). */
+export interface NodeProcessSummaries {
+  processes: MemorySummary[];
+  unreachable: string[];
+}
+
+/**
+ * Asks the node server at `nodeAddress` (ip:port, a node's
+ * nodeManagerAddress) over TCP, with the cluster token, for its store
+ * listing and its processes, then each process for its summary; each
+ * connection waits at most `timeoutMs`. Throws when the node itself does not
+ * answer. Blocking: for the `rayts memory --address` command.
+ */
+export function queryNodeProcesses(nodeAddress: string, token: string, timeoutMs: number): NodeProcessSummaries {
+  const raw = JSON.parse(loadAddon().queryNodeMemory(nodeAddress, token, timeoutMs)) as {
+    store: StoreStats | null; processes: CoreMemorySummary[]; unreachable: Array<{ address: string; error: string }>;
+  };
+  const spilled = raw.store === null ? new Set<string>() : spilledIds(raw.store);
+  return {
+    processes: raw.processes.map((p) => summaryFromJson(p, spilled)),
+    unreachable: raw.unreachable.map((u) => `${u.address}: ${u.error}`),
+  };
 }
 
 /** A text table of a summary, one object per line (as `ray memory` prints). */

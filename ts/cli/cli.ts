@@ -98,15 +98,17 @@ program
 
 program
   .command('memory')
-  .description("Ray's `ray memory`: the objects of the running rayts programs on this machine (embedded clusters), per process (driver and workers): owner, size, location and what keeps each alive")
+  .description("Ray's `ray memory`: the objects of running rayts programs, per process (driver and workers): owner, size, " +
+    'location and what keeps each alive. Without --address: the embedded clusters of this machine; with --address: every ' +
+    'process of every alive node of that cluster, per node')
   .option('--session <dir>', 'only this session directory (default: every running session of this user under <tmpdir>/rayts-<uid>)')
   .option('--json', 'print the summaries as JSON')
-  .option('--address <host:port>', 'a remote cluster (not implemented yet)')
-  .action(async (o: { session?: string; json?: boolean; address?: string }) => {
+  .option('--address <host:port>', "a cluster's GCS ('auto': the cluster started on this machine): ask each of its alive nodes " +
+    'over TCP, with the auth token (RAYTS_AUTH_TOKEN or ~/.rayts/auth_token)')
+  .option('--timeout-ms <n>', 'with --address: how long to wait for the GCS, each node and each process', positiveNumber('--timeout-ms'), 5000)
+  .action(async (o: { session?: string; json?: boolean; address?: string; timeoutMs: number }) => {
     if (o.address !== undefined) {
-      process.stderr.write(`rayts memory: cannot attach to ${o.address}: the memory summary of a cluster's nodes is not implemented yet; ` +
-        'run `rayts memory` on the machine of the program, or call `ray.memorySummary()` inside it\n');
-      process.exitCode = 2;
+      process.exitCode = await clusterMemory(o.address, Math.ceil(o.timeoutMs), o.json === true);
       return;
     }
     const { findSessions, formatMemorySummary, querySession } = await import('../api/memory.js');
@@ -114,7 +116,7 @@ program
     const dirs = o.session !== undefined ? [o.session] : findSessions();
     if (dirs.length === 0) {
       process.stderr.write('rayts memory: no running rayts program found on this machine (no live session under ' +
-        `${sessionRootPath()}). Start one with ray.init(), or call ray.memorySummary() inside your program\n`);
+        `${sessionRootPath()}). Start one with ray.init(), give --address for a cluster, or call ray.memorySummary() inside your program\n`);
       process.exitCode = 2;
       return;
     }
@@ -129,6 +131,31 @@ program
       for (const u of s.unreachable) process.stdout.write(`(no answer from ${u})\n`);
     }
   });
+
+/** `rayts memory --address`: the exit code (1 when a node did not answer, 2 when the cluster cannot be asked). */
+async function clusterMemory(given: string, timeoutMs: number, json: boolean): Promise<number> {
+  const { findLocalCluster } = await import('../cluster/node_files.js');
+  const { noTokenMessage, readToken } = await import('../cluster/auth.js');
+  const address = given === 'auto' ? findLocalCluster() : given;
+  if (address === undefined) {
+    process.stderr.write("rayts memory: --address auto: no cluster runs on this machine (start one with rayts start --head)\n");
+    return 2;
+  }
+  const token = readToken();
+  if (token === undefined) {
+    process.stderr.write(`rayts memory: ${noTokenMessage(address)}\n`);
+    return 2;
+  }
+  const { formatClusterMemory, queryClusterMemory } = await import('../cluster/cluster_memory.js');
+  try {
+    const m = await queryClusterMemory(address, token, timeoutMs);
+    process.stdout.write(json ? `${JSON.stringify(m, null, 2)}\n` : formatClusterMemory(m));
+    return m.nodes.some((n) => n.error !== undefined) ? 1 : 0;
+  } catch (e) {
+    process.stderr.write(`rayts memory: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
+}
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`rayts: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -1,6 +1,7 @@
 // `rayts start`, `rayts status`, `rayts stop`: the daemons of a cluster.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { Socket } from 'node:net';
 import * as path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { headToken, noTokenMessage, readToken, tokenFilePath } from '../cluster/auth.js';
@@ -69,8 +70,48 @@ function say(line: string): void {
   process.stdout.write(`${new Date().toISOString()} rayts: ${line}\n`);
 }
 
-/** --block: this process is the daemon until SIGINT/SIGTERM (or the GCS is lost for good). */
+/**
+ * RAYTS_EXIT_WITH_PARENT_FD=N (internal; Cluster of rayts/testing sets it):
+ * fd N is one end of a pipe whose other end only the launching process
+ * holds; EOF on it means that process is gone (even SIGKILLed), and
+ * `onGone` runs once. A pipe, not PR_SET_PDEATHSIG: that one fires when the
+ * thread that forked exits, not the process. takeParentPipe takes the
+ * variable out of this process's environment (before the node starts, so
+ * its workers do not inherit it).
+ */
+function takeParentPipe(): number | undefined {
+  const raw = process.env.RAYTS_EXIT_WITH_PARENT_FD;
+  if (raw === undefined) return undefined;
+  delete process.env.RAYTS_EXIT_WITH_PARENT_FD;
+  const fd = Number(raw);
+  if (Number.isInteger(fd) && fd > 2) return fd;
+  process.stderr.write(`rayts start: ignoring RAYTS_EXIT_WITH_PARENT_FD=${raw} (not a file descriptor above 2)\n`);
+  return undefined;
+}
+
+function watchParentPipe(fd: number | undefined, onGone: () => void): void {
+  if (fd === undefined) return;
+  let fired = false;
+  const gone = (): void => {
+    if (fired) return;
+    fired = true;
+    // Its output pipes may be gone with it: later writes must not throw.
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    onGone();
+  };
+  const pipe = new Socket({ fd, readable: true, writable: false });
+  pipe.on('data', () => undefined); // nothing is ever written; flowing mode so 'end' comes
+  pipe.once('end', gone);
+  pipe.once('close', gone);
+  pipe.once('error', gone);
+  pipe.unref(); // the daemon's own handles keep it alive, not this one
+}
+
+/** --block: this process is the daemon until SIGINT/SIGTERM (or the GCS is lost for good, or its launcher exits). */
 async function runBlocking(f: StartFlags, token: string): Promise<void> {
+  const parentPipe = takeParentPipe();
+  const launcher = process.ppid;
   let node;
   try {
     node = startNodeDaemon(daemonOptions(f, token));
@@ -98,6 +139,10 @@ async function runBlocking(f: StartFlags, token: string): Promise<void> {
       say(`${sig}: stopping node ${info.nodeId}`);
       done();
     };
+    watchParentPipe(parentPipe, () => {
+      say(`the process that started this node (pid ${launcher}) is gone: stopping node ${info.nodeId}`);
+      done();
+    });
     function done(): void {
       clearInterval(timer);
       process.removeListener('SIGINT', onSignal);

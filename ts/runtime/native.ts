@@ -76,7 +76,8 @@ export interface NativeCoreWorker {
   /** sources: large views to be copied in (the addon advises huge pages for reading them). */
   plasmaCreate(id: Uint8Array, size: number, spill?: boolean, sources?: ArrayBufferView[]): number;
   plasmaSeal(id: Uint8Array, ownedPut: boolean): void;
-  plasmaGet(id: Uint8Array): [number, number];
+  /** `priority`: a pull's admission order on this node (0 get, default; 1 wait; 2 task argument). */
+  plasmaGet(id: Uint8Array, priority?: number): [number, number];
   plasmaRelease(id: Uint8Array): void;
   /** With valueOffset: a ready inline value is copied into the value arena there and its size returned. */
   tryGet(id: Uint8Array, valueOffset?: number): null | false | true | number | Uint8Array | { error: string };
@@ -246,6 +247,11 @@ interface Addon {
   queryMemorySummary(socketPath: string): string;
   /** The node server's store listing (JSON of StoreStats), over its socket. */
   queryStoreObjects(nodeSocket: string): string;
+  /**
+   * Every process of the cluster node whose node server listens at nodeAddress (ip:port), over TCP with the token
+   * (blocking, at most timeoutMs per connection; CLI use): JSON {store, processes: [summary JSON], unreachable: [{address, error}]}.
+   */
+  queryNodeMemory(nodeAddress: string, token: string, timeoutMs: number): string;
 }
 
 // The build writes here.js at dist/esm/here.js and dist/cjs/here.js: two

@@ -35,6 +35,10 @@ const HUGE_SOURCE_BYTES = 4 * 1024 * 1024;
 const SPILL_GRACE_MS = 10;
 
 /** An inline value is not ready here: the caller must wait (see #readReady). */
+/** A pull's admission order on the node that pulls (PlasmaGet.pull_priority). */
+const PULL_GET = 0;
+const PULL_TASK_ARGUMENT = 2;
+
 const NOT_READY: unique symbol = Symbol('not ready');
 
 /** What tryGet says of an id, an inline value as a view of it. */
@@ -251,13 +255,14 @@ export class ObjectIO {
   }
 
   /** `waitMs`: how long a full store is waited for in place when the object must be restored. */
-  #readPlasma(id: Uint8Array, waitMs = PUT_FULL_WAIT_MS): unknown {
+  /** `priority`: when the object is pulled from another node, its admission order there (PULL_*). */
+  #readPlasma(id: Uint8Array, waitMs = PUT_FULL_WAIT_MS, priority = PULL_GET): unknown {
     let offset: number, size: number;
     try {
-      [offset, size] = this.core.plasmaGet(id);
+      [offset, size] = this.core.plasmaGet(id, priority);
     } catch (e) {
-      if (!(e instanceof ObjectStoreFullError)) throw e; // else: spilled, no room to restore yet
-      [offset, size] = this.#rt.pressure.underPressure(() => this.core.plasmaGet(id), e, waitMs);
+      if (!(e instanceof ObjectStoreFullError)) throw e; // else: spilled or pulled, no room yet
+      [offset, size] = this.#rt.pressure.underPressure(() => this.core.plasmaGet(id, priority), e, waitMs);
     }
     const view = this.#rt.store.subarray(offset, offset + size);
     const views: ArrayBufferView[] = [];
@@ -280,7 +285,7 @@ export class ObjectIO {
 
   /** Worker side: reads an argument the owner reported as being in plasma. */
   readPlasmaArg(id: Uint8Array): unknown {
-    return this.#readPlasma(id);
+    return this.#readPlasma(id, PUT_FULL_WAIT_MS, PULL_TASK_ARGUMENT);
   }
 
   /**

@@ -2,15 +2,22 @@
 // ray.cluster_utils.Cluster). Every node is a real daemon process
 // (`rayts start --block`) with its own node server, object store and
 // workers; the first is the head (GCS on a free port). Nodes share one
-// temporary directory, removed by shutdown().
+// temporary directory, removed by shutdown(). The daemons never outlive the
+// process that started them: each holds one end of a pipe (its fd 4,
+// RAYTS_EXIT_WITH_PARENT_FD) whose other end only this process has, and
+// stops cleanly when it reads EOF (this process exited, even by SIGKILL).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { headToken } from '../cluster/auth.js';
 import type { NodeFile } from '../cluster/node_files.js';
 import { queryStatus, type ClusterStatus } from '../cluster/status.js';
 import { distDir } from '../here.js';
+
+/** The daemon's end of its lifeline pipe (see `rayts start --block`). */
+const PARENT_PIPE_ENV = 'RAYTS_EXIT_WITH_PARENT_FD';
 
 export interface ClusterNodeOptions {
   numCpus?: number;
@@ -178,7 +185,11 @@ export class Cluster {
     if (hc.periodMs !== undefined) env.RAYTS_HEALTH_CHECK_PERIOD_MS = String(hc.periodMs);
     if (hc.timeoutMs !== undefined) env.RAYTS_HEALTH_CHECK_TIMEOUT_MS = String(hc.timeoutMs);
     if (hc.failureThreshold !== undefined) env.RAYTS_HEALTH_CHECK_FAILURE_THRESHOLD = String(hc.failureThreshold);
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
+    env[PARENT_PIPE_ENV] = '4';
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'], env });
+    // The lifeline: never written, closed by the kernel when this process ends.
+    // Unreferenced: it does not keep this process's event loop alive.
+    (proc.stdio[4] as Socket | null)?.unref();
     let log = '';
     const keep = (d: Buffer): void => { log = (log + d.toString()).slice(-8192); };
     proc.stdout?.on('data', keep);
