@@ -9,6 +9,9 @@
 //   ray.get of one ready ref, and of a batch of 1,000 ready refs
 //   ray.get of a ready 64-byte Buffer value (decoded out of the value arena)
 //   ray.put of a fresh 8 MiB typed array (plasma; huge-page read advice), released
+//   ray.put(0), its ref dropped (the "single client put calls" row's body)
+//   ray.get of a value holding 10,000 refs, the refs dropped (the "get
+//     object containing 10k refs" row: decode, registration, collection)
 // Prints benny's table (ops/s, margin of error) on stdout; --json FILE also
 // writes the results.
 import { writeFileSync } from 'node:fs';
@@ -43,6 +46,9 @@ async function main(): Promise<void> {
   await ray.get(ready);
   const one = ready[0]!;
   const bufRef = ray.put(Buffer.alloc(64, 7));
+  const inner = Array.from({ length: 10_000 }, () => ray.put(1));
+  const manyRefs = ray.put(inner);
+  for (const r of inner) r.release(); // held by manyRefs
 
   await b.suite(
     'rayts hot path',
@@ -55,6 +61,8 @@ async function main(): Promise<void> {
     b.add('ray.get of one ready ref', async () => { await ray.get(one); }),
     b.add('ray.get of 1,000 ready refs', async () => { await ray.get(ready); }),
     b.add('ray.get of a ready 64-byte Buffer', async () => { await ray.get(bufRef); }),
+    b.add('ray.put(0) (ref dropped)', () => { ray.put(0); }),
+    b.add('ray.get of a value holding 10,000 refs (dropped)', async () => { await ray.get(manyRefs); }),
     b.add('ray.put of a fresh 8 MiB typed array (released)', () => { ray.put(new Float64Array(1024 * 1024)).release(); }),
     b.cycle((r) => {
       results.push({ name: r.name, ops: r.ops, margin: r.margin });

@@ -12,8 +12,11 @@
 // runtime says whose. release() instead counts the id as released, and the
 // finalizer that comes later for it does nothing. Only a handle that pins a
 // large object has a HeldRef (its size, its weak token, and the flag that a
-// sweep already counted it down).
-import { dropHandle, handleOf, idKey, idOfHandle } from '../runtime/id_slab.js';
+// sweep already counted it down). The refs decoded out of one value are
+// registered together, as one batch (ref_batches.ts): their ids packed in
+// the batch's holder, one registry cell for all of them.
+import { copyIdHandle, dropHandle, handleOf, idKey, idOfHandle } from '../runtime/id_slab.js';
+import { BATCH_MIN, idsToDrop, newBatch, type BatchHeld, type RefBatch } from './ref_batches.js';
 
 /** What an ObjectRef needs from the runtime of its process. */
 export interface RefRuntime {
@@ -21,6 +24,8 @@ export interface RefRuntime {
   dropRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
   /** dropRef of a handle whose id is an id-slab handle (copied from the slab, no view). */
   dropRefHandle(h: number): void;
+  /** dropRef of many ids at once (packed, 20 bytes each): a collected batch of decoded refs. */
+  dropRefsPacked(ids: Uint8Array): void;
   releaseRef(binary: Uint8Array, externalBytes: number, held?: HeldRef): void;
   /** Refs that pin large objects are also tracked weakly (see Runtime.sweep). */
   trackLarge(held: HeldRef, ref: ObjectRef<unknown>): void;
@@ -62,6 +67,8 @@ interface RuntimeRefs {
   released: WeakMap<Uint8Array, number>;
   /** The same for ids held as id handles (each names one ObjectRef's id). */
   releasedHandles: Set<number>;
+  /** Holders of batches of decoded refs (ref_batches.ts). */
+  batches: FinalizationRegistry<BatchHeld>;
 }
 const byRuntime = new WeakMap<RefRuntime, RuntimeRefs>();
 let lastRt: RefRuntime | undefined;
@@ -91,7 +98,12 @@ function refsOf(rt: RefRuntime): RuntimeRefs {
       held.dropped = true;
       rt.dropRef(held.binary, held.externalBytes, held);
     });
-    r = { registry, released, releasedHandles };
+    const batches = new FinalizationRegistry<BatchHeld>((held) => {
+      if (held.split) return;
+      const ids = idsToDrop(held);
+      if (ids.length > 0) rt.dropRefsPacked(ids);
+    });
+    r = { registry, released, releasedHandles, batches };
     byRuntime.set(rt, r);
   }
   lastRt = rt;
@@ -124,6 +136,8 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   #h: number;
   /** Large objects only. */
   #held: HeldRef | undefined;
+  /** The holder of this ref's batch (a decoded ref, #h <= -2: its id is at index -2 - #h there). */
+  #batch: RefBatch | undefined = undefined;
   #released = false;
   #hex: string | undefined;
   /** @internal Readiness as last learned here (waiting.ts); undefined: ask the core. */
@@ -139,6 +153,14 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
   constructor(binary: Uint8Array | number, ownerAddress: string, rt: RefRuntime, externalBytes = 0, weak = false) {
     this.ownerAddress = ownerAddress;
     this.#rt = rt;
+    if (typeof binary === 'number' && binary <= -2) {
+      // Decoded (RefCodec): its id is the -2 - binary'th of the value's;
+      // registered with the others at the end of the decode (settleDecoded).
+      this.#bin = undefined;
+      this.#h = binary;
+      this.#held = undefined;
+      return;
+    }
     if (typeof binary === 'number') binary = ObjectRef.#fromHandle(binary, externalBytes > 0 || weak);
     if (typeof binary === 'number') {
       // An id-slab handle (copyIdHandle), kept as it is: no view until read.
@@ -177,9 +199,59 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     return view;
   }
 
+  /**
+   * @internal The end of a decode: `refs` were made with the index of their
+   * id in `ids` (packed, 20 bytes each; reused by the caller after). Few:
+   * each gets an id-slab handle and is registered alone. Many: they become
+   * one batch (ref_batches.ts) over a copy of their ids.
+   */
+  static settleDecoded(refs: ObjectRef<unknown>[], ids: Uint8Array, rt: RefRuntime): void {
+    const n = refs.length;
+    const registry = refsOf(rt);
+    if (n < BATCH_MIN) {
+      for (let i = 0; i < n; i++) {
+        const ref = refs[i]!;
+        const h = copyIdHandle(ids, (-2 - ref.#h) * 20);
+        ref.#h = h;
+        registry.registry.register(ref, h);
+      }
+      return;
+    }
+    // The batch's own copy of the ids, in the order of `refs`.
+    let own: Uint8Array;
+    if (-2 - refs[0]!.#h === 0 && -2 - refs[n - 1]!.#h === n - 1) {
+      own = ids.slice(0, n * 20);
+    } else {
+      own = new Uint8Array(n * 20);
+      for (let i = 0; i < n; i++) {
+        const at = (-2 - refs[i]!.#h) * 20;
+        own.set(ids.subarray(at, at + 20), i * 20);
+      }
+    }
+    const batch = newBatch(refs, own, registry.batches, ObjectRef.#unbatch);
+    for (let i = 0; i < n; i++) {
+      const ref = refs[i]!;
+      ref.#h = -2 - i;
+      ref.#batch = batch;
+    }
+  }
+
+  /** A split batch: the ref keeps a view of its id and is registered alone (unless released by hand). */
+  static #unbatch(this: void, r: object, b: RefBatch, index: number): void {
+    const ref = r as ObjectRef<unknown>;
+    ref.#bin ??= b.held.ids.subarray(index * 20, index * 20 + 20);
+    ref.#h = -1;
+    ref.#batch = undefined;
+    if (!ref.#released) refsOf(ref.#rt).registry.register(ref, ref.#bin);
+  }
+
   /** Raw 20-byte object id. */
   get binary(): Uint8Array {
-    return (this.#bin ??= idOfHandle(this.#h));
+    if (this.#bin !== undefined) return this.#bin;
+    const h = this.#h;
+    if (h >= 0) return (this.#bin = idOfHandle(h));
+    const at = (-2 - h) * 20;
+    return (this.#bin = this.#batch!.held.ids.subarray(at, at + 20));
   }
 
   #key: string | undefined;
@@ -223,7 +295,11 @@ export class ObjectRef<T = unknown> implements PromiseLike<T> {
     if (held === undefined) {
       // Its finalizer, which comes later, does nothing.
       const refs = refsOf(this.#rt);
-      if (this.#h >= 0) refs.releasedHandles.add(this.#h);
+      const batch = this.#batch;
+      if (batch !== undefined) {
+        const b = batch.held;
+        (b.released ??= new Uint8Array(b.ids.length / 20))[-2 - this.#h] = 1;
+      } else if (this.#h >= 0) refs.releasedHandles.add(this.#h);
       else refs.released.set(this.binary, (refs.released.get(this.binary) ?? 0) + 1);
       this.#rt.releaseRef(this.binary, 0);
       return;

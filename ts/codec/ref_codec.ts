@@ -7,7 +7,8 @@
 // `collecting` call runs, every ref encoded is recorded (the submit or put
 // that follows holds them: the borrower protocol's "no free window").
 // Decoding: refs are created at once, and counted in one native call when
-// the whole value is decoded (`flushAdds`), not one call per ref.
+// the whole value is decoded (`flushAdds`), not one call per ref; there they
+// are also registered for collection, many as one batch (ref_batches.ts).
 import { actorHandleToken, decodeActorHandle, encodeActorHandle, isActorHandle } from '../api/actor.js';
 import { ObjectRef, type RefRuntime } from '../api/object_ref.js';
 import type { NativeCoreWorker } from '../runtime/native.js';
@@ -28,9 +29,12 @@ function sameTail(a: Uint8Array, b: Uint8Array, from: number): boolean {
 export class RefCodec {
   readonly hooks: RefHooks;
   readonly #core: NativeCoreWorker;
+  readonly #rt: RefRuntime;
   /** Ids decoded since the last flushAdds, packed (20 bytes each), and their owners. */
   #addBytes = new Uint8Array(ADD_BATCH_BYTES);
   #pendingAddOwners: string[] = [];
+  /** Refs decoded since the last flushAdds that settleDecoded registers (not those of running tasks). */
+  #pendingRefs: ObjectRef<unknown>[] = [];
   #lastOwnerBytes: Uint8Array | undefined;
   #lastOwner = '';
   /** While set, every ObjectRef serialized is recorded here (nested refs). */
@@ -38,11 +42,12 @@ export class RefCodec {
 
   constructor(rt: Runtime & RefRuntime, core: NativeCoreWorker) {
     this.#core = core;
+    this.#rt = rt;
     const address = rt.address;
     // `src[at, at + 20)` is the id: counted in one native call when the
     // decode finishes (flushAdds) and copied into an id slab (the input may
     // be plasma memory, released after), with no typed array per ref.
-    const newRef = (src: Uint8Array, at: number, owner: string): ObjectRef<unknown> => {
+    const newRef = (src: Uint8Array, at: number, owner: string, now = false): ObjectRef<unknown> => {
       const n = this.#pendingAddOwners.length;
       let bytes = this.#addBytes;
       if ((n + 1) * 20 > bytes.length) {
@@ -54,7 +59,12 @@ export class RefCodec {
       this.#pendingAddOwners.push(owner);
       // Decoded inside a running task (its arguments, values it got): tracked
       // weakly, so the sweep after the task frees those it did not keep.
-      return new ObjectRef(copyIdHandle(src, at), owner, rt, 0, rt.executing > 0 && rt.noteTaskRef());
+      const weak = rt.executing > 0 && rt.noteTaskRef();
+      if (weak || now) return new ObjectRef(copyIdHandle(src, at), owner, rt, 0, weak);
+      // Else its id stays in the pending-add buffer until flushAdds registers it.
+      const ref = new ObjectRef(-2 - n, owner, rt);
+      this.#pendingRefs.push(ref);
+      return ref;
     };
     this.hooks = {
       isRef: (v: unknown): boolean => v instanceof ObjectRef || isActorHandle(v),
@@ -81,7 +91,7 @@ export class RefCodec {
         return out;
       },
       decodeRef: (tagged: Uint8Array): object => {
-        if (tagged[0] === 2) return decodeActorHandle(rt, tagged.subarray(1), (id, owner) => newRef(id, 0, owner));
+        if (tagged[0] === 2) return decodeActorHandle(rt, tagged.subarray(1), (id, owner) => newRef(id, 0, owner, true));
         // tagged: 0x01 | id (20) | owner address (utf8).
         // Refs in one value mostly share an owner: reuse the decoded string.
         let owner: string;
@@ -130,6 +140,11 @@ export class RefCodec {
     if (n === 0) return;
     this.#pendingAddOwners = [];
     const concat = this.#addBytes.subarray(0, n * 20);
+    const refs = this.#pendingRefs;
+    if (refs.length > 0) {
+      this.#pendingRefs = [];
+      ObjectRef.settleDecoded(refs, concat, this.#rt);
+    }
     // A burst grew the buffer: back to the usual size (the core copies the ids).
     if (this.#addBytes.length > ADD_BATCH_BYTES * 64) this.#addBytes = new Uint8Array(ADD_BATCH_BYTES);
     const index = new Uint32Array(n);

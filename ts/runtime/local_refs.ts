@@ -8,6 +8,7 @@ import { fullGc } from './gc.js';
 import type { NativeCoreWorker } from './native.js';
 import type { Runtime } from './runtime.js';
 import { writeHandleId } from './id_slab.js';
+import { splitAllBatches } from '../api/ref_batches.js';
 
 /** The drop buffer's usual size: 1,024 ids. */
 const DROP_BATCH_BYTES = 20 * 1024;
@@ -96,6 +97,10 @@ export class LocalRefs {
     if (this.closed) return 0;
     // minor: a young-generation collection only (a task's refs die young,
     // and it clears N-API weak references), for the sweep after a task.
+    // A major sweep also splits the batches of decoded refs still alive, so
+    // the dropped refs among them are collected by this collection (and
+    // counted down by their finalizers on the next turn), not two later.
+    if (!minor) splitAllBatches();
     const gc = fullGc() as ((o?: { type: 'minor' | 'major' }) => void) | null;
     if (gc) gc(minor ? { type: 'minor' } : undefined);
     const dead = this.core.sweepWeak();
@@ -145,6 +150,15 @@ export class LocalRefs {
     if (this.closed) return;
     writeHandleId(h, this.#dropRoom(), this.#dropCount++ * 20);
     this.#scheduleDrops();
+  }
+
+  /**
+   * A batch of decoded refs was garbage-collected (ref_batches.ts): counted
+   * down now, in one native call (the ids came in one finalizer callback).
+   */
+  dropRefsPacked(ids: Uint8Array): void {
+    if (this.closed) return;
+    this.core.removeLocalRefsPacked(ids);
   }
 
   #scheduleDrops(): void {

@@ -246,6 +246,11 @@ export class Runtime implements RefRuntime {
     this.localRefs.dropRefHandle(h);
   }
 
+  /** A batch of decoded refs was garbage-collected: their ids, packed. */
+  dropRefsPacked(ids: Uint8Array): void {
+    this.localRefs.dropRefsPacked(ids);
+  }
+
   dropRef(binary: Uint8Array, externalBytes = 0, held?: HeldRef): void {
     this.localRefs.dropRef(binary, externalBytes, held);
   }
