@@ -204,10 +204,10 @@ Napi::Value CoreWorkerWrap::PlasmaGet(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   ObjectID id;
   if (!FastId(env, info[0], &id)) { ThrowType(env, "plasmaGet: bad object id"); return env.Undefined(); }
-  auto [from, size] = core_->objects().RemoteLocation(id);  // on another node: pulled here first
+  PullFrom from = core_->objects().RemoteLocation(id);  // on another node: pulled here first
   const uint8_t prio =
       info.Length() > 1 && info[1].IsNumber() ? static_cast<uint8_t>(std::clamp(info[1].As<Napi::Number>().Int32Value(), 0, 2)) : 0;
-  auto v = core_->plasma().Get(id, from, size, prio);
+  auto v = core_->plasma().Get(id, from, prio);
   if (!v.ok()) { ThrowStatus(env, v.status()); return env.Undefined(); }
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, static_cast<double>(v->offset)));

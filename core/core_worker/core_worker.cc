@@ -156,7 +156,7 @@ void CoreWorker::OnInboundLocked(const std::shared_ptr<Link>& from, const proto:
       objects_.OnGetObjectLocked(from, *env.body_as_GetObject());
       break;
     case proto::Body::MemorySummaryRequest: {
-      std::string json = MemorySummaryJsonLocked(ctx_, refs_, objects_.store(), tasks_);
+      std::string json = MemorySummaryJsonLocked(ctx_, refs_, objects_, tasks_);
       Fbb fbb(json.size() + 64);
       auto j = fbb.CreateString(json);
       from->Send(FinishFrame(fbb, proto::CreateMemorySummaryReply(fbb, env.body_as_MemorySummaryRequest()->request_id(), j)));
@@ -168,6 +168,9 @@ void CoreWorker::OnInboundLocked(const std::shared_ptr<Link>& from, const proto:
       break;
     case proto::Body::CancelTask:
       receiver_.OnCancelRequestLocked(*env.body_as_CancelTask());
+      break;
+    case proto::Body::ObjectLocationsUpdate:  // a node gained or lost copies of objects we own
+      objects_.OnLocationsUpdateLocked(*env.body_as_ObjectLocationsUpdate());
       break;
     default:
       break;
@@ -224,8 +227,9 @@ void CoreWorker::OnNodeDiedLocked(const proto::NodeDied& d) {
   nodes_.OnNodeDeadLocked(dead.manager_address);
   normal_.OnNodeDeadLocked(dead.manager_address);
   // Objects: fetches from owners that lived there fail (OwnerDiedError);
-  // owned objects whose primary copy was there are rebuilt from lineage or
-  // become ObjectLostError naming the node's death.
+  // owned objects whose primary copy was there move to another copy if a
+  // node holds one, else are rebuilt from lineage or become ObjectLostError
+  // naming the node's death.
   for (const ObjectID& id : objects_.OnNodeDeadLocked(dead)) tasks_.OnPrimaryLostLocked(id, dead.Describe());
 }
 
@@ -257,11 +261,12 @@ CoreWorker::Stats CoreWorker::GetStats() {
 
 std::string CoreWorker::MemorySummaryJson() {
   CoreGuard lock(ctx_);
-  return MemorySummaryJsonLocked(ctx_, refs_, objects_.store(), tasks_);
+  return MemorySummaryJsonLocked(ctx_, refs_, objects_, tasks_);
 }
 
-std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCounter& refs, const MemoryStore& store,
+std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCounter& refs, const ObjectManager& objects,
                                     const TaskManager& tasks) {
+  const MemoryStore& store = objects.store();
   const LineageCache& lineage = tasks.lineage();
   std::string out = "{\"address\":";
   JsonEscapeTo(&out, ctx.address());
@@ -287,7 +292,14 @@ std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCou
     out += ",\"local\":" + std::to_string(r.local) + ",\"submitted\":" + std::to_string(r.submitted) +
            ",\"contained\":" + std::to_string(r.contained) + ",\"borrowers\":" + std::to_string(r.BorrowerCount()) +
            ",\"contains\":" + std::to_string(r.contains.size()) + ",\"lineage\":" +
-           (r.owned && !IsPutObject(id) && lineage.Has(TaskIdOf(id)) ? "true" : "false") + "}";
+           (r.owned && !IsPutObject(id) && lineage.Has(TaskIdOf(id)) ? "true" : "false");
+    // In plasma: the primary's node and the other nodes holding a copy.
+    out += ",\"node\":\"" + (o && o->in_plasma ? (o->location.IsNil() ? ctx.node_id() : o->location).Hex() : "") + "\"";
+    out += ",\"copies\":[";
+    if (const auto* copies = o && o->in_plasma ? objects.CopiesOfLocked(id) : nullptr) {
+      for (size_t i = 0; i < copies->size(); i++) out += (i ? ",\"" : "\"") + (*copies)[i].Hex() + "\"";
+    }
+    out += "]}";
   });
   out += "]}";
   return out;

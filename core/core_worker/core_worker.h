@@ -61,7 +61,7 @@ class EventLoop;
 class LoopTransport;
 
 // The memory summary of one process's runtime (the `rayts memory` view).
-std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCounter& refs, const MemoryStore& store,
+std::string MemorySummaryJsonLocked(const WorkerContext& ctx, const ReferenceCounter& refs, const ObjectManager& objects,
                                     const TaskManager& tasks) REQUIRES(core_lock);
 
 class CoreWorker {

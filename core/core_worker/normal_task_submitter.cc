@@ -57,10 +57,16 @@ NodeID NormalTaskSubmitter::LocalityNodeLocked(const PendingTask& t) {
     if (!a.by_ref) continue;
     const StoredObject* o = store.Find(a.id);
     if (!o || !o->ready || !o->in_plasma) continue;  // unknown here: not counted (as Ray)
-    const NodeID n = o->location.IsNil() ? ctx_.node_id() : o->location;
-    auto it = std::find_if(bytes.begin(), bytes.end(), [&](const auto& e) { return e.first == n; });
-    if (it == bytes.end()) bytes.emplace_back(n, o->size);
-    else it->second += o->size;
+    // Every copy's node counts (the primary's and the others the owner knows).
+    auto count = [&](const NodeID& n) {
+      auto it = std::find_if(bytes.begin(), bytes.end(), [&](const auto& e) { return e.first == n; });
+      if (it == bytes.end()) bytes.emplace_back(n, o->size);
+      else it->second += o->size;
+    };
+    count(o->location.IsNil() ? ctx_.node_id() : o->location);
+    if (const auto* copies = objects_.CopiesOfLocked(a.id)) {
+      for (const NodeID& n : *copies) count(n);
+    }
   }
   const std::pair<NodeID, uint64_t>* best = nullptr;
   for (const auto& e : bytes) {

@@ -23,10 +23,20 @@ void ObjectManager::FetchLocal(const std::vector<ObjectID>& ids) {
       continue;
     }
     if (!fetching_.insert(id).second) continue;  // asked already: its reply answers every wait
+    // The owner first (the node reports the copy it pulls there), then the
+    // fetch with the other copies as sources after the primary's node.
+    const ReferenceCounter::Ref* r = refs_->Find(id);
+    Fbb ofb(128);
+    auto ov = IdBytes(ofb, id);
+    auto oa = ofb.CreateString(r && !r->owned && !r->owner_address.empty() ? r->owner_address : ctx_.address());
+    transport_.SendToNode(FinishFrame(ofb, proto::CreateObjectOwner(ofb, ov, oa)));
     Fbb fbb(128);
     auto oid = IdBytes(fbb, id);
     auto node = IdBytes(fbb, o->location);
-    transport_.SendToNode(FinishFrame(fbb, proto::CreateFetchObject(fbb, oid, node, o->size)));
+    const std::string copies = CopiesBytesLocked(id, o->location);
+    flatbuffers::Offset<flatbuffers::Vector<uint8_t>> sources;
+    if (!copies.empty()) sources = fbb.CreateVector(reinterpret_cast<const uint8_t*>(copies.data()), copies.size());
+    transport_.SendToNode(FinishFrame(fbb, proto::CreateFetchObject(fbb, oid, node, o->size, sources)));
   }
 }
 

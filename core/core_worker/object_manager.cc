@@ -170,13 +170,6 @@ void ObjectManager::RemoveLocalRefs(const std::vector<ObjectID>& ids) {
   for (auto& id : ids) refs_->RemoveLocal(id);
 }
 
-std::pair<NodeID, uint64_t> ObjectManager::RemoteLocation(const ObjectID& id) {
-  CoreGuard lock(ctx_);
-  const StoredObject* o = store_.Find(id);
-  if (!o || !o->in_plasma || o->location.IsNil() || o->location == ctx_.node_id()) return {NodeID::Nil(), 0};
-  return {o->location, o->size};
-}
-
 void ObjectManager::FreeCopiesLocked(const ObjectID& id, const std::vector<NodeID>& nodes) {
   if (nodes.empty()) return;
   Fbb fbb(128);
@@ -193,7 +186,8 @@ void ObjectManager::OnReleasedLocked(const ObjectID& id, const ReferenceCounter:
   auto copies = copies_.find(id);
   std::vector<NodeID> nodes;
   if (copies != copies_.end()) {
-    nodes = std::move(copies->second);
+    nodes = std::move(copies->second.held);
+    nodes.insert(nodes.end(), copies->second.asked.begin(), copies->second.asked.end());
     copies_.erase(copies);
   }
   if (ref.owned && o && o->in_plasma && !o->location.IsNil()) nodes.push_back(o->location);
@@ -239,24 +233,15 @@ void ObjectManager::StoreResultLocked(const ObjectID& id, const proto::ReturnObj
     NodeID node = IdFrom<NodeID>(ret->node_id());
     if (node != ctx_.node_id()) store_.SetLocation(id, node);
   }
+  if (in_plasma && ret->copies() && ret->copies()->size() >= NodeID::kSize) {
+    // From the owner: the other copies, pull sources after the primary.
+    auto& held = copies_[id].held;
+    held.clear();
+    for (size_t i = 0; i + NodeID::kSize <= ret->copies()->size(); i += NodeID::kSize)
+      held.push_back(NodeID::FromBytes(ret->copies()->data() + i));
+  }
   ObjectReadyLocked(id);
 }
-
-namespace {
-// What a getter is answered for a ready object: its value; for an object
-// in plasma, the node holding it (a getter on another node pulls it from
-// there: core/raylet/object_pull.h).
-ReturnValue AnswerFor(const StoredObject* o, const WorkerContext& ctx) {
-  ReturnValue v;
-  if (!o) return v;
-  v.data = o->data;
-  v.in_plasma = o->in_plasma;
-  v.is_error = o->is_error;
-  v.size = o->size;
-  if (o->in_plasma) v.node = o->location.IsNil() ? ctx.node_id() : o->location;
-  return v;
-}
-}  // namespace
 
 void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
   if (js_subscribed_.erase(id)) {
@@ -269,7 +254,7 @@ void ObjectManager::ObjectReadyLocked(const ObjectID& id) {
     const StoredObject* o = store_.Find(id);
     for (auto& [link, req] : rw->second) {
       Fbb fbb(256);
-      ReturnValue v = AnswerFor(o, ctx_);
+      ReturnValue v = AnswerForLocked(id, o);
       auto item = BuildReturn(fbb, id, v);
       link->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, req, 0, 0, item)));
     }
@@ -287,8 +272,10 @@ void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const p
     // An asker of another node may pull a copy there: freed with the object.
     NodeID node = IdFrom<NodeID>(g.node_id());
     if (node != ctx_.node_id() && (!o || node != o->location)) {
-      auto& nodes = copies_[id];
-      if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
+      auto& c = copies_[id];
+      if (std::find(c.held.begin(), c.held.end(), node) == c.held.end() &&
+          std::find(c.asked.begin(), c.asked.end(), node) == c.asked.end())
+        c.asked.push_back(node);
     }
   }
   if (o && o->ready && o->in_plasma && g.lost() && refs_->Has(id) && !from->remote()) {
@@ -302,7 +289,7 @@ void ObjectManager::OnGetObjectLocked(const std::shared_ptr<Link>& from, const p
     }
   } else if (o && o->ready) {
     Fbb fbb(256);
-    ReturnValue v = AnswerFor(o, ctx_);
+    ReturnValue v = AnswerForLocked(id, o);
     auto item = BuildReturn(fbb, id, v);
     from->Send(FinishFrame(fbb, proto::CreateGetObjectReply(fbb, g.request_id(), 0, 0, item)));
   } else if (o || refs_->Has(id)) {
@@ -352,14 +339,20 @@ std::vector<ObjectID> ObjectManager::OnNodeDeadLocked(const DeadNode& dead) {
     if (r && !r->owned && OnNodeOf(r->owner_address, dead.socket)) owners.insert(r->owner_address);
   }
   for (auto& a : owners) OnOwnerGoneLocked(a, dead.Describe());
-  // Owned objects whose primary copy was there.
-  std::vector<ObjectID> lost;
+  DropNodeCopiesLocked(dead.id);
+  // Owned objects whose primary copy was there: another copy becomes the
+  // primary; without one they are lost.
+  std::vector<ObjectID> there;
   refs_->ForEach([&](const ObjectID& id, const ReferenceCounter::Ref& r) {
     ctx_.AssertHeld();
     if (!r.owned) return;
     const StoredObject* o = store_.Find(id);
-    if (o && o->ready && o->in_plasma && o->location == dead.id) lost.push_back(id);
+    if (o && o->ready && o->in_plasma && o->location == dead.id) there.push_back(id);
   });
+  std::vector<ObjectID> lost;
+  for (const ObjectID& id : there) {
+    if (!PromoteCopyLocked(id)) lost.push_back(id);
+  }
   return lost;
 }
 

@@ -13,6 +13,10 @@
 // dependency wait (Hooks::on_ready). When the ReferenceCounter releases an
 // object, OnReleasedLocked frees its plasma copy, gives borrowed
 // registrations back (BorrowerProtocol) and tells the rest (on_owned_released).
+// In a cluster it also keeps where the copies of each plasma object are
+// (object_locations.cc): the primary's node and the other nodes holding a
+// copy, as those nodes report them; getters are told them all, frees reach
+// them, and a copy becomes the primary when the primary's node dies.
 // Ownership: owned by the CoreWorker; the ReferenceCounter is the
 // CoreWorker's (shared with BorrowerProtocol and TaskManager).
 // Thread safety: public methods without the Locked suffix take the core
@@ -55,9 +59,10 @@ class ObjectManager {
   void PutInline(const ObjectID& id, std::shared_ptr<const std::string> data);
   // NextPutId + PutInline under one lock.
   ObjectID PutInlineNew(std::shared_ptr<const std::string> data);
-  // The node to pull `id` from and its size, when it is in plasma on another
-  // node (nil: here, or not in plasma, or unknown).
-  std::pair<NodeID, uint64_t> RemoteLocation(const ObjectID& id);
+  // Where to pull `id` from when it is in plasma on another node: the
+  // primary's node, its size, the other copies and the owner (node nil:
+  // here, or not in plasma, or unknown). object_locations.cc.
+  PullFrom RemoteLocation(const ObjectID& id);
   // Allocates `size` bytes in plasma for `id`; the host writes, then seals.
   // allow_spill = false: the store answers OutOfMemory rather than spill.
   StatusOr<uint64_t> PlasmaCreate(const ObjectID& id, uint64_t size, bool allow_spill = true);
@@ -114,6 +119,20 @@ class ObjectManager {
   // Called by the ReferenceCounter: `id` is no longer referenced anywhere.
   void OnReleasedLocked(const ObjectID& id, const ReferenceCounter::Ref& ref) REQUIRES(core_lock);
 
+  // ---- locations of copies (object_locations.cc) ----
+  // A node reports the copies of our objects it gained and lost.
+  void OnLocationsUpdateLocked(const proto::ObjectLocationsUpdate& u) REQUIRES(core_lock);
+  // An owned object whose primary copy is lost (its node died, or a read
+  // found it missing): another copy on an alive node becomes the primary
+  // (its `location`; PinObjects pins it there). False when there is none.
+  bool PromoteCopyLocked(const ObjectID& id) REQUIRES(core_lock);
+  // The nodes holding a copy of `id` besides the primary's (owner: as the
+  // nodes reported them; borrower: as the owner named them).
+  const std::vector<NodeID>* CopiesOfLocked(const ObjectID& id) const REQUIRES(core_lock) {
+    auto it = copies_.find(id);
+    return it == copies_.end() || it->second.held.empty() ? nullptr : &it->second.held;
+  }
+
  private:
   void AddLocalRefLocked(const ObjectID& id, const std::string& owner_address) REQUIRES(core_lock);
   void PutOwnedLocked(const ObjectID& id, std::shared_ptr<const std::string> data) REQUIRES(core_lock);
@@ -133,9 +152,23 @@ class ObjectManager {
   std::unordered_set<ObjectID, IdHash> borrowed_fetching_ GUARDED_BY(core_lock);
   std::unordered_set<ObjectID, IdHash> recover_requested_ GUARDED_BY(core_lock);  // kRecoverObject emitted, not handled yet
   std::unordered_map<ObjectID, uint64_t, IdHash> creating_sizes_ GUARDED_BY(core_lock);  // PlasmaCreate -> PlasmaSeal
-  // Owned objects: the other nodes whose processes asked for them (they may
-  // hold pulled copies, freed with the object).
-  std::unordered_map<ObjectID, std::vector<NodeID>, IdHash> copies_ GUARDED_BY(core_lock);
+  // Copies besides the primary. held: the nodes holding one (owner: as the
+  // nodes reported them, ObjectLocationsUpdate; borrower: as the owner named
+  // them, ReturnObject.copies). asked (owner only): other nodes whose
+  // processes asked for the object and have not reported a copy (they may be
+  // pulling one). Both are freed with the object; a dead node leaves both.
+  struct Copies {
+    std::vector<NodeID> held;
+    std::vector<NodeID> asked;
+  };
+  std::unordered_map<ObjectID, Copies, IdHash> copies_ GUARDED_BY(core_lock);
+  // held, minus `except`, as ids concatenated (ReturnObject.copies, PullFrom.sources).
+  std::string CopiesBytesLocked(const ObjectID& id, const NodeID& except) const REQUIRES(core_lock);
+  // Node `dead` died: it leaves every copy set.
+  void DropNodeCopiesLocked(const NodeID& dead) REQUIRES(core_lock);
+  // What a getter is answered for a ready object (value, or where it is in
+  // plasma with the other copies).
+  ReturnValue AnswerForLocked(const ObjectID& id, const StoredObject* o) const REQUIRES(core_lock);
   std::unordered_set<ObjectID, IdHash> fetching_ GUARDED_BY(core_lock);  // FetchObject sent, no reply yet
 };
 

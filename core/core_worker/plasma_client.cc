@@ -95,13 +95,29 @@ Status PlasmaClient::Seal(const ObjectID& id) {
 
 StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const NodeID& pull_from, uint64_t pull_size,
                                        uint8_t pull_priority) {
+  return Get(id, PullFrom{pull_from, pull_size, {}, {}}, pull_priority);
+}
+
+StatusOr<PlasmaView> PlasmaClient::Get(const ObjectID& id, const PullFrom& from, uint8_t pull_priority) {
+  const NodeID& pull_from = from.node;
+  if (!pull_from.IsNil() && !from.owner.empty()) {
+    // The owner first, on this channel (ordered before the get): the node
+    // reports the copy it pulls there.
+    Fbb ofb(128);
+    auto ov = IdBytes(ofb, id);
+    auto oa = ofb.CreateString(from.owner);
+    RAYTS_RETURN_IF_ERROR(channel_.Send(FinishFrame(ofb, proto::CreateObjectOwner(ofb, ov, oa))));
+  }
   Fbb fbb(128);
   auto oid = IdBytes(fbb, id);
-  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> node;
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> node, sources;
   if (!pull_from.IsNil()) node = fbb.CreateVector(pull_from.data(), NodeID::kSize);
+  if (!pull_from.IsNil() && !from.sources.empty()) {
+    sources = fbb.CreateVector(reinterpret_cast<const uint8_t*>(from.sources.data()), from.sources.size());
+  }
   // A pull is bounded by the node server (PullManager); the wait here too.
-  auto frame = FinishFrame(
-      fbb, proto::CreatePlasmaGet(fbb, 0, oid, pull_from.IsNil() ? 5000 : 60000, node, pull_size, pull_priority));
+  auto frame = FinishFrame(fbb, proto::CreatePlasmaGet(fbb, 0, oid, pull_from.IsNil() ? 5000 : 60000, node,
+                                                       from.size, pull_priority, sources));
   std::vector<uint64_t> storage;
   const proto::Envelope* env;
   RAYTS_RETURN_IF_ERROR(channel_.Call(frame, proto::Body::PlasmaGetReply, &storage, &env));

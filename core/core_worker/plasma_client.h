@@ -45,6 +45,14 @@ namespace rayts {
 
 // Where a sealed object lies in the mapped store.
 struct PlasmaView { uint64_t offset = 0, size = 0; };
+// Where a get pulls an object from when it is in plasma on another node
+// (node nil: on this node, no pull).
+struct PullFrom {
+  NodeID node;          // the primary copy's node
+  uint64_t size = 0;    // as the owner knows it
+  std::string sources;  // other nodes holding a copy (ids concatenated), tried after `node`
+  std::string owner;    // the owner's address: the node reports its pulled copy there
+};
 
 class PlasmaClient {
  public:
@@ -91,6 +99,9 @@ class PlasmaClient {
   // argument) when its store is short of room.
   StatusOr<PlasmaView> Get(const ObjectID& id, const NodeID& pull_from = NodeID::Nil(), uint64_t pull_size = 0,
                            uint8_t pull_priority = 0);
+  // The same, naming the other copies and the owner (sent first as
+  // ObjectOwner, on this channel, when there is a pull).
+  StatusOr<PlasmaView> Get(const ObjectID& id, const PullFrom& from, uint8_t pull_priority = 0);
   // Best effort: a closed channel means the node is gone, and so is the pin.
   void Release(const ObjectID& id);
   // Whether the store has `id` sealed now (no wait; the pin is released).

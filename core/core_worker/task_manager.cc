@@ -332,6 +332,11 @@ Status TaskManager::Reconstruct(const ObjectID& id) {
     objects_.ObjectReadyLocked(id);  // not lost: answer whoever asked
     return Status::OK();
   }
+  // Another node holds a copy: it becomes the primary (no re-run).
+  if (objects_.PromoteCopyLocked(id)) {
+    objects_.ObjectReadyLocked(id);
+    return Status::OK();
+  }
   Status s = ReconstructLocked(id, 0);
   if (!s.ok()) objects_.FailRemoteWaitersLocked(id, s);
   return s;

@@ -185,6 +185,7 @@ struct ReturnValue {         // from the host when a task finishes
   bool is_error = false;
   uint64_t size = 0;
   NodeID node;               // in_plasma: the node whose store holds it (nil: the receiver's own)
+  std::string copies;        // in_plasma, from the owner: other nodes holding a copy (ids concatenated)
 };
 
 struct Event {

@@ -81,6 +81,8 @@ inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const Obje
   if (v.data) data = Bytes(fbb, reinterpret_cast<const uint8_t*>(v.data->data()), v.data->size());
   flatbuffers::Offset<flatbuffers::Vector<uint8_t>> node;
   if (v.in_plasma && !v.node.IsNil()) node = IdBytes(fbb, v.node);
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> copies;
+  if (v.in_plasma && !v.copies.empty()) copies = Bytes(fbb, reinterpret_cast<const uint8_t*>(v.copies.data()), v.copies.size());
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<proto::NestedRef>>> nv;
   if (nested && !nested->empty()) {
     std::vector<flatbuffers::Offset<proto::NestedRef>> items;
@@ -95,6 +97,7 @@ inline flatbuffers::Offset<proto::ReturnObject> BuildReturn(Fbb& fbb, const Obje
   b.add_is_error(v.is_error);
   b.add_size(v.size);
   if (!node.IsNull()) b.add_node_id(node);
+  if (!copies.IsNull()) b.add_copies(copies);
   return b.Finish();
 }
 }  // namespace wire

@@ -283,6 +283,16 @@ void PlasmaStore::Unpin(const ObjectID& id) {
   UpdateLru(id, it->second);
 }
 
+bool PlasmaStore::Pin(const ObjectID& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.state != State::kSealed) return false;
+  if (!it->second.pinned) {
+    it->second.pinned = true;
+    UpdateLru(id, it->second);
+  }
+  return true;
+}
+
 std::optional<ClientId> PlasmaStore::SealedCreator(const ObjectID& id) const {
   auto it = objects_.find(id);
   if (it == objects_.end() || it->second.state != State::kSealed) return std::nullopt;
@@ -400,6 +410,7 @@ void PlasmaStore::UpdateLru(const ObjectID& id, Entry& e) {
 void PlasmaStore::FreeObject(const ObjectID& id) {
   auto it = objects_.find(id);
   RAYTS_CHECK(it != objects_.end());
+  if (on_freed_) on_freed_(id);  // must not call back into the store
   Entry& e = it->second;
   if (e.in_lru) {
     lru_.erase(e.lru_it);

@@ -124,6 +124,12 @@ class PlasmaStore {
   std::optional<ClientId> CreatorOf(const ObjectID& id) const;
   // Makes the object evictable once unreferenced. No-op if absent.
   void Unpin(const ObjectID& id);
+  // Makes a sealed object unevictable (a secondary copy made the primary);
+  // false if it is absent or not sealed.
+  bool Pin(const ObjectID& id);
+  // Called with each id whose copy leaves the store (evicted, deleted,
+  // aborted) as it goes; it must not call back into the store.
+  void SetOnFreed(std::function<void(const ObjectID&)> f) { on_freed_ = std::move(f); }
   // Drops every ref of `c`, aborts its unsealed creations and forgets its
   // pending gets without calling their callbacks.
   void DisconnectClient(ClientId c);
@@ -228,6 +234,7 @@ class PlasmaStore {
   uint64_t next_use_ = 1;
   // Lost ids (Lose) -> tombstone keys of copies readers still hold.
   std::unordered_map<ObjectID, std::vector<ObjectID>, IdHash> lost_;
+  std::function<void(const ObjectID&)> on_freed_;  // SetOnFreed
 };
 
 }  // namespace rayts::plasma

@@ -353,6 +353,12 @@ void NodeServer::OnMessage(const std::shared_ptr<Client>& c, const proto::Envelo
     case proto::Body::FetchObject:
       if (!c->remote) HandleFetch(c, *env.body_as_FetchObject());
       break;
+    case proto::Body::ObjectOwner:  // a reader may pull this object: report the copy to its owner
+      if (!c->remote && pulls_) OnObjectOwner(*env.body_as_ObjectOwner());
+      break;
+    case proto::Body::PinObjects:
+      HandlePinObjects(c, *env.body_as_PinObjects());
+      break;
     case proto::Body::RequestWorkerLease:
       HandleLease(c, env.body_as_RequestWorkerLease());
       break;

@@ -35,7 +35,8 @@
 // lived there and tells every local CoreWorker (once per node: the GCS
 // replays the deaths a node may have missed when its link reconnects); any
 // owner of another node whose connection closes loses its leases and the
-// task workers it leased end.
+// task workers it leased end. The copies this node pulls are reported to
+// their owners in batches (node_server_locations.cc).
 // node_server_leases.cc holds the lease handling, node_server_cluster.cc
 // the GCS link and the TCP listener.
 // Thread safety: all state lives on the io thread; Start/Stop/StatsJson/
@@ -214,6 +215,19 @@ class NodeServer {
   // The connection to node `node`'s server (opened on first use, AuthHello
   // first); null when it is not a known node or cannot be reached.
   std::shared_ptr<Connection> PeerNodeLink(const NodeID& node);
+  // Copies reported to their owners (node_server_locations.cc): a reader's
+  // ObjectOwner names the owner of an object it may pull; the sealed copy
+  // and its leaving the store are queued per owner and sent in batches
+  // (ObjectLocationsUpdate); PinObjects makes a copy here the primary.
+  void OnObjectOwner(const proto::ObjectOwner& r);
+  void NoteCopySealed(const ObjectID& id);
+  void NoteCopyFreed(const ObjectID& id);
+  void QueueLocationReport(const std::string& owner, const ObjectID& id, bool added);
+  void FlushLocationReports();
+  // The connection to an owner's listen socket (opened on first use); null
+  // when it cannot be reached.
+  std::shared_ptr<Connection> OwnerLink(const std::string& owner);
+  void HandlePinObjects(const std::shared_ptr<Client>& c, const proto::PinObjects& r);
   // Removes and returns the record of a granted lease (the only eraser).
   std::optional<LeaseRecord> TakeLease(uint64_t lease_id);
   // The GCS killed an actor: end the worker listening at `address`.
@@ -276,6 +290,14 @@ class NodeServer {
   uint64_t served_chunks_ = 0;
   uint64_t served_spilled_chunks_ = 0;  // of which read from spill files
   std::unordered_map<NodeID, std::shared_ptr<Connection>, IdHash> pull_links_;  // to other nodes' servers
+  std::unordered_map<ObjectID, std::string, IdHash> pull_owner_;  // objects a reader may pull -> their owner
+  std::unordered_map<ObjectID, std::string, IdHash> copy_owner_;  // secondary copies here -> their owner
+  struct LocationBatch { std::string added, removed; };          // ids concatenated
+  std::unordered_map<std::string, LocationBatch> location_batches_;  // by owner address
+  size_t location_batch_ids_ = 0;
+  bool location_timer_armed_ = false;
+  std::unique_ptr<asio::steady_timer> location_timer_;
+  std::unordered_map<std::string, std::shared_ptr<Connection>> owner_links_;  // to owners' listen sockets
   // Nodes whose NodeDied was handled: a replay after a GCS reconnect skips them.
   std::unordered_set<NodeID, IdHash> dead_nodes_;
   std::unordered_map<uint64_t, SchedulingRequest> queued_sched_;    // cluster mode: queued request key -> how to place it

@@ -14,6 +14,9 @@ namespace rayts::raylet {
 // A line in the node's log (stderr: the daemon's log file), with the time
 // and the node's short id (node_server_cluster.cc).
 void NodeLog(const NodeID& node, const std::string& msg);
+// A TCP socket whose non-blocking connect to `address` (ip:port) has
+// started (node_server_objects.cc).
+StatusOr<TcpSocket> StartPeerConnect(asio::io_context& io, const std::string& address);
 
 // A client connection as the GcsService sees it.
 class NodeServer::ClientGcsPeer : public gcs::GcsPeer {

@@ -24,6 +24,8 @@ Status NodeServer::InitGcsLink() {
   RAYTS_RETURN_IF_ERROR(ListenTcp());
   view_ = std::make_unique<ClusterView>(node_id_);
   InitPulls();
+  // A pulled copy leaving the store (evicted, deleted) is reported to its owner.
+  store_->SetOnFreed([this](const ObjectID& id) { NoteCopyFreed(id); });
   view_->UpdateSelf(leases_->total(), leases_->available());
   GcsLink::Options lo;
   lo.address = opts_.gcs_address;
@@ -176,6 +178,7 @@ bool NodeServer::OnRemoteFrame(const std::shared_ptr<Client>& c, const proto::En
     case proto::Body::CancelLeaseRequest:
     case proto::Body::ReturnWorkerLease:
     case proto::Body::FreeObjects:  // an owner freed objects copied here
+    case proto::Body::PinObjects:   // an owner made a copy here its primary
       return true;
     case proto::Body::ObjectChunkRequest:  // another node pulls an object held here
       ServeChunk(c, *env.body_as_ObjectChunkRequest());

@@ -46,6 +46,7 @@ void NodeServer::InitPulls() {
     // Seal drops the pull's own ref: the copy is evictable once its readers release it.
     Status s = store_->Seal(kPullClient, id);
     if (s.ok()) {
+      NoteCopySealed(id);
       NodeLog(node_id_, "pulled object " + id.Hex() + " (" + std::to_string(pulls_->stats().completed + 1) + " pulls)");
     }
     return s;
@@ -160,10 +161,12 @@ void NodeServer::StopPulls() {
   auto links = std::move(pull_links_);
   pull_links_.clear();
   for (auto& [node, conn] : links) conn->Close();
+  if (location_timer_) location_timer_->cancel();
+  auto owners = std::move(owner_links_);
+  owner_links_.clear();
+  for (auto& [owner, conn] : owners) conn->Close();
 }
 
-namespace {
-// A TCP socket whose non-blocking connect to `address` (ip:port) has started.
 StatusOr<TcpSocket> StartPeerConnect(asio::io_context& io, const std::string& address) {
   std::string host;
   int port = 0;
@@ -189,7 +192,6 @@ StatusOr<TcpSocket> StartPeerConnect(asio::io_context& io, const std::string& ad
   }
   return sock;
 }
-}  // namespace
 
 // Opened on first use; the connect completes asynchronously (frames queue
 // behind it, AuthHello first).
@@ -238,7 +240,11 @@ void NodeServer::HandleFreeObjects(const std::shared_ptr<Client>& c, const proto
   auto* ids = r.object_ids();
   if (!ids || ids->size() % ObjectID::kSize != 0) return;
   if (c->remote) {
-    for (size_t i = 0; i < ids->size(); i += ObjectID::kSize) plasma_->Free(ObjectID::FromBytes(ids->data() + i));
+    for (size_t i = 0; i < ids->size(); i += ObjectID::kSize) {
+      const ObjectID id = ObjectID::FromBytes(ids->data() + i);
+      copy_owner_.erase(id);  // freed by its owner: no report
+      plasma_->Free(id);
+    }
     return;
   }
   auto* nodes = r.node_ids();

@@ -5,8 +5,10 @@
 // rebuilds an owned object whose primary copy was there from lineage, or
 // makes it an ObjectLostError naming the death; fails fetches from owners
 // that lived there; and a node that keeps failing before it is marked dead
-// is asked again with backoff, not in a hot loop. And DeadNodes / OnNodeOf
-// tell whose process is whose.
+// is asked again with backoff, not in a hot loop. The copies a node reports
+// (ObjectLocationsUpdate) are named to getters, and when the primary's node
+// dies a copy elsewhere becomes the primary (no rebuild). And DeadNodes /
+// OnNodeOf tell whose process is whose.
 #include <gtest/gtest.h>
 
 #include "core/core_worker/dead_nodes.h"
@@ -178,6 +180,127 @@ TEST_F(NodeDeathTest, ANodeThatKeepsFailingBeforeItIsMarkedDeadIsAskedWithBackof
   ASSERT_EQ(LocalRequests().size(), 4u);
   BDies();
   EXPECT_EQ(LocalRequests().size(), 5u);
+}
+
+// A node's report of the copies of our objects it gained and lost.
+Frame LocationsFrame(const NodeID& node, const std::vector<ObjectID>& added, const std::vector<ObjectID>& removed) {
+  Fbb fbb(256);
+  auto cat = [&](const std::vector<ObjectID>& ids) {
+    std::string s;
+    for (auto& id : ids) s.append(reinterpret_cast<const char*>(id.data()), ObjectID::kSize);
+    return fbb.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  auto nid = fbb.CreateVector(node.data(), NodeID::kSize);
+  auto a = cat(added);
+  auto r = cat(removed);
+  return FinishFrame(fbb, proto::CreateObjectLocationsUpdate(fbb, nid, a, r));
+}
+
+class ObjectCopiesTest : public NodeDeathTest {
+ protected:
+  // A result of a task run on B, in plasma there; node C reported a copy.
+  ObjectID ResultOnBCopiedToC() {
+    ObjectID ret;
+    TaskID t = Submit(2, &ret);
+    RunOnB();
+    t_.DeliverFromPeer(kWorkerB, PlasmaReplyFrame(t, b_, 1 << 20));
+    EXPECT_TRUE(cw_->objects().TryGet(ret).ready);
+    Report(LocationsFrame(c_, {ret}, {}));
+    return ret;
+  }
+  void Report(const Frame& f) {
+    CoreGuard lock(cw_->context());
+    cw_->OnInboundLocked(inbound_, *Env(f));
+  }
+  std::vector<NodeID> CopiesOf(const ObjectID& id) {
+    CoreGuard lock(cw_->context());
+    auto* c = cw_->objects().CopiesOfLocked(id);
+    return c ? *c : std::vector<NodeID>{};
+  }
+  NodeID c_ = NodeID::FromRandom();
+  std::shared_ptr<FakeLink> inbound_ = std::make_shared<FakeLink>();
+};
+
+TEST_F(ObjectCopiesTest, AReportedCopyIsNamedToGettersAndLeavesWhenReportedGone) {
+  ObjectID ret = ResultOnBCopiedToC();
+  EXPECT_EQ(CopiesOf(ret), std::vector<NodeID>{c_});
+  // A getter of a fourth node is told the primary's node and the copy.
+  Fbb fbb(128);
+  auto oid = fbb.CreateVector(ret.data(), ObjectID::kSize);
+  NodeID d = NodeID::FromRandom();
+  auto nid = fbb.CreateVector(d.data(), NodeID::kSize);
+  Frame get = FinishFrame(fbb, proto::CreateGetObject(fbb, 7, oid, false, nid));
+  auto asker = std::make_shared<FakeLink>();
+  {
+    CoreGuard lock(cw_->context());
+    cw_->OnInboundLocked(asker, *Env(get));
+  }
+  auto replies = asker->Of(Body::GetObjectReply);
+  ASSERT_EQ(replies.size(), 1u);
+  auto* item = replies[0]->body_as_GetObjectReply()->item();
+  ASSERT_NE(item->copies(), nullptr);
+  EXPECT_EQ(NodeID::FromBytes(item->node_id()->data()), b_);
+  ASSERT_EQ(item->copies()->size(), NodeID::kSize);
+  EXPECT_EQ(NodeID::FromBytes(item->copies()->data()), c_);
+  // The owner's own reads pull from B, then from C.
+  PullFrom from = cw_->objects().RemoteLocation(ret);
+  EXPECT_EQ(from.node, b_);
+  EXPECT_EQ(from.sources, std::string(reinterpret_cast<const char*>(c_.data()), NodeID::kSize));
+  EXPECT_EQ(from.owner, cw_->context().address());
+  // Evicted on C: gone from the set.
+  Report(LocationsFrame(c_, {}, {ret}));
+  EXPECT_TRUE(CopiesOf(ret).empty());
+}
+
+TEST_F(ObjectCopiesTest, WhenThePrimarysNodeDiesTheCopyElsewhereBecomesThePrimary) {
+  ObjectID ret = ResultOnBCopiedToC();
+  size_t before = LocalRequests().size();
+  BDies();
+  EXPECT_TRUE(cw_->objects().TryGet(ret).ready) << "not rebuilt: C's copy is the primary now";
+  EXPECT_EQ(cw_->tasks().reconstructions(), 0u);
+  EXPECT_EQ(LocalRequests().size(), before) << "no re-run asks for a lease";
+  EXPECT_EQ(cw_->objects().RemoteLocation(ret).node, c_);
+  auto pins = t_.NodeFrames(Body::PinObjects);
+  ASSERT_EQ(pins.size(), 1u);
+  EXPECT_EQ(ObjectID::FromBytes(pins[0]->body_as_PinObjects()->object_ids()->data()), ret);
+  EXPECT_EQ(NodeID::FromBytes(pins[0]->body_as_PinObjects()->node_ids()->data()), c_);
+  // Freed: the new primary's node is told.
+  cw_->objects().RemoveLocalRefs(std::vector<ObjectID>{ret});
+  auto frees = t_.NodeFrames(Body::FreeObjects);
+  ASSERT_FALSE(frees.empty());
+  auto* nodes = frees.back()->body_as_FreeObjects()->node_ids();
+  ASSERT_NE(nodes, nullptr);
+  bool names_c = false;
+  for (size_t i = 0; i + NodeID::kSize <= nodes->size(); i += NodeID::kSize) names_c |= NodeID::FromBytes(nodes->data() + i) == c_;
+  EXPECT_TRUE(names_c);
+}
+
+TEST_F(ObjectCopiesTest, LocalityCountsTheArgumentBytesOnEveryCopysNode) {
+  ObjectID x = ResultOnBCopiedToC();  // 1 MiB on B, a copy on C
+  ObjectID y;
+  TaskID ty = Submit(2, &y);  // runs on B's worker too; its 1 MiB result lies on C only
+  ASSERT_EQ(t_.PeerAt(kWorkerB)->link->Of(Body::PushTask).size(), 2u);
+  t_.DeliverFromPeer(kWorkerB, PlasmaReplyFrame(ty, c_, 1 << 20));
+  ASSERT_TRUE(cw_->objects().TryGet(y).ready);
+  // A task taking both: C holds 2 MiB of them, B 1 MiB (a tie, without the copy).
+  SubmitRequest r;
+  r.cls = cls_;
+  r.args = {TaskArgIn::Ref(x, ""), TaskArgIn::Ref(y, "")};
+  std::vector<ObjectID> ids;
+  ASSERT_TRUE(cw_->submitter().Submit(std::move(r), &ids).ok());
+  auto* near = LocalRequests().back()->body_as_RequestWorkerLease()->locality_node_id();
+  ASSERT_NE(near, nullptr);
+  ASSERT_EQ(near->size(), NodeID::kSize);
+  EXPECT_EQ(NodeID::FromBytes(near->data()), c_);
+}
+
+TEST_F(ObjectCopiesTest, AReportFromADeadNodeIsIgnoredAndItsCopiesGoWithIt) {
+  ObjectID ret = ResultOnBCopiedToC();
+  Frame died = NodeDiedFrame(c_, "stopped");
+  t_.DeliverControl(*cw_, died);
+  EXPECT_TRUE(CopiesOf(ret).empty());
+  Report(LocationsFrame(c_, {ret}, {}));
+  EXPECT_TRUE(CopiesOf(ret).empty()) << "a late report of a dead node";
 }
 
 TEST(DeadNodesTest, AProcessIsOfTheNodeWhoseSocketDirectoryItListensIn) {

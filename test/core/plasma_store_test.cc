@@ -305,6 +305,28 @@ TEST_F(PlasmaStoreTest, PinnedReferencedAndUnsealedAreNeverEvicted) {
   EXPECT_FALSE(store_.Contains(Id(2)));
 }
 
+// A secondary copy made the primary (its owner's primary node died) is kept
+// as a pinned object is; the free hook sees every copy that leaves.
+TEST_F(PlasmaStoreTest, PinMakesASealedCopyUnevictableAndTheFreeHookSeesEvictionsAndDeletes) {
+  std::vector<ObjectID> freed;
+  store_.SetOnFreed([&](const ObjectID& id) { freed.push_back(id); });
+  Put(1, 512);  // unpinned: a pulled copy
+  Put(2, 256);
+  EXPECT_TRUE(store_.Pin(Id(1)));
+  EXPECT_FALSE(store_.Pin(Id(9))) << "absent";
+  ASSERT_TRUE(store_.Create(kOther, Id(3), 64, false).ok());
+  EXPECT_FALSE(store_.Pin(Id(3))) << "not sealed";
+  EXPECT_EQ(store_.evictable_bytes(), 256u);
+  // Room for 512 more: only 2 can go.
+  EXPECT_EQ(store_.Create(kOwner, Id(4), 512, false).status().code(), StatusCode::kOutOfMemory);
+  ASSERT_TRUE(store_.Create(kOwner, Id(5), 256, false).ok());
+  EXPECT_TRUE(store_.Contains(Id(1)));
+  EXPECT_FALSE(store_.Contains(Id(2)));
+  EXPECT_EQ(freed, std::vector<ObjectID>{Id(2)});
+  store_.Delete(Id(1));
+  EXPECT_EQ(freed, (std::vector<ObjectID>{Id(2), Id(1)}));
+}
+
 TEST_F(PlasmaStoreTest, ObjectStoreFullSaysWhatUsesTheMemory) {
   Put(1, 768, /*pinned=*/true);
   Put(2, 256);  // evictable, but evicting it cannot make room for 512

@@ -1,6 +1,6 @@
-// A 2-node cluster on this machine (rayts/testing Cluster) with this
-// process attached as the driver on the head, for the tests of objects and
-// placement across nodes.
+// A cluster on this machine (rayts/testing Cluster) with this process
+// attached as the driver on the head, for a test file: fileCluster, and the
+// 2-node one of the tests of objects and placement across nodes.
 import { afterAll, beforeAll } from 'vitest';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode, type ClusterOptions } from 'rayts/testing';
@@ -15,26 +15,34 @@ export async function attachTwoNodes(opts: ClusterOptions): Promise<{ cluster: C
 }
 
 /**
- * The same as the file's cluster: started (and this process attached) in
- * beforeAll, detached and stopped in afterAll. Read `cluster` and `n2` in tests.
+ * The file's cluster: started by `start` (which attaches this process) in
+ * beforeAll, detached and stopped in afterAll. Read `cluster` and `nodes`
+ * (head first) in tests.
  */
-export function twoNodeCluster(opts: ClusterOptions): { readonly cluster: Cluster; readonly n2: ClusterNode } {
-  let started: { cluster: Cluster; n2: ClusterNode } | undefined;
+export function fileCluster(start: () => Promise<Cluster>): { readonly cluster: Cluster; readonly nodes: ClusterNode[] } {
+  let started: Cluster | undefined;
   beforeAll(async () => {
-    started = await attachTwoNodes(opts);
+    started = await start();
   }, 90_000);
   afterAll(async () => {
     await ray.shutdown();
-    await started?.cluster.shutdown();
+    await started?.shutdown();
   }, 30_000);
+  const get = (): Cluster => {
+    if (!started) throw new Error('the cluster is not started (beforeAll failed)');
+    return started;
+  };
   return {
-    get cluster(): Cluster {
-      if (!started) throw new Error('the cluster is not started (beforeAll failed)');
-      return started.cluster;
-    },
-    get n2(): ClusterNode {
-      if (!started) throw new Error('the cluster is not started (beforeAll failed)');
-      return started.n2;
-    },
+    get cluster(): Cluster { return get(); },
+    get nodes(): ClusterNode[] { return get().nodes; },
+  };
+}
+
+/** fileCluster of attachTwoNodes(opts). Read `cluster` and `n2` in tests. */
+export function twoNodeCluster(opts: ClusterOptions): { readonly cluster: Cluster; readonly n2: ClusterNode } {
+  const f = fileCluster(async () => (await attachTwoNodes(opts)).cluster);
+  return {
+    get cluster(): Cluster { return f.cluster; },
+    get n2(): ClusterNode { return f.nodes[1] as ClusterNode; },
   };
 }

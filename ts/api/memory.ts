@@ -47,6 +47,13 @@ export interface ObjectSummary {
   };
   /** The owner keeps the task that created it: it can be recomputed if its plasma copy is lost. */
   lineage: boolean;
+  /** In plasma: the node (hex id) holding the primary copy; '' otherwise. */
+  node: string;
+  /**
+   * In plasma: the other nodes (hex ids) holding a copy, as this process
+   * knows them (the owner: as those nodes reported their pulled copies).
+   */
+  copies: string[];
 }
 
 export interface MemorySummary {
@@ -91,6 +98,8 @@ function summaryFromJson(json: string | CoreMemorySummary, spilled: Set<string>)
     size: o.size,
     references: { local: o.local, submitted: o.submitted, containedIn: o.contained, borrowers: o.borrowers, contains: o.contains },
     lineage: o.lineage,
+    node: o.node,
+    copies: o.copies,
   }));
   let memoryBytes = 0;
   let plasmaBytes = 0;
@@ -203,7 +212,7 @@ export function formatMemorySummary(s: MemorySummary): string {
     const kinds = [
       r.local ? `local ${r.local}` : '', r.submitted ? `submitted ${r.submitted}` : '',
       r.containedIn ? `contained ${r.containedIn}` : '', r.borrowers ? `borrowed-by ${r.borrowers}` : '',
-      o.lineage ? 'lineage' : '',
+      o.lineage ? 'lineage' : '', o.copies.length ? `copies on ${o.copies.length + 1} nodes` : '',
     ].filter((k) => k !== '').join(', ');
     lines.push([o.id.padEnd(40), (o.ownedHere ? 'here' : 'remote').padEnd(8), o.status.padEnd(8), o.location.padEnd(7),
       String(o.size).padStart(12), ` ${kinds}`].join(' '));

@@ -60,6 +60,8 @@ export interface CoreObjectRecord {
   borrowers: number;
   contains: number;
   lineage: boolean;
+  node: string;
+  copies: string[];
 }
 
 export interface CoreMemorySummary {
