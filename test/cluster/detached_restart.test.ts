@@ -5,13 +5,12 @@
 // node death, past the budget, fails its calls with ActorDiedError naming
 // that node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode } from 'rayts/testing';
+import { runDriver } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DRIVER = fileURLToPath(new URL('../fixtures/actor_driver.mjs', import.meta.url));
 
 let cluster: Cluster;
@@ -36,24 +35,9 @@ afterAll(async () => {
   await cluster?.shutdown();
 }, 30_000);
 
-/** Runs test/fixtures/actor_driver.mjs (driver 1) through `node`; resolves with its JSON line once it has exited. */
-function firstDriver(node: ClusterNode, ...args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DRIVER, args[0] as string, cluster.address, ...args.slice(1)], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAYTS_NODE_ID: node.nodeId },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || line === '') reject(new Error(`driver exited with ${code ?? signal}: ${err}${out}`));
-      else resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-  });
+/** Runs test/fixtures/actor_driver.mjs through `node` (its own process); resolves with its JSON line. */
+function firstDriver(node: ClusterNode, mode: string, ...rest: string[]): Promise<Record<string, unknown>> {
+  return runDriver(cluster, node, DRIVER, mode, ...rest);
 }
 
 interface Phoenix {
@@ -72,7 +56,8 @@ describe('a detached actor whose creator is gone', () => {
 
     await cluster.removeNode(b, { graceful: false });
     const killedAt = performance.now();
-    // Made while nobody but the GCS can restart it: answered by the new instance.
+    // Made while nobody but the GCS can restart it (or cut off by the node's
+    // death, then resent: maxTaskRetries -1): answered by the new instance.
     expect(await ray.get(h.inc.remote(), { timeoutMs: 30_000 })).toBe(1);
     console.log(`detached actor restarted by the GCS ${(performance.now() - killedAt).toFixed(0)} ms after its node was killed`);
     expect(await h.node.remote()).toBe(c.nodeId);
@@ -86,7 +71,6 @@ describe('a detached actor whose creator is gone', () => {
 
     // Its one restart used up (num_restarts 1 of maxRestarts 1): the next node death is its end.
     await cluster.removeNode(c, { graceful: false });
-    // (A call sent before the connection breaks is cut off, and not retried: maxTaskRetries 0.)
     await until(async () => (await ray.nodes()).some((n) => n.nodeId === c.nodeId && !n.alive), 10_000, 'node C dead');
     const last = await ray.get(h.inc.remote(), { timeoutMs: 30_000 }).catch((e: unknown) => e) as Error;
     expect(last).toBeInstanceOf(ray.ActorDiedError);
