@@ -45,6 +45,18 @@ ActorTaskSubmitter::Inflight ActorTaskSubmitter::TakeHeldLossLocked(ActorState& 
   return inflight;
 }
 
+void ActorTaskSubmitter::OnNodeLostLocked(const std::string& node) {
+  for (auto& [key, a] : actors_) {
+    if (a->held_lease && a->held_lease->node == node) ReleaseHeldLossLocked(*a, /*node_died=*/true);
+    auto leases = a->leases;
+    for (auto& l : leases) {
+      if (l->node != node) continue;
+      l->node_lost = true;
+      if (l->link) l->link->Close();  // handled as the worker's loss, with the node's as its cause
+    }
+  }
+}
+
 std::string ActorTaskSubmitter::NodeLostCauseLocked(const std::string& node) const {
   auto it = node_ids_.find(node);
   std::string id = it == node_ids_.end() ? std::string() : it->second + " ";

@@ -39,6 +39,11 @@ struct ActorState {
   // A borrower re-asks the GCS this many times (100 ms apart) when the address
   // it got cannot be reached (the owner may not have reported a restart yet).
   static constexpr int kLookupRetries = 30;
+  // ... and this many times while the GCS still names the address whose
+  // connection broke: its worker's node may have died, which the GCS learns
+  // from its health checks (Ray's defaults: dead after 5 failed checks 3 s
+  // apart), and then the GCS or the owner restarts the actor elsewhere.
+  static constexpr int kStaleLookupRetries = 300;
   // How long a silent worker loss on another node waits to learn whether
   // that node died (Ray's timeout_ms_task_wait_for_death_info: 1 s).
   static constexpr std::chrono::milliseconds kNodeDeathGrace{1000};
@@ -64,9 +69,10 @@ struct ActorState {
   bool MarkDead(const std::string& cause);
   // The pinned constructor arguments, handed over once (to be unpinned).
   std::vector<ObjectID> TakeCreationArgRefs();
-  // A failed connect to a borrowed actor's address; true once the lookups
-  // are exhausted (more than kLookupRetries since the last success).
-  bool LookupFailed() { return ++lookup_retries > kLookupRetries; }
+  // A failed connect to a borrowed actor's address (stale: the GCS named
+  // the address that broke); true once the lookups are exhausted (more than
+  // kLookupRetries, or kStaleLookupRetries when stale, since the last success).
+  bool LookupFailed(bool stale = false) { return ++lookup_retries > (stale ? kStaleLookupRetries : kLookupRetries); }
   // The ActorDiedError record a call fails with: `cause`, the actor's id
   // and, when its constructor threw, that error's record as "cause".
   std::string DiedJson(const std::string& cause) const;

@@ -61,6 +61,10 @@ StatusOr<TaskID> ActorTaskSubmitter::Create(SubmitRequest req, ObjectID* ready_i
   std::vector<ObjectID> ids;
   auto t = tasks_.NewTaskLocked(std::move(req), a.key, &ids);
   tasks_.AddLocked(t);
+  if (a.detached) {  // the GCS creates it again from this if its node dies once this owner is gone
+    std::string why, spec = ActorRestartSpecBytes(*t, a.resources, a.scheduling, a.LeaseRetriable(), ctx_, objects_.store(), &why);
+    transport_.SendToNode(gcs::ActorRestartSpecFrame(a.id, spec, why));
+  }
   tasks_.ScheduleLocked(t);
   if (ready_id) *ready_id = ids[0];
   return actor;
@@ -430,7 +434,7 @@ void ActorTaskSubmitter::OnAddressLocked(ActorState& a, const StatusOr<gcs::Acto
   if (address == a.lost_address || !ConnectLeaseLocked(lease)) {
     // The table may not yet know the worker died (the owner reports the
     // restart): ask again shortly, a bounded number of times.
-    if (a.LookupFailed()) {
+    if (a.LookupFailed(/*stale=*/address == a.lost_address)) {
       DiedLocked(a, "its worker at " + address + " is unreachable");
       return;
     }
@@ -577,18 +581,6 @@ void ActorTaskSubmitter::MaybeEndIdleLocked(ActorState& a) {
   DiedLocked(a, cause);
   auto leases = a.leases;
   for (auto& l : leases) ReturnLeaseLocked(a, l, /*worker_exiting=*/true);
-}
-
-void ActorTaskSubmitter::OnNodeLostLocked(const std::string& node) {
-  for (auto& [key, a] : actors_) {
-    if (a->held_lease && a->held_lease->node == node) ReleaseHeldLossLocked(*a, /*node_died=*/true);
-    auto leases = a->leases;
-    for (auto& l : leases) {
-      if (l->node != node) continue;
-      l->node_lost = true;
-      if (l->link) l->link->Close();  // handled as the worker's loss, with the node's as its cause
-    }
-  }
 }
 
 SubmitterStats ActorTaskSubmitter::GetStatsLocked() const {

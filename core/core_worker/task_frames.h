@@ -24,6 +24,15 @@ namespace rayts {
 void PushOnLease(const std::shared_ptr<Lease>& lease, const std::shared_ptr<PendingTask>& t, Clock::time_point now,
                  const WorkerContext& ctx, const MemoryStore& store) REQUIRES(core_lock);
 
+// A detached actor's creation as the GCS keeps it (an ActorRestartSpec
+// buffer, core/protocol/cluster.fbs): the constructor's PushTask frame, its
+// class defined inline, and the lease it needs, so a node can create the
+// actor again once its owner is gone. Empty, with *not_restartable saying
+// why, when that cannot work without the owner (a by-reference argument).
+std::string ActorRestartSpecBytes(const PendingTask& creation, const std::vector<std::pair<std::string, double>>& resources,
+                                  const SchedulingOptions& scheduling, bool retriable, const WorkerContext& ctx,
+                                  const MemoryStore& store, std::string* not_restartable) REQUIRES(core_lock);
+
 // grant_or_reject: sent to the node a spillback reply named, which also
 // gets the owner's address (it ends the owner's workers if its node dies).
 // locality: the node holding most of the task's plasma argument bytes (nil:

@@ -8,7 +8,7 @@ namespace rayts::gcs {
 namespace {
 
 // Record layout version: the first field.
-constexpr const char* kVersion = "a1";
+constexpr const char* kVersion = "a2";
 
 std::string Escape(const std::string& s) {
   std::string out;
@@ -87,6 +87,8 @@ std::string EncodeActorRecord(const ActorInfo& a) {
       IdHex(a.node),
       Escape(a.death_cause),
       Escape(a.creation_spec),
+      Escape(a.restart_spec),
+      Escape(a.not_restartable),
   };
   std::string out;
   for (const std::string& f : fields) {
@@ -106,7 +108,7 @@ StatusOr<ActorInfo> DecodeActorRecord(const std::string& bytes) {
     start = tab + 1;
   }
   auto bad = [](const char* what) { return Status::InvalidArgument(std::string("actor record: bad ") + what); };
-  if (f.size() != 18 || f[0] != kVersion) return bad("layout (version or field count)");
+  if (f.size() != 20 || f[0] != kVersion) return bad("layout (version or field count)");
   ActorInfo a;
   long long n = 0;
   if (!IdFromHex(f[1], &a.id) || a.id.IsNil()) return bad("id");
@@ -130,6 +132,7 @@ StatusOr<ActorInfo> DecodeActorRecord(const std::string& bytes) {
   if (!IdFromHex(f[14], &a.worker)) return bad("worker");
   if (!IdFromHex(f[15], &a.node)) return bad("node");
   if (!Unescape(f[16], &a.death_cause) || !Unescape(f[17], &a.creation_spec)) return bad("death_cause");
+  if (!Unescape(f[18], &a.restart_spec) || !Unescape(f[19], &a.not_restartable)) return bad("restart_spec");
   return a;
 }
 

@@ -144,7 +144,8 @@ void ActorTable::OnOwnerDied(const WorkerID& owner) {
   KillMatching([&](const ActorInfo& a) { return a.owner_worker == owner; }, "owner died");
 }
 
-std::vector<std::string> ActorTable::OnNodeDead(const NodeID& node, const std::string& why) {
+std::vector<std::string> ActorTable::OnNodeDead(const NodeID& node, const std::string& why,
+                                                std::vector<ActorID>* to_restart) {
   std::vector<std::string> to_end;
   if (node.IsNil()) return to_end;
   const std::string suffix = " (" + why + ")";
@@ -165,14 +166,36 @@ std::vector<std::string> ActorTable::OnNodeDead(const NodeID& node, const std::s
   }
   std::sort(victims.begin(), victims.end(), [](const Entry* a, const Entry* b) { return a->seq < b->seq; });
   for (Entry* e : victims) {
-    const ActorInfo& a = e->info;
+    ActorInfo& a = e->info;
     bool runs_here = a.node == node;
     if (!runs_here && !a.address.empty()) to_end.push_back(a.address);
-    Transition(e, ActorState::kDead,
-               (runs_here ? "its node " + node.Hex() + " died" : "its owner's node " + node.Hex() + " died") + suffix);
+    std::string cause = (runs_here ? "its node " + node.Hex() + " died" : "its owner's node " + node.Hex() + " died") + suffix;
+    bool budget = a.max_restarts == -1 || a.num_restarts < a.max_restarts;
+    if (runs_here && a.detached && budget && a.state == ActorState::kAlive) {
+      if (!a.restart_spec.empty()) {
+        // Nobody else is left to restart it: the GCS does (the host places it).
+        a.num_restarts++;
+        Transition(e, ActorState::kRestarting, "");
+        if (to_restart != nullptr) to_restart->push_back(a.id);
+        continue;
+      }
+      cause += "; its creator is gone and it could not be restarted without it (" +
+               (a.not_restartable.empty() ? std::string("the GCS holds no creation spec for it") : a.not_restartable) + ")";
+    }
+    Transition(e, ActorState::kDead, cause);
   }
   Flush();
   return to_end;
+}
+
+Status ActorTable::SetRestartSpec(const ActorID& id, std::string spec, std::string not_restartable) {
+  Entry* e = Find(id);
+  if (e == nullptr) return NotRegistered(id);
+  if (e->info.state == ActorState::kDead) return Status::OK();
+  e->info.restart_spec = std::move(spec);
+  e->info.not_restartable = std::move(not_restartable);
+  Persist(e->info);
+  return Status::OK();
 }
 
 void ActorTable::OnJobFinished(JobID job) {

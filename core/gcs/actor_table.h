@@ -9,6 +9,12 @@
 //        +--constructor threw / owner died / handles released / kill--> DEAD
 //   RESTARTING --created--> ALIVE;  RESTARTING --died again, budget--> RESTARTING
 //
+// Who restarts: the owner, while it lives (it reports RESTARTING and the
+// new ALIVE). A detached actor whose owner is gone and whose node dies is
+// restarted by the GCS itself from its restart_spec (OnNodeDead lists it;
+// the host places it and reports OnCreated / OnWorkerDied /
+// OnCreationFailed), as Ray's GcsActorManager::OnNodeDead -> RestartActor.
+//
 // It is pure logic: no sockets, no clock, no ids minted here. Every record
 // it adds or changes is written through a StoreClient when it has one
 // (table "actor", actor_record.h), and an evicted one deleted, as the node
@@ -83,7 +89,13 @@ struct ActorInfo {
                             // (nil when the host cannot tell)
   std::string death_cause;  // "killed by ray.kill", "worker process exited
                             // with code 1", "constructor threw: TypeError: x"
-  std::string creation_spec;  // opaque bytes to re-run the constructor
+  std::string creation_spec;  // the handle's wire form (GetNamedActor answers with it)
+  // A detached actor's creation as its owner sent it (ActorRestartSpec
+  // bytes, opaque here): with it the GCS creates the actor again when its
+  // node dies after its creator is gone. Empty: not sent, or not possible
+  // (`not_restartable` says why: by-reference constructor arguments).
+  std::string restart_spec;
+  std::string not_restartable;
 };
 
 class ActorTable {
@@ -138,9 +150,18 @@ class ActorTable {
   // running on the node whose owner is gone -> DEAD ("its node ... died"):
   // nobody is left to restart it. An actor running there whose owner lives
   // elsewhere is left to that owner, which restarts it or reports its death.
+  // Such an orphan that is detached, has a restart_spec and restarts left
+  // goes RESTARTING instead (num_restarts + 1) and is appended to
+  // `to_restart` (may be null: it is then left RESTARTING) for the host to
+  // create again; one without a spec dies saying why it could not restart.
   // Returns the addresses of the workers (on other nodes) of actors that
   // died here, for the host to end.
-  std::vector<std::string> OnNodeDead(const NodeID& node, const std::string& why);
+  std::vector<std::string> OnNodeDead(const NodeID& node, const std::string& why,
+                                      std::vector<ActorID>* to_restart = nullptr);
+  // The owner of detached actor `id` sent what re-creating it needs (`spec`
+  // empty: not possible, `not_restartable` says why). NotFound for an
+  // unknown actor; ignored (OK) for a DEAD one.
+  Status SetRestartSpec(const ActorID& id, std::string spec, std::string not_restartable);
   // Every non-DEAD, non-detached actor of `job` -> DEAD ("job finished").
   void OnJobFinished(JobID job);
   // Every handle of the actor is gone: a non-detached actor -> DEAD ("all

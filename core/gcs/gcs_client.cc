@@ -280,6 +280,15 @@ flatbuffers::DetachedBuffer ActorDeadFrame(const ActorID& id, const std::string&
   return RequestFrame(fbb, 0, proto::CreateActorDeadRequest(fbb, aid, c));
 }
 
+flatbuffers::DetachedBuffer ActorRestartSpecFrame(const ActorID& id, const std::string& spec,
+                                                  const std::string& not_restartable) {
+  Fbb fbb(128 + spec.size() + not_restartable.size());
+  auto aid = IdBytes(fbb, id);
+  auto sv = fbb.CreateVector(reinterpret_cast<const uint8_t*>(spec.data()), spec.size());
+  auto why = fbb.CreateString(not_restartable);
+  return RequestFrame(fbb, 0, proto::CreateActorRestartSpecRequest(fbb, aid, sv, why));
+}
+
 flatbuffers::DetachedBuffer WaitActorFrame(uint64_t request_id, const ActorID& id) {
   Fbb fbb(64);
   auto aid = IdBytes(fbb, id);

@@ -91,6 +91,10 @@ flatbuffers::DetachedBuffer ActorAliveFrame(const ActorID& id, const std::string
 flatbuffers::DetachedBuffer ActorRestartingFrame(const ActorID& id, const std::string& cause);
 flatbuffers::DetachedBuffer ActorDeadFrame(const ActorID& id, const std::string& cause);
 flatbuffers::DetachedBuffer WaitActorFrame(uint64_t request_id, const ActorID& id);
+// A detached actor's owner: what re-creating it without the owner needs
+// (`spec`: an ActorRestartSpec buffer; empty with `not_restartable`).
+flatbuffers::DetachedBuffer ActorRestartSpecFrame(const ActorID& id, const std::string& spec,
+                                                  const std::string& not_restartable);
 // InvalidArgument for a number that is not a ClusterQuery.
 StatusOr<flatbuffers::DetachedBuffer> QueryFrame(uint64_t request_id, int query);
 

@@ -281,6 +281,9 @@ void GcsServer::OnMessage(const std::shared_ptr<Peer>& p, const proto::Envelope&
       p->forwards.erase(c->client());
       return;
     }
+    case proto::Body::RestartActorReply:
+      if (!p->node_id.IsNil()) OnRestartActorReply(p->node_id, *env.body_as_RestartActorReply());
+      return;
     case proto::Body::UnregisterNode: {
       if (p->node_id.IsNil()) return;
       std::string why = Str(env.body_as_UnregisterNode()->reason());
@@ -335,7 +338,8 @@ void GcsServer::MarkDead(NodeID id, const std::string& reason) {
   first_registered_ms_.erase(id);  // it cannot register again
   view_dirty_.insert(id);
   if (s.ok()) Log("node " + id.Hex() + " is dead: " + reason);
-  if (s.ok()) gcs_->OnNodeDead(id, reason);  // its actors (ActorTable::OnNodeDead)
+  std::vector<ActorID> restart;
+  if (s.ok()) restart = gcs_->OnNodeDead(id, reason);  // its actors (ActorTable::OnNodeDead)
   auto it = node_peers_.find(id);
   if (it != node_peers_.end()) {
     auto p = it->second;
@@ -345,6 +349,10 @@ void GcsServer::MarkDead(NodeID id, const std::string& reason) {
   }
   // Every other node hears of it now, not at the next view broadcast.
   if (was_alive) BroadcastNodeDied(id);
+  // After NodeDied (on the same connections): the node asked to restart an
+  // actor no longer sees the dead one.
+  OnRestartNodeDead(id);
+  for (const ActorID& actor : restart) RestartActor(actor);
 }
 
 std::optional<flatbuffers::DetachedBuffer> GcsServer::NodeDiedFrame(const NodeID& id) {
@@ -421,6 +429,11 @@ void GcsServer::ScheduleViewBroadcast() {
     view_dirty_.clear();
     ScheduleViewBroadcast();
   });
+}
+
+void GcsServer::SendToNode(const NodeID& node, flatbuffers::DetachedBuffer frame) {
+  auto it = node_peers_.find(node);
+  if (it != node_peers_.end()) it->second->conn->Send(std::move(frame));
 }
 
 void GcsServer::KillWorkerAt(const std::string& address) {

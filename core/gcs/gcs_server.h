@@ -18,6 +18,12 @@
 // again (its link reconnected) then hears NodeDied for every node marked
 // dead since it first registered, which it may have missed while away (it
 // skips the ones it handled already).
+// A detached actor whose
+// creator is gone and whose node dies is created again here (Ray's
+// GcsActorManager::RestartActor, gcs_actor_restart.cc): RestartActor to a
+// node, whose SchedulingPolicy places it (here, or another node it names,
+// then asked with grant-or-reject); its RestartActorReply makes the actor
+// ALIVE at the new address, RESTARTING again, or DEAD with the reason.
 // Bounds: at most max_connections_per_peer connections from one IP, frames
 // of at most max_handshake_frame_bytes before authentication and
 // max_frame_bytes after.
@@ -98,6 +104,16 @@ class GcsServer {
   void ScheduleViewBroadcast();
   void KillWorkerAt(const std::string& address);
   void Log(const std::string& msg);
+  // Restarts by the GCS (gcs_actor_restart.cc). `at` nil: a node of its
+  // choice (the head first) places it; else `at` grants or rejects.
+  void RestartActor(const ActorID& id, const NodeID& at = NodeID::Nil(), int hops = 0);
+  void OnRestartActorReply(const NodeID& from, const proto::RestartActorReply& r);
+  // A frame to node `node`'s connection (dropped when it has none).
+  void SendToNode(const NodeID& node, flatbuffers::DetachedBuffer frame);
+  // Node `node` died: restarts it was running fail there (and go on elsewhere).
+  void OnRestartNodeDead(const NodeID& node);
+  // The actor was RESTARTING and its new worker is gone: again, or DEAD.
+  void RestartFailed(const ActorID& id, const std::string& cause, int hops);
 
   GcsServerOptions opts_;
   asio::io_context io_;
@@ -118,6 +134,14 @@ class GcsServer {
   // When each node first registered (tables' clock, ms): a re-registration
   // replays the deaths since then (the table's start time is the latest one).
   std::unordered_map<NodeID, int64_t, IdHash> first_registered_ms_;
+  // Actors the GCS is creating again: the node asked, and the hops so far
+  // (spillbacks and rejections; bounded by kMaxRestartHops).
+  struct PendingRestart {
+    NodeID node;
+    int hops = 0;
+  };
+  static constexpr int kMaxRestartHops = 16;
+  std::unordered_map<ActorID, PendingRestart, IdHash> restarts_;
 };
 
 }  // namespace rayts::gcs

@@ -193,6 +193,7 @@ void GcsService::HandleRequest(const std::shared_ptr<GcsPeer>& peer, const GcsCa
     case proto::GcsRequestBody::KillActorRequest:
     case proto::GcsRequestBody::WaitActorRequest:
     case proto::GcsRequestBody::GetNamedActorRequest:
+    case proto::GcsRequestBody::ActorRestartSpecRequest:
       HandleActorRequest(peer, caller, request);
       return;
     case proto::GcsRequestBody::NONE:
@@ -268,6 +269,13 @@ void GcsService::HandleActorRequest(const std::shared_ptr<GcsPeer>& peer, const 
       if (!address.empty() && hooks_.kill_worker_at) hooks_.kill_worker_at(address);
       return reply(s);
     }
+    case proto::GcsRequestBody::ActorRestartSpecRequest: {
+      auto* r = request.body_as_ActorRestartSpecRequest();
+      if (!ActorIdFrom(r->actor_id(), &id)) return bad_id("ActorRestartSpecRequest");
+      std::string spec;
+      if (r->spec()) spec.assign(reinterpret_cast<const char*>(r->spec()->data()), r->spec()->size());
+      return reply(table.SetRestartSpec(id, std::move(spec), Str(r->not_restartable())));
+    }
     case proto::GcsRequestBody::WaitActorRequest: {
       if (!ActorIdFrom(request.body_as_WaitActorRequest()->actor_id(), &id)) return bad_id("WaitActorRequest");
       return WaitActor(peer, rid, id);
@@ -289,10 +297,12 @@ void GcsService::HandleActorRequest(const std::shared_ptr<GcsPeer>& peer, const 
   }
 }
 
-void GcsService::OnNodeDead(const NodeID& node, const std::string& why) {
-  for (const std::string& address : tables_.actors().OnNodeDead(node, why)) {
+std::vector<ActorID> GcsService::OnNodeDead(const NodeID& node, const std::string& why) {
+  std::vector<ActorID> to_restart;
+  for (const std::string& address : tables_.actors().OnNodeDead(node, why, &to_restart)) {
     if (hooks_.kill_worker_at) hooks_.kill_worker_at(address);
   }
+  return to_restart;
 }
 
 void GcsService::WaitActor(const std::shared_ptr<GcsPeer>& peer, uint64_t request_id, const ActorID& id) {

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <flatbuffers/flatbuffers.h>
 
@@ -70,8 +71,10 @@ class GcsService {
   // Node `node` was marked dead: the actors its processes owned end (their
   // workers elsewhere too, through kill_worker_at), and so do actors on it
   // that no owner will restart (ActorTable::OnNodeDead). Actors on it whose
-  // owner lives are restarted (or reported dead) by that owner.
-  void OnNodeDead(const NodeID& node, const std::string& why);
+  // owner lives are restarted (or reported dead) by that owner. Returns the
+  // detached actors whose creator is gone that are now RESTARTING: the host
+  // creates them again (GcsServer: RestartActor to a node).
+  std::vector<ActorID> OnNodeDead(const NodeID& node, const std::string& why);
 
   // Host-side writes that have no wire request yet (the node and the job of
   // an embedded host register in-process).

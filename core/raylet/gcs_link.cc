@@ -237,6 +237,9 @@ void GcsLink::OnMessage(const proto::Envelope& env) {
     case proto::Body::NodeDied:
       if (hooks_.on_node_died) hooks_.on_node_died(*env.body_as_NodeDied());
       return;
+    case proto::Body::RestartActor:
+      if (hooks_.on_restart_actor) hooks_.on_restart_actor(*env.body_as_RestartActor());
+      return;
     case proto::Body::KillWorkerAt:
       if (hooks_.kill_worker_at) hooks_.kill_worker_at(Str(env.body_as_KillWorkerAt()->address()));
       return;

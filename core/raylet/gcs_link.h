@@ -9,7 +9,7 @@
 // node (Hooks::on_view), answers the GCS's HealthCheck, forwards its local clients'
 // GcsRequests (ForwardGcsRequest; replies come back as ForwardGcsReply and
 // go to that client unchanged) and carries the GCS's KillWorkerAt and
-// NodeDied (Hooks::on_node_died) to the node. When the connection breaks the node keeps running: requests are
+// NodeDied (Hooks::on_node_died) and RestartActor (Hooks::on_restart_actor) to the node. When the connection breaks the node keeps running: requests are
 // answered Unavailable meanwhile, and a reconnect thread retries (backoff
 // 100 ms doubling to 2 s, logged) for up to reconnect_timeout_ms; a refused
 // token, a GCS that declared this node dead, or the timeout is fatal
@@ -63,6 +63,7 @@ class GcsLink {
     std::function<void(const proto::ResourceViewUpdate&)> on_view;            // the cluster's views, from the GCS
     std::function<void(const std::string& address)> kill_worker_at;
     std::function<void(const proto::NodeDied&)> on_node_died;  // the GCS marked a node dead
+    std::function<void(const proto::RestartActor&)> on_restart_actor;  // the GCS creates an actor again here
     std::function<void(const Status& why)> fatal;
   };
 
@@ -83,6 +84,8 @@ class GcsLink {
   void Unregister(const std::string& reason);
   void Stop();
   bool connected() const { return conn_ != nullptr; }
+  // A frame of the node's own to the GCS (RestartActorReply); dropped while disconnected.
+  void SendToGcs(flatbuffers::DetachedBuffer frame) { Send(std::move(frame)); }
 
  private:
   // Blocking: connect, authenticate, register. Returns the socket fd.

@@ -181,6 +181,20 @@ class NodeServer {
   // pulls from it fail, owners of it lose the leases and workers they held
   // here, and every CoreWorker of this node is told.
   void OnNodeDied(const proto::NodeDied& d);
+  // The GCS creates a detached actor again here (node_server_actor_restart.cc).
+  struct RestartOutcome {
+    int code = 0;
+    std::string message;
+    NodeID retry_at = NodeID::Nil();
+    bool rejected = false;
+    WorkerID worker = WorkerID::Nil();
+    std::string address;
+    bool constructor_threw = false;
+  };
+  void OnRestartActor(const proto::RestartActor& r);
+  void PushRestartCreation(const TaskID& actor, uint64_t lease_id, const WorkerID& worker,
+                           std::shared_ptr<flatbuffers::DetachedBuffer> frame);
+  void ReplyRestart(const TaskID& actor, const RestartOutcome& o);
   // Queued requests that another node can run now go there (Ray's TrySpillback).
   void SpillQueued();
   void RecordInfeasible(const ResourceSet& shape);
@@ -322,6 +336,8 @@ class NodeServer {
   std::unique_ptr<PlasmaService> plasma_;
   std::unique_ptr<MemoryKillDriver> memory_;
   std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> request_owner_;  // key -> (client, request id)
+  // Connections to workers that construct an actor the GCS restarts here, until they answer.
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> restart_links_;
   uint64_t next_request_key_ = 1;
   JobID current_job_ = 0;
   bool prestarted_ = false;

@@ -63,6 +63,7 @@ Status NodeServer::InitGcsLink() {
   hooks.on_view = [this](const proto::ResourceViewUpdate& u) { OnView(u); };
   hooks.kill_worker_at = [this](const std::string& address) { KillWorkerAt(address); };
   hooks.on_node_died = [this](const proto::NodeDied& d) { OnNodeDied(d); };
+  hooks.on_restart_actor = [this](const proto::RestartActor& r) { OnRestartActor(r); };
   hooks.fatal = [this](const Status& why) {
     MutexLock lock(&fatal_mu_);
     fatal_ = why;

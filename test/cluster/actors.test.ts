@@ -7,13 +7,12 @@
 // node's death; a detached actor there whose creator is gone is ended by
 // the GCS once the node is marked dead.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode } from 'rayts/testing';
+import { runDriver } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DRIVER = fileURLToPath(new URL('../fixtures/actor_driver.mjs', import.meta.url));
 
 let cluster: Cluster;
@@ -38,24 +37,9 @@ afterAll(async () => {
   await cluster?.shutdown();
 }, 30_000);
 
-/** Runs the second driver (test/fixtures/actor_driver.mjs) through `node`; resolves with its JSON line. */
-function secondDriver(node: ClusterNode, ...args: string[]): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DRIVER, args[0] as string, cluster.address, ...args.slice(1)], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAYTS_NODE_ID: node.nodeId },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || line === '') reject(new Error(`second driver exited with ${code ?? signal}: ${err}${out}`));
-      else resolve(JSON.parse(line) as Record<string, unknown>);
-    });
-  });
+/** Runs test/fixtures/actor_driver.mjs through `node` (its own process); resolves with its JSON line. */
+function secondDriver(node: ClusterNode, mode: string, ...rest: string[]): Promise<Record<string, unknown>> {
+  return runDriver(cluster, node, DRIVER, mode, ...rest);
 }
 
 const Where = ray.remote(class Where {

@@ -96,6 +96,10 @@ TEST(ActorState, LookupsAreBounded) {
   EXPECT_TRUE(a.LookupFailed());
   a.lookup_retries = 0;  // a success resets the count
   EXPECT_FALSE(a.LookupFailed());
+  // While the GCS still names the broken address, longer (its node's death is not known yet).
+  a.lookup_retries = 0;
+  for (int i = 0; i < ActorState::kStaleLookupRetries; i++) EXPECT_FALSE(a.LookupFailed(/*stale=*/true)) << i;
+  EXPECT_TRUE(a.LookupFailed(/*stale=*/true));
 }
 
 TEST(ActorState, DiedJsonNamesTheActorAndEscapesTheCause) {

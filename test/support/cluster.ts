@@ -2,6 +2,8 @@
 // attached as the driver on the head, for a test file: fileCluster, and the
 // 2-node one of the tests of objects and placement across nodes.
 import { afterAll, beforeAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as ray from 'rayts';
 import { Cluster, type ClusterNode, type ClusterOptions } from 'rayts/testing';
 import { until } from './wait.js';
@@ -45,4 +47,32 @@ export function twoNodeCluster(opts: ClusterOptions): { readonly cluster: Cluste
     get cluster(): Cluster { return f.cluster; },
     get n2(): ClusterNode { return f.nodes[1] as ClusterNode; },
   };
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Runs the driver script `script` as its own process, attached to `cluster`
+ * through `node` (RAYTS_NODE_ID), with argv [mode, address, ...rest];
+ * resolves with the JSON of its last stdout line once it exited 0 (killed
+ * after 30 s).
+ */
+export function runDriver(cluster: Cluster, node: ClusterNode, script: string, mode: string,
+  ...rest: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, mode, cluster.address, ...rest], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RAYTS_NODE_ID: node.nodeId },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || line === '') reject(new Error(`driver ${mode} exited with ${code ?? signal}: ${err}${out}`));
+      else resolve(JSON.parse(line) as Record<string, unknown>);
+    });
+  });
 }
