@@ -9,7 +9,8 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ray from 'rayts';
-import { Cluster, type ClusterNode } from 'rayts/testing';
+import type { Cluster, ClusterNode } from 'rayts/testing';
+import { attachTwoNodes } from '../support/cluster.js';
 import type { ClusterMemory } from '../../dist/esm/cluster/cluster_memory.js';
 
 const CLI = fileURLToPath(new URL('../../dist/esm/cli/cli.js', import.meta.url));
@@ -17,9 +18,9 @@ let cluster: Cluster;
 let other: ClusterNode;
 
 beforeAll(async () => {
-  cluster = await Cluster.start({ head: { numCpus: 1 }, nodes: [{ numCpus: 1 }] });
-  [, other] = cluster.nodes as [ClusterNode, ClusterNode];
-  await ray.init({ address: cluster.address });
+  // Attached, and the head's view holds the other node (a hard affinity to a
+  // node the view lacks fails at once).
+  ({ cluster, n2: other } = await attachTwoNodes({ head: { numCpus: 1 }, nodes: [{ numCpus: 1 }] }));
 }, 60_000);
 
 afterAll(async () => {
